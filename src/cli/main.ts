@@ -1,0 +1,67 @@
+#!/usr/bin/env node
+// mkv: the command line. One file per command; this one only dispatches.
+import { MkvError } from '../errors.js';
+import { formatHelp, parseFlags, UsageError, type FlagSpecs, type FlagValues } from './args.js';
+import { serverCommand, serverFlags } from './server.js';
+import { upCommand, upFlags } from './up.js';
+import { volumeCommand, volumeFlags } from './volume.js';
+
+interface Command {
+  usage: string;
+  description: string;
+  flags: FlagSpecs;
+  run(flags: FlagValues, positional: string[]): Promise<void>;
+}
+
+const commands: Record<string, Command> = {
+  server: {
+    usage: 'mkv server --volumes HOST:PORT,... --db DIR [flags]',
+    description: 'Runs the master: the minikeyvalue HTTP API over an event log (DIR/log) and its LMDB index (DIR/index).',
+    flags: serverFlags,
+    run: (flags) => serverCommand(flags),
+  },
+  volume: {
+    usage: 'mkv volume --port PORT --dir DIR',
+    description: 'Runs the embedded volume server (for development and tests; nginx/volume is the production one).',
+    flags: volumeFlags,
+    run: (flags) => volumeCommand(flags),
+  },
+  up: {
+    usage: 'mkv up [--nginx] [--data ./data] [--port 3000]',
+    description: 'Runs a local cluster: a master on PORT and three volumes on the next three ports. Ctrl-C stops it.',
+    flags: upFlags,
+    run: (flags) => upCommand(flags),
+  },
+};
+
+function mainHelp(): string {
+  const lines = ['usage: mkv COMMAND [flags]', '', 'commands:'];
+  for (const [name, command] of Object.entries(commands)) lines.push(`  ${name.padEnd(8)} ${command.description}`);
+  lines.push('', 'mkv COMMAND --help shows the flags of a command.');
+  return lines.join('\n') + '\n';
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(mainHelp());
+    return;
+  }
+  const command = commands[name];
+  if (!command) throw new UsageError(`unknown command ${JSON.stringify(name)}\n\n${mainHelp()}`);
+  if (rest.includes('--help') || rest.includes('-h') || rest.includes('-help')) {
+    process.stdout.write(formatHelp(command.usage, command.description, command.flags));
+    return;
+  }
+  const { flags, positional } = parseFlags(rest, command.flags);
+  await command.run(flags, positional);
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  if (error instanceof UsageError) {
+    process.stderr.write(`mkv: ${error.message}\n`);
+    process.exit(2);
+  }
+  process.stderr.write(`mkv: ${error instanceof MkvError ? `${error.code}: ${error.message}` : (error as Error).stack ?? String(error)}\n`);
+  process.exit(1);
+});

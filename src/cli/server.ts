@@ -1,0 +1,117 @@
+// mkv server: the master.
+import type { Server } from 'node:http';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { defaultConfig, type MasterConfig } from '../master/config.js';
+import { createApp } from '../master/app.js';
+import { createLogger, type Logger } from '../logger.js';
+import { VolumeClient } from '../volumes/client.js';
+import { openStore, type Store } from '../writer/store.js';
+import { UsageError, type FlagSpecs, type FlagValues } from './args.js';
+
+export const serverFlags: FlagSpecs = {
+  port: { type: 'integer', default: 3000, help: 'port to listen on (0: any free port)' },
+  host: { type: 'string', default: '', help: 'address to listen on (default: every interface)' },
+  volumes: { type: 'list', help: 'volume servers, host:port,host:port,...' },
+  db: { type: 'string', help: 'database directory: the event log (db/log) and the index (db/index)' },
+  replicas: { type: 'integer', default: defaultConfig.replicas, help: 'copies of every value' },
+  subvolumes: { type: 'integer', default: defaultConfig.subvolumes, help: 'subvolumes (directories sv00, sv01, ...) per volume' },
+  protect: { type: 'boolean', default: false, help: 'refuse DELETE of a key that was not UNLINKed first' },
+  fallback: { type: 'string', default: '', help: 'host:port to redirect missing keys to' },
+  md5sum: { type: 'boolean', default: true, help: 'compute the md5 of every value' },
+  voltimeout: { type: 'duration', default: '1s', help: 'deadline of the HEAD a GET sends to a volume' },
+  'body-timeout': { type: 'duration', default: '10s', help: 'refuse a PUT whose body stalls this long' },
+  sync: { type: 'string', default: 'fsync', help: 'fsync: acknowledge writes once on disk; none: do not fsync (benchmarks only)' },
+  'segment-size': { type: 'integer', default: 64 * 1024 * 1024, help: 'start a new log segment at this many bytes' },
+  v: { type: 'boolean', default: false, aliases: ['verbose'], help: 'debug logs (one line per request)' },
+};
+
+export interface RunningServer {
+  server: Server;
+  store: Store;
+  port: number;
+  close(): Promise<void>;
+}
+
+export function masterConfigFrom(flags: FlagValues): MasterConfig {
+  const volumes = flags.volumes as string[] | undefined;
+  if (!volumes || volumes.length === 0) throw new UsageError('--volumes is required (host:port,host:port,...)');
+  const replicas = flags.replicas as number;
+  const subvolumes = flags.subvolumes as number;
+  if (replicas < 1) throw new UsageError('--replicas must be at least 1');
+  if (subvolumes < 1) throw new UsageError('--subvolumes must be at least 1');
+  if (replicas > volumes.length) throw new UsageError(`--replicas ${replicas} needs at least that many volumes (got ${volumes.length})`);
+  return {
+    volumes,
+    replicas,
+    subvolumes,
+    protect: flags.protect as boolean,
+    fallback: flags.fallback as string,
+    md5sum: flags.md5sum as boolean,
+    voltimeoutMs: flags.voltimeout as number,
+    bodyTimeoutMs: flags['body-timeout'] as number,
+  };
+}
+
+export async function startServer(flags: FlagValues, logger: Logger = createLogger({ verbose: flags.v as boolean })): Promise<RunningServer> {
+  const config = masterConfigFrom(flags);
+  const db = flags.db as string | undefined;
+  if (!db) throw new UsageError('--db is required (a directory for the log and the index)');
+  const sync = flags.sync as string;
+  if (sync !== 'fsync' && sync !== 'none') throw new UsageError('--sync is fsync or none');
+  if (sync === 'none') logger.warn('--sync none: acknowledged writes can be lost on power failure');
+  const store = await openStore(db, { sync, segmentBytes: flags['segment-size'] as number, logger });
+  const volumes = new VolumeClient({ headTimeoutMs: config.voltimeoutMs });
+  const app = createApp({ config, index: store.index, writer: store.writer, volumes, logger });
+  const server = createServer(app.callback());
+  // A gigabyte on a slow link takes longer than Node's default 5 minutes per request.
+  server.requestTimeout = 0;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    const host = flags.host as string;
+    if (host) server.listen(flags.port as number, host, resolve);
+    else server.listen(flags.port as number, resolve);
+  });
+  const port = (server.address() as AddressInfo).port;
+  let closing: Promise<void> | undefined;
+  return {
+    server,
+    store,
+    port,
+    close() {
+      closing ??= (async () => {
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeIdleConnections();
+        });
+        await store.close();
+        await volumes.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+export async function serverCommand(flags: FlagValues): Promise<void> {
+  const running = await startServer(flags);
+  const host = (flags.host as string) || '0.0.0.0';
+  process.stdout.write(`mkv master listening on http://${host}:${running.port} (db ${flags.db}, log at seq ${running.store.log.lastSeq})\n`);
+  stopOnSignal(() => running.close());
+}
+
+export function stopOnSignal(stop: () => Promise<void>): void {
+  let stopping = false;
+  const handler = () => {
+    if (stopping) process.exit(1);
+    stopping = true;
+    stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        process.stderr.write(`error while stopping: ${(error as Error).message}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+}

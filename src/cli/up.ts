@@ -1,0 +1,82 @@
+// mkv up: a local cluster for trying things out — a master on 3000 and three volumes on
+// 3001–3003, data under ./data. Volumes are embedded (in this process) unless --nginx, which
+// runs nginx/volume for each. Ctrl-C stops all of it.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseFlags, type FlagSpecs, type FlagValues } from './args.js';
+import { serverFlags, startServer, stopOnSignal } from './server.js';
+import { startVolume } from './volume.js';
+
+export const upFlags: FlagSpecs = {
+  port: { type: 'integer', default: 3000, help: 'master port; the volumes take the next three' },
+  host: { type: 'string', default: '127.0.0.1', help: 'address everything listens on' },
+  data: { type: 'string', default: './data', help: 'where the master db and the volumes live' },
+  nginx: { type: 'boolean', default: false, help: 'run the volumes on stock nginx (nginx/volume) instead of embedded' },
+  sync: serverFlags.sync!,
+  v: serverFlags.v!,
+};
+
+const nginxVolumeScript = fileURLToPath(new URL('../../../nginx/volume', import.meta.url));
+
+async function waitForPort(host: string, port: number, child: ChildProcess): Promise<void> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    if (child.exitCode !== null) throw new Error(`nginx volume on port ${port} exited with ${child.exitCode}`);
+    try {
+      await fetch(`http://${host}:${port}/`, { method: 'HEAD' });
+      return;
+    } catch {
+      await new Promise((done) => setTimeout(done, 100));
+    }
+  }
+  throw new Error(`nginx volume on port ${port} did not start`);
+}
+
+export async function upCommand(flags: FlagValues): Promise<void> {
+  const data = resolve(flags.data as string);
+  const host = flags.host as string;
+  const port = flags.port as number;
+  const volumePorts = [port + 1, port + 2, port + 3];
+  const embedded: Server[] = [];
+  const children: ChildProcess[] = [];
+  const stopVolumes = async () => {
+    for (const child of children) child.kill('SIGTERM');
+    await Promise.all(embedded.map((server) => new Promise((done) => server.close(done))));
+  };
+  try {
+    for (const [i, volumePort] of volumePorts.entries()) {
+      const dir = join(data, `volume${i + 1}`);
+      mkdirSync(dir, { recursive: true });
+      if (flags.nginx) {
+        const child = spawn(nginxVolumeScript, [dir], { env: { ...process.env, PORT: String(volumePort) }, stdio: ['ignore', 'inherit', 'inherit'] });
+        children.push(child);
+        await waitForPort(host, volumePort, child);
+      } else {
+        embedded.push((await startVolume(dir, volumePort, host)).server);
+      }
+    }
+    const master = await startServer({
+      ...parseFlags([], serverFlags).flags,
+      port,
+      host,
+      db: join(data, 'master'),
+      volumes: volumePorts.map((volumePort) => `${host === '0.0.0.0' ? 'localhost' : host}:${volumePort}`),
+      sync: flags.sync,
+      v: flags.v,
+    });
+    process.stdout.write(
+      `mkv up: master on http://${host}:${port}, volumes on ${volumePorts.join(', ')} (${flags.nginx ? 'nginx' : 'embedded'}), data in ${data}\n` +
+        `try: curl -L -X PUT -d bigswag http://${host}:${port}/wehave && curl -L http://${host}:${port}/wehave\n` +
+        `Ctrl-C stops the cluster.\n`,
+    );
+    stopOnSignal(async () => {
+      await master.close();
+      await stopVolumes();
+    });
+  } catch (error) {
+    await stopVolumes();
+    throw error;
+  }
+}

@@ -1,0 +1,32 @@
+// mkv volume: the embedded volume server (nginx is the production one: nginx/volume).
+import { mkdirSync } from 'node:fs';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createVolumeServer } from '../volumes/volume-server.js';
+import { UsageError, type FlagSpecs, type FlagValues } from './args.js';
+import { stopOnSignal } from './server.js';
+
+export const volumeFlags: FlagSpecs = {
+  port: { type: 'integer', default: 3001, help: 'port to listen on (0: any free port)' },
+  host: { type: 'string', default: '', help: 'address to listen on (default: every interface)' },
+  dir: { type: 'string', help: 'the directory that holds the blobs' },
+};
+
+export async function startVolume(dir: string, port: number, host = ''): Promise<{ server: Server; port: number }> {
+  mkdirSync(dir, { recursive: true });
+  const server = createVolumeServer({ root: dir });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    if (host) server.listen(port, host, resolve);
+    else server.listen(port, resolve);
+  });
+  return { server, port: (server.address() as AddressInfo).port };
+}
+
+export async function volumeCommand(flags: FlagValues): Promise<void> {
+  const dir = flags.dir as string | undefined;
+  if (!dir) throw new UsageError('--dir is required');
+  const { server, port } = await startVolume(dir, flags.port as number, flags.host as string);
+  process.stdout.write(`mkv volume listening on http://${(flags.host as string) || '0.0.0.0'}:${port} (dir ${dir})\n`);
+  stopOnSignal(() => new Promise<void>((resolve) => server.close(() => resolve())));
+}

@@ -1,0 +1,43 @@
+// One error class with a stable `code` and the HTTP `status` it maps to. Handlers throw these;
+// one Koa middleware (master/errors.ts) turns them into responses. Tests assert on `code`.
+
+export const ErrorCodes = {
+  MKV_BAD_KEY: 400,
+  MKV_KEY_TOO_LONG: 400,
+  MKV_BAD_QUERY: 400,
+  MKV_SHORT_BODY: 400,
+  MKV_BAD_REQUEST: 400,
+  MKV_UNKNOWN_OPERATION: 403,
+  MKV_EXISTS: 403,
+  MKV_PROTECTED: 403,
+  MKV_READ_ONLY: 403,
+  MKV_NOT_FOUND: 404,
+  MKV_KEY_LOCKED: 409,
+  MKV_EMPTY_BODY: 411,
+  MKV_BODY_TIMEOUT: 408,
+  MKV_TOO_MANY_KEYS: 413,
+  MKV_VOLUME_FAILED: 500,
+  MKV_INTERNAL: 500,
+  MKV_LOG_UNAVAILABLE: 503,
+  MKV_LOG_FULL: 507,
+  MKV_CORRUPT_LOG: 500,
+  MKV_INDEX_AHEAD: 500,
+} as const;
+
+export type ErrorCode = keyof typeof ErrorCodes;
+
+export class MkvError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'MkvError';
+    this.code = code;
+    this.status = ErrorCodes[code];
+  }
+}
+
+export function isMkvError(error: unknown, code?: ErrorCode): error is MkvError {
+  return error instanceof MkvError && (code === undefined || error.code === code);
+}

@@ -1,0 +1,103 @@
+// The event types of the log, checked against schemas/event.avsc, and their Avro encoding.
+//
+// In TypeScript an event's change is a tagged union ({ type: 'WriteCommitted', ... }); in Avro
+// it is a wrapped union ({ 'mkv.WriteCommitted': {...} }). toAvro/fromAvro convert between them.
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import avro from 'avsc';
+
+export type WriteStarted = { type: 'WriteStarted'; volumes: string[] };
+export type WriteCommitted = { type: 'WriteCommitted'; volumes: string[]; size: number; md5: string | null };
+export type WriteAborted = { type: 'WriteAborted'; reason: string };
+export type KeyUnlinked = { type: 'KeyUnlinked' };
+export type KeyLinked = { type: 'KeyLinked' };
+export type KeyDeleted = { type: 'KeyDeleted' };
+export type KeyRelocated = { type: 'KeyRelocated'; volumes: string[] };
+export type KeyDiscovered = { type: 'KeyDiscovered'; volumes: string[]; size: number | null; md5: string | null };
+
+export type Change =
+  | WriteStarted
+  | WriteCommitted
+  | WriteAborted
+  | KeyUnlinked
+  | KeyLinked
+  | KeyDeleted
+  | KeyRelocated
+  | KeyDiscovered;
+
+export type ChangeType = Change['type'];
+
+export interface Cause {
+  /** api, rebalance, rebuild, repair, gc, ... */
+  origin: string;
+  /** The client address, for API calls. */
+  client: string | null;
+}
+
+/** What a caller asks the writer to append: the log gives it a seq and a time. */
+export interface EventInput {
+  key: string;
+  cause: Cause;
+  change: Change;
+}
+
+export interface LogEvent extends EventInput {
+  seq: number;
+  /** Milliseconds since the Unix epoch. */
+  time: number;
+}
+
+const schemaPath = fileURLToPath(new URL('../../../schemas/event.avsc', import.meta.url));
+
+/** The writer schema, exactly as stored in every segment header. */
+export const eventSchemaJson: string = JSON.stringify(JSON.parse(readFileSync(schemaPath, 'utf8')));
+
+export const eventType = avro.Type.forSchema(JSON.parse(eventSchemaJson) as avro.Schema);
+
+const NAMESPACE = 'mkv.';
+
+// avsc leaves ["null", T] unions unwrapped (a plain value or null) and wraps the union of
+// records by full name, so only `change` needs converting.
+type AvroEvent = Omit<LogEvent, 'change'> & { change: Record<string, Record<string, unknown>> };
+
+function toAvro(event: LogEvent): AvroEvent {
+  const { type, ...fields } = event.change;
+  return { ...event, change: { [NAMESPACE + type]: fields } };
+}
+
+function fromAvro(record: AvroEvent): LogEvent {
+  const [wrappedName, fields] = Object.entries(record.change)[0]!;
+  const change = { type: wrappedName.slice(NAMESPACE.length), ...fields } as unknown as Change;
+  return {
+    seq: record.seq,
+    time: record.time,
+    key: record.key,
+    cause: { origin: record.cause.origin, client: record.cause.client },
+    change,
+  };
+}
+
+export function encodeEvent(event: LogEvent): Buffer {
+  return eventType.toBuffer(toAvro(event));
+}
+
+/** Decodes one event at `offset` of `buffer`; returns the event and the offset after it. */
+export function decodeEvent(buffer: Buffer, offset = 0): { event: LogEvent; end: number } {
+  const { value, offset: end } = eventType.decode(buffer, offset);
+  if (end < 0) throw new Error('truncated event');
+  return { event: fromAvro(value as AvroEvent), end };
+}
+
+/** The JSON form users see (history, log dump): flat, with the time as ISO 8601. */
+export function eventToJson(event: LogEvent): Record<string, unknown> {
+  const { type, ...fields } = event.change;
+  return {
+    seq: event.seq,
+    time: new Date(event.time).toISOString(),
+    type,
+    key: event.key,
+    ...fields,
+    origin: event.cause.origin,
+    client: event.cause.client,
+  };
+}

@@ -1,0 +1,145 @@
+// The key index: an LMDB environment in <db>/index/ that is a projection of the event log.
+//
+//   keys     key (UTF-8 bytes)                          → KeyRecord (msgpack)
+//   history  u16 key length ‖ key bytes ‖ u64 seq (BE)  → the event's Avro bytes, as in the log
+//   meta     "checkpoint"                               → seq of the last event applied
+//
+// apply() writes a batch's records, history rows and the checkpoint in one transaction, so
+// each event is applied exactly once: after a crash, replay starts at checkpoint + 1.
+import { mkdirSync } from 'node:fs';
+import { open, type Database, type RootDatabase } from 'lmdb';
+import { MkvError } from '../errors.js';
+import { decodeEvent, encodeEvent, type LogEvent } from '../events/event.js';
+import { evolve, type KeyRecord, type KeyState } from './evolve.js';
+
+/** LMDB's key limit is 1978 bytes; a history row adds 10 bytes to the key. */
+export const MAX_KEY_BYTES = 1968;
+export const MAX_LIST_KEYS = 1_000_000;
+
+export interface ListOptions {
+  prefix: string;
+  state: KeyState;
+  /** Resume at this key (inclusive). */
+  start?: string;
+  limit?: number;
+}
+
+export interface ListPage {
+  keys: string[];
+  /** The first key not returned when a limit cut the page short, else "". */
+  next: string;
+}
+
+function historyKey(key: Buffer, seq: number): Buffer {
+  const row = Buffer.alloc(2 + key.length + 8);
+  row.writeUInt16BE(key.length, 0);
+  key.copy(row, 2);
+  row.writeBigUInt64BE(BigInt(seq), 2 + key.length);
+  return row;
+}
+
+/** The smallest byte string greater than every string that starts with `prefix` (undefined: none). */
+function prefixEnd(prefix: Buffer): Buffer | undefined {
+  const end = Buffer.from(prefix);
+  for (let i = end.length - 1; i >= 0; i--) {
+    if (end[i]! < 0xff) {
+      end[i]!++;
+      return end.subarray(0, i + 1);
+    }
+  }
+  return undefined;
+}
+
+export class IndexStore {
+  private readonly env: RootDatabase;
+  private readonly keys: Database<KeyRecord, Buffer>;
+  private readonly history: Database<Buffer, Buffer>;
+  private readonly meta: Database<number, string>;
+
+  private constructor(env: RootDatabase) {
+    this.env = env;
+    this.keys = env.openDB<KeyRecord, Buffer>({ name: 'keys', keyEncoding: 'binary' });
+    this.history = env.openDB<Buffer, Buffer>({ name: 'history', keyEncoding: 'binary', encoding: 'binary' });
+    this.meta = env.openDB<number, string>({ name: 'meta' });
+  }
+
+  static open(dir: string, options: { readOnly?: boolean } = {}): IndexStore {
+    if (!options.readOnly) mkdirSync(dir, { recursive: true });
+    // The log is the durable copy: the index may trail it after a crash, and replay catches up.
+    const env = open({ path: dir, maxDbs: 4, readOnly: options.readOnly ?? false, noSync: false });
+    return new IndexStore(env);
+  }
+
+  get checkpoint(): number {
+    return this.meta.get('checkpoint') ?? 0;
+  }
+
+  get(key: string): KeyRecord | undefined {
+    return this.keys.get(Buffer.from(key, 'utf8'));
+  }
+
+  /** Applies events (in seq order, following the checkpoint) in one transaction. */
+  async apply(events: LogEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    const checkpoint = this.checkpoint;
+    if (events[0]!.seq !== checkpoint + 1) {
+      throw new MkvError('MKV_INTERNAL', `projector expected seq ${checkpoint + 1}, got ${events[0]!.seq}`);
+    }
+    await this.env.transaction(() => {
+      // Several events of one batch may touch one key: evolve from what this batch wrote.
+      const touched = new Map<string, KeyRecord | undefined>();
+      for (const event of events) {
+        const before = touched.has(event.key) ? touched.get(event.key) : this.get(event.key);
+        const after = evolve(before, event);
+        touched.set(event.key, after);
+        const keyBytes = Buffer.from(event.key, 'utf8');
+        this.history.put(historyKey(keyBytes, event.seq), encodeEvent(event));
+      }
+      for (const [key, record] of touched) {
+        const keyBytes = Buffer.from(key, 'utf8');
+        if (record) this.keys.put(keyBytes, record);
+        else this.keys.remove(keyBytes);
+      }
+      this.meta.put('checkpoint', events.at(-1)!.seq);
+    });
+  }
+
+  /** Keys in `state` that start with `prefix`, sorted bytewise. */
+  list(options: ListOptions): ListPage {
+    const prefix = Buffer.from(options.prefix, 'utf8');
+    const start = options.start !== undefined ? Buffer.from(options.start, 'utf8') : undefined;
+    const from = start && Buffer.compare(start, prefix) > 0 ? start : prefix;
+    const end = prefixEnd(prefix);
+    const keys: string[] = [];
+    let next = '';
+    for (const { key, value } of this.keys.getRange({ start: from, ...(end ? { end } : {}) })) {
+      if (value.state !== options.state) continue;
+      if (options.limit !== undefined && keys.length === options.limit) {
+        next = key.toString('utf8');
+        break;
+      }
+      if (options.limit === undefined && keys.length >= MAX_LIST_KEYS) {
+        throw new MkvError('MKV_TOO_MANY_KEYS', `more than ${MAX_LIST_KEYS} keys match; page with &limit=N`);
+      }
+      keys.push(key.toString('utf8'));
+    }
+    return { keys, next };
+  }
+
+  /** Every event of a key, oldest first. */
+  historyOf(key: string): LogEvent[] {
+    const keyBytes = Buffer.from(key, 'utf8');
+    const start = historyKey(keyBytes, 0);
+    const end = prefixEnd(start.subarray(0, 2 + keyBytes.length))!;
+    return [...this.history.getRange({ start, end })].map(({ value }) => decodeEvent(value).event);
+  }
+
+  /** Every key record, in key order (for comparing an index with a replay). */
+  *entries(): Generator<[string, KeyRecord]> {
+    for (const { key, value } of this.keys.getRange({})) yield [key.toString('utf8'), value];
+  }
+
+  async close(): Promise<void> {
+    await this.env.close();
+  }
+}

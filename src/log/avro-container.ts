@@ -1,0 +1,165 @@
+// The bytes of an Avro Object Container File, written and checked by hand so that recovery can
+// tell a good block from a torn one (avsc's own decoder silently drops a torn last block).
+//
+//   file   = header block*
+//   header = "Obj" 0x01, metadata map { avro.schema: <json>, avro.codec: "snappy" }, sync (16 bytes)
+//   block  = count (long), size (long), data (size bytes), sync (16 bytes)
+//   data   = snappy(concatenated Avro events) ‖ CRC-32 (big-endian) of the uncompressed events
+//
+// Longs are zig-zag varints. Every block ends with the header's sync marker; a block is good
+// only when its sync matches and the CRC of its decompressed events checks.
+import snappy from 'snappyjs';
+
+export const MAGIC = Buffer.from([0x4f, 0x62, 0x6a, 0x01]);
+export const SYNC_SIZE = 16;
+export const CODEC = 'snappy';
+
+const CRC_TABLE = (() => {
+  const table = new Int32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    table[n] = c;
+  }
+  return table;
+})();
+
+/** CRC-32 (IEEE, as zlib and Avro's snappy codec use it). */
+export function crc32(data: Uint8Array): number {
+  let crc = -1;
+  for (let i = 0; i < data.length; i++) crc = CRC_TABLE[(crc ^ data[i]!) & 0xff]! ^ (crc >>> 8);
+  return (crc ^ -1) >>> 0;
+}
+
+export function encodeLong(value: number): Buffer {
+  // Zig-zag, then base-128 little-endian groups; arithmetic rather than bit ops to stay exact past 2^31.
+  let n = value >= 0 ? value * 2 : -value * 2 - 1;
+  const bytes: number[] = [];
+  while (n >= 0x80) {
+    bytes.push((n % 0x80) | 0x80);
+    n = Math.floor(n / 0x80);
+  }
+  bytes.push(n);
+  return Buffer.from(bytes);
+}
+
+/** Reads a long at `offset`; undefined when the buffer ends first or the varint is too long. */
+export function decodeLong(buffer: Buffer, offset: number): { value: number; end: number } | undefined {
+  let n = 0;
+  let scale = 1;
+  for (let i = offset; i < buffer.length && i < offset + 8; i++) {
+    const byte = buffer[i]!;
+    n += (byte & 0x7f) * scale;
+    scale *= 0x80;
+    if ((byte & 0x80) === 0) return { value: n % 2 === 0 ? n / 2 : -(n + 1) / 2, end: i + 1 };
+  }
+  return undefined;
+}
+
+function encodeBytes(data: Buffer): Buffer {
+  return Buffer.concat([encodeLong(data.length), data]);
+}
+
+export function encodeHeader(schemaJson: string, sync: Buffer): Buffer {
+  const metadata: Array<[string, string]> = [
+    ['avro.schema', schemaJson],
+    ['avro.codec', CODEC],
+  ];
+  const parts = [MAGIC, encodeLong(metadata.length)];
+  for (const [name, value] of metadata) parts.push(encodeBytes(Buffer.from(name)), encodeBytes(Buffer.from(value)));
+  parts.push(encodeLong(0), sync);
+  return Buffer.concat(parts);
+}
+
+export interface Header {
+  metadata: Map<string, Buffer>;
+  sync: Buffer;
+  /** Offset of the first block. */
+  end: number;
+}
+
+export function parseHeader(buffer: Buffer): Header {
+  if (buffer.length < MAGIC.length || !buffer.subarray(0, MAGIC.length).equals(MAGIC)) {
+    throw new Error('not an Avro container file (bad magic)');
+  }
+  const metadata = new Map<string, Buffer>();
+  let offset = MAGIC.length;
+  for (;;) {
+    const count = decodeLong(buffer, offset);
+    if (!count) throw new Error('truncated header');
+    offset = count.end;
+    if (count.value === 0) break;
+    let entries = count.value;
+    if (entries < 0) {
+      // A negative count is followed by the block's byte size, which we do not need.
+      const size = decodeLong(buffer, offset);
+      if (!size) throw new Error('truncated header');
+      offset = size.end;
+      entries = -entries;
+    }
+    for (let i = 0; i < entries; i++) {
+      const name = readBytes(buffer, offset);
+      const value = name && readBytes(buffer, name.end);
+      if (!name || !value) throw new Error('truncated header');
+      metadata.set(name.data.toString('utf8'), value.data);
+      offset = value.end;
+    }
+  }
+  if (offset + SYNC_SIZE > buffer.length) throw new Error('truncated header');
+  return { metadata, sync: Buffer.from(buffer.subarray(offset, offset + SYNC_SIZE)), end: offset + SYNC_SIZE };
+}
+
+function readBytes(buffer: Buffer, offset: number): { data: Buffer; end: number } | undefined {
+  const length = decodeLong(buffer, offset);
+  if (!length || length.value < 0 || length.end + length.value > buffer.length) return undefined;
+  return { data: buffer.subarray(length.end, length.end + length.value), end: length.end + length.value };
+}
+
+/** One block holding `records` (each already Avro-encoded), compressed with snappy plus its CRC. */
+export function encodeBlock(records: Buffer[], sync: Buffer): Buffer {
+  const raw = Buffer.concat(records);
+  const compressed = Buffer.from(snappy.compress(raw));
+  const checksum = Buffer.alloc(4);
+  checksum.writeUInt32BE(crc32(raw));
+  return Buffer.concat([
+    encodeLong(records.length),
+    encodeLong(compressed.length + 4),
+    compressed,
+    checksum,
+    sync,
+  ]);
+}
+
+export interface Block {
+  /** Offset of the block in the file, and just past its sync marker. */
+  offset: number;
+  end: number;
+  count: number;
+  /** The uncompressed, concatenated records. */
+  records: Buffer;
+}
+
+export type BlockScan =
+  | { ok: true; block: Block }
+  | { ok: false; offset: number; reason: string };
+
+/** Reads and checks the block at `offset`. */
+export function readBlock(buffer: Buffer, offset: number, sync: Buffer): BlockScan {
+  const fail = (reason: string): BlockScan => ({ ok: false, offset, reason });
+  const count = decodeLong(buffer, offset);
+  if (!count) return fail('short read in block count');
+  const size = count.end < buffer.length ? decodeLong(buffer, count.end) : undefined;
+  if (!size) return fail('short read in block size');
+  if (count.value <= 0 || size.value < 5) return fail(`implausible block (count ${count.value}, size ${size.value})`);
+  const dataEnd = size.end + size.value;
+  if (dataEnd + SYNC_SIZE > buffer.length) return fail(`short read: block needs ${dataEnd + SYNC_SIZE - offset} bytes, ${buffer.length - offset} left`);
+  if (!buffer.subarray(dataEnd, dataEnd + SYNC_SIZE).equals(sync)) return fail('sync marker mismatch');
+  let records: Buffer;
+  try {
+    records = Buffer.from(snappy.uncompress(buffer.subarray(size.end, dataEnd - 4)));
+  } catch (error) {
+    return fail(`snappy data does not decompress (${(error as Error).message})`);
+  }
+  if (crc32(records) !== buffer.readUInt32BE(dataEnd - 4)) return fail('CRC-32 mismatch');
+  return { ok: true, block: { offset, end: dataEnd + SYNC_SIZE, count: count.value, records } };
+}

@@ -1,0 +1,307 @@
+// The local event log: a directory of segments, each a standard Avro Object Container File.
+//
+//   <db>/log/00000000000000000001.avro   sealed (immutable) once the next one exists
+//   <db>/log/00000000000000052817.avro   the newest: appended to, one block per append()
+//
+// A segment is named by the seq of its first event. append() writes one block and fdatasyncs
+// it before resolving (unless sync is 'none'); the writer groups concurrent callers into one
+// append, which is what makes fsync cheap. On open, the newest segment's blocks are checked
+// one by one and a torn or corrupt tail is truncated at the last good block, and reported.
+import { randomBytes } from 'node:crypto';
+import { closeSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { open, readFile, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { MkvError } from '../errors.js';
+import { decodeEvent, encodeEvent, eventSchemaJson, type EventInput, type LogEvent } from '../events/event.js';
+import type { Logger } from '../logger.js';
+import { silentLogger } from '../logger.js';
+import { encodeBlock, encodeHeader, parseHeader, readBlock } from './avro-container.js';
+
+export type SyncMode = 'fsync' | 'none';
+
+export interface SegmentLogOptions {
+  /** Start a new segment once the current one reaches this many bytes. */
+  segmentBytes?: number;
+  sync?: SyncMode;
+  logger?: Logger;
+  /** Open without recovering or appending (for readers of a live log and read-only servers). */
+  readOnly?: boolean;
+  /** A clock, for tests. */
+  now?: () => number;
+}
+
+export interface Segment {
+  firstSeq: number;
+  path: string;
+}
+
+/** What recovery found and dropped at the tail of the newest segment. */
+export interface TailRecovery {
+  segment: string;
+  truncatedAt: number;
+  droppedBytes: number;
+  reason: string;
+}
+
+export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
+const SEGMENT_NAME = /^(\d{20})\.avro$/;
+
+export function segmentName(firstSeq: number): string {
+  return `${String(firstSeq).padStart(20, '0')}.avro`;
+}
+
+export function listSegments(dir: string): Segment[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+  return names
+    .map((name) => SEGMENT_NAME.exec(name))
+    .filter((match): match is RegExpExecArray => match !== null)
+    .map((match) => ({ firstSeq: Number(match[1]), path: join(dir, match[0]) }))
+    .sort((a, b) => a.firstSeq - b.firstSeq);
+}
+
+/** Every event of one segment, block by block; throws on the first bad block. */
+export function* readSegmentEvents(path: string, buffer: Buffer): Generator<LogEvent[]> {
+  const header = parseHeader(buffer);
+  let offset = header.end;
+  while (offset < buffer.length) {
+    const scan = readBlock(buffer, offset, header.sync);
+    if (!scan.ok) {
+      throw new MkvError('MKV_CORRUPT_LOG', `${path}: bad block at byte ${scan.offset}: ${scan.reason}`);
+    }
+    yield decodeBlockEvents(scan.block.records, scan.block.count, path, offset);
+    offset = scan.block.end;
+  }
+}
+
+function decodeBlockEvents(records: Buffer, count: number, path: string, offset: number): LogEvent[] {
+  const events: LogEvent[] = [];
+  let position = 0;
+  for (let i = 0; i < count; i++) {
+    const { event, end } = decodeEvent(records, position);
+    events.push(event);
+    position = end;
+  }
+  if (position !== records.length) {
+    throw new MkvError('MKV_CORRUPT_LOG', `${path}: block at byte ${offset} holds more bytes than its ${count} events`);
+  }
+  return events;
+}
+
+export class SegmentLog {
+  readonly dir: string;
+  private readonly segmentBytes: number;
+  private readonly syncMode: SyncMode;
+  private readonly logger: Logger;
+  private readonly now: () => number;
+  private segments: Segment[];
+  private handle: FileHandle | undefined;
+  private sync: Buffer | undefined;
+  private size = 0;
+  private last = 0;
+  private broken: Error | undefined;
+  private appending = false;
+  /** What open() truncated, if anything. */
+  readonly recovered: TailRecovery | undefined;
+
+  private constructor(dir: string, options: SegmentLogOptions, segments: Segment[], recovered: TailRecovery | undefined) {
+    this.dir = dir;
+    this.segmentBytes = options.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
+    this.syncMode = options.sync ?? 'fsync';
+    this.logger = options.logger ?? silentLogger;
+    this.now = options.now ?? Date.now;
+    this.segments = segments;
+    this.recovered = recovered;
+  }
+
+  static async open(dir: string, options: SegmentLogOptions = {}): Promise<SegmentLog> {
+    const logger = options.logger ?? silentLogger;
+    if (!options.readOnly) mkdirSync(dir, { recursive: true });
+    const segments = listSegments(dir);
+    const newest = segments.at(-1);
+    let recovered: TailRecovery | undefined;
+    let lastSeq = 0;
+    let size = 0;
+    let sync: Buffer | undefined;
+    if (newest) {
+      const buffer = await readFile(newest.path);
+      const header = parseHeader(buffer);
+      sync = header.sync;
+      lastSeq = newest.firstSeq - 1;
+      let offset = header.end;
+      while (offset < buffer.length) {
+        const scan = readBlock(buffer, offset, header.sync);
+        if (!scan.ok) {
+          recovered = { segment: newest.path, truncatedAt: offset, droppedBytes: buffer.length - offset, reason: scan.reason };
+          break;
+        }
+        const events = decodeBlockEvents(scan.block.records, scan.block.count, newest.path, offset);
+        for (const event of events) {
+          if (event.seq !== lastSeq + 1) {
+            throw new MkvError('MKV_CORRUPT_LOG', `${newest.path}: seq ${event.seq} follows ${lastSeq} (the log must be dense)`);
+          }
+          lastSeq = event.seq;
+        }
+        offset = scan.block.end;
+      }
+      size = offset;
+      if (recovered) {
+        if (options.readOnly) {
+          logger.warn('log tail is torn; reading up to the last good block', { ...recovered });
+        } else {
+          logger.warn('log tail is torn or corrupt: truncating at the last good block', { ...recovered });
+          truncateDurably(newest.path, offset);
+        }
+      }
+    }
+    const log = new SegmentLog(dir, options, segments, recovered);
+    log.last = lastSeq;
+    log.size = size;
+    log.sync = sync;
+    if (newest && !options.readOnly) log.handle = await open(newest.path, 'r+');
+    return log;
+  }
+
+  get lastSeq(): number {
+    return this.last;
+  }
+
+  listSegments(): Segment[] {
+    return [...this.segments];
+  }
+
+  /**
+   * Appends the events as one block and makes it durable; resolves with them, numbered.
+   * On failure nothing is appended: the partial block is cut off again (or, when even that
+   * fails, the log refuses every later append until restarted).
+   */
+  async append(inputs: EventInput[]): Promise<LogEvent[]> {
+    if (this.broken) throw this.broken;
+    if (this.appending) throw new Error('SegmentLog.append is not re-entrant: the writer serialises appends');
+    if (inputs.length === 0) return [];
+    this.appending = true;
+    try {
+      if (!this.handle || this.size >= this.segmentBytes) await this.startSegment(this.last + 1);
+      const time = this.now();
+      const events = inputs.map((input, i): LogEvent => ({ seq: this.last + 1 + i, time, ...input }));
+      const block = encodeBlock(events.map(encodeEvent), this.sync!);
+      const handle = this.handle!;
+      try {
+        await writeFully(handle, block, this.size);
+        if (this.syncMode === 'fsync') await handle.datasync();
+      } catch (error) {
+        await this.undoPartialWrite(handle, error);
+        throw mapWriteError(error);
+      }
+      this.size += block.length;
+      this.last += events.length;
+      return events;
+    } finally {
+      this.appending = false;
+    }
+  }
+
+  private async undoPartialWrite(handle: FileHandle, cause: unknown): Promise<void> {
+    try {
+      await handle.truncate(this.size);
+      await handle.datasync();
+    } catch (error) {
+      this.broken = new MkvError('MKV_LOG_UNAVAILABLE', `the log could not undo a failed append (${(error as Error).message}); restart the server`, { cause });
+      this.logger.error('log append failed and could not be undone; refusing further writes', { error });
+    }
+  }
+
+  /** A new segment appears whole or not at all: its header is written aside, fsync'd, renamed. */
+  private async startSegment(firstSeq: number): Promise<void> {
+    const sync = randomBytes(16);
+    const path = join(this.dir, segmentName(firstSeq));
+    const temporary = `${path}.tmp`;
+    try {
+      writeFileSync(temporary, encodeHeader(eventSchemaJson, sync));
+      const fd = openSync(temporary, 'r+');
+      try {
+        if (this.syncMode === 'fsync') fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      renameSync(temporary, path);
+      if (this.syncMode === 'fsync') fsyncDirectory(this.dir);
+    } catch (error) {
+      throw mapWriteError(error);
+    }
+    if (this.handle) await this.handle.close();
+    this.handle = await open(path, 'r+');
+    this.size = (await this.handle.stat()).size;
+    this.sync = sync;
+    this.segments.push({ firstSeq, path });
+    this.logger.info('log segment started', { path });
+  }
+
+  /**
+   * Events from `fromSeq` on, a block at a time (events before fromSeq in the first block are
+   * left out). Reads only what existed when called.
+   */
+  async *readFrom(fromSeq: number, untilSeq = this.last): AsyncGenerator<LogEvent[]> {
+    const segments = this.listSegments();
+    for (let i = 0; i < segments.length; i++) {
+      const segment = segments[i]!;
+      const next = segments[i + 1];
+      if (next && next.firstSeq <= fromSeq) continue;
+      if (segment.firstSeq > untilSeq) return;
+      const buffer = await readFile(segment.path);
+      for (const events of readSegmentEvents(segment.path, buffer)) {
+        const wanted = events.filter((event) => event.seq >= fromSeq && event.seq <= untilSeq);
+        if (wanted.length > 0) yield wanted;
+        if (events.at(-1)!.seq >= untilSeq) return;
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    const handle = this.handle;
+    this.handle = undefined;
+    if (handle) await handle.close();
+  }
+}
+
+async function writeFully(handle: FileHandle, data: Buffer, position: number): Promise<void> {
+  let written = 0;
+  while (written < data.length) {
+    const { bytesWritten } = await handle.write(data, written, data.length - written, position + written);
+    written += bytesWritten;
+  }
+}
+
+function truncateDurably(path: string, length: number): void {
+  const fd = openSync(path, 'r+');
+  try {
+    // fsync after the cut, so it survives a second crash.
+    ftruncateSync(fd, length);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function fsyncDirectory(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function mapWriteError(error: unknown): MkvError {
+  if (error instanceof MkvError) return error;
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return new MkvError('MKV_LOG_FULL', `the log's disk is full (${code}); writes resume when space returns`, { cause: error });
+  }
+  return new MkvError('MKV_LOG_UNAVAILABLE', `the log cannot be written (${code ?? (error as Error).message})`, { cause: error });
+}

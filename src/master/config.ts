@@ -1,0 +1,28 @@
+// What the master needs to know, as parsed from the command line (cli/server.ts).
+export interface MasterConfig {
+  /** Volume servers, host:port. */
+  volumes: string[];
+  replicas: number;
+  subvolumes: number;
+  /** DELETE refuses a key that was not UNLINKed first. */
+  protect: boolean;
+  /** host:port to redirect missing keys to, or "" for 404. */
+  fallback: string;
+  /** Compute the md5 of every value while streaming it. */
+  md5sum: boolean;
+  /** Deadline of the HEAD that a GET sends to a replica. */
+  voltimeoutMs: number;
+  /** How long a PUT body may stall before the request is refused. */
+  bodyTimeoutMs: number;
+}
+
+export const defaultConfig: MasterConfig = {
+  volumes: [],
+  replicas: 3,
+  subvolumes: 10,
+  protect: false,
+  fallback: '',
+  md5sum: true,
+  voltimeoutMs: 1000,
+  bodyTimeoutMs: 10_000,
+};

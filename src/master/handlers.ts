@@ -1,0 +1,124 @@
+// The handlers of the minikeyvalue API other than PUT (put.ts): GET/HEAD, DELETE, UNLINK, LINK,
+// and the GET operations ?list, ?unlinked, ?history.
+import type { Context } from 'koa';
+import { MkvError } from '../errors.js';
+import { eventToJson } from '../events/event.js';
+import type { KeyState } from '../index/evolve.js';
+import { keyToPath, keyToVolumes, needsRebalance } from '../placement.js';
+import { volumeUrl } from '../volumes/client.js';
+import type { MasterDeps } from './app.js';
+import { apiCause } from './put.js';
+
+function shuffled<T>(items: readonly T[]): T[] {
+  const copy = [...items];
+  for (let i = copy.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [copy[i], copy[j]] = [copy[j]!, copy[i]!];
+  }
+  return copy;
+}
+
+function notFound(): MkvError {
+  return new MkvError('MKV_NOT_FOUND', 'no such key');
+}
+
+/** GET/HEAD /key: 302 to a replica that a HEAD found holding the blob. */
+export async function getKey(ctx: Context, deps: MasterDeps, key: string): Promise<void> {
+  const { config, index, volumes } = deps;
+  const record = index.get(key);
+  if (record?.md5) ctx.set('Content-Md5', record.md5);
+  if (!record || record.state !== 'live') {
+    if (config.fallback) {
+      redirect(ctx, `http://${config.fallback}${ctx.path}`);
+      return;
+    }
+    throw notFound();
+  }
+  const targetVolumes = keyToVolumes(key, config.volumes, config.replicas, config.subvolumes);
+  ctx.set('Key-Balance', needsRebalance(record.volumes, targetVolumes) ? 'unbalanced' : 'balanced');
+  ctx.set('Key-Volumes', record.volumes.join(','));
+  const path = keyToPath(key);
+  for (const volume of shuffled(record.volumes)) {
+    const head = await volumes.head(volume, path);
+    if (head.status === 'found') {
+      redirect(ctx, volumeUrl(volume, path));
+      return;
+    }
+    if (head.status === 'unknown') deps.logger.warn('replica did not answer a HEAD', { key, volume, reason: head.reason });
+  }
+  throw notFound();
+}
+
+function redirect(ctx: Context, location: string): void {
+  ctx.status = 302;
+  ctx.set('Location', location);
+  ctx.body = '';
+}
+
+/** DELETE /key: unlink (so a failure leaves it listed in ?unlinked), remove every replica, forget it. */
+export async function deleteKey(ctx: Context, deps: MasterDeps, key: string): Promise<void> {
+  const { config, index, writer, volumes } = deps;
+  await writer.lock(key);
+  try {
+    const record = index.get(key);
+    if (!record) throw notFound();
+    const cause = apiCause(ctx);
+    if (record.state === 'live') {
+      if (config.protect) throw new MkvError('MKV_PROTECTED', 'the server runs with --protect: UNLINK the key before you DELETE it');
+      await writer.append([{ key, cause, change: { type: 'KeyUnlinked' } }]);
+    }
+    const path = keyToPath(key);
+    const removals = await Promise.allSettled(record.volumes.map((volume) => volumes.delete(volume, path)));
+    const failed = removals.flatMap((result, i) => (result.status === 'rejected' ? [`${record.volumes[i]}: ${(result.reason as Error).message}`] : []));
+    if (failed.length > 0) {
+      deps.logger.warn('delete failed on a volume; the key stays unlinked', { key, failed });
+      throw new MkvError(
+        'MKV_VOLUME_FAILED',
+        `removing the blob failed (${failed.join('; ')}); the key stays ${record.state === 'pending' ? 'pending' : 'unlinked'}, DELETE it again to retry`,
+      );
+    }
+    await writer.append([{ key, cause, change: { type: 'KeyDeleted' } }]);
+    ctx.status = 204;
+  } finally {
+    await writer.unlock(key);
+  }
+}
+
+/** UNLINK /key (virtual delete) and LINK /key (its undo). */
+export async function setLinked(ctx: Context, deps: MasterDeps, key: string, linked: boolean): Promise<void> {
+  const { index, writer } = deps;
+  await writer.lock(key);
+  try {
+    const from: KeyState = linked ? 'unlinked' : 'live';
+    if (index.get(key)?.state !== from) throw notFound();
+    await writer.append([{ key, cause: apiCause(ctx), change: { type: linked ? 'KeyLinked' : 'KeyUnlinked' } }]);
+    ctx.status = 204;
+  } finally {
+    await writer.unlock(key);
+  }
+}
+
+function parseLimit(value: string | null): number | undefined {
+  if (value === null || value === '') return undefined;
+  if (!/^[1-9][0-9]{0,15}$/.test(value)) throw new MkvError('MKV_BAD_QUERY', `limit must be a positive integer, not ${JSON.stringify(value)}`);
+  return Number(value);
+}
+
+/** GET /prefix?list and GET /prefix?unlinked. */
+export function listKeys(ctx: Context, deps: MasterDeps, prefix: string, state: KeyState, query: URLSearchParams): void {
+  const limit = parseLimit(query.get('limit'));
+  const start = query.get('start') || undefined;
+  const page = deps.index.list({ prefix, state, ...(start !== undefined ? { start } : {}), ...(limit !== undefined ? { limit } : {}) });
+  ctx.status = 200;
+  ctx.type = 'application/json';
+  ctx.body = JSON.stringify({ next: page.next, keys: page.keys });
+}
+
+/** GET /key?history: every event of the key, oldest first. */
+export function keyHistory(ctx: Context, deps: MasterDeps, key: string): void {
+  const events = deps.index.historyOf(key);
+  if (events.length === 0) throw notFound();
+  ctx.status = 200;
+  ctx.type = 'application/json';
+  ctx.body = JSON.stringify(events.map(eventToJson));
+}

@@ -1,0 +1,31 @@
+// From a request path to a key, and the limits a key must fit before anything is written.
+import { MkvError } from '../errors.js';
+import { MAX_KEY_BYTES } from '../index/index-store.js';
+import { keyToPath } from '../placement.js';
+
+/** File systems allow 255 bytes in one name. */
+export const MAX_NAME_BYTES = 255;
+
+/** The key is the percent-decoded path with its leading slash, as Go's URL.Path. */
+export function decodeKey(rawPath: string): string {
+  try {
+    return decodeURIComponent(rawPath);
+  } catch {
+    throw new MkvError('MKV_BAD_KEY', 'the key is not valid percent-encoded UTF-8');
+  }
+}
+
+/** Throws unless the key fits the index (LMDB's key limit) and a file name on a volume. */
+export function checkKeyFits(key: string): void {
+  const bytes = Buffer.byteLength(key, 'utf8');
+  if (bytes > MAX_KEY_BYTES) {
+    throw new MkvError('MKV_KEY_TOO_LONG', `the key is ${bytes} bytes; the index holds keys of at most ${MAX_KEY_BYTES} bytes`);
+  }
+  const longest = Math.max(...keyToPath(key).split('/').map((name) => Buffer.byteLength(name)));
+  if (longest > MAX_NAME_BYTES) {
+    throw new MkvError(
+      'MKV_KEY_TOO_LONG',
+      `the key's file name on a volume would be ${longest} bytes; file systems allow ${MAX_NAME_BYTES}`,
+    );
+  }
+}

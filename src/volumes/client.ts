@@ -1,0 +1,103 @@
+// The master's client for volume servers (stock nginx, or `mkv volume`): one undici keep-alive
+// pool per server. A volume name may carry a subvolume ("host:port/sv07"): that is a path
+// prefix on the same server, so it shares the server's pool.
+import type { Readable } from 'node:stream';
+import { Pool } from 'undici';
+import { MkvError } from '../errors.js';
+import { volumeHost, volumePrefix } from '../placement.js';
+
+export interface VolumeClientOptions {
+  /** How long a HEAD may take before the replica counts as not answering. */
+  headTimeoutMs?: number;
+  connectionsPerVolume?: number;
+}
+
+/** What a HEAD learned: the blob is there, is not, or the volume did not answer in time. */
+export type HeadResult = { status: 'found'; size: number | undefined } | { status: 'missing' } | { status: 'unknown'; reason: string };
+
+export function volumeUrl(volume: string, path: string): string {
+  return `http://${volume}${path}`;
+}
+
+export class VolumeClient {
+  private readonly pools = new Map<string, Pool>();
+  readonly headTimeoutMs: number;
+  private readonly connections: number;
+
+  constructor(options: VolumeClientOptions = {}) {
+    this.headTimeoutMs = options.headTimeoutMs ?? 1000;
+    this.connections = options.connectionsPerVolume ?? 128;
+  }
+
+  private pool(volume: string): Pool {
+    const host = volumeHost(volume);
+    let pool = this.pools.get(host);
+    if (!pool) {
+      pool = new Pool(`http://${host}`, { connections: this.connections, keepAliveTimeout: 30_000 });
+      this.pools.set(host, pool);
+    }
+    return pool;
+  }
+
+  /** Streams `body` to the volume; resolves when the volume has stored it (201/204). */
+  async put(volume: string, path: string, body: Readable, length: number | undefined, signal?: AbortSignal): Promise<void> {
+    const headers: Record<string, string> = { 'content-type': 'application/octet-stream' };
+    if (length !== undefined) headers['content-length'] = String(length);
+    const response = await this.pool(volume).request({
+      method: 'PUT',
+      path: volumePrefix(volume) + path,
+      body,
+      headers,
+      signal,
+    });
+    await response.body.dump();
+    if (response.statusCode !== 201 && response.statusCode !== 204 && response.statusCode !== 200) {
+      throw new MkvError('MKV_VOLUME_FAILED', `PUT ${volumeUrl(volume, path)} answered ${response.statusCode}`);
+    }
+  }
+
+  /** HEAD with a deadline; a timeout or connection error is "unknown", never "missing". */
+  async head(volume: string, path: string, timeoutMs = this.headTimeoutMs): Promise<HeadResult> {
+    try {
+      const response = await this.pool(volume).request({
+        method: 'HEAD',
+        path: volumePrefix(volume) + path,
+        reset: false,
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      await response.body.dump();
+      if (response.statusCode === 200) {
+        const length = response.headers['content-length'];
+        return { status: 'found', size: typeof length === 'string' ? Number(length) : undefined };
+      }
+      if (response.statusCode === 404) return { status: 'missing' };
+      return { status: 'unknown', reason: `HEAD answered ${response.statusCode}` };
+    } catch (error) {
+      return { status: 'unknown', reason: (error as Error).message };
+    }
+  }
+
+  /** Removes the blob; a blob that is already gone counts as removed. */
+  async delete(volume: string, path: string): Promise<'deleted' | 'missing'> {
+    let statusCode: number;
+    try {
+      const response = await this.pool(volume).request({
+        method: 'DELETE',
+        path: volumePrefix(volume) + path,
+        signal: AbortSignal.timeout(Math.max(this.headTimeoutMs, 10_000)),
+      });
+      await response.body.dump();
+      statusCode = response.statusCode;
+    } catch (error) {
+      throw new MkvError('MKV_VOLUME_FAILED', `DELETE ${volumeUrl(volume, path)} failed: ${(error as Error).message}`, { cause: error });
+    }
+    if (statusCode === 204 || statusCode === 200) return 'deleted';
+    if (statusCode === 404) return 'missing';
+    throw new MkvError('MKV_VOLUME_FAILED', `DELETE ${volumeUrl(volume, path)} answered ${statusCode}`);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.pools.values()].map((pool) => pool.close()));
+    this.pools.clear();
+  }
+}

@@ -1,0 +1,188 @@
+// The embedded volume server (`mkv volume`): the subset of stock nginx that the master and the
+// rescans use, for development and tests where nginx is not installed. nginx stays the
+// production volume server; test/integration/volume-contract.test.ts holds the two together.
+//
+//   PUT     body → <root>/.tmp/<random> → rename into place (201 new, 204 replaced); parents created
+//   GET     a file (Range: one byte range → 206), or a directory "…/" as nginx's autoindex JSON
+//   HEAD    as GET without the body
+//   DELETE  a file: 204, missing: 404
+import { randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { dirname, join, sep } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+
+const TEMP_DIR = '.tmp';
+
+export interface VolumeServerOptions {
+  root: string;
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The file a request path names, refusing anything that would leave the root or touch dot-files. */
+function resolvePath(root: string, rawPath: string): { file: string; isDirectoryPath: boolean; urlPath: string } {
+  let urlPath: string;
+  try {
+    urlPath = decodeURIComponent(rawPath);
+  } catch {
+    throw new HttpError(400, 'bad percent-encoding');
+  }
+  const segments = urlPath.split('/').filter((segment) => segment !== '');
+  if (!urlPath.startsWith('/') || segments.some((segment) => segment === '..' || segment.startsWith('.') || segment.includes('\0'))) {
+    throw new HttpError(400, 'bad path');
+  }
+  return { file: join(root, ...segments), isDirectoryPath: urlPath.endsWith('/'), urlPath };
+}
+
+function httpDate(date: Date): string {
+  return date.toUTCString();
+}
+
+async function listDirectory(dir: string): Promise<string> {
+  const entries = await readdir(dir, { withFileTypes: true });
+  const visible = entries.filter((entry) => !entry.name.startsWith('.')).sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)));
+  const lines = await Promise.all(
+    visible.map(async (entry) => {
+      const info = await stat(join(dir, entry.name)).catch(() => undefined);
+      if (!info) return undefined;
+      const mtime = httpDate(info.mtime);
+      return info.isDirectory()
+        ? `{ "name":${JSON.stringify(entry.name)}, "type":"directory", "mtime":"${mtime}" }`
+        : `{ "name":${JSON.stringify(entry.name)}, "type":"file", "mtime":"${mtime}", "size":${info.size} }`;
+    }),
+  );
+  // nginx's autoindex_format json, byte for byte: CRLF between entries, none after the "]".
+  const entriesJson = lines.filter((line) => line !== undefined);
+  return entriesJson.length === 0 ? '[\r\n]' : `[\r\n${entriesJson.join(',\r\n')}\r\n]`;
+}
+
+function parseRange(header: string, size: number): { start: number; end: number } | 'unsatisfiable' | undefined {
+  const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!match) return undefined; // several ranges or another unit: serve the whole file, as nginx may
+  const [, first, last] = match;
+  if (first === '' && last === '') return undefined;
+  let start: number;
+  let end: number;
+  if (first === '') {
+    const suffix = Number(last);
+    if (suffix === 0) return 'unsatisfiable';
+    start = Math.max(0, size - suffix);
+    end = size - 1;
+  } else {
+    start = Number(first);
+    end = last === '' ? size - 1 : Math.min(Number(last), size - 1);
+  }
+  if (start >= size || start > end) return 'unsatisfiable';
+  return { start, end };
+}
+
+async function handleGet(root: string, request: IncomingMessage, response: ServerResponse): Promise<void> {
+  const { file, isDirectoryPath, urlPath } = resolvePath(root, request.url!.split('?')[0]!);
+  const info = await stat(file).catch(() => undefined);
+  if (!info) throw new HttpError(404, 'not found');
+  if (info.isDirectory()) {
+    if (!isDirectoryPath) {
+      response.writeHead(301, { location: encodeURI(urlPath) + '/', 'content-length': 0 });
+      response.end();
+      return;
+    }
+    const body = Buffer.from(await listDirectory(file));
+    response.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length });
+    response.end(request.method === 'HEAD' ? undefined : body);
+    return;
+  }
+  if (isDirectoryPath) throw new HttpError(404, 'not found');
+  const headers: Record<string, string | number> = {
+    'content-type': 'application/octet-stream',
+    'last-modified': httpDate(info.mtime),
+    etag: `"${Math.floor(info.mtimeMs / 1000).toString(16)}-${info.size.toString(16)}"`,
+    'accept-ranges': 'bytes',
+  };
+  const range = request.headers.range ? parseRange(request.headers.range, info.size) : undefined;
+  if (range === 'unsatisfiable') {
+    response.writeHead(416, { 'content-range': `bytes */${info.size}`, 'content-length': 0 });
+    response.end();
+    return;
+  }
+  const start = range?.start ?? 0;
+  const end = range?.end ?? info.size - 1;
+  if (range) headers['content-range'] = `bytes ${start}-${end}/${info.size}`;
+  headers['content-length'] = Math.max(0, end - start + 1);
+  response.writeHead(range ? 206 : 200, headers);
+  if (request.method === 'HEAD' || info.size === 0) {
+    response.end();
+    return;
+  }
+  await pipeline(createReadStream(file, { start, end }), response);
+}
+
+async function handlePut(root: string, request: IncomingMessage, response: ServerResponse): Promise<void> {
+  const { file, isDirectoryPath } = resolvePath(root, request.url!.split('?')[0]!);
+  if (isDirectoryPath) throw new HttpError(409, 'cannot PUT a directory');
+  const temporary = join(root, TEMP_DIR, randomBytes(12).toString('hex'));
+  await mkdir(dirname(temporary), { recursive: true });
+  try {
+    await pipeline(request, createWriteStream(temporary));
+    if (!request.complete) throw new HttpError(400, 'request body ended early');
+    const existed = await stat(file).then((info) => (info.isDirectory() ? 'directory' : 'file')).catch(() => undefined);
+    if (existed === 'directory') throw new HttpError(409, 'a directory has that name');
+    await mkdir(dirname(file), { recursive: true });
+    await rename(temporary, file);
+    response.writeHead(existed ? 204 : 201, { 'content-length': 0 });
+    response.end();
+  } catch (error) {
+    await unlink(temporary).catch(() => undefined);
+    throw error;
+  }
+}
+
+async function handleDelete(root: string, request: IncomingMessage, response: ServerResponse): Promise<void> {
+  const { file } = resolvePath(root, request.url!.split('?')[0]!);
+  try {
+    await unlink(file);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw new HttpError(404, 'not found');
+    if (code === 'EISDIR' || code === 'EPERM') throw new HttpError(409, 'cannot DELETE a directory');
+    throw error;
+  }
+  response.writeHead(204);
+  response.end();
+}
+
+export function createVolumeServer(options: VolumeServerOptions): Server {
+  const root = options.root.endsWith(sep) ? options.root.slice(0, -1) : options.root;
+  const server = createServer((request, response) => {
+    const handler =
+      request.method === 'GET' || request.method === 'HEAD'
+        ? handleGet
+        : request.method === 'PUT'
+          ? handlePut
+          : request.method === 'DELETE'
+            ? handleDelete
+            : undefined;
+    const work = handler ? handler(root, request, response) : Promise.reject(new HttpError(405, 'method not allowed'));
+    work.catch((error: unknown) => {
+      const status = error instanceof HttpError ? error.status : 500;
+      if (response.headersSent) {
+        response.destroy();
+        return;
+      }
+      const body = `${status === 500 ? (error as Error).message : (error as HttpError).message}\n`;
+      response.writeHead(status, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) });
+      response.end(request.method === 'HEAD' ? undefined : body);
+    });
+  });
+  // Uploads of a gigabyte on a slow link must not be cut by Node's default 5-minute request timeout.
+  server.requestTimeout = 0;
+  return server;
+}

@@ -1,0 +1,110 @@
+// The one writer: the log appender, the projector and the per-key locks, behind one small
+// asynchronous interface. HTTP handlers only call it; they read the index directly.
+//
+//   handler ──lock(key)──────────────▶ Writer (locks: a Set of keys)
+//   handler ──append(events)─────────▶ queue ─▶ one log block + fdatasync ─▶ index.apply ─▶ resolve
+//                                      (callers that arrive during a flush share the next one)
+//
+// Everything crosses this seam as plain data and promises, so the writer can move into its own
+// process (HTTP workers on every core, one writer) without the handlers changing.
+import { MkvError } from '../errors.js';
+import type { EventInput, LogEvent } from '../events/event.js';
+import type { IndexStore } from '../index/index-store.js';
+import type { SegmentLog } from '../log/segment-log.js';
+
+export interface Writer {
+  /** Takes the key's lock, or throws MKV_KEY_LOCKED when another write/delete holds it. */
+  lock(key: string): Promise<void>;
+  unlock(key: string): Promise<void>;
+  /** Appends events durably and projects them; resolves once they are readable in the index. */
+  append(events: EventInput[]): Promise<LogEvent[]>;
+}
+
+interface Pending {
+  events: EventInput[];
+  resolve: (events: LogEvent[]) => void;
+  reject: (error: unknown) => void;
+}
+
+/** Group commits bigger than this are split, so one block stays a sane size. */
+const MAX_BATCH_EVENTS = 4096;
+
+export class LocalWriter implements Writer {
+  private readonly locked = new Set<string>();
+  private queue: Pending[] = [];
+  private flushing = false;
+  private closed = false;
+
+  constructor(
+    private readonly log: SegmentLog,
+    private readonly index: IndexStore,
+  ) {}
+
+  get lockedKeys(): number {
+    return this.locked.size;
+  }
+
+  async lock(key: string): Promise<void> {
+    if (this.closed) throw new MkvError('MKV_LOG_UNAVAILABLE', 'the server is shutting down');
+    if (this.locked.has(key)) throw new MkvError('MKV_KEY_LOCKED', 'another write or delete of this key is in flight');
+    this.locked.add(key);
+  }
+
+  async unlock(key: string): Promise<void> {
+    this.locked.delete(key);
+  }
+
+  append(events: EventInput[]): Promise<LogEvent[]> {
+    if (this.closed) return Promise.reject(new MkvError('MKV_LOG_UNAVAILABLE', 'the server is shutting down'));
+    return new Promise((resolve, reject) => {
+      this.queue.push({ events, resolve, reject });
+      if (!this.flushing) void this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    this.flushing = true;
+    while (this.queue.length > 0) {
+      const batch = this.takeBatch();
+      const inputs = batch.flatMap((pending) => pending.events);
+      let appended: LogEvent[];
+      try {
+        appended = await this.log.append(inputs);
+      } catch (error) {
+        for (const pending of batch) pending.reject(error);
+        continue;
+      }
+      try {
+        await this.index.apply(appended);
+      } catch (error) {
+        // The events are durable but not projected: refuse to go on with an index that is behind.
+        this.closed = true;
+        for (const pending of [...batch, ...this.queue]) pending.reject(error);
+        this.queue = [];
+        break;
+      }
+      let offset = 0;
+      for (const pending of batch) {
+        pending.resolve(appended.slice(offset, offset + pending.events.length));
+        offset += pending.events.length;
+      }
+    }
+    this.flushing = false;
+  }
+
+  private takeBatch(): Pending[] {
+    let count = 0;
+    let taken = 0;
+    while (taken < this.queue.length && (taken === 0 || count + this.queue[taken]!.events.length <= MAX_BATCH_EVENTS)) {
+      count += this.queue[taken]!.events.length;
+      taken++;
+    }
+    return this.queue.splice(0, taken);
+  }
+
+  /** Waits for queued appends to finish and refuses new ones. */
+  async close(): Promise<void> {
+    while (this.flushing || this.queue.length > 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    this.closed = true;
+  }
+}
