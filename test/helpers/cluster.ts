@@ -1,0 +1,201 @@
+// Real parts for tests: temp dirs, embedded and nginx volume servers, an in-process master on
+// port 0, and the `mkv` CLI as a child process.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createServer } from 'node:http';
+import { createApp } from '../../src/master/app.js';
+import { defaultConfig, type MasterConfig } from '../../src/master/config.js';
+import { silentLogger } from '../../src/logger.js';
+import { VolumeClient } from '../../src/volumes/client.js';
+import { createVolumeServer } from '../../src/volumes/volume-server.js';
+import { openStore, type Store, type StoreOptions } from '../../src/writer/store.js';
+
+export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
+export const mkvBin = join(repoRoot, 'dist/src/cli/main.js');
+export const nginxVolumeScript = join(repoRoot, 'nginx/volume');
+
+export function tempDir(prefix = 'mkv-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export function removeDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+export function hasNginx(): boolean {
+  const found = spawnSync('sh', ['-c', 'command -v nginx || test -x /usr/sbin/nginx'], { stdio: 'ignore' });
+  return found.status === 0;
+}
+
+/** Skip nginx tests only where nginx is not installed, never in CI (which installs it). */
+export function nginxSkipReason(): string | false {
+  if (hasNginx()) return false;
+  if (process.env.CI) throw new Error('CI must install nginx (see .ci/run)');
+  return 'nginx is not installed (apt-get install -y nginx)';
+}
+
+export async function freePort(): Promise<number> {
+  const server = createNetServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+export interface VolumeSet {
+  kind: 'embedded' | 'nginx';
+  /** host:port of each volume server. */
+  volumes: string[];
+  dirs: string[];
+  /** Stops volume i (to simulate a dead server); start(i) brings it back on the same port. */
+  stop(i: number): Promise<void>;
+  start(i: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+async function waitForHttp(url: string, child?: ChildProcess): Promise<void> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    if (child && child.exitCode !== null) throw new Error(`volume server exited with ${child.exitCode}`);
+    try {
+      const response = await fetch(url, { method: 'HEAD' });
+      await response.arrayBuffer();
+      return;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+  throw new Error(`${url} did not come up`);
+}
+
+export async function startVolumes(kind: 'embedded' | 'nginx', count: number, root = tempDir('mkv-volumes-')): Promise<VolumeSet> {
+  const dirs = Array.from({ length: count }, (_, i) => join(root, `volume${i + 1}`));
+  const ports: number[] = [];
+  const running: Array<Server | ChildProcess | undefined> = [];
+  const start = async (i: number) => {
+    const port = ports[i]!;
+    if (kind === 'embedded') {
+      const server = createVolumeServer({ root: dirs[i]! });
+      await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+      running[i] = server;
+    } else {
+      const child = spawn(nginxVolumeScript, [dirs[i]!], { env: { ...process.env, PORT: String(port) }, stdio: 'ignore' });
+      running[i] = child;
+      await waitForHttp(`http://127.0.0.1:${port}/`, child);
+    }
+  };
+  const stop = async (i: number) => {
+    const server = running[i];
+    running[i] = undefined;
+    if (!server) return;
+    if ('closeAllConnections' in server) {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    } else {
+      const exited = new Promise((resolve) => server.once('exit', resolve));
+      server.kill('SIGTERM');
+      await exited;
+    }
+  };
+  for (let i = 0; i < count; i++) {
+    if (kind === 'embedded') {
+      // Listen on port 0 the first time; keep that port for restarts.
+      const server = createVolumeServer({ root: dirs[i]! });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      ports.push((server.address() as AddressInfo).port);
+      running.push(server);
+    } else {
+      ports.push(await freePort());
+      running.push(undefined);
+      await start(i);
+    }
+  }
+  return {
+    kind,
+    volumes: ports.map((port) => `127.0.0.1:${port}`),
+    dirs,
+    stop,
+    start,
+    async close() {
+      for (let i = 0; i < count; i++) await stop(i);
+      removeDir(root);
+    },
+  };
+}
+
+export interface TestMaster {
+  url: string;
+  port: number;
+  db: string;
+  store: Store;
+  config: MasterConfig;
+  close(): Promise<void>;
+}
+
+export async function startMaster(
+  volumes: string[],
+  overrides: Partial<MasterConfig> = {},
+  options: { db?: string; store?: StoreOptions } = {},
+): Promise<TestMaster> {
+  const db = options.db ?? tempDir('mkv-db-');
+  const config: MasterConfig = { ...defaultConfig, volumes, ...overrides };
+  const store = await openStore(db, { logger: silentLogger, ...options.store });
+  const volumeClient = new VolumeClient({ headTimeoutMs: config.voltimeoutMs });
+  const app = createApp({ config, index: store.index, writer: store.writer, volumes: volumeClient, logger: silentLogger });
+  const server = createServer(app.callback());
+  server.requestTimeout = 0;
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    db,
+    store,
+    config,
+    async close() {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+      await store.close();
+      await volumeClient.close();
+    },
+  };
+}
+
+export interface MkvProcess {
+  child: ChildProcess;
+  url: string;
+  port: number;
+  output(): string;
+  /** Resolves with the exit code (or the signal's name). */
+  exited: Promise<number | string>;
+}
+
+/** Runs `mkv server ...` and waits until it says where it listens. */
+export async function spawnMaster(args: string[]): Promise<MkvProcess> {
+  const child = spawn(process.execPath, [mkvBin, 'server', '--port', '0', '--host', '127.0.0.1', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)));
+  const port = await new Promise<number>((resolve, reject) => {
+    const check = () => {
+      const match = /listening on http:\/\/[^:]+:(\d+)/.exec(output);
+      if (match) resolve(Number(match[1]));
+    };
+    child.stdout!.on('data', check);
+    void exited.then((code) => reject(new Error(`mkv server exited (${code}) before listening:\n${output}`)));
+  });
+  return { child, url: `http://127.0.0.1:${port}`, port, output: () => output, exited };
+}
+
+/** Runs an mkv command to completion. */
+export function runMkv(args: string[], options: { timeoutMs?: number } = {}): { status: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, [mkvBin, ...args], { encoding: 'utf8', timeout: options.timeoutMs ?? 60_000 });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}

@@ -1,0 +1,41 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { parseDuration, parseFlags, UsageError } from '../../src/cli/args.js';
+import { serverFlags } from '../../src/cli/server.js';
+
+test('the original single-dash flags and the double-dash forms parse alike', () => {
+  const single = parseFlags(['-port', '3001', '-volumes', 'a:1,b:2', '-db', '/tmp/x', '-protect', '-md5sum=false', '-voltimeout', '500ms'], serverFlags).flags;
+  const double = parseFlags(['--port=3001', '--volumes', 'a:1,b:2', '--db=/tmp/x', '--protect', '--md5sum', 'false', '--voltimeout=500ms'], serverFlags).flags;
+  assert.deepEqual(single, double);
+  assert.equal(single.port, 3001);
+  assert.deepEqual(single.volumes, ['a:1', 'b:2']);
+  assert.equal(single.protect, true);
+  assert.equal(single.md5sum, false);
+  assert.equal(single.voltimeout, 500);
+  assert.equal(single.replicas, 3);
+  assert.equal(single.subvolumes, 10);
+});
+
+test('defaults as the original: 3 replicas, 10 subvolumes, md5sum on, 1s voltimeout', () => {
+  const { flags } = parseFlags([], serverFlags);
+  assert.equal(flags.replicas, 3);
+  assert.equal(flags.subvolumes, 10);
+  assert.equal(flags.md5sum, true);
+  assert.equal(flags.voltimeout, 1000);
+  assert.equal(flags.sync, 'fsync');
+});
+
+test('bad flags are usage errors', () => {
+  assert.throws(() => parseFlags(['--nope'], serverFlags), UsageError);
+  assert.throws(() => parseFlags(['--port', 'abc'], serverFlags), UsageError);
+  assert.throws(() => parseFlags(['--port'], serverFlags), UsageError);
+  assert.throws(() => parseFlags(['--voltimeout', 'soon'], serverFlags), UsageError);
+});
+
+test('Go durations', () => {
+  assert.equal(parseDuration('1s'), 1000);
+  assert.equal(parseDuration('250ms'), 250);
+  assert.equal(parseDuration('1m30s'), 90_000);
+  assert.equal(parseDuration('2'), 2000);
+  assert.throws(() => parseDuration('1 s'), UsageError);
+});

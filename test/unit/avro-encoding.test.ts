@@ -1,0 +1,108 @@
+// The log's bytes are a format other programs read: pin them.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { decodeEvent, encodeEvent, type LogEvent } from '../../src/events/event.js';
+import { crc32, decodeLong, encodeBlock, encodeHeader, encodeLong, parseHeader, readBlock } from '../../src/log/avro-container.js';
+
+const committed: LogEvent = {
+  seq: 1,
+  time: 1700000000000,
+  key: '/wehave',
+  cause: { origin: 'api', client: '127.0.0.1' },
+  change: { type: 'WriteCommitted', volumes: ['localhost:3001/sv07'], size: 7, md5: 'df86f5729538f57b0c5312f673abefe4' },
+};
+const unlinked: LogEvent = { seq: 2, time: 1700000000001, key: '/wehave', cause: { origin: 'api', client: null }, change: { type: 'KeyUnlinked' } };
+const sync = Buffer.from('000102030405060708090a0b0c0d0e0f', 'hex');
+
+describe('event encoding', () => {
+  test('WriteCommitted has fixed bytes', () => {
+    assert.equal(
+      encodeEvent(committed).toString('hex'),
+      '02' + // seq 1
+        '80a0abfef962' + // time 1700000000000
+        '0e2f776568617665' + // key "/wehave"
+        '06617069' + // cause.origin "api"
+        '02123132372e302e302e31' + // cause.client: branch string, "127.0.0.1"
+        '02' + // change: branch 1, WriteCommitted
+        '02266c6f63616c686f73743a333030312f7376303700' + // volumes: ["localhost:3001/sv07"]
+        '0e' + // size 7
+        '02406466383666353732393533386635376230633533313266363733616265666534', // md5: branch string, hex
+    );
+  });
+
+  test('KeyUnlinked has fixed bytes', () => {
+    assert.equal(encodeEvent(unlinked).toString('hex'), '0482a0abfef9620e2f776568617665066170690006');
+  });
+
+  test('every change type round-trips', () => {
+    const changes: LogEvent['change'][] = [
+      { type: 'WriteStarted', volumes: ['a:1/sv00', 'b:2/sv03'] },
+      { type: 'WriteCommitted', volumes: ['a:1'], size: 2 ** 40, md5: null },
+      { type: 'WriteAborted', reason: 'volume b:2 answered 500' },
+      { type: 'KeyUnlinked' },
+      { type: 'KeyLinked' },
+      { type: 'KeyDeleted' },
+      { type: 'KeyRelocated', volumes: ['c:3'] },
+      { type: 'KeyDiscovered', volumes: ['c:3'], size: null, md5: null },
+      { type: 'KeyDiscovered', volumes: ['c:3'], size: 5, md5: 'ab' },
+    ];
+    for (const [i, change] of changes.entries()) {
+      const event: LogEvent = { seq: i + 1, time: 1_700_000_000_000 + i, key: `/k${i}/é`, cause: { origin: 'rebuild', client: null }, change };
+      const bytes = encodeEvent(event);
+      const decoded = decodeEvent(bytes);
+      assert.deepEqual({ ...decoded.event, change: { ...decoded.event.change } }, event);
+      assert.equal(decoded.end, bytes.length);
+    }
+  });
+});
+
+describe('container file', () => {
+  test('CRC-32 check value', () => {
+    assert.equal(crc32(Buffer.from('123456789')), 0xcbf43926);
+  });
+
+  test('zig-zag longs, past 2^31', () => {
+    for (const [value, hex] of [[0, '00'], [-1, '01'], [1, '02'], [64, '8001'], [1700000000000, '80a0abfef962']] as const) {
+      assert.equal(encodeLong(value).toString('hex'), hex);
+      assert.deepEqual(decodeLong(Buffer.from(hex, 'hex'), 0), { value, end: hex.length / 2 });
+    }
+    assert.equal(decodeLong(Buffer.from('80', 'hex'), 0), undefined, 'a varint cut short');
+  });
+
+  test('header bytes: magic, metadata map with schema and codec, sync', () => {
+    const header = encodeHeader('"long"', sync);
+    assert.equal(
+      header.toString('hex'),
+      '4f626a01' + '04' + '166176726f2e736368656d61' + '0c226c6f6e6722' + '146176726f2e636f646563' + '0c736e61707079' + '00' + sync.toString('hex'),
+    );
+    const parsed = parseHeader(header);
+    assert.equal(parsed.metadata.get('avro.codec')!.toString(), 'snappy');
+    assert.equal(parsed.end, header.length);
+  });
+
+  test('block bytes: count, size, snappy data, CRC-32 of the raw data, sync', () => {
+    const block = encodeBlock([encodeEvent(unlinked)], sync);
+    assert.equal(
+      block.toString('hex'),
+      '02' + // one event
+        '36' + // 27 bytes of data
+        '1550' + '0482a0abfef9620e2f776568617665066170690006' + // snappy: length 21, one literal
+        'c8e5d6d6' + // CRC-32 of the 21 raw bytes
+        sync.toString('hex'),
+    );
+    const scan = readBlock(block, 0, sync);
+    assert.ok(scan.ok);
+    assert.equal(scan.block.count, 1);
+    assert.equal(scan.block.end, block.length);
+  });
+
+  test('a block with one flipped bit, a wrong sync or a missing byte is refused', () => {
+    const block = encodeBlock([encodeEvent(committed), encodeEvent(unlinked)], sync);
+    for (let i = 0; i < block.length; i++) {
+      const flipped = Buffer.from(block);
+      flipped[i]! ^= 0x01;
+      assert.equal(readBlock(flipped, 0, sync).ok, false, `bit flip at byte ${i}`);
+      assert.equal(readBlock(block.subarray(0, i), 0, sync).ok, false, `cut at byte ${i}`);
+    }
+  });
+});
