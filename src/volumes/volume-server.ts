@@ -49,7 +49,10 @@ function httpDate(date: Date): string {
 
 async function listDirectory(dir: string): Promise<string> {
   const entries = await readdir(dir, { withFileTypes: true });
-  const visible = entries.filter((entry) => !entry.name.startsWith('.')).sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)));
+  // As nginx orders them: directories first, then by name, bytewise.
+  const visible = entries
+    .filter((entry) => !entry.name.startsWith('.'))
+    .sort((a, b) => Number(b.isDirectory()) - Number(a.isDirectory()) || Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)));
   const lines = await Promise.all(
     visible.map(async (entry) => {
       const info = await stat(join(dir, entry.name)).catch(() => undefined);

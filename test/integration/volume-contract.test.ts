@@ -1,0 +1,104 @@
+// One contract, two volume servers: the embedded one (`mkv volume`) and stock nginx with the
+// project's config. Whatever the master and the rescans rely on is asserted here for both.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { http } from '../helpers/http.js';
+import { nginxSkipReason, startVolumes, type VolumeSet } from '../helpers/cluster.js';
+
+function volumeContract(kind: 'embedded' | 'nginx', skip: string | false): void {
+  describe(`volume server contract: ${kind}`, { skip }, () => {
+    let set: VolumeSet;
+    let base: string;
+    before(async () => {
+      set = await startVolumes(kind, 1);
+      base = `http://${set.volumes[0]}`;
+    });
+    after(() => set?.close());
+
+    test('PUT creates the full path: 201 new, 204 replaced; GET returns the bytes', async () => {
+      const path = '/sv07/60/08/L3dlaGF2ZQ==';
+      assert.equal((await http('PUT', base + path, 'first')).status, 201);
+      assert.equal((await http('GET', base + path)).text, 'first');
+      assert.equal((await http('PUT', base + path, 'second!')).status, 204);
+      const got = await http('GET', base + path);
+      assert.equal(got.status, 200);
+      assert.equal(got.text, 'second!');
+      assert.equal(got.headers['content-length'], '7');
+    });
+
+    test('a base64 name with / is a deeper directory; + and = are literal', async () => {
+      const path = '/27/6f/Lz8/Pw==';
+      assert.equal((await http('PUT', base + path, 'q')).status, 201);
+      assert.equal((await http('GET', base + '/27/6f/Lz8/')).status, 200);
+      const plus = '/aa/bb/a+b=';
+      assert.equal((await http('PUT', base + plus, 'plus')).status, 201);
+      assert.equal((await http('GET', base + plus)).text, 'plus');
+    });
+
+    test('HEAD answers 200 with the length and no body, 404 when missing', async () => {
+      await http('PUT', base + '/h/e/ad', 'twelve bytes');
+      const head = await http('HEAD', base + '/h/e/ad');
+      assert.equal(head.status, 200);
+      assert.equal(head.headers['content-length'], '12');
+      assert.equal(head.body.length, 0);
+      assert.equal((await http('HEAD', base + '/h/e/missing')).status, 404);
+    });
+
+    test('Range: one byte range is 206 with Content-Range; past the end is 416', async () => {
+      await http('PUT', base + '/r/a/nge', '0123456789');
+      const part = await http('GET', base + '/r/a/nge', undefined, { range: 'bytes=2-4' });
+      assert.equal(part.status, 206);
+      assert.equal(part.text, '234');
+      assert.equal(part.headers['content-range'], 'bytes 2-4/10');
+      const suffix = await http('GET', base + '/r/a/nge', undefined, { range: 'bytes=-3' });
+      assert.equal(suffix.text, '789');
+      const open = await http('GET', base + '/r/a/nge', undefined, { range: 'bytes=7-' });
+      assert.equal(open.text, '789');
+      assert.equal((await http('GET', base + '/r/a/nge', undefined, { range: 'bytes=20-' })).status, 416);
+    });
+
+    test('DELETE: 204, then 404', async () => {
+      await http('PUT', base + '/d/e/l', 'x');
+      assert.equal((await http('DELETE', base + '/d/e/l')).status, 204);
+      assert.equal((await http('GET', base + '/d/e/l')).status, 404);
+      assert.equal((await http('DELETE', base + '/d/e/l')).status, 404);
+    });
+
+    test('a directory listing is nginx autoindex JSON: directories first, name, type, mtime, size; no dot-files', async () => {
+      await http('PUT', base + '/list/a/file1', 'abc');
+      await http('PUT', base + '/list/a/sub/file2', 'de');
+      const listing = await http('GET', base + '/list/a/');
+      assert.equal(listing.status, 200);
+      assert.match(listing.headers['content-type']!, /json/);
+      const entries = JSON.parse(listing.text) as Array<{ name: string; type: string; mtime: string; size?: number }>;
+      assert.deepEqual(
+        entries.map(({ name, type, size }) => ({ name, type, size })),
+        [
+          { name: 'sub', type: 'directory', size: undefined },
+          { name: 'file1', type: 'file', size: 3 },
+        ],
+      );
+      assert.ok(entries.every((entry) => !Number.isNaN(Date.parse(entry.mtime))));
+      const root = JSON.parse((await http('GET', base + '/')).text) as Array<{ name: string }>;
+      assert.ok(root.every((entry) => !entry.name.startsWith('.')), 'the upload spool is not listed');
+    });
+
+    test('a directory without its trailing slash redirects to it', async () => {
+      await http('PUT', base + '/redir/x', 'x');
+      const reply = await http('GET', base + '/redir');
+      assert.equal(reply.status, 301);
+      assert.match(reply.headers.location!, /\/redir\/$/);
+    });
+
+    test('a large body streams through and comes back whole', async () => {
+      const big = Buffer.alloc(8 * 1024 * 1024 + 3, 7);
+      assert.equal((await http('PUT', base + '/big/x/y', big)).status, 201);
+      const got = await http('GET', base + '/big/x/y');
+      assert.equal(got.body.length, big.length);
+      assert.ok(got.body.equals(big));
+    });
+  });
+}
+
+volumeContract('embedded', false);
+volumeContract('nginx', nginxSkipReason());
