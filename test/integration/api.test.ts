@@ -1,0 +1,327 @@
+// The whole minikeyvalue API on a real master (port 0, real LMDB, real log) over real volume
+// servers: once on embedded volumes, once on stock nginx.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { after, before, describe, test } from 'node:test';
+import { keyToPath, keyToVolumes } from '../../src/placement.js';
+import { getFollowing, http } from '../helpers/http.js';
+import { nginxSkipReason, removeDir, startMaster, startVolumes, type TestMaster, type VolumeSet } from '../helpers/cluster.js';
+
+const md5 = (data: string | Buffer) => createHash('md5').update(data).digest('hex');
+
+/** Where a volume set keeps a key's blob for (sub)volume name `volume`. */
+function blobFile(set: VolumeSet, volume: string, key: string): string {
+  const [host, subvolume] = volume.split('/');
+  const dir = set.dirs[set.volumes.indexOf(host!)]!;
+  return join(dir, subvolume ?? '', keyToPath(key));
+}
+
+/** Sends a request by hand, for bodies no HTTP client will send (shorter than Content-Length). */
+function rawRequest(port: number, head: string, body: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => socket.write(head + body));
+    let reply = '';
+    socket.on('data', (chunk) => (reply += chunk.toString()));
+    socket.on('end', () => resolve(reply));
+    socket.on('error', reject);
+  });
+}
+
+function apiSuite(kind: 'embedded' | 'nginx', skip: string | false): void {
+  describe(`API on ${kind} volumes`, { skip }, () => {
+    let set: VolumeSet;
+    let master: TestMaster;
+    let url: string;
+    before(async () => {
+      set = await startVolumes(kind, 3);
+      master = await startMaster(set.volumes, { bodyTimeoutMs: 500, voltimeoutMs: 500 });
+      url = master.url;
+    });
+    after(async () => {
+      await master?.close();
+      await set?.close();
+      if (master) removeDir(master.db);
+    });
+
+    test('PUT then GET: 201, then 302 to a replica with Content-Md5, Key-Volumes, Key-Balance', async () => {
+      assert.equal((await http('PUT', `${url}/wehave`, 'bigswag')).status, 201);
+      const reply = await http('GET', `${url}/wehave`);
+      assert.equal(reply.status, 302);
+      assert.equal(reply.headers['content-length'], '0');
+      assert.equal(reply.headers['content-md5'], md5('bigswag'));
+      assert.equal(reply.headers['key-balance'], 'balanced');
+      const expected = keyToVolumes('/wehave', set.volumes, 3, 10);
+      assert.equal(reply.headers['key-volumes'], expected.join(','));
+      assert.ok(expected.some((volume) => reply.headers.location === `http://${volume}/60/08/L3dlaGF2ZQ==`), reply.headers.location);
+      assert.equal((await getFollowing(`${url}/wehave`)).text, 'bigswag');
+      const head = await http('HEAD', `${url}/wehave`);
+      assert.equal(head.status, 302);
+      assert.equal(head.headers['content-md5'], md5('bigswag'));
+      for (const volume of expected) assert.equal(readFileSync(blobFile(set, volume, '/wehave'), 'utf8'), 'bigswag');
+    });
+
+    test('PUT of an existing key is 403; an empty or missing body is 411', async () => {
+      await http('PUT', `${url}/exists`, 'one');
+      const again = await http('PUT', `${url}/exists`, 'two');
+      assert.equal(again.status, 403);
+      assert.match(again.text, /MKV_EXISTS/);
+      assert.equal((await getFollowing(`${url}/exists`)).text, 'one');
+      assert.equal((await http('PUT', `${url}/empty`, '')).status, 411);
+      assert.equal((await http('PUT', `${url}/empty`)).status, 411);
+      assert.equal((await http('GET', `${url}/empty`)).status, 404);
+    });
+
+    test('GET and HEAD of a missing key: 404 with Content-Length 0', async () => {
+      for (const method of ['GET', 'HEAD']) {
+        const reply = await http(method, `${url}/nothing-here`);
+        assert.equal(reply.status, 404);
+        assert.equal(reply.headers['content-length'], '0');
+      }
+    });
+
+    test('UNLINK hides the key but keeps the blob; listed in ?unlinked; a PUT may replace it', async () => {
+      await http('PUT', `${url}/unlinkme`, 'soft');
+      assert.equal((await http('UNLINK', `${url}/unlinkme`)).status, 204);
+      assert.equal((await http('GET', `${url}/unlinkme`)).status, 404);
+      assert.equal((await http('UNLINK', `${url}/unlinkme`)).status, 404);
+      const [volume] = keyToVolumes('/unlinkme', set.volumes, 3, 10);
+      assert.ok(existsSync(blobFile(set, volume!, '/unlinkme')), 'the blob stays on the volume');
+      assert.ok(JSON.parse((await http('GET', `${url}/?unlinked`)).text).keys.includes('/unlinkme'));
+      assert.ok(!JSON.parse((await http('GET', `${url}/?list`)).text).keys.includes('/unlinkme'));
+      assert.equal((await http('PUT', `${url}/unlinkme`, 'hard')).status, 201);
+      assert.equal((await getFollowing(`${url}/unlinkme`)).text, 'hard');
+    });
+
+    test('LINK undoes an UNLINK; 404 when the key is not unlinked', async () => {
+      await http('PUT', `${url}/linkme`, 'x');
+      assert.equal((await http('LINK', `${url}/linkme`)).status, 404);
+      await http('UNLINK', `${url}/linkme`);
+      assert.equal((await http('LINK', `${url}/linkme`)).status, 204);
+      assert.equal((await getFollowing(`${url}/linkme`)).text, 'x');
+    });
+
+    test('DELETE removes the key and every replica: 204, then 404', async () => {
+      await http('PUT', `${url}/deleteme`, 'bye');
+      const volumes = keyToVolumes('/deleteme', set.volumes, 3, 10);
+      assert.equal((await http('DELETE', `${url}/deleteme`)).status, 204);
+      for (const volume of volumes) assert.ok(!existsSync(blobFile(set, volume, '/deleteme')));
+      assert.equal((await http('GET', `${url}/deleteme`)).status, 404);
+      assert.equal((await http('DELETE', `${url}/deleteme`)).status, 404);
+      await http('PUT', `${url}/deleteme2`, 'bye');
+      await http('UNLINK', `${url}/deleteme2`);
+      assert.equal((await http('DELETE', `${url}/deleteme2`)).status, 204, 'an unlinked key can be deleted');
+    });
+
+    test('list: prefix, sorted bytewise, limit/next, start; bad limit 400; unknown op 403', async () => {
+      for (const key of ['/list/b', '/list/a', '/list/c', '/list/é', '/lisz']) await http('PUT', `${url}${encodeURI(key)}`, 'v');
+      const all = JSON.parse((await http('GET', `${url}/list/?list`)).text);
+      assert.deepEqual(all, { next: '', keys: ['/list/a', '/list/b', '/list/c', '/list/é'] });
+      const page = JSON.parse((await http('GET', `${url}/list/?list&limit=2`)).text);
+      assert.deepEqual(page, { next: '/list/c', keys: ['/list/a', '/list/b'] });
+      const rest = JSON.parse((await http('GET', `${url}/list/?list&limit=2&start=${encodeURIComponent(page.next)}`)).text);
+      assert.deepEqual(rest, { next: '', keys: ['/list/c', '/list/é'] });
+      const listed = await http('GET', `${url}/list/?list`);
+      assert.match(listed.headers['content-type']!, /application\/json/);
+      for (const bad of ['abc', '0', '-1', '1.5', '']) {
+        if (bad === '') continue;
+        const reply = await http('GET', `${url}/list/?list&limit=${bad}`);
+        assert.equal(reply.status, 400, `limit=${bad}`);
+        assert.match(reply.text, /MKV_BAD_QUERY/);
+      }
+      assert.equal((await http('GET', `${url}/list/a?frobnicate`)).status, 403);
+    });
+
+    test('?history: every event of the key, oldest first, with who caused it', async () => {
+      await http('PUT', `${url}/audited`, 'a');
+      await http('UNLINK', `${url}/audited`);
+      await http('DELETE', `${url}/audited`);
+      const reply = await http('GET', `${url}/audited?history`);
+      assert.equal(reply.status, 200);
+      const events = JSON.parse(reply.text) as Array<{ seq: number; type: string; origin: string; client: string; md5?: string; size?: number }>;
+      assert.deepEqual(events.map((e) => e.type), ['WriteStarted', 'WriteCommitted', 'KeyUnlinked', 'KeyDeleted']);
+      assert.ok(events.every((e, i) => i === 0 || e.seq > events[i - 1]!.seq));
+      assert.ok(events.every((e) => e.origin === 'api' && /127\.0\.0\.1/.test(e.client)));
+      assert.equal(events[1]!.md5, md5('a'));
+      assert.equal(events[1]!.size, 1);
+      assert.equal((await http('GET', `${url}/never-seen?history`)).status, 404);
+    });
+
+    test('odd keys: unicode, spaces, an encoded ?, a base64 with / and one ending in /', async () => {
+      for (const key of ['/swag-é中', '/with space', '/what?', '/???', '/п', '/a/b/c/']) {
+        const path = key.split('/').map(encodeURIComponent).join('/');
+        assert.equal((await http('PUT', `${url}${path}`, `value of ${key}`)).status, 201, key);
+        assert.equal((await getFollowing(`${url}${path}`)).text, `value of ${key}`, key);
+        const [volume] = keyToVolumes(key, set.volumes, 3, 10);
+        assert.ok(existsSync(blobFile(set, volume!, key)), `${key} is at its placement path`);
+      }
+      assert.ok(existsSync(blobFile(set, keyToVolumes('/п', set.volumes, 3, 10)[0]!, '/п')));
+      assert.match(keyToPath('/п'), /_$/);
+    });
+
+    test('bad keys get a clear 400 and nothing is written', async () => {
+      const before = master.store.log.lastSeq;
+      const invalid = await http('PUT', `${url}/bad%ff%fe`, 'x');
+      assert.equal(invalid.status, 400);
+      assert.match(invalid.text, /UTF-8/);
+      const tooLongForIndex = await http('PUT', `${url}/${'k'.repeat(2000)}`, 'x');
+      assert.equal(tooLongForIndex.status, 400);
+      assert.match(tooLongForIndex.text, /index/);
+      const tooLongForName = await http('PUT', `${url}/${'n'.repeat(200)}`, 'x');
+      assert.equal(tooLongForName.status, 400);
+      assert.match(tooLongForName.text, /file name/);
+      assert.equal((await http('GET', `${url}/bad%ff`)).status, 400);
+      assert.equal(master.store.log.lastSeq, before, 'no event was appended');
+    });
+
+    test('32 concurrent PUTs of one key: exactly one 201, the rest 409 or 403', async () => {
+      const replies = await Promise.all(Array.from({ length: 32 }, (_, i) => http('PUT', `${url}/contended`, `writer ${i}`)));
+      const statuses = replies.map((reply) => reply.status);
+      assert.equal(statuses.filter((status) => status === 201).length, 1, statuses.join(','));
+      assert.ok(statuses.every((status) => status === 201 || status === 409 || status === 403), statuses.join(','));
+      const winner = replies.findIndex((reply) => reply.status === 201);
+      assert.equal((await getFollowing(`${url}/contended`)).text, `writer ${winner}`);
+    });
+
+    test('a chunked PUT (no Content-Length) streams through', async () => {
+      const body = Readable.from([Buffer.from('chunk one, '), Buffer.from('chunk two')]);
+      assert.equal((await http('PUT', `${url}/chunked`, body)).status, 201);
+      const reply = await http('GET', `${url}/chunked`);
+      assert.equal(reply.headers['content-md5'], md5('chunk one, chunk two'));
+      assert.equal((await getFollowing(`${url}/chunked`)).text, 'chunk one, chunk two');
+    });
+
+    test('a body shorter than its Content-Length gets 400 and leaves no key', async () => {
+      const reply = await rawRequest(
+        master.port,
+        'PUT /shortbody HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n',
+        'only ten b',
+      );
+      assert.match(reply, /^HTTP\/1\.1 400/);
+      assert.match(reply, /MKV_SHORT_BODY/);
+      assert.equal((await http('GET', `${url}/shortbody`)).status, 404);
+      const history = JSON.parse((await http('GET', `${url}/shortbody?history`)).text) as Array<{ type: string }>;
+      assert.deepEqual(history.map((e) => e.type), ['WriteStarted', 'WriteAborted']);
+      assert.equal((await http('PUT', `${url}/shortbody`, 'now whole')).status, 201);
+    });
+
+    test('GET finds a surviving replica when one lost its copy; 404 when none has it', async () => {
+      await http('PUT', `${url}/fragile`, 'f');
+      const volumes = keyToVolumes('/fragile', set.volumes, 3, 10);
+      for (const volume of volumes.slice(0, 2)) await http('DELETE', `http://${volume}${keyToPath('/fragile')}`);
+      for (let i = 0; i < 5; i++) {
+        const reply = await http('GET', `${url}/fragile`);
+        assert.equal(reply.status, 302);
+        assert.equal(reply.headers.location, `http://${volumes[2]}${keyToPath('/fragile')}`);
+      }
+      await http('DELETE', `http://${volumes[2]}${keyToPath('/fragile')}`);
+      assert.equal((await http('GET', `${url}/fragile`)).status, 404);
+    });
+
+    test('a dead volume: PUT answers 500 and leaves no live key; the retry works once it is back', async () => {
+      const key = '/needs-all-three';
+      await set.stop(1);
+      try {
+        const reply = await http('PUT', `${url}${key}`, 'payload');
+        assert.equal(reply.status, 500);
+        assert.match(reply.text, /MKV_VOLUME_FAILED/);
+        assert.equal((await http('GET', `${url}${key}`)).status, 404);
+        // The log names the attempt: WriteStarted, then aborted or left pending.
+        const history = JSON.parse((await http('GET', `${url}${key}?history`)).text) as Array<{ type: string }>;
+        assert.equal(history[0]!.type, 'WriteStarted');
+        assert.notEqual(master.store.index.get(key)?.state, 'live');
+      } finally {
+        await set.start(1);
+      }
+      assert.equal((await http('PUT', `${url}${key}`, 'payload')).status, 201);
+      assert.equal((await getFollowing(`${url}${key}`)).text, 'payload');
+    });
+
+    test('DELETE with a dead volume: 500, the key stays unlinked and listed; DELETE again later works', async () => {
+      const key = '/delete-while-down';
+      await http('PUT', `${url}${key}`, 'x');
+      await set.stop(2);
+      try {
+        const reply = await http('DELETE', `${url}${key}`);
+        assert.equal(reply.status, 500);
+        assert.ok(JSON.parse((await http('GET', `${url}/?unlinked`)).text).keys.includes(key));
+        assert.equal((await http('GET', `${url}${key}`)).status, 404);
+      } finally {
+        await set.start(2);
+      }
+      assert.equal((await http('DELETE', `${url}${key}`)).status, 204);
+      assert.ok(!JSON.parse((await http('GET', `${url}/?unlinked`)).text).keys.includes(key));
+    });
+
+    test('a 100 MB PUT streams: the master does not hold the value in memory', async () => {
+      const size = 100 * 1024 * 1024;
+      const chunk = Buffer.alloc(1024 * 1024, 0x61);
+      const hash = createHash('md5');
+      for (let i = 0; i < 100; i++) hash.update(chunk);
+      const body = Readable.from((function* () {
+        for (let i = 0; i < 100; i++) yield chunk;
+      })());
+      const reply = await http('PUT', `${url}/big`, body, { 'content-length': String(size) });
+      assert.equal(reply.status, 201);
+      const head = await http('HEAD', `${url}/big`);
+      assert.equal(head.headers['content-md5'], hash.digest('hex'));
+      assert.equal(master.store.index.get('/big')?.size, size);
+    });
+  });
+}
+
+apiSuite('embedded', false);
+apiSuite('nginx', nginxSkipReason());
+
+describe('API flags', () => {
+  let set: VolumeSet;
+  before(async () => {
+    set = await startVolumes('embedded', 2);
+  });
+  after(() => set?.close());
+
+  test('--protect: DELETE of a live key is 403 until it is unlinked', async () => {
+    const master = await startMaster(set.volumes, { protect: true, replicas: 2 });
+    try {
+      await http('PUT', `${master.url}/kept`, 'x');
+      const refused = await http('DELETE', `${master.url}/kept`);
+      assert.equal(refused.status, 403);
+      assert.match(refused.text, /MKV_PROTECTED/);
+      assert.equal((await http('UNLINK', `${master.url}/kept`)).status, 204);
+      assert.equal((await http('DELETE', `${master.url}/kept`)).status, 204);
+    } finally {
+      await master.close();
+      removeDir(master.db);
+    }
+  });
+
+  test('--fallback: a missing key redirects there', async () => {
+    const master = await startMaster(set.volumes, { fallback: '127.0.0.1:9', replicas: 2 });
+    try {
+      const reply = await http('GET', `${master.url}/elsewhere%20too`);
+      assert.equal(reply.status, 302);
+      assert.equal(reply.headers.location, 'http://127.0.0.1:9/elsewhere%20too');
+    } finally {
+      await master.close();
+      removeDir(master.db);
+    }
+  });
+
+  test('--md5sum=false: no Content-Md5; 1 replica, 1 subvolume puts the blob at the volume root', async () => {
+    const master = await startMaster(set.volumes, { md5sum: false, replicas: 1, subvolumes: 1 });
+    try {
+      assert.equal((await http('PUT', `${master.url}/plain`, 'x')).status, 201);
+      const reply = await http('GET', `${master.url}/plain`);
+      assert.equal(reply.status, 302);
+      assert.equal(reply.headers['content-md5'], undefined);
+      const [volume] = keyToVolumes('/plain', set.volumes, 1, 1);
+      assert.equal(reply.headers.location, `http://${volume}${keyToPath('/plain')}`);
+    } finally {
+      await master.close();
+      removeDir(master.db);
+    }
+  });
+});
