@@ -18,7 +18,8 @@ export const MAX_LIST_KEYS = 1_000_000;
 
 export interface ListOptions {
   prefix: string;
-  state: KeyState;
+  /** The states to list. */
+  states: readonly KeyState[];
   /** Resume at this key (inclusive). */
   start?: string;
   limit?: number;
@@ -104,7 +105,7 @@ export class IndexStore {
     });
   }
 
-  /** Keys in `state` that start with `prefix`, sorted bytewise. */
+  /** Keys in one of `states` that start with `prefix`, sorted bytewise. */
   list(options: ListOptions): ListPage {
     const prefix = Buffer.from(options.prefix, 'utf8');
     const start = options.start !== undefined ? Buffer.from(options.start, 'utf8') : undefined;
@@ -113,7 +114,7 @@ export class IndexStore {
     const keys: string[] = [];
     let next = '';
     for (const { key, value } of this.keys.getRange({ start: from, ...(end ? { end } : {}) })) {
-      if (value.state !== options.state) continue;
+      if (!options.states.includes(value.state)) continue;
       if (options.limit !== undefined && keys.length === options.limit) {
         next = key.toString('utf8');
         break;

@@ -47,8 +47,8 @@ export function createApp(deps: MasterDeps): Koa {
       return;
     }
     const query = new URLSearchParams(ctx.querystring);
-    if (query.has('list')) listKeys(ctx, deps, requestKey(ctx), 'live', query);
-    else if (query.has('unlinked')) listKeys(ctx, deps, requestKey(ctx), 'unlinked', query);
+    if (query.has('list')) listKeys(ctx, deps, requestKey(ctx), ['live'], query);
+    else if (query.has('unlinked')) listKeys(ctx, deps, requestKey(ctx), ['unlinked', 'pending'], query);
     else if (query.has('history')) keyHistory(ctx, deps, singleKey(ctx));
     else throw new MkvError('MKV_UNKNOWN_OPERATION', `unknown operation ?${ctx.querystring}`);
   });

@@ -104,11 +104,14 @@ function parseLimit(value: string | null): number | undefined {
   return Number(value);
 }
 
-/** GET /prefix?list and GET /prefix?unlinked. */
-export function listKeys(ctx: Context, deps: MasterDeps, prefix: string, state: KeyState, query: URLSearchParams): void {
+/**
+ * GET /prefix?list (live keys) and GET /prefix?unlinked (unlinked keys, and pending ones: a
+ * write that never completed, as the original listed them — DELETE cleans either up).
+ */
+export function listKeys(ctx: Context, deps: MasterDeps, prefix: string, states: readonly KeyState[], query: URLSearchParams): void {
   const limit = parseLimit(query.get('limit'));
   const start = query.get('start') || undefined;
-  const page = deps.index.list({ prefix, state, ...(start !== undefined ? { start } : {}), ...(limit !== undefined ? { limit } : {}) });
+  const page = deps.index.list({ prefix, states, ...(start !== undefined ? { start } : {}), ...(limit !== undefined ? { limit } : {}) });
   ctx.status = 200;
   ctx.type = 'application/json';
   ctx.body = JSON.stringify({ next: page.next, keys: page.keys });

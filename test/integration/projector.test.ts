@@ -111,7 +111,7 @@ describe('writer and projector', () => {
     assert.equal(store.index.get('/x')?.state, 'live');
     assert.equal(store.index.get('/y'), undefined);
     assert.equal(store.index.historyOf('/y').length, 2);
-    assert.deepEqual(store.index.list({ prefix: '/', state: 'live' }), { keys: ['/x'], next: '' });
+    assert.deepEqual(store.index.list({ prefix: '/', states: ['live'] }), { keys: ['/x'], next: '' });
     await store.close();
   });
 });
