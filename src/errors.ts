@@ -22,6 +22,8 @@ export const ErrorCodes = {
   MKV_LOG_FULL: 507,
   MKV_CORRUPT_LOG: 500,
   MKV_INDEX_AHEAD: 500,
+  MKV_DB_LOCKED: 500,
+  MKV_METHOD_NOT_ALLOWED: 405,
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -31,6 +31,13 @@ export function parseDuration(text: string): number {
   return total;
 }
 
+/** An instant: ISO 8601 (2026-11-20T12:00:00Z) or anything Date.parse reads; ms since the epoch. */
+export function parseTime(text: string): number {
+  const time = Date.parse(text);
+  if (Number.isNaN(time)) throw new UsageError(`not a time: ${JSON.stringify(text)} (try 2026-11-20T12:00:00Z)`);
+  return time;
+}
+
 function convert(name: string, spec: FlagSpec, raw: string): string | number | boolean | string[] {
   switch (spec.type) {
     case 'string':

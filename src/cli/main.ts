@@ -2,6 +2,10 @@
 // mkv: the command line. One file per command; this one only dispatches.
 import { MkvError } from '../errors.js';
 import { formatHelp, parseFlags, UsageError, type FlagSpecs, type FlagValues } from './args.js';
+import { historyCommand, historyFlags } from './history.js';
+import { logCommand, logFlags } from './log.js';
+import { rebuildCommand, rebuildFlags } from './rebuild.js';
+import { restoreCommand, restoreFlags } from './restore.js';
 import { serverCommand, serverFlags } from './server.js';
 import { upCommand, upFlags } from './up.js';
 import { volumeCommand, volumeFlags } from './volume.js';
@@ -31,6 +35,30 @@ const commands: Record<string, Command> = {
     description: 'Runs a local cluster: a master on PORT and three volumes on the next three ports. Ctrl-C stops it.',
     flags: upFlags,
     run: (flags) => upCommand(flags),
+  },
+  rebuild: {
+    usage: 'mkv rebuild --db DIR --from-log [--until-seq N | --until TIME] [--into OUT]\n       mkv rebuild --db DIR --scan --volumes HOST:PORT,... [--replicas 3 --subvolumes 10]',
+    description: 'Rebuilds the index: by replaying the log (to now, or to a point in time into OUT), or by rescanning the volumes.',
+    flags: rebuildFlags,
+    run: (flags) => rebuildCommand(flags),
+  },
+  history: {
+    usage: 'mkv history --db DIR KEY',
+    description: 'Prints every event of a key, oldest first: seq, time, type, volumes, size, md5, and who caused it.',
+    flags: historyFlags,
+    run: (flags, positional) => historyCommand(flags, positional),
+  },
+  log: {
+    usage: 'mkv log dump --db DIR [--from-seq N] [--limit N]\n       mkv log verify --db DIR',
+    description: 'Dumps the event log as JSON lines, or verifies every block (CRC, sync markers, dense seq).',
+    flags: logFlags,
+    run: (flags, positional) => logCommand(flags, positional),
+  },
+  restore: {
+    usage: 'mkv restore --db DIR --unlinked-since TIME [--dry-run]',
+    description: 'Undoes every UNLINK made since TIME (the blobs are still on the volumes), as LINK does for one key.',
+    flags: restoreFlags,
+    run: (flags) => restoreCommand(flags),
   },
 };
 

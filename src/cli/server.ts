@@ -23,6 +23,7 @@ export const serverFlags: FlagSpecs = {
   'body-timeout': { type: 'duration', default: '10s', help: 'refuse a PUT whose body stalls this long' },
   sync: { type: 'string', default: 'fsync', help: 'fsync: acknowledge writes once on disk; none: do not fsync (benchmarks only)' },
   'segment-size': { type: 'integer', default: 64 * 1024 * 1024, help: 'start a new log segment at this many bytes' },
+  'read-only': { type: 'boolean', default: false, help: 'serve reads only (a point-in-time db from mkv rebuild --into); writes answer 403' },
   v: { type: 'boolean', default: false, aliases: ['verbose'], help: 'debug logs (one line per request)' },
 };
 
@@ -50,6 +51,7 @@ export function masterConfigFrom(flags: FlagValues): MasterConfig {
     md5sum: flags.md5sum as boolean,
     voltimeoutMs: flags.voltimeout as number,
     bodyTimeoutMs: flags['body-timeout'] as number,
+    readOnly: flags['read-only'] as boolean,
   };
 }
 
@@ -60,7 +62,7 @@ export async function startServer(flags: FlagValues, logger: Logger = createLogg
   const sync = flags.sync as string;
   if (sync !== 'fsync' && sync !== 'none') throw new UsageError('--sync is fsync or none');
   if (sync === 'none') logger.warn('--sync none: acknowledged writes can be lost on power failure');
-  const store = await openStore(db, { sync, segmentBytes: flags['segment-size'] as number, logger });
+  const store = await openStore(db, { sync, segmentBytes: flags['segment-size'] as number, logger, readOnly: config.readOnly });
   const volumes = new VolumeClient({ headTimeoutMs: config.voltimeoutMs });
   const app = createApp({ config, index: store.index, writer: store.writer, volumes, logger });
   const server = createServer(app.callback());
@@ -95,7 +97,8 @@ export async function startServer(flags: FlagValues, logger: Logger = createLogg
 export async function serverCommand(flags: FlagValues): Promise<void> {
   const running = await startServer(flags);
   const host = (flags.host as string) || '0.0.0.0';
-  process.stdout.write(`mkv master listening on http://${host}:${running.port} (db ${flags.db}, log at seq ${running.store.log.lastSeq})\n`);
+  const mode = running.store.readOnly ? `read-only, as of seq ${running.store.index.checkpoint}` : `log at seq ${running.store.log.lastSeq}`;
+  process.stdout.write(`mkv master listening on http://${host}:${running.port} (db ${flags.db}, ${mode})\n`);
   stopOnSignal(() => running.close());
 }
 

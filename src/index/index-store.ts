@@ -67,7 +67,8 @@ export class IndexStore {
   static open(dir: string, options: { readOnly?: boolean } = {}): IndexStore {
     if (!options.readOnly) mkdirSync(dir, { recursive: true });
     // The log is the durable copy: the index may trail it after a crash, and replay catches up.
-    const env = open({ path: dir, maxDbs: 4, readOnly: options.readOnly ?? false, noSync: false });
+    // noSubdir: false, or lmdb-js takes a directory name with a dot in it for a file name.
+    const env = open({ path: dir, maxDbs: 4, readOnly: options.readOnly ?? false, noSubdir: false });
     return new IndexStore(env);
   }
 

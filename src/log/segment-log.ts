@@ -79,7 +79,8 @@ export function* readSegmentEvents(path: string, buffer: Buffer): Generator<LogE
   }
 }
 
-function decodeBlockEvents(records: Buffer, count: number, path: string, offset: number): LogEvent[] {
+/** The events of one checked block; throws if the block holds other than exactly `count` events. */
+export function decodeBlockEvents(records: Buffer, count: number, path: string, offset: number): LogEvent[] {
   const events: LogEvent[] = [];
   let position = 0;
   for (let i = 0; i < count; i++) {

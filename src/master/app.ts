@@ -70,6 +70,14 @@ export function createApp(deps: MasterDeps): Koa {
       });
     });
   });
+  if (deps.config.readOnly) {
+    app.use(async (ctx, next) => {
+      if (ctx.method !== 'GET' && ctx.method !== 'HEAD') {
+        throw new MkvError('MKV_READ_ONLY', `this server is read-only: it serves the db as of seq ${deps.index.checkpoint}; write to the live server`);
+      }
+      await next();
+    });
+  }
   app.use(router.routes());
   app.use(router.allowedMethods());
   return app;

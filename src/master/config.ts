@@ -14,6 +14,8 @@ export interface MasterConfig {
   voltimeoutMs: number;
   /** How long a PUT body may stall before the request is refused. */
   bodyTimeoutMs: number;
+  /** Serve reads only (a point-in-time db): every write answers 403. */
+  readOnly: boolean;
 }
 
 export const defaultConfig: MasterConfig = {
@@ -25,4 +27,5 @@ export const defaultConfig: MasterConfig = {
   md5sum: true,
   voltimeoutMs: 1000,
   bodyTimeoutMs: 10_000,
+  readOnly: false,
 };

@@ -15,6 +15,14 @@ export interface VolumeClientOptions {
 /** What a HEAD learned: the blob is there, is not, or the volume did not answer in time. */
 export type HeadResult = { status: 'found'; size: number | undefined } | { status: 'missing' } | { status: 'unknown'; reason: string };
 
+/** One entry of a JSON directory listing. */
+export interface ListingEntry {
+  name: string;
+  type: 'file' | 'directory' | string;
+  mtime?: string;
+  size?: number;
+}
+
 export function volumeUrl(volume: string, path: string): string {
   return `http://${volume}${path}`;
 }
@@ -74,6 +82,33 @@ export class VolumeClient {
       return { status: 'unknown', reason: `HEAD answered ${response.statusCode}` };
     } catch (error) {
       return { status: 'unknown', reason: (error as Error).message };
+    }
+  }
+
+  /** A directory's entries, from the volume's JSON listing (nginx autoindex_format json); [] if it does not exist. */
+  async list(volume: string, path: string): Promise<ListingEntry[]> {
+    const url = volumeUrl(volume, path);
+    let statusCode: number;
+    let text: string;
+    try {
+      const response = await this.pool(volume).request({
+        method: 'GET',
+        path: volumePrefix(volume) + path,
+        signal: AbortSignal.timeout(Math.max(this.headTimeoutMs, 30_000)),
+      });
+      statusCode = response.statusCode;
+      text = await response.body.text();
+    } catch (error) {
+      throw new MkvError('MKV_VOLUME_FAILED', `listing ${url} failed: ${(error as Error).message}`, { cause: error });
+    }
+    if (statusCode === 404) return [];
+    if (statusCode !== 200) throw new MkvError('MKV_VOLUME_FAILED', `listing ${url} answered ${statusCode}`);
+    try {
+      const entries = JSON.parse(text) as ListingEntry[];
+      if (!Array.isArray(entries)) throw new Error('not a JSON array');
+      return entries;
+    } catch (error) {
+      throw new MkvError('MKV_VOLUME_FAILED', `listing ${url} is not a JSON directory listing (${(error as Error).message}); is autoindex_format json on?`);
     }
   }
 

@@ -1,23 +1,31 @@
 // Opening a database directory: the log in <db>/log, the index in <db>/index, and the replay
 // that brings the index up to the log after a crash (from checkpoint + 1 to the end).
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { MkvError } from '../errors.js';
+import type { LogEvent } from '../events/event.js';
 import { IndexStore } from '../index/index-store.js';
 import type { Logger } from '../logger.js';
 import { silentLogger } from '../logger.js';
 import { SegmentLog, type SyncMode } from '../log/segment-log.js';
-import { LocalWriter } from './writer.js';
+import { lockDb } from './db-lock.js';
+import { LocalWriter, ReadOnlyWriter, type Writer } from './writer.js';
 
 export interface StoreOptions {
   sync?: SyncMode;
   segmentBytes?: number;
   logger?: Logger;
+  /** Serve the db as it is: no lock, no tail truncation, no catch-up, every write refused. */
+  readOnly?: boolean;
+  /** Who holds the db lock, for the message another process gets. */
+  purpose?: string;
 }
 
 export interface Store {
   log: SegmentLog;
   index: IndexStore;
-  writer: LocalWriter;
+  writer: Writer;
+  readOnly: boolean;
   close(): Promise<void>;
 }
 
@@ -29,8 +37,15 @@ export function indexDir(db: string): string {
   return join(db, 'index');
 }
 
-/** Applies log events after the index's checkpoint; returns how many. */
-export async function catchUp(log: SegmentLog, index: IndexStore, batchEvents = 10_000): Promise<number> {
+/**
+ * Applies log events after the index's checkpoint (up to untilSeq); returns how many.
+ * onBatch sees each applied batch (for progress).
+ */
+export async function catchUp(
+  log: SegmentLog,
+  index: IndexStore,
+  options: { untilSeq?: number; batchEvents?: number; onBatch?: (events: number) => void } = {},
+): Promise<number> {
   const checkpoint = index.checkpoint;
   if (checkpoint > log.lastSeq) {
     throw new MkvError(
@@ -39,41 +54,61 @@ export async function catchUp(log: SegmentLog, index: IndexStore, batchEvents = 
         `the log lost events the index saw. Rebuild the index from the log: mkv rebuild --db DIR --from-log`,
     );
   }
+  const batchEvents = options.batchEvents ?? 20_000;
   let applied = 0;
-  let pending: Parameters<IndexStore['apply']>[0] = [];
-  for await (const events of log.readFrom(checkpoint + 1)) {
-    pending.push(...events);
-    if (pending.length >= batchEvents) {
-      await index.apply(pending);
-      applied += pending.length;
-      pending = [];
-    }
+  let pending: LogEvent[] = [];
+  const flush = async () => {
+    await index.apply(pending);
+    applied += pending.length;
+    options.onBatch?.(pending.length);
+    pending = [];
+  };
+  for await (const events of log.readFrom(checkpoint + 1, options.untilSeq)) {
+    for (const event of events) pending.push(event);
+    if (pending.length >= batchEvents) await flush();
   }
-  await index.apply(pending);
-  return applied + pending.length;
+  await flush();
+  return applied;
 }
 
 export async function openStore(db: string, options: StoreOptions = {}): Promise<Store> {
   const logger = options.logger ?? silentLogger;
-  const log = await SegmentLog.open(logDir(db), { ...options, logger });
-  const index = IndexStore.open(indexDir(db));
+  const readOnly = options.readOnly ?? false;
+  if (readOnly && !existsSync(indexDir(db))) {
+    throw new MkvError('MKV_INTERNAL', `${indexDir(db)} does not exist; build it with mkv rebuild --db ${db} --from-log`);
+  }
+  const unlock = readOnly ? () => {} : lockDb(db, options.purpose ?? 'mkv server');
+  let log: SegmentLog | undefined;
+  let index: IndexStore | undefined;
   try {
-    const replayed = await catchUp(log, index);
-    if (replayed > 0) logger.warn('index caught up with the log', { events: replayed, lastSeq: log.lastSeq });
+    log = await SegmentLog.open(logDir(db), { ...options, logger, readOnly });
+    index = IndexStore.open(indexDir(db), { readOnly });
+    if (readOnly) {
+      const behind = log.lastSeq - index.checkpoint;
+      if (behind > 0) logger.warn('read-only: the index is behind its log; serving it as it is', { behind });
+    } else {
+      const replayed = await catchUp(log, index);
+      if (replayed > 0) logger.warn('index caught up with the log', { events: replayed, lastSeq: log.lastSeq });
+    }
   } catch (error) {
-    await index.close();
-    await log.close();
+    await index?.close();
+    await log?.close();
+    unlock();
     throw error;
   }
-  const writer = new LocalWriter(log, index);
+  const writer = readOnly ? new ReadOnlyWriter(index.checkpoint) : new LocalWriter(log, index);
+  const openLog = log;
+  const openIndex = index;
   return {
-    log,
-    index,
+    log: openLog,
+    index: openIndex,
     writer,
+    readOnly,
     async close() {
       await writer.close();
-      await log.close();
-      await index.close();
+      await openLog.close();
+      await openIndex.close();
+      unlock();
     },
   };
 }

@@ -18,6 +18,29 @@ export interface Writer {
   unlock(key: string): Promise<void>;
   /** Appends events durably and projects them; resolves once they are readable in the index. */
   append(events: EventInput[]): Promise<LogEvent[]>;
+  /** Waits for queued appends, then refuses new ones. */
+  close(): Promise<void>;
+}
+
+/** The writer of a read-only server (a point-in-time db): every write is refused. */
+export class ReadOnlyWriter implements Writer {
+  constructor(private readonly atSeq: number) {}
+
+  private refuse(): never {
+    throw new MkvError('MKV_READ_ONLY', `this server is read-only: it serves the db as of seq ${this.atSeq}; write to the live server`);
+  }
+
+  async lock(): Promise<void> {
+    this.refuse();
+  }
+
+  async unlock(): Promise<void> {}
+
+  async append(): Promise<LogEvent[]> {
+    this.refuse();
+  }
+
+  async close(): Promise<void> {}
 }
 
 interface Pending {

@@ -1,0 +1,34 @@
+// A queue worked by at most `concurrency` tasks at once, where a task may queue more work
+// (a directory listing queues its subdirectories).
+export async function runQueue<T>(
+  initial: Iterable<T>,
+  concurrency: number,
+  work: (item: T, push: (item: T) => void) => Promise<void>,
+): Promise<void> {
+  const queue = [...initial];
+  let active = 0;
+  let failure: unknown;
+  await new Promise<void>((resolve) => {
+    const next = () => {
+      if (failure !== undefined) return active === 0 && resolve();
+      while (active < concurrency && queue.length > 0) {
+        const item = queue.shift()!;
+        active++;
+        work(item, (more) => queue.push(more)).then(
+          () => {
+            active--;
+            next();
+          },
+          (error: unknown) => {
+            failure ??= error;
+            active--;
+            next();
+          },
+        );
+      }
+      if (active === 0 && queue.length === 0) resolve();
+    };
+    next();
+  });
+  if (failure !== undefined) throw failure;
+}
