@@ -10,23 +10,23 @@ import { freePort, mkvBin, removeDir, repoRoot, runMkv, tempDir } from '../helpe
 const dirs: string[] = [];
 after(() => dirs.forEach(removeDir));
 
-test('mkv --help lists the commands; each command has --help', () => {
-  const help = runMkv(['--help']);
+test('mkv --help lists the commands; each command has --help', async () => {
+  const help = await runMkv(['--help']);
   assert.equal(help.status, 0);
   for (const command of ['server', 'volume', 'up']) {
     assert.match(help.stdout, new RegExp(`\\b${command}\\b`));
-    const commandHelp = runMkv([command, '--help']);
+    const commandHelp = await runMkv([command, '--help']);
     assert.equal(commandHelp.status, 0);
     assert.match(commandHelp.stdout, /usage: mkv/);
   }
-  assert.match(runMkv(['server', '--help']).stdout, /--voltimeout/);
+  assert.match((await runMkv(['server', '--help'])).stdout, /--voltimeout/);
 });
 
-test('usage errors exit 2 with a message', () => {
-  const noVolumes = runMkv(['server', '--db', '/tmp/x']);
+test('usage errors exit 2 with a message', async () => {
+  const noVolumes = await runMkv(['server', '--db', '/tmp/x']);
   assert.equal(noVolumes.status, 2);
   assert.match(noVolumes.stderr, /--volumes is required/);
-  const unknown = runMkv(['frobnicate']);
+  const unknown = await runMkv(['frobnicate']);
   assert.equal(unknown.status, 2);
   assert.match(unknown.stderr, /unknown command/);
 });

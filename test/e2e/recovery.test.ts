@@ -74,14 +74,14 @@ describe('recovery and time travel', () => {
     for (const dir of [db, ...scratch]) if (dir) removeDir(dir);
   });
 
-  test('a rebuild in place refuses while the master runs', () => {
-    const result = runMkv(['rebuild', '--db', db, '--from-log']);
+  test('a rebuild in place refuses while the master runs', async () => {
+    const result = await runMkv(['rebuild', '--db', db, '--from-log']);
     assert.notEqual(result.status, 0);
     assert.match(result.stderr, /in use by process/);
   });
 
-  test('a point-in-time rebuild refuses to overwrite the live db (no --into)', () => {
-    const result = runMkv(['rebuild', '--db', db, '--from-log', '--until-seq', String(seqN)]);
+  test('a point-in-time rebuild refuses to overwrite the live db (no --into)', async () => {
+    const result = await runMkv(['rebuild', '--db', db, '--from-log', '--until-seq', String(seqN)]);
     assert.notEqual(result.status, 0);
     assert.match(result.stderr, /--into/);
   });
@@ -90,7 +90,7 @@ describe('recovery and time travel', () => {
     test(`${how}: a separate db as it was at seq N, served read-only`, async () => {
       const out = join(tempDir('mkv-pit-'), 'out');
       scratch.push(out);
-      const result = runMkv(['rebuild', '--db', db, '--from-log', how, how === '--until' ? timeN : String(seqN), '--into', out]);
+      const result = await runMkv(['rebuild', '--db', db, '--from-log', how, how === '--until' ? timeN : String(seqN), '--into', out]);
       assert.equal(result.status, 0, result.stderr);
       assert.match(result.stdout, new RegExp(`up to seq ${seqN}\\b`));
       const pit = JSON.parse(readFileSync(join(out, 'POINT_IN_TIME.json'), 'utf8')) as { untilSeq: number };
@@ -112,23 +112,23 @@ describe('recovery and time travel', () => {
       } finally {
         await stop(reader);
       }
-      assert.equal(runMkv(['log', 'verify', '--db', out]).status, 0);
+      assert.equal((await runMkv(['log', 'verify', '--db', out])).status, 0);
     });
   }
 
-  test('history and log dump read the log while the master runs', () => {
-    const history = runMkv(['history', '--db', db, '/pit/3']);
+  test('history and log dump read the log while the master runs', async () => {
+    const history = await runMkv(['history', '--db', db, '/pit/3']);
     assert.equal(history.status, 0, history.stderr);
     const lines = history.stdout.trim().split('\n');
     assert.deepEqual(lines.map((line) => line.split('\t')[2]), ['WriteStarted', 'WriteCommitted', 'KeyUnlinked']);
     assert.match(lines[1]!, /md5=[0-9a-f]{32}/);
     assert.match(lines[1]!, /size=7/);
     assert.match(lines[1]!, /by api 127\.0\.0\.1|by api ::ffff:127\.0\.0\.1/);
-    const json = runMkv(['history', '--db', db, '--json', '/pit/3']);
+    const json = await runMkv(['history', '--db', db, '--json', '/pit/3']);
     assert.equal((JSON.parse(json.stdout.split('\n')[1]!) as { type: string }).type, 'WriteCommitted');
-    assert.equal(runMkv(['history', '--db', db, '/never']).status, 1);
+    assert.equal((await runMkv(['history', '--db', db, '/never'])).status, 1);
 
-    const dump = runMkv(['log', 'dump', '--db', db, '--from-seq', '5', '--limit', '7']);
+    const dump = await runMkv(['log', 'dump', '--db', db, '--from-seq', '5', '--limit', '7']);
     assert.equal(dump.status, 0, dump.stderr);
     const events = dump.stdout.trim().split('\n').map((line) => JSON.parse(line) as { seq: number; key: string; type: string });
     assert.deepEqual(events.map((e) => e.seq), [5, 6, 7, 8, 9, 10, 11]);
@@ -144,7 +144,7 @@ describe('recovery and time travel', () => {
     const histories = entries.map(([key]) => before.historyOf(key));
     await before.close();
 
-    const result = runMkv(['rebuild', '--db', db, '--from-log']);
+    const result = await runMkv(['rebuild', '--db', db, '--from-log']);
     assert.equal(result.status, 0, result.stderr);
     assert.match(result.stderr, /replayed \d+ events/);
     const rebuilt = IndexStore.open(indexDir(db), { readOnly: true });
@@ -158,18 +158,18 @@ describe('recovery and time travel', () => {
 
   test('log verify passes a sound log, and catches a flipped byte in a sealed block', async () => {
     await stop(master);
-    const sound = runMkv(['log', 'verify', '--db', db]);
+    const sound = await runMkv(['log', 'verify', '--db', db]);
     assert.equal(sound.status, 0, sound.stdout);
     assert.match(sound.stdout, /problems: 0/);
     assert.match(sound.stdout, /first seq 1 at \d{4}-/);
     const copy = join(tempDir('mkv-verify-'), 'db');
     scratch.push(copy);
-    assert.equal(runMkv(['rebuild', '--db', db, '--from-log', '--until-seq', '1000000', '--into', copy]).status, 0);
+    assert.equal((await runMkv(['rebuild', '--db', db, '--from-log', '--until-seq', '1000000', '--into', copy])).status, 0);
     const sealed = listSegments(logDir(copy))[0]!.path;
     const bytes = readFileSync(sealed);
     bytes[bytes.length - 40]! ^= 0x20;
     writeFileSync(sealed, bytes);
-    const broken = runMkv(['log', 'verify', '--db', copy]);
+    const broken = await runMkv(['log', 'verify', '--db', copy]);
     assert.equal(broken.status, 1);
     assert.match(broken.stdout, /bad block at byte \d+ \((CRC-32 mismatch|snappy|sync)/);
     master = await spawnMaster(['--volumes', set.volumes.join(','), '--db', db]);
@@ -184,9 +184,9 @@ describe('recovery and time travel', () => {
     const since = new Date().toISOString();
     await http('UNLINK', `${url}/restore/late`);
     await stop(master);
-    const dry = runMkv(['restore', '--db', db, '--unlinked-since', since, '--dry-run']);
+    const dry = await runMkv(['restore', '--db', db, '--unlinked-since', since, '--dry-run']);
     assert.equal(dry.stdout.trim(), '/restore/late');
-    const result = runMkv(['restore', '--db', db, '--unlinked-since', since]);
+    const result = await runMkv(['restore', '--db', db, '--unlinked-since', since]);
     assert.equal(result.status, 0, result.stderr);
     assert.equal(result.stdout.trim(), '/restore/late');
     master = await spawnMaster(['--volumes', set.volumes.join(','), '--db', db]);

@@ -194,8 +194,18 @@ export async function spawnMaster(args: string[]): Promise<MkvProcess> {
   return { child, url: `http://127.0.0.1:${port}`, port, output: () => output, exited };
 }
 
-/** Runs an mkv command to completion. */
-export function runMkv(args: string[], options: { timeoutMs?: number } = {}): { status: number | null; stdout: string; stderr: string } {
-  const result = spawnSync(process.execPath, [mkvBin, ...args], { encoding: 'utf8', timeout: options.timeoutMs ?? 60_000 });
-  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+/**
+ * Runs an mkv command to completion. Asynchronous, so volume servers in this process keep
+ * answering while it runs.
+ */
+export function runMkv(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [mkvBin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
 }
