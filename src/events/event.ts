@@ -77,15 +77,26 @@ function fromAvro(record: AvroEvent): LogEvent {
   };
 }
 
+// An event's Avro bytes, remembered from when it was encoded for or decoded from the log, so
+// the projector stores the history row without encoding the event again.
+const encodedBytes = new WeakMap<LogEvent, Buffer>();
+
 export function encodeEvent(event: LogEvent): Buffer {
-  return eventType.toBuffer(toAvro(event));
+  let bytes = encodedBytes.get(event);
+  if (!bytes) {
+    bytes = eventType.toBuffer(toAvro(event));
+    encodedBytes.set(event, bytes);
+  }
+  return bytes;
 }
 
 /** Decodes one event at `offset` of `buffer`; returns the event and the offset after it. */
 export function decodeEvent(buffer: Buffer, offset = 0): { event: LogEvent; end: number } {
   const { value, offset: end } = eventType.decode(buffer, offset);
   if (end < 0) throw new Error('truncated event');
-  return { event: fromAvro(value as AvroEvent), end };
+  const event = fromAvro(value as AvroEvent);
+  encodedBytes.set(event, buffer.subarray(offset, end));
+  return { event, end };
 }
 
 /** The JSON form users see (history, log dump): flat, with the time as ISO 8601. */

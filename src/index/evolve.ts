@@ -14,6 +14,12 @@ export interface KeyRecord {
   time: number;
 }
 
+/** Whether evolve needs the record before the event (the others replace it whole). */
+export function needsPrevious(event: LogEvent): boolean {
+  const type = event.change.type;
+  return type === 'KeyUnlinked' || type === 'KeyLinked' || type === 'KeyRelocated' || type === 'KeyDiscovered';
+}
+
 /** undefined means the key does not exist. */
 export function evolve(record: KeyRecord | undefined, event: LogEvent): KeyRecord | undefined {
   const stamp = { seq: event.seq, time: event.time };

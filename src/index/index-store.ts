@@ -10,7 +10,7 @@ import { mkdirSync } from 'node:fs';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { MkvError } from '../errors.js';
 import { decodeEvent, encodeEvent, type LogEvent } from '../events/event.js';
-import { evolve, type KeyRecord, type KeyState } from './evolve.js';
+import { evolve, needsPrevious, type KeyRecord, type KeyState } from './evolve.js';
 
 /** LMDB's key limit is 1978 bytes; a history row adds 10 bytes to the key. */
 export const MAX_KEY_BYTES = 1968;
@@ -90,17 +90,20 @@ export class IndexStore {
     await this.env.transaction(() => {
       // Several events of one batch may touch one key: evolve from what this batch wrote.
       const touched = new Map<string, KeyRecord | undefined>();
+      const keyBytes = new Map<string, Buffer>();
       for (const event of events) {
-        const before = touched.has(event.key) ? touched.get(event.key) : this.get(event.key);
-        const after = evolve(before, event);
-        touched.set(event.key, after);
-        const keyBytes = Buffer.from(event.key, 'utf8');
-        this.history.put(historyKey(keyBytes, event.seq), encodeEvent(event));
+        let bytes = keyBytes.get(event.key);
+        if (!bytes) {
+          bytes = Buffer.from(event.key, 'utf8');
+          keyBytes.set(event.key, bytes);
+        }
+        const before = !needsPrevious(event) ? undefined : touched.has(event.key) ? touched.get(event.key) : this.keys.get(bytes);
+        touched.set(event.key, evolve(before, event));
+        this.history.put(historyKey(bytes, event.seq), encodeEvent(event));
       }
       for (const [key, record] of touched) {
-        const keyBytes = Buffer.from(key, 'utf8');
-        if (record) this.keys.put(keyBytes, record);
-        else this.keys.remove(keyBytes);
+        if (record) this.keys.put(keyBytes.get(key)!, record);
+        else this.keys.remove(keyBytes.get(key)!);
       }
       this.meta.put('checkpoint', events.at(-1)!.seq);
     });
