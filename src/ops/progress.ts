@@ -54,7 +54,8 @@ export function createProgress(options: ProgressOptions): Progress {
       }
     },
     finish(summary) {
-      if (tty && !options.quiet) stream.write('\r\x1b[K');
+      if (options.quiet) return;
+      if (tty) stream.write('\r\x1b[K');
       stream.write(`${summary}\n`);
     },
   };

@@ -1,18 +1,19 @@
-// A queue worked by at most `concurrency` tasks at once, where a task may queue more work
-// (a directory listing queues its subdirectories).
+// Work done by at most `concurrency` tasks at once, where a task may add more work (a directory
+// listing adds its subdirectories). Taken last-in first-out: a tree walk goes depth first, so
+// the pending work stays small, and taking an item costs O(1).
 export async function runQueue<T>(
   initial: Iterable<T>,
   concurrency: number,
   work: (item: T, push: (item: T) => void) => Promise<void>,
 ): Promise<void> {
-  const queue = [...initial];
+  const queue = [...initial].reverse();
   let active = 0;
   let failure: unknown;
   await new Promise<void>((resolve) => {
     const next = () => {
       if (failure !== undefined) return active === 0 && resolve();
       while (active < concurrency && queue.length > 0) {
-        const item = queue.shift()!;
+        const item = queue.pop()!;
         active++;
         work(item, (more) => queue.push(more)).then(
           () => {
