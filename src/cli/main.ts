@@ -4,10 +4,12 @@ import { MkvError } from '../errors.js';
 import { formatHelp, parseFlags, UsageError, type FlagSpecs, type FlagValues } from './args.js';
 import { historyCommand, historyFlags } from './history.js';
 import { logCommand, logFlags } from './log.js';
+import { rebalanceCommand, rebalanceFlags } from './rebalance.js';
 import { rebuildCommand, rebuildFlags } from './rebuild.js';
 import { restoreCommand, restoreFlags } from './restore.js';
 import { serverCommand, serverFlags } from './server.js';
 import { upCommand, upFlags } from './up.js';
+import { verifyCommand, verifyFlags } from './verify.js';
 import { volumeCommand, volumeFlags } from './volume.js';
 
 interface Command {
@@ -41,6 +43,18 @@ const commands: Record<string, Command> = {
     description: 'Rebuilds the index: by replaying the log (to now, or to a point in time into OUT), or by rescanning the volumes.',
     flags: rebuildFlags,
     run: (flags) => rebuildCommand(flags),
+  },
+  rebalance: {
+    usage: 'mkv rebalance --db DIR --volumes NEW,... [--replicas 3 --subvolumes 10]',
+    description: 'Moves every key to the volumes placement gives it for a new volume set (copies checked by size and md5).',
+    flags: rebalanceFlags,
+    run: (flags) => rebalanceCommand(flags),
+  },
+  verify: {
+    usage: 'mkv verify --db DIR [--deep] [--repair]',
+    description: 'Scrubs every replica (present, right size; --deep: right md5) and with --repair rewrites bad ones from a good copy.',
+    flags: verifyFlags,
+    run: (flags) => verifyCommand(flags),
   },
   history: {
     usage: 'mkv history --db DIR KEY',

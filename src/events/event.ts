@@ -14,6 +14,7 @@ export type KeyLinked = { type: 'KeyLinked' };
 export type KeyDeleted = { type: 'KeyDeleted' };
 export type KeyRelocated = { type: 'KeyRelocated'; volumes: string[] };
 export type KeyDiscovered = { type: 'KeyDiscovered'; volumes: string[]; size: number | null; md5: string | null };
+export type ReplicaRepaired = { type: 'ReplicaRepaired'; volume: string; source: string };
 
 export type Change =
   | WriteStarted
@@ -23,7 +24,8 @@ export type Change =
   | KeyLinked
   | KeyDeleted
   | KeyRelocated
-  | KeyDiscovered;
+  | KeyDiscovered
+  | ReplicaRepaired;
 
 export type ChangeType = Change['type'];
 

@@ -38,6 +38,8 @@ export function evolve(record: KeyRecord | undefined, event: LogEvent): KeyRecor
       return record && { ...record, state: 'live', ...stamp };
     case 'KeyRelocated':
       return record && { ...record, volumes: change.volumes, ...stamp };
+    case 'ReplicaRepaired':
+      return record && { ...record, ...stamp };
     case 'KeyDiscovered':
       // A rescan knows where a blob is, not its story: a key the log already knows keeps its state and md5.
       return record

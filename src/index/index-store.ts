@@ -139,6 +139,11 @@ export class IndexStore {
     return [...this.history.getRange({ start, end })].map(({ value }) => decodeEvent(value).event);
   }
 
+  /** How many keys the index holds (any state). */
+  count(): number {
+    return this.keys.getKeysCount();
+  }
+
   /** Every key record, in key order (for comparing an index with a replay). */
   *entries(): Generator<[string, KeyRecord]> {
     for (const { key, value } of this.keys.getRange({})) yield [key.toString('utf8'), value];

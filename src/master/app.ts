@@ -11,7 +11,7 @@ import type { VolumeClient } from '../volumes/client.js';
 import type { Writer } from '../writer/writer.js';
 import type { MasterConfig } from './config.js';
 import { errorResponses } from './errors.js';
-import { deleteKey, getKey, keyHistory, listKeys, setLinked } from './handlers.js';
+import { deleteKey, getKey, keyHistory, listKeys, rebalanceOne, setLinked } from './handlers.js';
 import { checkKeyFits, decodeKey } from './keys.js';
 import { putKey } from './put.js';
 
@@ -53,6 +53,11 @@ export function createApp(deps: MasterDeps): Koa {
     else throw new MkvError('MKV_UNKNOWN_OPERATION', `unknown operation ?${ctx.querystring}`);
   });
   router.put(ANY_KEY, (ctx) => putKey(ctx, deps, requestKey(ctx)));
+  router.post(ANY_KEY, async (ctx) => {
+    const query = new URLSearchParams(ctx.querystring);
+    if (query.has('rebalance')) await rebalanceOne(ctx, deps, singleKey(ctx));
+    else throw new MkvError('MKV_UNKNOWN_OPERATION', `unknown operation POST ?${ctx.querystring}`);
+  });
   router.delete(ANY_KEY, (ctx) => deleteKey(ctx, deps, singleKey(ctx)));
   router.register(ANY_KEY, ['UNLINK'], (ctx) => setLinked(ctx, deps, singleKey(ctx), false));
   router.register(ANY_KEY, ['LINK'], (ctx) => setLinked(ctx, deps, singleKey(ctx), true));

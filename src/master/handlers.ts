@@ -4,6 +4,7 @@ import type { Context } from 'koa';
 import { MkvError } from '../errors.js';
 import { eventToJson } from '../events/event.js';
 import type { KeyState } from '../index/evolve.js';
+import { rebalanceKey } from '../ops/rebalance.js';
 import { keyToPath, keyToVolumes, needsRebalance } from '../placement.js';
 import { volumeUrl } from '../volumes/client.js';
 import type { MasterDeps } from './app.js';
@@ -92,6 +93,21 @@ export async function setLinked(ctx: Context, deps: MasterDeps, key: string, lin
     const from: KeyState = linked ? 'unlinked' : 'live';
     if (index.get(key)?.state !== from) throw notFound();
     await writer.append([{ key, cause: apiCause(ctx), change: { type: linked ? 'KeyLinked' : 'KeyUnlinked' } }]);
+    ctx.status = 204;
+  } finally {
+    await writer.unlock(key);
+  }
+}
+
+/** POST /key?rebalance: move the key to where placement puts it now (204 / 404 / 400). */
+export async function rebalanceOne(ctx: Context, deps: MasterDeps, key: string): Promise<void> {
+  const { index, writer, volumes, config } = deps;
+  await writer.lock(key);
+  try {
+    const record = index.get(key);
+    if (!record) throw notFound();
+    const outcome = await rebalanceKey(key, record, config, volumes, writer, apiCause(ctx));
+    if (outcome.status === 'failed') throw new MkvError('MKV_REBALANCE_FAILED', `rebalance failed: ${outcome.reason}`);
     ctx.status = 204;
   } finally {
     await writer.unlock(key);

@@ -33,3 +33,12 @@ export async function runQueue<T>(
   });
   if (failure !== undefined) throw failure;
 }
+
+/** Calls `work` for every item of a (possibly huge, lazy) iterable, at most `concurrency` at once. */
+export async function forEachConcurrent<T>(items: Iterable<T>, concurrency: number, work: (item: T) => Promise<void>): Promise<void> {
+  const iterator = items[Symbol.iterator]();
+  const lanes = Array.from({ length: concurrency }, async () => {
+    for (let next = iterator.next(); !next.done; next = iterator.next()) await work(next.value);
+  });
+  await Promise.all(lanes);
+}

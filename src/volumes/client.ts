@@ -85,6 +85,28 @@ export class VolumeClient {
     }
   }
 
+  /**
+   * Opens a blob for reading (optionally a byte range). The caller must consume or destroy the
+   * body. Resolves for any status; `found` is false on 404.
+   */
+  async get(
+    volume: string,
+    path: string,
+    options: { range?: string; signal?: AbortSignal } = {},
+  ): Promise<{ statusCode: number; headers: Record<string, string | string[] | undefined>; body: Readable }> {
+    try {
+      const response = await this.pool(volume).request({
+        method: 'GET',
+        path: volumePrefix(volume) + path,
+        headers: options.range ? { range: options.range } : {},
+        signal: options.signal,
+      });
+      return { statusCode: response.statusCode, headers: response.headers, body: response.body };
+    } catch (error) {
+      throw new MkvError('MKV_VOLUME_FAILED', `GET ${volumeUrl(volume, path)} failed: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
   /** A directory's entries, from the volume's JSON listing (nginx autoindex_format json); [] if it does not exist. */
   async list(volume: string, path: string): Promise<ListingEntry[]> {
     const url = volumeUrl(volume, path);
