@@ -10,15 +10,17 @@
 // that fails the key stays pending, and a later PUT or DELETE of it cleans up.
 import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { PassThrough } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { Context } from 'koa';
 import { MkvError } from '../errors.js';
 import type { Cause } from '../events/event.js';
 import { keyToPath, keyToVolumes } from '../placement.js';
 import type { MasterDeps } from './app.js';
 import { checkKeyFits } from './keys.js';
+import { AwsChunkedDecoder } from './s3/aws-chunked.js';
 
-interface Written {
+export interface Written {
   size: number;
   md5: string | null;
 }
@@ -34,13 +36,44 @@ export function apiCause(ctx: Context): Cause {
   return { origin: 'api', client: ctx.request.ip || null };
 }
 
-export async function putKey(ctx: Context, deps: MasterDeps, key: string): Promise<void> {
-  const { config, index, writer } = deps;
-  const length = contentLength(ctx.req);
+/** A value to store: a byte stream and, when known, its length. */
+export interface ValueSource {
+  body: Readable;
+  length: number | undefined;
+}
+
+/** Where a PUT's value comes from: the request body, unwrapped from aws-chunked framing if so sent. */
+export function requestBody(ctx: Context): ValueSource {
+  const request = ctx.req;
+  if (/\baws-chunked\b/i.test(ctx.get('content-encoding'))) {
+    const decoded = ctx.get('x-amz-decoded-content-length');
+    const decoder = new AwsChunkedDecoder();
+    pipeline(request, decoder).catch(() => undefined); // errors surface on the decoder
+    return { body: decoder, length: decoded === '' ? undefined : Number(decoded) };
+  }
   const chunked = /\bchunked\b/i.test(ctx.get('transfer-encoding'));
+  const length = contentLength(request);
   if (length === 0 || (length === undefined && !chunked)) {
     throw new MkvError('MKV_EMPTY_BODY', 'a PUT needs a body (Content-Length is 0 or missing)');
   }
+  return { body: request, length };
+}
+
+/** PUT /key. */
+export async function putKey(ctx: Context, deps: MasterDeps, key: string): Promise<void> {
+  const written = await storeValue(ctx, deps, key, requestBody(ctx));
+  ctx.status = 201;
+  ctx.set('ETag', `"${written.md5 ?? ''}"`);
+  ctx.body = '';
+}
+
+/**
+ * Stores a value under a new key: lock, WriteStarted, stream to every replica, WriteCommitted.
+ * Shared by PUT, S3 PutObject and the completion of a multipart upload.
+ */
+export async function storeValue(ctx: Context, deps: MasterDeps, key: string, source: ValueSource): Promise<Written> {
+  const { config, index, writer } = deps;
+  if (source.length === 0) throw new MkvError('MKV_EMPTY_BODY', 'a PUT needs a body (the value is empty)');
   checkKeyFits(key);
   await writer.lock(key);
   try {
@@ -52,7 +85,7 @@ export async function putKey(ctx: Context, deps: MasterDeps, key: string): Promi
     await writer.append([{ key, cause, change: { type: 'WriteStarted', volumes: targetVolumes } }]);
     let written: Written;
     try {
-      written = await streamToReplicas(ctx.req, deps, targetVolumes, keyToPath(key), length);
+      written = await streamToReplicas(source, deps, targetVolumes, keyToPath(key));
       if (written.size === 0) throw new MkvError('MKV_EMPTY_BODY', 'a PUT needs a body (the chunked body was empty)');
     } catch (error) {
       // The client may still be sending: answer and close rather than read a gigabyte for nothing.
@@ -63,21 +96,15 @@ export async function putKey(ctx: Context, deps: MasterDeps, key: string): Promi
     await writer.append([
       { key, cause, change: { type: 'WriteCommitted', volumes: targetVolumes, size: written.size, md5: written.md5 } },
     ]);
-    ctx.status = 201;
-    ctx.body = '';
+    return written;
   } finally {
     await writer.unlock(key);
   }
 }
 
-function streamToReplicas(
-  request: IncomingMessage,
-  deps: MasterDeps,
-  targetVolumes: string[],
-  path: string,
-  length: number | undefined,
-): Promise<Written> {
+function streamToReplicas(source: ValueSource, deps: MasterDeps, targetVolumes: string[], path: string): Promise<Written> {
   const { config, volumes } = deps;
+  const { body: request, length } = source;
   return new Promise((resolve, reject) => {
     const hash = config.md5sum ? createHash('md5') : undefined;
     const controller = new AbortController();
@@ -127,7 +154,10 @@ function streamToReplicas(
       clearTimeout(stallTimer);
     });
     request.on('aborted', () => fail(shortBody('ended (the client went away)')));
-    request.on('error', (error) => fail(shortBody(`failed (${error.message})`)));
+    request.on('error', (error) => fail(error instanceof MkvError ? error : shortBody(`failed (${error.message})`)));
+    request.on('close', () => {
+      if (!bodyEnded) fail(shortBody('ended (the client went away)'));
+    });
     for (const body of bodies) request.pipe(body);
     armStallTimer();
 
