@@ -6,7 +6,8 @@ import { defaultConfig, type MasterConfig } from '../master/config.js';
 import { createApp } from '../master/app.js';
 import { createLogger, type Logger } from '../logger.js';
 import { VolumeClient } from '../volumes/client.js';
-import { openStore, type Store } from '../writer/store.js';
+import { UploadStore } from '../master/s3/uploads.js';
+import { openStore, uploadsDir, type Store } from '../writer/store.js';
 import { UsageError, type FlagSpecs, type FlagValues } from './args.js';
 
 export const serverFlags: FlagSpecs = {
@@ -64,7 +65,8 @@ export async function startServer(flags: FlagValues, logger: Logger = createLogg
   if (sync === 'none') logger.warn('--sync none: acknowledged writes can be lost on power failure');
   const store = await openStore(db, { sync, segmentBytes: flags['segment-size'] as number, logger, readOnly: config.readOnly });
   const volumes = new VolumeClient({ headTimeoutMs: config.voltimeoutMs });
-  const app = createApp({ config, index: store.index, writer: store.writer, volumes, logger });
+  const uploads = new UploadStore(uploadsDir(db));
+  const app = createApp({ config, index: store.index, writer: store.writer, volumes, uploads, logger });
   const server = createServer(app.callback());
   // A gigabyte on a slow link takes longer than Node's default 5 minutes per request.
   server.requestTimeout = 0;

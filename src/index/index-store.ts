@@ -40,7 +40,7 @@ function historyKey(key: Buffer, seq: number): Buffer {
 }
 
 /** The smallest byte string greater than every string that starts with `prefix` (undefined: none). */
-function prefixEnd(prefix: Buffer): Buffer | undefined {
+export function prefixEnd(prefix: Buffer): Buffer | undefined {
   const end = Buffer.from(prefix);
   for (let i = end.length - 1; i >= 0; i--) {
     if (end[i]! < 0xff) {
@@ -137,6 +137,11 @@ export class IndexStore {
     const start = historyKey(keyBytes, 0);
     const end = prefixEnd(start.subarray(0, 2 + keyBytes.length))!;
     return [...this.history.getRange({ start, end })].map(({ value }) => decodeEvent(value).event);
+  }
+
+  /** Records from `start` (inclusive) to `end` (exclusive, bytewise), in key order. */
+  *range(start: Buffer, end?: Buffer): Generator<[string, KeyRecord]> {
+    for (const { key, value } of this.keys.getRange({ start, ...(end ? { end } : {}) })) yield [key.toString('utf8'), value];
   }
 
   /** How many keys the index holds (any state). */

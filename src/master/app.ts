@@ -14,12 +14,17 @@ import { errorResponses } from './errors.js';
 import { deleteKey, getKey, keyHistory, listKeys, rebalanceOne, setLinked } from './handlers.js';
 import { checkKeyFits, decodeKey } from './keys.js';
 import { putKey } from './put.js';
+import { abortUpload, completeUpload, createUpload, listUploads, uploadPart } from './s3/multipart.js';
+import { listObjectsV2 } from './s3/list.js';
+import { deleteObject, deleteObjects, getObjectDirect, isS3Request, putObject, splitBucket } from './s3/s3.js';
+import type { UploadStore } from './s3/uploads.js';
 
 export interface MasterDeps {
   config: MasterConfig;
   index: IndexStore;
   writer: Writer;
   volumes: VolumeClient;
+  uploads: UploadStore;
   logger: Logger;
 }
 
@@ -37,31 +42,64 @@ function singleKey(ctx: Context): string {
   return key;
 }
 
+function unknownOperation(ctx: Context): MkvError {
+  return new MkvError('MKV_UNKNOWN_OPERATION', `unknown operation ${ctx.method} ?${ctx.querystring}`);
+}
+
+/** S3 operations are named by a query parameter; S3-signed requests are answered as S3 answers. */
+function isS3Operation(ctx: Context, query: URLSearchParams): boolean {
+  return isS3Request(ctx) || ['list-type', 'uploads', 'uploadId', 'delete'].some((name) => query.has(name));
+}
+
 export function createApp(deps: MasterDeps): Koa {
   const app = new Koa();
   const router = new Router();
 
   router.get(ANY_KEY, async (ctx) => {
-    if (ctx.querystring === '') {
-      await getKey(ctx, deps, singleKey(ctx));
-      return;
-    }
     const query = new URLSearchParams(ctx.querystring);
+    if (query.get('list-type') === '2') return listObjectsV2(ctx, deps, splitBucket(requestKey(ctx)).bucket, query);
+    if (ctx.state.s3 && query.has('uploads')) return listUploads(ctx, deps, splitBucket(requestKey(ctx)).bucket, query);
+    if (ctx.state.s3) {
+      const key = requestKey(ctx);
+      if (splitBucket(key).objectKey === '' && ctx.method === 'HEAD') {
+        ctx.status = 200; // HeadBucket: every bucket exists
+        return;
+      }
+      return getObjectDirect(ctx, deps, key);
+    }
+    if (ctx.querystring === '') return getKey(ctx, deps, singleKey(ctx));
     if (query.has('list')) listKeys(ctx, deps, requestKey(ctx), ['live'], query);
     else if (query.has('unlinked')) listKeys(ctx, deps, requestKey(ctx), ['unlinked', 'pending'], query);
     else if (query.has('history')) keyHistory(ctx, deps, singleKey(ctx));
-    else throw new MkvError('MKV_UNKNOWN_OPERATION', `unknown operation ?${ctx.querystring}`);
+    else throw unknownOperation(ctx);
   });
-  router.put(ANY_KEY, (ctx) => putKey(ctx, deps, requestKey(ctx)));
+  router.put(ANY_KEY, async (ctx) => {
+    const query = new URLSearchParams(ctx.querystring);
+    if (query.has('uploadId')) return uploadPart(ctx, deps, singleKey(ctx), query);
+    if (ctx.state.s3) return putObject(ctx, deps, requestKey(ctx));
+    return putKey(ctx, deps, requestKey(ctx));
+  });
   router.post(ANY_KEY, async (ctx) => {
     const query = new URLSearchParams(ctx.querystring);
-    if (query.has('rebalance')) await rebalanceOne(ctx, deps, singleKey(ctx));
-    else throw new MkvError('MKV_UNKNOWN_OPERATION', `unknown operation POST ?${ctx.querystring}`);
+    if (query.has('rebalance')) return rebalanceOne(ctx, deps, singleKey(ctx));
+    if (query.has('uploads')) return createUpload(ctx, deps, singleKey(ctx));
+    if (query.has('uploadId')) return completeUpload(ctx, deps, singleKey(ctx), query);
+    if (query.has('delete')) return deleteObjects(ctx, deps, splitBucket(requestKey(ctx)).bucket);
+    throw unknownOperation(ctx);
   });
-  router.delete(ANY_KEY, (ctx) => deleteKey(ctx, deps, singleKey(ctx)));
+  router.delete(ANY_KEY, async (ctx) => {
+    const query = new URLSearchParams(ctx.querystring);
+    if (query.has('uploadId')) return abortUpload(ctx, deps, singleKey(ctx), query);
+    if (ctx.state.s3) return deleteObject(ctx, deps, singleKey(ctx));
+    return deleteKey(ctx, deps, singleKey(ctx));
+  });
   router.register(ANY_KEY, ['UNLINK'], (ctx) => setLinked(ctx, deps, singleKey(ctx), false));
   router.register(ANY_KEY, ['LINK'], (ctx) => setLinked(ctx, deps, singleKey(ctx), true));
 
+  app.use(async (ctx, next) => {
+    ctx.state.s3 = isS3Operation(ctx, new URLSearchParams(ctx.querystring));
+    await next();
+  });
   app.use(errorResponses(deps.logger));
   app.use(async (ctx, next) => {
     const started = process.hrtime.bigint();

@@ -3,6 +3,7 @@
 import type { Context, Next } from 'koa';
 import { MkvError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { s3ErrorResponse } from './s3/s3.js';
 
 export function errorResponses(logger: Logger) {
   return async (ctx: Context, next: Next): Promise<void> => {
@@ -15,6 +16,10 @@ export function errorResponses(logger: Logger) {
         logger.error('request failed', { method: ctx.method, path: ctx.path, error: caught });
       } else if (error.status >= 500) {
         logger.warn('request failed', { method: ctx.method, path: ctx.path, code: error.code, error: error.message });
+      }
+      if (ctx.state.s3) {
+        s3ErrorResponse(ctx, error);
+        return;
       }
       ctx.status = error.status;
       ctx.set('Mkv-Error', error.code);

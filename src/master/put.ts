@@ -164,7 +164,9 @@ function streamToReplicas(source: ValueSource, deps: MasterDeps, targetVolumes: 
     Promise.all(puts).then(
       () => {
         if (settled) return;
-        if (!bodyEnded || (length !== undefined && size !== length)) {
+        // With a length, every byte received is the whole body (a volume may answer before the
+        // source's 'end' event); without one, the volumes saw the end of the chunked body.
+        if (length !== undefined ? size !== length : !bodyEnded) {
           fail(shortBody('ended early'));
           return;
         }

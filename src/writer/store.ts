@@ -37,6 +37,11 @@ export function indexDir(db: string): string {
   return join(db, 'index');
 }
 
+/** Multipart uploads in progress (S3). */
+export function uploadsDir(db: string): string {
+  return join(db, 'uploads');
+}
+
 /**
  * Applies log events after the index's checkpoint (up to untilSeq); returns how many.
  * onBatch sees each applied batch (for progress).

@@ -13,7 +13,8 @@ import { defaultConfig, type MasterConfig } from '../../src/master/config.js';
 import { silentLogger } from '../../src/logger.js';
 import { VolumeClient } from '../../src/volumes/client.js';
 import { createVolumeServer } from '../../src/volumes/volume-server.js';
-import { openStore, type Store, type StoreOptions } from '../../src/writer/store.js';
+import { UploadStore } from '../../src/master/s3/uploads.js';
+import { openStore, uploadsDir, type Store, type StoreOptions } from '../../src/writer/store.js';
 
 export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 export const mkvBin = join(repoRoot, 'dist/src/cli/main.js');
@@ -145,7 +146,8 @@ export async function startMaster(
   const config: MasterConfig = { ...defaultConfig, volumes, ...overrides };
   const store = await openStore(db, { logger: silentLogger, ...options.store });
   const volumeClient = new VolumeClient({ headTimeoutMs: config.voltimeoutMs });
-  const app = createApp({ config, index: store.index, writer: store.writer, volumes: volumeClient, logger: silentLogger });
+  const uploads = new UploadStore(uploadsDir(db));
+  const app = createApp({ config, index: store.index, writer: store.writer, volumes: volumeClient, uploads, logger: silentLogger });
   const server = createServer(app.callback());
   server.requestTimeout = 0;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

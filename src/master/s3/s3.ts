@@ -1,0 +1,186 @@
+// The S3 subset, path-style: the object "k" of bucket "b" is the key "/b/k".
+//
+// S3 clients do not follow a 302 on GET/HEAD, so a request that is S3-signed is answered
+// directly: the bytes stream from a replica through the master (with Range). Plain HTTP
+// clients keep the redirect. Keys are write-once as in minikeyvalue: a PutObject over a live
+// key fails like a conditional PUT (If-None-Match: *) does, 412 PreconditionFailed.
+import { randomUUID } from 'node:crypto';
+import type { Context } from 'koa';
+import { MkvError, type ErrorCode } from '../../errors.js';
+import { keyToPath } from '../../placement.js';
+import type { MasterDeps } from '../app.js';
+import { deleteKey } from '../handlers.js';
+import { checkKeyFits } from '../keys.js';
+import { requestBody, storeValue } from '../put.js';
+import { childElements, document, element, escapeXml, requiredText, rootContent } from './xml.js';
+
+/** S3-signed: a SigV4 (or V2) Authorization header, or a presigned URL's X-Amz-* query. */
+export function isS3Request(ctx: Context): boolean {
+  const authorization = ctx.get('authorization');
+  if (/^AWS4-HMAC-SHA256 |^AWS /.test(authorization)) return true;
+  return /(?:^|&)X-Amz-(?:Algorithm|Credential|Signature)=/i.test(ctx.querystring);
+}
+
+/** "/bucket/a/b" → { bucket: "bucket", objectKey: "a/b" }; objectKey is "" for the bucket itself. */
+export function splitBucket(key: string): { bucket: string; objectKey: string } {
+  const slash = key.indexOf('/', 1);
+  return slash === -1 ? { bucket: key.slice(1), objectKey: '' } : { bucket: key.slice(1, slash), objectKey: key.slice(slash + 1) };
+}
+
+const S3_ERRORS: Partial<Record<ErrorCode, [string, number]>> = {
+  MKV_NOT_FOUND: ['NoSuchKey', 404],
+  MKV_NO_SUCH_UPLOAD: ['NoSuchUpload', 404],
+  MKV_EXISTS: ['PreconditionFailed', 412],
+  MKV_KEY_LOCKED: ['OperationAborted', 409],
+  MKV_BAD_KEY: ['InvalidURI', 400],
+  MKV_KEY_TOO_LONG: ['KeyTooLongError', 400],
+  MKV_BAD_QUERY: ['InvalidArgument', 400],
+  MKV_BAD_XML: ['MalformedXML', 400],
+  MKV_INVALID_PART: ['InvalidPart', 400],
+  MKV_INVALID_RANGE: ['InvalidRange', 416],
+  MKV_EMPTY_BODY: ['MissingContentLength', 411],
+  MKV_SHORT_BODY: ['IncompleteBody', 400],
+  MKV_BAD_REQUEST: ['InvalidRequest', 400],
+  MKV_READ_ONLY: ['AccessDenied', 403],
+  MKV_PROTECTED: ['AccessDenied', 403],
+  MKV_UNKNOWN_OPERATION: ['NotImplemented', 501],
+  MKV_LOG_FULL: ['ServiceUnavailable', 503],
+  MKV_LOG_UNAVAILABLE: ['ServiceUnavailable', 503],
+};
+
+/** An MkvError as S3's XML error document. */
+export function s3ErrorResponse(ctx: Context, error: MkvError): void {
+  const [code, status] = S3_ERRORS[error.code] ?? ['InternalError', error.status >= 500 ? error.status : 500];
+  ctx.status = status;
+  ctx.set('Mkv-Error', error.code);
+  ctx.type = 'application/xml';
+  ctx.body =
+    `<?xml version="1.0" encoding="UTF-8"?>\n<Error>${element('Code', code)}${element('Message', error.message)}` +
+    `${element('Resource', ctx.path)}${element('RequestId', randomUUID())}</Error>`;
+}
+
+function httpDate(time: number): string {
+  return new Date(time).toUTCString();
+}
+
+/** GetObject / HeadObject for S3 clients: the bytes through the master, Range passed to the volume. */
+export async function getObjectDirect(ctx: Context, deps: MasterDeps, key: string): Promise<void> {
+  checkKeyFits(key);
+  const record = deps.index.get(key);
+  if (!record || record.state !== 'live') throw new MkvError('MKV_NOT_FOUND', 'The specified key does not exist.');
+  const path = keyToPath(key);
+  const range = ctx.get('range') || undefined;
+  const problems: string[] = [];
+  for (const volume of [...record.volumes].sort(() => Math.random() - 0.5)) {
+    if (ctx.method === 'HEAD') {
+      const head = await deps.volumes.head(volume, path);
+      if (head.status !== 'found') {
+        problems.push(`${volume}: ${head.status}`);
+        continue;
+      }
+      ctx.status = 200;
+      ctx.set('Content-Length', String(head.size ?? record.size ?? 0));
+    } else {
+      let response;
+      try {
+        response = await deps.volumes.get(volume, path, range ? { range } : {});
+      } catch (error) {
+        problems.push((error as Error).message);
+        continue;
+      }
+      if (response.statusCode === 416) {
+        response.body.destroy();
+        throw new MkvError('MKV_INVALID_RANGE', 'The requested range is not satisfiable');
+      }
+      if (response.statusCode !== 200 && response.statusCode !== 206) {
+        response.body.destroy();
+        problems.push(`${volume}: GET answered ${response.statusCode}`);
+        continue;
+      }
+      ctx.status = response.statusCode;
+      for (const header of ['content-length', 'content-range']) {
+        const value = response.headers[header];
+        if (typeof value === 'string') ctx.set(header, value);
+      }
+      ctx.body = response.body;
+    }
+    ctx.set('Accept-Ranges', 'bytes');
+    ctx.set('Last-Modified', httpDate(record.time));
+    if (record.md5) ctx.set('ETag', `"${record.md5}"`);
+    ctx.type = 'application/octet-stream';
+    return;
+  }
+  deps.logger.warn('no replica served an S3 GET', { key, problems });
+  throw new MkvError('MKV_NOT_FOUND', 'The specified key does not exist on any replica.');
+}
+
+/** PutObject: as PUT, answered the S3 way. */
+export async function putObject(ctx: Context, deps: MasterDeps, key: string): Promise<void> {
+  if (splitBucket(key).objectKey === '') {
+    // CreateBucket: buckets are only key prefixes here, so there is nothing to create.
+    ctx.status = 200;
+    ctx.body = '';
+    return;
+  }
+  const written = await storeValue(ctx, deps, key, requestBody(ctx));
+  ctx.status = 200;
+  ctx.set('ETag', `"${written.md5 ?? ''}"`);
+  ctx.body = '';
+}
+
+/** DeleteObject: S3 answers 204 whether or not the key existed. */
+export async function deleteObject(ctx: Context, deps: MasterDeps, key: string): Promise<void> {
+  try {
+    await deleteKey(ctx, deps, key);
+  } catch (error) {
+    if (!(error instanceof MkvError && error.code === 'MKV_NOT_FOUND')) throw error;
+  }
+  ctx.status = 204;
+}
+
+const MAX_DELETE_OBJECTS = 1000;
+const MAX_XML_BYTES = 2 * 1024 * 1024;
+
+export async function readXmlBody(ctx: Context): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of ctx.req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_XML_BYTES) throw new MkvError('MKV_BAD_XML', `the XML body is larger than ${MAX_XML_BYTES} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** DeleteObjects: POST /bucket?delete with <Delete><Object><Key>…</Key></Object>…</Delete>. */
+export async function deleteObjects(ctx: Context, deps: MasterDeps, bucket: string): Promise<void> {
+  const content = rootContent(await readXmlBody(ctx), 'Delete');
+  const quiet = (childElements(content, 'Quiet')[0] ?? '').trim() === 'true';
+  const keys = childElements(content, 'Object').map((object) => requiredText(object, 'Key'));
+  if (keys.length === 0) throw new MkvError('MKV_BAD_XML', 'the XML document is malformed: no <Object> to delete');
+  if (keys.length > MAX_DELETE_OBJECTS) throw new MkvError('MKV_BAD_XML', `at most ${MAX_DELETE_OBJECTS} objects per request`);
+  const results: string[] = [];
+  for (const objectKey of keys) {
+    const key = `/${bucket}/${objectKey}`;
+    try {
+      checkKeyFits(key);
+      await deleteObject(ctx, deps, key);
+      if (!quiet) results.push(element('Deleted', [element('Key', objectKey)]));
+    } catch (error) {
+      const mkv = error instanceof MkvError ? error : new MkvError('MKV_INTERNAL', (error as Error).message);
+      const [code] = S3_ERRORS[mkv.code] ?? ['InternalError'];
+      results.push(`<Error>${element('Key', objectKey)}${element('Code', code)}${element('Message', mkv.message)}</Error>`);
+    }
+  }
+  ctx.status = 200;
+  ctx.type = 'application/xml';
+  ctx.body = document('DeleteResult', results);
+}
+
+export function xmlResponse(ctx: Context, root: string, children: string[]): void {
+  ctx.status = 200;
+  ctx.type = 'application/xml';
+  ctx.body = document(root, children);
+}
+
+export { escapeXml };

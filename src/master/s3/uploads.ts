@@ -1,0 +1,132 @@
+// Multipart uploads on disk, under the master's data directory (so they survive a restart and
+// sit on a disk the operator chose, not /tmp):
+//
+//   <db>/uploads/<uploadId>/upload.json     { key, initiated }
+//   <db>/uploads/<uploadId>/part-00001      the part's bytes (written aside, fsync'd, renamed)
+//   <db>/uploads/<uploadId>/part-00001.json { size, md5 }
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { MkvError } from '../../errors.js';
+
+export interface Upload {
+  uploadId: string;
+  key: string;
+  initiated: string;
+}
+
+export interface Part {
+  number: number;
+  size: number;
+  md5: string;
+}
+
+const UPLOAD_ID = /^[0-9a-f]{32}$/;
+const MAX_PART_NUMBER = 10_000;
+
+function partName(number: number): string {
+  return `part-${String(number).padStart(5, '0')}`;
+}
+
+export class UploadStore {
+  constructor(readonly dir: string) {}
+
+  private uploadDir(uploadId: string): string {
+    if (!UPLOAD_ID.test(uploadId)) throw new MkvError('MKV_NO_SUCH_UPLOAD', 'no such upload');
+    return join(this.dir, uploadId);
+  }
+
+  create(key: string): Upload {
+    const uploadId = randomBytes(16).toString('hex');
+    const dir = join(this.dir, uploadId);
+    mkdirSync(dir, { recursive: true });
+    const upload = { uploadId, key, initiated: new Date().toISOString() };
+    writeFileSync(join(dir, 'upload.json'), JSON.stringify({ key, initiated: upload.initiated }));
+    return upload;
+  }
+
+  /** The upload, checked to belong to `key`. */
+  get(uploadId: string, key?: string): Upload {
+    const file = join(this.uploadDir(uploadId), 'upload.json');
+    if (!existsSync(file)) throw new MkvError('MKV_NO_SUCH_UPLOAD', 'no such upload (completed, aborted or never created)');
+    const { key: owner, initiated } = JSON.parse(readFileSync(file, 'utf8')) as { key: string; initiated: string };
+    if (key !== undefined && owner !== key) throw new MkvError('MKV_NO_SUCH_UPLOAD', 'no such upload for this key');
+    return { uploadId, key: owner, initiated };
+  }
+
+  list(): Upload[] {
+    if (!existsSync(this.dir)) return [];
+    return readdirSync(this.dir)
+      .filter((name) => UPLOAD_ID.test(name))
+      .flatMap((uploadId) => {
+        try {
+          return [this.get(uploadId)];
+        } catch {
+          return [];
+        }
+      })
+      .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : a.initiated < b.initiated ? -1 : 1));
+  }
+
+  /** Streams a part to disk; resolves with its size and md5 (the part's ETag). */
+  async writePart(uploadId: string, number: number, body: Readable): Promise<Part> {
+    const dir = this.uploadDir(uploadId);
+    if (!Number.isInteger(number) || number < 1 || number > MAX_PART_NUMBER) {
+      throw new MkvError('MKV_BAD_QUERY', `partNumber must be an integer from 1 to ${MAX_PART_NUMBER}`);
+    }
+    const file = join(dir, partName(number));
+    const temporary = `${file}.tmp-${randomBytes(6).toString('hex')}`;
+    const hash = createHash('md5');
+    let size = 0;
+    body.on('data', (chunk: Buffer) => {
+      hash.update(chunk);
+      size += chunk.length;
+    });
+    try {
+      await pipeline(body, createWriteStream(temporary));
+      const handle = await open(temporary, 'r');
+      await handle.sync();
+      await handle.close();
+    } catch (error) {
+      rmSync(temporary, { force: true });
+      throw error instanceof MkvError ? error : new MkvError('MKV_SHORT_BODY', `the part's body ended early (${(error as Error).message})`);
+    }
+    const part = { number, size, md5: hash.digest('hex') };
+    // The bytes first, then their description: a crash in between leaves a description that
+    // does not match the client's ETag (so completing fails), never a wrong part that does.
+    renameSync(temporary, file);
+    writeFileSync(`${temporary}.json`, JSON.stringify({ size: part.size, md5: part.md5 }));
+    renameSync(`${temporary}.json`, `${file}.json`);
+    return part;
+  }
+
+  parts(uploadId: string): Part[] {
+    const dir = this.uploadDir(uploadId);
+    return readdirSync(dir)
+      .map((name) => /^part-(\d{5})$/.exec(name))
+      .filter((match): match is RegExpExecArray => match !== null && existsSync(join(dir, `${match[0]}.json`)))
+      .map((match) => {
+        const meta = JSON.parse(readFileSync(join(dir, `${match[0]}.json`), 'utf8')) as { size: number; md5: string };
+        return { number: Number(match[1]), ...meta };
+      })
+      .sort((a, b) => a.number - b.number);
+  }
+
+  /** The chosen parts, one after another, as one stream. */
+  concatenate(uploadId: string, numbers: number[]): Readable {
+    const dir = this.uploadDir(uploadId);
+    return Readable.from(
+      (async function* () {
+        for (const number of numbers) yield* createReadStream(join(dir, partName(number)), { highWaterMark: 1 << 20 });
+      })(),
+      { objectMode: false },
+    );
+  }
+
+  remove(uploadId: string): void {
+    rmSync(this.uploadDir(uploadId), { recursive: true, force: true });
+  }
+}

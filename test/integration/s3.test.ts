@@ -1,0 +1,213 @@
+// The S3 subset driven by a real S3 client (@aws-sdk/client-s3), path-style, over real volumes.
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { after, before, describe, test } from 'node:test';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  UploadPartCommand,
+  type ListObjectsV2CommandOutput,
+} from '@aws-sdk/client-s3';
+import { getFollowing, http } from '../helpers/http.js';
+import { nginxSkipReason, removeDir, startMaster, startVolumes, type TestMaster, type VolumeSet } from '../helpers/cluster.js';
+
+const md5 = (data: Buffer | string) => createHash('md5').update(data).digest('hex');
+
+function client(url: string): S3Client {
+  return new S3Client({
+    endpoint: url,
+    forcePathStyle: true,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+    maxAttempts: 1,
+  });
+}
+
+async function bodyOf(output: { Body?: unknown }): Promise<Buffer> {
+  return Buffer.from(await (output.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray());
+}
+
+function s3Suite(kind: 'embedded' | 'nginx', skip: string | false): void {
+  describe(`S3 subset on ${kind} volumes`, { skip }, () => {
+    let set: VolumeSet;
+    let master: TestMaster;
+    let s3: S3Client;
+    before(async () => {
+      set = await startVolumes(kind, 3);
+      master = await startMaster(set.volumes);
+      s3 = client(master.url);
+    });
+    after(async () => {
+      s3?.destroy();
+      await master?.close();
+      await set?.close();
+      if (master) removeDir(master.db);
+    });
+
+    test('PutObject, HeadObject, GetObject (whole and a range); a plain client still gets the redirect', async () => {
+      const value = Buffer.from('hello from an S3 client');
+      const put = await s3.send(new PutObjectCommand({ Bucket: 'bk', Key: 'greeting.txt', Body: value }));
+      assert.equal(put.ETag, `"${md5(value)}"`);
+      const head = await s3.send(new HeadObjectCommand({ Bucket: 'bk', Key: 'greeting.txt' }));
+      assert.equal(head.ContentLength, value.length);
+      assert.equal(head.ETag, `"${md5(value)}"`);
+      const got = await s3.send(new GetObjectCommand({ Bucket: 'bk', Key: 'greeting.txt' }));
+      assert.deepEqual(await bodyOf(got), value);
+      const ranged = await s3.send(new GetObjectCommand({ Bucket: 'bk', Key: 'greeting.txt', Range: 'bytes=6-9' }));
+      assert.equal((await bodyOf(ranged)).toString(), 'from');
+      assert.equal(ranged.ContentRange, `bytes 6-9/${value.length}`);
+      const plain = await http('GET', `${master.url}/bk/greeting.txt`);
+      assert.equal(plain.status, 302);
+      assert.equal((await getFollowing(`${master.url}/bk/greeting.txt`)).text, value.toString());
+    });
+
+    test('a streamed PutObject (aws-chunked with a trailing checksum) stores the payload only', async () => {
+      const parts = [randomBytes(70_000), randomBytes(3), randomBytes(100_000)];
+      const whole = Buffer.concat(parts);
+      await s3.send(new PutObjectCommand({ Bucket: 'bk', Key: 'streamed.bin', Body: Readable.from(parts), ContentLength: whole.length }));
+      const got = await s3.send(new GetObjectCommand({ Bucket: 'bk', Key: 'streamed.bin' }));
+      assert.equal(md5(await bodyOf(got)), md5(whole));
+      assert.equal(master.store.index.get('/bk/streamed.bin')?.md5, md5(whole));
+    });
+
+    test('errors are S3 errors: NoSuchKey, and PreconditionFailed for a write-once key', async () => {
+      await assert.rejects(s3.send(new GetObjectCommand({ Bucket: 'bk', Key: 'missing' })), (error: Error & { $metadata?: { httpStatusCode?: number } }) => {
+        assert.equal(error.name, 'NoSuchKey');
+        assert.equal(error.$metadata?.httpStatusCode, 404);
+        return true;
+      });
+      await assert.rejects(s3.send(new HeadObjectCommand({ Bucket: 'bk', Key: 'missing' })), (error: Error & { $metadata?: { httpStatusCode?: number } }) => error.$metadata?.httpStatusCode === 404);
+      await assert.rejects(s3.send(new PutObjectCommand({ Bucket: 'bk', Key: 'greeting.txt', Body: 'again' })), (error: Error) => error.name === 'PreconditionFailed');
+    });
+
+    test('ListObjectsV2: prefix, delimiter with CommonPrefixes, pagination, start-after, escaping', async () => {
+      const keys = ['list/a.txt', 'list/b.txt', 'list/dir1/x', 'list/dir1/y', 'list/dir2/z', 'list/q&a <1>.txt', 'list/zz'];
+      for (const key of keys) await s3.send(new PutObjectCommand({ Bucket: 'lb', Key: key, Body: `v:${key}` }));
+      const all = await s3.send(new ListObjectsV2Command({ Bucket: 'lb', Prefix: 'list/' }));
+      assert.deepEqual(all.Contents?.map((object) => object.Key), [...keys].sort());
+      assert.equal(all.KeyCount, keys.length);
+      assert.equal(all.Contents?.find((object) => object.Key === 'list/zz')?.Size, 'v:list/zz'.length);
+      assert.equal(all.Contents?.find((object) => object.Key === 'list/zz')?.ETag, `"${md5('v:list/zz')}"`);
+
+      const folded = await s3.send(new ListObjectsV2Command({ Bucket: 'lb', Prefix: 'list/', Delimiter: '/' }));
+      assert.deepEqual(folded.Contents?.map((object) => object.Key), ['list/a.txt', 'list/b.txt', 'list/q&a <1>.txt', 'list/zz']);
+      assert.deepEqual(folded.CommonPrefixes?.map((prefix) => prefix.Prefix), ['list/dir1/', 'list/dir2/']);
+
+      const seen: string[] = [];
+      let token: string | undefined;
+      let pages = 0;
+      do {
+        const page: ListObjectsV2CommandOutput = await s3.send(new ListObjectsV2Command({ Bucket: 'lb', Prefix: 'list/', Delimiter: '/', MaxKeys: 2, ContinuationToken: token }));
+        pages++;
+        seen.push(...(page.Contents ?? []).map((object) => object.Key!), ...(page.CommonPrefixes ?? []).map((prefix) => prefix.Prefix!));
+        token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      } while (token);
+      assert.equal(pages, 3);
+      assert.deepEqual(seen.sort(), ['list/a.txt', 'list/b.txt', 'list/dir1/', 'list/dir2/', 'list/q&a <1>.txt', 'list/zz']);
+
+      const rest = await s3.send(new ListObjectsV2Command({ Bucket: 'lb', Prefix: 'list/', StartAfter: 'list/dir2/z' }));
+      assert.deepEqual(rest.Contents?.map((object) => object.Key), ['list/q&a <1>.txt', 'list/zz']);
+      const other = await s3.send(new ListObjectsV2Command({ Bucket: 'nothing-here' }));
+      assert.equal(other.KeyCount, 0);
+    });
+
+    test('multipart: a 12 MB object in 5 MB parts, streamed to the replicas', async () => {
+      const object = randomBytes(12 * 1024 * 1024);
+      const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: 'mp', Key: 'big/object.bin' }));
+      assert.ok(UploadId);
+      const etags: string[] = [];
+      for (let i = 0; i * 5 * 1024 * 1024 < object.length; i++) {
+        const part = object.subarray(i * 5 * 1024 * 1024, (i + 1) * 5 * 1024 * 1024);
+        const { ETag }: { ETag?: string } = await s3.send(new UploadPartCommand({ Bucket: 'mp', Key: 'big/object.bin', UploadId, PartNumber: i + 1, Body: part }));
+        assert.equal(ETag, `"${md5(part)}"`);
+        etags.push(ETag!);
+      }
+      const listed = await s3.send(new ListMultipartUploadsCommand({ Bucket: 'mp' }));
+      assert.deepEqual(listed.Uploads?.map((upload) => [upload.Key, upload.UploadId]), [['big/object.bin', UploadId]]);
+      await s3.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: 'mp',
+          Key: 'big/object.bin',
+          UploadId,
+          MultipartUpload: { Parts: etags.map((ETag, i) => ({ ETag, PartNumber: i + 1 })) },
+        }),
+      );
+      const got = await s3.send(new GetObjectCommand({ Bucket: 'mp', Key: 'big/object.bin' }));
+      assert.equal(md5(await bodyOf(got)), md5(object));
+      assert.equal(master.store.index.get('/mp/big/object.bin')?.size, object.length);
+      assert.equal(((await s3.send(new ListMultipartUploadsCommand({ Bucket: 'mp' }))).Uploads ?? []).length, 0, 'a completed upload is gone');
+    });
+
+    test('multipart: a wrong part ETag is InvalidPart; abort removes the upload', async () => {
+      const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: 'mp', Key: 'aborted.bin' }));
+      await s3.send(new UploadPartCommand({ Bucket: 'mp', Key: 'aborted.bin', UploadId, PartNumber: 1, Body: 'part one' }));
+      await assert.rejects(
+        s3.send(new CompleteMultipartUploadCommand({ Bucket: 'mp', Key: 'aborted.bin', UploadId, MultipartUpload: { Parts: [{ ETag: '"0123"', PartNumber: 1 }] } })),
+        (error: Error) => error.name === 'InvalidPart',
+      );
+      await s3.send(new AbortMultipartUploadCommand({ Bucket: 'mp', Key: 'aborted.bin', UploadId }));
+      await assert.rejects(
+        s3.send(new UploadPartCommand({ Bucket: 'mp', Key: 'aborted.bin', UploadId, PartNumber: 2, Body: 'late' })),
+        (error: Error) => error.name === 'NoSuchUpload',
+      );
+      assert.equal((await http('GET', `${master.url}/mp/aborted.bin`)).status, 404);
+    });
+
+    test('DeleteObject (present or not) and DeleteObjects', async () => {
+      for (const key of ['d/1', 'd/2', 'd/3', 'd/4']) await s3.send(new PutObjectCommand({ Bucket: 'del', Key: key, Body: key }));
+      await s3.send(new DeleteObjectCommand({ Bucket: 'del', Key: 'd/1' }));
+      await s3.send(new DeleteObjectCommand({ Bucket: 'del', Key: 'd/never' }));
+      const result = await s3.send(new DeleteObjectsCommand({ Bucket: 'del', Delete: { Objects: [{ Key: 'd/2' }, { Key: 'd/3' }, { Key: 'd/absent' }] } }));
+      assert.deepEqual(result.Deleted?.map((deleted) => deleted.Key).sort(), ['d/2', 'd/3', 'd/absent']);
+      assert.equal(result.Errors, undefined);
+      const left = await s3.send(new ListObjectsV2Command({ Bucket: 'del' }));
+      assert.deepEqual(left.Contents?.map((object) => object.Key), ['d/4']);
+    });
+
+    test('malformed XML is a 400 MalformedXML in S3 XML; the server goes on', async () => {
+      for (const body of ['<Delete><Object><Key>x</Key></Object>', 'not xml at all', '<Delete></Delete>', '<Delete><Object><Key><b>x</b></Key></Object></Delete>']) {
+        const reply = await http('POST', `${master.url}/del?delete`, body, { 'content-type': 'application/xml' });
+        assert.equal(reply.status, 400, body);
+        assert.match(reply.text, /<Code>MalformedXML<\/Code>/);
+      }
+      assert.equal((await http('GET', `${master.url}/del/d/4`)).status, 302);
+    });
+  });
+}
+
+s3Suite('embedded', false);
+s3Suite('nginx', nginxSkipReason());
+
+describe('S3 multipart across a master restart', () => {
+  test('parts uploaded before a restart complete after it', async () => {
+    const set = await startVolumes('embedded', 3);
+    let master = await startMaster(set.volumes);
+    try {
+      let s3 = client(master.url);
+      const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: 'r', Key: 'k' }));
+      const one = await s3.send(new UploadPartCommand({ Bucket: 'r', Key: 'k', UploadId, PartNumber: 1, Body: 'first part, ' }));
+      s3.destroy();
+      await master.close();
+      master = await startMaster(set.volumes, {}, { db: master.db });
+      s3 = client(master.url);
+      const two = await s3.send(new UploadPartCommand({ Bucket: 'r', Key: 'k', UploadId, PartNumber: 2, Body: 'second part' }));
+      await s3.send(new CompleteMultipartUploadCommand({ Bucket: 'r', Key: 'k', UploadId, MultipartUpload: { Parts: [{ ETag: one.ETag, PartNumber: 1 }, { ETag: two.ETag, PartNumber: 2 }] } }));
+      assert.equal((await bodyOf(await s3.send(new GetObjectCommand({ Bucket: 'r', Key: 'k' })))).toString(), 'first part, second part');
+      s3.destroy();
+    } finally {
+      await master.close();
+      await set.close();
+      removeDir(master.db);
+    }
+  });
+});
