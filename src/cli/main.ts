@@ -9,6 +9,7 @@ import { rebuildCommand, rebuildFlags } from './rebuild.js';
 import { restoreCommand, restoreFlags } from './restore.js';
 import { serverCommand, serverFlags } from './server.js';
 import { upCommand, upFlags } from './up.js';
+import { uploadsCommand, uploadsFlags } from './uploads.js';
 import { verifyCommand, verifyFlags } from './verify.js';
 import { volumeCommand, volumeFlags } from './volume.js';
 
@@ -67,6 +68,12 @@ const commands: Record<string, Command> = {
     description: 'Dumps the event log as JSON lines, or verifies every block (CRC, sync markers, dense seq).',
     flags: logFlags,
     run: (flags, positional) => logCommand(flags, positional),
+  },
+  uploads: {
+    usage: 'mkv uploads --db DIR [--abort-older-than 24h]',
+    description: 'Lists the S3 multipart uploads not completed, and aborts the abandoned ones.',
+    flags: uploadsFlags,
+    run: (flags) => uploadsCommand(flags),
   },
   restore: {
     usage: 'mkv restore --db DIR --unlinked-since TIME [--dry-run]',

@@ -19,7 +19,7 @@ import {
   type ListObjectsV2CommandOutput,
 } from '@aws-sdk/client-s3';
 import { getFollowing, http } from '../helpers/http.js';
-import { nginxSkipReason, removeDir, startMaster, startVolumes, type TestMaster, type VolumeSet } from '../helpers/cluster.js';
+import { nginxSkipReason, removeDir, runMkv, startMaster, startVolumes, type TestMaster, type VolumeSet } from '../helpers/cluster.js';
 
 const md5 = (data: Buffer | string) => createHash('md5').update(data).digest('hex');
 
@@ -205,6 +205,32 @@ describe('S3 multipart across a master restart', () => {
       assert.equal((await bodyOf(await s3.send(new GetObjectCommand({ Bucket: 'r', Key: 'k' })))).toString(), 'first part, second part');
       s3.destroy();
     } finally {
+      await master.close();
+      await set.close();
+      removeDir(master.db);
+    }
+  });
+});
+
+describe('mkv uploads', () => {
+  test('lists uploads in progress and aborts the abandoned ones', async () => {
+    const set = await startVolumes('embedded', 3);
+    const master = await startMaster(set.volumes);
+    const s3 = client(master.url);
+    try {
+      const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: 'u', Key: 'left/behind' }));
+      await s3.send(new UploadPartCommand({ Bucket: 'u', Key: 'left/behind', UploadId, PartNumber: 1, Body: 'twelve bytes' }));
+      const listed = await runMkv(['uploads', '--db', master.db]);
+      assert.equal(listed.status, 0, listed.stderr);
+      assert.match(listed.stdout, new RegExp(`^${UploadId}\\t\\S+\\t1 parts\\t12 bytes\\t/u/left/behind\\n$`));
+      const young = await runMkv(['uploads', '--db', master.db, '--abort-older-than', '1h']);
+      assert.match(young.stderr, /aborted 0 uploads/);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      const cleaned = await runMkv(['uploads', '--db', master.db, '--abort-older-than', '1ms']);
+      assert.match(cleaned.stderr, /aborted 1 uploads/);
+      await assert.rejects(s3.send(new UploadPartCommand({ Bucket: 'u', Key: 'left/behind', UploadId, PartNumber: 2, Body: 'x' })), (error: Error) => error.name === 'NoSuchUpload');
+    } finally {
+      s3.destroy();
       await master.close();
       await set.close();
       removeDir(master.db);

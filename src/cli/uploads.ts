@@ -1,0 +1,29 @@
+// mkv uploads: the S3 multipart uploads begun and not completed; --abort-older-than cleans up
+// abandoned ones (safe while the master runs: an upload lives only in its directory).
+import { UploadStore } from '../master/s3/uploads.js';
+import { uploadsDir } from '../writer/store.js';
+import { UsageError, type FlagSpecs, type FlagValues } from './args.js';
+
+export const uploadsFlags: FlagSpecs = {
+  db: { type: 'string', help: 'the database directory' },
+  'abort-older-than': { type: 'duration', help: 'abort the uploads begun longer ago than this, e.g. 24h' },
+};
+
+export async function uploadsCommand(flags: FlagValues): Promise<void> {
+  const db = flags.db as string | undefined;
+  if (!db) throw new UsageError('--db is required');
+  const store = new UploadStore(uploadsDir(db));
+  const maxAge = flags['abort-older-than'] as number | undefined;
+  let aborted = 0;
+  for (const upload of store.list()) {
+    const parts = store.parts(upload.uploadId);
+    const bytes = parts.reduce((sum, part) => sum + part.size, 0);
+    const old = maxAge !== undefined && Date.now() - Date.parse(upload.initiated) > maxAge;
+    if (old) {
+      store.remove(upload.uploadId);
+      aborted++;
+    }
+    process.stdout.write(`${upload.uploadId}\t${upload.initiated}\t${parts.length} parts\t${bytes} bytes\t${upload.key}${old ? '\taborted' : ''}\n`);
+  }
+  if (maxAge !== undefined) process.stderr.write(`aborted ${aborted} uploads\n`);
+}
