@@ -1,0 +1,81 @@
+// What the benchmarks share: volume servers in their own processes (stock nginx, or the embedded
+// one), and blobs laid out on disk exactly where placement puts them, as the original writes them.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { keyToPath, keyToVolumes } from '../../src/placement.js';
+
+export const repo = fileURLToPath(new URL('../../../', import.meta.url));
+
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+async function waitUp(port: number): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    try {
+      await (await fetch(`http://127.0.0.1:${port}/`)).arrayBuffer();
+      return;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+  throw new Error(`volume on ${port} did not start`);
+}
+
+export interface BenchVolumes {
+  root: string;
+  volumes: string[];
+  dirs: string[];
+  /** Starts the servers (after the files are laid out). */
+  start(): Promise<void>;
+  /** Stops the servers and removes every file. */
+  close(): Promise<void>;
+}
+
+export async function benchVolumes(count: number, embedded: boolean): Promise<BenchVolumes> {
+  const root = mkdtempSync(join(tmpdir(), 'mkv-bench-'));
+  const ports: number[] = [];
+  for (let i = 0; i < count; i++) ports.push(await freePort());
+  const dirs = ports.map((_, i) => join(root, `volume${i + 1}`));
+  const children: ChildProcess[] = [];
+  return {
+    root,
+    volumes: ports.map((port) => `127.0.0.1:${port}`),
+    dirs,
+    async start() {
+      for (const [i, port] of ports.entries()) {
+        mkdirSync(dirs[i]!, { recursive: true });
+        const child = embedded
+          ? spawn(process.execPath, [join(repo, 'dist/src/cli/main.js'), 'volume', '--port', String(port), '--host', '127.0.0.1', '--dir', dirs[i]!], { stdio: 'ignore' })
+          : spawn(join(repo, 'nginx/volume'), [dirs[i]!], { env: { ...process.env, PORT: String(port) }, stdio: 'ignore' });
+        children.push(child);
+        await waitUp(port);
+      }
+    },
+    async close() {
+      for (const child of children) child.kill('SIGTERM');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      rmSync(root, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Writes `value` for every key to each of its replicas' files, where placement says. */
+export function layOut(set: BenchVolumes, keys: Iterable<string>, value: Buffer | string, replicas: number, subvolumes: number): void {
+  for (const key of keys) {
+    for (const volume of keyToVolumes(key, set.volumes, replicas, subvolumes)) {
+      const [host, subvolume] = volume.split('/');
+      const file = join(set.dirs[set.volumes.indexOf(host!)]!, subvolume ?? '', keyToPath(key));
+      mkdirSync(dirname(file), { recursive: true });
+      writeFileSync(file, value);
+    }
+  }
+}
