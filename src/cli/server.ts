@@ -21,9 +21,11 @@ export const serverFlags: FlagSpecs = {
   fallback: { type: 'string', default: '', help: 'host:port to redirect missing keys to' },
   md5sum: { type: 'boolean', default: true, help: 'compute the md5 of every value' },
   voltimeout: { type: 'duration', default: '1s', help: 'deadline of the HEAD a GET sends to a volume' },
+  'volume-timeout': { type: 'duration', default: '30s', help: 'how long a volume may stall a PUT, or take to answer a PUT or DELETE' },
   'body-timeout': { type: 'duration', default: '10s', help: 'refuse a PUT whose body stalls this long' },
   sync: { type: 'string', default: 'fsync', help: 'fsync: acknowledge writes once on disk; none: do not fsync (benchmarks only)' },
   'segment-size': { type: 'integer', default: 64 * 1024 * 1024, help: 'start a new log segment at this many bytes' },
+  'skip-log-check': { type: 'boolean', default: false, help: 'start without checking the sealed log segments (CRC of every block)' },
   'read-only': { type: 'boolean', default: false, help: 'serve reads only (a point-in-time db from mkv rebuild --into); writes answer 403' },
   v: { type: 'boolean', default: false, aliases: ['verbose'], help: 'debug logs (one line per request)' },
 };
@@ -51,6 +53,7 @@ export function masterConfigFrom(flags: FlagValues): MasterConfig {
     fallback: flags.fallback as string,
     md5sum: flags.md5sum as boolean,
     voltimeoutMs: flags.voltimeout as number,
+    volumeRequestTimeoutMs: flags['volume-timeout'] as number,
     bodyTimeoutMs: flags['body-timeout'] as number,
     readOnly: flags['read-only'] as boolean,
   };
@@ -63,8 +66,14 @@ export async function startServer(flags: FlagValues, logger: Logger = createLogg
   const sync = flags.sync as string;
   if (sync !== 'fsync' && sync !== 'none') throw new UsageError('--sync is fsync or none');
   if (sync === 'none') logger.warn('--sync none: acknowledged writes can be lost on power failure');
-  const store = await openStore(db, { sync, segmentBytes: flags['segment-size'] as number, logger, readOnly: config.readOnly });
-  const volumes = new VolumeClient({ headTimeoutMs: config.voltimeoutMs });
+  const store = await openStore(db, {
+    sync,
+    segmentBytes: flags['segment-size'] as number,
+    logger,
+    readOnly: config.readOnly,
+    skipLogCheck: flags['skip-log-check'] as boolean,
+  });
+  const volumes = new VolumeClient({ headTimeoutMs: config.voltimeoutMs, requestTimeoutMs: config.volumeRequestTimeoutMs });
   const uploads = new UploadStore(uploadsDir(db));
   const app = createApp({ config, index: store.index, writer: store.writer, volumes, uploads, logger });
   const server = createServer(app.callback());

@@ -26,6 +26,11 @@ export interface SegmentLogOptions {
   logger?: Logger;
   /** Open without recovering or appending (for readers of a live log and read-only servers). */
   readOnly?: boolean;
+  /**
+   * Check every block of the sealed segments too (CRC, sync, seq), not only the newest
+   * segment's tail. On by default for a writer; a damaged sealed block refuses the open.
+   */
+  verifySealed?: boolean;
   /** A clock, for tests. */
   now?: () => number;
 }
@@ -141,13 +146,12 @@ export class SegmentLog {
           recovered = { segment: newest.path, truncatedAt: offset, droppedBytes: buffer.length - offset, reason: scan.reason };
           break;
         }
-        const events = decodeBlockEvents(scan.block.records, scan.block.count, newest.path, offset);
-        for (const event of events) {
-          if (event.seq !== lastSeq + 1) {
-            throw new MkvError('MKV_CORRUPT_LOG', `${newest.path}: seq ${event.seq} follows ${lastSeq} (the log must be dense)`);
-          }
-          lastSeq = event.seq;
+        // The CRC vouches for the block; its first event's seq vouches for the numbering.
+        const first = decodeEvent(scan.block.records, 0).event;
+        if (first.seq !== lastSeq + 1) {
+          throw new MkvError('MKV_CORRUPT_LOG', `${newest.path}: seq ${first.seq} follows ${lastSeq} (the log must be dense)`);
         }
+        lastSeq += scan.block.count;
         offset = scan.block.end;
       }
       size = offset;
@@ -159,6 +163,9 @@ export class SegmentLog {
           truncateDurably(newest.path, offset);
         }
       }
+    }
+    if (options.verifySealed ?? !options.readOnly) {
+      for (const [i, segment] of segments.slice(0, -1).entries()) await checkSealedSegment(segment, segments[i + 1]!.firstSeq);
     }
     const log = new SegmentLog(dir, options, segments, recovered);
     log.last = lastSeq;
@@ -267,6 +274,39 @@ export class SegmentLog {
     const handle = this.handle;
     this.handle = undefined;
     if (handle) await handle.close();
+  }
+}
+
+/**
+ * A sealed segment must be whole: every block's sync marker and CRC good, and its blocks' event
+ * counts must bring the seq exactly to the next segment's first.
+ */
+async function checkSealedSegment(segment: Segment, nextFirstSeq: number): Promise<void> {
+  const buffer = await readFile(segment.path);
+  const refuse = (what: string) =>
+    new MkvError(
+      'MKV_CORRUPT_LOG',
+      `${segment.path}: ${what}. This sealed segment is damaged, so the log cannot be replayed past it. ` +
+        'Restore the file from a backup (mkv log verify --db DIR shows every damaged block), ' +
+        'or recover the keys from the volumes into a new db with mkv rebuild --db NEW --scan --volumes ...; ' +
+        'mkv server --skip-log-check starts anyway on the index as it is.',
+    );
+  let header;
+  try {
+    header = parseHeader(buffer);
+  } catch (error) {
+    throw refuse(`bad header (${(error as Error).message})`);
+  }
+  let offset = header.end;
+  let events = 0;
+  while (offset < buffer.length) {
+    const scan = readBlock(buffer, offset, header.sync);
+    if (!scan.ok) throw refuse(`bad block at byte ${scan.offset} (${scan.reason})`);
+    events += scan.block.count;
+    offset = scan.block.end;
+  }
+  if (segment.firstSeq + events !== nextFirstSeq) {
+    throw refuse(`holds seq ${segment.firstSeq} to ${segment.firstSeq + events - 1}, but the next segment starts at ${nextFirstSeq}`);
   }
 }
 

@@ -12,6 +12,8 @@ export interface MasterConfig {
   md5sum: boolean;
   /** Deadline of the HEAD that a GET sends to a replica. */
   voltimeoutMs: number;
+  /** How long a volume may stall a PUT or take to answer a PUT/DELETE. */
+  volumeRequestTimeoutMs: number;
   /** How long a PUT body may stall before the request is refused. */
   bodyTimeoutMs: number;
   /** Serve reads only (a point-in-time db): every write answers 403. */
@@ -26,6 +28,7 @@ export const defaultConfig: MasterConfig = {
   fallback: '',
   md5sum: true,
   voltimeoutMs: 1000,
+  volumeRequestTimeoutMs: 30_000,
   bodyTimeoutMs: 10_000,
   readOnly: false,
 };

@@ -139,9 +139,19 @@ function streamToReplicas(source: ValueSource, deps: MasterDeps, targetVolumes: 
         'MKV_SHORT_BODY',
         length === undefined ? `the request body ${what} after ${size} bytes` : `the request body ${what} after ${size} of ${length} bytes (Content-Length)`,
       );
+    // No data for bodyTimeoutMs: the client stopped sending — or a volume stopped taking data
+    // and backpressure paused the body, which is the volume's fault, not the client's.
+    const onStall = () => {
+      const stuck = bodies.findIndex((body) => body.writableNeedDrain);
+      if (stuck !== -1) {
+        fail(new MkvError('MKV_VOLUME_FAILED', `the volume ${targetVolumes[stuck]} stopped taking data for ${config.bodyTimeoutMs} ms`));
+      } else {
+        fail(shortBody(`stalled for ${config.bodyTimeoutMs} ms`));
+      }
+    };
     const armStallTimer = () => {
       clearTimeout(stallTimer);
-      stallTimer = setTimeout(() => fail(shortBody(`stalled for ${config.bodyTimeoutMs} ms`)), config.bodyTimeoutMs);
+      stallTimer = setTimeout(onStall, config.bodyTimeoutMs);
     };
 
     request.on('data', (chunk: Buffer) => {

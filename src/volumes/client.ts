@@ -9,6 +9,11 @@ import { volumeHost, volumePrefix } from '../placement.js';
 export interface VolumeClientOptions {
   /** How long a HEAD may take before the replica counts as not answering. */
   headTimeoutMs?: number;
+  /**
+   * How long a volume may go without taking a PUT's data, or take to answer a PUT or DELETE
+   * once it has the whole body (undici's headersTimeout, refreshed as the body is written).
+   */
+  requestTimeoutMs?: number;
   connectionsPerVolume?: number;
 }
 
@@ -30,10 +35,12 @@ export function volumeUrl(volume: string, path: string): string {
 export class VolumeClient {
   private readonly pools = new Map<string, Pool>();
   readonly headTimeoutMs: number;
+  readonly requestTimeoutMs: number;
   private readonly connections: number;
 
   constructor(options: VolumeClientOptions = {}) {
     this.headTimeoutMs = options.headTimeoutMs ?? 1000;
+    this.requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
     this.connections = options.connectionsPerVolume ?? 128;
   }
 
@@ -41,7 +48,14 @@ export class VolumeClient {
     const host = volumeHost(volume);
     let pool = this.pools.get(host);
     if (!pool) {
-      pool = new Pool(`http://${host}`, { connections: this.connections, keepAliveTimeout: 30_000 });
+      pool = new Pool(`http://${host}`, {
+        connections: this.connections,
+        keepAliveTimeout: 30_000,
+        headersTimeout: this.requestTimeoutMs,
+        // A blob may stream slowly, but never stall this long between chunks.
+        bodyTimeout: this.requestTimeoutMs,
+        connectTimeout: Math.min(this.requestTimeoutMs, 10_000),
+      });
       this.pools.set(host, pool);
     }
     return pool;
@@ -116,7 +130,7 @@ export class VolumeClient {
       const response = await this.pool(volume).request({
         method: 'GET',
         path: volumePrefix(volume) + path,
-        signal: AbortSignal.timeout(Math.max(this.headTimeoutMs, 30_000)),
+        signal: AbortSignal.timeout(this.requestTimeoutMs),
       });
       statusCode = response.statusCode;
       text = await response.body.text();
@@ -141,7 +155,7 @@ export class VolumeClient {
       const response = await this.pool(volume).request({
         method: 'DELETE',
         path: volumePrefix(volume) + path,
-        signal: AbortSignal.timeout(Math.max(this.headTimeoutMs, 10_000)),
+        signal: AbortSignal.timeout(this.requestTimeoutMs),
       });
       await response.body.dump();
       statusCode = response.statusCode;

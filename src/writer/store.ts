@@ -19,6 +19,8 @@ export interface StoreOptions {
   readOnly?: boolean;
   /** Who holds the db lock, for the message another process gets. */
   purpose?: string;
+  /** Skip checking the sealed log segments on open (a huge log; a known damaged segment). */
+  skipLogCheck?: boolean;
 }
 
 export interface Store {
@@ -86,7 +88,7 @@ export async function openStore(db: string, options: StoreOptions = {}): Promise
   let log: SegmentLog | undefined;
   let index: IndexStore | undefined;
   try {
-    log = await SegmentLog.open(logDir(db), { ...options, logger, readOnly });
+    log = await SegmentLog.open(logDir(db), { ...options, logger, readOnly, verifySealed: !readOnly && !options.skipLogCheck });
     index = IndexStore.open(indexDir(db), { readOnly });
     if (readOnly) {
       const behind = log.lastSeq - index.checkpoint;

@@ -145,7 +145,7 @@ export async function startMaster(
   const db = options.db ?? tempDir('mkv-db-');
   const config: MasterConfig = { ...defaultConfig, volumes, ...overrides };
   const store = await openStore(db, { logger: silentLogger, ...options.store });
-  const volumeClient = new VolumeClient({ headTimeoutMs: config.voltimeoutMs });
+  const volumeClient = new VolumeClient({ headTimeoutMs: config.voltimeoutMs, requestTimeoutMs: config.volumeRequestTimeoutMs });
   const uploads = new UploadStore(uploadsDir(db));
   const app = createApp({ config, index: store.index, writer: store.writer, volumes: volumeClient, uploads, logger: silentLogger });
   const server = createServer(app.callback());
