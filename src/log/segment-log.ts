@@ -216,6 +216,8 @@ export class SegmentLog {
 
   private async undoPartialWrite(handle: FileHandle, cause: unknown): Promise<void> {
     try {
+      // A write refused outright (EPERM, EROFS, ENOSPC at the first byte) left nothing to undo.
+      if ((await handle.stat()).size === this.size) return;
       await handle.truncate(this.size);
       await handle.datasync();
     } catch (error) {

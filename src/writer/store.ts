@@ -1,9 +1,10 @@
 // Opening a database directory: the log in <db>/log, the index in <db>/index, and the replay
 // that brings the index up to the log after a crash (from checkpoint + 1 to the end).
-import { existsSync } from 'node:fs';
+import { existsSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { MkvError } from '../errors.js';
 import type { LogEvent } from '../events/event.js';
+import { checkIndex } from '../index/check-index.js';
 import { IndexStore } from '../index/index-store.js';
 import type { Logger } from '../logger.js';
 import { silentLogger } from '../logger.js';
@@ -89,6 +90,14 @@ export async function openStore(db: string, options: StoreOptions = {}): Promise
   let index: IndexStore | undefined;
   try {
     log = await SegmentLog.open(logDir(db), { ...options, logger, readOnly, verifySealed: !readOnly && !options.skipLogCheck });
+    const health = await checkIndex(indexDir(db));
+    if (!health.ok) {
+      if (readOnly) throw new MkvError('MKV_INTERNAL', `the index in ${indexDir(db)} is damaged (${health.reason}); rebuild it with mkv rebuild --db ${db} --from-log`);
+      // The log is the source of truth: set the damaged index aside and replay the log into a new one.
+      const aside = `${indexDir(db)}-damaged-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+      renameSync(indexDir(db), aside);
+      logger.error('the index is damaged: set aside, rebuilding it from the log', { reason: health.reason, aside });
+    }
     index = IndexStore.open(indexDir(db), { readOnly });
     if (readOnly) {
       const behind = log.lastSeq - index.checkpoint;
