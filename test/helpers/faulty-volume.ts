@@ -1,0 +1,83 @@
+// A volume server with faults on demand, in front of a real embedded one (real files):
+//   ok      behaves as the embedded volume server
+//   slow    answers nothing for `delayMs` (a PUT's body is not read meanwhile: a stuck disk)
+//   error   answers 500 to everything
+//   full    a PUT gets 507 Insufficient Storage after its first bytes, as a full disk does
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createVolumeServer } from '../../src/volumes/volume-server.js';
+
+export type FaultMode = 'ok' | 'slow' | 'error' | 'full';
+
+export interface FaultyVolume {
+  address: string;
+  mode: FaultMode;
+  delayMs: number;
+  /** Requests that met a fault. */
+  faults: number;
+  close(): Promise<void>;
+}
+
+export async function startFaultyVolume(root: string): Promise<FaultyVolume> {
+  const inner = createVolumeServer({ root });
+  const handle = inner.listeners('request')[0] as (request: IncomingMessage, response: ServerResponse) => void;
+  const timers = new Set<NodeJS.Timeout>();
+  const state = { mode: 'ok' as FaultMode, delayMs: 5000, faults: 0 };
+  const server: Server = createServer((request, response) => {
+    const mode = state.mode;
+    if (mode === 'ok') return handle(request, response);
+    state.faults++;
+    if (mode === 'slow') {
+      request.pause();
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        request.resume();
+        handle(request, response);
+      }, state.delayMs);
+      timers.add(timer);
+      return;
+    }
+    if (mode === 'full' && request.method === 'PUT') {
+      request.once('data', () => {
+        response.writeHead(507, { connection: 'close', 'content-length': 0 });
+        response.end();
+        request.destroy();
+      });
+      return;
+    }
+    if (mode === 'full') return handle(request, response);
+    request.resume();
+    request.on('end', () => {
+      response.writeHead(500, { 'content-length': 0 });
+      response.end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const volume: FaultyVolume = {
+    address: `127.0.0.1:${(server.address() as AddressInfo).port}`,
+    get mode() {
+      return state.mode;
+    },
+    set mode(mode: FaultMode) {
+      state.mode = mode;
+    },
+    get delayMs() {
+      return state.delayMs;
+    },
+    set delayMs(ms: number) {
+      state.delayMs = ms;
+    },
+    get faults() {
+      return state.faults;
+    },
+    set faults(count: number) {
+      state.faults = count;
+    },
+    async close() {
+      for (const timer of timers) clearTimeout(timer);
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+  return volume;
+}

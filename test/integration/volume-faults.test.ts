@@ -1,0 +1,121 @@
+// Volume faults: a volume stopped, slow (past --voltimeout), answering 500, or out of disk.
+// PUT fails within a bounded time with a clear 5xx and leaves nothing untracked; GET redirects
+// to a surviving replica; DELETE leaves the key unlinked and listed; verify --repair restores
+// the replication factor once the volume is back.
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, beforeEach, describe, test } from 'node:test';
+import { keyToPath, keyToVolumes, pathNameToKey } from '../../src/placement.js';
+import { startFaultyVolume, type FaultyVolume } from '../helpers/faulty-volume.js';
+import { getFollowing, http } from '../helpers/http.js';
+import { keysInLog } from '../helpers/replay.js';
+import { removeDir, runMkv, startMaster, startVolumes, tempDir, type TestMaster, type VolumeSet } from '../helpers/cluster.js';
+
+const BOUND_MS = 5000;
+
+describe('volume faults', () => {
+  let set: VolumeSet;
+  let faulty: FaultyVolume;
+  let faultyDir: string;
+  let master: TestMaster;
+  let volumes: string[];
+
+  async function timed<T>(work: Promise<T>): Promise<{ value: T; ms: number }> {
+    const started = Date.now();
+    const value = await work;
+    return { value, ms: Date.now() - started };
+  }
+
+  /** Blobs on disk whose key the log never named (invariant 3). */
+  async function untracked(): Promise<string[]> {
+    const named = await keysInLog(master.db);
+    const found: string[] = [];
+    for (const dir of [...set.dirs, faultyDir]) {
+      const walk = (path: string, parts: string[]) => {
+        if (!existsSync(path)) return;
+        for (const entry of readdirSync(path)) {
+          if (entry.startsWith('.')) continue;
+          const full = join(path, entry);
+          if (statSync(full).isDirectory()) walk(full, [...parts, entry]);
+          else {
+            const key = pathNameToKey([...parts.slice(3), entry].join('/'));
+            if (!key || !named.has(key)) found.push(full);
+          }
+        }
+      };
+      walk(dir, []);
+    }
+    return found;
+  }
+
+  before(async () => {
+    set = await startVolumes('embedded', 2);
+    faultyDir = tempDir('mkv-faulty-');
+    faulty = await startFaultyVolume(faultyDir);
+    volumes = [...set.volumes, faulty.address];
+    master = await startMaster(volumes, { voltimeoutMs: 200, bodyTimeoutMs: 1000, volumeRequestTimeoutMs: 1000 });
+  });
+  beforeEach(() => {
+    faulty.mode = 'ok';
+  });
+  after(async () => {
+    await master?.close();
+    await faulty?.close();
+    await set?.close();
+    if (master) removeDir(master.db);
+    removeDir(faultyDir);
+  });
+
+  for (const mode of ['slow', 'error', 'full'] as const) {
+    test(`a volume ${mode === 'slow' ? 'that stops answering' : mode === 'error' ? 'answering 500' : 'whose disk is full'}: PUT fails fast and clean, GET finds a survivor`, async () => {
+      const existing = `/faults/${mode}/existing`;
+      assert.equal((await http('PUT', master.url + existing, 'written before the fault')).status, 201);
+      faulty.mode = mode;
+      const put = await timed(http('PUT', `${master.url}/faults/${mode}/new`, Buffer.alloc(256 * 1024, 1)));
+      assert.equal(put.value.status, 500, put.value.text);
+      assert.match(put.value.text, /MKV_VOLUME_FAILED/);
+      assert.ok(put.ms < BOUND_MS, `PUT took ${put.ms} ms`);
+      assert.equal((await http('GET', `${master.url}/faults/${mode}/new`)).status, 404);
+      const get = await timed(getFollowing(master.url + existing));
+      assert.equal(get.value.text, 'written before the fault');
+      assert.ok(get.ms < BOUND_MS, `GET took ${get.ms} ms`);
+      assert.deepEqual(await untracked(), [], 'every blob on a volume is named by the log');
+      faulty.mode = 'ok';
+      assert.equal((await http('PUT', `${master.url}/faults/${mode}/new`, 'after the fault')).status, 201, 'the retry works');
+      assert.equal((await getFollowing(`${master.url}/faults/${mode}/new`)).text, 'after the fault');
+    });
+  }
+
+  test('DELETE with a volume answering 500: 500, the key unlinked and listed; DELETE again once it is back', async () => {
+    const key = '/faults/delete';
+    await http('PUT', master.url + key, 'x');
+    faulty.mode = 'error';
+    const reply = await http('DELETE', master.url + key);
+    assert.equal(reply.status, 500);
+    assert.ok((JSON.parse((await http('GET', `${master.url}/faults/?unlinked`)).text) as { keys: string[] }).keys.includes(key));
+    faulty.mode = 'ok';
+    assert.equal((await http('DELETE', master.url + key)).status, 204);
+  });
+
+  test('a volume that comes back empty: verify reports it, verify --repair restores every replica', async () => {
+    const keys = Array.from({ length: 12 }, (_, i) => `/faults/repair/${i}`);
+    for (const key of keys) assert.equal((await http('PUT', master.url + key, `value of ${key}`)).status, 201);
+    await master.close();
+    rmSync(faultyDir, { recursive: true, force: true }); // the disk was replaced
+    const check = await runMkv(['verify', '--db', master.db]);
+    assert.equal(check.status, 1);
+    assert.match(check.stdout, /^missing \/faults\/repair\/\d+ on 127\.0\.0\.1:\d+\/sv[0-9A-F]{2}: not on the volume$/m);
+    const repair = await runMkv(['verify', '--db', master.db, '--repair']);
+    assert.equal(repair.status, 0, repair.stdout + repair.stderr);
+    for (const key of keys) {
+      for (const volume of keyToVolumes(key, volumes, 3, 10)) {
+        const [host, subvolume] = volume.split('/');
+        const dir = host === faulty.address ? faultyDir : set.dirs[set.volumes.indexOf(host!)]!;
+        assert.ok(existsSync(join(dir, subvolume!, keyToPath(key))), `${key} on ${volume}`);
+      }
+    }
+    assert.equal((await runMkv(['verify', '--db', master.db, '--deep'])).status, 0);
+    master = await startMaster(volumes, { voltimeoutMs: 200, bodyTimeoutMs: 1000, volumeRequestTimeoutMs: 1000 }, { db: master.db });
+  });
+});
