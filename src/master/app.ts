@@ -97,6 +97,8 @@ export function createApp(deps: MasterDeps): Koa {
   router.register(ANY_KEY, ['LINK'], (ctx) => setLinked(ctx, deps, singleKey(ctx), true));
 
   app.use(async (ctx, next) => {
+    // Read the client's address now: once a broken request's socket is gone, Koa's ctx.ip throws.
+    ctx.state.client = ctx.req.socket?.remoteAddress ?? null;
     ctx.state.s3 = isS3Operation(ctx, new URLSearchParams(ctx.querystring));
     await next();
   });
@@ -109,7 +111,7 @@ export function createApp(deps: MasterDeps): Koa {
         path: ctx.path,
         status: ctx.status,
         ms: Number(process.hrtime.bigint() - started) / 1e6,
-        client: ctx.request.ip,
+        client: ctx.state.client,
       });
     });
   });

@@ -8,15 +8,24 @@ export const MAX_NAME_BYTES = 255;
 
 /** The key is the percent-decoded path with its leading slash, as Go's URL.Path. */
 export function decodeKey(rawPath: string): string {
+  let key: string;
   try {
-    return decodeURIComponent(rawPath);
+    key = decodeURIComponent(rawPath);
   } catch {
     throw new MkvError('MKV_BAD_KEY', 'the key is not valid percent-encoded UTF-8');
   }
+  // NUL, other control characters and DEL end up in logs, terminals and file listings.
+  if (/[\u0000-\u001f\u007f]/.test(key)) throw new MkvError('MKV_BAD_KEY', 'the key contains a control character');
+  return key;
 }
 
-/** Throws unless the key fits the index (LMDB's key limit) and a file name on a volume. */
+/**
+ * Throws unless the key can be a key: no "." or ".." path segment (HTTP clients and proxies
+ * resolve those away, so such a key could not be read back), and it fits the index (LMDB's
+ * key limit) and a file name on a volume.
+ */
 export function checkKeyFits(key: string): void {
+  if (/(^|\/)\.\.?(\/|$)/.test(key)) throw new MkvError('MKV_BAD_KEY', 'the key has a "." or ".." path segment');
   const bytes = Buffer.byteLength(key, 'utf8');
   if (bytes > MAX_KEY_BYTES) {
     throw new MkvError('MKV_KEY_TOO_LONG', `the key is ${bytes} bytes; the index holds keys of at most ${MAX_KEY_BYTES} bytes`);

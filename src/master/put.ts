@@ -33,7 +33,7 @@ function contentLength(request: IncomingMessage): number | undefined {
 }
 
 export function apiCause(ctx: Context): Cause {
-  return { origin: 'api', client: ctx.request.ip || null };
+  return { origin: 'api', client: (ctx.state.client as string | null | undefined) ?? null };
 }
 
 /** A value to store: a byte stream and, when known, its length. */

@@ -1,0 +1,216 @@
+// A corpus of hostile requests against a real master process. Each gets a 4xx/5xx (or a closed
+// connection for a broken stream); the master stays up; nothing is written for a rejected
+// request; memory comes back to its baseline. MKV_BAD_CONNECTIONS sets how many connections the
+// open-and-drop flood holds at once (10,000 by default).
+import assert from 'node:assert/strict';
+import { connect, type Socket } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import { SegmentLog } from '../../src/log/segment-log.js';
+import { logDir } from '../../src/writer/store.js';
+import { http } from '../helpers/http.js';
+import { memoryOf } from '../helpers/rss.js';
+import { removeDir, spawnMaster, startVolumes, tempDir, type MkvProcess, type VolumeSet } from '../helpers/cluster.js';
+
+const floodSize = Number(process.env.MKV_BAD_CONNECTIONS ?? 10_000);
+
+interface Exchange {
+  /** The status of the first response, or undefined when the connection closed without one. */
+  status: number | undefined;
+  text: string;
+}
+
+/** Writes raw bytes (in pieces, with pauses, when given several) and reads until the server closes. */
+function exchange(port: number, pieces: Array<string | Buffer>, options: { halfClose?: boolean; pauseMs?: number; destroyAfterMs?: number } = {}): Promise<Exchange> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    let text = '';
+    const finish = () => {
+      const match = /^HTTP\/1\.1 (\d{3})/.exec(text);
+      resolve({ status: match ? Number(match[1]) : undefined, text });
+    };
+    socket.on('data', (chunk) => (text += chunk.toString('latin1')));
+    socket.on('close', finish);
+    socket.on('error', () => undefined);
+    socket.setTimeout(15_000, () => socket.destroy());
+    socket.on('connect', async () => {
+      for (const piece of pieces) {
+        if (socket.destroyed) return;
+        socket.write(piece);
+        if (options.pauseMs) await new Promise((done) => setTimeout(done, options.pauseMs));
+      }
+      if (options.halfClose) socket.end();
+      if (options.destroyAfterMs !== undefined) setTimeout(() => socket.destroy(), options.destroyAfterMs);
+    });
+  });
+}
+
+const request = (method: string, path: string, headers: string[] = [], body = '') =>
+  `${method} ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n${headers.map((h) => h + '\r\n').join('')}\r\n${body}`;
+const put = (path: string, body = 'x') => request('PUT', path, [`Content-Length: ${Buffer.byteLength(body)}`], body);
+
+interface Case {
+  name: string;
+  pieces: Array<string | Buffer>;
+  options?: Parameters<typeof exchange>[2];
+}
+
+function corpus(): Case[] {
+  const cases: Case[] = [];
+  const add = (name: string, pieces: Array<string | Buffer>, options?: Case['options']) => cases.push({ name, pieces, ...(options ? { options } : {}) });
+  // Keys: broken percent-encodings, bytes that are not UTF-8, control bytes, dot segments, huge keys.
+  const badKeys = [
+    '/%', '/%%', '/%zz', '/%f', '/a%2', '/%ff', '/%fe%ff', '/%c3%28', '/%a0%a1', '/%e2%28%a1', '/%e2%82%28', '/%f0%28%8c%bc',
+    '/%ed%a0%80', '/%ed%bf%bf', '/%f8%88%80%80%80', '/%fc%84%80%80%80%80', '/%c0%af', '/%e0%80%af', '/%u0041', '/%%41',
+    '/%00', '/a%00b', '/%01', '/%07', '/%08', '/%09', '/%0a', '/%0d', '/%0d%0aSet-Cookie:%20x', '/%1b%5b31m', '/%1f', '/%7f',
+    '/..', '/.', '/../../etc/passwd', '/a/../b', '/a/./b', '/a/..', '/%2e%2e/x', '/a/%2e%2e/%2e%2e/etc', '/%2e', '/x/%2E%2E',
+    `/${'k'.repeat(1969)}`, `/${'k'.repeat(4096)}`, `/${'é'.repeat(1000)}`, `/${'n'.repeat(200)}`, `/${'a/'.repeat(2000)}`,
+  ];
+  for (const key of badKeys) {
+    add(`PUT ${key.slice(0, 40)}`, [put(key)]);
+    add(`GET ${key.slice(0, 40)}`, [request('GET', key)]);
+    add(`DELETE ${key.slice(0, 40)}`, [request('DELETE', key)]);
+  }
+  for (const key of badKeys.slice(0, 20)) add(`UNLINK ${key}`, [request('UNLINK', key)]);
+  // Every query operation with bad values.
+  for (const limit of ['-1', '0', 'abc', '1e3', '99999999999999999999', '1.5', '%201', '0x10', '%00', '+5', '1,2']) {
+    add(`?list&limit=${limit}`, [request('GET', `/q/?list&limit=${limit}`)]);
+    add(`?unlinked&limit=${limit}`, [request('GET', `/?unlinked&limit=${limit}`)]);
+  }
+  for (const op of ['frobnicate', 'rebalance', 'link', 'a=b', '%ff', 'list-typ=2', 'delet']) add(`GET ?${op}`, [request('GET', `/q/x?${op}`)]);
+  for (const op of ['frobnicate', 'history', 'list']) add(`POST ?${op}`, [request('POST', `/q/x?${op}`, ['Content-Length: 0'])]);
+  for (const maxKeys of ['-1', 'abc', '1.5', '1e9999']) add(`list-type=2&max-keys=${maxKeys}`, [request('GET', `/b?list-type=2&max-keys=${maxKeys}`)]);
+  for (const token of ['garbage!', '%ff%fe', 'AAAA====']) add(`continuation-token=${token}`, [request('GET', `/b?list-type=2&continuation-token=${token}`)]);
+  for (const [part, upload] of [['0', 'x'], ['1', '../../etc'], ['abc', '00000000000000000000000000000000'], ['10001', 'x'], ['1', '%00']]) {
+    add(`UploadPart ${part} ${upload}`, [request('PUT', `/b/k?partNumber=${part}&uploadId=${upload}`, ['Content-Length: 1'], 'x')]);
+  }
+  add('CompleteMultipartUpload of no upload', [request('POST', '/b/k?uploadId=0123', ['Content-Length: 5'], '<a/>x')]);
+  add('AbortMultipartUpload of no upload', [request('DELETE', '/b/k?uploadId=ffffffffffffffffffffffffffffffff')]);
+  add('CreateMultipartUpload on a bucket', [request('POST', '/b?uploads', ['Content-Length: 0'])]);
+  // Content-Length that lies, both ways; broken framing.
+  add('Content-Length longer than the body, then silence', [request('PUT', '/lie/short', ['Content-Length: 100'], 'ten bytes!')]);
+  add('Content-Length longer than the body, then half-close', [request('PUT', '/lie/short2', ['Content-Length: 100'], 'ten bytes!')], { halfClose: true });
+  add('Content-Length shorter than the body', [request('PUT', '/lie/long', ['Content-Length: 3'], 'abcdefghij')]);
+  add('negative Content-Length', [request('PUT', '/lie/neg', ['Content-Length: -5'], 'abc')]);
+  add('Content-Length not a number', [request('PUT', '/lie/nan', ['Content-Length: ten'], 'abc')]);
+  add('two Content-Lengths that differ', [request('PUT', '/lie/two', ['Content-Length: 3', 'Content-Length: 4'], 'abcd')]);
+  add('Content-Length and chunked together', [request('PUT', '/lie/both', ['Content-Length: 3', 'Transfer-Encoding: chunked'], '3\r\nabc\r\n0\r\n\r\n')]);
+  add('Content-Length 0', [request('PUT', '/lie/zero', ['Content-Length: 0'])]);
+  add('no body at all', [request('PUT', '/lie/none')]);
+  add('empty chunked body', [request('PUT', '/chunk/empty', ['Transfer-Encoding: chunked'], '0\r\n\r\n')]);
+  add('bad chunk size', [request('PUT', '/chunk/bad', ['Transfer-Encoding: chunked'], 'zz\r\nabc\r\n0\r\n\r\n')]);
+  add('chunk longer than said', [request('PUT', '/chunk/long', ['Transfer-Encoding: chunked'], '2\r\nabcdef\r\n0\r\n\r\n')]);
+  add('chunked body cut off', [request('PUT', '/chunk/cut', ['Transfer-Encoding: chunked'], '10\r\nabc')], { halfClose: true });
+  add('chunked body that stalls', [request('PUT', '/chunk/stall', ['Transfer-Encoding: chunked'], '3\r\nabc\r\n')]);
+  add('body cut off mid-stream', [request('PUT', '/cut/mid', ['Content-Length: 100000'], 'y'.repeat(30_000))], { destroyAfterMs: 100 });
+  add('slow sender that stops', [request('PUT', '/slow/stops', ['Content-Length: 50'], ''), 'a', 'b', 'c'], { pauseMs: 200 });
+  add('aws-chunked body that is not', [request('PUT', '/b/awsbad', ['Content-Encoding: aws-chunked', 'X-Amz-Decoded-Content-Length: 3', 'Content-Length: 8'], 'garbage!')]);
+  // Malformed and huge S3 XML.
+  const xml = (body: string) => [request('POST', '/b?delete', [`Content-Length: ${Buffer.byteLength(body)}`], body)];
+  for (const body of ['', 'x', '<', '<Delete>', '<Delete><Object></Object></Delete>', '<Delete><Object><Key></Key><Key>', '<Nope><Object><Key>a</Key></Object></Nope>', '<Delete><Object><Key><x/></Key></Object></Delete>', '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e "e">]><Delete>&e;</Delete>', '<Delete>' + '<Object>'.repeat(5000) + '</Delete>']) {
+    add(`DeleteObjects ${JSON.stringify(body.slice(0, 30))}`, xml(body));
+  }
+  add('DeleteObjects 3 MB', xml('<Delete>' + '<Object><Key>k</Key></Object>'.repeat(110_000) + '</Delete>'));
+  add('DeleteObjects of 1001 keys', xml('<Delete>' + Array.from({ length: 1001 }, (_, i) => `<Object><Key>k${i}</Key></Object>`).join('') + '</Delete>'));
+  // Methods and headers the server does not take.
+  for (const method of ['PROPFIND', 'MKCOL', 'PATCH', 'TRACE', 'FOO', 'G E T']) add(`method ${method}`, [request(method, '/q/x')]);
+  add('header too large', [request('GET', '/q/x', [`X-Big: ${'h'.repeat(20_000)}`])]);
+  add('not HTTP at all', ['\x00\x01\x02 garbage \r\n\r\n']);
+  add('HTTP/1.1 without Host', ['GET /q/x HTTP/1.1\r\nConnection: close\r\n\r\n']);
+  add('request line too long', [`GET /${'x'.repeat(100_000)} HTTP/1.1\r\nHost: x\r\n\r\n`]);
+  return cases;
+}
+
+describe('hostile requests', () => {
+  let set: VolumeSet;
+  let db: string;
+  let master: MkvProcess;
+
+  before(async () => {
+    set = await startVolumes('embedded', 3);
+    db = tempDir('mkv-bad-');
+    master = await spawnMaster(['--volumes', set.volumes.join(','), '--db', db, '--body-timeout', '1s', '--voltimeout', '500ms', '--volume-timeout', '2s']);
+    assert.equal((await http('PUT', `${master.url}/q/x`, 'a real value')).status, 201);
+  });
+  after(async () => {
+    master?.child.kill('SIGKILL');
+    await set?.close();
+    if (db) removeDir(db);
+  });
+
+  test('each gets a 4xx/5xx or a closed connection; nothing is written; the master stays up', async (t) => {
+    const cases = corpus();
+    assert.ok(cases.length >= 200, `${cases.length} cases`);
+    const seqBefore = (await SegmentLog.open(logDir(db), { readOnly: true })).lastSeq;
+    const rssBefore = memoryOf(master.child.pid!).rss;
+    const outcomes = new Map<string, number>();
+    for (let i = 0; i < cases.length; i += 16) {
+      await Promise.all(
+        cases.slice(i, i + 16).map(async ({ name, pieces, options }) => {
+          const reply = await exchange(master.port, pieces, options);
+          const label = reply.status === undefined ? 'closed' : String(reply.status);
+          outcomes.set(label, (outcomes.get(label) ?? 0) + 1);
+          if (reply.status !== undefined && reply.status >= 500 && reply.status !== 501) t.diagnostic(`${name}: ${reply.status} ${reply.text.replace(/\s+/g, " ").slice(0, 600)}`);
+          if (reply.status !== undefined) assert.ok(reply.status >= 400, `${name}: answered ${reply.status}\n${reply.text.slice(0, 300)}`);
+        }),
+      );
+    }
+    t.diagnostic(`${cases.length} hostile requests: ${[...outcomes].sort().map(([status, count]) => `${status}×${count}`).join(', ')}`);
+    assert.equal(master.child.exitCode, null, 'the master is up');
+    assert.equal((await http('GET', `${master.url}/q/x`)).status, 302, 'and serves');
+    // Rejected writes may leave WriteStarted/WriteAborted pairs (a body that broke off); never a live key.
+    const log = await SegmentLog.open(logDir(db), { readOnly: true });
+    for await (const events of log.readFrom(seqBefore + 1)) {
+      for (const event of events) assert.ok(['WriteStarted', 'WriteAborted'].includes(event.change.type), `${event.change.type} of ${event.key}`);
+    }
+    const live = JSON.parse((await http('GET', `${master.url}/?list`)).text) as { keys: string[] };
+    assert.deepEqual(live.keys, ['/q/x'], 'nothing rejected became a key');
+    const pending = JSON.parse((await http('GET', `${master.url}/?unlinked`)).text) as { keys: string[] };
+    assert.deepEqual(pending.keys, [], 'every broken write was cleaned up');
+    const rssAfter = memoryOf(master.child.pid!).rss;
+    t.diagnostic(`master RSS ${(rssBefore / 2 ** 20).toFixed(1)} MB before, ${(rssAfter / 2 ** 20).toFixed(1)} MB after`);
+  });
+
+  /** Opens `count` connections (half of them start a PUT they never finish), then drops them all. */
+  async function flood(count: number): Promise<{ opened: number; refused: number; peak: number }> {
+    const sockets: Socket[] = [];
+    let refused = 0;
+    for (let opened = 0; opened < count; opened += 500) {
+      await Promise.all(
+        Array.from({ length: Math.min(500, count - opened) }, () =>
+          new Promise<void>((resolve) => {
+            const socket = connect(master.port, '127.0.0.1', () => resolve());
+            socket.on('error', () => {
+              refused++;
+              resolve();
+            });
+            if (sockets.length % 2 === 0) socket.write('PUT /flood HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nabc');
+            sockets.push(socket);
+          }),
+        ),
+      );
+    }
+    const peak = memoryOf(master.child.pid!).rss;
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    return { opened: sockets.length, refused, peak };
+  }
+
+  test(`${floodSize} connections opened at once and dropped, three times: the master stays up, its memory does not grow`, async (t) => {
+    const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MB`;
+    const baseline = memoryOf(master.child.pid!).rss;
+    const settled: number[] = [];
+    for (let round = 0; round < 3; round++) {
+      const { opened, refused, peak } = await flood(floodSize);
+      assert.equal(master.child.exitCode, null, 'the master is up');
+      assert.equal((await http('GET', `${master.url}/q/x`)).status, 302);
+      settled.push(memoryOf(master.child.pid!).rss);
+      t.diagnostic(`round ${round + 1}: ${opened} connections (${refused} refused), RSS ${mb(peak)} with them open, ${mb(settled.at(-1)!)} after`);
+    }
+    t.diagnostic(`RSS baseline ${mb(baseline)}`);
+    // The first flood grows the heap to what 10,000 connections need; later ones must reuse it.
+    assert.ok(settled[2]! - settled[0]! < 24 * 2 ** 20, `RSS grew from ${mb(settled[0]!)} to ${mb(settled[2]!)} over the floods`);
+    assert.ok(settled[2]! - baseline < 128 * 2 ** 20, `RSS stayed ${mb(settled[2]! - baseline)} above its baseline`);
+    assert.equal((await http('PUT', `${master.url}/after/flood`, 'ok')).status, 201);
+    assert.deepEqual((JSON.parse((await http('GET', `${master.url}/?unlinked`)).text) as { keys: string[] }).keys, []);
+  });
+});
