@@ -14,10 +14,13 @@ export interface KeyRecord {
   time: number;
 }
 
-/** Whether evolve needs the record before the event (the others replace it whole). */
+/**
+ * Whether evolve needs the record before the event. Only the events that replace a record whole
+ * (or remove it) do not; any other, including ones added later, gets the record.
+ */
 export function needsPrevious(event: LogEvent): boolean {
   const type = event.change.type;
-  return type === 'KeyUnlinked' || type === 'KeyLinked' || type === 'KeyRelocated' || type === 'KeyDiscovered';
+  return !(type === 'WriteStarted' || type === 'WriteCommitted' || type === 'WriteAborted' || type === 'KeyDeleted');
 }
 
 /** undefined means the key does not exist. */

@@ -149,9 +149,19 @@ export class IndexStore {
     return this.keys.getKeysCount();
   }
 
-  /** Every key record, in key order (for comparing an index with a replay). */
-  *entries(): Generator<[string, KeyRecord]> {
-    for (const { key, value } of this.keys.getRange({})) yield [key.toString('utf8'), value];
+  /**
+   * Every key record, in key order. Read a page at a time, each page whole before it is handed
+   * out, so no LMDB read transaction stays open while the caller awaits (and appends events):
+   * an iterator held across writes can miss keys, and a long-lived reader pins old pages.
+   */
+  *entries(pageSize = 1000): Generator<[string, KeyRecord]> {
+    let start: Buffer | undefined;
+    for (;;) {
+      const page = [...this.keys.getRange({ ...(start ? { start } : {}), limit: pageSize })];
+      for (const { key, value } of page) yield [key.toString('utf8'), value];
+      if (page.length < pageSize) return;
+      start = Buffer.concat([page.at(-1)!.key, Buffer.from([0])]);
+    }
   }
 
   async close(): Promise<void> {

@@ -164,7 +164,15 @@ function rebalanceSuite(kind: 'embedded' | 'nginx', skip: string | false): void 
       assert.equal(repair.status, 0, repair.stdout + repair.stderr);
       assert.match(repair.stdout, /— repaired/);
       assert.equal(md5(readFileSync(fileOf(set, victim!, key))), md5(values.get(key)!));
-      assert.equal((await runMkv(['verify', '--db', db])).status, 0);
+      const after = await runMkv(['verify', '--db', db]);
+      assert.equal(after.status, 0);
+      assert.match(after.stderr, /verified 40 keys/, 'a repaired key stays in the index');
+      const master = await serve(three());
+      try {
+        assert.equal(md5((await getFollowing(master.url + key)).body), md5(values.get(key)!), 'and is served');
+      } finally {
+        await stop(master);
+      }
     });
 
     test('verify --deep finds a flipped byte that a size check cannot, and --repair rewrites it', async () => {

@@ -98,6 +98,28 @@ describe('writer and projector', () => {
     await index.close();
   });
 
+  test('only KeyDeleted and WriteAborted remove a key; every other change keeps or makes it', async () => {
+    const db = newDb();
+    const store = await openStore(db);
+    const changes: EventInput['change'][] = [
+      { type: 'KeyUnlinked' },
+      { type: 'KeyLinked' },
+      { type: 'KeyRelocated', volumes: ['w:2'] },
+      { type: 'KeyDiscovered', volumes: ['w:2', 'v:1'], size: null, md5: null },
+      { type: 'ReplicaRepaired', volume: 'v:1', source: 'w:2' },
+    ];
+    for (const [i, change] of changes.entries()) {
+      await store.writer.append(write(`/keep/${i}`, 5));
+      // Applied in its own batch, so the record comes from LMDB, not from the batch.
+      await store.writer.append([{ key: `/keep/${i}`, cause, change }]);
+      const record = store.index.get(`/keep/${i}`);
+      assert.ok(record, `${change.type} keeps the key`);
+      assert.equal(record.size, 5, `${change.type} keeps the size`);
+      assert.equal(record.md5, 'ff', `${change.type} keeps the md5`);
+    }
+    await store.close();
+  });
+
   test('several events of one key in one batch evolve in order', async () => {
     const db = newDb();
     const store = await openStore(db);
