@@ -6,13 +6,23 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { appendFileSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { listSegments, SegmentLog } from '../../src/log/segment-log.js';
+import { listSegments, readSegmentEvents, SegmentLog } from '../../src/log/segment-log.js';
 import { logDir } from '../../src/writer/store.js';
 import { getFollowing, http } from '../helpers/http.js';
 import { assertIndexEqualsReplay } from '../helpers/replay.js';
 import { removeDir, runMkv, spawnMaster, startVolumes, tempDir, type MkvProcess, type VolumeSet } from '../helpers/cluster.js';
 
 const rounds = Number(process.env.MKV_LOG_DAMAGE_ROUNDS ?? 2);
+
+/** True when the segment's checks (sync markers, CRCs, event decoding) find a problem. */
+function verifySegmentBytes(path: string, bytes: Buffer): boolean {
+  try {
+    for (const events of readSegmentEvents(path, bytes)) void events;
+    return false;
+  } catch {
+    return true;
+  }
+}
 const randomInt = (low: number, high: number) => low + Math.floor(Math.random() * (high - low));
 
 type Damage = 'truncate' | 'overwrite' | 'append garbage' | 'zero a sector';
@@ -122,10 +132,20 @@ describe('a damaged log', () => {
     assert.ok(segments.length >= 2, 'the log has sealed segments');
     const sealed = segments[0]!.path;
     const original = readFileSync(sealed);
-    const bytes = Buffer.from(original);
-    const at = randomInt(Math.floor(bytes.length / 2), bytes.length - 20);
-    bytes[at]! ^= 1 << randomInt(0, 8);
-    writeFileSync(sealed, bytes);
+    const eventsOf = (bytes: Buffer) => [...readSegmentEvents(sealed, bytes)].flat().map((event) => JSON.stringify(event));
+    // A flip inside a snappy back-reference can point at identical earlier bytes: the data is
+    // unchanged and the CRC rightly passes. Such a flip must decode to the very same events;
+    // flip again until one does change the data, which must then be caught.
+    let harmless = 0;
+    let damaged: Buffer;
+    for (;;) {
+      damaged = Buffer.from(original);
+      damaged[randomInt(Math.floor(damaged.length / 2), damaged.length - 20)]! ^= 1 << randomInt(0, 8);
+      if (verifySegmentBytes(sealed, damaged)) break;
+      assert.deepEqual(eventsOf(damaged), eventsOf(original), 'a flip the checks pass must not change the events');
+      assert.ok(++harmless < 50, 'flips keep missing the data');
+    }
+    writeFileSync(sealed, damaged);
     try {
       const verify = await runMkv(['log', 'verify', '--db', db]);
       assert.equal(verify.status, 1);
