@@ -60,8 +60,3 @@ export function createProgress(options: ProgressOptions): Progress {
     },
   };
 }
-
-export function rate(count: number, startedMs: number): string {
-  const seconds = Math.max((Date.now() - startedMs) / 1000, 1e-3);
-  return `${Math.round(count / seconds)}/s in ${seconds.toFixed(2)} s`;
-}

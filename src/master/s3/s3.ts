@@ -12,7 +12,7 @@ import type { MasterDeps } from '../app.js';
 import { deleteKey } from '../handlers.js';
 import { checkKeyFits } from '../keys.js';
 import { requestBody, storeValue } from '../put.js';
-import { childElements, document, element, escapeXml, requiredText, rootContent } from './xml.js';
+import { childElements, document, element, requiredText, rootContent } from './xml.js';
 
 /** S3-signed: a SigV4 (or V2) Authorization header, or a presigned URL's X-Amz-* query. */
 export function isS3Request(ctx: Context): boolean {
@@ -183,4 +183,3 @@ export function xmlResponse(ctx: Context, root: string, children: string[]): voi
   ctx.body = document(root, children);
 }
 
-export { escapeXml };
