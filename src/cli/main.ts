@@ -2,6 +2,7 @@
 // mkv: the command line. One file per command; this one only dispatches.
 import { MkvError } from '../errors.js';
 import { formatHelp, parseFlags, UsageError, type FlagSpecs, type FlagValues } from './args.js';
+import { gcCommand, gcFlags } from './gc.js';
 import { historyCommand, historyFlags } from './history.js';
 import { logCommand, logFlags } from './log.js';
 import { rebalanceCommand, rebalanceFlags } from './rebalance.js';
@@ -68,6 +69,12 @@ const commands: Record<string, Command> = {
     description: 'Dumps the event log as JSON lines, or verifies every block (CRC, sync markers, dense seq).',
     flags: logFlags,
     run: (flags, positional) => logCommand(flags, positional),
+  },
+  gc: {
+    usage: 'mkv gc --db DIR [--unlinked-before TIME] [--pending-older-than 1h] [--dry-run]',
+    description: 'Hard-deletes keys unlinked before TIME and cleans up writes that never committed (both recorded as events).',
+    flags: gcFlags,
+    run: (flags) => gcCommand(flags),
   },
   uploads: {
     usage: 'mkv uploads --db DIR [--abort-older-than 24h]',

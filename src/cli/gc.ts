@@ -1,0 +1,44 @@
+// mkv gc --db DIR --unlinked-before TIME [--pending-older-than 1h] [--dry-run]
+import { collectGarbage } from '../ops/gc.js';
+import { createLogger } from '../logger.js';
+import { VolumeClient } from '../volumes/client.js';
+import { openStore } from '../writer/store.js';
+import { parseTime, UsageError, type FlagSpecs, type FlagValues } from './args.js';
+import { serverFlags } from './server.js';
+
+export const gcFlags: FlagSpecs = {
+  db: { type: 'string', help: 'the database directory (the master must be stopped)' },
+  'unlinked-before': { type: 'string', help: 'hard-delete keys unlinked before this time, e.g. 2026-11-01T00:00:00Z' },
+  'pending-older-than': { type: 'duration', default: '1h', help: 'clean up writes that never committed, started longer ago than this' },
+  'dry-run': { type: 'boolean', default: false, help: 'print what would be done, change nothing' },
+  concurrency: { type: 'integer', default: 16, help: 'keys handled at once' },
+  'volume-timeout': serverFlags['volume-timeout']!,
+  v: serverFlags.v!,
+};
+
+export async function gcCommand(flags: FlagValues): Promise<void> {
+  const db = flags.db as string | undefined;
+  if (!db) throw new UsageError('--db is required');
+  const unlinkedBefore = flags['unlinked-before'] === undefined ? undefined : parseTime(flags['unlinked-before'] as string);
+  const store = await openStore(db, { logger: createLogger({ verbose: flags.v as boolean }), purpose: 'mkv gc' });
+  const client = new VolumeClient({ requestTimeoutMs: flags['volume-timeout'] as number });
+  try {
+    const report = await collectGarbage(store.index, store.writer, client, {
+      ...(unlinkedBefore !== undefined ? { unlinkedBefore } : {}),
+      pendingBefore: Date.now() - (flags['pending-older-than'] as number),
+      dryRun: flags['dry-run'] as boolean,
+      concurrency: flags.concurrency as number,
+    });
+    const verb = flags['dry-run'] ? 'would ' : '';
+    const lines = [
+      ...report.deleted.map((key) => `${verb}delete ${key}`),
+      ...report.aborted.map((key) => `${verb}clean up the abandoned write of ${key}`),
+      ...report.failed.map(({ key, reason }) => `failed ${key}: ${reason}`),
+    ];
+    if (lines.length > 0) process.stdout.write(lines.join('\n') + '\n');
+    if (report.failed.length > 0) process.exitCode = 1;
+  } finally {
+    await store.close();
+    await client.close();
+  }
+}
