@@ -7,7 +7,10 @@ import { createApp } from '../master/app.js';
 import { createLogger, type Logger } from '../logger.js';
 import { VolumeClient } from '../volumes/client.js';
 import { UploadStore } from '../master/s3/uploads.js';
-import { openStore, uploadsDir, type Store } from '../writer/store.js';
+import { indexDir, openStore, uploadsDir, type Store } from '../writer/store.js';
+import { LocalWriter } from '../writer/writer.js';
+import { createAdminServer } from '../master/admin.js';
+import { Metrics } from '../metrics.js';
 import { UsageError, type FlagSpecs, type FlagValues } from './args.js';
 
 export const serverFlags: FlagSpecs = {
@@ -27,6 +30,7 @@ export const serverFlags: FlagSpecs = {
   'segment-size': { type: 'integer', default: 64 * 1024 * 1024, help: 'start a new log segment at this many bytes' },
   'skip-log-check': { type: 'boolean', default: false, help: 'start without checking the sealed log segments (CRC of every block)' },
   'read-only': { type: 'boolean', default: false, help: 'serve reads only (a point-in-time db from mkv rebuild --into); writes answer 403' },
+  'admin-port': { type: 'integer', help: 'serve /metrics, /healthz and /readyz on this port (off when not given)' },
   v: { type: 'boolean', default: false, aliases: ['verbose'], help: 'debug logs (one line per request)' },
 };
 
@@ -34,6 +38,7 @@ export interface RunningServer {
   server: Server;
   store: Store;
   port: number;
+  adminPort: number | undefined;
   close(): Promise<void>;
 }
 
@@ -66,16 +71,36 @@ export async function startServer(flags: FlagValues, logger: Logger = createLogg
   const sync = flags.sync as string;
   if (sync !== 'fsync' && sync !== 'none') throw new UsageError('--sync is fsync or none');
   if (sync === 'none') logger.warn('--sync none: acknowledged writes can be lost on power failure');
+  const metrics = new Metrics();
   const store = await openStore(db, {
     sync,
     segmentBytes: flags['segment-size'] as number,
     logger,
     readOnly: config.readOnly,
     skipLogCheck: flags['skip-log-check'] as boolean,
+    onAppend(events, seconds) {
+      metrics.logAppends.inc();
+      metrics.logEvents.inc(events);
+      metrics.groupCommitEvents.observe(events);
+      metrics.logAppendSeconds.observe(seconds);
+    },
   });
-  const volumes = new VolumeClient({ headTimeoutMs: config.voltimeoutMs, requestTimeoutMs: config.volumeRequestTimeoutMs });
+  metrics.watchStore({
+    lastSeq: () => store.log.lastSeq,
+    checkpoint: () => store.index.checkpoint,
+    indexDir: indexDir(db),
+    lockedKeys: () => (store.writer instanceof LocalWriter ? store.writer.lockedKeys : 0),
+  });
+  const volumes = new VolumeClient({
+    headTimeoutMs: config.voltimeoutMs,
+    requestTimeoutMs: config.volumeRequestTimeoutMs,
+    onFailure(volume, operation, timedOut) {
+      (timedOut ? metrics.volumeTimeouts : metrics.volumeErrors).inc({ volume, operation });
+      logger.debug('volume request failed', { volume, operation, timedOut });
+    },
+  });
   const uploads = new UploadStore(uploadsDir(db));
-  const app = createApp({ config, index: store.index, writer: store.writer, volumes, uploads, logger });
+  const app = createApp({ config, index: store.index, writer: store.writer, volumes, uploads, logger, metrics });
   const server = createServer(app.callback());
   // A gigabyte on a slow link takes longer than Node's default 5 minutes per request.
   server.requestTimeout = 0;
@@ -86,13 +111,26 @@ export async function startServer(flags: FlagValues, logger: Logger = createLogg
     else server.listen(flags.port as number, resolve);
   });
   const port = (server.address() as AddressInfo).port;
+  let admin: Server | undefined;
+  if (flags['admin-port'] !== undefined) {
+    admin = createAdminServer({ metrics, store, volumes, volumeNames: config.volumes });
+    await new Promise<void>((resolve, reject) => {
+      admin!.once('error', reject);
+      const host = flags.host as string;
+      if (host) admin!.listen(flags['admin-port'] as number, host, resolve);
+      else admin!.listen(flags['admin-port'] as number, resolve);
+    });
+  }
+  const adminPort = admin ? (admin.address() as AddressInfo).port : undefined;
   let closing: Promise<void> | undefined;
   return {
     server,
     store,
     port,
+    adminPort,
     close() {
       closing ??= (async () => {
+        admin?.close();
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           server.closeIdleConnections();
@@ -109,7 +147,8 @@ export async function serverCommand(flags: FlagValues): Promise<void> {
   const running = await startServer(flags);
   const host = (flags.host as string) || '0.0.0.0';
   const mode = running.store.readOnly ? `read-only, as of seq ${running.store.index.checkpoint}` : `log at seq ${running.store.log.lastSeq}`;
-  process.stdout.write(`mkv master listening on http://${host}:${running.port} (db ${flags.db}, ${mode})\n`);
+  const admin = running.adminPort === undefined ? '' : `, admin (/metrics, /healthz, /readyz) on port ${running.adminPort}`;
+  process.stdout.write(`mkv master listening on http://${host}:${running.port} (db ${flags.db}, ${mode}${admin})\n`);
   stopOnSignal(() => running.close());
 }
 

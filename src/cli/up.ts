@@ -15,6 +15,7 @@ export const upFlags: FlagSpecs = {
   host: { type: 'string', default: '127.0.0.1', help: 'address everything listens on' },
   data: { type: 'string', default: './data', help: 'where the master db and the volumes live' },
   nginx: { type: 'boolean', default: false, help: 'run the volumes on stock nginx (nginx/volume) instead of embedded' },
+  'admin-port': { type: 'integer', help: 'admin port (/metrics, /healthz, /readyz); default PORT + 100' },
   sync: serverFlags.sync!,
   v: serverFlags.v!,
 };
@@ -65,9 +66,11 @@ export async function upCommand(flags: FlagValues): Promise<void> {
       volumes: volumePorts.map((volumePort) => `${host === '0.0.0.0' ? 'localhost' : host}:${volumePort}`),
       sync: flags.sync,
       v: flags.v,
+      'admin-port': (flags['admin-port'] as number | undefined) ?? port + 100,
     });
     process.stdout.write(
       `mkv up: master on http://${host}:${port}, volumes on ${volumePorts.join(', ')} (${flags.nginx ? 'nginx' : 'embedded'}), data in ${data}\n` +
+        `metrics on http://${host}:${master.adminPort}/metrics (also /healthz, /readyz)\n` +
         `try: curl -L -X PUT -d bigswag http://${host}:${port}/wehave && curl -L http://${host}:${port}/wehave\n` +
         `Ctrl-C stops the cluster.\n`,
     );

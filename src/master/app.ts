@@ -7,6 +7,7 @@ import Koa, { type Context } from 'koa';
 import { MkvError } from '../errors.js';
 import type { IndexStore } from '../index/index-store.js';
 import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
 import type { VolumeClient } from '../volumes/client.js';
 import type { Writer } from '../writer/writer.js';
 import type { MasterConfig } from './config.js';
@@ -26,6 +27,7 @@ export interface MasterDeps {
   volumes: VolumeClient;
   uploads: UploadStore;
   logger: Logger;
+  metrics?: Metrics;
 }
 
 /** Any path: the key is the whole of it (handlers decode ctx.path themselves). */
@@ -102,19 +104,17 @@ export function createApp(deps: MasterDeps): Koa {
     ctx.state.s3 = isS3Operation(ctx, new URLSearchParams(ctx.querystring));
     await next();
   });
-  app.use(errorResponses(deps.logger));
+  // Outside errorResponses, so the log line and the metrics see the status actually sent.
   app.use(async (ctx, next) => {
     const started = process.hrtime.bigint();
     await next().finally(() => {
-      deps.logger.debug('request', {
-        method: ctx.method,
-        path: ctx.path,
-        status: ctx.status,
-        ms: Number(process.hrtime.bigint() - started) / 1e6,
-        client: ctx.state.client,
-      });
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      deps.metrics?.requests.inc({ method: ctx.method, status: String(ctx.status) });
+      deps.metrics?.requestSeconds.observe({ method: ctx.method }, seconds);
+      deps.logger.debug('request', { method: ctx.method, path: ctx.path, status: ctx.status, ms: seconds * 1000, client: ctx.state.client });
     });
   });
+  app.use(errorResponses(deps.logger));
   if (deps.config.readOnly) {
     app.use(async (ctx, next) => {
       if (ctx.method !== 'GET' && ctx.method !== 'HEAD') {

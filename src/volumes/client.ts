@@ -15,6 +15,13 @@ export interface VolumeClientOptions {
    */
   requestTimeoutMs?: number;
   connectionsPerVolume?: number;
+  /** Told of every failed volume request (for metrics). */
+  onFailure?: (volume: string, operation: string, timedOut: boolean) => void;
+}
+
+function isTimeout(error: unknown): boolean {
+  const { name, code } = error as { name?: string; code?: string };
+  return name === 'TimeoutError' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT';
 }
 
 /** What a HEAD learned: the blob is there, is not, or the volume did not answer in time. */
@@ -37,10 +44,12 @@ export class VolumeClient {
   readonly headTimeoutMs: number;
   readonly requestTimeoutMs: number;
   private readonly connections: number;
+  private readonly onFailure: VolumeClientOptions['onFailure'];
 
   constructor(options: VolumeClientOptions = {}) {
     this.headTimeoutMs = options.headTimeoutMs ?? 1000;
     this.requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
+    this.onFailure = options.onFailure;
     this.connections = options.connectionsPerVolume ?? 128;
   }
 
@@ -61,20 +70,33 @@ export class VolumeClient {
     return pool;
   }
 
+  private failed(volume: string, operation: string, error: unknown): void {
+    this.onFailure?.(volumeHost(volume), operation, isTimeout(error));
+  }
+
   /** Streams `body` to the volume; resolves when the volume has stored it (201/204). */
   async put(volume: string, path: string, body: Readable, length: number | undefined, signal?: AbortSignal): Promise<void> {
     const headers: Record<string, string> = { 'content-type': 'application/octet-stream' };
     if (length !== undefined) headers['content-length'] = String(length);
-    const response = await this.pool(volume).request({
-      method: 'PUT',
-      path: volumePrefix(volume) + path,
-      body,
-      headers,
-      signal,
-    });
-    await response.body.dump();
-    if (response.statusCode !== 201 && response.statusCode !== 204 && response.statusCode !== 200) {
-      throw new MkvError('MKV_VOLUME_FAILED', `PUT ${volumeUrl(volume, path)} answered ${response.statusCode}`);
+    let statusCode: number;
+    try {
+      const response = await this.pool(volume).request({
+        method: 'PUT',
+        path: volumePrefix(volume) + path,
+        body,
+        headers,
+        signal,
+      });
+      await response.body.dump();
+      statusCode = response.statusCode;
+    } catch (error) {
+      // An abort is the master giving up on this write, not the volume failing.
+      if (!signal?.aborted) this.failed(volume, 'put', error);
+      throw error;
+    }
+    if (statusCode !== 201 && statusCode !== 204 && statusCode !== 200) {
+      this.failed(volume, 'put', undefined);
+      throw new MkvError('MKV_VOLUME_FAILED', `PUT ${volumeUrl(volume, path)} answered ${statusCode}`);
     }
   }
 
@@ -93,8 +115,10 @@ export class VolumeClient {
         return { status: 'found', size: typeof length === 'string' ? Number(length) : undefined };
       }
       if (response.statusCode === 404) return { status: 'missing' };
+      this.failed(volume, 'head', undefined);
       return { status: 'unknown', reason: `HEAD answered ${response.statusCode}` };
     } catch (error) {
+      this.failed(volume, 'head', error);
       return { status: 'unknown', reason: (error as Error).message };
     }
   }
@@ -160,10 +184,12 @@ export class VolumeClient {
       await response.body.dump();
       statusCode = response.statusCode;
     } catch (error) {
+      this.failed(volume, 'delete', error);
       throw new MkvError('MKV_VOLUME_FAILED', `DELETE ${volumeUrl(volume, path)} failed: ${(error as Error).message}`, { cause: error });
     }
     if (statusCode === 204 || statusCode === 200) return 'deleted';
     if (statusCode === 404) return 'missing';
+    this.failed(volume, 'delete', undefined);
     throw new MkvError('MKV_VOLUME_FAILED', `DELETE ${volumeUrl(volume, path)} answered ${statusCode}`);
   }
 

@@ -22,6 +22,8 @@ export interface StoreOptions {
   purpose?: string;
   /** Skip checking the sealed log segments on open (a huge log; a known damaged segment). */
   skipLogCheck?: boolean;
+  /** Told of every block the writer appends (for metrics). */
+  onAppend?: (events: number, seconds: number) => void;
 }
 
 export interface Store {
@@ -112,7 +114,7 @@ export async function openStore(db: string, options: StoreOptions = {}): Promise
     unlock();
     throw error;
   }
-  const writer = readOnly ? new ReadOnlyWriter(index.checkpoint) : new LocalWriter(log, index);
+  const writer = readOnly ? new ReadOnlyWriter(index.checkpoint) : new LocalWriter(log, index, options.onAppend);
   const openLog = log;
   const openIndex = index;
   return {

@@ -20,6 +20,8 @@ export interface Writer {
   append(events: EventInput[]): Promise<LogEvent[]>;
   /** Waits for queued appends, then refuses new ones. */
   close(): Promise<void>;
+  /** Whether appends can still succeed. */
+  readonly healthy: boolean;
 }
 
 /** The writer of a read-only server (a point-in-time db): every write is refused. */
@@ -41,6 +43,10 @@ export class ReadOnlyWriter implements Writer {
   }
 
   async close(): Promise<void> {}
+
+  get healthy(): boolean {
+    return true;
+  }
 }
 
 interface Pending {
@@ -61,6 +67,8 @@ export class LocalWriter implements Writer {
   constructor(
     private readonly log: SegmentLog,
     private readonly index: IndexStore,
+    /** Told of every block appended: how many events, how long the write and fsync took. */
+    private readonly onAppend?: (events: number, seconds: number) => void,
   ) {}
 
   get lockedKeys(): number {
@@ -91,8 +99,10 @@ export class LocalWriter implements Writer {
       const batch = this.takeBatch();
       const inputs = batch.flatMap((pending) => pending.events);
       let appended: LogEvent[];
+      const started = process.hrtime.bigint();
       try {
         appended = await this.log.append(inputs);
+        this.onAppend?.(appended.length, Number(process.hrtime.bigint() - started) / 1e9);
       } catch (error) {
         for (const pending of batch) pending.reject(error);
         continue;
@@ -123,6 +133,11 @@ export class LocalWriter implements Writer {
       taken++;
     }
     return this.queue.splice(0, taken);
+  }
+
+  /** False once the writer has stopped (closed, or its index could not apply a batch). */
+  get healthy(): boolean {
+    return !this.closed;
   }
 
   /** Waits for queued appends to finish and refuses new ones. */

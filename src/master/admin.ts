@@ -1,0 +1,61 @@
+// The admin listener (--admin-port), off the key space:
+//   GET /metrics  Prometheus text (metrics.ts)
+//   GET /healthz  200 while the process serves
+//   GET /readyz   200 when the log takes writes, the index has applied the whole log and every
+//                 volume answers; else 503, with each check's result as JSON
+import { createServer, type Server } from 'node:http';
+import type { Metrics } from '../metrics.js';
+import type { VolumeClient } from '../volumes/client.js';
+import type { Store } from '../writer/store.js';
+
+export interface AdminDeps {
+  metrics: Metrics;
+  store: Store;
+  volumes: VolumeClient;
+  volumeNames: string[];
+}
+
+async function readiness(deps: AdminDeps): Promise<{ ready: boolean; checks: Record<string, unknown> }> {
+  const { store } = deps;
+  const lag = store.log.lastSeq - store.index.checkpoint;
+  const volumes = await Promise.all(
+    deps.volumeNames.map(async (volume) => {
+      const head = await deps.volumes.head(volume, '/');
+      return [volume, head.status === 'unknown' ? head.reason : 'ok'] as const;
+    }),
+  );
+  const checks = {
+    log: store.readOnly ? 'read-only' : store.writer.healthy ? 'ok' : 'the writer has stopped',
+    projector: lag === 0 ? 'ok' : `${lag} events behind the log`,
+    volumes: Object.fromEntries(volumes),
+  };
+  const ready = (checks.log === 'ok' || checks.log === 'read-only') && lag === 0 && volumes.every(([, state]) => state === 'ok');
+  return { ready, checks };
+}
+
+export function createAdminServer(deps: AdminDeps): Server {
+  return createServer((request, response) => {
+    const path = (request.url ?? '/').split('?')[0];
+    const send = (status: number, type: string, body: string) => {
+      response.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
+      response.end(request.method === 'HEAD' ? undefined : body);
+    };
+    if (request.method !== 'GET' && request.method !== 'HEAD') return send(405, 'text/plain', 'GET only\n');
+    if (path === '/healthz') return send(200, 'text/plain', 'ok\n');
+    if (path === '/metrics') {
+      deps.metrics.registry.metrics().then(
+        (text) => send(200, deps.metrics.registry.contentType, text),
+        (error: Error) => send(500, 'text/plain', `${error.message}\n`),
+      );
+      return;
+    }
+    if (path === '/readyz') {
+      readiness(deps).then(
+        (result) => send(result.ready ? 200 : 503, 'application/json', JSON.stringify(result) + '\n'),
+        (error: Error) => send(500, 'text/plain', `${error.message}\n`),
+      );
+      return;
+    }
+    send(404, 'text/plain', 'the admin port serves /metrics, /healthz and /readyz\n');
+  });
+}

@@ -1,0 +1,100 @@
+// The admin listener: /metrics scraped and parsed as Prometheus text, /healthz, /readyz.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { http } from '../helpers/http.js';
+import { removeDir, spawnMaster, startVolumes, tempDir, type MkvProcess, type VolumeSet } from '../helpers/cluster.js';
+
+let set: VolumeSet;
+let db: string;
+let master: MkvProcess;
+let admin: string;
+
+before(async () => {
+  set = await startVolumes('embedded', 3);
+  db = tempDir('mkv-admin-');
+  master = await spawnMaster(['--volumes', set.volumes.join(','), '--db', db, '--admin-port', '0', '--voltimeout', '300ms']);
+  admin = `http://127.0.0.1:${/admin .* on port (\d+)/.exec(master.output())![1]}`;
+});
+after(async () => {
+  master?.child.kill('SIGKILL');
+  await set?.close();
+  if (db) removeDir(db);
+});
+
+interface Sample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+
+/** Parses the Prometheus text exposition format strictly enough to catch a malformed line. */
+function parsePrometheus(text: string): { samples: Sample[]; types: Map<string, string> } {
+  const samples: Sample[] = [];
+  const types = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    if (line === '') continue;
+    const comment = /^# (HELP|TYPE) ([a-zA-Z_:][a-zA-Z0-9_:]*) (.*)$/.exec(line);
+    if (comment) {
+      if (comment[1] === 'TYPE') types.set(comment[2]!, comment[3]!);
+      continue;
+    }
+    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (-?[0-9.e+]+|NaN|[+-]Inf)(?: \d+)?$/.exec(line);
+    assert.ok(match, `not a Prometheus sample line: ${line}`);
+    const labels: Record<string, string> = {};
+    for (const pair of (match[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[pair[1]!] = pair[2]!;
+    samples.push({ name: match[1]!, labels, value: Number(match[3]) });
+  }
+  return { samples, types };
+}
+
+test('/healthz and /readyz answer; /readyz names a volume that does not answer', async () => {
+  assert.equal((await http('GET', `${admin}/healthz`)).status, 200);
+  const ready = await http('GET', `${admin}/readyz`);
+  assert.equal(ready.status, 200, ready.text);
+  assert.deepEqual((JSON.parse(ready.text) as { checks: { log: string; projector: string } }).checks.projector, 'ok');
+  await set.stop(2);
+  try {
+    const notReady = await http('GET', `${admin}/readyz`);
+    assert.equal(notReady.status, 503);
+    const { checks } = JSON.parse(notReady.text) as { checks: { volumes: Record<string, string> } };
+    assert.notEqual(checks.volumes[set.volumes[2]!], 'ok');
+    assert.equal(checks.volumes[set.volumes[0]!], 'ok');
+  } finally {
+    await set.start(2);
+  }
+  assert.equal((await http('GET', `${admin}/readyz`)).status, 200);
+  assert.equal((await http('GET', `${admin}/wehave`)).status, 404, 'the admin port is not the key space');
+});
+
+test('/metrics is Prometheus text with requests, log appends, fsync latency, lag and volume errors', async () => {
+  for (let i = 0; i < 5; i++) assert.equal((await http('PUT', `${master.url}/m/${i}`, 'x')).status, 201);
+  assert.equal((await http('GET', `${master.url}/m/missing`)).status, 404);
+  await set.stop(1);
+  try {
+    assert.equal((await http('PUT', `${master.url}/m/fails`, 'x')).status, 500);
+  } finally {
+    await set.start(1);
+  }
+  const reply = await http('GET', `${admin}/metrics`);
+  assert.equal(reply.status, 200);
+  assert.match(reply.headers['content-type']!, /^text\/plain; version=0\.0\.4/);
+  const { samples, types } = parsePrometheus(reply.text);
+  const value = (name: string, labels: Record<string, string> = {}) =>
+    samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v)).reduce((sum, s) => sum + s.value, 0);
+  assert.equal(value('mkv_http_requests_total', { method: 'PUT', status: '201' }), 5);
+  assert.equal(value('mkv_http_requests_total', { method: 'GET', status: '404' }), 1);
+  assert.equal(value('mkv_http_requests_total', { method: 'PUT', status: '500' }), 1);
+  assert.equal(types.get('mkv_http_request_duration_seconds'), 'histogram');
+  assert.ok(value('mkv_http_request_duration_seconds_count', { method: 'PUT' }) >= 6);
+  assert.ok(value('mkv_log_appends_total') >= 10, 'WriteStarted and WriteCommitted of 5 PUTs');
+  assert.ok(value('mkv_log_events_total') >= value('mkv_log_appends_total'));
+  assert.equal(types.get('mkv_log_append_seconds'), 'histogram');
+  assert.equal(value('mkv_log_append_seconds_count'), value('mkv_log_appends_total'));
+  assert.equal(value('mkv_group_commit_events_count'), value('mkv_log_appends_total'));
+  assert.equal(value('mkv_projector_lag_events'), 0);
+  assert.ok(value('mkv_log_last_seq') >= 10);
+  assert.ok(value('mkv_index_size_bytes') > 0);
+  assert.equal(value('mkv_locks_in_flight'), 0);
+  assert.ok(value('mkv_volume_errors_total', { volume: set.volumes[1]! }) >= 1, 'the dead volume is counted');
+  assert.ok(value('mkv_process_resident_memory_bytes') > 0);
+});
