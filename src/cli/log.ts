@@ -3,12 +3,14 @@ import { eventToJson } from '../events/event.js';
 import { SegmentLog } from '../log/segment-log.js';
 import { verifyLog } from '../ops/verify-log.js';
 import { logDir } from '../writer/store.js';
-import { UsageError, type FlagSpecs, type FlagValues } from './args.js';
+import { compactLog } from '../ops/compact.js';
+import { parseTime, UsageError, type FlagSpecs, type FlagValues } from './args.js';
 
 export const logFlags: FlagSpecs = {
   db: { type: 'string', help: 'the database directory' },
   'from-seq': { type: 'integer', default: 1, help: 'dump: start at this seq' },
   limit: { type: 'integer', help: 'dump: at most this many events' },
+  before: { type: 'string', help: 'compact: fold the sealed segments whose events all happened before this time' },
 };
 
 function iso(time: number | undefined): string {
@@ -57,5 +59,15 @@ export async function logCommand(flags: FlagValues, positional: string[]): Promi
     }
     return;
   }
-  throw new UsageError('usage: mkv log dump|verify --db DIR');
+  if (action === 'compact') {
+    if (flags.before === undefined) throw new UsageError('compact needs --before TIME');
+    const result = await compactLog(db, parseTime(flags.before as string));
+    process.stdout.write(
+      result.dropped === 0
+        ? 'nothing to compact: no sealed segment ends before that time\n'
+        : `compacted ${result.dropped} segments (${result.events} events) into a snapshot of ${result.keys} keys; the log now starts at seq ${result.firstSeq} (the history before seq ${result.untilSeq + 1} is given up)\n`,
+    );
+    return;
+  }
+  throw new UsageError('usage: mkv log dump|verify|compact --db DIR');
 }

@@ -65,8 +65,8 @@ const commands: Record<string, Command> = {
     run: (flags, positional) => historyCommand(flags, positional),
   },
   log: {
-    usage: 'mkv log dump --db DIR [--from-seq N] [--limit N]\n       mkv log verify --db DIR',
-    description: 'Dumps the event log as JSON lines, or verifies every block (CRC, sync markers, dense seq).',
+    usage: 'mkv log dump --db DIR [--from-seq N] [--limit N]\n       mkv log verify --db DIR\n       mkv log compact --db DIR --before TIME',
+    description: 'Dumps the event log as JSON lines, verifies every block (CRC, sync markers, dense seq), or compacts it into a snapshot.',
     flags: logFlags,
     run: (flags, positional) => logCommand(flags, positional),
   },

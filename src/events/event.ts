@@ -15,6 +15,15 @@ export type KeyDeleted = { type: 'KeyDeleted' };
 export type KeyRelocated = { type: 'KeyRelocated'; volumes: string[] };
 export type KeyDiscovered = { type: 'KeyDiscovered'; volumes: string[]; size: number | null; md5: string | null };
 export type ReplicaRepaired = { type: 'ReplicaRepaired'; volume: string; source: string };
+export type KeySnapshot = {
+  type: 'KeySnapshot';
+  state: 'live' | 'unlinked' | 'pending';
+  volumes: string[];
+  size: number | null;
+  md5: string | null;
+  lastSeq: number;
+  lastTime: number;
+};
 
 export type Change =
   | WriteStarted
@@ -25,7 +34,8 @@ export type Change =
   | KeyDeleted
   | KeyRelocated
   | KeyDiscovered
-  | ReplicaRepaired;
+  | ReplicaRepaired
+  | KeySnapshot;
 
 export type ChangeType = Change['type'];
 

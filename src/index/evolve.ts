@@ -20,7 +20,7 @@ export interface KeyRecord {
  */
 export function needsPrevious(event: LogEvent): boolean {
   const type = event.change.type;
-  return !(type === 'WriteStarted' || type === 'WriteCommitted' || type === 'WriteAborted' || type === 'KeyDeleted');
+  return !(type === 'WriteStarted' || type === 'WriteCommitted' || type === 'WriteAborted' || type === 'KeyDeleted' || type === 'KeySnapshot');
 }
 
 /** undefined means the key does not exist. */
@@ -41,6 +41,9 @@ export function evolve(record: KeyRecord | undefined, event: LogEvent): KeyRecor
       return record && { ...record, state: 'live', ...stamp };
     case 'KeyRelocated':
       return record && { ...record, volumes: change.volumes, ...stamp };
+    case 'KeySnapshot':
+      // The record as it was when the log was compacted, stamped as it was then.
+      return { state: change.state, volumes: change.volumes, size: change.size, md5: change.md5, seq: change.lastSeq, time: change.lastTime };
     case 'ReplicaRepaired':
       return record && { ...record, ...stamp };
     case 'KeyDiscovered':

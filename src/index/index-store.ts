@@ -76,6 +76,11 @@ export class IndexStore {
     return this.meta.get('checkpoint') ?? 0;
   }
 
+  /** Sets where an empty index starts: a compacted log's first seq less one. */
+  async setCheckpoint(seq: number): Promise<void> {
+    await this.meta.put('checkpoint', seq);
+  }
+
   get(key: string): KeyRecord | undefined {
     return this.keys.get(Buffer.from(key, 'utf8'));
   }

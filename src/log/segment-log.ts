@@ -8,9 +8,9 @@
 // append, which is what makes fsync cheap. On open, the newest segment's blocks are checked
 // one by one and a torn or corrupt tail is truncated at the last good block, and reported.
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { open, readFile, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { MkvError } from '../errors.js';
 import { decodeEvent, encodeEvent, eventSchemaJson, type EventInput, type LogEvent } from '../events/event.js';
 import type { Logger } from '../logger.js';
@@ -53,6 +53,50 @@ const SEGMENT_NAME = /^(\d{20})\.avro$/;
 
 export function segmentName(firstSeq: number): string {
   return `${String(firstSeq).padStart(20, '0')}.avro`;
+}
+
+/**
+ * <log>/BASE names the first seq of a compacted log ({"firstSeq": N}): the events before it
+ * were folded into a snapshot segment by mkv log compact. Without it, a log must start at 1.
+ */
+export function readBase(dir: string): number {
+  try {
+    return (JSON.parse(readFileSync(join(dir, 'BASE'), 'utf8')) as { firstSeq: number }).firstSeq;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 1;
+    throw new MkvError('MKV_CORRUPT_LOG', `${join(dir, 'BASE')} is unreadable: ${(error as Error).message}`);
+  }
+}
+
+/** Writes a small file whole or not at all: aside, fsync'd, renamed, directory fsync'd. */
+export function writeFileDurably(path: string, data: string | Buffer): void {
+  const temporary = `${path}.tmp`;
+  writeFileSync(temporary, data);
+  const fd = openSync(temporary, 'r+');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(temporary, path);
+  fsyncDirectory(dirname(path));
+}
+
+/**
+ * Finishes a compaction that a crash interrupted (the journal <log>/COMPACTING names what to do);
+ * every step can be redone.
+ */
+export function finishCompaction(dir: string): void {
+  const journal = join(dir, 'COMPACTING');
+  if (!existsSync(journal)) return;
+  const { drop, snapshot, final, firstSeq } = JSON.parse(readFileSync(journal, 'utf8')) as { drop: string[]; snapshot: string; final: string; firstSeq: number };
+  for (const name of drop) rmSync(join(dir, name), { force: true });
+  if (existsSync(join(dir, snapshot))) renameSync(join(dir, snapshot), join(dir, final));
+  if (firstSeq > 1) writeFileDurably(join(dir, 'BASE'), JSON.stringify({ firstSeq }) + '\n');
+  else rmSync(join(dir, 'BASE'), { force: true });
+  fsyncDirectory(dir);
+  rmSync(journal);
+  fsyncDirectory(dir);
 }
 
 export function listSegments(dir: string): Segment[] {
@@ -127,7 +171,10 @@ export class SegmentLog {
 
   static async open(dir: string, options: SegmentLogOptions = {}): Promise<SegmentLog> {
     const logger = options.logger ?? silentLogger;
-    if (!options.readOnly) mkdirSync(dir, { recursive: true });
+    if (!options.readOnly) {
+      mkdirSync(dir, { recursive: true });
+      finishCompaction(dir);
+    }
     const segments = listSegments(dir);
     const newest = segments.at(-1);
     let recovered: TailRecovery | undefined;
@@ -177,6 +224,11 @@ export class SegmentLog {
 
   get lastSeq(): number {
     return this.last;
+  }
+
+  /** The seq the log starts at: 1, or where a compaction's snapshot begins. */
+  get firstSeq(): number {
+    return this.segments[0]?.firstSeq ?? this.last + 1;
   }
 
   listSegments(): Segment[] {

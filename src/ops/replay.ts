@@ -51,6 +51,7 @@ async function seqAtTime(log: SegmentLog, until: number): Promise<number> {
 /** Copies the log's segments up to seq N into `target`: sealed ones byte for byte, the last one cut at N. */
 function copyLogUntil(log: SegmentLog, target: string, untilSeq: number): void {
   mkdirSync(target, { recursive: true });
+  if (existsSync(join(log.dir, 'BASE'))) copyFileSync(join(log.dir, 'BASE'), join(target, 'BASE'));
   const segments = log.listSegments();
   for (const [i, segment] of segments.entries()) {
     if (segment.firstSeq > untilSeq) break;

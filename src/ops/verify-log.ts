@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { LogEvent } from '../events/event.js';
 import { parseHeader, readBlock, SYNC_SIZE } from '../log/avro-container.js';
-import { decodeBlockEvents, listSegments } from '../log/segment-log.js';
+import { decodeBlockEvents, listSegments, readBase } from '../log/segment-log.js';
 
 export interface LogSummary {
   segments: number;
@@ -45,7 +45,12 @@ export function verifyLog(dir: string): LogSummary {
       summary.events++;
     }
   };
-  for (const segment of listSegments(dir)) {
+  const segments = listSegments(dir);
+  const base = readBase(dir);
+  if (segments.length > 0 && segments[0]!.firstSeq !== base) {
+    summary.problems.push(`the log starts at seq ${segments[0]!.firstSeq}, but ${base === 1 ? 'it was never compacted (no BASE)' : `BASE says ${base}`}: segments are missing`);
+  }
+  for (const segment of segments) {
     const name = basename(segment.path);
     summary.segments++;
     const bytes = readFileSync(segment.path);

@@ -8,7 +8,7 @@ import { checkIndex } from '../index/check-index.js';
 import { IndexStore } from '../index/index-store.js';
 import type { Logger } from '../logger.js';
 import { silentLogger } from '../logger.js';
-import { SegmentLog, type SyncMode } from '../log/segment-log.js';
+import { readBase, SegmentLog, type SyncMode } from '../log/segment-log.js';
 import { lockDb } from './db-lock.js';
 import { LocalWriter, ReadOnlyWriter, type Writer } from './writer.js';
 
@@ -63,6 +63,20 @@ export async function catchUp(
       `the index has applied seq ${checkpoint} but the log ends at ${log.lastSeq}; ` +
         `the log lost events the index saw. Rebuild the index from the log: mkv rebuild --db DIR --from-log`,
     );
+  }
+  if (checkpoint < log.firstSeq - 1 && log.lastSeq >= log.firstSeq) {
+    // A compacted log starts after 1. A new index starts from its base; an older one missed
+    // events that only the compaction's snapshot still holds.
+    if (checkpoint === 0 && index.count() === 0 && readBase(log.dir) === log.firstSeq) {
+      await index.setCheckpoint(log.firstSeq - 1);
+    } else if (readBase(log.dir) !== log.firstSeq) {
+      throw new MkvError('MKV_CORRUPT_LOG', `the log starts at seq ${log.firstSeq} but ${log.dir}/BASE does not say it was compacted: its first segments are missing`);
+    } else {
+      throw new MkvError(
+        'MKV_INDEX_AHEAD',
+        `the log was compacted up to seq ${log.firstSeq - 1} past this index (checkpoint ${checkpoint}); rebuild it: mkv rebuild --db DIR --from-log`,
+      );
+    }
   }
   const batchEvents = options.batchEvents ?? 20_000;
   let applied = 0;

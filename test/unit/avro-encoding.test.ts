@@ -46,6 +46,7 @@ describe('event encoding', () => {
       { type: 'KeyDiscovered', volumes: ['c:3'], size: null, md5: null },
       { type: 'KeyDiscovered', volumes: ['c:3'], size: 5, md5: 'ab' },
       { type: 'ReplicaRepaired', volume: 'c:3/sv01', source: 'a:1/sv00' },
+      { type: 'KeySnapshot', state: 'unlinked', volumes: ['a:1'], size: 9, md5: null, lastSeq: 77, lastTime: 1_700_000_000_000 },
     ];
     for (const [i, change] of changes.entries()) {
       const event: LogEvent = { seq: i + 1, time: 1_700_000_000_000 + i, key: `/k${i}/é`, cause: { origin: 'rebuild', client: null }, change };

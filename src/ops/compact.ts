@@ -1,0 +1,110 @@
+// mkv log compact --before TIME: bound the log. The sealed segments whose events all happened
+// before TIME are replaced by one snapshot segment holding a KeySnapshot per key (live,
+// unlinked or pending) as it stood after them; the history of those events is given up.
+//
+//   [seg 1][seg 2][seg 3][seg 4 (newest)]     events of 1–3 all before TIME
+//   [snapshot: K events, seq N-K+1 … N][seg 4]   N = seg 4's first seq - 1; <log>/BASE = N-K+1
+//
+// The swap is journaled (<log>/COMPACTING): a crash at any point is finished on the next open.
+// The index is then rebuilt from the new log, so index == replay(log), history included.
+import { randomBytes } from 'node:crypto';
+import { closeSync, fsyncSync, openSync, rmSync, writeSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { encodeEvent, eventSchemaJson, type LogEvent } from '../events/event.js';
+import { IndexStore } from '../index/index-store.js';
+import { encodeBlock, encodeHeader } from '../log/avro-container.js';
+import { finishCompaction, segmentName, SegmentLog, writeFileDurably } from '../log/segment-log.js';
+import { lockDb } from '../writer/db-lock.js';
+import { catchUp, logDir } from '../writer/store.js';
+import { rebuildFromLog } from './replay.js';
+
+export interface CompactResult {
+  /** Segments replaced by the snapshot. */
+  dropped: number;
+  /** Events those segments held. */
+  events: number;
+  /** Keys in the snapshot. */
+  keys: number;
+  /** The log now starts here. */
+  firstSeq: number;
+  /** The snapshot stands for every event up to here. */
+  untilSeq: number;
+}
+
+const EVENTS_PER_BLOCK = 1000;
+
+export async function compactLog(db: string, before: number, options: { quiet?: boolean } = {}): Promise<CompactResult> {
+  const dir = logDir(db);
+  const unlock = lockDb(db, 'mkv log compact');
+  let result: CompactResult;
+  try {
+    const log = await SegmentLog.open(dir);
+    const scratchDir = join(db, 'compact-index-tmp');
+    try {
+      const segments = log.listSegments();
+      // The first event after `before` decides the cut; the newest segment (the log's tail) always stays.
+      let firstAfter = log.lastSeq + 1;
+      let untilTime = 0;
+      search: for await (const events of log.readFrom(log.firstSeq)) {
+        for (const event of events) {
+          if (event.time > before) {
+            firstAfter = event.seq;
+            break search;
+          }
+          untilTime = event.time;
+        }
+      }
+      const kept = segments.findIndex((segment, i) => i === segments.length - 1 || segments[i + 1]!.firstSeq > firstAfter);
+      const dropped = segments.slice(0, kept);
+      if (dropped.length === 0) return { dropped: 0, events: 0, keys: 0, firstSeq: log.firstSeq, untilSeq: log.firstSeq - 1 };
+      const untilSeq = segments[kept]!.firstSeq - 1;
+      for await (const events of log.readFrom(untilSeq, untilSeq)) untilTime = events.at(-1)!.time;
+
+      // The state after untilSeq, folded from the log (and the previous snapshot, if any).
+      rmSync(scratchDir, { recursive: true, force: true });
+      const scratch = IndexStore.open(scratchDir);
+      let snapshot: LogEvent[] = [];
+      try {
+        await catchUp(log, scratch, { untilSeq });
+        const keys = scratch.count();
+        let seq = untilSeq - keys + 1;
+        snapshot = [...scratch.entries()].map(([key, record]) => ({
+          seq: seq++,
+          time: untilTime,
+          key,
+          cause: { origin: 'compact', client: null },
+          change: { type: 'KeySnapshot', state: record.state, volumes: record.volumes, size: record.size, md5: record.md5, lastSeq: record.seq, lastTime: record.time },
+        }));
+      } finally {
+        await scratch.close();
+        rmSync(scratchDir, { recursive: true, force: true });
+      }
+      const firstSeq = untilSeq - snapshot.length + 1;
+
+      // Write the snapshot aside, then journal the swap and carry it out.
+      const sync = randomBytes(16);
+      const temporary = join(dir, 'snapshot.avro.tmp');
+      const fd = openSync(temporary, 'w');
+      try {
+        writeSync(fd, encodeHeader(eventSchemaJson, sync));
+        for (let i = 0; i < snapshot.length; i += EVENTS_PER_BLOCK) writeSync(fd, encodeBlock(snapshot.slice(i, i + EVENTS_PER_BLOCK).map(encodeEvent), sync));
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      await log.close();
+      const journal = { drop: dropped.map((segment) => basename(segment.path)), snapshot: basename(temporary), final: segmentName(firstSeq), firstSeq };
+      writeFileDurably(join(dir, 'COMPACTING'), JSON.stringify(journal));
+      finishCompaction(dir);
+      const events = dropped.reduce((sum, segment, i) => sum + ((segments[i + 1]?.firstSeq ?? untilSeq + 1) - segment.firstSeq), 0);
+      result = { dropped: dropped.length, events, keys: snapshot.length, firstSeq, untilSeq };
+    } finally {
+      await log.close();
+    }
+  } finally {
+    unlock();
+  }
+  // History before the snapshot is gone from the log: rebuild the index so it says the same.
+  await rebuildFromLog(db, { quiet: options.quiet ?? false });
+  return result;
+}
