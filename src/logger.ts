@@ -1,8 +1,10 @@
-// Structured logs: one JSON line per entry on stderr. Quiet by default (warnings and errors);
-// -v adds info and debug lines.
+// Structured logs with pino: JSON lines on stderr, pretty (pino-pretty) when stderr is a
+// terminal. Quiet by default (warnings and errors); -v adds info and debug lines, one per
+// request among them.
+import pino from 'pino';
+import pretty from 'pino-pretty';
 
 export type Level = 'debug' | 'info' | 'warn' | 'error';
-const RANK: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
 export interface Logger {
   debug(message: string, fields?: Record<string, unknown>): void;
@@ -11,22 +13,28 @@ export interface Logger {
   error(message: string, fields?: Record<string, unknown>): void;
 }
 
-export function createLogger(options: { verbose?: boolean; write?: (line: string) => void } = {}): Logger {
-  const threshold = options.verbose ? RANK.debug : RANK.warn;
-  const write = options.write ?? ((line: string) => process.stderr.write(line));
-  const emit = (level: Level, message: string, fields?: Record<string, unknown>) => {
-    if (RANK[level] < threshold) return;
-    const entry: Record<string, unknown> = { time: new Date().toISOString(), level, msg: message };
-    for (const [name, value] of Object.entries(fields ?? {})) {
-      entry[name] = value instanceof Error ? { message: value.message, code: (value as { code?: unknown }).code } : value;
-    }
-    write(JSON.stringify(entry) + '\n');
-  };
+/** Errors become { message, code }: the stack of a volume timeout helps no operator. */
+function plain(fields: Record<string, unknown> | undefined): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(fields ?? {})) {
+    out[name] = value instanceof Error ? { message: value.message, code: (value as { code?: unknown }).code } : value;
+  }
+  return out;
+}
+
+export function createLogger(options: { verbose?: boolean; destination?: NodeJS.WritableStream } = {}): Logger {
+  const level = options.verbose ? 'debug' : 'warn';
+  const destination =
+    options.destination ?? (process.stderr.isTTY ? pretty({ destination: 2, sync: true, colorize: true, translateTime: 'SYS:HH:MM:ss.l' }) : pino.destination({ dest: 2, sync: true }));
+  const logger = pino(
+    { level, base: undefined, timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: (label) => ({ level: label }) } },
+    destination,
+  );
   return {
-    debug: (message, fields) => emit('debug', message, fields),
-    info: (message, fields) => emit('info', message, fields),
-    warn: (message, fields) => emit('warn', message, fields),
-    error: (message, fields) => emit('error', message, fields),
+    debug: (message, fields) => logger.debug(plain(fields), message),
+    info: (message, fields) => logger.info(plain(fields), message),
+    warn: (message, fields) => logger.warn(plain(fields), message),
+    error: (message, fields) => logger.error(plain(fields), message),
   };
 }
 

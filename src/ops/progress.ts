@@ -1,5 +1,6 @@
-// Progress of a long run: a self-rewriting line on a terminal (count, rate, ETA), periodic plain
-// lines otherwise (logs, CI), and a summary line at the end either way.
+// Progress of a long run: a progress bar on a terminal (cli-progress: count, rate, ETA),
+// periodic plain lines otherwise (logs, CI), and a summary line at the end either way.
+import cliProgress from 'cli-progress';
 
 export interface Progress {
   /** Adds to the count done (and optionally raises the expected total). */
@@ -27,36 +28,48 @@ function duration(seconds: number): string {
 
 export function createProgress(options: ProgressOptions): Progress {
   const stream = options.stream ?? process.stderr;
-  const tty = Boolean(stream.isTTY);
   const started = Date.now();
   let done = 0;
   let total = options.total;
-  let lastDraw = 0;
-  const line = () => {
-    const seconds = (Date.now() - started) / 1000;
-    const rate = done / Math.max(seconds, 1e-3);
-    const share = total ? ` / ${total} (${((100 * done) / Math.max(total, 1)).toFixed(1)}%)` : '';
-    const eta = total ? `, ETA ${duration((total - done) / Math.max(rate, 1e-9))}` : '';
-    return `${options.label}: ${done}${share} ${options.unit}, ${Math.round(rate)} ${options.unit}/s${eta}`;
-  };
+  const rate = () => done / Math.max((Date.now() - started) / 1000, 1e-3);
+
+  if (stream.isTTY && !options.quiet) {
+    const format = total
+      ? `${options.label} [{bar}] {percentage}% | {value}/{total} ${options.unit} | {rate} ${options.unit}/s | ETA {eta_formatted}`
+      : `${options.label}: {value} ${options.unit} | {rate} ${options.unit}/s`;
+    const bar = new cliProgress.SingleBar({ format, stream, hideCursor: true, clearOnComplete: true, etaBuffer: 50 }, cliProgress.Presets.shades_classic);
+    bar.start(total ?? 0, 0, { rate: 0 });
+    return {
+      add(count, newTotal) {
+        done += count;
+        if (newTotal !== undefined) {
+          total = newTotal;
+          bar.setTotal(newTotal);
+        }
+        bar.update(done, { rate: Math.round(rate()) });
+      },
+      finish(summary) {
+        bar.stop();
+        stream.write(`${summary}\n`);
+      },
+    };
+  }
+
+  let lastLine = 0;
   return {
     add(count, newTotal) {
       done += count;
       if (newTotal !== undefined) total = newTotal;
       if (options.quiet) return;
       const now = Date.now();
-      if (tty && now - lastDraw >= 100) {
-        stream.write(`\r${line()}\x1b[K`);
-        lastDraw = now;
-      } else if (!tty && now - lastDraw >= (options.plainEveryMs ?? 10_000) && now - started >= 1000) {
-        stream.write(`${line()}\n`);
-        lastDraw = now;
-      }
+      if (now - lastLine < (options.plainEveryMs ?? 10_000) || now - started < 1000) return;
+      lastLine = now;
+      const share = total ? ` / ${total} (${((100 * done) / Math.max(total, 1)).toFixed(1)}%)` : '';
+      const eta = total ? `, ETA ${duration((total - done) / Math.max(rate(), 1e-9))}` : '';
+      stream.write(`${options.label}: ${done}${share} ${options.unit}, ${Math.round(rate())} ${options.unit}/s${eta}\n`);
     },
     finish(summary) {
-      if (options.quiet) return;
-      if (tty) stream.write('\r\x1b[K');
-      stream.write(`${summary}\n`);
+      if (!options.quiet) stream.write(`${summary}\n`);
     },
   };
 }
