@@ -1,6 +1,7 @@
 // The CLI as a user runs it.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -8,6 +9,24 @@ import { getFollowing, http } from '../helpers/http.js';
 import { freePort, mkvBin, removeDir, repoRoot, runMkv, tempDir } from '../helpers/cluster.js';
 
 const dirs: string[] = [];
+
+/** A port p such that p, p+1, p+2 and p+3 are all free now. */
+async function fourFreePorts(): Promise<number> {
+  for (;;) {
+    const base = await freePort();
+    const free = await Promise.all(
+      [1, 2, 3].map(
+        (offset) =>
+          new Promise<boolean>((resolve) => {
+            const probe = createServer();
+            probe.once('error', () => resolve(false));
+            probe.listen(base + offset, '127.0.0.1', () => probe.close(() => resolve(true)));
+          }),
+      ),
+    );
+    if (free.every(Boolean)) return base;
+  }
+}
 after(() => dirs.forEach(removeDir));
 
 test('mkv --help lists the commands; each command has --help', async () => {
@@ -40,17 +59,33 @@ test('package.json runs `mkv up` on npm start and names the bin mkv', () => {
 test('mkv up: a master and three volumes that curl -L can use; Ctrl-C stops all of it', async () => {
   const data = tempDir('mkv-up-');
   dirs.push(data);
-  const port = await freePort();
-  const child = spawn(process.execPath, [mkvBin, 'up', '--port', String(port), '--data', data], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // mkv up takes PORT and the three after it; another process may hold one of them, so try
+  // a few bases (each checked free first) before calling it a failure.
+  let port = 0;
+  let child: ReturnType<typeof spawn> | undefined;
   let output = '';
-  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  try {
-    await new Promise<void>((resolve, reject) => {
-      child.stdout.on('data', () => output.includes('Ctrl-C') && resolve());
-      void exited.then(() => reject(new Error(`mkv up exited:\n${output}`)));
+  let exited: Promise<number | null> = Promise.resolve(null);
+  for (let attempt = 0; attempt < 5 && !child; attempt++) {
+    port = await fourFreePorts();
+    const admin = await freePort();
+    const candidate = spawn(process.execPath, [mkvBin, 'up', '--port', String(port), '--admin-port', String(admin), '--data', data], { stdio: ['ignore', 'pipe', 'pipe'] });
+    output = '';
+    candidate.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    candidate.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const candidateExited = new Promise<number | null>((resolve) => candidate.once('exit', (code) => resolve(code)));
+    const started = await new Promise<boolean>((resolve) => {
+      candidate.stdout.on('data', () => output.includes('Ctrl-C') && resolve(true));
+      void candidateExited.then(() => resolve(false));
     });
+    if (started) {
+      child = candidate;
+      exited = candidateExited;
+    } else {
+      assert.match(output, /EADDRINUSE/, `mkv up exited:\n${output}`);
+    }
+  }
+  assert.ok(child, `mkv up never found its ports free:\n${output}`);
+  try {
     const url = `http://127.0.0.1:${port}`;
     assert.equal((await http('PUT', `${url}/wehave`, 'bigswag')).status, 201);
     assert.equal((await getFollowing(`${url}/wehave`)).text, 'bigswag');
