@@ -110,9 +110,17 @@ export async function startVolumes(kind: 'embedded' | 'nginx', count: number, ro
       ports.push((server.address() as AddressInfo).port);
       running.push(server);
     } else {
-      ports.push(await freePort());
+      // Another process may take a free port before nginx binds it: try a few.
       running.push(undefined);
-      await start(i);
+      for (let attempt = 0; ; attempt++) {
+        ports[i] = await freePort();
+        try {
+          await start(i);
+          break;
+        } catch (error) {
+          if (attempt === 4) throw error;
+        }
+      }
     }
   }
   return {
