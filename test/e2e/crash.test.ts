@@ -5,10 +5,8 @@
 // MKV_CRASH_ROUNDS sets the number of rounds (3 in npm test; the long run uses 20 or more).
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { pathNameToKey } from '../../src/placement.js';
+import { blobsIn } from '../helpers/blobs.js';
 import { http } from '../helpers/http.js';
 import { assertIndexEqualsReplay, keysInLog } from '../helpers/replay.js';
 import { removeDir, spawnMaster, startVolumes, tempDir, type VolumeSet } from '../helpers/cluster.js';
@@ -28,21 +26,6 @@ after(async () => {
 });
 
 const md5 = (data: Buffer) => createHash('md5').update(data).digest('hex');
-
-/** Files under a volume dir, as keys (spool and subvolume directories aside). */
-function keysOnVolume(dir: string): string[] {
-  const keys: string[] = [];
-  const walk = (path: string, depth: number, parts: string[]) => {
-    for (const entry of readdirSync(path)) {
-      if (entry.startsWith('.')) continue;
-      const full = join(path, entry);
-      if (statSync(full).isDirectory()) walk(full, depth + 1, [...parts, entry]);
-      else keys.push(pathNameToKey([...parts.slice(3), entry].join('/')) ?? `<not a key: ${full}>`);
-    }
-  };
-  walk(dir, 0, []);
-  return keys;
-}
 
 async function worker(url: string, id: number, round: number, known: Map<string, Known>, stop: { now: boolean }): Promise<void> {
   const mine: string[] = [];
@@ -130,6 +113,6 @@ test(`kill -9 of the master under load, ${rounds} rounds: nothing acknowledged i
   await assertIndexEqualsReplay(db);
   const named = await keysInLog(db);
   for (const dir of set.dirs) {
-    for (const key of keysOnVolume(dir)) assert.ok(named.has(key), `blob of ${key} on ${dir} is named by the log`);
+    for (const blob of blobsIn(dir)) assert.ok(blob.key !== undefined && named.has(blob.key), `${blob.file} is named by the log`);
   }
 });

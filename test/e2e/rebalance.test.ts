@@ -1,10 +1,11 @@
 // Rebalance (3 → 4 → 3 volumes), POST ?rebalance, and verify/repair, on real volume servers.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { keyToPath, keyToVolumes, pathNameToKey } from '../../src/placement.js';
+import { keyToPath, keyToVolumes } from '../../src/placement.js';
+import { blobsIn } from '../helpers/blobs.js';
 import { getFollowing, http } from '../helpers/http.js';
 import { assertIndexEqualsReplay } from '../helpers/replay.js';
 import { nginxSkipReason, removeDir, runMkv, spawnMaster, startVolumes, tempDir, type MkvProcess, type VolumeSet } from '../helpers/cluster.js';
@@ -13,20 +14,7 @@ const md5 = (data: Buffer | string) => createHash('md5').update(data).digest('he
 
 /** Every blob on disk, as "volume/svXX key". */
 function blobsOnDisk(set: VolumeSet): Set<string> {
-  const found = new Set<string>();
-  set.dirs.forEach((dir, i) => {
-    const walk = (path: string, parts: string[]) => {
-      if (!existsSync(path)) return;
-      for (const entry of readdirSync(path)) {
-        if (entry.startsWith('.')) continue;
-        const full = join(path, entry);
-        if (statSync(full).isDirectory()) walk(full, [...parts, entry]);
-        else found.add(`${set.volumes[i]}/${parts[0]} ${pathNameToKey([...parts.slice(3), entry].join('/'))}`);
-      }
-    };
-    walk(dir, []);
-  });
-  return found;
+  return new Set(set.dirs.flatMap((dir, i) => blobsIn(dir).map((blob) => `${set.volumes[i]}/${blob.subvolume} ${blob.key}`)));
 }
 
 function fileOf(set: VolumeSet, volume: string, key: string): string {

@@ -3,10 +3,11 @@
 // to a surviving replica; DELETE leaves the key unlinked and listed; verify --repair restores
 // the replication factor once the volume is back.
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, test } from 'node:test';
-import { keyToPath, keyToVolumes, pathNameToKey } from '../../src/placement.js';
+import { keyToPath, keyToVolumes } from '../../src/placement.js';
+import { blobsIn } from '../helpers/blobs.js';
 import { startFaultyVolume, type FaultyVolume } from '../helpers/faulty-volume.js';
 import { getFollowing, http } from '../helpers/http.js';
 import { keysInLog } from '../helpers/replay.js';
@@ -32,19 +33,7 @@ describe('volume faults', () => {
     const named = await keysInLog(master.db);
     const found: string[] = [];
     for (const dir of [...set.dirs, faultyDir]) {
-      const walk = (path: string, parts: string[]) => {
-        if (!existsSync(path)) return;
-        for (const entry of readdirSync(path)) {
-          if (entry.startsWith('.')) continue;
-          const full = join(path, entry);
-          if (statSync(full).isDirectory()) walk(full, [...parts, entry]);
-          else {
-            const key = pathNameToKey([...parts.slice(3), entry].join('/'));
-            if (!key || !named.has(key)) found.push(full);
-          }
-        }
-      };
-      walk(dir, []);
+      for (const blob of blobsIn(dir)) if (blob.key === undefined || !named.has(blob.key)) found.push(blob.file);
     }
     return found;
   }
