@@ -82,7 +82,7 @@ export async function catchUp(
   let applied = 0;
   let pending: LogEvent[] = [];
   const flush = async () => {
-    await index.apply(pending);
+    await index.apply(pending, { blocking: true });
     applied += pending.length;
     options.onBatch?.(pending.length);
     pending = [];
