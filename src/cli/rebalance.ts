@@ -11,7 +11,7 @@ export const rebalanceFlags: FlagSpecs = {
   volumes: { type: 'list', help: 'the NEW volume set, host:port,...' },
   replicas: serverFlags.replicas!,
   subvolumes: serverFlags.subvolumes!,
-  concurrency: { type: 'integer', default: 16, help: 'keys moved at once' },
+  concurrency: { type: 'integer', default: 32, help: 'keys moved at once' },
   voltimeout: serverFlags.voltimeout!,
   v: serverFlags.v!,
 };

@@ -26,7 +26,7 @@ async function main(): Promise<void> {
     await rescanVolumes(db, { volumes: set.volumes, replicas: 3, subvolumes: 10, quiet: true });
     const store = await openStore(db);
     const client = new VolumeClient();
-    const concurrency = Number(process.env.CONCURRENCY ?? 16);
+    const concurrency = Number(process.env.CONCURRENCY ?? 32);
     const placement = { volumes: set.volumes.slice(0, 3), replicas: 3, subvolumes: 10 };
     const report = await rebalanceAll(store.index, store.writer, client, placement, { quiet: true, concurrency });
     await store.close();
