@@ -19,7 +19,6 @@ export const ErrorCodes = {
   MKV_NOT_FOUND: 404,
   MKV_KEY_LOCKED: 409,
   MKV_EMPTY_BODY: 411,
-  MKV_BODY_TIMEOUT: 408,
   MKV_TOO_MANY_KEYS: 413,
   MKV_VOLUME_FAILED: 500,
   MKV_INTERNAL: 500,
@@ -28,7 +27,6 @@ export const ErrorCodes = {
   MKV_CORRUPT_LOG: 500,
   MKV_INDEX_AHEAD: 500,
   MKV_DB_LOCKED: 500,
-  MKV_METHOD_NOT_ALLOWED: 405,
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -10,7 +10,8 @@ import { volumeUrl } from '../volumes/client.js';
 import type { MasterDeps } from './app.js';
 import { apiCause } from './put.js';
 
-function shuffled<T>(items: readonly T[]): T[] {
+/** A copy in random order (Fisher–Yates): replicas are tried in random order, as the original did. */
+export function shuffled<T>(items: readonly T[]): T[] {
   const copy = [...items];
   for (let i = copy.length - 1; i > 0; i--) {
     const j = Math.floor(Math.random() * (i + 1));

@@ -9,7 +9,7 @@ import type { Context } from 'koa';
 import { MkvError, type ErrorCode } from '../../errors.js';
 import { keyToPath } from '../../placement.js';
 import type { MasterDeps } from '../app.js';
-import { deleteKey } from '../handlers.js';
+import { deleteKey, shuffled } from '../handlers.js';
 import { checkKeyFits } from '../keys.js';
 import { requestBody, storeValue } from '../put.js';
 import { childElements, document, element, requiredText, rootContent } from './xml.js';
@@ -71,7 +71,7 @@ export async function getObjectDirect(ctx: Context, deps: MasterDeps, key: strin
   const path = keyToPath(key);
   const range = ctx.get('range') || undefined;
   const problems: string[] = [];
-  for (const volume of [...record.volumes].sort(() => Math.random() - 0.5)) {
+  for (const volume of shuffled(record.volumes)) {
     if (ctx.method === 'HEAD') {
       const head = await deps.volumes.head(volume, path);
       if (head.status !== 'found') {
