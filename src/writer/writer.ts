@@ -61,7 +61,8 @@ const MAX_BATCH_EVENTS = 4096;
 export class LocalWriter implements Writer {
   private readonly locked = new Set<string>();
   private queue: Pending[] = [];
-  private flushing = false;
+  /** The flush loop while it runs: it drains the queue, appends included that arrive meanwhile. */
+  private flushing: Promise<void> | undefined;
   private closed = false;
 
   constructor(
@@ -89,12 +90,19 @@ export class LocalWriter implements Writer {
     if (this.closed) return Promise.reject(new MkvError('MKV_LOG_UNAVAILABLE', 'the server is shutting down'));
     return new Promise((resolve, reject) => {
       this.queue.push({ events, resolve, reject });
-      if (!this.flushing) void this.flush();
+      this.startFlush();
+    });
+  }
+
+  private startFlush(): void {
+    // An append may land after the loop saw an empty queue but before it ended: go round again.
+    this.flushing ??= this.flush().finally(() => {
+      this.flushing = undefined;
+      if (this.queue.length > 0) this.startFlush();
     });
   }
 
   private async flush(): Promise<void> {
-    this.flushing = true;
     while (this.queue.length > 0) {
       const batch = this.takeBatch();
       const inputs = batch.flatMap((pending) => pending.events);
@@ -122,7 +130,6 @@ export class LocalWriter implements Writer {
         offset += pending.events.length;
       }
     }
-    this.flushing = false;
   }
 
   private takeBatch(): Pending[] {
@@ -142,7 +149,7 @@ export class LocalWriter implements Writer {
 
   /** Waits for queued appends to finish and refuses new ones. */
   async close(): Promise<void> {
-    while (this.flushing || this.queue.length > 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    await this.flushing;
     this.closed = true;
   }
 }
