@@ -149,7 +149,7 @@ export class LocalWriter implements Writer {
 
   /** Waits for queued appends to finish and refuses new ones. */
   async close(): Promise<void> {
-    await this.flushing;
+    while (this.flushing) await this.flushing;
     this.closed = true;
   }
 }
