@@ -30,9 +30,11 @@ export function createLogger(options: { verbose?: boolean; destination?: NodeJS.
     { level, base: undefined, timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: (label) => ({ level: label }) } },
     destination,
   );
+  // A disabled level costs nothing: not even the copy of its fields (debug runs once per request).
+  const off = () => {};
   return {
-    debug: (message, fields) => logger.debug(plain(fields), message),
-    info: (message, fields) => logger.info(plain(fields), message),
+    debug: logger.isLevelEnabled('debug') ? (message, fields) => logger.debug(plain(fields), message) : off,
+    info: logger.isLevelEnabled('info') ? (message, fields) => logger.info(plain(fields), message) : off,
     warn: (message, fields) => logger.warn(plain(fields), message),
     error: (message, fields) => logger.error(plain(fields), message),
   };

@@ -4,10 +4,11 @@
 //   keyToVolumes(key, ...) = highest md5(key ‖ volume) first, the first `replicas` of them
 //
 // Both are pure and pinned by the vectors in test/unit/placement.test.ts.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
-function md5(data: Buffer): Buffer {
-  return createHash('md5').update(data).digest();
+/** md5 of a string's UTF-8 bytes (crypto.hash: one call, no Hash object; half the cost of createHash). */
+function md5(data: string): Buffer {
+  return hash('md5', data, 'buffer') as unknown as Buffer;
 }
 
 function hexByte(byte: number): string {
@@ -20,9 +21,8 @@ function hexByte(byte: number): string {
  * name, so that last `/` is written as `_`, which standard base64 never produces.
  */
 export function keyToPath(key: string): string {
-  const bytes = Buffer.from(key, 'utf8');
-  const digest = md5(bytes);
-  let name = bytes.toString('base64');
+  const digest = md5(key);
+  let name = Buffer.from(key, 'utf8').toString('base64');
   if (name.endsWith('/')) name = name.slice(0, -1) + '_';
   return `/${hexByte(digest[0]!)}/${hexByte(digest[1]!)}/${name}`;
 }
@@ -43,12 +43,8 @@ export function pathNameToKey(name: string): string | undefined {
  * the volume server's name, not its position in the list.
  */
 export function keyToVolumes(key: string, volumes: readonly string[], replicas: number, subvolumes: number): string[] {
-  const keyBytes = Buffer.from(key, 'utf8');
-  const scored = volumes.map((volume, position) => ({
-    volume,
-    position,
-    score: md5(Buffer.concat([keyBytes, Buffer.from(volume, 'utf8')])),
-  }));
+  // The UTF-8 of key + volume is the UTF-8 of the key followed by the volume's.
+  const scored = volumes.map((volume, position) => ({ volume, position, score: md5(key + volume) }));
   scored.sort((a, b) => Buffer.compare(b.score, a.score) || a.position - b.position);
   return scored.slice(0, replicas).map(({ volume, score }) => {
     if (subvolumes <= 1) return volume;
