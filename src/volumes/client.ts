@@ -39,8 +39,21 @@ export function volumeUrl(volume: string, path: string): string {
   return `http://${volume}${path}`;
 }
 
+/** How often HEAD deadlines are checked: a HEAD times out within this much after its deadline. */
+const HEAD_TICK_MS = 100;
+
+interface HeadInFlight {
+  deadline: number;
+  timeoutMs: number;
+  /** Ends the HEAD as "unknown" (and stops its request once it started). */
+  abort: ((error: Error) => void) | undefined;
+  settled: boolean;
+}
+
 export class VolumeClient {
   private readonly pools = new Map<string, Pool>();
+  private readonly heads = new Set<HeadInFlight>();
+  private headTicker: NodeJS.Timeout | undefined;
   readonly headTimeoutMs: number;
   readonly requestTimeoutMs: number;
   private readonly connections: number;
@@ -100,27 +113,73 @@ export class VolumeClient {
     }
   }
 
-  /** HEAD with a deadline; a timeout or connection error is "unknown", never "missing". */
-  async head(volume: string, path: string, timeoutMs = this.headTimeoutMs): Promise<HeadResult> {
-    try {
-      const response = await this.pool(volume).request({
-        method: 'HEAD',
-        path: volumePrefix(volume) + path,
-        reset: false,
-        signal: AbortSignal.timeout(timeoutMs),
-      });
-      await response.body.dump();
-      if (response.statusCode === 200) {
-        const length = response.headers['content-length'];
-        return { status: 'found', size: typeof length === 'string' ? Number(length) : undefined };
+  /**
+   * HEAD with a deadline; a timeout or connection error is "unknown", never "missing".
+   * The hot path of every GET: it uses undici's dispatch API (no response stream, no
+   * AbortSignal) and one shared ticker for deadlines, so a HEAD costs about half the CPU.
+   */
+  head(volume: string, path: string, timeoutMs = this.headTimeoutMs): Promise<HeadResult> {
+    return new Promise((resolve) => {
+      const inFlight: HeadInFlight = { deadline: performance.now() + timeoutMs, timeoutMs, abort: undefined, settled: false };
+      let statusCode = 0;
+      let length: string | string[] | undefined;
+      const settle = (result: HeadResult, error?: unknown) => {
+        if (inFlight.settled) return;
+        inFlight.settled = true;
+        this.heads.delete(inFlight);
+        if (result.status === 'unknown') this.failed(volume, 'head', error);
+        resolve(result);
+      };
+      inFlight.abort = (error: Error) => settle({ status: 'unknown', reason: error.message }, error);
+      this.heads.add(inFlight);
+      this.startHeadTicker();
+      this.pool(volume).dispatch(
+        { method: 'HEAD', path: volumePrefix(volume) + path, reset: false, headersTimeout: timeoutMs },
+        {
+          onRequestStart(controller) {
+            const settleWith = inFlight.abort!;
+            // A deadline passed while queued or connecting: stop the request too.
+            inFlight.abort = (error: Error) => {
+              controller.abort(error);
+              settleWith(error);
+            };
+          },
+          onResponseStart(_controller, status, headers) {
+            statusCode = status;
+            length = headers['content-length'];
+          },
+          onResponseData() {},
+          onResponseEnd() {
+            if (statusCode === 200) settle({ status: 'found', size: typeof length === 'string' ? Number(length) : undefined });
+            else if (statusCode === 404) settle({ status: 'missing' });
+            else settle({ status: 'unknown', reason: `HEAD answered ${statusCode}` });
+          },
+          onResponseError(_controller, error) {
+            settle({ status: 'unknown', reason: error.message }, error);
+          },
+        },
+      );
+    });
+  }
+
+  /** Aborts the HEADs past their deadline, ten times a second while any is in flight. */
+  private startHeadTicker(): void {
+    if (this.headTicker) return;
+    this.headTicker = setInterval(() => {
+      const now = performance.now();
+      for (const inFlight of this.heads) {
+        if (inFlight.deadline <= now) {
+          const error = new Error(`HEAD timed out after ${inFlight.timeoutMs} ms`);
+          error.name = 'TimeoutError';
+          inFlight.abort?.(error);
+        }
       }
-      if (response.statusCode === 404) return { status: 'missing' };
-      this.failed(volume, 'head', undefined);
-      return { status: 'unknown', reason: `HEAD answered ${response.statusCode}` };
-    } catch (error) {
-      this.failed(volume, 'head', error);
-      return { status: 'unknown', reason: (error as Error).message };
-    }
+      if (this.heads.size === 0) {
+        clearInterval(this.headTicker);
+        this.headTicker = undefined;
+      }
+    }, HEAD_TICK_MS);
+    this.headTicker.unref();
   }
 
   /**
