@@ -2,6 +2,7 @@
 //
 //   request ─▶ errorResponses ─▶ requestLog ─▶ router ─▶ handler ─▶ writer (lock, append) / index (read)
 //                                                              └──▶ volumes (HEAD, PUT, DELETE)
+import type { RequestListener } from 'node:http';
 import Router from '@koa/router';
 import Koa, { type Context } from 'koa';
 import { MkvError } from '../errors.js';
@@ -12,6 +13,7 @@ import type { VolumeClient } from '../volumes/client.js';
 import type { Writer } from '../writer/writer.js';
 import type { MasterConfig } from './config.js';
 import { errorResponses } from './errors.js';
+import { withFastGet } from './fast-get.js';
 import { deleteKey, getKey, keyHistory, listKeys, rebalanceOne, setLinked } from './handlers.js';
 import { checkKeyFits, decodeKey } from './keys.js';
 import { putKey } from './put.js';
@@ -51,6 +53,18 @@ function unknownOperation(ctx: Context): MkvError {
 /** S3 operations are named by a query parameter; S3-signed requests are answered as S3 answers. */
 function isS3Operation(ctx: Context, query: URLSearchParams): boolean {
   return isS3Request(ctx) || ['list-type', 'uploads', 'uploadId', 'delete'].some((name) => query.has(name));
+}
+
+/** Counts and (with -v) logs one answered request. */
+export function recordRequest(deps: MasterDeps, method: string, path: string, status: number, started: bigint, client: string | null | undefined): void {
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  deps.metrics?.countRequest(method, status, seconds);
+  deps.logger.debug('request', { method, path, status, ms: seconds * 1000, client });
+}
+
+/** The master's request listener for node:http: GET/HEAD of a plain key on the fast path, the rest through Koa. */
+export function createHandler(deps: MasterDeps): RequestListener {
+  return withFastGet(deps, createApp(deps).callback());
 }
 
 export function createApp(deps: MasterDeps): Koa {
@@ -107,12 +121,7 @@ export function createApp(deps: MasterDeps): Koa {
   // Outside errorResponses, so the log line and the metrics see the status actually sent.
   app.use(async (ctx, next) => {
     const started = process.hrtime.bigint();
-    await next().finally(() => {
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      deps.metrics?.requests.inc({ method: ctx.method, status: String(ctx.status) });
-      deps.metrics?.requestSeconds.observe({ method: ctx.method }, seconds);
-      deps.logger.debug('request', { method: ctx.method, path: ctx.path, status: ctx.status, ms: seconds * 1000, client: ctx.state.client });
-    });
+    await next().finally(() => recordRequest(deps, ctx.method, ctx.path, ctx.status, started, ctx.state.client as string | null));
   });
   app.use(errorResponses(deps.logger));
   if (deps.config.readOnly) {

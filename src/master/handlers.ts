@@ -24,31 +24,39 @@ function notFound(): MkvError {
   return new MkvError('MKV_NOT_FOUND', 'no such key');
 }
 
-/** GET/HEAD /key: 302 to a replica that a HEAD found holding the blob. */
-export async function getKey(ctx: Context, deps: MasterDeps, key: string): Promise<void> {
+/** Sets a response header: Koa's ctx.set, or node:http's res.setHeader (fast-get.ts). */
+export type SetHeader = (name: string, value: string) => void;
+
+/**
+ * Where GET/HEAD /key redirects: a replica that a HEAD found holding the blob, or the fallback
+ * server for a key not here; undefined when there is none (a 404, the common case of a miss, so
+ * no error is built for it). Sets Content-Md5, Key-Balance, Key-Volumes.
+ * `rawPath` is the request path as sent, for the fallback's URL.
+ */
+export async function locateKey(deps: MasterDeps, key: string, rawPath: string, set: SetHeader): Promise<string | undefined> {
   const { config, index, volumes } = deps;
   const record = index.get(key);
-  if (record?.md5) ctx.set('Content-Md5', record.md5);
+  if (record?.md5) set('Content-Md5', record.md5);
   if (!record || record.state !== 'live') {
-    if (config.fallback) {
-      redirect(ctx, `http://${config.fallback}${ctx.path}`);
-      return;
-    }
-    throw notFound();
+    return config.fallback ? `http://${config.fallback}${rawPath}` : undefined;
   }
   const targetVolumes = keyToVolumes(key, config.volumes, config.replicas, config.subvolumes);
-  ctx.set('Key-Balance', needsRebalance(record.volumes, targetVolumes) ? 'unbalanced' : 'balanced');
-  ctx.set('Key-Volumes', record.volumes.join(','));
+  set('Key-Balance', needsRebalance(record.volumes, targetVolumes) ? 'unbalanced' : 'balanced');
+  set('Key-Volumes', record.volumes.join(','));
   const path = keyToPath(key);
   for (const volume of shuffled(record.volumes)) {
     const head = await volumes.head(volume, path);
-    if (head.status === 'found') {
-      redirect(ctx, volumeUrl(volume, path));
-      return;
-    }
+    if (head.status === 'found') return volumeUrl(volume, path);
     if (head.status === 'unknown') deps.logger.warn('replica did not answer a HEAD', { key, volume, reason: head.reason });
   }
-  throw notFound();
+  return undefined;
+}
+
+/** GET/HEAD /key: 302 to a replica that holds the blob. */
+export async function getKey(ctx: Context, deps: MasterDeps, key: string): Promise<void> {
+  const location = await locateKey(deps, key, ctx.path, (name, value) => ctx.set(name, value));
+  if (location === undefined) throw notFound();
+  redirect(ctx, location);
 }
 
 function redirect(ctx: Context, location: string): void {
