@@ -2,13 +2,16 @@
 import type { Server } from 'node:http';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { availableParallelism } from 'node:os';
+import type { IndexStore } from '../index/index-store.js';
 import { defaultConfig, type MasterConfig } from '../master/config.js';
-import { createApp } from '../master/app.js';
+import { createHandler } from '../master/app.js';
 import { createLogger, type Logger } from '../logger.js';
 import { VolumeClient } from '../volumes/client.js';
 import { UploadStore } from '../master/s3/uploads.js';
 import { indexDir, openStore, uploadsDir, type Store } from '../writer/store.js';
-import { LocalWriter } from '../writer/writer.js';
+import { LocalWriter, type Writer } from '../writer/writer.js';
+import { gatherMetrics, startWorkers, type WorkerPool } from './workers.js';
 import { createAdminServer } from '../master/admin.js';
 import { Metrics } from '../metrics.js';
 import { UsageError, type FlagSpecs, type FlagValues } from './args.js';
@@ -30,15 +33,19 @@ export const serverFlags: FlagSpecs = {
   'segment-size': { type: 'integer', default: 64 * 1024 * 1024, help: 'start a new log segment at this many bytes' },
   'skip-log-check': { type: 'boolean', default: false, help: 'start without checking the sealed log segments (CRC of every block)' },
   'read-only': { type: 'boolean', default: false, help: 'serve reads only (a point-in-time db from mkv rebuild --into); writes answer 403' },
+  workers: { type: 'integer', default: availableParallelism(), help: 'HTTP worker processes on the one port (default: one per core); they share one writer process. 0: serve HTTP in the writer process' },
   'admin-port': { type: 'integer', help: 'serve /metrics, /healthz and /readyz on this port (off when not given)' },
   v: { type: 'boolean', default: false, aliases: ['verbose'], help: 'debug logs (one line per request)' },
 };
 
 export interface RunningServer {
-  server: Server;
+  /** The HTTP server, when this process serves HTTP itself (--workers 0). */
+  server: Server | undefined;
   store: Store;
   port: number;
   adminPort: number | undefined;
+  /** HTTP worker processes (0: this process serves HTTP). */
+  workers: number;
   close(): Promise<void>;
 }
 
@@ -64,12 +71,55 @@ export function masterConfigFrom(flags: FlagValues): MasterConfig {
   };
 }
 
+/** The HTTP side of a master: the app and the volume client it uses, over an index and a writer. */
+export function createHttpMaster(flags: FlagValues, index: IndexStore, writer: Writer, logger: Logger, metrics: Metrics): { server: Server; volumes: VolumeClient } {
+  const config = masterConfigFrom(flags);
+  const volumes = new VolumeClient({
+    headTimeoutMs: config.voltimeoutMs,
+    requestTimeoutMs: config.volumeRequestTimeoutMs,
+    onFailure(volume, operation, timedOut) {
+      (timedOut ? metrics.volumeTimeouts : metrics.volumeErrors).inc({ volume, operation });
+      logger.debug('volume request failed', { volume, operation, timedOut });
+    },
+  });
+  const uploads = new UploadStore(uploadsDir(flags.db as string));
+  const server = createServer(createHandler({ config, index, writer, volumes, uploads, logger, metrics }));
+  // A gigabyte on a slow link takes longer than Node's default 5 minutes per request.
+  server.requestTimeout = 0;
+  return { server, volumes };
+}
+
+/** Listens on --port (and --host when given); resolves with the port. */
+export async function listen(server: Server, port: number, host: string): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    if (host) server.listen(port, host, resolve);
+    else server.listen(port, resolve);
+  });
+  return (server.address() as AddressInfo).port;
+}
+
+/** Stops taking connections and waits for the requests in flight (idle keep-alive connections are closed). */
+export async function closeGracefully(server: Server): Promise<void> {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  // A connection that finishes its request goes idle: close those as they appear.
+  const idle = setInterval(() => server.closeIdleConnections(), 100);
+  server.closeIdleConnections();
+  try {
+    await closed;
+  } finally {
+    clearInterval(idle);
+  }
+}
+
 export async function startServer(flags: FlagValues, logger: Logger = createLogger({ verbose: flags.v as boolean })): Promise<RunningServer> {
   const config = masterConfigFrom(flags);
   const db = flags.db as string | undefined;
   if (!db) throw new UsageError('--db is required (a directory for the log and the index)');
   const sync = flags.sync as string;
   if (sync !== 'fsync' && sync !== 'none') throw new UsageError('--sync is fsync or none');
+  const workerCount = (flags.workers as number | undefined) ?? 0;
+  if (workerCount < 0) throw new UsageError('--workers is 0 (serve HTTP in this process) or more');
   if (sync === 'none') logger.warn('--sync none: acknowledged writes can be lost on power failure');
   const metrics = new Metrics();
   const store = await openStore(db, {
@@ -91,35 +141,31 @@ export async function startServer(flags: FlagValues, logger: Logger = createLogg
     indexDir: indexDir(db),
     lockedKeys: () => (store.writer instanceof LocalWriter ? store.writer.lockedKeys : 0),
   });
-  const volumes = new VolumeClient({
-    headTimeoutMs: config.voltimeoutMs,
-    requestTimeoutMs: config.volumeRequestTimeoutMs,
-    onFailure(volume, operation, timedOut) {
-      (timedOut ? metrics.volumeTimeouts : metrics.volumeErrors).inc({ volume, operation });
-      logger.debug('volume request failed', { volume, operation, timedOut });
-    },
-  });
-  const uploads = new UploadStore(uploadsDir(db));
-  const app = createApp({ config, index: store.index, writer: store.writer, volumes, uploads, logger, metrics });
-  const server = createServer(app.callback());
-  // A gigabyte on a slow link takes longer than Node's default 5 minutes per request.
-  server.requestTimeout = 0;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    const host = flags.host as string;
-    if (host) server.listen(flags.port as number, host, resolve);
-    else server.listen(flags.port as number, resolve);
-  });
-  const port = (server.address() as AddressInfo).port;
+  let server: Server | undefined;
+  let volumes: VolumeClient;
+  let pool: WorkerPool | undefined;
+  let port: number;
+  try {
+    if (workerCount === 0) {
+      ({ server, volumes } = createHttpMaster(flags, store.index, store.writer, logger, metrics));
+      port = await listen(server, flags.port as number, flags.host as string);
+    } else {
+      // The admin port's /readyz checks the volumes from here; the workers have their own clients.
+      volumes = new VolumeClient({ headTimeoutMs: config.voltimeoutMs, requestTimeoutMs: config.volumeRequestTimeoutMs });
+      pool = await startWorkers({ count: workerCount, flags, writer: store.writer, logger });
+      port = pool.port;
+    }
+  } catch (error) {
+    await pool?.close();
+    await store.close();
+    throw error;
+  }
   let admin: Server | undefined;
   if (flags['admin-port'] !== undefined) {
-    admin = createAdminServer({ metrics, store, volumes, volumeNames: config.volumes });
-    await new Promise<void>((resolve, reject) => {
-      admin!.once('error', reject);
-      const host = flags.host as string;
-      if (host) admin!.listen(flags['admin-port'] as number, host, resolve);
-      else admin!.listen(flags['admin-port'] as number, resolve);
-    });
+    const workers = pool;
+    const gather = workers ? () => gatherMetrics(metrics, workers) : () => metrics.registry.metrics();
+    admin = createAdminServer({ metrics, gather, store, volumes, volumeNames: config.volumes });
+    await listen(admin, flags['admin-port'] as number, flags.host as string);
   }
   const adminPort = admin ? (admin.address() as AddressInfo).port : undefined;
   let closing: Promise<void> | undefined;
@@ -128,13 +174,12 @@ export async function startServer(flags: FlagValues, logger: Logger = createLogg
     store,
     port,
     adminPort,
+    workers: workerCount,
     close() {
       closing ??= (async () => {
         admin?.close();
-        await new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          server.closeIdleConnections();
-        });
+        if (server) await closeGracefully(server);
+        await pool?.close();
         await store.close();
         await volumes.close();
       })();
@@ -146,9 +191,10 @@ export async function startServer(flags: FlagValues, logger: Logger = createLogg
 export async function serverCommand(flags: FlagValues): Promise<void> {
   const running = await startServer(flags);
   const host = (flags.host as string) || '0.0.0.0';
+  const workers = running.workers === 0 ? '' : `, ${running.workers} HTTP workers`;
   const mode = running.store.readOnly ? `read-only, as of seq ${running.store.index.checkpoint}` : `log at seq ${running.store.log.lastSeq}`;
   const admin = running.adminPort === undefined ? '' : `, admin (/metrics, /healthz, /readyz) on port ${running.adminPort}`;
-  process.stdout.write(`mkv master listening on http://${host}:${running.port} (db ${flags.db}, ${mode}${admin})\n`);
+  process.stdout.write(`mkv master listening on http://${host}:${running.port} (db ${flags.db}, ${mode}${workers}${admin})\n`);
   stopOnSignal(() => running.close());
 }
 

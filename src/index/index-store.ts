@@ -72,6 +72,15 @@ export class IndexStore {
     return new IndexStore(env);
   }
 
+  /**
+   * Drops this process's cached read snapshot, so the next read sees the last commit. lmdb-js
+   * renews it on a later event turn by itself; a process that learns of another process's commit
+   * (an HTTP worker told by the writer) calls this to read that commit at once.
+   */
+  refresh(): void {
+    this.env.resetReadTxn();
+  }
+
   get checkpoint(): number {
     return this.meta.get('checkpoint') ?? 0;
   }

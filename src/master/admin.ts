@@ -10,6 +10,8 @@ import type { Store } from '../writer/store.js';
 
 export interface AdminDeps {
   metrics: Metrics;
+  /** The Prometheus text to serve (the primary's and its workers' metrics, with --workers). */
+  gather?: () => Promise<string>;
   store: Store;
   volumes: VolumeClient;
   volumeNames: string[];
@@ -43,7 +45,7 @@ export function createAdminServer(deps: AdminDeps): Server {
     if (request.method !== 'GET' && request.method !== 'HEAD') return send(405, 'text/plain', 'GET only\n');
     if (path === '/healthz') return send(200, 'text/plain', 'ok\n');
     if (path === '/metrics') {
-      deps.metrics.registry.metrics().then(
+      (deps.gather ?? (() => deps.metrics.registry.metrics()))().then(
         (text) => send(200, deps.metrics.registry.contentType, text),
         (error: Error) => send(500, 'text/plain', `${error.message}\n`),
       );

@@ -1,0 +1,66 @@
+// An HTTP worker of `mkv server --workers N` (forked by cli/workers.ts, never run by hand): the
+// master's Koa app over the LMDB index opened read-only, with writes sent to the primary's
+// writer over IPC. It exits when the primary asks it to stop, or when the primary is gone.
+import cluster from 'node:cluster';
+import { IndexStore } from '../index/index-store.js';
+import { createLogger } from '../logger.js';
+import { Metrics } from '../metrics.js';
+import { RemoteWriter, type Channel } from '../writer/ipc.js';
+import { indexDir } from '../writer/store.js';
+import type { FlagValues } from './args.js';
+import { closeGracefully, createHttpMaster, listen } from './server.js';
+
+async function main(): Promise<void> {
+  if (!cluster.isWorker || !process.send) throw new Error('cli/worker.js is started by mkv server --workers N, not by hand');
+  const flags = JSON.parse(process.env.MKV_WORKER_FLAGS ?? '{}') as FlagValues;
+  const logger = createLogger({ verbose: flags.v as boolean });
+  const index = IndexStore.open(indexDir(flags.db as string), { readOnly: true });
+  const writer = new RemoteWriter(process as Channel, () => index.refresh());
+  const metrics = new Metrics();
+  const { server, volumes } = createHttpMaster(flags, index, writer, logger, metrics);
+  // lmdb-js keeps one read snapshot until a timer resets it, and several requests can arrive
+  // before that timer runs: a write answered by another worker could be invisible here. Every
+  // request starts from the last commit, so a client reads its writes from any worker.
+  server.prependListener('request', () => index.refresh());
+
+  let stopping: Promise<void> | undefined;
+  const stop = (code: number) => {
+    stopping ??= (async () => {
+      await closeGracefully(server);
+      await writer.close();
+      await volumes.close();
+      await index.close();
+    })()
+      .catch((error: Error) => logger.error('HTTP worker: error while stopping', { error: error.message }))
+      .finally(() => process.exit(code));
+  };
+
+  process.on('message', (value: unknown) => {
+    const said = value as { mkv?: string; id?: number };
+    if (said?.mkv === 'stop') stop(0);
+    else if (said?.mkv === 'metrics') {
+      void metrics.registry.getMetricsAsJSON().then((json) => process.send?.({ mkv: 'metrics', id: said.id, metrics: json }));
+    }
+  });
+  // The primary is gone (stopped, or killed): no writer, so stop serving at once.
+  // Closing a shared listening socket asks the primary, so do not wait for that: answer what is in
+  // flight (writes now fail with 503) for a moment, then go.
+  process.on('disconnect', () => {
+    writer.disconnected();
+    setTimeout(() => process.exit(1), 500).unref();
+    stop(1);
+  });
+  // Ctrl-C reaches the whole process group: the primary decides when workers stop.
+  process.on('SIGINT', () => {});
+  process.on('SIGTERM', () => stop(0));
+
+  const port = await listen(server, flags.port as number, flags.host as string);
+  process.send({ mkv: 'listening', port });
+}
+
+main().catch((error: unknown) => {
+  const message = (error as Error)?.message ?? String(error);
+  process.stderr.write(`mkv HTTP worker: ${message}\n`);
+  process.send?.({ mkv: 'failed', message }, () => process.exit(1));
+  setTimeout(() => process.exit(1), 1000).unref();
+});

@@ -1,0 +1,145 @@
+// The primary's side of `mkv server --workers N`: it owns the writer (log, projector, locks) and
+// forks N HTTP workers (node:cluster) that share the listening port.
+//
+//   primary: LocalWriter ◀─ IPC (writer/ipc.ts) ─▶ worker 1: Koa app, LMDB read-only, undici pools
+//                        ◀─ IPC ──────────────────▶ worker 2: ...
+//
+// A worker that dies is replaced (its locks are released first); a primary that dies takes its
+// workers with it (they exit when the IPC channel closes), so a port never answers without a writer.
+import cluster, { type Worker } from 'node:cluster';
+import { fileURLToPath } from 'node:url';
+import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+import { serveWriter } from '../writer/ipc.js';
+import type { Writer } from '../writer/writer.js';
+import type { FlagValues } from './args.js';
+
+const workerEntry = fileURLToPath(new URL('./worker.js', import.meta.url));
+
+/** How long a stopping worker may take to finish its requests before it is killed. */
+const STOP_GRACE_MS = 30_000;
+/** A worker that dies sooner than this after it started is restarted only after a pause. */
+const RESTART_PAUSE_MS = 1000;
+
+export type WorkerMessage =
+  | { mkv: 'listening'; port: number }
+  | { mkv: 'failed'; message: string }
+  | { mkv: 'metrics'; id: number; metrics: MetricObjectWithValues<MetricValue<string>>[] };
+
+export interface WorkerPool {
+  port: number;
+  workers(): Worker[];
+  /** Stops every worker (each finishes its requests in flight), then resolves. */
+  close(): Promise<void>;
+}
+
+function message(value: unknown): WorkerMessage | undefined {
+  return typeof value === 'object' && value !== null && typeof (value as { mkv?: unknown }).mkv === 'string' ? (value as WorkerMessage) : undefined;
+}
+
+export async function startWorkers(options: { count: number; flags: FlagValues; writer: Writer; logger: Logger }): Promise<WorkerPool> {
+  const { count, flags, writer, logger } = options;
+  // JSON: events are plain data (numbers, strings, arrays), and JSON costs half of 'advanced'
+  // (structured clone) per message — ~11 µs a call here, the hot path of every write.
+  cluster.setupPrimary({ exec: workerEntry, args: [], serialization: 'json' });
+  let env = { MKV_WORKER_FLAGS: JSON.stringify(flags) };
+  const running = new Set<Worker>();
+  let stopping = false;
+
+  const fork = (): Promise<number> => {
+    const worker = cluster.fork(env);
+    const service = serveWriter(worker, writer);
+    const started = Date.now();
+    running.add(worker);
+    return new Promise<number>((resolve, reject) => {
+      let listening = false;
+      worker.on('message', (value: unknown) => {
+        const said = message(value);
+        if (said?.mkv === 'listening') {
+          listening = true;
+          resolve(said.port);
+        } else if (said?.mkv === 'failed') {
+          reject(new Error(said.message));
+        }
+      });
+      worker.on('exit', (code, signal) => {
+        running.delete(worker);
+        void service.release();
+        if (!listening) {
+          reject(new Error(`HTTP worker ${worker.process.pid} exited before it listened (${signal ?? `code ${code}`})`));
+          return;
+        }
+        if (stopping) return;
+        logger.error('an HTTP worker died; starting another', { pid: worker.process.pid, code, signal, locksReleased: service.locked.size });
+        const pause = Date.now() - started < RESTART_PAUSE_MS ? RESTART_PAUSE_MS : 0;
+        setTimeout(() => {
+          if (!stopping) fork().catch((error: Error) => logger.error('a replacement HTTP worker failed to start', { error: error.message }));
+        }, pause);
+      });
+    });
+  };
+
+  const stopAll = async () => {
+    stopping = true;
+    await Promise.all(
+      [...running].map(
+        (worker) =>
+          new Promise<void>((resolve) => {
+            if (worker.isDead()) return resolve();
+            const killer = setTimeout(() => worker.process.kill('SIGKILL'), STOP_GRACE_MS);
+            worker.once('exit', () => {
+              clearTimeout(killer);
+              resolve();
+            });
+            worker.send({ mkv: 'stop' });
+          }),
+      ),
+    );
+  };
+
+  let port: number;
+  try {
+    const ports = await Promise.all(Array.from({ length: count }, fork));
+    port = ports[0]!;
+    // A replacement listens on the port the first workers got (--port 0 means "any", once).
+    env = { MKV_WORKER_FLAGS: JSON.stringify({ ...flags, port }) };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+  return {
+    port,
+    workers: () => [...running],
+    close: stopAll,
+  };
+}
+
+let nextMetricsId = 1;
+
+/** Prometheus text for the whole server: the primary's metrics and every worker's, summed. */
+export async function gatherMetrics(metrics: Metrics, pool: WorkerPool): Promise<string> {
+  const fromWorkers = await Promise.all(
+    pool.workers().map(
+      (worker) =>
+        new Promise<MetricObjectWithValues<MetricValue<string>>[]>((resolve) => {
+          const id = nextMetricsId++;
+          const timer = setTimeout(() => {
+            worker.off('message', listener);
+            resolve([]);
+          }, 2000);
+          const listener = (value: unknown) => {
+            const said = message(value);
+            if (said?.mkv !== 'metrics' || said.id !== id) return;
+            clearTimeout(timer);
+            worker.off('message', listener);
+            resolve(said.metrics);
+          };
+          worker.on('message', listener);
+          worker.send({ mkv: 'metrics', id });
+        }),
+    ),
+  );
+  const own = await metrics.registry.getMetricsAsJSON();
+  return AggregatorRegistry.aggregate([own, ...fromWorkers] as Parameters<typeof AggregatorRegistry.aggregate>[0]).metrics();
+}

@@ -1,0 +1,165 @@
+// The Writer across a process boundary: HTTP workers (cluster) call the one writer in the
+// primary over the cluster IPC channel.
+//
+//   worker: RemoteWriter.lock/unlock/append ──{mkv:'call', id, op, ...}──▶ primary: serveWriter
+//   worker: resolve/reject + refresh the index ◀──{mkv:'reply', id, ...}── LocalWriter (locks, log, LMDB)
+//
+// The primary answers an append only after the index has committed the events, and the worker
+// refreshes its LMDB read snapshot before it resolves the call: a worker reads its own writes.
+// Locks are owned by the worker that took them; when a worker dies, its locks are released
+// (a write it had started stays pending, as after any crash, and a later write cleans it up).
+import { isMkvError, MkvError, type ErrorCode } from '../errors.js';
+import type { EventInput, LogEvent } from '../events/event.js';
+import type { Writer } from './writer.js';
+
+type Operation = { op: 'lock' | 'unlock'; key: string } | { op: 'append'; events: EventInput[] };
+type Call = { mkv: 'call'; id: number } & Operation;
+
+type Reply = { mkv: 'reply'; id: number; events?: LogEvent[]; error?: { code: ErrorCode; message: string } };
+
+/** The end of an IPC channel: a cluster Worker in the primary, `process` in a worker. */
+export interface Channel {
+  send(message: unknown): boolean;
+  on(event: 'message', listener: (message: unknown) => void): unknown;
+  off(event: 'message', listener: (message: unknown) => void): unknown;
+  readonly connected?: boolean;
+}
+
+function isCall(message: unknown): message is Call {
+  return typeof message === 'object' && message !== null && (message as { mkv?: unknown }).mkv === 'call';
+}
+
+function isReply(message: unknown): message is Reply {
+  return typeof message === 'object' && message !== null && (message as { mkv?: unknown }).mkv === 'reply';
+}
+
+function errorReply(error: unknown): Reply['error'] {
+  if (isMkvError(error)) return { code: error.code, message: error.message };
+  return { code: 'MKV_INTERNAL', message: (error as Error)?.message ?? String(error) };
+}
+
+export interface WriterService {
+  /** Keys this worker holds locked. */
+  readonly locked: ReadonlySet<string>;
+  /** Stops answering the worker and releases its locks (call when the worker has exited). */
+  release(): Promise<void>;
+}
+
+/** Primary side: answers one worker's calls with the local writer. */
+export function serveWriter(channel: Channel, writer: Writer): WriterService {
+  const locked = new Set<string>();
+  let released = false;
+  const reply = (message: Reply) => {
+    if (!released && channel.connected !== false) channel.send(message);
+  };
+  const listener = (message: unknown) => {
+    if (!isCall(message)) return;
+    const { id } = message;
+    let outcome: Promise<LogEvent[] | undefined>;
+    switch (message.op) {
+      case 'lock':
+        outcome = writer.lock(message.key).then(() => {
+          if (released) {
+            // The worker died while its lock was on the way: give the key back.
+            void writer.unlock(message.key);
+          } else {
+            locked.add(message.key);
+          }
+          return undefined;
+        });
+        break;
+      case 'unlock':
+        locked.delete(message.key);
+        outcome = writer.unlock(message.key).then(() => undefined);
+        break;
+      case 'append':
+        outcome = writer.append(message.events);
+        break;
+    }
+    outcome.then(
+      (events) => reply(events ? { mkv: 'reply', id, events } : { mkv: 'reply', id }),
+      (error: unknown) => reply({ mkv: 'reply', id, error: errorReply(error) }),
+    );
+  };
+  channel.on('message', listener);
+  return {
+    locked,
+    async release() {
+      released = true;
+      channel.off('message', listener);
+      for (const key of locked) await writer.unlock(key);
+      locked.clear();
+    },
+  };
+}
+
+/** Worker side: the Writer the handlers use, each call a message to the primary. */
+export class RemoteWriter implements Writer {
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: (events: LogEvent[]) => void; reject: (error: unknown) => void }>();
+  private closed = false;
+  /** Resolves close() once the calls in flight have their replies. */
+  private drained: (() => void) | undefined;
+  private readonly listener = (message: unknown) => {
+    if (!isReply(message)) return;
+    const call = this.pending.get(message.id);
+    if (!call) return;
+    this.pending.delete(message.id);
+    // The primary has committed before it replied; read from a new LMDB snapshot from now on.
+    this.refresh();
+    if (message.error) call.reject(new MkvError(message.error.code, message.error.message));
+    else call.resolve(message.events ?? []);
+    if (this.pending.size === 0) this.drained?.();
+  };
+
+  constructor(
+    private readonly channel: Channel,
+    /** Drops the worker's cached read snapshot, so its next read sees the primary's last commit. */
+    private readonly refresh: () => void,
+  ) {
+    channel.on('message', this.listener);
+  }
+
+  private call(operation: Operation): Promise<LogEvent[]> {
+    if (this.closed || this.channel.connected === false) {
+      return Promise.reject(new MkvError('MKV_LOG_UNAVAILABLE', 'the writer process is gone; the server is restarting or stopping'));
+    }
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.channel.send({ mkv: 'call', id, ...operation });
+    });
+  }
+
+  async lock(key: string): Promise<void> {
+    await this.call({ op: 'lock', key });
+  }
+
+  async unlock(key: string): Promise<void> {
+    await this.call({ op: 'unlock', key });
+  }
+
+  append(events: EventInput[]): Promise<LogEvent[]> {
+    return this.call({ op: 'append', events });
+  }
+
+  /** Fails every call still waiting (the channel to the primary is gone). */
+  disconnected(): void {
+    this.closed = true;
+    for (const call of this.pending.values()) call.reject(new MkvError('MKV_LOG_UNAVAILABLE', 'the writer process is gone'));
+    this.pending.clear();
+    this.drained?.();
+    this.channel.off('message', this.listener);
+  }
+
+  /** Waits for the calls in flight. */
+  async close(): Promise<void> {
+    if (this.pending.size > 0) await new Promise<void>((resolve) => (this.drained = resolve));
+    this.closed = true;
+    this.channel.off('message', this.listener);
+  }
+
+  get healthy(): boolean {
+    return !this.closed && this.channel.connected !== false;
+  }
+}
