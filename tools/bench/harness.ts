@@ -34,6 +34,8 @@ export interface BenchVolumes {
   root: string;
   volumes: string[];
   dirs: string[];
+  /** The volume servers' process ids (once started). */
+  pids(): number[];
   /** Starts the servers (after the files are laid out). */
   start(): Promise<void>;
   /** Stops the servers and removes every file. */
@@ -50,6 +52,7 @@ export async function benchVolumes(count: number, embedded: boolean): Promise<Be
     root,
     volumes: ports.map((port) => `127.0.0.1:${port}`),
     dirs,
+    pids: () => children.map((child) => child.pid!),
     async start() {
       for (const [i, port] of ports.entries()) {
         mkdirSync(dirs[i]!, { recursive: true });
