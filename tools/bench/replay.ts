@@ -12,9 +12,8 @@ import { IndexStore } from '../../src/index/index-store.js';
 import { SegmentLog } from '../../src/log/segment-log.js';
 import { catchUp } from '../../src/writer/store.js';
 
-const total = Number(process.argv[2] ?? 1_000_000);
-
-async function main(): Promise<void> {
+/** Writes a log of `total` events, replays it into a fresh index; returns the replay's seconds. */
+export async function benchReplay(total: number): Promise<{ events: number; seconds: number; writeSeconds: number }> {
   const root = mkdtempSync(join(tmpdir(), 'mkv-bench-replay-'));
   try {
     const log = await SegmentLog.open(join(root, 'log'), { sync: 'none' });
@@ -37,16 +36,24 @@ async function main(): Promise<void> {
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     await index.close();
     await log.close();
-    console.log(
-      `replay: ${applied} events (${total / 2} keys) in ${seconds.toFixed(2)} s = ${Math.round(applied / seconds)} events/s ` +
-        `(target: 1,000,000 in ≤ 5 s); writing the log took ${(written / 1000).toFixed(2)} s`,
-    );
+    return { events: applied, seconds, writeSeconds: written / 1000 };
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
 }
 
-main().catch((error: unknown) => {
-  console.error(error);
-  process.exit(1);
-});
+async function main(): Promise<void> {
+  const total = Number(process.argv[2] ?? 1_000_000);
+  const result = await benchReplay(total);
+  console.log(
+    `replay: ${result.events} events (${total / 2} keys) in ${result.seconds.toFixed(2)} s = ${Math.round(result.events / result.seconds)} events/s ` +
+      `(target: 1,000,000 in ≤ 5 s); writing the log took ${result.writeSeconds.toFixed(2)} s`,
+  );
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main().catch((error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  });
+}

@@ -60,8 +60,8 @@ export async function wrk(options: WrkOptions): Promise<WrkResult> {
     return {
       requestsPerSec: number(/Requests\/sec:\s+([\d.]+)/),
       avgMs: milliseconds(latency),
-      p50Ms: milliseconds(/50%\s+(\S+)/.exec(stdout)?.[1] ?? ''),
-      p99Ms: milliseconds(/99%\s+(\S+)/.exec(stdout)?.[1] ?? ''),
+      p50Ms: milliseconds(/^\s+50%\s+(\S+)$/m.exec(stdout)?.[1] ?? ''),
+      p99Ms: milliseconds(/^\s+99%\s+(\S+)$/m.exec(stdout)?.[1] ?? ''),
       requests: number(/(\d+) requests in/),
       non2xx3xx: number(/Non-2xx or 3xx responses: (\d+)/),
       socketErrors: errors ? errors.slice(1).reduce((sum, n) => sum + Number(n), 0) : 0,
