@@ -54,27 +54,28 @@ export async function rebalanceKey(
   const problems: string[] = [];
   let copies = 0;
   let bytes = 0;
-  for (const target of targets) {
-    const state = stateOf.get(target)!;
-    if (looksGood(state, record)) continue;
-    if (state.head.status === 'unknown') {
-      problems.push(`${target} did not answer (${state.head.reason}); not copying blindly`);
-      continue;
-    }
-    // Try every good source before giving up on this target; go on to the other targets either way.
-    const attempts: string[] = [];
-    for (const source of sources) {
-      try {
-        bytes += await copyReplica(client, source, target, path, record);
-        copies++;
-        attempts.length = 0;
-        break;
-      } catch (error) {
-        attempts.push(isMkvError(error) ? error.message : `${source} → ${target}: ${(error as Error).message}`);
+  // The targets are filled at once; each tries every good source before it gives up.
+  await Promise.all(
+    targets.map(async (target) => {
+      const state = stateOf.get(target)!;
+      if (looksGood(state, record)) return;
+      if (state.head.status === 'unknown') {
+        problems.push(`${target} did not answer (${state.head.reason}); not copying blindly`);
+        return;
       }
-    }
-    problems.push(...attempts);
-  }
+      const attempts: string[] = [];
+      for (const source of sources) {
+        try {
+          bytes += await copyReplica(client, source, target, path, record);
+          copies++;
+          return;
+        } catch (error) {
+          attempts.push(isMkvError(error) ? error.message : `${source} → ${target}: ${(error as Error).message}`);
+        }
+      }
+      problems.push(...attempts);
+    }),
+  );
   if (problems.length > 0) return { status: 'failed', reason: problems.join('; ') };
   await writer.append([{ key, cause, change: { type: 'KeyRelocated', volumes: targets } }]);
   const stale = record.volumes.filter((volume) => !targets.includes(volume));
