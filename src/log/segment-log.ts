@@ -13,6 +13,7 @@ import { open, readFile, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { MkvError } from '../errors.js';
 import { decodeEvent, encodeEvent, eventSchemaJson, type EventInput, type LogEvent } from '../events/event.js';
+import type { EventLog } from './event-log.js';
 import type { Logger } from '../logger.js';
 import { silentLogger } from '../logger.js';
 import { encodeBlock, encodeHeader, parseHeader, readBlock } from './avro-container.js';
@@ -143,7 +144,7 @@ export function decodeBlockEvents(records: Buffer, count: number, path: string, 
   return events;
 }
 
-export class SegmentLog {
+export class SegmentLog implements EventLog {
   readonly dir: string;
   private readonly segmentBytes: number;
   private readonly syncMode: SyncMode;
@@ -220,6 +221,14 @@ export class SegmentLog {
     log.sync = sync;
     if (newest && !options.readOnly) log.handle = await open(newest.path, 'r+');
     return log;
+  }
+
+  get location(): string {
+    return this.dir;
+  }
+
+  base(): number {
+    return readBase(this.dir);
   }
 
   get lastSeq(): number {

@@ -8,7 +8,8 @@ import { checkIndex } from '../index/check-index.js';
 import { IndexStore } from '../index/index-store.js';
 import type { Logger } from '../logger.js';
 import { silentLogger } from '../logger.js';
-import { readBase, SegmentLog, type SyncMode } from '../log/segment-log.js';
+import type { EventLog } from '../log/event-log.js';
+import { SegmentLog, type SyncMode } from '../log/segment-log.js';
 import { lockDb } from './db-lock.js';
 import { LocalWriter, ReadOnlyWriter, type Writer } from './writer.js';
 
@@ -52,7 +53,7 @@ export function uploadsDir(db: string): string {
  * onBatch sees each applied batch (for progress).
  */
 export async function catchUp(
-  log: SegmentLog,
+  log: EventLog,
   index: IndexStore,
   options: { untilSeq?: number; batchEvents?: number; onBatch?: (events: number) => void } = {},
 ): Promise<number> {
@@ -67,10 +68,10 @@ export async function catchUp(
   if (checkpoint < log.firstSeq - 1 && log.lastSeq >= log.firstSeq) {
     // A compacted log starts after 1. A new index starts from its base; an older one missed
     // events that only the compaction's snapshot still holds.
-    if (checkpoint === 0 && index.count() === 0 && readBase(log.dir) === log.firstSeq) {
+    if (checkpoint === 0 && index.count() === 0 && log.base() === log.firstSeq) {
       await index.setCheckpoint(log.firstSeq - 1);
-    } else if (readBase(log.dir) !== log.firstSeq) {
-      throw new MkvError('MKV_CORRUPT_LOG', `the log starts at seq ${log.firstSeq} but ${log.dir}/BASE does not say it was compacted: its first segments are missing`);
+    } else if (log.base() !== log.firstSeq) {
+      throw new MkvError('MKV_CORRUPT_LOG', `the log ${log.location} starts at seq ${log.firstSeq} but does not say it was compacted: its first events are missing`);
     } else {
       throw new MkvError(
         'MKV_INDEX_AHEAD',

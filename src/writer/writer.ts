@@ -10,7 +10,7 @@
 import { MkvError } from '../errors.js';
 import type { EventInput, LogEvent } from '../events/event.js';
 import type { IndexStore } from '../index/index-store.js';
-import type { SegmentLog } from '../log/segment-log.js';
+import type { EventLog } from '../log/event-log.js';
 
 export interface Writer {
   /** Takes the key's lock, or throws MKV_KEY_LOCKED when another write/delete holds it. */
@@ -66,7 +66,7 @@ export class LocalWriter implements Writer {
   private closed = false;
 
   constructor(
-    private readonly log: SegmentLog,
+    private readonly log: EventLog,
     private readonly index: IndexStore,
     /** Told of every block appended: how many events, how long the write and fsync took. */
     private readonly onAppend?: (events: number, seconds: number) => void,
