@@ -1,0 +1,198 @@
+// The event log on NATS JetStream: a Raft-replicated stream that several masters share.
+//
+//   stream MKV, subjects mkv.>      one message per event, on the key's subject:
+//     mkv.k.<base64url of the key>  (keys of up to 150 bytes)
+//     mkv.h.<sha-256 hex of the key> (longer keys)
+//   payload                          the event in Avro single-object form: C3 01, the schema's
+//                                    CRC-64-AVRO fingerprint (little-endian), then the binary record
+//                                    of schemas/event.avsc; its seq is written as 0, as the
+//                                    stream's sequence is the event's seq; its time is the
+//                                    publishing master's clock
+//
+// A write to a key can be made conditional on the last sequence of the key's subject (JetStream's
+// expected-last-subject-sequence): when another master wrote the key since, the append fails
+// with MKV_KEY_LOCKED (409), as a write racing on one master does. The stream denies deletes and
+// purges: events leave it only by an explicit operator action outside mkv.
+import { createHash, randomUUID } from 'node:crypto';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { DeliverPolicy, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager, type StreamConfig } from '@nats-io/jetstream';
+import { MkvError } from '../errors.js';
+import { decodeEvent, encodeEvent, eventType, type EventInput, type LogEvent } from '../events/event.js';
+import type { EventLog } from './event-log.js';
+
+export interface JetStreamLogOptions {
+  /** nats://host:port[,host:port...][/STREAM] */
+  url: string;
+  /** Copies of each event the stream keeps (its Raft group size); used when the stream is created. */
+  replicas?: number;
+}
+
+const EMPTY = 0xc15d213aa4d7a795n;
+const FP_TABLE = Array.from({ length: 256 }, (_, i) => {
+  let fp = BigInt(i);
+  for (let j = 0; j < 8; j++) fp = (fp >> 1n) ^ (EMPTY & -(fp & 1n));
+  return fp;
+});
+
+/** The CRC-64-AVRO (Rabin) fingerprint of a schema's Parsing Canonical Form, as the spec defines it. */
+export function rabinFingerprint(canonical: string): Buffer {
+  let fp = EMPTY;
+  for (const byte of Buffer.from(canonical, 'utf8')) fp = (fp >> 8n) ^ FP_TABLE[Number((fp ^ BigInt(byte)) & 0xffn)]!;
+  const out = Buffer.alloc(8);
+  out.writeBigUInt64LE(BigInt.asUintN(64, fp));
+  return out;
+}
+
+/** C3 01 ‖ fingerprint: the header of every Avro single-object encoded event. */
+export const singleObjectHeader = Buffer.concat([Buffer.from([0xc3, 0x01]), rabinFingerprint(JSON.stringify(eventType.schema()))]);
+
+export function parseNatsUrl(url: string): { servers: string[]; stream: string } {
+  const match = /^nats:\/\/([^/]+)(?:\/([A-Za-z0-9_-]+))?\/?$/.exec(url);
+  if (!match) throw new MkvError('MKV_BAD_REQUEST', `--log ${url}: expected nats://host:port[,host:port...][/STREAM]`);
+  return { servers: match[1]!.split(','), stream: match[2] ?? 'MKV' };
+}
+
+/** The subject of a key's events. */
+export function keySubject(prefix: string, key: string): string {
+  const bytes = Buffer.from(key, 'utf8');
+  if (bytes.length <= 150) return `${prefix}.k.${bytes.toString('base64url')}`;
+  return `${prefix}.h.${createHash('sha256').update(bytes).digest('hex')}`;
+}
+
+export function encodeMessage(input: EventInput, time: number): Buffer {
+  return Buffer.concat([singleObjectHeader, encodeEvent({ seq: 0, time, ...input })]);
+}
+
+export function decodeMessage(data: Uint8Array, seq: number): LogEvent {
+  const buffer = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  if (buffer.length < 10 || !buffer.subarray(0, 10).equals(singleObjectHeader)) {
+    throw new MkvError('MKV_CORRUPT_LOG', `stream message ${seq} is not an mkv event (wrong single-object header or schema fingerprint)`);
+  }
+  const { event } = decodeEvent(buffer, 10);
+  return { ...event, seq };
+}
+
+/** JetStream's "wrong last sequence" (another publish to the subject came first). */
+const WRONG_LAST_SEQUENCE = 10071;
+
+export class JetStreamLog implements EventLog {
+  private last = 0;
+  private first = 1;
+
+  private constructor(
+    private readonly nc: NatsConnection,
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
+    readonly stream: string,
+    readonly prefix: string,
+    readonly location: string,
+  ) {}
+
+  static async open(options: JetStreamLogOptions): Promise<JetStreamLog> {
+    const { servers, stream } = parseNatsUrl(options.url);
+    let nc: NatsConnection;
+    try {
+      nc = await connect({ servers, name: 'mkv', maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+    } catch (error) {
+      throw new MkvError('MKV_LOG_UNAVAILABLE', `cannot reach NATS at ${servers.join(',')}: ${(error as Error).message}`);
+    }
+    const jsm = await jetstreamManager(nc);
+    const prefix = stream.toLowerCase();
+    const config: Partial<StreamConfig> & { name: string } = {
+      name: stream,
+      subjects: [`${prefix}.>`],
+      num_replicas: options.replicas ?? 1,
+      deny_delete: true,
+      deny_purge: true,
+      duplicate_window: 120_000_000_000, // 2 minutes, in ns: a retried publish is stored once
+    };
+    try {
+      await jsm.streams.info(stream);
+    } catch {
+      await jsm.streams.add(config);
+    }
+    const log = new JetStreamLog(nc, jetstream(nc), jsm, stream, prefix, `nats://${servers.join(',')}/${stream}`);
+    await log.refresh();
+    return log;
+  }
+
+  /** Re-reads the stream's first and last sequence. */
+  async refresh(): Promise<void> {
+    const { state } = await this.jsm.streams.info(this.stream);
+    this.last = Math.max(this.last, state.last_seq);
+    this.first = state.messages === 0 ? this.last + 1 : state.first_seq;
+  }
+
+  get lastSeq(): number {
+    return this.last;
+  }
+
+  get firstSeq(): number {
+    return this.first;
+  }
+
+  /** A stream is never compacted by mkv: it starts at 1. */
+  base(): number {
+    return 1;
+  }
+
+  subjectOf(key: string): string {
+    return keySubject(this.prefix, key);
+  }
+
+  /**
+   * Publishes one event; with `expectedLastSeq`, only if the key's subject still ends at that
+   * sequence (0: the key has no event yet). Resolves with the event as stored.
+   */
+  async publish(input: EventInput, expectedLastSeq?: number): Promise<LogEvent> {
+    const time = Date.now();
+    const payload = encodeMessage(input, time);
+    try {
+      const ack = await this.js.publish(this.subjectOf(input.key), payload, {
+        msgID: randomUUID(),
+        ...(expectedLastSeq !== undefined ? { expect: { lastSubjectSequence: expectedLastSeq } } : {}),
+      });
+      this.last = Math.max(this.last, ack.seq);
+      return { seq: ack.seq, time, ...input };
+    } catch (error) {
+      const code = (error as { api_error?: { err_code?: number } }).api_error?.err_code;
+      if (code === WRONG_LAST_SEQUENCE || /wrong last sequence/i.test((error as Error).message)) {
+        throw new MkvError('MKV_KEY_LOCKED', 'another master wrote this key first; retry');
+      }
+      throw new MkvError('MKV_LOG_UNAVAILABLE', `appending to ${this.location} failed: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  /** Appends the events in order, unconditionally (each is durable once acknowledged). */
+  async append(inputs: EventInput[]): Promise<LogEvent[]> {
+    const events: LogEvent[] = [];
+    for (const input of inputs) events.push(await this.publish(input));
+    return events;
+  }
+
+  async *readFrom(fromSeq: number, untilSeq?: number): AsyncGenerator<LogEvent[]> {
+    await this.refresh();
+    const until = untilSeq ?? this.last;
+    if (fromSeq > until) return;
+    const consumer = await this.js.consumers.get(this.stream, { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: Math.max(fromSeq, 1) });
+    const messages = await consumer.consume({ max_messages: 1000 });
+    let batch: LogEvent[] = [];
+    try {
+      for await (const message of messages) {
+        batch.push(decodeMessage(message.data, message.seq));
+        if (message.seq >= until) break;
+        if (batch.length >= 1000 || message.info.pending === 0) {
+          yield batch;
+          batch = [];
+        }
+      }
+    } finally {
+      await messages.close();
+    }
+    if (batch.length > 0) yield batch;
+  }
+
+  async close(): Promise<void> {
+    await this.nc.drain();
+  }
+}
