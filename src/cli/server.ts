@@ -10,6 +10,7 @@ import { createLogger, type Logger } from '../logger.js';
 import { VolumeClient } from '../volumes/client.js';
 import { UploadStore } from '../master/s3/uploads.js';
 import { indexDir, openStore, uploadsDir, type Store } from '../writer/store.js';
+import { JetStreamWriter } from '../writer/jetstream-writer.js';
 import { LocalWriter, type Writer } from '../writer/writer.js';
 import { gatherMetrics, startWorkers, type WorkerPool } from './workers.js';
 import { createAdminServer } from '../master/admin.js';
@@ -29,6 +30,9 @@ export const serverFlags: FlagSpecs = {
   voltimeout: { type: 'duration', default: '1s', help: 'deadline of the HEAD a GET sends to a volume' },
   'volume-timeout': { type: 'duration', default: '30s', help: 'how long a volume may stall a PUT, or take to answer a PUT or DELETE' },
   'body-timeout': { type: 'duration', default: '10s', help: 'refuse a PUT whose body stalls this long' },
+  log: { type: 'string', default: '', help: 'the event log on NATS JetStream, nats://host:port[,host:port...][/STREAM], shared by several masters (default: DB/log on this disk)' },
+  'pending-grace': { type: 'duration', default: '1h', help: 'with --log nats://: how long a pending key counts as another master\'s write in flight (PUT and DELETE of it answer 409 until then)' },
+  'log-replicas': { type: 'integer', default: 1, help: 'copies of each event a new JetStream stream keeps (1, 3 or 5)' },
   sync: { type: 'string', default: 'fsync', help: 'fsync: acknowledge writes once on disk; none: do not fsync (benchmarks only)' },
   'segment-size': { type: 'integer', default: 64 * 1024 * 1024, help: 'start a new log segment at this many bytes' },
   'skip-log-check': { type: 'boolean', default: false, help: 'start without checking the sealed log segments (CRC of every block)' },
@@ -68,6 +72,7 @@ export function masterConfigFrom(flags: FlagValues): MasterConfig {
     volumeRequestTimeoutMs: flags['volume-timeout'] as number,
     bodyTimeoutMs: flags['body-timeout'] as number,
     readOnly: flags['read-only'] as boolean,
+    pendingGraceMs: flags['pending-grace'] as number,
   };
 }
 
@@ -128,6 +133,7 @@ export async function startServer(flags: FlagValues, logger: Logger = createLogg
     logger,
     readOnly: config.readOnly,
     skipLogCheck: flags['skip-log-check'] as boolean,
+    ...(flags.log ? { logUrl: flags.log as string, logReplicas: flags['log-replicas'] as number } : {}),
     onAppend(events, seconds) {
       metrics.logAppends.inc();
       metrics.logEvents.inc(events);
@@ -139,7 +145,7 @@ export async function startServer(flags: FlagValues, logger: Logger = createLogg
     lastSeq: () => store.log.lastSeq,
     checkpoint: () => store.index.checkpoint,
     indexDir: indexDir(db),
-    lockedKeys: () => (store.writer instanceof LocalWriter ? store.writer.lockedKeys : 0),
+    lockedKeys: () => (store.writer instanceof LocalWriter || store.writer instanceof JetStreamWriter ? store.writer.lockedKeys : 0),
   });
   let server: Server | undefined;
   let volumes: VolumeClient;
@@ -192,7 +198,7 @@ export async function serverCommand(flags: FlagValues): Promise<void> {
   const running = await startServer(flags);
   const host = (flags.host as string) || '0.0.0.0';
   const workers = running.workers === 0 ? '' : `, ${running.workers} HTTP workers`;
-  const mode = running.store.readOnly ? `read-only, as of seq ${running.store.index.checkpoint}` : `log at seq ${running.store.log.lastSeq}`;
+  const mode = running.store.readOnly ? `read-only, as of seq ${running.store.index.checkpoint}` : `log ${running.store.log.location} at seq ${running.store.log.lastSeq}`;
   const admin = running.adminPort === undefined ? '' : `, admin (/metrics, /healthz, /readyz) on port ${running.adminPort}`;
   process.stdout.write(`mkv master listening on http://${host}:${running.port} (db ${flags.db}, ${mode}${workers}${admin})\n`);
   stopOnSignal(() => running.close());

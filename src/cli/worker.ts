@@ -15,7 +15,7 @@ async function main(): Promise<void> {
   const flags = JSON.parse(process.env.MKV_WORKER_FLAGS ?? '{}') as FlagValues;
   const logger = createLogger({ verbose: flags.v as boolean });
   const index = IndexStore.open(indexDir(flags.db as string), { readOnly: true });
-  const writer = new RemoteWriter(process as Channel, () => index.refresh());
+  const writer = new RemoteWriter(process as Channel, () => index.refresh(), Boolean(flags.log));
   const metrics = new Metrics();
   const { server, volumes } = createHttpMaster(flags, index, writer, logger, metrics);
   // lmdb-js keeps one read snapshot until a timer resets it, and several requests can arrive

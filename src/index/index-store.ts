@@ -159,6 +159,17 @@ export class IndexStore {
     return [...this.history.getRange({ start, end })].map(({ value }) => decodeEvent(value).event);
   }
 
+  /** The seq of the key's last event (0: none), deleted keys included: their history stays. */
+  lastSeqOf(key: string): number {
+    const keyBytes = Buffer.from(key, 'utf8');
+    const start = historyKey(keyBytes, 0);
+    const end = prefixEnd(start.subarray(0, 2 + keyBytes.length))!;
+    for (const { key: row } of this.history.getRange({ start: end, end: start, reverse: true, limit: 1 })) {
+      return Number(row.readBigUInt64BE(row.length - 8));
+    }
+    return 0;
+  }
+
   /** Records from `start` (inclusive) to `end` (exclusive, bytewise), in key order. */
   *range(start: Buffer, end?: Buffer): Generator<[string, KeyRecord]> {
     for (const { key, value } of this.keys.getRange({ start, ...(end ? { end } : {}) })) yield [key.toString('utf8'), value];

@@ -72,6 +72,9 @@ export function decodeMessage(data: Uint8Array, seq: number): LogEvent {
   return { ...event, seq };
 }
 
+/** How long opening waits for JetStream to serve the stream (a cluster electing its leaders). */
+const OPEN_WAIT_MS = 30_000;
+
 /** JetStream's "wrong last sequence" (another publish to the subject came first). */
 const WRONG_LAST_SEQUENCE = 10071;
 
@@ -106,14 +109,28 @@ export class JetStreamLog implements EventLog {
       deny_purge: true,
       duplicate_window: 120_000_000_000, // 2 minutes, in ns: a retried publish is stored once
     };
-    try {
-      await jsm.streams.info(stream);
-    } catch {
-      await jsm.streams.add(config);
+    // A cluster that just started (or lost its metadata leader) answers "not enabled" or times
+    // out for a few seconds: keep asking for up to OPEN_WAIT_MS.
+    const deadline = Date.now() + OPEN_WAIT_MS;
+    for (;;) {
+      try {
+        try {
+          await jsm.streams.info(stream);
+        } catch (error) {
+          if (!/not found/i.test((error as Error).message)) throw error;
+          await jsm.streams.add(config);
+        }
+        const log = new JetStreamLog(nc, jetstream(nc), jsm, stream, prefix, `nats://${servers.join(',')}/${stream}`);
+        await log.refresh();
+        return log;
+      } catch (error) {
+        if (Date.now() > deadline) {
+          await nc.close();
+          throw new MkvError('MKV_LOG_UNAVAILABLE', `JetStream at ${servers.join(',')} did not serve stream ${stream}: ${(error as Error).message}`);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
     }
-    const log = new JetStreamLog(nc, jetstream(nc), jsm, stream, prefix, `nats://${servers.join(',')}/${stream}`);
-    await log.refresh();
-    return log;
   }
 
   /** Re-reads the stream's first and last sequence. */
@@ -190,6 +207,41 @@ export class JetStreamLog implements EventLog {
       await messages.close();
     }
     if (batch.length > 0) yield batch;
+  }
+
+  /**
+   * Every event from `fromSeq` on, as they are stored — by any master — until stop(): batches of
+   * at most `batchMax`, each ending where the stream had nothing more to deliver at that moment.
+   */
+  follow(fromSeq: number, batchMax: number): AsyncIterable<LogEvent[]> & { stop(): void } {
+    let stopped = false;
+    let close: (() => Promise<void>) | undefined;
+    const log = this;
+    return {
+      stop() {
+        stopped = true;
+        void close?.();
+      },
+      async *[Symbol.asyncIterator]() {
+        const consumer = await log.js.consumers.get(log.stream, { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: Math.max(fromSeq, 1) });
+        if (stopped) return;
+        // Short heartbeats and pull expiry: when the node serving this consumer goes away, the
+        // ordered consumer notices within seconds and resumes on another node where it left off.
+        const messages = await consumer.consume({ max_messages: batchMax, expires: 2000, idle_heartbeat: 1000 });
+        close = () => messages.close().then(() => undefined);
+        if (stopped) await close();
+        let batch: LogEvent[] = [];
+        for await (const message of messages) {
+          batch.push(decodeMessage(message.data, message.seq));
+          log.last = Math.max(log.last, message.seq);
+          if (batch.length >= batchMax || message.info.pending === 0) {
+            yield batch;
+            batch = [];
+          }
+        }
+        if (batch.length > 0) yield batch;
+      },
+    };
   }
 
   async close(): Promise<void> {

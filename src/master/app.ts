@@ -55,6 +55,30 @@ function isS3Operation(ctx: Context, query: URLSearchParams): boolean {
   return isS3Request(ctx) || ['list-type', 'uploads', 'uploadId', 'delete'].some((name) => query.has(name));
 }
 
+/** How long a request with Min-Log-Seq waits for this master's index to reach that seq. */
+const MIN_LOG_SEQ_WAIT_MS = 10_000;
+
+function parseSeq(text: string): number {
+  if (!/^[0-9]{1,15}$/.test(text)) throw new MkvError('MKV_BAD_REQUEST', `Min-Log-Seq must be a log seq (a non-negative integer), not ${JSON.stringify(text)}`);
+  return Number(text);
+}
+
+/**
+ * Waits until this master's index has applied `seq` (Min-Log-Seq: read a write made through
+ * another master, or another worker); 503 if it does not within `timeoutMs`.
+ */
+export async function waitForSeq(index: IndexStore, seq: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (let pause = 1; ; pause = Math.min(pause * 2, 20)) {
+    index.refresh();
+    if (index.checkpoint >= seq) return;
+    if (Date.now() >= deadline) {
+      throw new MkvError('MKV_LOG_UNAVAILABLE', `this master has applied the log up to seq ${index.checkpoint}, not yet ${seq} (waited ${timeoutMs} ms); try another master or later`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, pause));
+  }
+}
+
 /** Counts and (with -v) logs one answered request. */
 export function recordRequest(deps: MasterDeps, method: string, path: string, status: number, started: bigint, client: string | null | undefined): void {
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
@@ -132,6 +156,11 @@ export function createApp(deps: MasterDeps): Koa {
       await next();
     });
   }
+  app.use(async (ctx, next) => {
+    const minimum = ctx.get('min-log-seq');
+    if (minimum !== '') await waitForSeq(deps.index, parseSeq(minimum), MIN_LOG_SEQ_WAIT_MS);
+    await next();
+  });
   app.use(router.routes());
   app.use(router.allowedMethods());
   return app;

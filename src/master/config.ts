@@ -18,6 +18,8 @@ export interface MasterConfig {
   bodyTimeoutMs: number;
   /** Serve reads only (a point-in-time db): every write answers 403. */
   readOnly: boolean;
+  /** With a shared log (JetStream): how long a pending key may be another master's write in flight. */
+  pendingGraceMs: number;
 }
 
 export const defaultConfig: MasterConfig = {
@@ -31,4 +33,5 @@ export const defaultConfig: MasterConfig = {
   volumeRequestTimeoutMs: 30_000,
   bodyTimeoutMs: 10_000,
   readOnly: false,
+  pendingGraceMs: 3_600_000,
 };

@@ -22,7 +22,8 @@ function plainKeyRead(request: IncomingMessage): boolean {
     url.charCodeAt(0) === 47 /* / */ &&
     !url.includes('?') &&
     !url.includes('#') &&
-    headers.authorization === undefined
+    headers.authorization === undefined &&
+    headers['min-log-seq'] === undefined
   );
 }
 

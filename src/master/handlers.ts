@@ -8,7 +8,7 @@ import { rebalanceKey } from '../ops/rebalance.js';
 import { keyToPath, keyToVolumes, needsRebalance } from '../placement.js';
 import { volumeUrl } from '../volumes/client.js';
 import type { MasterDeps } from './app.js';
-import { apiCause } from './put.js';
+import { apiCause, refuseInFlightElsewhere, tellSeq } from './put.js';
 
 /** A copy in random order (Fisher–Yates): replicas are tried in random order, as the original did. */
 export function shuffled<T>(items: readonly T[]): T[] {
@@ -72,10 +72,11 @@ export async function deleteKey(ctx: Context, deps: MasterDeps, key: string): Pr
   try {
     const record = index.get(key);
     if (!record) throw notFound();
+    if (record.state === 'pending') refuseInFlightElsewhere(deps, record);
     const cause = apiCause(ctx);
     if (record.state === 'live') {
       if (config.protect) throw new MkvError('MKV_PROTECTED', 'the server runs with --protect: UNLINK the key before you DELETE it');
-      await writer.append([{ key, cause, change: { type: 'KeyUnlinked' } }]);
+      tellSeq(ctx, await writer.append([{ key, cause, change: { type: 'KeyUnlinked' } }]));
     }
     const path = keyToPath(key);
     const removals = await Promise.allSettled(record.volumes.map((volume) => volumes.delete(volume, path)));
@@ -87,7 +88,7 @@ export async function deleteKey(ctx: Context, deps: MasterDeps, key: string): Pr
         `removing the blob failed (${failed.join('; ')}); the key stays ${record.state === 'pending' ? 'pending' : 'unlinked'}, DELETE it again to retry`,
       );
     }
-    await writer.append([{ key, cause, change: { type: 'KeyDeleted' } }]);
+    tellSeq(ctx, await writer.append([{ key, cause, change: { type: 'KeyDeleted' } }]));
     ctx.status = 204;
   } finally {
     await writer.unlock(key);
@@ -101,7 +102,7 @@ export async function setLinked(ctx: Context, deps: MasterDeps, key: string, lin
   try {
     const from: KeyState = linked ? 'unlinked' : 'live';
     if (index.get(key)?.state !== from) throw notFound();
-    await writer.append([{ key, cause: apiCause(ctx), change: { type: linked ? 'KeyLinked' : 'KeyUnlinked' } }]);
+    tellSeq(ctx, await writer.append([{ key, cause: apiCause(ctx), change: { type: linked ? 'KeyLinked' : 'KeyUnlinked' } }]));
     ctx.status = 204;
   } finally {
     await writer.unlock(key);
@@ -117,6 +118,8 @@ export async function rebalanceOne(ctx: Context, deps: MasterDeps, key: string):
     if (!record) throw notFound();
     const outcome = await rebalanceKey(key, record, config, volumes, writer, apiCause(ctx));
     if (outcome.status === 'failed') throw new MkvError('MKV_REBALANCE_FAILED', `rebalance failed: ${outcome.reason}`);
+    // A key already in place appended nothing: what this master has applied covers it.
+    ctx.set('Log-Seq', String(outcome.status === 'moved' ? outcome.seq : index.checkpoint));
     ctx.status = 204;
   } finally {
     await writer.unlock(key);

@@ -14,10 +14,11 @@ import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Context } from 'koa';
 import { MkvError } from '../errors.js';
-import type { Cause } from '../events/event.js';
+import type { Cause, LogEvent } from '../events/event.js';
 import { keyToPath, keyToVolumes } from '../placement.js';
 import type { MasterDeps } from './app.js';
 import { checkKeyFits } from './keys.js';
+import type { KeyRecord } from '../index/evolve.js';
 import { AwsChunkedDecoder } from './s3/aws-chunked.js';
 
 export interface Written {
@@ -30,6 +31,15 @@ function contentLength(request: IncomingMessage): number | undefined {
   if (header === undefined) return undefined;
   // Node's parser has already refused a malformed Content-Length.
   return Number(header);
+}
+
+/**
+ * Answers with `Log-Seq: N`, the seq of the request's last event so far: a client can then read
+ * its write from any master with `Min-Log-Seq: N`.
+ */
+export function tellSeq(ctx: Context, events: readonly LogEvent[]): void {
+  const last = events.at(-1);
+  if (last) ctx.set('Log-Seq', String(last.seq));
 }
 
 export function apiCause(ctx: Context): Cause {
@@ -59,6 +69,23 @@ export function requestBody(ctx: Context): ValueSource {
   return { body: request, length };
 }
 
+/**
+ * With a log shared by several masters, a pending key may be a write in flight on another
+ * master (its blob is being streamed right now): taking it over would mix two values in one
+ * file. Until it is older than --pending-grace it answers 409; after that it is abandoned, and a
+ * PUT or DELETE cleans it up as on one master.
+ */
+export function refuseInFlightElsewhere(deps: MasterDeps, record: KeyRecord): void {
+  if (!deps.writer.sharedLog) return;
+  const age = Date.now() - record.time;
+  if (age < deps.config.pendingGraceMs) {
+    throw new MkvError(
+      'MKV_KEY_LOCKED',
+      `a write of this key started ${Math.round(age / 1000)} s ago, maybe on another master, and has not finished; retry later (a pending write is taken over after ${Math.round(deps.config.pendingGraceMs / 1000)} s)`,
+    );
+  }
+}
+
 /** PUT /key. */
 export async function putKey(ctx: Context, deps: MasterDeps, key: string): Promise<void> {
   const written = await storeValue(ctx, deps, key, requestBody(ctx));
@@ -77,12 +104,14 @@ export async function storeValue(ctx: Context, deps: MasterDeps, key: string, so
   checkKeyFits(key);
   await writer.lock(key);
   try {
-    if (index.get(key)?.state === 'live') {
+    const record = index.get(key);
+    if (record?.state === 'live') {
       throw new MkvError('MKV_EXISTS', 'the key exists; DELETE or UNLINK it first');
     }
+    if (record?.state === 'pending') refuseInFlightElsewhere(deps, record);
     const targetVolumes = keyToVolumes(key, config.volumes, config.replicas, config.subvolumes);
     const cause = apiCause(ctx);
-    await writer.append([{ key, cause, change: { type: 'WriteStarted', volumes: targetVolumes } }]);
+    tellSeq(ctx, await writer.append([{ key, cause, change: { type: 'WriteStarted', volumes: targetVolumes } }]));
     let written: Written;
     try {
       written = await streamToReplicas(source, deps, targetVolumes, keyToPath(key));
@@ -93,9 +122,10 @@ export async function storeValue(ctx: Context, deps: MasterDeps, key: string, so
       await abandonWrite(deps, key, targetVolumes, cause, error as Error);
       throw error;
     }
-    await writer.append([
-      { key, cause, change: { type: 'WriteCommitted', volumes: targetVolumes, size: written.size, md5: written.md5 } },
-    ]);
+    tellSeq(
+      ctx,
+      await writer.append([{ key, cause, change: { type: 'WriteCommitted', volumes: targetVolumes, size: written.size, md5: written.md5 } }]),
+    );
     return written;
   } finally {
     await writer.unlock(key);

@@ -21,7 +21,7 @@ import { forEachConcurrent } from './work-queue.js';
 
 export type RebalanceOutcome =
   | { status: 'balanced' }
-  | { status: 'moved'; copies: number; bytes: number; staleLeft: string[] }
+  | { status: 'moved'; copies: number; bytes: number; staleLeft: string[]; seq: number }
   | { status: 'failed'; reason: string };
 
 export interface Placement {
@@ -77,11 +77,11 @@ export async function rebalanceKey(
     }),
   );
   if (problems.length > 0) return { status: 'failed', reason: problems.join('; ') };
-  await writer.append([{ key, cause, change: { type: 'KeyRelocated', volumes: targets } }]);
+  const [relocated] = await writer.append([{ key, cause, change: { type: 'KeyRelocated', volumes: targets } }]);
   const stale = record.volumes.filter((volume) => !targets.includes(volume));
   const removals = await Promise.allSettled(stale.map((volume) => client.delete(volume, path)));
   const staleLeft = removals.flatMap((result, i) => (result.status === 'rejected' ? [stale[i]!] : []));
-  return { status: 'moved', copies, bytes, staleLeft };
+  return { status: 'moved', copies, bytes, staleLeft, seq: relocated!.seq };
 }
 
 export interface RebalanceReport {

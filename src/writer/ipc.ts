@@ -116,6 +116,8 @@ export class RemoteWriter implements Writer {
     private readonly channel: Channel,
     /** Drops the worker's cached read snapshot, so its next read sees the primary's last commit. */
     private readonly refresh: () => void,
+    /** Whether the primary's writer shares its log with other masters. */
+    readonly sharedLog = false,
   ) {
     channel.on('message', this.listener);
   }

@@ -10,7 +10,9 @@ import type { Logger } from '../logger.js';
 import { silentLogger } from '../logger.js';
 import type { EventLog } from '../log/event-log.js';
 import { SegmentLog, type SyncMode } from '../log/segment-log.js';
+import { JetStreamLog } from '../log/jetstream-log.js';
 import { lockDb } from './db-lock.js';
+import { JetStreamWriter } from './jetstream-writer.js';
 import { LocalWriter, ReadOnlyWriter, type Writer } from './writer.js';
 
 export interface StoreOptions {
@@ -25,10 +27,17 @@ export interface StoreOptions {
   skipLogCheck?: boolean;
   /** Told of every block the writer appends (for metrics). */
   onAppend?: (events: number, seconds: number) => void;
+  /**
+   * The log on NATS JetStream (nats://host:port[,host:port...][/STREAM]) instead of DB/log:
+   * several masters share it, each projecting it into its own DB/index.
+   */
+  logUrl?: string;
+  /** Copies of each event a new JetStream stream keeps. */
+  logReplicas?: number;
 }
 
 export interface Store {
-  log: SegmentLog;
+  log: EventLog;
   index: IndexStore;
   writer: Writer;
   readOnly: boolean;
@@ -103,10 +112,12 @@ export async function openStore(db: string, options: StoreOptions = {}): Promise
     throw new MkvError('MKV_INTERNAL', `${indexDir(db)} does not exist; build it with mkv rebuild --db ${db} --from-log`);
   }
   const unlock = readOnly ? () => {} : lockDb(db, options.purpose ?? 'mkv server');
-  let log: SegmentLog | undefined;
+  let log: EventLog | undefined;
   let index: IndexStore | undefined;
   try {
-    log = await SegmentLog.open(logDir(db), { ...options, logger, readOnly, verifySealed: !readOnly && !options.skipLogCheck });
+    log = options.logUrl
+      ? await JetStreamLog.open({ url: options.logUrl, ...(options.logReplicas !== undefined ? { replicas: options.logReplicas } : {}) })
+      : await SegmentLog.open(logDir(db), { ...options, logger, readOnly, verifySealed: !readOnly && !options.skipLogCheck });
     const health = await checkIndex(indexDir(db));
     if (!health.ok) {
       if (readOnly) throw new MkvError('MKV_INTERNAL', `the index in ${indexDir(db)} is damaged (${health.reason}); rebuild it with mkv rebuild --db ${db} --from-log`);
@@ -129,7 +140,13 @@ export async function openStore(db: string, options: StoreOptions = {}): Promise
     unlock();
     throw error;
   }
-  const writer = readOnly ? new ReadOnlyWriter(index.checkpoint) : new LocalWriter(log, index, options.onAppend);
+  let writer: Writer;
+  if (readOnly) writer = new ReadOnlyWriter(index.checkpoint);
+  else if (log instanceof JetStreamLog) {
+    const following = new JetStreamWriter(log, index, logger, options.onAppend);
+    following.start();
+    writer = following;
+  } else writer = new LocalWriter(log, index, options.onAppend);
   const openLog = log;
   const openIndex = index;
   return {

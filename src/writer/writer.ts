@@ -22,6 +22,11 @@ export interface Writer {
   close(): Promise<void>;
   /** Whether appends can still succeed. */
   readonly healthy: boolean;
+  /**
+   * True when other masters append to the same log (JetStream): a key left pending may be a
+   * write still in flight on another master, not an abandoned one.
+   */
+  readonly sharedLog?: boolean;
 }
 
 /** The writer of a read-only server (a point-in-time db): every write is refused. */

@@ -50,3 +50,49 @@ export async function startNats(): Promise<NatsServer> {
     },
   };
 }
+
+export interface NatsCluster {
+  /** nats://host:port,host:port,host:port */
+  url: string;
+  nodes: number;
+  stop(node: number): Promise<void>;
+  start(node: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A JetStream cluster of three nats-server nodes on loopback ports (routes between them). */
+export async function startNatsCluster(): Promise<NatsCluster> {
+  const clientPorts = [await freePort(), await freePort(), await freePort()];
+  const routePorts = [await freePort(), await freePort(), await freePort()];
+  const stores = clientPorts.map(() => tempDir('mkv-nats-node-'));
+  const children: Array<ChildProcess | undefined> = [];
+  const routes = routePorts.map((port) => `nats://127.0.0.1:${port}`).join(',');
+  const start = async (node: number) => {
+    const child = spawn(
+      'nats-server',
+      ['-js', '-a', '127.0.0.1', '-p', String(clientPorts[node]), '-sd', stores[node]!, '-n', `node${node}`, '--cluster_name', 'mkv-test', '--cluster', `nats://127.0.0.1:${routePorts[node]}`, '--routes', routes],
+      { stdio: 'ignore' },
+    );
+    children[node] = child;
+    await listening(clientPorts[node]!, child);
+  };
+  const stop = async (node: number) => {
+    const child = children[node];
+    if (child && child.exitCode === null) {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGKILL');
+      await exited;
+    }
+  };
+  for (let node = 0; node < 3; node++) await start(node);
+  return {
+    url: `nats://${clientPorts.map((port) => `127.0.0.1:${port}`).join(',')}`,
+    nodes: 3,
+    stop,
+    start,
+    async close() {
+      for (let node = 0; node < 3; node++) await stop(node);
+      for (const store of stores) removeDir(store);
+    },
+  };
+}

@@ -1,0 +1,129 @@
+// The writer of a master whose log is a JetStream stream that other masters write too.
+//
+//   handler ──lock(key)──▶ local lock; the key's last seq (from the index) is what the stream must still end at
+//   handler ──append──▶ publish, conditional on the key's last subject seq ─▶ wait: projector at that seq ─▶ resolve
+//   follower: stream (from checkpoint + 1, every master's events) ─▶ index.apply, in stream order
+//
+// Every master projects the whole stream into its own LMDB index with the same projector and
+// checkpoint rule; an append is answered only once this master's projector has applied it (read
+// your writes). Two masters racing on a key: the second conditional publish fails, 409.
+import type { EventInput, LogEvent } from '../events/event.js';
+import { MkvError } from '../errors.js';
+import type { IndexStore } from '../index/index-store.js';
+import type { Logger } from '../logger.js';
+import type { JetStreamLog } from '../log/jetstream-log.js';
+import type { Writer } from './writer.js';
+
+/** How many events the follower applies in one LMDB transaction at most. */
+const APPLY_BATCH = 1000;
+/** How long an append waits for this master's projector before it answers 503. */
+const PROJECTION_WAIT_MS = 15_000;
+
+export class JetStreamWriter implements Writer {
+  readonly sharedLog = true;
+  /** Keys locked here, with the seq their subject must still end at. */
+  private readonly locked = new Map<string, number>();
+  private readonly waiting = new Set<{ seq: number; resolve: () => void; reject: (error: unknown) => void }>();
+  private closed = false;
+  private failure: Error | undefined;
+  private following: Promise<void> | undefined;
+  private stopFollowing: (() => void) | undefined;
+
+  constructor(
+    private readonly log: JetStreamLog,
+    private readonly index: IndexStore,
+    private readonly logger: Logger,
+    private readonly onAppend?: (events: number, seconds: number) => void,
+  ) {}
+
+  /** Starts projecting the stream from the index's checkpoint; runs until close(). */
+  start(): void {
+    this.following = this.follow().catch((error: Error) => {
+      this.failure = error;
+      this.logger.error('the projector stopped following the stream', { error: error.message });
+      for (const waiter of this.waiting) waiter.reject(new MkvError('MKV_LOG_UNAVAILABLE', `the projector stopped: ${error.message}`));
+      this.waiting.clear();
+    });
+  }
+
+  private async follow(): Promise<void> {
+    while (!this.closed) {
+      const stream = this.log.follow(this.index.checkpoint + 1, APPLY_BATCH);
+      this.stopFollowing = () => stream.stop();
+      for await (const batch of stream) {
+        await this.index.apply(batch);
+        const applied = this.index.checkpoint;
+        for (const waiter of this.waiting) {
+          if (waiter.seq <= applied) {
+            this.waiting.delete(waiter);
+            waiter.resolve();
+          }
+        }
+      }
+    }
+  }
+
+  /** Resolves once this master's index has applied `seq`. */
+  private applied(seq: number): Promise<void> {
+    if (this.index.checkpoint >= seq) return Promise.resolve();
+    if (this.failure) return Promise.reject(new MkvError('MKV_LOG_UNAVAILABLE', `the projector stopped: ${this.failure.message}`));
+    return new Promise((resolve, reject) => {
+      const waiter = {
+        seq,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        reject,
+      };
+      const timer = setTimeout(() => {
+        this.waiting.delete(waiter);
+        reject(new MkvError('MKV_LOG_UNAVAILABLE', `the event is in the log (seq ${seq}) but this master has not applied it within ${PROJECTION_WAIT_MS / 1000} s; read it with Min-Log-Seq: ${seq}`));
+      }, PROJECTION_WAIT_MS);
+      this.waiting.add(waiter);
+    });
+  }
+
+  get lockedKeys(): number {
+    return this.locked.size;
+  }
+
+  async lock(key: string): Promise<void> {
+    if (this.closed) throw new MkvError('MKV_LOG_UNAVAILABLE', 'the server is shutting down');
+    if (this.locked.has(key)) throw new MkvError('MKV_KEY_LOCKED', 'another write or delete of this key is in flight');
+    this.locked.set(key, this.index.lastSeqOf(key));
+  }
+
+  async unlock(key: string): Promise<void> {
+    this.locked.delete(key);
+  }
+
+  async append(inputs: EventInput[]): Promise<LogEvent[]> {
+    if (this.closed) throw new MkvError('MKV_LOG_UNAVAILABLE', 'the server is shutting down');
+    const started = process.hrtime.bigint();
+    const events: LogEvent[] = [];
+    for (const input of inputs) {
+      // A locked key: the seq seen at lock time, moved on by this master's own appends. An
+      // unlocked one (a tool's event): what this master has applied of it so far.
+      const expected = this.locked.get(input.key) ?? this.index.lastSeqOf(input.key);
+      const event = await this.log.publish(input, expected);
+      if (this.locked.has(input.key)) this.locked.set(input.key, event.seq);
+      events.push(event);
+    }
+    if (events.length > 0) await this.applied(events.at(-1)!.seq);
+    this.onAppend?.(events.length, Number(process.hrtime.bigint() - started) / 1e9);
+    return events;
+  }
+
+  get healthy(): boolean {
+    return !this.closed && !this.failure;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.stopFollowing?.();
+    await this.following;
+    for (const waiter of this.waiting) waiter.reject(new MkvError('MKV_LOG_UNAVAILABLE', 'the server is shutting down'));
+    this.waiting.clear();
+  }
+}
