@@ -99,7 +99,6 @@ export class JetStreamLog implements EventLog {
     } catch (error) {
       throw new MkvError('MKV_LOG_UNAVAILABLE', `cannot reach NATS at ${servers.join(',')}: ${(error as Error).message}`);
     }
-    const jsm = await jetstreamManager(nc);
     const prefix = stream.toLowerCase();
     const config: Partial<StreamConfig> & { name: string } = {
       name: stream,
@@ -114,6 +113,7 @@ export class JetStreamLog implements EventLog {
     const deadline = Date.now() + OPEN_WAIT_MS;
     for (;;) {
       try {
+        const jsm = await jetstreamManager(nc);
         try {
           await jsm.streams.info(stream);
         } catch (error) {
@@ -192,7 +192,7 @@ export class JetStreamLog implements EventLog {
     const until = untilSeq ?? this.last;
     if (fromSeq > until) return;
     const consumer = await this.js.consumers.get(this.stream, { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: Math.max(fromSeq, 1) });
-    const messages = await consumer.consume({ max_messages: 1000 });
+    const messages = await consumer.consume({ max_messages: 1000, expires: 2000, idle_heartbeat: 1000 });
     let batch: LogEvent[] = [];
     try {
       for await (const message of messages) {
