@@ -12,7 +12,6 @@ export MKV_CRASH_ROUNDS=${CRASH_ROUNDS:-25}
 export MKV_LOG_DAMAGE_ROUNDS=${LOG_DAMAGE_ROUNDS:-20}
 export MKV_RACE_ROUNDS=${RACE_ROUNDS:-200}
 export MKV_BAD_CONNECTIONS=${BAD_CONNECTIONS:-10000}
-export MKV_JETSTREAM_CLUSTER=1
 node --test --test-reporter=spec --test-concurrency=1 \
   dist/test/e2e/crash.test.js \
   dist/test/e2e/log-damage.test.js \

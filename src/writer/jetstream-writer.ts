@@ -18,6 +18,11 @@ import type { Writer } from './writer.js';
 const APPLY_BATCH = 1000;
 /** How long an append waits for this master's projector before it answers 503. */
 const PROJECTION_WAIT_MS = 15_000;
+/**
+ * When the stream holds events this master has not applied and nothing arrived for this long,
+ * the follower starts over from the checkpoint (its consumer may have been on a node that died).
+ */
+const STALL_MS = 2000;
 
 export class JetStreamWriter implements Writer {
   readonly sharedLog = true;
@@ -36,8 +41,23 @@ export class JetStreamWriter implements Writer {
     private readonly onAppend?: (events: number, seconds: number) => void,
   ) {}
 
+  private lastProgress = Date.now();
+  private watchdog: NodeJS.Timeout | undefined;
+
   /** Starts projecting the stream from the index's checkpoint; runs until close(). */
   start(): void {
+    this.watchdog = setInterval(() => {
+      const behind = this.log.lastSeq > this.index.checkpoint;
+      if (behind && Date.now() - this.lastProgress > STALL_MS) {
+        this.logger.warn('the stream has events this master has not received: following it again from the checkpoint', {
+          checkpoint: this.index.checkpoint,
+          lastSeq: this.log.lastSeq,
+        });
+        this.lastProgress = Date.now();
+        this.stopFollowing?.();
+      }
+    }, STALL_MS / 2);
+    this.watchdog.unref();
     this.following = this.follow().catch((error: Error) => {
       this.failure = error;
       this.logger.error('the projector stopped following the stream', { error: error.message });
@@ -51,7 +71,11 @@ export class JetStreamWriter implements Writer {
       const stream = this.log.follow(this.index.checkpoint + 1, APPLY_BATCH);
       this.stopFollowing = () => stream.stop();
       for await (const batch of stream) {
-        await this.index.apply(batch);
+        this.lastProgress = Date.now();
+        // A consumer started over may deliver again what was applied: skip it.
+        const fresh = batch.filter((event) => event.seq > this.index.checkpoint);
+        if (fresh.length === 0) continue;
+        await this.index.apply(fresh);
         const applied = this.index.checkpoint;
         for (const waiter of this.waiting) {
           if (waiter.seq <= applied) {
@@ -121,6 +145,7 @@ export class JetStreamWriter implements Writer {
 
   async close(): Promise<void> {
     this.closed = true;
+    clearInterval(this.watchdog);
     this.stopFollowing?.();
     await this.following;
     for (const waiter of this.waiting) waiter.reject(new MkvError('MKV_LOG_UNAVAILABLE', 'the server is shutting down'));
