@@ -1,5 +1,8 @@
 // mkv log dump | verify: the event log, read without the index.
 import { eventToJson } from '../events/event.js';
+import { existsSync, readdirSync } from 'node:fs';
+import type { EventLog } from '../log/event-log.js';
+import { JetStreamLog } from '../log/jetstream-log.js';
 import { SegmentLog } from '../log/segment-log.js';
 import { verifyLog } from '../ops/verify-log.js';
 import { logDir } from '../writer/store.js';
@@ -11,36 +14,77 @@ export const logFlags: FlagSpecs = {
   'from-seq': { type: 'integer', default: 1, help: 'dump: start at this seq' },
   limit: { type: 'integer', help: 'dump: at most this many events' },
   before: { type: 'string', help: 'compact: fold the sealed segments whose events all happened before this time' },
+  log: { type: 'string', default: '', help: 'the log on NATS JetStream (nats://host:port[,...][/STREAM]) instead of DB/log: for dump, export, and as import\'s target' },
+  into: { type: 'string', help: 'export: a new directory for the standard Avro container segments' },
 };
+
+/** The log a command reads: the stream with --log, else DB/log. */
+async function openForReading(flags: FlagValues): Promise<EventLog> {
+  if (flags.log) return JetStreamLog.open({ url: flags.log as string });
+  const db = flags.db as string | undefined;
+  if (!db) throw new UsageError('--db (or --log nats://...) is required');
+  return SegmentLog.open(logDir(db), { readOnly: true });
+}
+
+/** Copies every event of `source` into a new segment log in `into`, seqs and times kept. */
+async function exportLog(source: EventLog, into: string): Promise<number> {
+  if (existsSync(into) && readdirSync(into).length > 0) throw new UsageError(`--into ${into} must be a new or empty directory`);
+  if (source.firstSeq > 1 && source.lastSeq >= source.firstSeq) {
+    throw new UsageError(`the log starts at seq ${source.firstSeq} (compacted): export copies whole logs only`);
+  }
+  const target = await SegmentLog.open(into);
+  let events = 0;
+  try {
+    for await (const batch of source.readFrom(1)) {
+      await target.appendExisting(batch);
+      events += batch.length;
+    }
+  } finally {
+    await target.close();
+  }
+  return events;
+}
 
 function iso(time: number | undefined): string {
   return time === undefined ? '-' : new Date(time).toISOString();
 }
 
 export async function logCommand(flags: FlagValues, positional: string[]): Promise<void> {
-  const db = flags.db as string | undefined;
-  if (!db) throw new UsageError('--db is required');
   const [action] = positional;
-  if (action === 'verify') {
-    const summary = verifyLog(logDir(db));
-    const out = [
-      `segments ${summary.segments}, blocks ${summary.blocks}, events ${summary.events}, ${summary.bytes} bytes`,
-      `first seq ${summary.firstSeq ?? '-'} at ${iso(summary.firstTime)}, last seq ${summary.lastSeq ?? '-'} at ${iso(summary.lastTime)}`,
-      `problems: ${summary.problems.length}`,
-      ...summary.problems.map((problem) => `  ${problem}`),
-    ];
-    if (summary.problems.length > 0) {
-      out.push(
-        'A torn tail of the newest segment is cut off when the master starts; damage elsewhere needs a copy of the log',
-        '(or mkv rebuild --scan to recover the keys from the volumes).',
-      );
-      process.exitCode = 1;
+  if (action === 'export') {
+    if (!flags.into) throw new UsageError('export needs --into DIR');
+    const source = await openForReading(flags);
+    try {
+      const events = await exportLog(source, flags.into as string);
+      process.stdout.write(`exported ${events} events from ${source.location} into ${flags.into as string} (standard Avro container files)\n`);
+    } finally {
+      await source.close();
     }
-    process.stdout.write(out.join('\n') + '\n');
+    return;
+  }
+  if (action === 'import') {
+    if (!flags.log || !flags.db) throw new UsageError('import needs --db DIR (the local log) and --log nats://... (the stream)');
+    const source = await SegmentLog.open(logDir(flags.db as string), { readOnly: true });
+    const target = await JetStreamLog.open({ url: flags.log as string });
+    try {
+      if (source.firstSeq > 1 && source.lastSeq >= source.firstSeq) throw new UsageError(`the log starts at seq ${source.firstSeq} (compacted): import copies whole logs only`);
+      // A stream that already holds a prefix of this log (an import that stopped) goes on after it.
+      const from = target.lastSeq + 1;
+      if (target.lastSeq > source.lastSeq) throw new UsageError(`the stream ${target.location} holds ${target.lastSeq} events, more than this log (${source.lastSeq}): it is another log`);
+      let imported = 0;
+      for await (const batch of source.readFrom(from)) {
+        await target.importEvents(batch);
+        imported += batch.length;
+      }
+      process.stdout.write(`imported ${imported} events (seq ${from} to ${source.lastSeq}) into ${target.location}; start the masters with --log ${flags.log as string}\n`);
+    } finally {
+      await target.close();
+      await source.close();
+    }
     return;
   }
   if (action === 'dump') {
-    const log = await SegmentLog.open(logDir(db), { readOnly: true });
+    const log = await openForReading(flags);
     let left = (flags.limit as number | undefined) ?? Infinity;
     try {
       for await (const events of log.readFrom(flags['from-seq'] as number)) {
@@ -59,6 +103,26 @@ export async function logCommand(flags: FlagValues, positional: string[]): Promi
     }
     return;
   }
+  const db = flags.db as string | undefined;
+  if (!db) throw new UsageError('--db is required');
+  if (action === 'verify') {
+    const summary = verifyLog(logDir(db));
+    const out = [
+      `segments ${summary.segments}, blocks ${summary.blocks}, events ${summary.events}, ${summary.bytes} bytes`,
+      `first seq ${summary.firstSeq ?? '-'} at ${iso(summary.firstTime)}, last seq ${summary.lastSeq ?? '-'} at ${iso(summary.lastTime)}`,
+      `problems: ${summary.problems.length}`,
+      ...summary.problems.map((problem) => `  ${problem}`),
+    ];
+    if (summary.problems.length > 0) {
+      out.push(
+        'A torn tail of the newest segment is cut off when the master starts; damage elsewhere needs a copy of the log',
+        '(or mkv rebuild --scan to recover the keys from the volumes).',
+      );
+      process.exitCode = 1;
+    }
+    process.stdout.write(out.join('\n') + '\n');
+    return;
+  }
   if (action === 'compact') {
     if (flags.before === undefined) throw new UsageError('compact needs --before TIME');
     const result = await compactLog(db, parseTime(flags.before as string));
@@ -69,5 +133,5 @@ export async function logCommand(flags: FlagValues, positional: string[]): Promi
     );
     return;
   }
-  throw new UsageError('usage: mkv log dump|verify|compact --db DIR');
+  throw new UsageError('usage: mkv log dump|verify|compact|export|import --db DIR');
 }

@@ -65,8 +65,10 @@ const commands: Record<string, Command> = {
     run: (flags, positional) => historyCommand(flags, positional),
   },
   log: {
-    usage: 'mkv log dump --db DIR [--from-seq N] [--limit N]\n       mkv log verify --db DIR\n       mkv log compact --db DIR --before TIME',
-    description: 'Dumps the event log as JSON lines, verifies every block (CRC, sync markers, dense seq), or compacts it into a snapshot.',
+    usage:
+      'mkv log dump (--db DIR | --log nats://...) [--from-seq N] [--limit N]\n       mkv log verify --db DIR\n       mkv log compact --db DIR --before TIME\n' +
+      '       mkv log export (--db DIR | --log nats://...) --into NEWDIR\n       mkv log import --db DIR --log nats://host:port[/STREAM]',
+    description: 'Dumps the event log as JSON lines, verifies every block (CRC, sync markers, dense seq), compacts it into a snapshot, exports it (from DB/log or a stream) as standard Avro container segments, or imports DB/log into a JetStream stream.',
     flags: logFlags,
     run: (flags, positional) => logCommand(flags, positional),
   },

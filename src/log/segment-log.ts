@@ -250,14 +250,33 @@ export class SegmentLog implements EventLog {
    * fails, the log refuses every later append until restarted).
    */
   async append(inputs: EventInput[]): Promise<LogEvent[]> {
+    if (inputs.length === 0) return [];
+    const time = this.now();
+    return this.writeBlock((first) => inputs.map((input, i): LogEvent => ({ seq: first + i, time, ...input })));
+  }
+
+  /**
+   * Appends events that already have their seq and time (a log exported from elsewhere): the
+   * first must follow this log's last, and the seqs be dense.
+   */
+  async appendExisting(events: LogEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    await this.writeBlock((first) => {
+      events.forEach((event, i) => {
+        if (event.seq !== first + i) throw new MkvError('MKV_CORRUPT_LOG', `seq ${event.seq} cannot follow ${first + i - 1} in ${this.dir}`);
+      });
+      return events;
+    });
+  }
+
+  /** Writes one block of the events `make` numbers from the next seq, fsync'd. */
+  private async writeBlock(make: (firstSeq: number) => LogEvent[]): Promise<LogEvent[]> {
     if (this.broken) throw this.broken;
     if (this.appending) throw new Error('SegmentLog.append is not re-entrant: the writer serialises appends');
-    if (inputs.length === 0) return [];
     this.appending = true;
     try {
       if (!this.handle || this.size >= this.segmentBytes) await this.startSegment(this.last + 1);
-      const time = this.now();
-      const events = inputs.map((input, i): LogEvent => ({ seq: this.last + 1 + i, time, ...input }));
+      const events = make(this.last + 1);
       const block = encodeBlock(events.map(encodeEvent), this.sync!);
       const handle = this.handle!;
       try {

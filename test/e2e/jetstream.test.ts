@@ -6,7 +6,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { IndexStore } from '../../src/index/index-store.js';
 import { indexDir } from '../../src/writer/store.js';
-import { removeDir, spawnMaster, startVolumes, tempDir, type MkvProcess, type VolumeSet } from '../helpers/cluster.js';
+import type { LogEvent } from '../../src/events/event.js';
+import { SegmentLog } from '../../src/log/segment-log.js';
+import { removeDir, runMkv, spawnMaster, startVolumes, tempDir, type MkvProcess, type VolumeSet } from '../helpers/cluster.js';
 import { http } from '../helpers/http.js';
 import { natsSkipReason, startNats, startNatsCluster, type NatsServer } from '../helpers/nats.js';
 
@@ -134,6 +136,65 @@ describe('masters on one JetStream stream', { skip: natsSkipReason() }, () => {
       await stop(a);
       await stop(b);
     }
+  });
+});
+
+describe('moving a log between backends', { skip: natsSkipReason() }, () => {
+  let nats: NatsServer;
+  let set: VolumeSet;
+  let root: string;
+  before(async () => {
+    nats = await startNats();
+    set = await startVolumes('embedded', 3);
+    root = tempDir('mkv-migrate-');
+  });
+  after(async () => {
+    await set?.close();
+    await nats?.stop();
+    if (root) removeDir(root);
+  });
+
+  async function events(dir: string): Promise<LogEvent[]> {
+    const log = await SegmentLog.open(dir, { readOnly: true });
+    const all: LogEvent[] = [];
+    for await (const batch of log.readFrom(1)) all.push(...batch);
+    await log.close();
+    return all;
+  }
+
+  test('mkv log import moves a local log onto a stream that a master then serves; mkv log export gives the same log back', async () => {
+    const local = `${root}/local`;
+    const stream = `${nats.url}/MIGRATE`;
+    const one = await spawnMaster(['--db', local, '--volumes', set.volumes.join(','), '--replicas', '2']);
+    for (let i = 0; i < 20; i++) assert.equal((await http('PUT', `${one.url}/moved/${i}`, `value ${i}`)).status, 201);
+    assert.equal((await http('DELETE', `${one.url}/moved/0`)).status, 204);
+    assert.equal((await http('UNLINK', `${one.url}/moved/1`)).status, 204);
+    await stop(one);
+
+    const imported = await runMkv(['log', 'import', '--db', local, '--log', stream]);
+    assert.equal(imported.status, 0, imported.stderr);
+    assert.match(imported.stdout, /imported 43 events \(seq 1 to 43\)/);
+    // Again: the stream already holds all of it.
+    assert.match((await runMkv(['log', 'import', '--db', local, '--log', stream])).stdout, /imported 0 events/);
+
+    const two = await spawnMaster(['--db', `${root}/on-stream`, '--volumes', set.volumes.join(','), '--replicas', '2', '--log', stream]);
+    try {
+      assert.equal((await readThrough(`${two.url}/moved/5`, '43')).text, 'value 5');
+      assert.equal((await http('GET', `${two.url}/moved/0`)).status, 404);
+      assert.deepEqual(JSON.parse((await http('GET', `${two.url}/moved/?unlinked`)).text).keys, ['/moved/1']);
+      const put = await http('PUT', `${two.url}/moved/new`, 'written on the stream');
+      assert.equal(put.headers['log-seq'], '45');
+    } finally {
+      await stop(two);
+    }
+
+    const exported = await runMkv(['log', 'export', '--log', stream, '--into', `${root}/exported`]);
+    assert.equal(exported.status, 0, exported.stderr);
+    const back = await events(`${root}/exported`);
+    const original = await events(`${local}/log`);
+    assert.equal(back.length, 45);
+    assert.deepEqual(back.slice(0, 43), original);
+    assert.equal((await runMkv(['log', 'export', '--log', stream, '--into', `${root}/exported`])).status, 2);
   });
 });
 
