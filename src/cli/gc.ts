@@ -7,6 +7,7 @@ import { parseTime, UsageError, type FlagSpecs, type FlagValues } from './args.j
 import { serverFlags } from './server.js';
 
 export const gcFlags: FlagSpecs = {
+  log: { type: 'string', default: '', help: 'the log on NATS JetStream (nats://host:port[,...][/STREAM]) instead of DB/log; DB holds this tool\'s own index of it' },
   db: { type: 'string', help: 'the database directory (the master must be stopped)' },
   'unlinked-before': { type: 'string', help: 'hard-delete keys unlinked before this time, e.g. 2026-11-01T00:00:00Z' },
   'pending-older-than': { type: 'duration', default: '1h', help: 'clean up writes that never committed, started longer ago than this' },
@@ -20,7 +21,7 @@ export async function gcCommand(flags: FlagValues): Promise<void> {
   const db = flags.db as string | undefined;
   if (!db) throw new UsageError('--db is required');
   const unlinkedBefore = flags['unlinked-before'] === undefined ? undefined : parseTime(flags['unlinked-before'] as string);
-  const store = await openStore(db, { logger: createLogger({ verbose: flags.v as boolean }), purpose: 'mkv gc' });
+  const store = await openStore(db, { logger: createLogger({ verbose: flags.v as boolean }), purpose: 'mkv gc', ...(flags.log ? { logUrl: flags.log as string } : {}) });
   const client = new VolumeClient({ requestTimeoutMs: flags['volume-timeout'] as number });
   try {
     const report = await collectGarbage(store.index, store.writer, client, {

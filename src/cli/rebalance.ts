@@ -7,6 +7,7 @@ import { UsageError, type FlagSpecs, type FlagValues } from './args.js';
 import { serverFlags } from './server.js';
 
 export const rebalanceFlags: FlagSpecs = {
+  log: { type: 'string', default: '', help: 'the log on NATS JetStream (nats://host:port[,...][/STREAM]) instead of DB/log; DB holds this tool\'s own index of it' },
   db: { type: 'string', help: 'the database directory (the master must be stopped)' },
   volumes: { type: 'list', help: 'the NEW volume set, host:port,...' },
   replicas: serverFlags.replicas!,
@@ -22,7 +23,7 @@ export async function rebalanceCommand(flags: FlagValues): Promise<void> {
   if (!db) throw new UsageError('--db is required');
   if (!volumes || volumes.length === 0) throw new UsageError('--volumes (the new volume set) is required');
   const logger = createLogger({ verbose: flags.v as boolean });
-  const store = await openStore(db, { logger, purpose: 'mkv rebalance' });
+  const store = await openStore(db, { logger, purpose: 'mkv rebalance', ...(flags.log ? { logUrl: flags.log as string } : {}) });
   const client = new VolumeClient({ headTimeoutMs: flags.voltimeout as number });
   try {
     const report = await rebalanceAll(store.index, store.writer, client, { volumes, replicas: flags.replicas as number, subvolumes: flags.subvolumes as number }, {

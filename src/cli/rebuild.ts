@@ -6,6 +6,7 @@ import { parseTime, UsageError, type FlagSpecs, type FlagValues } from './args.j
 import { serverFlags } from './server.js';
 
 export const rebuildFlags: FlagSpecs = {
+  log: { type: 'string', default: '', help: 'the log on NATS JetStream (nats://host:port[,...][/STREAM]) instead of DB/log; DB holds this tool\'s own index of it' },
   db: { type: 'string', help: 'the database directory' },
   'from-log': { type: 'boolean', default: false, help: 'rebuild the index by replaying the log' },
   'until-seq': { type: 'integer', help: 'replay up to and including this seq (needs --into)' },
@@ -28,6 +29,7 @@ export async function rebuildCommand(flags: FlagValues): Promise<void> {
       ...(flags['until-seq'] !== undefined ? { untilSeq: flags['until-seq'] as number } : {}),
       ...(flags.until !== undefined ? { until: parseTime(flags.until as string) } : {}),
       ...(flags.into !== undefined ? { into: flags.into as string } : {}),
+      ...(flags.log ? { logUrl: flags.log as string } : {}),
     });
     process.stdout.write(`rebuilt ${result.db}/index: ${result.keys} keys from ${result.events} events (up to seq ${result.lastSeq}) in ${result.seconds.toFixed(2)} s\n`);
     if (flags.into) process.stdout.write(`serve it with: mkv server --db ${result.db} --read-only --volumes ...\n`);
@@ -41,6 +43,7 @@ export async function rebuildCommand(flags: FlagValues): Promise<void> {
     subvolumes: flags.subvolumes as number,
     concurrency: flags.concurrency as number,
     logger: createLogger({ verbose: flags.v as boolean }),
+    ...(flags.log ? { logUrl: flags.log as string } : {}),
   });
   const lines: string[] = [];
   const list = (title: string, items: string[]) => {

@@ -9,6 +9,7 @@ import { UsageError, type FlagSpecs, type FlagValues } from './args.js';
 import { serverFlags } from './server.js';
 
 export const verifyFlags: FlagSpecs = {
+  log: { type: 'string', default: '', help: 'the log on NATS JetStream (nats://host:port[,...][/STREAM]) instead of DB/log; DB holds this tool\'s own index of it' },
   db: { type: 'string', help: 'the database directory (--repair needs the master stopped)' },
   deep: { type: 'boolean', default: false, help: 'read every replica and check its md5' },
   repair: { type: 'boolean', default: false, help: 'rewrite missing and corrupt replicas from a good one' },
@@ -23,7 +24,7 @@ export async function verifyCommand(flags: FlagValues): Promise<void> {
   if (!existsSync(indexDir(db))) throw new UsageError(`${indexDir(db)} does not exist`);
   const client = new VolumeClient({ headTimeoutMs: flags.voltimeout as number });
   // Checking only reads the index (the master may run); repairing appends events, so it takes the db.
-  const store = flags.repair ? await openStore(db, { logger: createLogger({ verbose: flags.v as boolean }), purpose: 'mkv verify --repair' }) : undefined;
+  const store = flags.repair ? await openStore(db, { logger: createLogger({ verbose: flags.v as boolean }), purpose: 'mkv verify --repair', ...(flags.log ? { logUrl: flags.log as string } : {}) }) : undefined;
   const index = store?.index ?? IndexStore.open(indexDir(db), { readOnly: true });
   try {
     const report = await scrub(index, client, {

@@ -11,6 +11,8 @@ import { MkvError } from '../errors.js';
 import { decodeEvent } from '../events/event.js';
 import { IndexStore } from '../index/index-store.js';
 import { encodeBlock, parseHeader, readBlock } from '../log/avro-container.js';
+import type { EventLog } from '../log/event-log.js';
+import { JetStreamLog } from '../log/jetstream-log.js';
 import { SegmentLog } from '../log/segment-log.js';
 import { lockDb } from '../writer/db-lock.js';
 import { catchUp, indexDir, logDir } from '../writer/store.js';
@@ -25,6 +27,8 @@ export interface ReplayOptions {
   into?: string;
   /** No progress line (tests, benchmarks). */
   quiet?: boolean;
+  /** The log is this JetStream stream (nats://...), not DB/log. */
+  logUrl?: string;
 }
 
 export interface ReplayResult {
@@ -37,7 +41,7 @@ export interface ReplayResult {
 }
 
 /** The seq of the last event appended at or before `until`, 0 if none. */
-async function seqAtTime(log: SegmentLog, until: number): Promise<number> {
+async function seqAtTime(log: EventLog, until: number): Promise<number> {
   let seq = 0;
   for await (const events of log.readFrom(1)) {
     for (const event of events) {
@@ -87,7 +91,17 @@ function copyLogUntil(log: SegmentLog, target: string, untilSeq: number): void {
   }
 }
 
-async function replayInto(log: SegmentLog, index: IndexStore, untilSeq: number, quiet: boolean): Promise<number> {
+/** Copies a stream's events up to seq N into a new segment log at `target` (seqs and times kept). */
+async function copyEventsUntil(log: EventLog, target: string, untilSeq: number): Promise<void> {
+  const copy = await SegmentLog.open(target);
+  try {
+    if (untilSeq > 0) for await (const batch of log.readFrom(1, untilSeq)) await copy.appendExisting(batch);
+  } finally {
+    await copy.close();
+  }
+}
+
+async function replayInto(log: EventLog, index: IndexStore, untilSeq: number, quiet: boolean): Promise<number> {
   const progress = createProgress({ label: 'replay', unit: 'events', total: untilSeq - index.checkpoint, quiet });
   const started = Date.now();
   const applied = await catchUp(log, index, { untilSeq, onBatch: (count) => progress.add(count) });
@@ -105,7 +119,7 @@ function countKeys(index: IndexStore): number {
 export async function rebuildFromLog(db: string, options: ReplayOptions = {}): Promise<ReplayResult> {
   const started = Date.now();
   const pointInTime = options.untilSeq !== undefined || options.until !== undefined;
-  if (!existsSync(logDir(db))) throw new MkvError('MKV_INTERNAL', `${logDir(db)} does not exist: nothing to replay`);
+  if (!options.logUrl && !existsSync(logDir(db))) throw new MkvError('MKV_INTERNAL', `${logDir(db)} does not exist: nothing to replay`);
   if (pointInTime && !options.into) {
     throw new MkvError('MKV_INTERNAL', 'a point-in-time rebuild needs --into OUT: it never overwrites the live db');
   }
@@ -113,7 +127,7 @@ export async function rebuildFromLog(db: string, options: ReplayOptions = {}): P
 
   const unlock = lockDb(db, 'mkv rebuild');
   try {
-    const log = await SegmentLog.open(logDir(db));
+    const log: EventLog = options.logUrl ? await JetStreamLog.open({ url: options.logUrl }) : await SegmentLog.open(logDir(db));
     const scratch = `${indexDir(db)}.rebuild-${process.pid}`;
     rmSync(scratch, { recursive: true, force: true });
     const index = IndexStore.open(scratch);
@@ -141,12 +155,13 @@ async function rebuildInto(db: string, into: string, options: ReplayOptions, sta
   if (resolve(into) === resolve(db)) throw new MkvError('MKV_INTERNAL', '--into must be another directory than --db');
   if (existsSync(into) && readdirSync(into).length > 0) throw new MkvError('MKV_INTERNAL', `${into} is not empty; give a new directory`);
   // The source may be served by a running master: read it without locking or truncating.
-  const source = await SegmentLog.open(logDir(db), { readOnly: true });
+  const source: EventLog = options.logUrl ? await JetStreamLog.open({ url: options.logUrl }) : await SegmentLog.open(logDir(db), { readOnly: true });
   let untilSeq: number;
   try {
     untilSeq = Math.min(source.lastSeq, options.untilSeq ?? Infinity);
     if (options.until !== undefined) untilSeq = Math.min(untilSeq, await seqAtTime(source, options.until));
-    copyLogUntil(source, logDir(into), untilSeq);
+    if (source instanceof SegmentLog) copyLogUntil(source, logDir(into), untilSeq);
+    else await copyEventsUntil(source, logDir(into), untilSeq);
   } finally {
     await source.close();
   }
@@ -163,7 +178,7 @@ async function rebuildInto(db: string, into: string, options: ReplayOptions, sta
         join(into, 'POINT_IN_TIME.json'),
         JSON.stringify(
           {
-            source: resolve(db),
+            source: options.logUrl ?? resolve(db),
             untilSeq,
             lastEventTime: lastTime === undefined ? null : new Date(lastTime).toISOString(),
             requestedUntil: options.until === undefined ? null : new Date(options.until).toISOString(),

@@ -24,6 +24,8 @@ export interface RescanOptions {
   concurrency?: number;
   quiet?: boolean;
   logger?: Logger;
+  /** The log on NATS JetStream instead of DB/log. */
+  logUrl?: string;
 }
 
 export interface RescanReport {
@@ -70,7 +72,7 @@ export async function rescanVolumes(db: string, options: RescanOptions): Promise
   const started = Date.now();
   const logger = options.logger ?? silentLogger;
   const client = new VolumeClient({ headTimeoutMs: 30_000, connectionsPerVolume: 16 });
-  const store = await openStore(db, { logger, purpose: 'mkv rebuild --scan' });
+  const store = await openStore(db, { logger, purpose: 'mkv rebuild --scan', ...(options.logUrl ? { logUrl: options.logUrl } : {}) });
   const report: RescanReport = {
     files: 0,
     keys: 0,

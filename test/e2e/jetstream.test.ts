@@ -188,6 +188,14 @@ describe('moving a log between backends', { skip: natsSkipReason() }, () => {
       await stop(two);
     }
 
+    // The offline tools read the stream too: a point-in-time rebuild after the 10th PUT.
+    const rebuilt = await runMkv(['rebuild', '--db', `${root}/pit-source`, '--log', stream, '--from-log', '--until-seq', '20', '--into', `${root}/pit`]);
+    assert.equal(rebuilt.status, 0, rebuilt.stderr);
+    assert.match(rebuilt.stdout, /10 keys from 20 events \(up to seq 20\)/);
+    const rebalanced = await runMkv(['rebalance', '--db', `${root}/tool-index`, '--log', stream, '--volumes', set.volumes.join(','), '--replicas', '2']);
+    assert.equal(rebalanced.status, 0, rebalanced.stderr);
+    assert.match(rebalanced.stdout + rebalanced.stderr, /already balanced 20/);
+
     const exported = await runMkv(['log', 'export', '--log', stream, '--into', `${root}/exported`]);
     assert.equal(exported.status, 0, exported.stderr);
     const back = await events(`${root}/exported`);
