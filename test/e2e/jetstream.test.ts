@@ -8,7 +8,9 @@ import { IndexStore } from '../../src/index/index-store.js';
 import { indexDir } from '../../src/writer/store.js';
 import type { LogEvent } from '../../src/events/event.js';
 import { SegmentLog } from '../../src/log/segment-log.js';
-import { removeDir, runMkv, spawnMaster, startVolumes, tempDir, type MkvProcess, type VolumeSet } from '../helpers/cluster.js';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { freePort, nginxSkipReason, removeDir, repoRoot, runMkv, spawnMaster, startVolumes, tempDir, type MkvProcess, type VolumeSet } from '../helpers/cluster.js';
 import { http } from '../helpers/http.js';
 import { natsSkipReason, startNats, startNatsCluster, type NatsServer } from '../helpers/nats.js';
 
@@ -135,6 +137,44 @@ describe('masters on one JetStream stream', { skip: natsSkipReason() }, () => {
     } finally {
       await stop(a);
       await stop(b);
+    }
+  });
+});
+
+describe('nginx in front of two masters (nginx/masters)', { skip: natsSkipReason() || nginxSkipReason() }, () => {
+  test('a master killed with kill -9: reads and writes through nginx go on, with nothing to promote', async () => {
+    const nats = await startNats();
+    const set = await startVolumes('embedded', 3);
+    const root = tempDir('mkv-front-');
+    const args = (db: string) => ['--db', `${root}/${db}`, '--volumes', set.volumes.join(','), '--replicas', '2', '--log', `${nats.url}/FRONT`];
+    const a = await spawnMaster(args('a'));
+    const b = await spawnMaster(args('b'));
+    const port = await freePort();
+    const front = spawn(join(repoRoot, 'nginx/masters'), [`127.0.0.1:${a.port}`, `127.0.0.1:${b.port}`], { env: { ...process.env, PORT: String(port) }, stdio: 'ignore' });
+    const url = `http://127.0.0.1:${port}`;
+    try {
+      let up = false;
+      for (let attempt = 0; attempt < 100 && !up; attempt++) {
+        up = await http('GET', `${url}/none`).then(() => true, () => false);
+        if (!up) await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      const seqs: string[] = [];
+      for (let i = 0; i < 6; i++) {
+        const put = await http('PUT', `${url}/front/${i}`, `value ${i}`);
+        assert.equal(put.status, 201, put.text);
+        seqs.push(put.headers['log-seq']!);
+      }
+      a.child.kill('SIGKILL');
+      await a.exited;
+      for (let i = 0; i < 6; i++) assert.deepEqual(await readThrough(`${url}/front/${i}`, seqs[i]!), { status: 200, text: `value ${i}` });
+      for (let i = 6; i < 12; i++) assert.equal((await http('PUT', `${url}/front/${i}`, `value ${i}`)).status, 201);
+    } finally {
+      front.kill('SIGTERM');
+      await stop(a);
+      await stop(b);
+      await set.close();
+      await nats.stop();
+      removeDir(root);
     }
   });
 });
