@@ -215,22 +215,16 @@ export class JetStreamLog implements EventLog {
     await this.refresh();
     const until = untilSeq ?? this.last;
     if (fromSeq > until) return;
-    const consumer = await this.js.consumers.get(this.stream, { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: Math.max(fromSeq, 1) });
-    const messages = await consumer.consume({ max_messages: 1000, expires: 2000, idle_heartbeat: 1000 });
-    let batch: LogEvent[] = [];
+    const stream = this.follow(fromSeq, 1000);
     try {
-      for await (const message of messages) {
-        batch.push(decodeMessage(message.data, message.seq));
-        if (message.seq >= until) break;
-        if (batch.length >= 1000 || message.info.pending === 0) {
-          yield batch;
-          batch = [];
-        }
+      for await (const batch of stream) {
+        const wanted = batch.at(-1)!.seq <= until ? batch : batch.filter((event) => event.seq <= until);
+        if (wanted.length > 0) yield wanted;
+        if (batch.at(-1)!.seq >= until) break;
       }
     } finally {
-      await messages.close();
+      stream.stop();
     }
-    if (batch.length > 0) yield batch;
   }
 
   /**
