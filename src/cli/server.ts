@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { availableParallelism } from 'node:os';
 import type { IndexStore } from '../index/index-store.js';
 import { defaultConfig, type MasterConfig } from '../master/config.js';
-import { createHandler } from '../master/app.js';
+import { createHandler } from '../master/fast-get.js';
 import { createLogger, type Logger } from '../logger.js';
 import { VolumeClient } from '../volumes/client.js';
 import { UploadStore } from '../master/s3/uploads.js';

@@ -2,7 +2,6 @@
 //
 //   request ─▶ errorResponses ─▶ requestLog ─▶ router ─▶ handler ─▶ writer (lock, append) / index (read)
 //                                                              └──▶ volumes (HEAD, PUT, DELETE)
-import type { RequestListener } from 'node:http';
 import Router from '@koa/router';
 import Koa, { type Context } from 'koa';
 import { MkvError } from '../errors.js';
@@ -13,7 +12,6 @@ import type { VolumeClient } from '../volumes/client.js';
 import type { Writer } from '../writer/writer.js';
 import type { MasterConfig } from './config.js';
 import { errorResponses } from './errors.js';
-import { withFastGet } from './fast-get.js';
 import { deleteKey, getKey, keyHistory, listKeys, rebalanceOne, setLinked } from './handlers.js';
 import { checkKeyFits, decodeKey } from './keys.js';
 import { putKey } from './put.js';
@@ -84,11 +82,6 @@ export function recordRequest(deps: MasterDeps, method: string, path: string, st
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   deps.metrics?.countRequest(method, status, seconds);
   deps.logger.debug('request', { method, path, status, ms: seconds * 1000, client });
-}
-
-/** The master's request listener for node:http: GET/HEAD of a plain key on the fast path, the rest through Koa. */
-export function createHandler(deps: MasterDeps): RequestListener {
-  return withFastGet(deps, createApp(deps).callback());
 }
 
 export function createApp(deps: MasterDeps): Koa {

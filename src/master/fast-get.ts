@@ -7,7 +7,7 @@
 // It answers with the same status, headers and (empty) body as the Koa route; anything it does
 // not answer itself goes to Koa untouched, which also renders every error but "no such key".
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
-import { recordRequest, type MasterDeps } from './app.js';
+import { createApp, recordRequest, type MasterDeps } from './app.js';
 import { locateKey } from './handlers.js';
 import { checkKeyFits, decodeKey } from './keys.js';
 
@@ -25,6 +25,11 @@ function plainKeyRead(request: IncomingMessage): boolean {
     headers.authorization === undefined &&
     headers['min-log-seq'] === undefined
   );
+}
+
+/** The master's request listener for node:http: GET/HEAD of a plain key on the fast path, the rest through Koa. */
+export function createHandler(deps: MasterDeps): RequestListener {
+  return withFastGet(deps, createApp(deps).callback());
 }
 
 export function withFastGet(deps: MasterDeps, koa: RequestListener): RequestListener {

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createServer } from 'node:http';
-import { createHandler } from '../../src/master/app.js';
+import { createHandler } from '../../src/master/fast-get.js';
 import { defaultConfig, type MasterConfig } from '../../src/master/config.js';
 import { silentLogger } from '../../src/logger.js';
 import { VolumeClient } from '../../src/volumes/client.js';
