@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { request } from 'undici';
 import { benchVolumes } from './harness.js';
-import { goBinary, startGo, startMkv, type RunningMaster } from './masters.js';
+import { goBinary, processTree, startGo, startMkv, type RunningMaster } from './masters.js';
 
 export interface BigPutResult {
   megabytes: number;
@@ -19,16 +19,6 @@ export interface BigPutResult {
   seconds: number;
   rssBeforeMb: number;
   growthMb: number;
-}
-
-function processTree(pid: number): number[] {
-  let children: number[] = [];
-  try {
-    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
-  } catch {
-    // gone
-  }
-  return [pid, ...children.flatMap(processTree)];
 }
 
 function memoryMb(pid: number, field: 'VmRSS' | 'VmHWM'): number {

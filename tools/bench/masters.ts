@@ -58,10 +58,15 @@ function childrenOf(pid: number): number[] {
   }
 }
 
+/** A process and all its descendants (a master and its HTTP workers; nginx and its workers). */
+export function processTree(pid: number): number[] {
+  return [pid, ...childrenOf(pid).flatMap(processTree)];
+}
+
 /** VmRSS of a process and all its descendants. */
 export function treeRss(pid: number): number {
   let total = 0;
-  for (const each of [pid, ...childrenOf(pid).flatMap((child) => [child, ...childrenOf(child)])]) {
+  for (const each of processTree(pid)) {
     try {
       total += Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${each}/status`, 'utf8'))![1]) * 1024;
     } catch {
@@ -74,7 +79,7 @@ export function treeRss(pid: number): number {
 /** CPU seconds (user + system) used so far by a process and all its descendants. */
 export function treeCpuSeconds(pid: number): number {
   let ticks = 0;
-  for (const each of [pid, ...childrenOf(pid).flatMap((child) => [child, ...childrenOf(child)])]) {
+  for (const each of processTree(pid)) {
     try {
       // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
       const stat = readFileSync(`/proc/${each}/stat`, 'utf8');
