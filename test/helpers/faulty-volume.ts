@@ -15,6 +15,12 @@ export interface FaultyVolume {
   delayMs: number;
   /** Requests that met a fault. */
   faults: number;
+  /**
+   * Forgets the requests a slow fault is still holding, as a replaced disk does: without this,
+   * a DELETE held since the fault (an abandoned write's cleanup) runs seconds later and removes
+   * a replica written since.
+   */
+  dropHeld(): void;
   close(): Promise<void>;
 }
 
@@ -22,6 +28,7 @@ export async function startFaultyVolume(root: string): Promise<FaultyVolume> {
   const inner = createVolumeServer({ root });
   const handle = inner.listeners('request')[0] as (request: IncomingMessage, response: ServerResponse) => void;
   const timers = new Set<NodeJS.Timeout>();
+  const held = new Map<NodeJS.Timeout, IncomingMessage>();
   const state = { mode: 'ok' as FaultMode, delayMs: 5000, faults: 0 };
   const server: Server = createServer((request, response) => {
     const mode = state.mode;
@@ -31,10 +38,12 @@ export async function startFaultyVolume(root: string): Promise<FaultyVolume> {
       request.pause();
       const timer = setTimeout(() => {
         timers.delete(timer);
+        held.delete(timer);
         request.resume();
         handle(request, response);
       }, state.delayMs);
       timers.add(timer);
+      held.set(timer, request);
       return;
     }
     if (mode === 'full' && request.method === 'PUT') {
@@ -72,6 +81,14 @@ export async function startFaultyVolume(root: string): Promise<FaultyVolume> {
     },
     set faults(count: number) {
       state.faults = count;
+    },
+    dropHeld() {
+      for (const [timer, request] of held) {
+        clearTimeout(timer);
+        timers.delete(timer);
+        request.destroy();
+      }
+      held.clear();
     },
     async close() {
       for (const timer of timers) clearTimeout(timer);
