@@ -26,6 +26,7 @@ export const ErrorCodes = {
   MKV_LOG_FULL: 507,
   MKV_CORRUPT_LOG: 500,
   MKV_INDEX_AHEAD: 500,
+  MKV_INDEX_TORN: 500,
   MKV_DB_LOCKED: 500,
 } as const;
 

@@ -6,7 +6,16 @@
 //
 // apply() writes a batch's records, history rows and the checkpoint in one transaction, so
 // each event is applied exactly once: after a crash, replay starts at checkpoint + 1.
-import { mkdirSync } from 'node:fs';
+//
+// The index is written without fsync (LMDB's noSync): the log is the durable copy, and an
+// fsync'd LMDB commit cost 20 times an unsynced one (1.3 ms against 0.06 ms here). What noSync
+// gives up is integrity across a crash of the machine — the kernel may have written some of a
+// commit's pages and not others — never across a crash of the process, whose writes the page
+// cache keeps. So a writable index carries an UNSYNCED marker naming the machine's boot while it
+// is open; close() fsyncs the data file and removes it. An index whose marker names an earlier
+// boot is refused (MKV_INDEX_TORN): the server sets it aside and rebuilds it from the log.
+import { closeSync, existsSync, fdatasyncSync, fsyncSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { MkvError } from '../errors.js';
 import { decodeEvent, encodeEvent, type LogEvent } from '../events/event.js';
@@ -51,13 +60,54 @@ export function prefixEnd(prefix: Buffer): Buffer | undefined {
   return undefined;
 }
 
+/** The marker file of an index open without fsync; it holds the boot id it was opened under. */
+export const UNSYNCED_MARKER = 'UNSYNCED';
+
+/** This boot of the machine (Linux); undefined where the kernel does not say, and then the index is fsync'd. */
+function bootId(): string | undefined {
+  try {
+    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function syncPath(path: string): void {
+  const fd = openSync(path, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Why the index in `dir` cannot be trusted — it was open without fsync when the machine went
+ * down — or undefined when it can.
+ */
+export function tornByRestart(dir: string): string | undefined {
+  let openedUnder: string;
+  try {
+    openedUnder = readFileSync(join(dir, UNSYNCED_MARKER), 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+  const now = bootId();
+  if (now !== undefined && openedUnder === now) return undefined; // the process died, the machine did not
+  return `the machine restarted while the index was open without fsync (boot ${openedUnder || 'unknown'}), so its pages may be torn`;
+}
+
 export class IndexStore {
   private readonly env: RootDatabase;
   private readonly keys: Database<KeyRecord, Buffer>;
   private readonly history: Database<Buffer, Buffer>;
   private readonly meta: Database<number, string>;
 
-  private constructor(env: RootDatabase) {
+  private constructor(
+    env: RootDatabase,
+    /** The directory, when it is open without fsync (its UNSYNCED marker is then present). */
+    private readonly unsyncedDir: string | undefined,
+  ) {
     this.env = env;
     this.keys = env.openDB<KeyRecord, Buffer>({ name: 'keys', keyEncoding: 'binary' });
     this.history = env.openDB<Buffer, Buffer>({ name: 'history', keyEncoding: 'binary', encoding: 'binary' });
@@ -65,11 +115,25 @@ export class IndexStore {
   }
 
   static open(dir: string, options: { readOnly?: boolean } = {}): IndexStore {
-    if (!options.readOnly) mkdirSync(dir, { recursive: true });
+    const torn = tornByRestart(dir);
+    if (torn) {
+      throw new MkvError('MKV_INDEX_TORN', `the index in ${dir} cannot be trusted: ${torn}. Starting mkv server rebuilds it from the log (or: mkv rebuild --db DIR --from-log)`);
+    }
+    const readOnly = options.readOnly ?? false;
+    const boot = readOnly ? undefined : bootId();
+    if (!readOnly) {
+      mkdirSync(dir, { recursive: true });
+      if (boot !== undefined) {
+        // Durable before the first unsynced commit, or a torn index could go unnoticed.
+        writeFileSync(join(dir, UNSYNCED_MARKER), `${boot}\n`);
+        syncPath(join(dir, UNSYNCED_MARKER));
+        syncPath(dir);
+      }
+    }
     // The log is the durable copy: the index may trail it after a crash, and replay catches up.
     // noSubdir: false, or lmdb-js takes a directory name with a dot in it for a file name.
-    const env = open({ path: dir, maxDbs: 4, readOnly: options.readOnly ?? false, noSubdir: false });
-    return new IndexStore(env);
+    const env = open({ path: dir, maxDbs: 4, readOnly, noSubdir: false, ...(boot !== undefined ? { noSync: true } : {}) });
+    return new IndexStore(env, boot !== undefined ? dir : undefined);
   }
 
   /**
@@ -95,11 +159,11 @@ export class IndexStore {
   }
 
   /**
-   * Applies events (in seq order, following the checkpoint) in one transaction. `blocking` runs
-   * it synchronously — faster for replays, where nothing else waits on the event loop; the
-   * live writer leaves it asynchronous so requests keep flowing during the commit.
+   * Applies events (in seq order, following the checkpoint) in one transaction, committed
+   * synchronously: unsynced, a commit is a few page writes (0.06 ms for one event here), cheaper
+   * than handing it to lmdb-js's write thread and waiting for it (0.3 ms, 4× the CPU).
    */
-  async apply(events: LogEvent[], options: { blocking?: boolean } = {}): Promise<void> {
+  async apply(events: LogEvent[]): Promise<void> {
     if (events.length === 0) return;
     const checkpoint = this.checkpoint;
     if (events[0]!.seq !== checkpoint + 1) {
@@ -125,8 +189,7 @@ export class IndexStore {
       }
       this.meta.put('checkpoint', events.at(-1)!.seq);
     };
-    if (options.blocking) this.env.transactionSync(write);
-    else await this.env.transaction(write);
+    this.env.transactionSync(write);
   }
 
   /** Keys in one of `states` that start with `prefix`, sorted bytewise. */
@@ -197,5 +260,16 @@ export class IndexStore {
 
   async close(): Promise<void> {
     await this.env.close();
+    const dir = this.unsyncedDir;
+    if (dir === undefined || !existsSync(join(dir, UNSYNCED_MARKER))) return;
+    // Every commit's pages on disk, then the marker gone: a clean index.
+    const fd = openSync(join(dir, 'data.mdb'), 'r');
+    try {
+      fdatasyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    rmSync(join(dir, UNSYNCED_MARKER));
+    syncPath(dir);
   }
 }

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { MkvError } from '../errors.js';
 import type { LogEvent } from '../events/event.js';
 import { checkIndex } from '../index/check-index.js';
-import { IndexStore } from '../index/index-store.js';
+import { IndexStore, tornByRestart } from '../index/index-store.js';
 import type { Logger } from '../logger.js';
 import { silentLogger } from '../logger.js';
 import type { EventLog } from '../log/event-log.js';
@@ -92,7 +92,7 @@ export async function catchUp(
   let applied = 0;
   let pending: LogEvent[] = [];
   const flush = async () => {
-    await index.apply(pending, { blocking: true });
+    await index.apply(pending);
     applied += pending.length;
     options.onBatch?.(pending.length);
     pending = [];
@@ -118,7 +118,9 @@ export async function openStore(db: string, options: StoreOptions = {}): Promise
     log = options.logUrl
       ? await JetStreamLog.open({ url: options.logUrl, ...(options.logReplicas !== undefined ? { replicas: options.logReplicas } : {}) })
       : await SegmentLog.open(logDir(db), { ...options, logger, readOnly, verifySealed: !readOnly && !options.skipLogCheck });
-    const health = await checkIndex(indexDir(db));
+    // Open without fsync when the machine went down: maybe torn, and LMDB cannot tell.
+    const torn = tornByRestart(indexDir(db));
+    const health = torn ? { ok: false as const, reason: torn } : await checkIndex(indexDir(db));
     if (!health.ok) {
       if (readOnly) throw new MkvError('MKV_INTERNAL', `the index in ${indexDir(db)} is damaged (${health.reason}); rebuild it with mkv rebuild --db ${db} --from-log`);
       // The log is the source of truth: set the damaged index aside and replay the log into a new one.
