@@ -90,14 +90,20 @@ function fromAvro(record: AvroEvent): LogEvent {
 }
 
 // An event's Avro bytes, remembered from when it was encoded for or decoded from the log, so
-// the projector stores the history row without encoding the event again.
-const encodedBytes = new WeakMap<LogEvent, Buffer>();
+// the projector stores the history row without encoding the event again. A non-enumerable
+// property (not a WeakMap: a million WeakMap entries cost a replay more than the encoding they
+// save, in the garbage collector's ephemeron tables); a copy ({ ...event }) does not carry it.
+const ENCODED = Symbol('mkv.encodedEvent');
+
+function remember(event: LogEvent, bytes: Buffer): void {
+  Object.defineProperty(event, ENCODED, { value: bytes });
+}
 
 export function encodeEvent(event: LogEvent): Buffer {
-  let bytes = encodedBytes.get(event);
+  let bytes = (event as { [ENCODED]?: Buffer })[ENCODED];
   if (!bytes) {
     bytes = eventType.toBuffer(toAvro(event));
-    encodedBytes.set(event, bytes);
+    remember(event, bytes);
   }
   return bytes;
 }
@@ -107,7 +113,7 @@ export function decodeEvent(buffer: Buffer, offset = 0): { event: LogEvent; end:
   const { value, offset: end } = eventType.decode(buffer, offset);
   if (end < 0) throw new Error('truncated event');
   const event = fromAvro(value as AvroEvent);
-  encodedBytes.set(event, buffer.subarray(offset, end));
+  remember(event, buffer.subarray(offset, end));
   return { event, end };
 }
 

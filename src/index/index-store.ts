@@ -41,10 +41,12 @@ export interface ListPage {
 }
 
 function historyKey(key: Buffer, seq: number): Buffer {
-  const row = Buffer.alloc(2 + key.length + 8);
+  const row = Buffer.allocUnsafe(2 + key.length + 8);
   row.writeUInt16BE(key.length, 0);
   key.copy(row, 2);
-  row.writeBigUInt64BE(BigInt(seq), 2 + key.length);
+  // u64 as two u32 halves: no BigInt per event (seqs stay below 2^53).
+  row.writeUInt32BE(Math.floor(seq / 2 ** 32), 2 + key.length);
+  row.writeUInt32BE(seq >>> 0, 6 + key.length);
   return row;
 }
 
