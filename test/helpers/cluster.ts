@@ -3,12 +3,13 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import type { Server } from 'node:http';
-import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createServer } from 'node:http';
 import { createHandler } from '../../src/master/fast-get.js';
+import { createFrontDoor } from '../../src/master/front-door.js';
 import { defaultConfig, type MasterConfig } from '../../src/master/config.js';
 import { silentLogger } from '../../src/logger.js';
 import { VolumeClient } from '../../src/volumes/client.js';
@@ -155,9 +156,17 @@ export async function startMaster(
   const store = await openStore(db, { logger: silentLogger, ...options.store });
   const volumeClient = new VolumeClient({ headTimeoutMs: config.voltimeoutMs, requestTimeoutMs: config.volumeRequestTimeoutMs });
   const uploads = new UploadStore(uploadsDir(db));
-  const handler = createHandler({ config, index: store.index, writer: store.writer, volumes: volumeClient, uploads, logger: silentLogger });
-  const server = createServer(handler);
-  server.requestTimeout = 0;
+  // As mkv server builds it: the front door answers plain reads, node:http and Koa the rest.
+  const deps = { config, index: store.index, writer: store.writer, volumes: volumeClient, uploads, logger: silentLogger };
+  const http = createServer(createHandler(deps));
+  http.requestTimeout = 0;
+  const front = createFrontDoor(deps, http);
+  const server = front.server;
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
   return {
@@ -167,8 +176,8 @@ export async function startMaster(
     store,
     config,
     async close() {
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
+      for (const socket of sockets) socket.destroy();
+      await front.close();
       await store.close();
       await volumeClient.close();
     },
