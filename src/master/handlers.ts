@@ -69,6 +69,7 @@ function redirect(ctx: Context, location: string): void {
 export async function deleteKey(ctx: Context, deps: MasterDeps, key: string): Promise<void> {
   const { config, index, writer, volumes } = deps;
   await writer.lock(key);
+  let unlocked = false;
   try {
     const record = index.get(key);
     if (!record) throw notFound();
@@ -88,10 +89,11 @@ export async function deleteKey(ctx: Context, deps: MasterDeps, key: string): Pr
         `removing the blob failed (${failed.join('; ')}); the key stays ${record.state === 'pending' ? 'pending' : 'unlinked'}, DELETE it again to retry`,
       );
     }
-    tellSeq(ctx, await writer.append([{ key, cause, change: { type: 'KeyDeleted' } }]));
+    unlocked = true; // by the append, whatever its outcome
+    tellSeq(ctx, await writer.appendAndUnlock([{ key, cause, change: { type: 'KeyDeleted' } }], key));
     ctx.status = 204;
   } finally {
-    await writer.unlock(key);
+    if (!unlocked) await writer.unlock(key);
   }
 }
 

@@ -103,6 +103,7 @@ export async function storeValue(ctx: Context, deps: MasterDeps, key: string, so
   if (source.length === 0) throw new MkvError('MKV_EMPTY_BODY', 'a PUT needs a body (the value is empty)');
   checkKeyFits(key);
   await writer.lock(key);
+  let unlocked = false;
   try {
     const record = index.get(key);
     if (record?.state === 'live') {
@@ -122,13 +123,14 @@ export async function storeValue(ctx: Context, deps: MasterDeps, key: string, so
       await abandonWrite(deps, key, targetVolumes, cause, error as Error);
       throw error;
     }
+    unlocked = true; // by the append, whatever its outcome
     tellSeq(
       ctx,
-      await writer.append([{ key, cause, change: { type: 'WriteCommitted', volumes: targetVolumes, size: written.size, md5: written.md5 } }]),
+      await writer.appendAndUnlock([{ key, cause, change: { type: 'WriteCommitted', volumes: targetVolumes, size: written.size, md5: written.md5 } }], key),
     );
     return written;
   } finally {
-    await writer.unlock(key);
+    if (!unlocked) await writer.unlock(key);
   }
 }
 

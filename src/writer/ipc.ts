@@ -12,7 +12,7 @@ import { isMkvError, MkvError, type ErrorCode } from '../errors.js';
 import type { EventInput, LogEvent } from '../events/event.js';
 import type { Writer } from './writer.js';
 
-type Operation = { op: 'lock' | 'unlock'; key: string } | { op: 'append'; events: EventInput[] };
+type Operation = { op: 'lock' | 'unlock'; key: string } | { op: 'append'; events: EventInput[] } | { op: 'appendAndUnlock'; events: EventInput[]; key: string };
 type Call = { mkv: 'call'; id: number } & Operation;
 
 type Reply = { mkv: 'reply'; id: number; events?: LogEvent[]; error?: { code: ErrorCode; message: string } };
@@ -74,6 +74,10 @@ export function serveWriter(channel: Channel, writer: Writer): WriterService {
         break;
       case 'append':
         outcome = writer.append(message.events);
+        break;
+      case 'appendAndUnlock':
+        locked.delete(message.key);
+        outcome = writer.appendAndUnlock(message.events, message.key);
         break;
     }
     outcome.then(
@@ -143,6 +147,10 @@ export class RemoteWriter implements Writer {
 
   append(events: EventInput[]): Promise<LogEvent[]> {
     return this.call({ op: 'append', events });
+  }
+
+  appendAndUnlock(events: EventInput[], key: string): Promise<LogEvent[]> {
+    return this.call({ op: 'appendAndUnlock', events, key });
   }
 
   /** Fails every call still waiting (the channel to the primary is gone). */
