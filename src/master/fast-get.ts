@@ -1,5 +1,7 @@
-// GET/HEAD of a plain key — the request a blob store answers most — on node:http directly,
-// without Koa's context, router and middleware (the same lookup as the Koa route: locateKey).
+// GET/HEAD of a plain key on node:http directly, without Koa's context, router and middleware
+// (the same lookup as the Koa route: locateKey). Most plain reads never get here: the front door
+// (front-door.ts) answers them on the raw connection; these are the ones on connections it
+// handed to node:http.
 //
 //   request ─▶ GET/HEAD, "/key" with no query, not S3-signed? ─yes─▶ locateKey ─▶ 302 / 404
 //                                   └─no, or a bad key, or an unexpected error─▶ the Koa app
