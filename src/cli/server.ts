@@ -1,12 +1,10 @@
 // mkv server: the master.
 import type { Server } from 'node:http';
-import { createServer } from 'node:http';
 import type { AddressInfo, Server as NetServer } from 'node:net';
 import { availableParallelism } from 'node:os';
 import type { IndexStore } from '../index/index-store.js';
 import { defaultConfig, type MasterConfig } from '../master/config.js';
-import { createHandler } from '../master/fast-get.js';
-import { createFrontDoor, type FrontDoor } from '../master/front-door.js';
+import { createMasterServer, type FrontDoor } from '../master/front-door.js';
 import { createLogger, type Logger } from '../logger.js';
 import { VolumeClient } from '../volumes/client.js';
 import { UploadStore } from '../master/s3/uploads.js';
@@ -99,12 +97,7 @@ export function createHttpMaster(
     },
   });
   const uploads = new UploadStore(uploadsDir(flags.db as string));
-  const deps = { config, index, writer, volumes, uploads, logger, metrics };
-  const http = createServer(createHandler(deps));
-  if (onRequest) http.prependListener('request', onRequest);
-  // A gigabyte on a slow link takes longer than Node's default 5 minutes per request.
-  http.requestTimeout = 0;
-  return { front: createFrontDoor(deps, http, onRequest), volumes };
+  return { front: createMasterServer({ config, index, writer, volumes, uploads, logger, metrics }, onRequest), volumes };
 }
 
 /** Listens on --port (and --host when given); resolves with the port. */

@@ -10,7 +10,7 @@
 // not answer itself goes to Koa untouched, which also renders every error but "no such key".
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { createApp, recordRequest, type MasterDeps } from './app.js';
-import { locateKey } from './handlers.js';
+import { answerPlainRead } from './handlers.js';
 import { checkKeyFits, decodeKey } from './keys.js';
 
 /** Koa's type for an empty string body. */
@@ -53,16 +53,8 @@ export function withFastGet(deps: MasterDeps, koa: RequestListener): RequestList
       response.end();
       recordRequest(deps, request.method!, path, status, started, request.socket.remoteAddress);
     };
-    locateKey(deps, key, path, (name, value) => response.setHeader(name, value)).then(
-      (location) => {
-        if (location === undefined) {
-          response.setHeader('Mkv-Error', 'MKV_NOT_FOUND');
-          answer(404);
-        } else {
-          response.setHeader('Location', location);
-          answer(302);
-        }
-      },
+    answerPlainRead(deps, key, path, (name, value) => response.setHeader(name, value)).then(
+      answer,
       () => {
         // Rare (the index failed): let Koa try again and render the error as it renders all others.
         for (const name of response.getHeaderNames()) response.removeHeader(name);

@@ -13,10 +13,11 @@
 // and hands everything else over; node's parser stays the judge of anything unusual, and its
 // timeouts guard every connection it owns. A connection here is closed after KEEP_ALIVE_MS
 // idle, as node:http does.
-import type { Server as HttpServer } from 'node:http';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer, type Server, type Socket } from 'node:net';
 import { recordRequest, type MasterDeps } from './app.js';
-import { locateKey } from './handlers.js';
+import { createHandler } from './fast-get.js';
+import { answerPlainRead } from './handlers.js';
 import { checkKeyFits, decodeKey } from './keys.js';
 
 /** node:http's keepAliveTimeout default, and what it announces. */
@@ -103,6 +104,18 @@ export interface FrontDoor {
 }
 
 /**
+ * The master's server as mkv server runs it: the front door before node:http, which serves the
+ * rest through fast-get.ts and the Koa app.
+ */
+export function createMasterServer(deps: MasterDeps, onRequest?: () => void): FrontDoor {
+  const http = createHttpServer(createHandler(deps));
+  if (onRequest) http.prependListener('request', onRequest);
+  // A gigabyte on a slow link takes longer than Node's default 5 minutes per request.
+  http.requestTimeout = 0;
+  return createFrontDoor(deps, http, onRequest);
+}
+
+/**
  * The master's server: plain reads here, the rest to `http` (which never listens itself).
  * `onRequest` runs before each request is read from the index (an HTTP worker resets its LMDB
  * snapshot there).
@@ -152,16 +165,8 @@ export function createFrontDoor(deps: MasterDeps, http: HttpServer, onRequest?: 
         if (close) socket.end();
         else next();
       };
-      locateKey(deps, read.key, read.path, (name, value) => (headers += `${name}: ${value}\r\n`)).then(
-        (location) => {
-          if (location === undefined) {
-            headers += 'Mkv-Error: MKV_NOT_FOUND\r\n';
-            answer(404);
-          } else {
-            headers += `Location: ${location}\r\n`;
-            answer(302);
-          }
-        },
+      answerPlainRead(deps, read.key, read.path, (name, value) => (headers += `${name}: ${value}\r\n`)).then(
+        (status) => answer(status),
         (error: unknown) => {
           deps.logger.error('request failed', { method: read.method, path: read.path, error });
           headers = 'Mkv-Error: MKV_INTERNAL\r\n';

@@ -7,9 +7,7 @@ import { createServer as createNetServer, type AddressInfo, type Socket } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createServer } from 'node:http';
-import { createHandler } from '../../src/master/fast-get.js';
-import { createFrontDoor } from '../../src/master/front-door.js';
+import { createMasterServer } from '../../src/master/front-door.js';
 import { defaultConfig, type MasterConfig } from '../../src/master/config.js';
 import { silentLogger } from '../../src/logger.js';
 import { VolumeClient } from '../../src/volumes/client.js';
@@ -157,10 +155,7 @@ export async function startMaster(
   const volumeClient = new VolumeClient({ headTimeoutMs: config.voltimeoutMs, requestTimeoutMs: config.volumeRequestTimeoutMs });
   const uploads = new UploadStore(uploadsDir(db));
   // As mkv server builds it: the front door answers plain reads, node:http and Koa the rest.
-  const deps = { config, index: store.index, writer: store.writer, volumes: volumeClient, uploads, logger: silentLogger };
-  const http = createServer(createHandler(deps));
-  http.requestTimeout = 0;
-  const front = createFrontDoor(deps, http);
+  const front = createMasterServer({ config, index: store.index, writer: store.writer, volumes: volumeClient, uploads, logger: silentLogger });
   const server = front.server;
   const sockets = new Set<Socket>();
   server.on('connection', (socket: Socket) => {
