@@ -14,11 +14,12 @@
 // cache keeps. So a writable index carries an UNSYNCED marker naming the machine's boot while it
 // is open; close() fsyncs the data file and removes it. An index whose marker names an earlier
 // boot is refused (MKV_INDEX_TORN): the server sets it aside and rebuilds it from the log.
-import { closeSync, existsSync, fdatasyncSync, fsyncSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { MkvError } from '../errors.js';
 import { decodeEvent, encodeEvent, type LogEvent } from '../events/event.js';
+import { fsyncPath, writeFileDurably } from '../log/segment-log.js';
 import { evolve, needsPrevious, type KeyRecord, type KeyState } from './evolve.js';
 
 /** LMDB's key limit is 1978 bytes; a history row adds 10 bytes to the key. */
@@ -74,15 +75,6 @@ function bootId(): string | undefined {
   }
 }
 
-function syncPath(path: string): void {
-  const fd = openSync(path, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
 /**
  * Why the index in `dir` cannot be trusted — it was open without fsync when the machine went
  * down — or undefined when it can.
@@ -125,12 +117,8 @@ export class IndexStore {
     const boot = readOnly ? undefined : bootId();
     if (!readOnly) {
       mkdirSync(dir, { recursive: true });
-      if (boot !== undefined) {
-        // Durable before the first unsynced commit, or a torn index could go unnoticed.
-        writeFileSync(join(dir, UNSYNCED_MARKER), `${boot}\n`);
-        syncPath(join(dir, UNSYNCED_MARKER));
-        syncPath(dir);
-      }
+      // Durable before the first unsynced commit, or a torn index could go unnoticed.
+      if (boot !== undefined) writeFileDurably(join(dir, UNSYNCED_MARKER), `${boot}\n`);
     }
     // The log is the durable copy: the index may trail it after a crash, and replay catches up.
     // noSubdir: false, or lmdb-js takes a directory name with a dot in it for a file name.
@@ -265,13 +253,8 @@ export class IndexStore {
     const dir = this.unsyncedDir;
     if (dir === undefined || !existsSync(join(dir, UNSYNCED_MARKER))) return;
     // Every commit's pages on disk, then the marker gone: a clean index.
-    const fd = openSync(join(dir, 'data.mdb'), 'r');
-    try {
-      fdatasyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
+    fsyncPath(join(dir, 'data.mdb'));
     rmSync(join(dir, UNSYNCED_MARKER));
-    syncPath(dir);
+    fsyncPath(dir);
   }
 }

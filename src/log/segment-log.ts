@@ -80,7 +80,7 @@ export function writeFileDurably(path: string, data: string | Buffer): void {
     closeSync(fd);
   }
   renameSync(temporary, path);
-  fsyncDirectory(dirname(path));
+  fsyncPath(dirname(path));
 }
 
 /**
@@ -95,9 +95,9 @@ export function finishCompaction(dir: string): void {
   if (existsSync(join(dir, snapshot))) renameSync(join(dir, snapshot), join(dir, final));
   if (firstSeq > 1) writeFileDurably(join(dir, 'BASE'), JSON.stringify({ firstSeq }) + '\n');
   else rmSync(join(dir, 'BASE'), { force: true });
-  fsyncDirectory(dir);
+  fsyncPath(dir);
   rmSync(journal);
-  fsyncDirectory(dir);
+  fsyncPath(dir);
 }
 
 export function listSegments(dir: string): Segment[] {
@@ -320,7 +320,7 @@ export class SegmentLog implements EventLog {
         closeSync(fd);
       }
       renameSync(temporary, path);
-      if (this.syncMode === 'fsync') fsyncDirectory(this.dir);
+      if (this.syncMode === 'fsync') fsyncPath(this.dir);
     } catch (error) {
       throw mapWriteError(error);
     }
@@ -411,8 +411,9 @@ function truncateDurably(path: string, length: number): void {
   }
 }
 
-function fsyncDirectory(dir: string): void {
-  const fd = openSync(dir, 'r');
+/** fsyncs a file or a directory (a directory: the names in it). */
+export function fsyncPath(path: string): void {
+  const fd = openSync(path, 'r');
   try {
     fsyncSync(fd);
   } finally {
