@@ -1,10 +1,11 @@
 // mkv server: the master.
 import type { Server } from 'node:http';
-import type { AddressInfo, Server as NetServer } from 'node:net';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { availableParallelism } from 'node:os';
 import type { IndexStore } from '../index/index-store.js';
 import { defaultConfig, type MasterConfig } from '../master/config.js';
-import { createMasterServer, type FrontDoor } from '../master/front-door.js';
+import { createHandler } from '../master/fast-get.js';
 import { createLogger, type Logger } from '../logger.js';
 import { VolumeClient } from '../volumes/client.js';
 import { UploadStore } from '../master/s3/uploads.js';
@@ -42,8 +43,8 @@ export const serverFlags: FlagSpecs = {
 };
 
 export interface RunningServer {
-  /** The listening socket, when this process serves HTTP itself (--workers 0). */
-  server: NetServer | undefined;
+  /** The HTTP server, when this process serves HTTP itself (--workers 0). */
+  server: Server | undefined;
   store: Store;
   port: number;
   adminPort: number | undefined;
@@ -75,18 +76,8 @@ export function masterConfigFrom(flags: FlagValues): MasterConfig {
   };
 }
 
-/**
- * The HTTP side of a master: the front door (plain reads) before the app, and the volume client
- * they use, over an index and a writer. `onRequest` runs before each request reads the index.
- */
-export function createHttpMaster(
-  flags: FlagValues,
-  index: IndexStore,
-  writer: Writer,
-  logger: Logger,
-  metrics: Metrics,
-  onRequest?: () => void,
-): { front: FrontDoor; volumes: VolumeClient } {
+/** The HTTP side of a master: the app and the volume client it uses, over an index and a writer. */
+export function createHttpMaster(flags: FlagValues, index: IndexStore, writer: Writer, logger: Logger, metrics: Metrics): { server: Server; volumes: VolumeClient } {
   const config = masterConfigFrom(flags);
   const volumes = new VolumeClient({
     headTimeoutMs: config.voltimeoutMs,
@@ -97,17 +88,33 @@ export function createHttpMaster(
     },
   });
   const uploads = new UploadStore(uploadsDir(flags.db as string));
-  return { front: createMasterServer({ config, index, writer, volumes, uploads, logger, metrics }, onRequest), volumes };
+  const server = createServer(createHandler({ config, index, writer, volumes, uploads, logger, metrics }));
+  // A gigabyte on a slow link takes longer than Node's default 5 minutes per request.
+  server.requestTimeout = 0;
+  return { server, volumes };
 }
 
 /** Listens on --port (and --host when given); resolves with the port. */
-export async function listen(server: NetServer, port: number, host: string): Promise<number> {
+export async function listen(server: Server, port: number, host: string): Promise<number> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     if (host) server.listen(port, host, resolve);
     else server.listen(port, resolve);
   });
   return (server.address() as AddressInfo).port;
+}
+
+/** Stops taking connections and waits for the requests in flight (idle keep-alive connections are closed). */
+export async function closeGracefully(server: Server): Promise<void> {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  // A connection that finishes its request goes idle: close those as they appear.
+  const idle = setInterval(() => server.closeIdleConnections(), 100);
+  server.closeIdleConnections();
+  try {
+    await closed;
+  } finally {
+    clearInterval(idle);
+  }
 }
 
 export async function startServer(flags: FlagValues, logger: Logger = createLogger({ verbose: flags.v as boolean })): Promise<RunningServer> {
@@ -140,14 +147,14 @@ export async function startServer(flags: FlagValues, logger: Logger = createLogg
     indexDir: indexDir(db),
     lockedKeys: () => (store.writer instanceof LocalWriter || store.writer instanceof JetStreamWriter ? store.writer.lockedKeys : 0),
   });
-  let front: FrontDoor | undefined;
+  let server: Server | undefined;
   let volumes: VolumeClient;
   let pool: WorkerPool | undefined;
   let port: number;
   try {
     if (workerCount === 0) {
-      ({ front, volumes } = createHttpMaster(flags, store.index, store.writer, logger, metrics));
-      port = await listen(front.server, flags.port as number, flags.host as string);
+      ({ server, volumes } = createHttpMaster(flags, store.index, store.writer, logger, metrics));
+      port = await listen(server, flags.port as number, flags.host as string);
     } else {
       // The admin port's /readyz checks the volumes from here; the workers have their own clients.
       volumes = new VolumeClient({ headTimeoutMs: config.voltimeoutMs, requestTimeoutMs: config.volumeRequestTimeoutMs });
@@ -169,7 +176,7 @@ export async function startServer(flags: FlagValues, logger: Logger = createLogg
   const adminPort = admin ? (admin.address() as AddressInfo).port : undefined;
   let closing: Promise<void> | undefined;
   return {
-    server: front?.server,
+    server,
     store,
     port,
     adminPort,
@@ -177,7 +184,7 @@ export async function startServer(flags: FlagValues, logger: Logger = createLogg
     close() {
       closing ??= (async () => {
         admin?.close();
-        await front?.close();
+        if (server) await closeGracefully(server);
         await pool?.close();
         await store.close();
         await volumes.close();

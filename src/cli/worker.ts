@@ -8,7 +8,7 @@ import { Metrics } from '../metrics.js';
 import { RemoteWriter, type Channel } from '../writer/ipc.js';
 import { indexDir } from '../writer/store.js';
 import type { FlagValues } from './args.js';
-import { createHttpMaster, listen } from './server.js';
+import { closeGracefully, createHttpMaster, listen } from './server.js';
 
 async function main(): Promise<void> {
   if (!cluster.isWorker || !process.send) throw new Error('cli/worker.js is started by mkv server --workers N, not by hand');
@@ -17,15 +17,16 @@ async function main(): Promise<void> {
   const index = IndexStore.open(indexDir(flags.db as string), { readOnly: true });
   const writer = new RemoteWriter(process as Channel, () => index.refresh(), Boolean(flags.log));
   const metrics = new Metrics();
+  const { server, volumes } = createHttpMaster(flags, index, writer, logger, metrics);
   // lmdb-js keeps one read snapshot until a timer resets it, and several requests can arrive
   // before that timer runs: a write answered by another worker could be invisible here. Every
   // request starts from the last commit, so a client reads its writes from any worker.
-  const { front, volumes } = createHttpMaster(flags, index, writer, logger, metrics, () => index.refresh());
+  server.prependListener('request', () => index.refresh());
 
   let stopping: Promise<void> | undefined;
   const stop = (code: number) => {
     stopping ??= (async () => {
-      await front.close();
+      await closeGracefully(server);
       await writer.close();
       await volumes.close();
       await index.close();
@@ -53,7 +54,7 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => {});
   process.on('SIGTERM', () => stop(0));
 
-  const port = await listen(front.server, flags.port as number, flags.host as string);
+  const port = await listen(server, flags.port as number, flags.host as string);
   process.send({ mkv: 'listening', port });
 }
 

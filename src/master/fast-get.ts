@@ -1,7 +1,5 @@
-// GET/HEAD of a plain key on node:http directly, without Koa's context, router and middleware
-// (the same lookup as the Koa route: locateKey). Most plain reads never get here: the front door
-// (front-door.ts) answers them on the raw connection; these are the ones on connections it
-// handed to node:http.
+// GET/HEAD of a plain key — the request a blob store answers most — on node:http directly,
+// without Koa's context, router and middleware (the same lookup as the Koa route: locateKey).
 //
 //   request ─▶ GET/HEAD, "/key" with no query, not S3-signed? ─yes─▶ locateKey ─▶ 302 / 404
 //                                   └─no, or a bad key, or an unexpected error─▶ the Koa app
@@ -10,7 +8,7 @@
 // not answer itself goes to Koa untouched, which also renders every error but "no such key".
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { createApp, recordRequest, type MasterDeps } from './app.js';
-import { answerPlainRead } from './handlers.js';
+import { locateKey } from './handlers.js';
 import { checkKeyFits, decodeKey } from './keys.js';
 
 /** Koa's type for an empty string body. */
@@ -53,8 +51,16 @@ export function withFastGet(deps: MasterDeps, koa: RequestListener): RequestList
       response.end();
       recordRequest(deps, request.method!, path, status, started, request.socket.remoteAddress);
     };
-    answerPlainRead(deps, key, path, (name, value) => response.setHeader(name, value)).then(
-      answer,
+    locateKey(deps, key, path, (name, value) => response.setHeader(name, value)).then(
+      (location) => {
+        if (location === undefined) {
+          response.setHeader('Mkv-Error', 'MKV_NOT_FOUND');
+          answer(404);
+        } else {
+          response.setHeader('Location', location);
+          answer(302);
+        }
+      },
       () => {
         // Rare (the index failed): let Koa try again and render the error as it renders all others.
         for (const name of response.getHeaderNames()) response.removeHeader(name);

@@ -52,20 +52,6 @@ export async function locateKey(deps: MasterDeps, key: string, rawPath: string, 
   return undefined;
 }
 
-/**
- * GET/HEAD of a plain key answered without Koa (front-door.ts, fast-get.ts): the status, with
- * its headers set — 302 with Location, or 404 with Mkv-Error as the Koa route's error renders it.
- */
-export async function answerPlainRead(deps: MasterDeps, key: string, rawPath: string, set: SetHeader): Promise<302 | 404> {
-  const location = await locateKey(deps, key, rawPath, set);
-  if (location === undefined) {
-    set('Mkv-Error', 'MKV_NOT_FOUND');
-    return 404;
-  }
-  set('Location', location);
-  return 302;
-}
-
 /** GET/HEAD /key: 302 to a replica that holds the blob. */
 export async function getKey(ctx: Context, deps: MasterDeps, key: string): Promise<void> {
   const location = await locateKey(deps, key, ctx.path, (name, value) => ctx.set(name, value));
