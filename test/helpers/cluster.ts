@@ -3,11 +3,13 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import type { Server } from 'node:http';
-import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { createMasterServer } from '../../src/master/front-door.js';
+import { createServer } from 'node:http';
+import { createHandler } from '../../src/master/fast-get.js';
 import { defaultConfig, type MasterConfig } from '../../src/master/config.js';
 import { silentLogger } from '../../src/logger.js';
 import { VolumeClient } from '../../src/volumes/client.js';
@@ -154,14 +156,9 @@ export async function startMaster(
   const store = await openStore(db, { logger: silentLogger, ...options.store });
   const volumeClient = new VolumeClient({ headTimeoutMs: config.voltimeoutMs, requestTimeoutMs: config.volumeRequestTimeoutMs });
   const uploads = new UploadStore(uploadsDir(db));
-  // As mkv server builds it: the front door answers plain reads, node:http and Koa the rest.
-  const front = createMasterServer({ config, index: store.index, writer: store.writer, volumes: volumeClient, uploads, logger: silentLogger });
-  const server = front.server;
-  const sockets = new Set<Socket>();
-  server.on('connection', (socket: Socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-  });
+  const handler = createHandler({ config, index: store.index, writer: store.writer, volumes: volumeClient, uploads, logger: silentLogger });
+  const server = createServer(handler);
+  server.requestTimeout = 0;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
   return {
@@ -171,8 +168,8 @@ export async function startMaster(
     store,
     config,
     async close() {
-      for (const socket of sockets) socket.destroy();
-      await front.close();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
       await store.close();
       await volumeClient.close();
     },
@@ -188,6 +185,13 @@ export interface MkvProcess {
   exited: Promise<number | string>;
 }
 
+// Masters a test spawned and did not stop (it failed before it could): killed once the file's
+// tests end, or the running child would keep the test file, and the whole suite, from ending.
+const spawnedMasters = new Set<ChildProcess>();
+after(() => {
+  for (const child of spawnedMasters) child.kill('SIGKILL');
+});
+
 /** Runs `mkv server ...` and waits until it says where it listens. */
 export async function spawnMaster(args: string[]): Promise<MkvProcess> {
   const child = spawn(process.execPath, [mkvBin, 'server', '--port', '0', '--host', '127.0.0.1', ...args], {
@@ -196,7 +200,13 @@ export async function spawnMaster(args: string[]): Promise<MkvProcess> {
   let output = '';
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)));
+  spawnedMasters.add(child);
+  const exited = new Promise<number | string>((resolve) =>
+    child.once('exit', (code, signal) => {
+      spawnedMasters.delete(child);
+      resolve(code ?? signal ?? -1);
+    }),
+  );
   const port = await new Promise<number>((resolve, reject) => {
     const check = () => {
       const match = /listening on http:\/\/[^:]+:(\d+)/.exec(output);
