@@ -14,7 +14,7 @@
 // cache keeps. So a writable index carries an UNSYNCED marker naming the machine's boot while it
 // is open; close() fsyncs the data file and removes it. An index whose marker names an earlier
 // boot is refused (MKV_INDEX_TORN): the server sets it aside and rebuilds it from the log.
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { MkvError } from '../errors.js';
@@ -251,10 +251,10 @@ export class IndexStore {
   async close(): Promise<void> {
     await this.env.close();
     const dir = this.unsyncedDir;
-    if (dir === undefined || !existsSync(join(dir, UNSYNCED_MARKER))) return;
+    if (dir === undefined) return;
     // Every commit's pages on disk, then the marker gone: a clean index.
     fsyncPath(join(dir, 'data.mdb'));
-    rmSync(join(dir, UNSYNCED_MARKER));
+    rmSync(join(dir, UNSYNCED_MARKER), { force: true });
     fsyncPath(dir);
   }
 }
