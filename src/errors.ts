@@ -27,6 +27,7 @@ export const ErrorCodes = {
   MKV_CORRUPT_LOG: 500,
   MKV_INDEX_AHEAD: 500,
   MKV_INDEX_TORN: 500,
+  MKV_INDEX_FORMAT: 500,
   MKV_DB_LOCKED: 500,
 } as const;
 

@@ -1,6 +1,9 @@
 // evolve: the pure function the projector folds over the log. (record before, event) → record after.
 import type { LogEvent } from '../events/event.js';
 
+/** What the projection reads of an event: not its cause. */
+export type ProjectedEvent = Pick<LogEvent, 'seq' | 'time' | 'key' | 'change'>;
+
 export type KeyState = 'live' | 'unlinked' | 'pending';
 
 export interface KeyRecord {
@@ -18,13 +21,13 @@ export interface KeyRecord {
  * Whether evolve needs the record before the event. Only the events that replace a record whole
  * (or remove it) do not; any other, including ones added later, gets the record.
  */
-export function needsPrevious(event: LogEvent): boolean {
+export function needsPrevious(event: ProjectedEvent): boolean {
   const type = event.change.type;
   return !(type === 'WriteStarted' || type === 'WriteCommitted' || type === 'WriteAborted' || type === 'KeyDeleted' || type === 'KeySnapshot');
 }
 
 /** undefined means the key does not exist. */
-export function evolve(record: KeyRecord | undefined, event: LogEvent): KeyRecord | undefined {
+export function evolve(record: KeyRecord | undefined, event: ProjectedEvent): KeyRecord | undefined {
   const stamp = { seq: event.seq, time: event.time };
   const change = event.change;
   switch (change.type) {

@@ -1,8 +1,9 @@
 // The key index: an LMDB environment in <db>/index/ that is a projection of the event log.
 //
-//   keys     key (UTF-8 bytes)                          → KeyRecord (msgpack)
+//   keys     key (UTF-8 bytes)                          → KeyRecord (record.ts's layout)
 //   history  u16 key length ‖ key bytes ‖ u64 seq (BE)  → the event's Avro bytes, as in the log
 //   meta     "checkpoint"                               → seq of the last event applied
+//            "format"                                   → INDEX_FORMAT
 //
 // apply() writes a batch's records, history rows and the checkpoint in one transaction, so
 // each event is applied exactly once: after a crash, replay starts at checkpoint + 1.
@@ -20,7 +21,12 @@ import { open, type Database, type RootDatabase } from 'lmdb';
 import { MkvError } from '../errors.js';
 import { decodeEvent, encodeEvent, type LogEvent } from '../events/event.js';
 import { fsyncPath, writeFileDurably } from '../log/segment-log.js';
-import { evolve, needsPrevious, type KeyRecord, type KeyState } from './evolve.js';
+import type { KeyRecord, KeyState } from './evolve.js';
+import { forEachWrite, HISTORY_PUT, KEY_PUT, PlanBuilder, type IndexPlan } from './plan.js';
+import { decodeRecord, recordState } from './record.js';
+
+/** The layout of the index's records; 1 (no "format" in meta) stored them as msgpack. */
+export const INDEX_FORMAT = 2;
 
 /** LMDB's key limit is 1978 bytes; a history row adds 10 bytes to the key. */
 export const MAX_KEY_BYTES = 1968;
@@ -39,6 +45,11 @@ export interface ListPage {
   keys: string[];
   /** The first key not returned when a limit cut the page short, else "". */
   next: string;
+}
+
+/** Opens the LMDB environment of an index; noSubdir: false, or lmdb-js takes a directory name with a dot in it for a file name. */
+function openEnv(dir: string, readOnly: boolean, noSync: boolean): RootDatabase {
+  return open({ path: dir, maxDbs: 4, readOnly, noSubdir: false, ...(noSync ? { noSync: true } : {}) });
 }
 
 function historyKey(key: Buffer, seq: number): Buffer {
@@ -93,17 +104,17 @@ export function tornByRestart(dir: string): string | undefined {
 
 export class IndexStore {
   private readonly env: RootDatabase;
-  private readonly keys: Database<KeyRecord, Buffer>;
+  private readonly keys: Database<Buffer, Buffer>;
   private readonly history: Database<Buffer, Buffer>;
   private readonly meta: Database<number, string>;
 
   private constructor(
     env: RootDatabase,
-    /** The directory, when it is open without fsync (its UNSYNCED marker is then present). */
+    /** The directory, when this store holds it open without fsync (its UNSYNCED marker is then present). */
     private readonly unsyncedDir: string | undefined,
   ) {
     this.env = env;
-    this.keys = env.openDB<KeyRecord, Buffer>({ name: 'keys', keyEncoding: 'binary' });
+    this.keys = env.openDB<Buffer, Buffer>({ name: 'keys', keyEncoding: 'binary', encoding: 'binary' });
     this.history = env.openDB<Buffer, Buffer>({ name: 'history', keyEncoding: 'binary', encoding: 'binary' });
     this.meta = env.openDB<number, string>({ name: 'meta' });
   }
@@ -121,9 +132,37 @@ export class IndexStore {
       if (boot !== undefined) writeFileDurably(join(dir, UNSYNCED_MARKER), `${boot}\n`);
     }
     // The log is the durable copy: the index may trail it after a crash, and replay catches up.
-    // noSubdir: false, or lmdb-js takes a directory name with a dot in it for a file name.
-    const env = open({ path: dir, maxDbs: 4, readOnly, noSubdir: false, ...(boot !== undefined ? { noSync: true } : {}) });
-    return new IndexStore(env, boot !== undefined ? dir : undefined);
+    const store = new IndexStore(openEnv(dir, readOnly, boot !== undefined), boot !== undefined ? dir : undefined);
+    try {
+      store.checkFormat(dir, readOnly);
+    } catch (error) {
+      store.env.close();
+      throw error;
+    }
+    return store;
+  }
+
+  /**
+   * The index another IndexStore of this process holds open, for a worker thread to write to
+   * (lmdb-js shares one LMDB environment between a process's threads). Its close() leaves the
+   * UNSYNCED marker and the final fsync to the store that opened it.
+   */
+  static attach(dir: string): IndexStore {
+    return new IndexStore(openEnv(dir, false, bootId() !== undefined), undefined);
+  }
+
+  /** An index of another format is refused; the server sets it aside and rebuilds it from the log. */
+  private checkFormat(dir: string, readOnly: boolean): void {
+    const format = this.meta.get('format') ?? (this.meta.get('checkpoint') === undefined && this.count() === 0 ? undefined : 1);
+    if (format === INDEX_FORMAT) return;
+    if (format === undefined) {
+      if (!readOnly) this.meta.putSync('format', INDEX_FORMAT);
+      return;
+    }
+    throw new MkvError(
+      'MKV_INDEX_FORMAT',
+      `the index in ${dir} has format ${format}, this version reads format ${INDEX_FORMAT}. Starting mkv server rebuilds it from the log (or: mkv rebuild --db DIR --from-log)`,
+    );
   }
 
   /**
@@ -145,7 +184,8 @@ export class IndexStore {
   }
 
   get(key: string): KeyRecord | undefined {
-    return this.keys.get(Buffer.from(key, 'utf8'));
+    const bytes = this.keys.getBinaryFast(Buffer.from(key, 'utf8'));
+    return bytes === undefined ? undefined : decodeRecord(bytes);
   }
 
   /**
@@ -155,31 +195,29 @@ export class IndexStore {
    */
   async apply(events: LogEvent[]): Promise<void> {
     if (events.length === 0) return;
+    this.env.transactionSync(() => {
+      const builder = new PlanBuilder((key) => this.get(key));
+      for (const event of events) builder.add(event, encodeEvent(event));
+      this.writeNow(builder.finish().plan);
+    });
+  }
+
+  /** Writes a plan (PlanBuilder) in one transaction: its rows, its records and the checkpoint. */
+  write(plan: IndexPlan): void {
+    this.env.transactionSync(() => this.writeNow(plan));
+  }
+
+  private writeNow(plan: IndexPlan): void {
     const checkpoint = this.checkpoint;
-    if (events[0]!.seq !== checkpoint + 1) {
-      throw new MkvError('MKV_INTERNAL', `projector expected seq ${checkpoint + 1}, got ${events[0]!.seq}`);
+    if (plan.firstSeq !== checkpoint + 1) {
+      throw new MkvError('MKV_INTERNAL', `projector expected seq ${checkpoint + 1}, got ${plan.firstSeq}`);
     }
-    const write = () => {
-      // Several events of one batch may touch one key: evolve from what this batch wrote.
-      const touched = new Map<string, KeyRecord | undefined>();
-      const keyBytes = new Map<string, Buffer>();
-      for (const event of events) {
-        let bytes = keyBytes.get(event.key);
-        if (!bytes) {
-          bytes = Buffer.from(event.key, 'utf8');
-          keyBytes.set(event.key, bytes);
-        }
-        const before = !needsPrevious(event) ? undefined : touched.has(event.key) ? touched.get(event.key) : this.keys.get(bytes);
-        touched.set(event.key, evolve(before, event));
-        this.history.put(historyKey(bytes, event.seq), encodeEvent(event));
-      }
-      for (const [key, record] of touched) {
-        if (record) this.keys.put(keyBytes.get(key)!, record);
-        else this.keys.remove(keyBytes.get(key)!);
-      }
-      this.meta.put('checkpoint', events.at(-1)!.seq);
-    };
-    this.env.transactionSync(write);
+    forEachWrite(plan, (kind, key, value) => {
+      if (kind === HISTORY_PUT) this.history.put(key, value!);
+      else if (kind === KEY_PUT) this.keys.put(key, value!);
+      else this.keys.remove(key);
+    });
+    this.meta.put('checkpoint', plan.lastSeq);
   }
 
   /** Keys in one of `states` that start with `prefix`, sorted bytewise. */
@@ -191,7 +229,7 @@ export class IndexStore {
     const keys: string[] = [];
     let next = '';
     for (const { key, value } of this.keys.getRange({ start: from, ...(end ? { end } : {}) })) {
-      if (!options.states.includes(value.state)) continue;
+      if (!options.states.includes(recordState(value))) continue;
       if (options.limit !== undefined && keys.length === options.limit) {
         next = key.toString('utf8');
         break;
@@ -225,7 +263,7 @@ export class IndexStore {
 
   /** Records from `start` (inclusive) to `end` (exclusive, bytewise), in key order. */
   *range(start: Buffer, end?: Buffer): Generator<[string, KeyRecord]> {
-    for (const { key, value } of this.keys.getRange({ start, ...(end ? { end } : {}) })) yield [key.toString('utf8'), value];
+    for (const { key, value } of this.keys.getRange({ start, ...(end ? { end } : {}) })) yield [key.toString('utf8'), decodeRecord(value)];
   }
 
   /** How many keys the index holds (any state). */
@@ -242,7 +280,7 @@ export class IndexStore {
     let start: Buffer | undefined;
     for (;;) {
       const page = [...this.keys.getRange({ ...(start ? { start } : {}), limit: pageSize })];
-      for (const { key, value } of page) yield [key.toString('utf8'), value];
+      for (const { key, value } of page) yield [key.toString('utf8'), decodeRecord(value)];
       if (page.length < pageSize) return;
       start = Buffer.concat([page.at(-1)!.key, Buffer.from([0])]);
     }

@@ -6,7 +6,9 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
+import { open as openLmdb } from 'lmdb';
 import { UNSYNCED_MARKER } from '../../src/index/index-store.js';
+import { decodeRecord } from '../../src/index/record.js';
 import { listSegments } from '../../src/log/segment-log.js';
 import { indexDir, logDir } from '../../src/writer/store.js';
 import { getFollowing, http } from '../helpers/http.js';
@@ -184,6 +186,30 @@ describe('master faults', () => {
     await stop();
     assert.equal(existsSync(join(indexDir(db), UNSYNCED_MARKER)), false, 'a clean stop syncs the index and removes the marker');
     assert.equal(readdirSync(db).filter((name) => name.startsWith('index-damaged-')).length, asideBefore);
+    await assertIndexEqualsReplay(db);
+  });
+
+  test('an index of the earlier format (msgpack records, no format in meta): set aside and rebuilt from the log', async () => {
+    // Rewrite the index as format 1 wrote it: each record as lmdb-js's msgpack.
+    const env = openLmdb({ path: indexDir(db), maxDbs: 4 });
+    const binary = env.openDB<Buffer, Buffer>({ name: 'keys', keyEncoding: 'binary', encoding: 'binary' });
+    const msgpack = env.openDB({ name: 'keys', keyEncoding: 'binary' });
+    const meta = env.openDB({ name: 'meta' });
+    const records = [...binary.getRange({})].map(({ key, value }) => [key, decodeRecord(value)] as const);
+    assert.ok(records.length > 0);
+    await env.transaction(() => {
+      for (const [key, record] of records) void msgpack.put(key, record);
+      void meta.remove('format');
+    });
+    await env.close();
+    const history = await runMkv(['history', '--db', db, '/kill/0']);
+    assert.notEqual(history.status, 0, 'a tool refuses to read an index of another format');
+    assert.match(history.stderr, /MKV_INDEX_FORMAT|has format 1/);
+    const { url, output } = await start();
+    assert.match(output(), /has format 1, this version reads format 2/);
+    assert.match(output(), /set aside, rebuilding it from the log/);
+    await assertAllServed(url);
+    await stop();
     await assertIndexEqualsReplay(db);
   });
 

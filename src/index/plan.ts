@@ -1,0 +1,125 @@
+// A batch of events turned into the index writes it causes, as one flat buffer: what the
+// projector commits in one LMDB transaction, and what replay hands to its writer thread (a
+// buffer moves between threads without a copy; objects would be cloned).
+//
+//   per write: u8 kind, u16 key length, key, and for a put: u32 value length, value
+//     kind 1: history row put   (key: u16 key length ‖ key ‖ u64 seq, value: the event's Avro bytes)
+//     kind 2: key record put    (value: record.ts's layout)
+//     kind 3: key record remove
+import { evolve, needsPrevious, type KeyRecord, type ProjectedEvent } from './evolve.js';
+import { recordBound, writeRecord } from './record.js';
+
+export const HISTORY_PUT = 1;
+export const KEY_PUT = 2;
+export const KEY_REMOVE = 3;
+
+export interface IndexPlan {
+  /** The seq of the batch's first event: the index's checkpoint must be one less. */
+  firstSeq: number;
+  lastSeq: number;
+  writes: Buffer;
+}
+
+/** What the keys looked like after a batch: undefined for a key the batch removed. */
+export type Touched = Map<string, KeyRecord | undefined>;
+
+export class PlanBuilder {
+  private buffer: Buffer;
+  private length = 0;
+  private firstSeq = 0;
+  private lastSeq = 0;
+  private readonly touched: Touched = new Map();
+
+  /**
+   * lookup reads a key's record as committed; `previous` holds what an earlier batch, not yet
+   * committed, made of the keys it touched (replay plans a batch while the last one commits).
+   */
+  constructor(
+    private readonly lookup: (key: string) => KeyRecord | undefined,
+    private readonly previous?: Touched,
+    capacity = 1 << 16,
+  ) {
+    this.buffer = Buffer.allocUnsafeSlow(capacity);
+  }
+
+  /** Adds an event, in seq order; `bytes` are its Avro encoding, as in the log. */
+  add(event: ProjectedEvent, bytes: Uint8Array): void {
+    if (this.firstSeq === 0) this.firstSeq = event.seq;
+    else if (event.seq !== this.lastSeq + 1) throw new Error(`plan: seq ${event.seq} after ${this.lastSeq}`);
+    this.lastSeq = event.seq;
+    const key = event.key;
+    let before: KeyRecord | undefined;
+    if (needsPrevious(event)) {
+      if (this.touched.has(key)) before = this.touched.get(key);
+      else if (this.previous?.has(key)) before = this.previous.get(key);
+      else before = this.lookup(key);
+    }
+    this.touched.set(key, evolve(before, event));
+    // kind, row key length, row key (u16 ‖ key ‖ u64 seq), value length, value
+    this.reserve(1 + 2 + 2 + 3 * key.length + 8 + 4 + bytes.length);
+    const buffer = this.buffer;
+    let at = this.length;
+    buffer[at] = HISTORY_PUT;
+    const keyLength = buffer.write(key, at + 5, 'utf8');
+    buffer.writeUInt16BE(keyLength + 10, at + 1);
+    buffer.writeUInt16BE(keyLength, at + 3);
+    at += 5 + keyLength;
+    // u64 as two u32 halves: seqs stay below 2^53.
+    buffer.writeUInt32BE(Math.floor(event.seq / 2 ** 32), at);
+    buffer.writeUInt32BE(event.seq >>> 0, at + 4);
+    buffer.writeUInt32BE(bytes.length, at + 8);
+    buffer.set(bytes, at + 12);
+    this.length = at + 12 + bytes.length;
+  }
+
+  /** The plan, and what the batch made of each key it touched. */
+  finish(): { plan: IndexPlan; touched: Touched } {
+    for (const [key, record] of this.touched) {
+      this.reserve(1 + 2 + 3 * key.length + 4 + (record ? recordBound(record) : 0));
+      const buffer = this.buffer;
+      const start = this.length;
+      const keyLength = buffer.write(key, start + 3, 'utf8');
+      buffer.writeUInt16BE(keyLength, start + 1);
+      const end = start + 3 + keyLength;
+      if (record === undefined) {
+        buffer[start] = KEY_REMOVE;
+        this.length = end;
+      } else {
+        buffer[start] = KEY_PUT;
+        this.length = writeRecord(record, buffer, end + 4);
+        buffer.writeUInt32BE(this.length - end - 4, end);
+      }
+    }
+    return {
+      plan: { firstSeq: this.firstSeq, lastSeq: this.lastSeq, writes: this.buffer.subarray(0, this.length) },
+      touched: this.touched,
+    };
+  }
+
+  private reserve(bytes: number): void {
+    const needed = this.length + bytes;
+    if (needed <= this.buffer.length) return;
+    const grown = Buffer.allocUnsafeSlow(Math.max(needed, 2 * this.buffer.length));
+    this.buffer.copy(grown, 0, 0, this.length);
+    this.buffer = grown;
+  }
+}
+
+/** Calls `write` for each write of the plan, with views into its buffer. */
+export function forEachWrite(plan: IndexPlan, write: (kind: number, key: Buffer, value: Buffer | undefined) => void): void {
+  const buffer = plan.writes;
+  let at = 0;
+  while (at < buffer.length) {
+    const kind = buffer[at]!;
+    const keyLength = buffer.readUInt16BE(at + 1);
+    const key = buffer.subarray(at + 3, at + 3 + keyLength);
+    at += 3 + keyLength;
+    if (kind === KEY_REMOVE) {
+      write(kind, key, undefined);
+      continue;
+    }
+    const valueLength = buffer.readUInt32BE(at);
+    write(kind, key, buffer.subarray(at + 4, at + 4 + valueLength));
+    at += 4 + valueLength;
+  }
+}
