@@ -59,6 +59,9 @@ export interface LogEvent extends EventInput {
   time: number;
 }
 
+/** What the projection reads of an event: not its cause. */
+export type ProjectedEvent = Pick<LogEvent, 'seq' | 'time' | 'key' | 'change'>;
+
 const schemaPath = fileURLToPath(new URL('../../../schemas/event.avsc', import.meta.url));
 
 /** The writer schema, exactly as stored in every segment header. */
@@ -115,6 +118,42 @@ export function decodeEvent(buffer: Buffer, offset = 0): { event: LogEvent; end:
   const event = fromAvro(value as AvroEvent);
   remember(event, buffer.subarray(offset, end));
   return { event, end };
+}
+
+/**
+ * Decodes one event at `offset` for the projector, which reads neither its cause nor a
+ * remembered encoding (replay: a million events, each one allocation fewer).
+ */
+export function decodeProjected(buffer: Buffer, offset: number): { event: ProjectedEvent; end: number } {
+  const { value, offset: end } = eventType.decode(buffer, offset);
+  if (end < 0) throw new Error('truncated event');
+  const record = value as AvroEvent;
+  let wrappedName = '';
+  for (wrappedName in record.change) break;
+  const change = { type: wrappedName.slice(NAMESPACE.length), ...record.change[wrappedName] } as unknown as Change;
+  return { event: { seq: record.seq, time: record.time, key: record.key, change }, end };
+}
+
+/**
+ * Where the key's UTF-8 bytes are in the event encoded at `offset`: after seq and time, two Avro
+ * longs, and the key's length, a third (schemas/event.avsc's first three fields, which never move).
+ * The projector copies them from there instead of encoding the key again.
+ */
+export function encodedKey(buffer: Buffer, offset: number): { start: number; end: number } {
+  let at = offset;
+  while (buffer[at++]! & 0x80); // seq
+  while (buffer[at++]! & 0x80); // time
+  let zigzag = 0;
+  let shift = 0;
+  let byte: number;
+  do {
+    byte = buffer[at++]!;
+    zigzag += (byte & 0x7f) * 2 ** shift;
+    shift += 7;
+  } while (byte & 0x80);
+  const length = zigzag / 2; // never negative: an odd zigzag would be
+  if (!Number.isInteger(length) || at + length > buffer.length) throw new Error('not an encoded event: its key runs past it');
+  return { start: at, end: at + length };
 }
 
 /** The JSON form users see (history, log dump): flat, with the time as ISO 8601. */

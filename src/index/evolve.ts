@@ -1,8 +1,5 @@
 // evolve: the pure function the projector folds over the log. (record before, event) → record after.
-import type { LogEvent } from '../events/event.js';
-
-/** What the projection reads of an event: not its cause. */
-export type ProjectedEvent = Pick<LogEvent, 'seq' | 'time' | 'key' | 'change'>;
+import type { ProjectedEvent } from '../events/event.js';
 
 export type KeyState = 'live' | 'unlinked' | 'pending';
 
@@ -28,31 +25,35 @@ export function needsPrevious(event: ProjectedEvent): boolean {
 
 /** undefined means the key does not exist. */
 export function evolve(record: KeyRecord | undefined, event: ProjectedEvent): KeyRecord | undefined {
-  const stamp = { seq: event.seq, time: event.time };
-  const change = event.change;
+  const { seq, time, change } = event;
   switch (change.type) {
     case 'WriteStarted':
-      return { state: 'pending', volumes: change.volumes, size: null, md5: null, ...stamp };
+      return keyRecord('pending', change.volumes, null, null, seq, time);
     case 'WriteCommitted':
-      return { state: 'live', volumes: change.volumes, size: change.size, md5: change.md5, ...stamp };
+      return keyRecord('live', change.volumes, change.size, change.md5, seq, time);
     case 'WriteAborted':
     case 'KeyDeleted':
       return undefined;
     case 'KeyUnlinked':
-      return record && { ...record, state: 'unlinked', ...stamp };
+      return record && keyRecord('unlinked', record.volumes, record.size, record.md5, seq, time);
     case 'KeyLinked':
-      return record && { ...record, state: 'live', ...stamp };
+      return record && keyRecord('live', record.volumes, record.size, record.md5, seq, time);
     case 'KeyRelocated':
-      return record && { ...record, volumes: change.volumes, ...stamp };
+      return record && keyRecord(record.state, change.volumes, record.size, record.md5, seq, time);
     case 'KeySnapshot':
       // The record as it was when the log was compacted, stamped as it was then.
-      return { state: change.state, volumes: change.volumes, size: change.size, md5: change.md5, seq: change.lastSeq, time: change.lastTime };
+      return keyRecord(change.state, change.volumes, change.size, change.md5, change.lastSeq, change.lastTime);
     case 'ReplicaRepaired':
-      return record && { ...record, ...stamp };
+      return record && keyRecord(record.state, record.volumes, record.size, record.md5, seq, time);
     case 'KeyDiscovered':
       // A rescan knows where a blob is, not its story: a key the log already knows keeps its state and md5.
       return record
-        ? { ...record, volumes: change.volumes, size: record.size ?? change.size, ...stamp }
-        : { state: 'live', volumes: change.volumes, size: change.size, md5: change.md5, ...stamp };
+        ? keyRecord(record.state, change.volumes, record.size ?? change.size, record.md5, seq, time)
+        : keyRecord('live', change.volumes, change.size, change.md5, seq, time);
   }
+}
+
+/** Every record built in one place, so all have one shape (a replay builds millions). */
+function keyRecord(state: KeyState, volumes: string[], size: number | null, md5: string | null, seq: number, time: number): KeyRecord {
+  return { state, volumes, size, md5, seq, time };
 }

@@ -110,8 +110,9 @@ export class IndexStore {
 
   private constructor(
     env: RootDatabase,
-    /** The directory, when this store holds it open without fsync (its UNSYNCED marker is then present). */
-    private readonly unsyncedDir: string | undefined,
+    readonly dir: string,
+    /** Whether this store holds the index open without fsync (its UNSYNCED marker is then present). */
+    private readonly unsynced: boolean,
   ) {
     this.env = env;
     this.keys = env.openDB<Buffer, Buffer>({ name: 'keys', keyEncoding: 'binary', encoding: 'binary' });
@@ -132,7 +133,7 @@ export class IndexStore {
       if (boot !== undefined) writeFileDurably(join(dir, UNSYNCED_MARKER), `${boot}\n`);
     }
     // The log is the durable copy: the index may trail it after a crash, and replay catches up.
-    const store = new IndexStore(openEnv(dir, readOnly, boot !== undefined), boot !== undefined ? dir : undefined);
+    const store = new IndexStore(openEnv(dir, readOnly, boot !== undefined), dir, boot !== undefined);
     try {
       store.checkFormat(dir, readOnly);
     } catch (error) {
@@ -148,7 +149,7 @@ export class IndexStore {
    * UNSYNCED marker and the final fsync to the store that opened it.
    */
   static attach(dir: string): IndexStore {
-    return new IndexStore(openEnv(dir, false, bootId() !== undefined), undefined);
+    return new IndexStore(openEnv(dir, false, bootId() !== undefined), dir, false);
   }
 
   /** An index of another format is refused; the server sets it aside and rebuilds it from the log. */
@@ -288,8 +289,8 @@ export class IndexStore {
 
   async close(): Promise<void> {
     await this.env.close();
-    const dir = this.unsyncedDir;
-    if (dir === undefined) return;
+    if (!this.unsynced) return;
+    const dir = this.dir;
     // Every commit's pages on disk, then the marker gone: a clean index.
     fsyncPath(join(dir, 'data.mdb'));
     rmSync(join(dir, UNSYNCED_MARKER), { force: true });

@@ -6,7 +6,8 @@
 //     kind 1: history row put   (key: u16 key length ‖ key ‖ u64 seq, value: the event's Avro bytes)
 //     kind 2: key record put    (value: record.ts's layout)
 //     kind 3: key record remove
-import { evolve, needsPrevious, type KeyRecord, type ProjectedEvent } from './evolve.js';
+import { encodedKey, type ProjectedEvent } from '../events/event.js';
+import { evolve, needsPrevious, type KeyRecord } from './evolve.js';
 import { recordBound, writeRecord } from './record.js';
 
 export const HISTORY_PUT = 1;
@@ -42,8 +43,11 @@ export class PlanBuilder {
     this.buffer = Buffer.allocUnsafeSlow(capacity);
   }
 
-  /** Adds an event, in seq order; `bytes` are its Avro encoding, as in the log. */
-  add(event: ProjectedEvent, bytes: Uint8Array): void {
+  /**
+   * Adds an event, in seq order. Its Avro encoding, as in the log, is source[start, end): the
+   * history row copies it, and its key's UTF-8 bytes, from there.
+   */
+  add(event: ProjectedEvent, source: Buffer, start = 0, end = source.length): void {
     if (this.firstSeq === 0) this.firstSeq = event.seq;
     else if (event.seq !== this.lastSeq + 1) throw new Error(`plan: seq ${event.seq} after ${this.lastSeq}`);
     this.lastSeq = event.seq;
@@ -56,20 +60,22 @@ export class PlanBuilder {
     }
     this.touched.set(key, evolve(before, event));
     // kind, row key length, row key (u16 ‖ key ‖ u64 seq), value length, value
-    this.reserve(1 + 2 + 2 + 3 * key.length + 8 + 4 + bytes.length);
+    const keyBytes = encodedKey(source, start);
+    const keyLength = keyBytes.end - keyBytes.start;
+    this.reserve(1 + 2 + 2 + keyLength + 8 + 4 + (end - start));
     const buffer = this.buffer;
     let at = this.length;
     buffer[at] = HISTORY_PUT;
-    const keyLength = buffer.write(key, at + 5, 'utf8');
     buffer.writeUInt16BE(keyLength + 10, at + 1);
     buffer.writeUInt16BE(keyLength, at + 3);
+    copyBytes(source, keyBytes.start, keyBytes.end, buffer, at + 5);
     at += 5 + keyLength;
     // u64 as two u32 halves: seqs stay below 2^53.
     buffer.writeUInt32BE(Math.floor(event.seq / 2 ** 32), at);
     buffer.writeUInt32BE(event.seq >>> 0, at + 4);
-    buffer.writeUInt32BE(bytes.length, at + 8);
-    buffer.set(bytes, at + 12);
-    this.length = at + 12 + bytes.length;
+    buffer.writeUInt32BE(end - start, at + 8);
+    copyBytes(source, start, end, buffer, at + 12);
+    this.length = at + 12 + end - start;
   }
 
   /** The plan, and what the batch made of each key it touched. */
@@ -103,6 +109,14 @@ export class PlanBuilder {
     this.buffer.copy(grown, 0, 0, this.length);
     this.buffer = grown;
   }
+}
+
+/**
+ * source[start, end) to target at `at`. A loop: Buffer#copy makes a view of the source per
+ * call, and a replay copies two short runs per event.
+ */
+function copyBytes(source: Buffer, start: number, end: number, target: Buffer, at: number): void {
+  for (let i = start; i < end; i++) target[at++] = source[i]!;
 }
 
 /** Calls `write` for each write of the plan, with views into its buffer. */

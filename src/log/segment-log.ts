@@ -115,8 +115,17 @@ export function listSegments(dir: string): Segment[] {
     .sort((a, b) => a.firstSeq - b.firstSeq);
 }
 
-/** Every event of one segment, block by block; throws on the first bad block. */
-export function* readSegmentEvents(path: string, buffer: Buffer): Generator<LogEvent[]> {
+/** One checked block of a segment: its events' Avro bytes, back to back. */
+export interface EncodedBlock {
+  path: string;
+  /** Where the block starts in its segment (for messages). */
+  offset: number;
+  records: Buffer;
+  count: number;
+}
+
+/** The blocks of one segment, checked; throws on the first bad block. */
+export function* readSegmentBlocks(path: string, buffer: Buffer): Generator<EncodedBlock> {
   const header = parseHeader(buffer);
   let offset = header.end;
   while (offset < buffer.length) {
@@ -124,9 +133,26 @@ export function* readSegmentEvents(path: string, buffer: Buffer): Generator<LogE
     if (!scan.ok) {
       throw new MkvError('MKV_CORRUPT_LOG', `${path}: bad block at byte ${scan.offset}: ${scan.reason}`);
     }
-    yield decodeBlockEvents(scan.block.records, scan.block.count, path, offset);
+    yield { path, offset, records: scan.block.records, count: scan.block.count };
     offset = scan.block.end;
   }
+}
+
+/** The checked blocks of `segments` that hold events from `fromSeq` to `untilSeq` (SegmentLog.readBlocks). */
+export async function* readBlocks(segments: Segment[], fromSeq: number, untilSeq: number): AsyncGenerator<EncodedBlock> {
+  for (let i = 0; i < segments.length; i++) {
+    const segment = segments[i]!;
+    const next = segments[i + 1];
+    if (next && next.firstSeq <= fromSeq) continue;
+    if (segment.firstSeq > untilSeq) return;
+    const buffer = await readFile(segment.path);
+    for (const block of readSegmentBlocks(segment.path, buffer)) yield block;
+  }
+}
+
+/** Every event of one segment, block by block; throws on the first bad block. */
+export function* readSegmentEvents(path: string, buffer: Buffer): Generator<LogEvent[]> {
+  for (const block of readSegmentBlocks(path, buffer)) yield decodeBlockEvents(block.records, block.count, path, block.offset);
 }
 
 /** The events of one checked block; throws if the block holds other than exactly `count` events. */
@@ -337,19 +363,21 @@ export class SegmentLog implements EventLog {
    * left out). Reads only what existed when called.
    */
   async *readFrom(fromSeq: number, untilSeq = this.last): AsyncGenerator<LogEvent[]> {
-    const segments = this.listSegments();
-    for (let i = 0; i < segments.length; i++) {
-      const segment = segments[i]!;
-      const next = segments[i + 1];
-      if (next && next.firstSeq <= fromSeq) continue;
-      if (segment.firstSeq > untilSeq) return;
-      const buffer = await readFile(segment.path);
-      for (const events of readSegmentEvents(segment.path, buffer)) {
-        const wanted = events.filter((event) => event.seq >= fromSeq && event.seq <= untilSeq);
-        if (wanted.length > 0) yield wanted;
-        if (events.at(-1)!.seq >= untilSeq) return;
-      }
+    for await (const block of this.readBlocks(fromSeq, untilSeq)) {
+      const events = decodeBlockEvents(block.records, block.count, block.path, block.offset);
+      const wanted = events.filter((event) => event.seq >= fromSeq && event.seq <= untilSeq);
+      if (wanted.length > 0) yield wanted;
+      if (events.at(-1)!.seq >= untilSeq) return;
     }
+  }
+
+  /**
+   * The checked blocks that hold events from `fromSeq` to `untilSeq`, undecoded and whole: the
+   * first may start before fromSeq, the last end after untilSeq; the caller stops. For replay,
+   * which decodes only what the projection reads (decodeProjected).
+   */
+  readBlocks(fromSeq: number, untilSeq = this.last): AsyncGenerator<EncodedBlock> {
+    return readBlocks(this.listSegments(), fromSeq, untilSeq);
   }
 
   async close(): Promise<void> {

@@ -12,6 +12,7 @@ import type { EventLog } from '../log/event-log.js';
 import { SegmentLog, type SyncMode } from '../log/segment-log.js';
 import { JetStreamLog } from '../log/jetstream-log.js';
 import { lockDb } from './db-lock.js';
+import { replayThreaded } from './replay-thread.js';
 import { JetStreamWriter } from './jetstream-writer.js';
 import { LocalWriter, ReadOnlyWriter, type Writer } from './writer.js';
 
@@ -64,7 +65,13 @@ export function uploadsDir(db: string): string {
 export async function catchUp(
   log: EventLog,
   index: IndexStore,
-  options: { untilSeq?: number; batchEvents?: number; onBatch?: (events: number) => void } = {},
+  options: {
+    untilSeq?: number;
+    batchEvents?: number;
+    onBatch?: (events: number) => void;
+    /** Plan on a second thread (default: for a backlog of THREAD_BACKLOG events or more of the segment log). */
+    thread?: boolean;
+  } = {},
 ): Promise<number> {
   const checkpoint = index.checkpoint;
   if (checkpoint > log.lastSeq) {
@@ -89,6 +96,11 @@ export async function catchUp(
     }
   }
   const batchEvents = options.batchEvents ?? 20_000;
+  const backlog = (options.untilSeq ?? log.lastSeq) - index.checkpoint;
+  if (backlog <= 0) return 0;
+  if (log instanceof SegmentLog && (options.thread ?? backlog >= THREAD_BACKLOG)) {
+    return replayThreaded(log.listSegments(), index, options.untilSeq ?? log.lastSeq, batchEvents, options.onBatch);
+  }
   let applied = 0;
   let pending: LogEvent[] = [];
   const flush = async () => {
@@ -97,13 +109,16 @@ export async function catchUp(
     options.onBatch?.(pending.length);
     pending = [];
   };
-  for await (const events of log.readFrom(checkpoint + 1, options.untilSeq)) {
+  for await (const events of log.readFrom(index.checkpoint + 1, options.untilSeq)) {
     for (const event of events) pending.push(event);
     if (pending.length >= batchEvents) await flush();
   }
   await flush();
   return applied;
 }
+
+/** A backlog at least this long is replayed on two threads (replay-thread.ts; starting one costs ~30 ms). */
+const THREAD_BACKLOG = 50_000;
 
 export async function openStore(db: string, options: StoreOptions = {}): Promise<Store> {
   const logger = options.logger ?? silentLogger;
