@@ -2,9 +2,7 @@
 // event for the projection and plans each batch's writes (plan.ts); this thread commits the
 // plans to the index it holds open, and stays its only writer. The worker plans a batch while
 // the one before it commits, so a replay takes about as long as the slower of the two, not the
-// sum. Its young generation is larger than the default: the planner allocates a few short-lived
-// objects per event, and with 16 MB semi-spaces the records of a batch in flight were copied
-// and promoted over and over (a fifth of a replay's time went to the collector).
+// sum.
 //
 // A batch is planned while the batch before it may still be committing: its lookups read what
 // that batch made of its keys (`previous`) over the index as committed before it, which the
@@ -32,9 +30,6 @@ type FromPlanner =
 /** Sent for each plan committed. */
 const COMMITTED = 'committed';
 
-/** Young generation of the planner thread (V8 splits it into semi-spaces of a third each). */
-const PLANNER_YOUNG_GENERATION_MB = 192;
-
 /**
  * Applies the events of the segment log from the index's checkpoint + 1 to `untilSeq`, in
  * batches of `batchEvents`; returns how many. onBatch sees each committed batch.
@@ -47,7 +42,7 @@ export function replayThreaded(
   onBatch?: (events: number) => void,
 ): Promise<number> {
   const job: Job = { segments, indexDir: index.dir, fromSeq: index.checkpoint + 1, untilSeq, batchEvents };
-  const worker = new Worker(new URL(import.meta.url), { workerData: job, resourceLimits: { maxYoungGenerationSizeMb: PLANNER_YOUNG_GENERATION_MB } });
+  const worker = new Worker(new URL(import.meta.url), { workerData: job });
   let applied = 0;
   return new Promise<number>((resolve, reject) => {
     let settled = false;
