@@ -47,7 +47,7 @@ export class PlanBuilder {
   constructor(
     private readonly lookup: (key: string) => KeyRecord | undefined,
     private readonly previous?: Touched,
-    capacity = 1 << 16,
+    capacity = 4096,
   ) {
     this.buffer = Buffer.allocUnsafeSlow(capacity);
   }
