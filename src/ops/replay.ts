@@ -110,12 +110,6 @@ async function replayInto(log: EventLog, index: IndexStore, untilSeq: number, qu
   return applied;
 }
 
-function countKeys(index: IndexStore): number {
-  let keys = 0;
-  for (const _ of index.entries()) keys++;
-  return keys;
-}
-
 export async function rebuildFromLog(db: string, options: ReplayOptions = {}): Promise<ReplayResult> {
   const started = Date.now();
   const pointInTime = options.untilSeq !== undefined || options.until !== undefined;
@@ -135,7 +129,7 @@ export async function rebuildFromLog(db: string, options: ReplayOptions = {}): P
     let keys: number;
     try {
       events = await replayInto(log, index, log.lastSeq, options.quiet ?? false);
-      keys = countKeys(index);
+      keys = index.count();
     } finally {
       await index.close();
       await log.close();
@@ -188,7 +182,7 @@ async function rebuildInto(db: string, into: string, options: ReplayOptions, sta
           2,
         ) + '\n',
       );
-      return { db: into, events, lastSeq: untilSeq, lastTime, keys: countKeys(index), seconds: (Date.now() - started) / 1000 };
+      return { db: into, events, lastSeq: untilSeq, lastTime, keys: index.count(), seconds: (Date.now() - started) / 1000 };
     } finally {
       await index.close();
       await log.close();
