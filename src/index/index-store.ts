@@ -18,9 +18,9 @@
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
+import { fsyncPath, writeFileDurably } from '../durable-files.js';
 import { MkvError } from '../errors.js';
 import { decodeEvent, encodeEvent, type LogEvent } from '../events/event.js';
-import { fsyncPath, writeFileDurably } from '../log/segment-log.js';
 import type { KeyRecord, KeyState } from './evolve.js';
 import { forEachWrite, HISTORY_PUT, KEY_PUT, PlanBuilder, type IndexPlan } from './plan.js';
 import { decodeRecord, recordState } from './record.js';

@@ -10,7 +10,8 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { open, readFile, type FileHandle } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
+import { fsyncPath, writeFileDurably } from '../durable-files.js';
 import { MkvError } from '../errors.js';
 import { decodeEvent, encodeEvent, eventSchemaJson, type EventInput, type LogEvent } from '../events/event.js';
 import type { EventLog } from './event-log.js';
@@ -67,20 +68,6 @@ export function readBase(dir: string): number {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 1;
     throw new MkvError('MKV_CORRUPT_LOG', `${join(dir, 'BASE')} is unreadable: ${(error as Error).message}`);
   }
-}
-
-/** Writes a small file whole or not at all: aside, fsync'd, renamed, directory fsync'd. */
-export function writeFileDurably(path: string, data: string | Buffer): void {
-  const temporary = `${path}.tmp`;
-  writeFileSync(temporary, data);
-  const fd = openSync(temporary, 'r+');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(temporary, path);
-  fsyncPath(dirname(path));
 }
 
 /**
@@ -433,16 +420,6 @@ function truncateDurably(path: string, length: number): void {
   try {
     // fsync after the cut, so it survives a second crash.
     ftruncateSync(fd, length);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** fsyncs a file or a directory (a directory: the names in it). */
-export function fsyncPath(path: string): void {
-  const fd = openSync(path, 'r');
-  try {
     fsyncSync(fd);
   } finally {
     closeSync(fd);
