@@ -9,6 +9,7 @@ import { keyToPath, keyToVolumes, needsRebalance } from '../placement.js';
 import { volumeUrl } from '../volumes/client.js';
 import type { MasterDeps } from './app.js';
 import { apiCause, refuseInFlightElsewhere, tellSeq } from './put.js';
+import { withKeyLock } from '../writer/writer.js';
 
 /** A copy in random order (Fisher–Yates): replicas are tried in random order, as the original did. */
 export function shuffled<T>(items: readonly T[]): T[] {
@@ -68,9 +69,7 @@ function redirect(ctx: Context, location: string): void {
 /** DELETE /key: unlink (so a failure leaves it listed in ?unlinked), remove every replica, forget it. */
 export async function deleteKey(ctx: Context, deps: MasterDeps, key: string): Promise<void> {
   const { config, index, writer, volumes } = deps;
-  await writer.lock(key);
-  let unlocked = false;
-  try {
+  await withKeyLock(writer, key, async (held) => {
     const record = index.get(key);
     if (!record) throw notFound();
     if (record.state === 'pending') refuseInFlightElsewhere(deps, record);
@@ -89,33 +88,26 @@ export async function deleteKey(ctx: Context, deps: MasterDeps, key: string): Pr
         `removing the blob failed (${failed.join('; ')}); the key stays ${record.state === 'pending' ? 'pending' : 'unlinked'}, DELETE it again to retry`,
       );
     }
-    unlocked = true; // by the append, whatever its outcome
-    tellSeq(ctx, await writer.appendAndUnlock([{ key, cause, change: { type: 'KeyDeleted' } }], key));
+    tellSeq(ctx, await held.appendAndUnlock([{ key, cause, change: { type: 'KeyDeleted' } }]));
     ctx.status = 204;
-  } finally {
-    if (!unlocked) await writer.unlock(key);
-  }
+  });
 }
 
 /** UNLINK /key (virtual delete) and LINK /key (its undo). */
 export async function setLinked(ctx: Context, deps: MasterDeps, key: string, linked: boolean): Promise<void> {
   const { index, writer } = deps;
-  await writer.lock(key);
-  try {
+  await withKeyLock(writer, key, async (held) => {
     const from: KeyState = linked ? 'unlinked' : 'live';
     if (index.get(key)?.state !== from) throw notFound();
-    tellSeq(ctx, await writer.append([{ key, cause: apiCause(ctx), change: { type: linked ? 'KeyLinked' : 'KeyUnlinked' } }]));
+    tellSeq(ctx, await held.appendAndUnlock([{ key, cause: apiCause(ctx), change: { type: linked ? 'KeyLinked' : 'KeyUnlinked' } }]));
     ctx.status = 204;
-  } finally {
-    await writer.unlock(key);
-  }
+  });
 }
 
 /** POST /key?rebalance: move the key to where placement puts it now (204 / 404 / 400). */
 export async function rebalanceOne(ctx: Context, deps: MasterDeps, key: string): Promise<void> {
   const { index, writer, volumes, config } = deps;
-  await writer.lock(key);
-  try {
+  await withKeyLock(writer, key, async () => {
     const record = index.get(key);
     if (!record) throw notFound();
     const outcome = await rebalanceKey(key, record, config, volumes, writer, apiCause(ctx));
@@ -123,9 +115,7 @@ export async function rebalanceOne(ctx: Context, deps: MasterDeps, key: string):
     // A key already in place appended nothing: what this master has applied covers it.
     ctx.set('Log-Seq', String(outcome.status === 'moved' ? outcome.seq : index.checkpoint));
     ctx.status = 204;
-  } finally {
-    await writer.unlock(key);
-  }
+  });
 }
 
 function parseLimit(value: string | null): number | undefined {

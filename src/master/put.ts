@@ -20,6 +20,7 @@ import type { MasterDeps } from './app.js';
 import { checkKeyFits } from './keys.js';
 import type { KeyRecord } from '../index/evolve.js';
 import { AwsChunkedDecoder } from './s3/aws-chunked.js';
+import { withKeyLock } from '../writer/writer.js';
 
 export interface Written {
   size: number;
@@ -102,9 +103,7 @@ export async function storeValue(ctx: Context, deps: MasterDeps, key: string, so
   const { config, index, writer } = deps;
   if (source.length === 0) throw new MkvError('MKV_EMPTY_BODY', 'a PUT needs a body (the value is empty)');
   checkKeyFits(key);
-  await writer.lock(key);
-  let unlocked = false;
-  try {
+  return withKeyLock(writer, key, async (held) => {
     const record = index.get(key);
     if (record?.state === 'live') {
       throw new MkvError('MKV_EXISTS', 'the key exists; DELETE or UNLINK it first');
@@ -123,15 +122,9 @@ export async function storeValue(ctx: Context, deps: MasterDeps, key: string, so
       await abandonWrite(deps, key, targetVolumes, cause, error as Error);
       throw error;
     }
-    unlocked = true; // by the append, whatever its outcome
-    tellSeq(
-      ctx,
-      await writer.appendAndUnlock([{ key, cause, change: { type: 'WriteCommitted', volumes: targetVolumes, size: written.size, md5: written.md5 } }], key),
-    );
+    tellSeq(ctx, await held.appendAndUnlock([{ key, cause, change: { type: 'WriteCommitted', volumes: targetVolumes, size: written.size, md5: written.md5 } }]));
     return written;
-  } finally {
-    if (!unlocked) await writer.unlock(key);
-  }
+  });
 }
 
 function streamToReplicas(source: ValueSource, deps: MasterDeps, targetVolumes: string[], path: string): Promise<Written> {

@@ -34,6 +34,30 @@ export interface Writer {
   readonly sharedLog?: boolean;
 }
 
+/** What a handler that holds a key's lock may do last: append, the append releasing the lock. */
+export interface HeldKey {
+  appendAndUnlock(events: EventInput[]): Promise<LogEvent[]>;
+}
+
+/**
+ * Runs `body` holding the key's lock (MKV_KEY_LOCKED when another write or delete holds it).
+ * The lock is released when body ends, unless body's last append released it.
+ */
+export async function withKeyLock<T>(writer: Writer, key: string, body: (held: HeldKey) => Promise<T>): Promise<T> {
+  await writer.lock(key);
+  let locked = true;
+  try {
+    return await body({
+      appendAndUnlock(events) {
+        locked = false; // by the append, whatever its outcome
+        return writer.appendAndUnlock(events, key);
+      },
+    });
+  } finally {
+    if (locked) await writer.unlock(key);
+  }
+}
+
 /** appendAndUnlock for a writer in this process. */
 export async function appendThenUnlock(writer: Writer, events: EventInput[], key: string): Promise<LogEvent[]> {
   try {
