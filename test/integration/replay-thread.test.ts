@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { isMkvError } from '../../src/errors.js';
 import type { Change, EventInput } from '../../src/events/event.js';
+import { evolve, type KeyRecord } from '../../src/index/evolve.js';
 import { IndexStore } from '../../src/index/index-store.js';
 import { parseHeader, readBlock } from '../../src/log/avro-container.js';
 import { listSegments, SegmentLog } from '../../src/log/segment-log.js';
@@ -57,6 +58,15 @@ function contents(index: IndexStore): unknown {
   return { checkpoint: index.checkpoint, records, history: records.map(([key]) => index.historyOf(key)) };
 }
 
+/** The records by folding evolve over the log's events, key by key: no plan, no LMDB. */
+async function fold(log: SegmentLog, untilSeq = log.lastSeq): Promise<[string, KeyRecord][]> {
+  const records = new Map<string, KeyRecord | undefined>();
+  for await (const events of log.readFrom(1, untilSeq)) for (const event of events) records.set(event.key, evolve(records.get(event.key), event));
+  const keys = [...records.keys()].filter((key) => records.get(key) !== undefined);
+  keys.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+  return keys.map((key) => [key, records.get(key)!]);
+}
+
 async function replay(log: SegmentLog, dir: string, options: { thread: boolean; batchEvents: number; untilSeq?: number }): Promise<IndexStore> {
   const index = IndexStore.open(dir);
   const applied = await catchUp(log, index, options);
@@ -70,6 +80,7 @@ describe('replay on two threads', () => {
     const log = await writeLog(dir);
     assert.ok(log.listSegments().length > 3, 'the log spans several segments');
     const expected = await replay(log, join(dir, 'one-thread'), { thread: false, batchEvents: 20_000 });
+    assert.deepEqual([...expected.entries()], await fold(log), 'the one-thread projector folds evolve over the log');
     const want = contents(expected);
     // Keys that are deleted and written again, unlinked and linked, in and across batches.
     assert.ok((want as { records: unknown[] }).records.length > 10);
@@ -92,6 +103,7 @@ describe('replay on two threads', () => {
     assert.equal(await catchUp(log, index, { thread: false, untilSeq: 333 }), 333);
     assert.equal(await catchUp(log, index, { thread: true, batchEvents: 50, untilSeq }), untilSeq - 333);
     assert.equal(index.checkpoint, untilSeq);
+    assert.deepEqual([...index.entries()], await fold(log, untilSeq));
     assert.deepEqual(contents(index), contents(expected));
     await index.close();
     await expected.close();
