@@ -199,7 +199,7 @@ export class IndexStore {
     this.env.transactionSync(() => {
       const builder = new PlanBuilder((key) => this.get(key));
       for (const event of events) builder.add(event, encodeEvent(event));
-      this.writeNow(builder.finish().plan);
+      this.writeNow(builder.finish());
     });
   }
 

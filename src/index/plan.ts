@@ -5,19 +5,24 @@
 //   kind 1: history row put   u8 kind, u16 key length, key (u16 key length ‖ key ‖ u64 seq),
 //                             u32 offset, u32 length: the event's Avro bytes, in a kind 4 run
 //   kind 2: key record put    u8 kind, u16 key length, key, u32 value length, value (record.ts)
-//   kind 3: key record remove u8 kind, u16 key length, key
+//   kind 3: key record remove u8 kind, u16 key length, key, u32 0
 //   kind 4: encoded events    u8 kind, u32 length, bytes: no write; history rows point into it
+//   kind 5: replaced          a kind 2 or 3 that a later event of the batch replaced: no write
 //
 // The encoded events are copied a run at a time (a replay copies each block of the log once
-// per plan, not each of its events: a million short copies cost a second).
+// per plan, not each of its events: a million short copies cost a second). A key's record is
+// encoded as soon as an event changes it, and the builder remembers only where: records kept
+// as objects until the batch ended survived the young generation and cost the planner a
+// quarter of its instructions.
 import { encodedKey, type ProjectedEvent } from '../events/event.js';
 import { evolve, needsPrevious, type KeyRecord } from './evolve.js';
-import { recordBound, writeRecord } from './record.js';
+import { decodeRecord, recordBound, writeRecord } from './record.js';
 
 export const HISTORY_PUT = 1;
 export const KEY_PUT = 2;
 export const KEY_REMOVE = 3;
 const ENCODED_EVENTS = 4;
+const REPLACED = 5;
 
 export interface IndexPlan {
   /** The seq of the batch's first event: the index's checkpoint must be one less. */
@@ -26,15 +31,26 @@ export interface IndexPlan {
   writes: Buffer;
 }
 
-/** What the keys looked like after a batch: undefined for a key the batch removed. */
-export type Touched = Map<string, KeyRecord | undefined>;
+/** What a batch made of the keys it touched: where each key's last record op is in `writes`. */
+export interface Touched {
+  writes: Buffer;
+  ops: Map<string, number>;
+}
+
+/** The record of the key op at `at` (undefined: a remove). */
+function recordAt(writes: Buffer, at: number): KeyRecord | undefined {
+  if (writes[at] === KEY_REMOVE) return undefined;
+  const valueAt = at + 3 + writes.readUInt16BE(at + 1);
+  return decodeRecord(writes.subarray(valueAt + 4, valueAt + 4 + writes.readUInt32BE(valueAt)));
+}
 
 export class PlanBuilder {
   private buffer: Buffer;
   private length = 0;
   private firstSeq = 0;
   private lastSeq = 0;
-  private readonly touched: Touched = new Map();
+  /** Where each touched key's last record op is. */
+  private readonly ops = new Map<string, number>();
   /** The buffer of the last run of encoded events copied in, the offset it was copied from, and where it went. */
   private source: Buffer | undefined;
   private sourceFrom = 0;
@@ -63,13 +79,16 @@ export class PlanBuilder {
     else if (event.seq !== this.lastSeq + 1) throw new Error(`plan: seq ${event.seq} after ${this.lastSeq}`);
     this.lastSeq = event.seq;
     const key = event.key;
+    const op = this.ops.get(key);
     let before: KeyRecord | undefined;
     if (needsPrevious(event)) {
-      if (this.touched.has(key)) before = this.touched.get(key);
-      else if (this.previous?.has(key)) before = this.previous.get(key);
-      else before = this.lookup(key);
+      if (op !== undefined) before = recordAt(this.buffer, op);
+      else {
+        const previous = this.previous?.ops.get(key);
+        before = previous !== undefined ? recordAt(this.previous!.writes, previous) : this.lookup(key);
+      }
     }
-    this.touched.set(key, evolve(before, event));
+    const after = evolve(before, event);
     if (source !== this.source || start < this.sourceFrom) this.copyEncoded(source, start);
     const keyBytes = encodedKey(source, start);
     const keyLength = keyBytes.end - keyBytes.start;
@@ -87,6 +106,23 @@ export class PlanBuilder {
     buffer.writeUInt32BE(this.sourceAt + start - this.sourceFrom, at + 8);
     buffer.writeUInt32BE(end - start, at + 12);
     this.length = at + 16;
+    if (op !== undefined) buffer[op] = REPLACED;
+    this.ops.set(key, this.length);
+    this.addRecordOp(after, source, keyBytes.start, keyLength);
+  }
+
+  /** Appends the put (or the remove) of a key's record; the key's bytes are source[keyStart, +keyLength). */
+  private addRecordOp(record: KeyRecord | undefined, source: Buffer, keyStart: number, keyLength: number): void {
+    this.reserve(1 + 2 + keyLength + 4 + (record ? recordBound(record) : 0));
+    const buffer = this.buffer;
+    const start = this.length;
+    buffer[start] = record ? KEY_PUT : KEY_REMOVE;
+    buffer.writeUInt16BE(keyLength, start + 1);
+    let at = start + 3;
+    for (let i = keyStart; i < keyStart + keyLength; i++) buffer[at++] = source[i]!;
+    const end = record ? writeRecord(record, buffer, at + 4) : at + 4;
+    buffer.writeUInt32BE(end - at - 4, at);
+    this.length = end;
   }
 
   /** Copies source[start, its end) into the plan as a run of encoded events. */
@@ -103,28 +139,14 @@ export class PlanBuilder {
     this.length = at + 5 + length;
   }
 
-  /** The plan, and what the batch made of each key it touched. */
-  finish(): { plan: IndexPlan; touched: Touched } {
-    for (const [key, record] of this.touched) {
-      this.reserve(1 + 2 + 3 * key.length + 4 + (record ? recordBound(record) : 0));
-      const buffer = this.buffer;
-      const start = this.length;
-      const keyLength = buffer.write(key, start + 3, 'utf8');
-      buffer.writeUInt16BE(keyLength, start + 1);
-      const end = start + 3 + keyLength;
-      if (record === undefined) {
-        buffer[start] = KEY_REMOVE;
-        this.length = end;
-      } else {
-        buffer[start] = KEY_PUT;
-        this.length = writeRecord(record, buffer, end + 4);
-        buffer.writeUInt32BE(this.length - end - 4, end);
-      }
-    }
-    return {
-      plan: { firstSeq: this.firstSeq, lastSeq: this.lastSeq, writes: this.buffer.subarray(0, this.length) },
-      touched: this.touched,
-    };
+  /** The plan. Its buffer is the builder's: add nothing after. */
+  finish(): IndexPlan {
+    return { firstSeq: this.firstSeq, lastSeq: this.lastSeq, writes: this.buffer.subarray(0, this.length) };
+  }
+
+  /** What the batch made of the keys it touched, on a copy of the plan (whose buffer may move to another thread). */
+  touched(): Touched {
+    return { writes: Buffer.from(this.buffer.subarray(0, this.length)), ops: this.ops };
   }
 
   private reserve(bytes: number): void {
@@ -149,16 +171,15 @@ export function forEachWrite(plan: IndexPlan, write: (kind: number, key: Buffer,
     const keyLength = buffer.readUInt16BE(at + 1);
     const key = buffer.subarray(at + 3, at + 3 + keyLength);
     at += 3 + keyLength;
-    if (kind === KEY_REMOVE) {
-      write(kind, key, undefined);
-    } else if (kind === HISTORY_PUT) {
+    if (kind === HISTORY_PUT) {
       const offset = buffer.readUInt32BE(at);
       write(kind, key, buffer.subarray(offset, offset + buffer.readUInt32BE(at + 4)));
       at += 8;
-    } else {
-      const valueLength = buffer.readUInt32BE(at);
-      write(kind, key, buffer.subarray(at + 4, at + 4 + valueLength));
-      at += 4 + valueLength;
+      continue;
     }
+    const valueLength = buffer.readUInt32BE(at);
+    if (kind === KEY_PUT) write(kind, key, buffer.subarray(at + 4, at + 4 + valueLength));
+    else if (kind === KEY_REMOVE) write(kind, key, undefined);
+    at += 4 + valueLength;
   }
 }

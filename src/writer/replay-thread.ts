@@ -96,7 +96,8 @@ async function plan(job: Job): Promise<void> {
   let inBatch = 0;
   const handOver = async () => {
     if (!builder) return;
-    const { plan, touched } = builder.finish();
+    const touched = builder.touched();
+    const plan = builder.finish();
     builder = undefined;
     inBatch = 0;
     const message: FromPlanner = { kind: 'plan', firstSeq: plan.firstSeq, lastSeq: plan.lastSeq, writes: plan.writes.buffer as ArrayBuffer, length: plan.writes.length };
