@@ -87,9 +87,15 @@ function toAvro(event: LogEvent): AvroEvent {
   return { ...event, change: { [NAMESPACE + type]: fields } };
 }
 
+/** The change of a decoded event: the wrapped union's one branch, tagged with its type. */
+function changeFromAvro(wrapped: AvroEvent['change']): Change {
+  let wrappedName = '';
+  for (wrappedName in wrapped) break;
+  return { type: wrappedName.slice(NAMESPACE.length), ...wrapped[wrappedName] } as unknown as Change;
+}
+
 function fromAvro(record: AvroEvent): LogEvent {
-  const [wrappedName, fields] = Object.entries(record.change)[0]!;
-  const change = { type: wrappedName.slice(NAMESPACE.length), ...fields } as unknown as Change;
+  const change = changeFromAvro(record.change);
   return {
     seq: record.seq,
     time: record.time,
@@ -135,10 +141,7 @@ export function decodeProjected(buffer: Buffer, offset: number): { event: Projec
   const { value, offset: end } = projectedType.decode(buffer, offset, projectedResolver);
   if (end < 0) throw new Error('truncated event');
   const record = value as Omit<AvroEvent, 'cause'>;
-  let wrappedName = '';
-  for (wrappedName in record.change) break;
-  const change = { type: wrappedName.slice(NAMESPACE.length), ...record.change[wrappedName] } as unknown as Change;
-  return { event: { seq: record.seq, time: record.time, key: record.key, change }, end };
+  return { event: { seq: record.seq, time: record.time, key: record.key, change: changeFromAvro(record.change) }, end };
 }
 
 /**

@@ -22,7 +22,7 @@ import { fsyncPath, writeFileDurably } from '../durable-files.js';
 import { MkvError } from '../errors.js';
 import { decodeEvent, encodeEvent, type LogEvent } from '../events/event.js';
 import type { KeyRecord, KeyState } from './evolve.js';
-import { forEachWrite, HISTORY_PUT, KEY_PUT, PlanBuilder, type IndexPlan } from './plan.js';
+import { forEachWrite, HISTORY_PUT, KEY_PUT, PlanBuilder, writeHistoryKey, type IndexPlan } from './plan.js';
 import { decodeRecord, recordState } from './record.js';
 
 /** The layout of the index's records; 1 (no "format" in meta) stored them as msgpack. */
@@ -54,11 +54,7 @@ function openEnv(dir: string, readOnly: boolean, noSync: boolean): RootDatabase 
 
 function historyKey(key: Buffer, seq: number): Buffer {
   const row = Buffer.allocUnsafe(2 + key.length + 8);
-  row.writeUInt16BE(key.length, 0);
-  key.copy(row, 2);
-  // u64 as two u32 halves: no BigInt per event (seqs stay below 2^53).
-  row.writeUInt32BE(Math.floor(seq / 2 ** 32), 2 + key.length);
-  row.writeUInt32BE(seq >>> 0, 6 + key.length);
+  writeHistoryKey(row, 0, key, 0, key.length, seq);
   return row;
 }
 
@@ -135,7 +131,7 @@ export class IndexStore {
     // The log is the durable copy: the index may trail it after a crash, and replay catches up.
     const store = new IndexStore(openEnv(dir, readOnly, boot !== undefined), dir, boot !== undefined);
     try {
-      store.checkFormat(dir, readOnly);
+      store.checkFormat(readOnly);
     } catch (error) {
       store.env.close();
       throw error;
@@ -153,7 +149,7 @@ export class IndexStore {
   }
 
   /** An index of another format is refused; the server sets it aside and rebuilds it from the log. */
-  private checkFormat(dir: string, readOnly: boolean): void {
+  private checkFormat(readOnly: boolean): void {
     const format = this.meta.get('format') ?? (this.meta.get('checkpoint') === undefined && this.count() === 0 ? undefined : 1);
     if (format === INDEX_FORMAT) return;
     if (format === undefined) {
@@ -162,7 +158,7 @@ export class IndexStore {
     }
     throw new MkvError(
       'MKV_INDEX_FORMAT',
-      `the index in ${dir} has format ${format}, this version reads format ${INDEX_FORMAT}. Starting mkv server rebuilds it from the log (or: mkv rebuild --db DIR --from-log)`,
+      `the index in ${this.dir} has format ${format}, this version reads format ${INDEX_FORMAT}. Starting mkv server rebuilds it from the log (or: mkv rebuild --db DIR --from-log)`,
     );
   }
 

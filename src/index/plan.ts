@@ -30,6 +30,20 @@ export interface IndexPlan {
   writes: Buffer;
 }
 
+/**
+ * Writes a history row's key — u16 key length ‖ key ‖ u64 seq, big-endian, so a key's rows sort
+ * by seq — at `at`, the key's UTF-8 bytes taken from source[keyStart, keyEnd); returns the end.
+ */
+export function writeHistoryKey(target: Buffer, at: number, source: Buffer, keyStart: number, keyEnd: number, seq: number): number {
+  target.writeUInt16BE(keyEnd - keyStart, at);
+  let to = at + 2;
+  for (let i = keyStart; i < keyEnd; i++) target[to++] = source[i]!;
+  // u64 as two u32 halves: seqs stay below 2^53.
+  target.writeUInt32BE(Math.floor(seq / 2 ** 32), to);
+  target.writeUInt32BE(seq >>> 0, to + 4);
+  return to + 8;
+}
+
 /** What a batch made of the keys it touched: where each key's last record op is in `writes`. */
 export interface Touched {
   writes: Buffer;
@@ -96,15 +110,10 @@ export class PlanBuilder {
     let at = this.length;
     buffer[at] = HISTORY_PUT;
     buffer.writeUInt16BE(keyLength + 10, at + 1);
-    buffer.writeUInt16BE(keyLength, at + 3);
-    at += 5;
-    for (let i = keyBytes.start; i < keyBytes.end; i++) buffer[at++] = source[i]!;
-    // u64 as two u32 halves: seqs stay below 2^53.
-    buffer.writeUInt32BE(Math.floor(event.seq / 2 ** 32), at);
-    buffer.writeUInt32BE(event.seq >>> 0, at + 4);
-    buffer.writeUInt32BE(this.sourceAt + start - this.sourceFrom, at + 8);
-    buffer.writeUInt32BE(end - start, at + 12);
-    this.length = at + 16;
+    at = writeHistoryKey(buffer, at + 3, source, keyBytes.start, keyBytes.end, event.seq);
+    buffer.writeUInt32BE(this.sourceAt + start - this.sourceFrom, at);
+    buffer.writeUInt32BE(end - start, at + 4);
+    this.length = at + 8;
     if (op !== undefined) buffer[op] = REPLACED;
     this.ops.set(key, this.length);
     this.addRecordOp(after, source, keyBytes.start, keyLength);
