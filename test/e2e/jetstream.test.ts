@@ -261,7 +261,8 @@ describe('a three-node JetStream cluster', { skip: natsSkipReason(), timeout: 12
         for (let n = 0; [...acknowledged.keys()].filter((key) => key.startsWith(prefix)).length < count; n++) {
           assert.ok(Date.now() < deadline, `writes under ${prefix} did not resume within 60 s`);
           const key = `${prefix}${n}`;
-          const reply = await http('PUT', `${master.url}${key}`, `value of ${key}`);
+          // Bounded: a PUT that hangs fails the test here, and the finally still stops the cluster.
+          const reply = await http('PUT', `${master.url}${key}`, `value of ${key}`, {}, 20_000);
           if (reply.status === 201) acknowledged.set(key, reply.headers['log-seq']!);
           else {
             assert.ok([503, 409].includes(reply.status), `PUT ${key}: ${reply.status} ${reply.text}`);

@@ -13,8 +13,11 @@ export async function http(
   url: string,
   body?: string | Buffer | NodeJS.ReadableStream,
   headers: Record<string, string> = {},
+  /** Fail rather than wait longer than this for the answer (undici's default is 5 minutes). */
+  timeoutMs?: number,
 ): Promise<Reply> {
-  const response = await request(url, { method, body: body as never, headers });
+  const limits = timeoutMs === undefined ? {} : { headersTimeout: timeoutMs, bodyTimeout: timeoutMs };
+  const response = await request(url, { method, body: body as never, headers, ...limits });
   const data = Buffer.from(await response.body.arrayBuffer());
   const flat: Record<string, string> = {};
   for (const [name, value] of Object.entries(response.headers)) flat[name] = Array.isArray(value) ? value.join(', ') : String(value);
