@@ -8,7 +8,7 @@
 // checkpoint rule; an append is answered only once this master's projector has applied it (read
 // your writes). Two masters racing on a key: the second conditional publish fails, 409.
 import type { EventInput, LogEvent } from '../events/event.js';
-import { MkvError } from '../errors.js';
+import { isMkvError, MkvError } from '../errors.js';
 import type { IndexStore } from '../index/index-store.js';
 import type { Logger } from '../logger.js';
 import type { JetStreamLog } from '../log/jetstream-log.js';
@@ -23,6 +23,14 @@ const PROJECTION_WAIT_MS = 15_000;
  * the follower starts over from the checkpoint (its consumer may have been on a node that died).
  */
 const STALL_MS = 2000;
+/** The first and the longest wait before following the stream again after an attempt failed. */
+const RETRY_MIN_MS = 250;
+const RETRY_MAX_MS = 4000;
+
+/** The index could not commit what the stream delivered: the projector must stop. */
+class ProjectionFailed {
+  constructor(readonly cause: Error) {}
+}
 
 export class JetStreamWriter implements Writer {
   readonly sharedLog = true;
@@ -53,8 +61,7 @@ export class JetStreamWriter implements Writer {
           checkpoint: this.index.checkpoint,
           lastSeq: this.log.lastSeq,
         });
-        this.lastProgress = Date.now();
-        this.stopFollowing?.();
+        this.followAgain();
       }
     }, STALL_MS / 2);
     this.watchdog.unref();
@@ -66,22 +73,65 @@ export class JetStreamWriter implements Writer {
     });
   }
 
+  /** Drops the consumer (its node may be gone) and follows the stream again from the checkpoint. */
+  followAgain(): void {
+    this.lastProgress = Date.now();
+    this.stopFollowing?.();
+  }
+
+  /**
+   * Follows the stream until close(). A NATS node going away, a leader election or a request
+   * timing out ends one attempt, and the next starts over from the checkpoint; only an event
+   * that cannot be decoded, or an index that cannot commit, stops the projector for good.
+   */
   private async follow(): Promise<void> {
+    let failures = 0;
     while (!this.closed) {
-      const stream = this.log.follow(this.index.checkpoint + 1, APPLY_BATCH);
-      this.stopFollowing = () => stream.stop();
-      for await (const batch of stream) {
-        this.lastProgress = Date.now();
-        // A consumer started over may deliver again what was applied: skip it.
-        const fresh = batch.filter((event) => event.seq > this.index.checkpoint);
-        if (fresh.length === 0) continue;
+      try {
+        await this.followOnce();
+        // Ended without an error: stopped by the watchdog, or the consumer closed.
+        failures = 0;
+      } catch (error) {
+        if (this.closed) return;
+        if (error instanceof ProjectionFailed) throw error.cause;
+        if (isMkvError(error, 'MKV_CORRUPT_LOG')) throw error;
+        this.logger.warn('following the stream failed; following it again from the checkpoint', {
+          error: (error as Error).message,
+          checkpoint: this.index.checkpoint,
+          attempt: ++failures,
+        });
+      }
+      const retryMs = Math.min(RETRY_MIN_MS * 2 ** Math.max(failures - 1, 0), RETRY_MAX_MS);
+      // Never spin: wait a little before the next attempt (close() cuts the wait short).
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, retryMs);
+        this.stopFollowing = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+  }
+
+  private async followOnce(): Promise<void> {
+    const stream = this.log.follow(this.index.checkpoint + 1, APPLY_BATCH);
+    this.stopFollowing = () => stream.stop();
+    if (this.closed) stream.stop();
+    for await (const batch of stream) {
+      this.lastProgress = Date.now();
+      // A consumer started over may deliver again what was applied: skip it.
+      const fresh = batch.filter((event) => event.seq > this.index.checkpoint);
+      if (fresh.length === 0) continue;
+      try {
         await this.index.apply(fresh);
-        const applied = this.index.checkpoint;
-        for (const waiter of this.waiting) {
-          if (waiter.seq <= applied) {
-            this.waiting.delete(waiter);
-            waiter.resolve();
-          }
+      } catch (error) {
+        throw new ProjectionFailed(error as Error);
+      }
+      const applied = this.index.checkpoint;
+      for (const waiter of this.waiting) {
+        if (waiter.seq <= applied) {
+          this.waiting.delete(waiter);
+          waiter.resolve();
         }
       }
     }
@@ -124,6 +174,8 @@ export class JetStreamWriter implements Writer {
 
   async append(inputs: EventInput[]): Promise<LogEvent[]> {
     if (this.closed) throw new MkvError('MKV_LOG_UNAVAILABLE', 'the server is shutting down');
+    // Publishing an event this master can never apply would only leave the key pending.
+    if (this.failure) throw new MkvError('MKV_LOG_UNAVAILABLE', `the projector stopped: ${this.failure.message}`);
     const started = process.hrtime.bigint();
     const events: LogEvent[] = [];
     for (const input of inputs) {

@@ -8,6 +8,9 @@ import { IndexStore } from '../../src/index/index-store.js';
 import { indexDir } from '../../src/writer/store.js';
 import type { LogEvent } from '../../src/events/event.js';
 import { SegmentLog } from '../../src/log/segment-log.js';
+import { JetStreamLog } from '../../src/log/jetstream-log.js';
+import { JetStreamWriter } from '../../src/writer/jetstream-writer.js';
+import { silentLogger } from '../../src/logger.js';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { freePort, nginxSkipReason, removeDir, repoRoot, runMkv, spawnMaster, startVolumes, tempDir, type MkvProcess, type VolumeSet } from '../helpers/cluster.js';
@@ -137,6 +140,81 @@ describe('masters on one JetStream stream', { skip: natsSkipReason() }, () => {
     } finally {
       await stop(a);
       await stop(b);
+    }
+  });
+});
+
+describe('a JetStream server that stops answering for a while', { skip: natsSkipReason(), timeout: 120_000 }, () => {
+  test('writes answer 503 in bounded time while it hangs, and go on once it answers again, without a restart', async () => {
+    const nats = await startNats();
+    const set = await startVolumes('embedded', 3);
+    const root = tempDir('mkv-jetstream-hang-');
+    const adminPort = await freePort();
+    const master = await spawnMaster(['--db', `${root}/db`, '--volumes', set.volumes.join(','), '--replicas', '2', '--log', `${nats.url}/HANG`, '--admin-port', String(adminPort)]);
+    try {
+      const before = await http('PUT', `${master.url}/hang/before`, 'before', {}, 20_000);
+      assert.equal(before.status, 201, before.text);
+      nats.freeze();
+      // Long enough for JetStream's API requests (publish, consumer create) to time out.
+      const started = Date.now();
+      const during = await http('PUT', `${master.url}/hang/during`, 'during', {}, 40_000);
+      assert.equal(during.status, 503, during.text);
+      assert.ok(Date.now() - started < 30_000, `the PUT took ${Date.now() - started} ms to fail`);
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, 8000 - (Date.now() - started))));
+      nats.thaw();
+      // The projector follows the stream again by itself: writes resume, and are readable.
+      const deadline = Date.now() + 40_000;
+      for (let n = 0; ; n++) {
+        const after = await http('PUT', `${master.url}/hang/after/${n}`, `after ${n}`, {}, 40_000);
+        if (after.status === 201) {
+          assert.deepEqual(await readThrough(`${master.url}/hang/after/${n}`, after.headers['log-seq']!), { status: 200, text: `after ${n}` });
+          break;
+        }
+        assert.equal(after.status, 503, after.text);
+        assert.ok(Date.now() < deadline, `writes did not resume within 40 s of the server answering again: ${after.text}`);
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+      const ready = await http('GET', `http://127.0.0.1:${adminPort}/readyz`);
+      assert.equal(JSON.parse(ready.text).checks.log, 'ok', ready.text);
+      assert.deepEqual(await readThrough(`${master.url}/hang/before`, before.headers['log-seq']!), { status: 200, text: 'before' });
+    } finally {
+      await stop(master);
+      await set.close();
+      await nats.stop();
+      removeDir(root);
+    }
+  });
+});
+
+describe('the projector of a JetStream master', { skip: natsSkipReason(), timeout: 120_000 }, () => {
+  test('a consumer that cannot be created (JetStream not answering) is created again later: the projector does not stop', async () => {
+    const nats = await startNats();
+    const root = tempDir('mkv-jetstream-follow-');
+    const log = await JetStreamLog.open({ url: `${nats.url}/FOLLOW` });
+    const index = IndexStore.open(join(root, 'index'));
+    const writer = new JetStreamWriter(log, index, silentLogger);
+    writer.start();
+    const put = (key: string) => writer.append([{ key, cause: { origin: 'api', client: null }, change: { type: 'WriteStarted', volumes: ['v1'] } }]);
+    try {
+      assert.equal((await put('/before'))[0]!.seq, 1);
+      nats.freeze();
+      // What the watchdog does when the stream holds events its consumer did not deliver (its
+      // node went away): follow again. Creating the consumer now times out (JetStream's 5 s).
+      writer.followAgain();
+      await new Promise((resolve) => setTimeout(resolve, 7000));
+      nats.thaw();
+      const after = await put('/after');
+      assert.equal(after[0]!.seq, 2);
+      assert.equal(index.checkpoint, 2);
+      assert.equal(index.get('/after')?.state, 'pending');
+      assert.ok(writer.healthy);
+    } finally {
+      nats.thaw();
+      await writer.close();
+      await index.close();
+      await log.close();
+      await nats.stop();
+      removeDir(root);
     }
   });
 });
