@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import type { KeyRecord } from '../index/evolve.js';
 import type { IndexStore } from '../index/index-store.js';
 import { keyToPath } from '../placement.js';
-import type { VolumeClient } from '../volumes/client.js';
+import { discardBody, type VolumeClient } from '../volumes/client.js';
 import type { Writer } from '../writer/writer.js';
 import { createProgress } from './progress.js';
 import { copyReplica } from './replicas.js';
@@ -35,7 +35,7 @@ async function md5Of(client: VolumeClient, volume: string, path: string): Promis
   try {
     const response = await client.get(volume, path);
     if (response.statusCode !== 200) {
-      response.body.destroy();
+      discardBody(response.body);
       return { error: `GET answered ${response.statusCode}` };
     }
     const hash = createHash('md5');

@@ -37,6 +37,16 @@ export interface ListingEntry {
   size?: number;
 }
 
+/**
+ * Drops a response body unread (an error page, or a blob not wanted after all). undici reports a
+ * destroyed unfinished body as an 'error' ("Request aborted"): with no listener, that would be an
+ * uncaught exception and end the process.
+ */
+export function discardBody(body: Readable): void {
+  body.on('error', () => undefined);
+  body.destroy();
+}
+
 export function volumeUrl(volume: string, path: string): string {
   return `http://${volume}${path}`;
 }

@@ -1,6 +1,9 @@
 // The S3 subset driven by a real S3 client (@aws-sdk/client-s3), path-style, over real volumes.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { keyToPath } from '../../src/placement.js';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import {
@@ -69,6 +72,27 @@ function s3Suite(kind: 'embedded' | 'nginx', skip: string | false): void {
       const plain = await http('GET', `${master.url}/bk/greeting.txt`);
       assert.equal(plain.status, 302);
       assert.equal((await getFollowing(`${master.url}/bk/greeting.txt`)).text, value.toString());
+    });
+
+    test('GetObject with replicas missing by hand is served from the one left; a range past the end is InvalidRange', async () => {
+      const value = randomBytes(50_000);
+      await s3.send(new PutObjectCommand({ Bucket: 'bk', Key: 'thin.bin', Body: value }));
+      const volumes = master.store.index.get('/bk/thin.bin')!.volumes;
+      const fileOf = (volume: string) => {
+        const [host, subvolume] = volume.split('/');
+        return join(set.dirs[set.volumes.indexOf(host!)]!, subvolume ?? '', keyToPath('/bk/thin.bin'));
+      };
+      for (const volume of volumes.slice(1)) rmSync(fileOf(volume));
+      // The replicas are tried in random order: most reads meet a 404 (an unread error body) first.
+      for (let i = 0; i < 8; i++) {
+        assert.equal(md5(await bodyOf(await s3.send(new GetObjectCommand({ Bucket: 'bk', Key: 'thin.bin' })))), md5(value));
+      }
+      await assert.rejects(s3.send(new GetObjectCommand({ Bucket: 'bk', Key: 'thin.bin', Range: `bytes=${value.length + 10}-` })), (error: Error) => {
+        assert.equal(error.name, 'InvalidRange');
+        return true;
+      });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.equal((await http('GET', `${master.url}/bk/thin.bin`)).status, 302, 'the master still serves');
     });
 
     test('a streamed PutObject (aws-chunked with a trailing checksum) stores the payload only', async () => {

@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { Context } from 'koa';
 import { MkvError, type ErrorCode } from '../../errors.js';
 import { keyToPath } from '../../placement.js';
+import { discardBody } from '../../volumes/client.js';
 import type { MasterDeps } from '../app.js';
 import { deleteKey, shuffled } from '../handlers.js';
 import { checkKeyFits } from '../keys.js';
@@ -89,11 +90,11 @@ export async function getObjectDirect(ctx: Context, deps: MasterDeps, key: strin
         continue;
       }
       if (response.statusCode === 416) {
-        response.body.destroy();
+        discardBody(response.body);
         throw new MkvError('MKV_INVALID_RANGE', 'The requested range is not satisfiable');
       }
       if (response.statusCode !== 200 && response.statusCode !== 206) {
-        response.body.destroy();
+        discardBody(response.body);
         problems.push(`${volume}: GET answered ${response.statusCode}`);
         continue;
       }
