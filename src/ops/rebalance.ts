@@ -1,13 +1,12 @@
 // Rebalance: move a key's blob to where placement puts it for the current volume set.
 //
-//   HEAD every old and new replica ─▶ copy from a good one to each target that lacks it
+//   HEAD the replicas that stay ─▶ one GET of a source, teed to every target that lacks the blob
 //   (streamed, size and md5 checked) ─▶ KeyRelocated ─▶ delete the copies no longer wanted
 //
 // Unlike the original: a HEAD that times out is "unknown", never "missing" (no blind re-copy);
 // every missing copy is attempted before the key is given up; Content-Md5 is kept. A key that
 // is already where placement says is skipped without a request, so a re-run picks up where an
 // interrupted one stopped.
-import { isMkvError } from '../errors.js';
 import type { Cause } from '../events/event.js';
 import type { KeyRecord } from '../index/evolve.js';
 import type { IndexStore } from '../index/index-store.js';
@@ -16,7 +15,7 @@ import { keyToPath, keyToVolumes, needsRebalance } from '../placement.js';
 import type { VolumeClient } from '../volumes/client.js';
 import type { Writer } from '../writer/writer.js';
 import { createProgress } from './progress.js';
-import { copyReplica, headAll, looksGood } from './replicas.js';
+import { copyToTargets, headAll, looksGood } from './replicas.js';
 import { forEachConcurrent } from './work-queue.js';
 
 export type RebalanceOutcome =
@@ -43,39 +42,44 @@ export async function rebalanceKey(
   const targets = keyToVolumes(key, placement.volumes, placement.replicas, placement.subvolumes);
   if (!needsRebalance(record.volumes, targets)) return { status: 'balanced' };
   const path = keyToPath(key);
-  const everywhere = [...new Set([...record.volumes, ...targets])];
-  const states = await headAll(client, everywhere, path);
-  const stateOf = new Map(states.map((state) => [state.volume, state]));
-  const sources = states.filter((state) => looksGood(state, record)).map((state) => state.volume);
-  if (sources.length === 0) {
-    const seen = states.map((state) => `${state.volume}: ${state.head.status === 'unknown' ? state.head.reason : state.head.status}`);
-    return { status: 'failed', reason: `no replica holds the blob (${seen.join('; ')})` };
-  }
+  // Only a replica that stays is asked whether it is there: a new target is expected to lack the
+  // blob (a copy overwrites whatever an interrupted run left), and a replica that goes is only a
+  // source, whose GET says as much as a HEAD would.
+  const staying = targets.filter((volume) => record.volumes.includes(volume));
+  const states = await headAll(client, staying, path);
   const problems: string[] = [];
+  const needed: string[] = [];
+  for (const target of targets) {
+    const state = states.find((candidate) => candidate.volume === target);
+    if (!state) needed.push(target);
+    else if (state.head.status === 'unknown') problems.push(`${target} did not answer (${state.head.reason}); not copying blindly`);
+    else if (!looksGood(state, record)) needed.push(target);
+  }
+  const verified = states.filter((state) => looksGood(state, record)).map((state) => state.volume);
+  const sources = [...verified, ...record.volumes.filter((volume) => !targets.includes(volume))];
   let copies = 0;
   let bytes = 0;
-  // The targets are filled at once; each tries every good source before it gives up.
-  await Promise.all(
-    targets.map(async (target) => {
-      const state = stateOf.get(target)!;
-      if (looksGood(state, record)) return;
-      if (state.head.status === 'unknown') {
-        problems.push(`${target} did not answer (${state.head.reason}); not copying blindly`);
-        return;
+  // One read of a source feeds every target still missing the blob; what it could not fill
+  // tries the next source; a target whose own PUT failed is not tried again.
+  let missing = problems.length > 0 ? [] : needed;
+  const attempts: string[] = [];
+  for (const source of sources) {
+    if (missing.length === 0) break;
+    const results = await copyToTargets(client, source, missing, path, record);
+    missing = [];
+    for (const result of results) {
+      if (result.ok) {
+        copies++;
+        bytes += result.bytes;
+      } else if (result.fault === 'target') {
+        problems.push(result.reason);
+      } else {
+        missing.push(result.target);
+        attempts.push(result.reason);
       }
-      const attempts: string[] = [];
-      for (const source of sources) {
-        try {
-          bytes += await copyReplica(client, source, target, path, record);
-          copies++;
-          return;
-        } catch (error) {
-          attempts.push(isMkvError(error) ? error.message : `${source} → ${target}: ${(error as Error).message}`);
-        }
-      }
-      problems.push(...attempts);
-    }),
-  );
+    }
+  }
+  if (missing.length > 0) problems.push(sources.length === 0 ? 'no replica holds the blob' : `no source could fill ${missing.join(', ')}`, ...attempts);
   if (problems.length > 0) return { status: 'failed', reason: problems.join('; ') };
   const [relocated] = await writer.append([{ key, cause, change: { type: 'KeyRelocated', volumes: targets } }]);
   const stale = record.volumes.filter((volume) => !targets.includes(volume));

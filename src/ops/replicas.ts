@@ -2,10 +2,10 @@
 // its size and md5 checked against what the index says — what rebalance and repair share.
 import { createHash } from 'node:crypto';
 import { PassThrough } from 'node:stream';
-import { MkvError } from '../errors.js';
+import { isMkvError, MkvError } from '../errors.js';
 import type { KeyRecord } from '../index/evolve.js';
 import type { HeadResult, VolumeClient } from '../volumes/client.js';
-import { volumeUrl } from '../volumes/client.js';
+import { discardBody, volumeUrl } from '../volumes/client.js';
 
 export interface ReplicaState {
   volume: string;
@@ -22,29 +22,72 @@ export function looksGood(state: ReplicaState, record: KeyRecord): boolean {
   return state.head.status === 'found' && (record.size === null || state.head.size === undefined || state.head.size === record.size);
 }
 
-/** Streams the blob at `path` from `source` to `target`; throws (and removes the bad copy) unless size and md5 match. */
-export async function copyReplica(client: VolumeClient, source: string, target: string, path: string, record: KeyRecord): Promise<number> {
-  const response = await client.get(source, path);
+/**
+ * What one target of a copy came to: the bytes copied, or why not, and whose fault: the
+ * source's (another source may do) or the target's own PUT (another source will not help).
+ */
+export type CopyResult = { target: string; ok: true; bytes: number } | { target: string; ok: false; reason: string; fault: 'source' | 'target' };
+
+/**
+ * Streams the blob at `path` from `source` to every target at once: one GET, teed into one PUT
+ * per target (the read goes at the pace of the slowest). A copy counts only if the bytes read
+ * match the index's size and md5; otherwise every copy just written is removed again.
+ */
+export async function copyToTargets(
+  client: VolumeClient,
+  source: string,
+  targets: readonly string[],
+  path: string,
+  record: KeyRecord,
+): Promise<CopyResult[]> {
+  const failAll = (reason: string): CopyResult[] => targets.map((target) => ({ target, ok: false, reason, fault: 'source' }));
+  let response: Awaited<ReturnType<VolumeClient['get']>>;
+  try {
+    response = await client.get(source, path);
+  } catch (error) {
+    return failAll((error as Error).message);
+  }
   if (response.statusCode !== 200) {
-    response.body.destroy();
-    throw new MkvError('MKV_VOLUME_FAILED', `GET ${volumeUrl(source, path)} answered ${response.statusCode}`);
+    discardBody(response.body);
+    return failAll(`GET ${volumeUrl(source, path)} answered ${response.statusCode}`);
   }
   const header = response.headers['content-length'];
   const length = typeof header === 'string' ? Number(header) : undefined;
   if (record.size !== null && length !== undefined && length !== record.size) {
-    response.body.destroy();
-    throw new MkvError('MKV_VOLUME_FAILED', `${volumeUrl(source, path)} holds ${length} bytes, the index says ${record.size}`);
+    discardBody(response.body);
+    return failAll(`${volumeUrl(source, path)} holds ${length} bytes, the index says ${record.size}`);
   }
   const hash = createHash('md5');
   let size = 0;
-  const body = new PassThrough();
-  response.body.on('data', (chunk: Buffer) => {
+  const blob = response.body;
+  blob.on('data', (chunk: Buffer) => {
     hash.update(chunk);
     size += chunk.length;
   });
-  response.body.pipe(body);
-  response.body.on('error', (error) => body.destroy(error));
-  await client.put(target, path, body, length);
+  const bodies = targets.map(() => new PassThrough());
+  blob.on('error', (error) => {
+    for (const body of bodies) body.destroy(error);
+  });
+  for (const body of bodies) blob.pipe(body);
+  const results = await Promise.all(
+    targets.map((target, i) =>
+      client.put(target, path, bodies[i]!, length).then(
+        (): CopyResult => ({ target, ok: true, bytes: 0 }),
+        (error: Error): CopyResult => {
+          // A target that failed must not hold the others back: stop feeding it.
+          blob.unpipe(bodies[i]);
+          bodies[i]!.destroy();
+          const reason = isMkvError(error) ? error.message : `${source} → ${target}: ${error.message}`;
+          // A source that broke off mid-stream fails every PUT: that is the source's fault.
+          return { target, ok: false, reason, fault: blob.errored ? 'source' : 'target' };
+        },
+      ),
+    ),
+  );
+  if (results.every((result) => !result.ok)) {
+    blob.destroy();
+    return results;
+  }
   const md5 = hash.digest('hex');
   const problem =
     record.size !== null && size !== record.size
@@ -53,8 +96,16 @@ export async function copyReplica(client: VolumeClient, source: string, target: 
         ? `copied md5 ${md5}, the index says ${record.md5}`
         : undefined;
   if (problem) {
-    await client.delete(target, path).catch(() => undefined);
-    throw new MkvError('MKV_VOLUME_FAILED', `copy from ${source} to ${target}: ${problem}`);
+    const written = results.filter((result) => result.ok).map((result) => result.target);
+    await Promise.all(written.map((target) => client.delete(target, path).catch(() => undefined)));
+    return failAll(`copy from ${source}: ${problem}`);
   }
-  return size;
+  return results.map((result) => (result.ok ? { ...result, bytes: size } : result));
+}
+
+/** Streams the blob at `path` from `source` to `target`; throws (and removes the bad copy) unless size and md5 match. */
+export async function copyReplica(client: VolumeClient, source: string, target: string, path: string, record: KeyRecord): Promise<number> {
+  const [result] = await copyToTargets(client, source, [target], path, record);
+  if (!result!.ok) throw new MkvError('MKV_VOLUME_FAILED', result!.reason);
+  return result!.bytes;
 }
