@@ -190,7 +190,7 @@ export class IndexStore {
    * synchronously: unsynced, a commit is a few page writes (0.06 ms for one event here), cheaper
    * than handing it to lmdb-js's write thread and waiting for it (0.3 ms, 4× the CPU).
    */
-  async apply(events: LogEvent[]): Promise<void> {
+  apply(events: LogEvent[]): void {
     if (events.length === 0) return;
     this.env.transactionSync(() => {
       const builder = new PlanBuilder((key) => this.get(key));

@@ -151,10 +151,15 @@ export function decodeBlockEvents(records: Buffer, count: number, path: string, 
     events.push(event);
     position = end;
   }
+  checkBlockEnd(position, records, count, path, offset);
+  return events;
+}
+
+/** Throws unless a block's `count` events, decoded, ended at `position` = the end of its bytes. */
+export function checkBlockEnd(position: number, records: Buffer, count: number, path: string, offset: number): void {
   if (position !== records.length) {
     throw new MkvError('MKV_CORRUPT_LOG', `${path}: block at byte ${offset} holds more bytes than its ${count} events`);
   }
-  return events;
 }
 
 export class SegmentLog implements EventLog {

@@ -123,7 +123,7 @@ export class JetStreamWriter implements Writer {
       const fresh = batch.filter((event) => event.seq > this.index.checkpoint);
       if (fresh.length === 0) continue;
       try {
-        await this.index.apply(fresh);
+        this.index.apply(fresh);
       } catch (error) {
         throw new ProjectionFailed(error as Error);
       }

@@ -12,7 +12,7 @@ import { ErrorCodes, MkvError, type ErrorCode } from '../errors.js';
 import { decodeProjected } from '../events/event.js';
 import { IndexStore } from '../index/index-store.js';
 import { PlanBuilder, type Touched } from '../index/plan.js';
-import { readBlocks, type Segment } from '../log/segment-log.js';
+import { checkBlockEnd, readBlocks, type Segment } from '../log/segment-log.js';
 
 interface Job {
   segments: Segment[];
@@ -124,9 +124,7 @@ async function plan(job: Job): Promise<void> {
         if (event.seq >= untilSeq) break blocks;
         if (++inBatch === job.batchEvents) await handOver();
       }
-      if (position !== block.records.length) {
-        throw new MkvError('MKV_CORRUPT_LOG', `${block.path}: block at byte ${block.offset} holds more bytes than its ${block.count} events`);
-      }
+      checkBlockEnd(position, block.records, block.count, block.path, block.offset);
     }
     await handOver();
     await commitsReach(sent);

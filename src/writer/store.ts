@@ -103,17 +103,17 @@ export async function catchUp(
   }
   let applied = 0;
   let pending: LogEvent[] = [];
-  const flush = async () => {
-    await index.apply(pending);
+  const flush = () => {
+    index.apply(pending);
     applied += pending.length;
     options.onBatch?.(pending.length);
     pending = [];
   };
   for await (const events of log.readFrom(index.checkpoint + 1, options.untilSeq)) {
     for (const event of events) pending.push(event);
-    if (pending.length >= batchEvents) await flush();
+    if (pending.length >= batchEvents) flush();
   }
-  await flush();
+  flush();
   return applied;
 }
 

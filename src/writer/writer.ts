@@ -167,7 +167,7 @@ export class LocalWriter implements Writer {
         continue;
       }
       try {
-        await this.index.apply(appended);
+        this.index.apply(appended);
       } catch (error) {
         // The events are durable but not projected: refuse to go on with an index that is behind.
         this.closed = true;
