@@ -8,6 +8,10 @@
 // refreshes its LMDB read snapshot before it resolves the call: a worker reads its own writes.
 // Locks are owned by the worker that took them; when a worker dies, its locks are released
 // (a write it had started stays pending, as after any crash, and a later write cleans it up).
+//
+// The messages one side produces in one turn of its event loop go out as one (an Outbox): a
+// group commit answers many appends at once, and each IPC write costs a syscall and wakes the
+// other process (here about 20 µs of CPU per write, more than encoding the message).
 import { isMkvError, MkvError, type ErrorCode } from '../errors.js';
 import type { EventInput, LogEvent } from '../events/event.js';
 import type { Writer } from './writer.js';
@@ -16,6 +20,8 @@ type Operation = { op: 'lock' | 'unlock'; key: string } | { op: 'append'; events
 type Call = { mkv: 'call'; id: number } & Operation;
 
 type Reply = { mkv: 'reply'; id: number; events?: LogEvent[]; error?: { code: ErrorCode; message: string } };
+/** Several calls or replies sent in one message. */
+type Batch<T> = { mkv: 'batch'; messages: T[] };
 
 /** The end of an IPC channel: a cluster Worker in the primary, `process` in a worker. */
 export interface Channel {
@@ -25,12 +31,36 @@ export interface Channel {
   readonly connected?: boolean;
 }
 
-function isCall(message: unknown): message is Call {
-  return typeof message === 'object' && message !== null && (message as { mkv?: unknown }).mkv === 'call';
+function mkvKind(message: unknown): unknown {
+  return typeof message === 'object' && message !== null ? (message as { mkv?: unknown }).mkv : undefined;
 }
 
-function isReply(message: unknown): message is Reply {
-  return typeof message === 'object' && message !== null && (message as { mkv?: unknown }).mkv === 'reply';
+/** The messages of one kind in what arrived: itself, or the members of its batch. */
+function unpack<T>(message: unknown, kind: 'call' | 'reply'): T[] {
+  const mkv = mkvKind(message);
+  if (mkv === kind) return [message as T];
+  if (mkv === 'batch') return (message as Batch<T>).messages.filter((each) => mkvKind(each) === kind);
+  return [];
+}
+
+/** Collects the messages of one event-loop turn and sends them as one. */
+class Outbox<T> {
+  private queued: T[] = [];
+
+  constructor(private readonly send: (message: T | Batch<T>) => void) {}
+
+  push(message: T): void {
+    this.queued.push(message);
+    // After the microtasks of this turn: every reply a group commit resolves goes in one write.
+    if (this.queued.length === 1) process.nextTick(() => this.flush());
+  }
+
+  flush(): void {
+    const messages = this.queued;
+    if (messages.length === 0) return;
+    this.queued = [];
+    this.send(messages.length === 1 ? messages[0]! : { mkv: 'batch', messages });
+  }
 }
 
 function errorReply(error: unknown): Reply['error'] {
@@ -49,11 +79,14 @@ export interface WriterService {
 export function serveWriter(channel: Channel, writer: Writer): WriterService {
   const locked = new Set<string>();
   let released = false;
-  const reply = (message: Reply) => {
+  const outbox = new Outbox<Reply>((message) => {
     if (!released && channel.connected !== false) channel.send(message);
-  };
+  });
+  const reply = (message: Reply) => outbox.push(message);
   const listener = (message: unknown) => {
-    if (!isCall(message)) return;
+    for (const call of unpack<Call>(message, 'call')) serve(call);
+  };
+  const serve = (message: Call) => {
     const { id } = message;
     let outcome: Promise<LogEvent[] | undefined>;
     switch (message.op) {
@@ -104,15 +137,22 @@ export class RemoteWriter implements Writer {
   private closed = false;
   /** Resolves close() once the calls in flight have their replies. */
   private drained: (() => void) | undefined;
+  private readonly outbox = new Outbox<Call>((message) => {
+    // Calls queued as the channel closed were failed by disconnected().
+    if (!this.closed && this.channel.connected !== false) this.channel.send(message);
+  });
   private readonly listener = (message: unknown) => {
-    if (!isReply(message)) return;
-    const call = this.pending.get(message.id);
-    if (!call) return;
-    this.pending.delete(message.id);
+    const replies = unpack<Reply>(message, 'reply');
+    if (replies.length === 0) return;
     // The primary has committed before it replied; read from a new LMDB snapshot from now on.
     this.refresh();
-    if (message.error) call.reject(new MkvError(message.error.code, message.error.message));
-    else call.resolve(message.events ?? []);
+    for (const reply of replies) {
+      const call = this.pending.get(reply.id);
+      if (!call) continue;
+      this.pending.delete(reply.id);
+      if (reply.error) call.reject(new MkvError(reply.error.code, reply.error.message));
+      else call.resolve(reply.events ?? []);
+    }
     if (this.pending.size === 0) this.drained?.();
   };
 
@@ -133,7 +173,7 @@ export class RemoteWriter implements Writer {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.channel.send({ mkv: 'call', id, ...operation });
+      this.outbox.push({ mkv: 'call', id, ...operation });
     });
   }
 
