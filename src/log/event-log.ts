@@ -19,5 +19,10 @@ export interface EventLog {
   append(inputs: EventInput[]): Promise<LogEvent[]>;
   /** The events from `fromSeq` to `untilSeq` (inclusive; default: the end), in order, in batches. */
   readFrom(fromSeq: number, untilSeq?: number): AsyncIterable<LogEvent[]>;
+  /**
+   * For a log on a service: asks it for the log's state (lastSeq included), and throws when it
+   * does not answer within `timeoutMs`. A log in this process has none.
+   */
+  ping?(timeoutMs: number): Promise<void>;
   close(): Promise<void>;
 }

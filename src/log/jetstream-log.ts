@@ -75,6 +75,9 @@ export function decodeMessage(data: Uint8Array, seq: number): LogEvent {
 /** How long opening waits for JetStream to serve the stream (a cluster electing its leaders). */
 const OPEN_WAIT_MS = 30_000;
 
+/** How long closing waits for the connection to drain (a hung server would hold a shutdown forever). */
+const CLOSE_WAIT_MS = 5000;
+
 /** JetStream's "wrong last sequence" (another publish to the subject came first). */
 const WRONG_LAST_SEQUENCE = 10071;
 
@@ -138,6 +141,24 @@ export class JetStreamLog implements EventLog {
     const { state } = await this.jsm.streams.info(this.stream);
     this.last = Math.max(this.last, state.last_seq);
     this.first = state.messages === 0 ? this.last + 1 : state.first_seq;
+  }
+
+  async ping(timeoutMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const asked = this.refresh();
+    asked.catch(() => undefined); // once the deadline has passed, a late failure says nothing new
+    try {
+      await Promise.race([
+        asked,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+        }),
+      ]);
+    } catch (error) {
+      throw new MkvError('MKV_LOG_UNAVAILABLE', `JetStream at ${this.location} does not answer: ${(error as Error).message}`, { cause: error });
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   get lastSeq(): number {
@@ -262,7 +283,13 @@ export class JetStreamLog implements EventLog {
     };
   }
 
+  /** Drains the connection; a server that does not answer within CLOSE_WAIT_MS is left. */
   async close(): Promise<void> {
-    await this.nc.drain();
+    let timer: NodeJS.Timeout | undefined;
+    const drained = this.nc.drain().then(() => true, () => false);
+    const waited = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), CLOSE_WAIT_MS)));
+    const done = await Promise.race([drained, waited]);
+    clearTimeout(timer);
+    if (!done) await this.nc.close().catch(() => undefined);
   }
 }

@@ -17,17 +17,25 @@ export interface AdminDeps {
   volumeNames: string[];
 }
 
+/** How long /readyz waits for a log service (JetStream) to answer. */
+const LOG_PING_MS = 2000;
+
 async function readiness(deps: AdminDeps): Promise<{ ready: boolean; checks: Record<string, unknown> }> {
   const { store } = deps;
+  const [volumes, logAnswer] = await Promise.all([
+    Promise.all(
+      deps.volumeNames.map(async (volume) => {
+        const head = await deps.volumes.head(volume, '/');
+        return [volume, head.status === 'unknown' ? head.reason : 'ok'] as const;
+      }),
+    ),
+    // A log on a service can be gone while this process is fine: ask it (this also refreshes
+    // its last seq, so the projector's lag below counts other masters' events).
+    store.log.ping && !store.readOnly ? store.log.ping(LOG_PING_MS).then(() => 'ok', (error: Error) => error.message) : Promise.resolve('ok'),
+  ]);
   const lag = store.log.lastSeq - store.index.checkpoint;
-  const volumes = await Promise.all(
-    deps.volumeNames.map(async (volume) => {
-      const head = await deps.volumes.head(volume, '/');
-      return [volume, head.status === 'unknown' ? head.reason : 'ok'] as const;
-    }),
-  );
   const checks = {
-    log: store.readOnly ? 'read-only' : store.writer.healthy ? 'ok' : 'the writer has stopped',
+    log: store.readOnly ? 'read-only' : !store.writer.healthy ? 'the writer has stopped' : logAnswer,
     projector: lag === 0 ? 'ok' : `${lag} events behind the log`,
     volumes: Object.fromEntries(volumes),
   };

@@ -145,7 +145,7 @@ describe('masters on one JetStream stream', { skip: natsSkipReason() }, () => {
 });
 
 describe('a JetStream server that stops answering for a while', { skip: natsSkipReason(), timeout: 120_000 }, () => {
-  test('writes answer 503 in bounded time while it hangs, and go on once it answers again, without a restart', async () => {
+  test('writes answer 503 in bounded time while it hangs and /readyz says so; writes go on once it answers again, without a restart', async () => {
     const nats = await startNats();
     const set = await startVolumes('embedded', 3);
     const root = tempDir('mkv-jetstream-hang-');
@@ -160,6 +160,10 @@ describe('a JetStream server that stops answering for a while', { skip: natsSkip
       const during = await http('PUT', `${master.url}/hang/during`, 'during', {}, 40_000);
       assert.equal(during.status, 503, during.text);
       assert.ok(Date.now() - started < 30_000, `the PUT took ${Date.now() - started} ms to fail`);
+      // A load balancer asking /readyz learns the master cannot take writes now.
+      const frozen = await http('GET', `http://127.0.0.1:${adminPort}/readyz`, undefined, {}, 20_000);
+      assert.equal(frozen.status, 503, frozen.text);
+      assert.match(JSON.parse(frozen.text).checks.log, /does not answer/);
       await new Promise((resolve) => setTimeout(resolve, Math.max(0, 8000 - (Date.now() - started))));
       nats.thaw();
       // The projector follows the stream again by itself: writes resume, and are readable.
@@ -178,7 +182,33 @@ describe('a JetStream server that stops answering for a while', { skip: natsSkip
       assert.equal(JSON.parse(ready.text).checks.log, 'ok', ready.text);
       assert.deepEqual(await readThrough(`${master.url}/hang/before`, before.headers['log-seq']!), { status: 200, text: 'before' });
     } finally {
+      nats.thaw();
       await stop(master);
+      await set.close();
+      await nats.stop();
+      removeDir(root);
+    }
+  });
+});
+
+describe('stopping a master whose JetStream server hangs', { skip: natsSkipReason(), timeout: 120_000 }, () => {
+  test('SIGTERM ends it in bounded time: a connection that does not drain is closed', async () => {
+    const nats = await startNats();
+    const set = await startVolumes('embedded', 3);
+    const root = tempDir('mkv-jetstream-stop-');
+    const master = await spawnMaster(['--db', `${root}/db`, '--volumes', set.volumes.join(','), '--replicas', '2', '--log', `${nats.url}/STOP`]);
+    try {
+      assert.equal((await http('PUT', `${master.url}/stop/before`, 'x', {}, 20_000)).status, 201);
+      nats.freeze();
+      const started = Date.now();
+      master.child.kill('SIGTERM');
+      const code = await Promise.race([master.exited, new Promise((resolve) => setTimeout(() => resolve('still running'), 40_000))]);
+      assert.notEqual(code, 'still running', 'the master did not exit within 40 s of SIGTERM');
+      assert.ok(Date.now() - started < 40_000);
+    } finally {
+      nats.thaw();
+      if (master.child.exitCode === null) master.child.kill('SIGKILL');
+      await master.exited;
       await set.close();
       await nats.stop();
       removeDir(root);
