@@ -144,14 +144,30 @@ describe('masters on one JetStream stream', { skip: natsSkipReason() }, () => {
   });
 });
 
+/**
+ * Runs `body` with a master on a nats-server of its own (one the test may freeze) and three
+ * embedded volumes; then thaws the server and stops everything, whatever body did.
+ */
+async function withOwnNats(stream: string, extraArgs: string[], body: (nats: NatsServer, master: MkvProcess) => Promise<void>): Promise<void> {
+  const nats = await startNats();
+  const set = await startVolumes('embedded', 3);
+  const root = tempDir('mkv-jetstream-own-');
+  const master = await spawnMaster(['--db', `${root}/db`, '--volumes', set.volumes.join(','), '--replicas', '2', '--log', `${nats.url}/${stream}`, ...extraArgs]);
+  try {
+    await body(nats, master);
+  } finally {
+    nats.thaw();
+    await stop(master);
+    await set.close();
+    await nats.stop();
+    removeDir(root);
+  }
+}
+
 describe('a JetStream server that stops answering for a while', { skip: natsSkipReason(), timeout: 120_000 }, () => {
   test('writes answer 503 in bounded time while it hangs and /readyz says so; writes go on once it answers again, without a restart', async () => {
-    const nats = await startNats();
-    const set = await startVolumes('embedded', 3);
-    const root = tempDir('mkv-jetstream-hang-');
     const adminPort = await freePort();
-    const master = await spawnMaster(['--db', `${root}/db`, '--volumes', set.volumes.join(','), '--replicas', '2', '--log', `${nats.url}/HANG`, '--admin-port', String(adminPort)]);
-    try {
+    await withOwnNats('HANG', ['--admin-port', String(adminPort)], async (nats, master) => {
       const before = await http('PUT', `${master.url}/hang/before`, 'before', {}, 20_000);
       assert.equal(before.status, 201, before.text);
       nats.freeze();
@@ -181,38 +197,17 @@ describe('a JetStream server that stops answering for a while', { skip: natsSkip
       const ready = await http('GET', `http://127.0.0.1:${adminPort}/readyz`);
       assert.equal(JSON.parse(ready.text).checks.log, 'ok', ready.text);
       assert.deepEqual(await readThrough(`${master.url}/hang/before`, before.headers['log-seq']!), { status: 200, text: 'before' });
-    } finally {
-      nats.thaw();
-      await stop(master);
-      await set.close();
-      await nats.stop();
-      removeDir(root);
-    }
+    });
   });
-});
 
-describe('stopping a master whose JetStream server hangs', { skip: natsSkipReason(), timeout: 120_000 }, () => {
-  test('SIGTERM ends it in bounded time: a connection that does not drain is closed', async () => {
-    const nats = await startNats();
-    const set = await startVolumes('embedded', 3);
-    const root = tempDir('mkv-jetstream-stop-');
-    const master = await spawnMaster(['--db', `${root}/db`, '--volumes', set.volumes.join(','), '--replicas', '2', '--log', `${nats.url}/STOP`]);
-    try {
+  test('SIGTERM ends a master whose server hangs in bounded time: a connection that does not drain is closed', async () => {
+    await withOwnNats('STOP', [], async (nats, master) => {
       assert.equal((await http('PUT', `${master.url}/stop/before`, 'x', {}, 20_000)).status, 201);
       nats.freeze();
-      const started = Date.now();
       master.child.kill('SIGTERM');
       const code = await Promise.race([master.exited, new Promise((resolve) => setTimeout(() => resolve('still running'), 40_000))]);
       assert.notEqual(code, 'still running', 'the master did not exit within 40 s of SIGTERM');
-      assert.ok(Date.now() - started < 40_000);
-    } finally {
-      nats.thaw();
-      if (master.child.exitCode === null) master.child.kill('SIGKILL');
-      await master.exited;
-      await set.close();
-      await nats.stop();
-      removeDir(root);
-    }
+    });
   });
 });
 
