@@ -78,6 +78,20 @@ const OPEN_WAIT_MS = 30_000;
 /** How long closing waits for the connection to drain (a hung server would hold a shutdown forever). */
 const CLOSE_WAIT_MS = 5000;
 
+/**
+ * What `promise` came to within `ms`: its value, or `settled: false` (it goes on, unobserved;
+ * a rejection after the deadline is handled by the race and says nothing new). Rejects as it does.
+ */
+async function settleWithin<T>(promise: Promise<T>, ms: number): Promise<{ settled: true; value: T } | { settled: false }> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<{ settled: false }>((resolve) => (timer = setTimeout(() => resolve({ settled: false }), ms)));
+  try {
+    return await Promise.race([promise.then((value) => ({ settled: true as const, value })), deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** JetStream's "wrong last sequence" (another publish to the subject came first). */
 const WRONG_LAST_SEQUENCE = 10071;
 
@@ -144,21 +158,13 @@ export class JetStreamLog implements EventLog {
   }
 
   async ping(timeoutMs: number): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const asked = this.refresh();
-    asked.catch(() => undefined); // once the deadline has passed, a late failure says nothing new
+    let answered: boolean;
     try {
-      await Promise.race([
-        asked,
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-        }),
-      ]);
+      answered = (await settleWithin(this.refresh(), timeoutMs)).settled;
     } catch (error) {
       throw new MkvError('MKV_LOG_UNAVAILABLE', `JetStream at ${this.location} does not answer: ${(error as Error).message}`, { cause: error });
-    } finally {
-      clearTimeout(timer);
     }
+    if (!answered) throw new MkvError('MKV_LOG_UNAVAILABLE', `JetStream at ${this.location} does not answer: no answer within ${timeoutMs} ms`);
   }
 
   get lastSeq(): number {
@@ -285,11 +291,7 @@ export class JetStreamLog implements EventLog {
 
   /** Drains the connection; a server that does not answer within CLOSE_WAIT_MS is left. */
   async close(): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const drained = this.nc.drain().then(() => true, () => false);
-    const waited = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), CLOSE_WAIT_MS)));
-    const done = await Promise.race([drained, waited]);
-    clearTimeout(timer);
-    if (!done) await this.nc.close().catch(() => undefined);
+    const drain = await settleWithin(this.nc.drain().then(() => true, () => false), CLOSE_WAIT_MS);
+    if (!drain.settled || !drain.value) await this.nc.close().catch(() => undefined);
   }
 }

@@ -49,13 +49,13 @@ export async function rebalanceKey(
   const states = await headAll(client, staying, path);
   const problems: string[] = [];
   const needed: string[] = [];
+  const verified: string[] = [];
   for (const target of targets) {
     const state = states.find((candidate) => candidate.volume === target);
-    if (!state) needed.push(target);
-    else if (state.head.status === 'unknown') problems.push(`${target} did not answer (${state.head.reason}); not copying blindly`);
-    else if (!looksGood(state, record)) needed.push(target);
+    if (state?.head.status === 'unknown') problems.push(`${target} did not answer (${state.head.reason}); not copying blindly`);
+    else if (state && looksGood(state, record)) verified.push(target);
+    else needed.push(target);
   }
-  const verified = states.filter((state) => looksGood(state, record)).map((state) => state.volume);
   const sources = [...verified, ...record.volumes.filter((volume) => !targets.includes(volume))];
   let copies = 0;
   let bytes = 0;
