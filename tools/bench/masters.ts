@@ -119,6 +119,8 @@ export async function startMkv(spec: MasterSpec): Promise<RunningMaster> {
     '--replicas', String(spec.replicas ?? 3), '--subvolumes', String(spec.subvolumes ?? 10),
     ...(spec.workers !== undefined ? ['--workers', String(spec.workers)] : []),
     ...(spec.flags ?? []),
+    // MKV_FLAGS: more server flags for every run, e.g. "--sync none" to see what fsync costs.
+    ...(process.env.MKV_FLAGS ?? '').split(' ').filter(Boolean),
   ];
   // MKV_NODE_FLAGS: node flags for the master, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
   const nodeFlags = (process.env.MKV_NODE_FLAGS ?? '').split(' ').filter(Boolean);
