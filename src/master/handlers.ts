@@ -2,14 +2,14 @@
 // and the GET operations ?list, ?unlinked, ?history.
 import type { Context } from 'koa';
 import { MkvError } from '../errors.js';
-import { eventToJson } from '../events/event.js';
-import type { KeyState } from '../index/evolve.js';
+import { eventToJson, type EventInput } from '../events/event.js';
+import type { KeyRecord, KeyState } from '../index/evolve.js';
 import { rebalanceKey } from '../ops/rebalance.js';
 import { keyToPath, keyToVolumes, needsRebalance } from '../placement.js';
 import { volumeUrl } from '../volumes/client.js';
 import type { MasterDeps } from './app.js';
 import { apiCause, refuseInFlightElsewhere, tellSeq } from './put.js';
-import { withKeyLock } from '../writer/writer.js';
+import { withKeyLock, writeKey } from '../writer/writer.js';
 
 /** A copy in random order (Fisher–Yates): replicas are tried in random order, as the original did. */
 export function shuffled<T>(items: readonly T[]): T[] {
@@ -69,15 +69,17 @@ function redirect(ctx: Context, location: string): void {
 /** DELETE /key: unlink (so a failure leaves it listed in ?unlinked), remove every replica, forget it. */
 export async function deleteKey(ctx: Context, deps: MasterDeps, key: string): Promise<void> {
   const { config, index, writer, volumes } = deps;
-  await withKeyLock(writer, key, async (held) => {
-    const record = index.get(key);
+  const cause = apiCause(ctx);
+  const decide = (record: KeyRecord | undefined): EventInput[] => {
     if (!record) throw notFound();
     if (record.state === 'pending') refuseInFlightElsewhere(deps, record);
-    const cause = apiCause(ctx);
-    if (record.state === 'live') {
-      if (config.protect) throw new MkvError('MKV_PROTECTED', 'the server runs with --protect: UNLINK the key before you DELETE it');
-      tellSeq(ctx, await writer.append([{ key, cause, change: { type: 'KeyUnlinked' } }]));
-    }
+    if (record.state !== 'live') return [];
+    if (config.protect) throw new MkvError('MKV_PROTECTED', 'the server runs with --protect: UNLINK the key before you DELETE it');
+    return [{ key, cause, change: { type: 'KeyUnlinked' } }];
+  };
+  await writeKey(writer, index, key, decide, async (decidedOn, unlinked, held) => {
+    const record = decidedOn!; // decide refused a missing key
+    tellSeq(ctx, unlinked);
     const path = keyToPath(key);
     const removals = await Promise.allSettled(record.volumes.map((volume) => volumes.delete(volume, path)));
     const failed = removals.flatMap((result, i) => (result.status === 'rejected' ? [`${record.volumes[i]}: ${(result.reason as Error).message}`] : []));

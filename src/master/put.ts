@@ -14,13 +14,13 @@ import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Context } from 'koa';
 import { MkvError } from '../errors.js';
-import type { Cause, LogEvent } from '../events/event.js';
+import type { Cause, EventInput, LogEvent } from '../events/event.js';
 import { keyToPath, keyToVolumes } from '../placement.js';
 import type { MasterDeps } from './app.js';
 import { checkKeyFits } from './keys.js';
 import type { KeyRecord } from '../index/evolve.js';
 import { AwsChunkedDecoder } from './s3/aws-chunked.js';
-import { withKeyLock } from '../writer/writer.js';
+import { writeKey } from '../writer/writer.js';
 
 export interface Written {
   size: number;
@@ -103,15 +103,17 @@ export async function storeValue(ctx: Context, deps: MasterDeps, key: string, so
   const { config, index, writer } = deps;
   if (source.length === 0) throw new MkvError('MKV_EMPTY_BODY', 'a PUT needs a body (the value is empty)');
   checkKeyFits(key);
-  return withKeyLock(writer, key, async (held) => {
-    const record = index.get(key);
+  const targetVolumes = keyToVolumes(key, config.volumes, config.replicas, config.subvolumes);
+  const cause = apiCause(ctx);
+  const decide = (record: KeyRecord | undefined): EventInput[] => {
     if (record?.state === 'live') {
       throw new MkvError('MKV_EXISTS', 'the key exists; DELETE or UNLINK it first');
     }
     if (record?.state === 'pending') refuseInFlightElsewhere(deps, record);
-    const targetVolumes = keyToVolumes(key, config.volumes, config.replicas, config.subvolumes);
-    const cause = apiCause(ctx);
-    tellSeq(ctx, await writer.append([{ key, cause, change: { type: 'WriteStarted', volumes: targetVolumes } }]));
+    return [{ key, cause, change: { type: 'WriteStarted', volumes: targetVolumes } }];
+  };
+  return writeKey(writer, index, key, decide, async (_record, started, held) => {
+    tellSeq(ctx, started);
     let written: Written;
     try {
       written = await streamToReplicas(source, deps, targetVolumes, keyToPath(key));

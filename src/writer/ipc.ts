@@ -1,7 +1,7 @@
 // The Writer across a process boundary: HTTP workers (cluster) call the one writer in the
 // primary over the cluster IPC channel.
 //
-//   worker: RemoteWriter.lock/unlock/append ──{mkv:'call', id, op, ...}──▶ primary: serveWriter
+//   worker: RemoteWriter.lock/lockAndAppend/append/... ──{mkv:'call', id, op, ...}──▶ primary: serveWriter
 //   worker: resolve/reject + refresh the index ◀──{mkv:'reply', id, ...}── LocalWriter (locks, log, LMDB)
 //
 // The primary answers an append only after the index has committed the events, and the worker
@@ -16,9 +16,14 @@ import { isMkvError, MkvError, type ErrorCode } from '../errors.js';
 import type { EventInput, LogEvent } from '../events/event.js';
 import type { Writer } from './writer.js';
 
-type Operation = { op: 'lock' | 'unlock'; key: string } | { op: 'append'; events: EventInput[] } | { op: 'appendAndUnlock'; events: EventInput[]; key: string };
+type Operation =
+  | { op: 'lock' | 'unlock'; key: string }
+  | { op: 'append'; events: EventInput[] }
+  | { op: 'appendAndUnlock'; events: EventInput[]; key: string }
+  | { op: 'lockAndAppend'; key: string; seenSeq: number; events: EventInput[] };
 type Call = { mkv: 'call'; id: number } & Operation;
 
+/** `events` absent: the call appends nothing (lock, unlock, or a lockAndAppend whose key had changed). */
 type Reply = { mkv: 'reply'; id: number; events?: LogEvent[]; error?: { code: ErrorCode; message: string } };
 /** Several calls or replies sent in one message. */
 type Batch<T> = { mkv: 'batch'; messages: T[] };
@@ -89,16 +94,22 @@ export function serveWriter(channel: Channel, writer: Writer): WriterService {
   const serve = (message: Call) => {
     const { id } = message;
     let outcome: Promise<LogEvent[] | undefined>;
+    // A lock taken for the worker: the worker's to release, or given back if it died meanwhile.
+    const taken = (key: string) => {
+      if (released) void writer.unlock(key);
+      else locked.add(key);
+    };
     switch (message.op) {
       case 'lock':
         outcome = writer.lock(message.key).then(() => {
-          if (released) {
-            // The worker died while its lock was on the way: give the key back.
-            void writer.unlock(message.key);
-          } else {
-            locked.add(message.key);
-          }
+          taken(message.key);
           return undefined;
+        });
+        break;
+      case 'lockAndAppend':
+        outcome = writer.lockAndAppend(message.key, message.seenSeq, message.events).then((events) => {
+          taken(message.key);
+          return events;
         });
         break;
       case 'unlock':
@@ -133,7 +144,7 @@ export function serveWriter(channel: Channel, writer: Writer): WriterService {
 /** Worker side: the Writer the handlers use, each call a message to the primary. */
 export class RemoteWriter implements Writer {
   private nextId = 1;
-  private readonly pending = new Map<number, { resolve: (events: LogEvent[]) => void; reject: (error: unknown) => void }>();
+  private readonly pending = new Map<number, { resolve: (events: LogEvent[] | undefined) => void; reject: (error: unknown) => void }>();
   private closed = false;
   /** Resolves close() once the calls in flight have their replies. */
   private drained: (() => void) | undefined;
@@ -151,7 +162,7 @@ export class RemoteWriter implements Writer {
       if (!call) continue;
       this.pending.delete(reply.id);
       if (reply.error) call.reject(new MkvError(reply.error.code, reply.error.message));
-      else call.resolve(reply.events ?? []);
+      else call.resolve(reply.events);
     }
     if (this.pending.size === 0) this.drained?.();
   };
@@ -166,7 +177,7 @@ export class RemoteWriter implements Writer {
     channel.on('message', this.listener);
   }
 
-  private call(operation: Operation): Promise<LogEvent[]> {
+  private call(operation: Operation): Promise<LogEvent[] | undefined> {
     if (this.closed || this.channel.connected === false) {
       return Promise.reject(new MkvError('MKV_LOG_UNAVAILABLE', 'the writer process is gone; the server is restarting or stopping'));
     }
@@ -185,12 +196,16 @@ export class RemoteWriter implements Writer {
     await this.call({ op: 'unlock', key });
   }
 
-  append(events: EventInput[]): Promise<LogEvent[]> {
-    return this.call({ op: 'append', events });
+  lockAndAppend(key: string, seenSeq: number, events: EventInput[]): Promise<LogEvent[] | undefined> {
+    return this.call({ op: 'lockAndAppend', key, seenSeq, events });
   }
 
-  appendAndUnlock(events: EventInput[], key: string): Promise<LogEvent[]> {
-    return this.call({ op: 'appendAndUnlock', events, key });
+  async append(events: EventInput[]): Promise<LogEvent[]> {
+    return (await this.call({ op: 'append', events })) ?? [];
+  }
+
+  async appendAndUnlock(events: EventInput[], key: string): Promise<LogEvent[]> {
+    return (await this.call({ op: 'appendAndUnlock', events, key })) ?? [];
   }
 
   /** Fails every call still waiting (the channel to the primary is gone). */

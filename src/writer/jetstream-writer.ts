@@ -12,7 +12,7 @@ import { isMkvError, MkvError } from '../errors.js';
 import type { IndexStore } from '../index/index-store.js';
 import type { Logger } from '../logger.js';
 import type { JetStreamLog } from '../log/jetstream-log.js';
-import { appendThenUnlock, type Writer } from './writer.js';
+import { appendThenUnlock, lockThenAppend, type Writer } from './writer.js';
 
 /** How many events the follower applies in one LMDB transaction at most. */
 const APPLY_BATCH = 1000;
@@ -189,6 +189,10 @@ export class JetStreamWriter implements Writer {
     if (events.length > 0) await this.applied(events.at(-1)!.seq);
     this.onAppend?.(events.length, Number(process.hrtime.bigint() - started) / 1e9);
     return events;
+  }
+
+  lockAndAppend(key: string, seenSeq: number, inputs: EventInput[]): Promise<LogEvent[] | undefined> {
+    return lockThenAppend(this, this.index, key, seenSeq, inputs);
   }
 
   appendAndUnlock(inputs: EventInput[], key: string): Promise<LogEvent[]> {

@@ -9,6 +9,7 @@
 // process (HTTP workers on every core, one writer) without the handlers changing.
 import { MkvError } from '../errors.js';
 import type { EventInput, LogEvent } from '../events/event.js';
+import type { KeyRecord } from '../index/evolve.js';
 import type { IndexStore } from '../index/index-store.js';
 import type { EventLog } from '../log/event-log.js';
 
@@ -16,6 +17,15 @@ export interface Writer {
   /** Takes the key's lock, or throws MKV_KEY_LOCKED when another write/delete holds it. */
   lock(key: string): Promise<void>;
   unlock(key: string): Promise<void>;
+  /**
+   * The first step of a write, in one call: takes the key's lock (MKV_KEY_LOCKED as lock()),
+   * then appends `events` if the key's last seq is still `seenSeq` (0: no record), the record the
+   * caller decided on. If the key has moved on since, nothing is appended and it resolves
+   * undefined, the lock taken: the caller reads the key again and decides as if it had locked
+   * first. One call, so an HTTP worker pays one round trip to the writer for it, not two. When
+   * it rejects, the lock is not held.
+   */
+  lockAndAppend(key: string, seenSeq: number, events: EventInput[]): Promise<LogEvent[] | undefined>;
   /** Appends events durably and projects them; resolves once they are readable in the index. */
   append(events: EventInput[]): Promise<LogEvent[]>;
   /**
@@ -45,6 +55,11 @@ export interface HeldKey {
  */
 export async function withKeyLock<T>(writer: Writer, key: string, body: (held: HeldKey) => Promise<T>): Promise<T> {
   await writer.lock(key);
+  return holding(writer, key, body);
+}
+
+/** Runs `body` with the key's lock already taken, and releases it as withKeyLock does. */
+async function holding<T>(writer: Writer, key: string, body: (held: HeldKey) => Promise<T>): Promise<T> {
   let locked = true;
   try {
     return await body({
@@ -55,6 +70,69 @@ export async function withKeyLock<T>(writer: Writer, key: string, body: (held: H
     });
   } finally {
     if (locked) await writer.unlock(key);
+  }
+}
+
+/** What identifies the record a write decided on: the seq of the event that last changed it (0: no record). */
+export function recordSeq(record: KeyRecord | undefined): number {
+  return record?.seq ?? 0;
+}
+
+/** The index as a write reads it. */
+export interface RecordReader {
+  get(key: string): KeyRecord | undefined;
+}
+
+/** What a write decided from the key's record: the events that start it (none: just lock). */
+export type Decide = (record: KeyRecord | undefined) => EventInput[];
+
+/**
+ * A write of one key that starts from its record: `decide` looks at the record and names the
+ * write's first events, or throws a refusal (403, 404, ...); `body` does the rest holding the
+ * lock, given the record decided on and the events appended.
+ *
+ * Decided on the record as read now, the lock and the first append are one call to the writer,
+ * which appends only if the key has not changed since (its last seq). A refusal, a key that
+ * changed meanwhile, or a write with no first events decides again once the lock is held: every
+ * outcome is the one lock-then-read would give, with one round trip fewer on the way to it.
+ */
+export async function writeKey<T>(
+  writer: Writer,
+  index: RecordReader,
+  key: string,
+  decide: Decide,
+  body: (record: KeyRecord | undefined, started: LogEvent[], held: HeldKey) => Promise<T>,
+): Promise<T> {
+  let record = index.get(key);
+  let first: EventInput[] = [];
+  try {
+    first = decide(record);
+  } catch {
+    // Refused on what this process read: decided again under the lock, where it counts.
+  }
+  let started = first.length > 0 ? await writer.lockAndAppend(key, recordSeq(record), first) : (await writer.lock(key), undefined);
+  return holding(writer, key, async (held) => {
+    if (started === undefined) {
+      record = index.get(key); // the lock is held: nobody else changes the key now
+      const events = decide(record);
+      started = events.length > 0 ? await writer.append(events) : [];
+    }
+    return body(record, started, held);
+  });
+}
+
+/**
+ * lockAndAppend for a writer in this process: lock, compare the key's record with the one the
+ * caller saw, append. A failed append releases the lock.
+ */
+export async function lockThenAppend(writer: Writer, index: RecordReader, key: string, seenSeq: number, events: EventInput[]): Promise<LogEvent[] | undefined> {
+  await writer.lock(key);
+  if (recordSeq(index.get(key)) !== seenSeq) return undefined;
+  try {
+    return await writer.append(events);
+  } catch (error) {
+    await writer.unlock(key);
+    throw error;
   }
 }
 
@@ -80,6 +158,10 @@ export class ReadOnlyWriter implements Writer {
   }
 
   async unlock(): Promise<void> {}
+
+  async lockAndAppend(): Promise<LogEvent[] | undefined> {
+    this.refuse();
+  }
 
   async append(): Promise<LogEvent[]> {
     this.refuse();
@@ -139,6 +221,10 @@ export class LocalWriter implements Writer {
       this.queue.push({ events, resolve, reject });
       this.startFlush();
     });
+  }
+
+  lockAndAppend(key: string, seenSeq: number, events: EventInput[]): Promise<LogEvent[] | undefined> {
+    return lockThenAppend(this, this.index, key, seenSeq, events);
   }
 
   appendAndUnlock(events: EventInput[], key: string): Promise<LogEvent[]> {

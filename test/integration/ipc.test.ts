@@ -4,11 +4,13 @@ import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { isMkvError } from '../../src/errors.js';
+import { isMkvError, MkvError } from '../../src/errors.js';
+import type { EventInput } from '../../src/events/event.js';
+import type { KeyRecord } from '../../src/index/evolve.js';
 import { IndexStore } from '../../src/index/index-store.js';
 import { SegmentLog } from '../../src/log/segment-log.js';
 import { RemoteWriter, serveWriter, type Channel } from '../../src/writer/ipc.js';
-import { LocalWriter } from '../../src/writer/writer.js';
+import { LocalWriter, recordSeq, writeKey, type Decide } from '../../src/writer/writer.js';
 import { removeDir, tempDir } from '../helpers/cluster.js';
 
 /** Two ends of a channel; `sent` counts the messages (IPC writes) each end sent. */
@@ -85,5 +87,84 @@ describe('the writer over IPC', () => {
     await service.release();
     await local.lock('/contested'); // free again
     await local.unlock('/contested');
+  });
+
+  const started = (key: string): EventInput => ({ key, cause, change: { type: 'WriteStarted', volumes: ['v1'] } });
+
+  test('lockAndAppend: the lock and the first append in one message; a key that changed since it was read is locked and nothing appended', async () => {
+    const { primary, worker, sent } = channelPair();
+    const service = serveWriter(primary, local);
+    const remote = new RemoteWriter(worker, () => undefined);
+
+    const before = sent.worker;
+    const events = await remote.lockAndAppend('/cas/fresh', recordSeq(index.get('/cas/fresh')), [started('/cas/fresh')]);
+    assert.equal(sent.worker - before, 1, 'one message for the lock and the append');
+    assert.equal(events?.length, 1);
+    assert.equal(index.get('/cas/fresh')?.state, 'pending');
+    assert.ok(service.locked.has('/cas/fresh'));
+    await assert.rejects(remote.lockAndAppend('/cas/fresh', recordSeq(index.get('/cas/fresh')), [started('/cas/fresh')]), (error) => isMkvError(error, 'MKV_KEY_LOCKED'));
+
+    const seen = recordSeq(index.get('/cas/moved')); // what the worker read: no record
+    await local.append([started('/cas/moved')]); // then someone else wrote the key
+    const checkpoint = index.checkpoint;
+    assert.equal(await remote.lockAndAppend('/cas/moved', seen, [started('/cas/moved')]), undefined);
+    assert.equal(index.checkpoint, checkpoint, 'nothing appended');
+    assert.ok(service.locked.has('/cas/moved'), 'the lock is the worker\'s');
+    await assert.rejects(local.lock('/cas/moved'), (error) => isMkvError(error, 'MKV_KEY_LOCKED'));
+
+    await remote.unlock('/cas/fresh');
+    remote.disconnected();
+    await service.release(); // a worker that goes releases what it locked
+    await local.lock('/cas/moved');
+    await local.unlock('/cas/moved');
+  });
+
+  test('lockAndAppend: an append that fails releases the lock', async () => {
+    const broken = { key: '/cas/broken', cause, change: { type: 'NoSuchChange' } } as unknown as EventInput;
+    await assert.rejects(local.lockAndAppend('/cas/broken', 0, [broken]));
+    await local.lock('/cas/broken'); // not left locked
+    await local.unlock('/cas/broken');
+  });
+
+  /** A PUT's decision: refuse a live key, else start the write. */
+  const decidePut: Decide = (record) => {
+    if (record?.state === 'live') throw new MkvError('MKV_EXISTS', 'the key exists');
+    return [started('/cas/put')];
+  };
+  /** The index as a worker with an old snapshot reads it: the first read answers `stale`. */
+  const readingFirst = (stale: KeyRecord | undefined) => {
+    let reads = 0;
+    return { reads: () => reads, get: (key: string) => (reads++ === 0 ? stale : index.get(key)) };
+  };
+
+  test('writeKey: a write decided on a stale read is decided again under the lock (403, nothing appended)', async () => {
+    const { primary, worker } = channelPair();
+    const service = serveWriter(primary, local);
+    const remote = new RemoteWriter(worker, () => undefined);
+    await local.append([started('/cas/put'), { key: '/cas/put', cause, change: { type: 'WriteCommitted', volumes: ['v1'], size: 1, md5: null } }]);
+    const checkpoint = index.checkpoint;
+    const reader = readingFirst(undefined); // it read the key before it was written
+    let ran = false;
+    await assert.rejects(
+      writeKey(remote, reader, '/cas/put', decidePut, async () => (ran = true)),
+      (error) => isMkvError(error, 'MKV_EXISTS'),
+    );
+    assert.equal(ran, false);
+    assert.equal(reader.reads(), 2, 'read again under the lock');
+    assert.equal(index.checkpoint, checkpoint, 'nothing appended');
+    assert.equal(service.locked.size, 0, 'the lock is released');
+    remote.disconnected();
+    await service.release();
+  });
+
+  test('writeKey: a refusal on the read before the lock is decided again under it, and the write goes ahead', async () => {
+    await local.append([{ key: '/cas/put', cause, change: { type: 'KeyDeleted' } }]);
+    const reader = readingFirst({ state: 'live', volumes: ['v1'], size: 1, md5: null, seq: 1, time: 0 }); // read before the DELETE
+    const result = await writeKey(local, reader, '/cas/put', decidePut, async (record, events) => ({ record, events }));
+    assert.equal(result.record, undefined, 'the body gets the record decided on');
+    assert.deepEqual(result.events.map((event) => event.change.type), ['WriteStarted']);
+    assert.equal(index.get('/cas/put')?.state, 'pending');
+    await local.lock('/cas/put'); // released when the body ended
+    await local.unlock('/cas/put');
   });
 });
