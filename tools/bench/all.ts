@@ -97,6 +97,7 @@ async function main(): Promise<void> {
     { work: 'GET of a missing key, 404 (req/s)', ...both((n) => gets.get(n)?.missing.requestsPerSec, (v) => fmt(v), true), reference: '—', target: '≥ 1.0× Go' },
     { work: '404 p99 (ms)', ...both((n) => gets.get(n)?.missing.p99Ms, (v) => v.toFixed(2), false), reference: '—', target: '≤ Go' },
     { work: 'master peak RSS during the thrasher (MB)', ...both((n) => (thrashed.get(n) ? thrashed.get(n)!.peakRss / 2 ** 20 : undefined), (v) => fmt(v), false), reference: '—', target: '—' },
+    { work: 'master peak PSS during the thrasher (MB; shared pages counted once)', ...both((n) => (thrashed.get(n) ? thrashed.get(n)!.peakPss / 2 ** 20 : undefined), (v) => fmt(v), false), reference: '—', target: '—' },
     { work: `PUT of ${fmt(sizes.bigPutMb)} MB: master RSS growth (MB)`, ...both((n) => bigPut.get(n)?.growthMb, (v) => v.toFixed(1), false), reference: '—', target: '< 64 MB' },
     { work: `rescan of ${fmt(sizes.maintenanceKeys)} keys on 5 volumes (s)`, ...both((n) => maintenance.get(n)?.rescanSeconds, (v) => v.toFixed(2), false), reference: '—', target: '≥ 5× Go' },
     { work: `rebalance of those keys 5 → 3 volumes (s)`, ...both((n) => maintenance.get(n)?.rebalanceSeconds, (v) => v.toFixed(2), false), reference: '—', target: '≥ 3× Go' },

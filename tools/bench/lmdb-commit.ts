@@ -13,7 +13,8 @@ const modes: [string, RootDatabaseOptions, boolean][] = [
   ['fsync, transactionSync', {}, true],
   ['noMetaSync, transactionSync', { noMetaSync: true, overlappingSync: false }, true],
   ['noSync, async', { noSync: true }, false],
-  ['noSync, transactionSync (the index)', { noSync: true }, true],
+  ['noSync, transactionSync', { noSync: true }, true],
+  ['noSync + writemap, transactionSync (the index)', { noSync: true, useWritemap: true }, true],
 ];
 
 async function main(): Promise<void> {
@@ -34,7 +35,7 @@ async function main(): Promise<void> {
       else await env.transaction(write);
     }
     const used = process.cpuUsage(cpu);
-    console.log(`${name.padEnd(36)} ${((performance.now() - started) / commits).toFixed(3)} ms wall, ${((used.user + used.system) / 1000 / commits).toFixed(3)} ms CPU a commit`);
+    console.log(`${name.padEnd(48)} ${((performance.now() - started) / commits).toFixed(3)} ms wall, ${((used.user + used.system) / 1000 / commits).toFixed(3)} ms CPU a commit`);
     await env.close();
     rmSync(dir, { recursive: true, force: true });
   }

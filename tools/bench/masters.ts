@@ -12,6 +12,11 @@ export interface RunningMaster {
   pid: number;
   /** Resident memory of the master and its workers, in bytes. */
   rss(): number;
+  /**
+   * Their proportional set size, in bytes: what they take from the machine. Summed VmRSS counts
+   * the pages they share (node's own code, the LMDB map) once per process.
+   */
+  pss(): number;
   /** CPU seconds the master and its workers have used. */
   cpuSeconds(): number;
   stop(): Promise<void>;
@@ -63,17 +68,27 @@ export function processTree(pid: number): number[] {
   return [pid, ...childrenOf(pid).flatMap(processTree)];
 }
 
-/** VmRSS of a process and all its descendants. */
-export function treeRss(pid: number): number {
+/** The sum of one /proc field (in kB) over a process and all its descendants, in bytes. */
+function treeSum(pid: number, file: string, field: RegExp): number {
   let total = 0;
   for (const each of processTree(pid)) {
     try {
-      total += Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${each}/status`, 'utf8'))![1]) * 1024;
+      total += Number(field.exec(readFileSync(`/proc/${each}/${file}`, 'utf8'))![1]) * 1024;
     } catch {
       // gone
     }
   }
   return total;
+}
+
+/** VmRSS of a process and all its descendants. */
+export function treeRss(pid: number): number {
+  return treeSum(pid, 'status', /^VmRSS:\s+(\d+) kB/m);
+}
+
+/** Pss of a process and all its descendants. */
+export function treePss(pid: number): number {
+  return treeSum(pid, 'smaps_rollup', /^Pss:\s+(\d+) kB/m);
 }
 
 /** CPU seconds (user + system) used so far by a process and all its descendants. */
@@ -100,6 +115,7 @@ async function run(name: string, command: string, args: string[], port: number):
     url: `http://127.0.0.1:${port}`,
     pid: child.pid!,
     rss: () => treeRss(child.pid!),
+    pss: () => treePss(child.pid!),
     cpuSeconds: () => treeCpuSeconds(child.pid!),
     async stop() {
       if (child.exitCode !== null) return;

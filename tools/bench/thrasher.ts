@@ -28,6 +28,8 @@ export interface ThrashResult {
   p99Ms: number;
   failures: string[];
   peakRss: number;
+  /** The peak of the master's proportional set size (see RunningMaster.pss). */
+  peakPss: number;
   /** CPU seconds per round: the master's, the load generator's, the volumes'. */
   cpuMs: { master: number; client: number; volumes: number };
 }
@@ -45,8 +47,10 @@ export async function thrash(master: RunningMaster, options: ThrashOptions, volu
   const failures: string[] = [];
   let next = 0;
   let peakRss = master.rss();
+  let peakPss = master.pss();
   const sampler = setInterval(() => {
     peakRss = Math.max(peakRss, master.rss());
+    peakPss = Math.max(peakPss, master.pss());
   }, 100);
   const round = async (key: string) => {
     const value = `value-${randomBytes(8).toString('hex')}`;
@@ -100,6 +104,7 @@ export async function thrash(master: RunningMaster, options: ThrashOptions, volu
     p99Ms: percentile(latencies, 0.99),
     failures,
     peakRss,
+    peakPss,
     cpuMs,
   };
 }
@@ -112,7 +117,7 @@ function flag(name: string, fallback: number): number {
 export function formatThrash(name: string, result: ThrashResult): string {
   return (
     `${name.padEnd(4)} ${result.rounds} rounds in ${result.seconds.toFixed(2)} s = ${result.perSecond.toFixed(0)} rounds/s, ` +
-    `p50 ${result.p50Ms.toFixed(1)} ms, p99 ${result.p99Ms.toFixed(1)} ms, peak RSS ${(result.peakRss / 2 ** 20).toFixed(0)} MB, ` +
+    `p50 ${result.p50Ms.toFixed(1)} ms, p99 ${result.p99Ms.toFixed(1)} ms, peak RSS ${(result.peakRss / 2 ** 20).toFixed(0)} MB (PSS ${(result.peakPss / 2 ** 20).toFixed(0)} MB), ` +
     `CPU ms/round: master ${result.cpuMs.master.toFixed(2)}, client ${result.cpuMs.client.toFixed(2)}, volumes ${result.cpuMs.volumes.toFixed(2)}` +
     (result.failures.length > 0 ? `, ${result.failures.length} FAILED (first: ${result.failures[0]})` : '')
   );
