@@ -13,8 +13,8 @@ const modes: [string, RootDatabaseOptions, boolean][] = [
   ['fsync, transactionSync', {}, true],
   ['noMetaSync, transactionSync', { noMetaSync: true, overlappingSync: false }, true],
   ['noSync, async', { noSync: true }, false],
-  ['noSync, transactionSync', { noSync: true }, true],
-  ['noSync + writemap, transactionSync (the index)', { noSync: true, useWritemap: true }, true],
+  ['noSync, transactionSync (the index)', { noSync: true }, true],
+  ['noSync + writemap, transactionSync', { noSync: true, useWritemap: true }, true],
 ];
 
 async function main(): Promise<void> {
