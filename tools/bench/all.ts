@@ -16,8 +16,8 @@ import { formatWrk } from './wrk.js';
 
 const quick = process.argv.includes('--quick');
 const sizes = quick
-  ? { rounds: 3000, getKeys: 5000, seconds: 5, maintenanceKeys: 5000, bigPutMb: 256, replayEvents: 200_000 }
-  : { rounds: 10_000, getKeys: 10_000, seconds: 10, maintenanceKeys: 20_000, bigPutMb: 1024, replayEvents: 1_000_000 };
+  ? { rounds: 3000, warmup: 500, getKeys: 5000, seconds: 5, maintenanceKeys: 5000, bigPutMb: 256, replayEvents: 200_000 }
+  : { rounds: 10_000, warmup: 1000, getKeys: 10_000, seconds: 10, maintenanceKeys: 20_000, bigPutMb: 1024, replayEvents: 1_000_000 };
 
 type Name = 'go' | 'mkv';
 
@@ -52,7 +52,7 @@ async function main(): Promise<void> {
   const maintenance = new Map<Name, MaintenanceResult>();
   const bigPut = new Map<Name, Awaited<ReturnType<typeof benchBigPut>>>();
   for (const name of names) {
-    const result = await withMaster(name, 5, (master, _volumes, pids) => thrash(master, { rounds: sizes.rounds, workers: 16, reads: 1 }, pids));
+    const result = await withMaster(name, 5, (master, _volumes, pids) => thrash(master, { rounds: sizes.rounds, warmup: sizes.warmup, workers: 16, reads: 1 }, pids));
     thrashed.set(name, result);
     console.log(formatThrash(name, result));
   }

@@ -51,9 +51,14 @@ export async function fill(master: RunningMaster, keys: string[]): Promise<void>
   await dispatcher.close();
 }
 
+/** How long wrk loads a path before the measured run, for either master (the JIT's warm-up). */
+const WARMUP_SECONDS = 3;
+
 export async function benchGets(master: RunningMaster, volumes: string[], volumePids: number[], keys: string[], seconds: number): Promise<GetResults> {
   await fill(master, keys);
+  await wrk({ url: master.url, paths: keys, seconds: WARMUP_SECONDS });
   const get = await measured(master, volumePids, () => wrk({ url: master.url, paths: keys, seconds }));
+  await wrk({ url: `${master.url}/no/such/key`, seconds: WARMUP_SECONDS });
   const missing = await measured(master, volumePids, () => wrk({ url: `${master.url}/no/such/key`, seconds }));
   // The raw reference: the same blobs, read straight from the first volume that holds them.
   const host = volumes[0]!;

@@ -2,7 +2,7 @@
 // PUT (a small value) → GET following the redirect (the body must be the value) → DELETE; R rounds
 // (10,000). `--reads N` makes the read-heavy variant: N GETs per round instead of one.
 //
-//   npm run build && node dist/tools/bench/thrasher.js [rounds=10000] [--workers 16] [--reads 1] [--mkv-workers N]
+//   npm run build && node dist/tools/bench/thrasher.js [rounds=10000] [--workers 16] [--reads 1] [--warmup 1000] [--mkv-workers N]
 //
 // Runs on five stock nginx volumes (3 replicas, 10 subvolumes) against mkv and, when MKV_GO
 // names its binary, against the Go original on fresh volumes, and prints rounds/s, p50/p99 of a
@@ -18,6 +18,8 @@ export interface ThrashOptions {
   rounds: number;
   workers: number;
   reads: number;
+  /** Rounds run before the timed ones, neither timed nor counted (their failures are reported). */
+  warmup: number;
 }
 
 export interface ThrashResult {
@@ -45,12 +47,14 @@ export async function thrash(master: RunningMaster, options: ThrashOptions, volu
   const dispatcher = new Agent({ connections: options.workers * 2, pipelining: 1 });
   const latencies: number[] = [];
   const failures: string[] = [];
-  let next = 0;
   let peakRss = master.rss();
   let peakPss = master.pss();
+  let ticks = 0;
   const sampler = setInterval(() => {
     peakRss = Math.max(peakRss, master.rss());
-    peakPss = Math.max(peakPss, master.pss());
+    // Once a second: reading smaps_rollup walks every page table of the process (at 10 Hz it
+    // was half of this client's CPU).
+    if (++ticks % 10 === 0) peakPss = Math.max(peakPss, master.pss());
   }, 100);
   const round = async (key: string) => {
     const value = `value-${randomBytes(8).toString('hex')}`;
@@ -68,24 +72,32 @@ export async function thrash(master: RunningMaster, options: ThrashOptions, volu
     await deleted.body.dump();
     if (deleted.statusCode !== 204) throw new Error(`DELETE ${key}: ${deleted.statusCode}`);
   };
+  /** `count` rounds by `options.workers` workers at once; each round's latency in `latencies`. */
+  const rounds = async (count: number, latencies: number[]) => {
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: options.workers }, async () => {
+        while (next < count) {
+          next++;
+          const key = `benchmark-${randomBytes(8).readBigUInt64BE()}`;
+          const begun = process.hrtime.bigint();
+          try {
+            await round(key);
+            latencies.push(Number(process.hrtime.bigint() - begun) / 1e6);
+          } catch (error) {
+            failures.push((error as Error).message);
+          }
+        }
+      }),
+    );
+  };
+  // Untimed rounds first, for either master: a server runs for months, and what it serves then
+  // is what its JIT has compiled (a Go binary arrives compiled).
+  await rounds(options.warmup, []);
   const volumesCpu = () => volumePids.reduce((sum, pid) => sum + treeCpuSeconds(pid), 0);
   const cpuBefore = { master: master.cpuSeconds(), client: process.cpuUsage(), volumes: volumesCpu() };
   const started = process.hrtime.bigint();
-  await Promise.all(
-    Array.from({ length: options.workers }, async () => {
-      while (next < options.rounds) {
-        next++;
-        const key = `benchmark-${randomBytes(8).readBigUInt64BE()}`;
-        const begun = process.hrtime.bigint();
-        try {
-          await round(key);
-          latencies.push(Number(process.hrtime.bigint() - begun) / 1e6);
-        } catch (error) {
-          failures.push((error as Error).message);
-        }
-      }
-    }),
-  );
+  await rounds(options.rounds, latencies);
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const client = process.cpuUsage(cpuBefore.client);
   const perRound = (cpuSeconds: number) => (cpuSeconds * 1000) / Math.max(latencies.length, 1);
@@ -124,7 +136,7 @@ export function formatThrash(name: string, result: ThrashResult): string {
 }
 
 async function main(): Promise<void> {
-  const options = { rounds: Number(process.argv[2] && /^\d+$/.test(process.argv[2]) ? process.argv[2] : 10_000), workers: flag('workers', 16), reads: flag('reads', 1) };
+  const options = { rounds: Number(process.argv[2] && /^\d+$/.test(process.argv[2]) ? process.argv[2] : 10_000), workers: flag('workers', 16), reads: flag('reads', 1), warmup: flag('warmup', 1000) };
   const mkvWorkers = process.argv.includes('--mkv-workers') ? flag('mkv-workers', 0) : undefined;
   const go = goBinary();
   for (const name of go ? ['go', 'mkv'] : ['mkv']) {
