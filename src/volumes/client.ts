@@ -100,21 +100,54 @@ export class VolumeClient {
     this.onFailure?.(volumeHost(volume), operation, isTimeout(error));
   }
 
+  /**
+   * A request whose answer is only its status (PUT, DELETE): undici's dispatch() with a handler
+   * that drops the response body as it arrives. request() wraps every answer in a stream and a
+   * promise: 66-70 µs of CPU a request here against 49-55 µs this way (PUT and DELETE pairs to
+   * one nginx, 20,000 of each, side by side).
+   */
+  private status(volume: string, method: 'PUT' | 'DELETE', path: string, options: { body?: Readable; headers?: Record<string, string>; signal?: AbortSignal } = {}): Promise<number> {
+    const { body, headers, signal } = options;
+    return new Promise((resolve, reject) => {
+      let statusCode = 0;
+      let onAbort: (() => void) | undefined;
+      const settled = () => {
+        if (onAbort) signal!.removeEventListener('abort', onAbort);
+      };
+      this.pool(volume).dispatch(
+        { method, path: volumePrefix(volume) + path, body, headers },
+        {
+          onRequestStart(controller) {
+            if (!signal) return;
+            // A request still queued for a connection when the signal fired is aborted here.
+            if (signal.aborted) return controller.abort(signal.reason);
+            onAbort = () => controller.abort(signal.reason);
+            signal.addEventListener('abort', onAbort, { once: true });
+          },
+          onResponseStart(_controller, code) {
+            statusCode = code;
+          },
+          onResponseData() {},
+          onResponseEnd() {
+            settled();
+            resolve(statusCode);
+          },
+          onResponseError(_controller, error) {
+            settled();
+            reject(error);
+          },
+        },
+      );
+    });
+  }
+
   /** Streams `body` to the volume; resolves when the volume has stored it (201/204). */
   async put(volume: string, path: string, body: Readable, length: number | undefined, signal?: AbortSignal): Promise<void> {
     const headers: Record<string, string> = { 'content-type': 'application/octet-stream' };
     if (length !== undefined) headers['content-length'] = String(length);
     let statusCode: number;
     try {
-      const response = await this.pool(volume).request({
-        method: 'PUT',
-        path: volumePrefix(volume) + path,
-        body,
-        headers,
-        signal,
-      });
-      await response.body.dump();
-      statusCode = response.statusCode;
+      statusCode = await this.status(volume, 'PUT', path, { body, headers, ...(signal ? { signal } : {}) });
     } catch (error) {
       // An abort is the master giving up on this write, not the volume failing.
       if (!signal?.aborted) this.failed(volume, 'put', error);
@@ -223,13 +256,8 @@ export class VolumeClient {
   async delete(volume: string, path: string): Promise<'deleted' | 'missing'> {
     let statusCode: number;
     try {
-      const response = await this.pool(volume).request({
-        method: 'DELETE',
-        path: volumePrefix(volume) + path,
-        // Bounded by the pool's connect and headers timeouts, as a listing is.
-      });
-      await response.body.dump();
-      statusCode = response.statusCode;
+      // Bounded by the pool's connect and headers timeouts, as a listing is.
+      statusCode = await this.status(volume, 'DELETE', path);
     } catch (error) {
       this.failed(volume, 'delete', error);
       throw new MkvError('MKV_VOLUME_FAILED', `DELETE ${volumeUrl(volume, path)} failed: ${(error as Error).message}`, { cause: error });

@@ -1,7 +1,9 @@
 // One contract, two volume servers: the embedded one (`mkv volume`) and stock nginx with the
 // project's config. Whatever the master and the rescans rely on is asserted here for both.
 import assert from 'node:assert/strict';
+import { PassThrough, Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
+import { VolumeClient } from '../../src/volumes/client.js';
 import { http } from '../helpers/http.js';
 import { nginxSkipReason, startVolumes, type VolumeSet } from '../helpers/cluster.js';
 
@@ -55,6 +57,33 @@ function volumeContract(kind: 'embedded' | 'nginx', skip: string | false): void 
       const open = await http('GET', base + '/r/a/nge', undefined, { range: 'bytes=7-' });
       assert.equal(open.text, '789');
       assert.equal((await http('GET', base + '/r/a/nge', undefined, { range: 'bytes=20-' })).status, 416);
+    });
+
+    test("the master's client: PUT stores, DELETE answers deleted then missing; an aborted PUT rejects with its reason and stores nothing, queued or sending", async () => {
+      const volume = set.volumes[0]!;
+      // One connection: the second PUT below waits for the first one's.
+      const client = new VolumeClient({ requestTimeoutMs: 10_000, connectionsPerVolume: 1 });
+      try {
+        await client.put(volume, '/c/l/ient', Readable.from([Buffer.from('abc')]), 3);
+        assert.equal((await http('GET', base + '/c/l/ient')).text, 'abc');
+        assert.equal(await client.delete(volume, '/c/l/ient'), 'deleted');
+        assert.equal(await client.delete(volume, '/c/l/ient'), 'missing');
+
+        const stalled = new PassThrough();
+        stalled.write(Buffer.alloc(64 * 1024, 1)); // the rest of the megabyte never comes
+        const sending = new AbortController();
+        const first = client.put(volume, '/c/l/sending', stalled, 1024 * 1024, sending.signal);
+        const queued = new AbortController();
+        const second = client.put(volume, '/c/l/queued', Readable.from([Buffer.from('never sent')]), 10, queued.signal);
+        queued.abort(new Error('given up while queued'));
+        setTimeout(() => sending.abort(new Error('given up while sending')), 100);
+        await assert.rejects(first, /given up while sending/);
+        await assert.rejects(second, /given up while queued/);
+        assert.equal((await http('GET', base + '/c/l/sending')).status, 404);
+        assert.equal((await http('GET', base + '/c/l/queued')).status, 404);
+      } finally {
+        await client.close();
+      }
     });
 
     test('DELETE: 204, then 404', async () => {
