@@ -19,11 +19,11 @@ export interface Writer {
   unlock(key: string): Promise<void>;
   /**
    * The first step of a write, in one call: takes the key's lock (MKV_KEY_LOCKED as lock()),
-   * then appends `events` if the key's last seq is still `seenSeq` (0: no record), the record the
-   * caller decided on. If the key has moved on since, nothing is appended and it resolves
-   * undefined, the lock taken: the caller reads the key again and decides as if it had locked
-   * first. One call, so an HTTP worker pays one round trip to the writer for it, not two. When
-   * it rejects, the lock is not held.
+   * then appends `events` if the key's record is still the one the caller decided on
+   * (`seenSeq`, its recordSeq). If the key has moved on since, nothing is appended and it
+   * resolves undefined, the lock taken: the caller reads the key again and decides as if it had
+   * locked first. One call, so an HTTP worker pays one round trip to the writer for it, not
+   * two. When it rejects, the lock is not held.
    */
   lockAndAppend(key: string, seenSeq: number, events: EventInput[]): Promise<LogEvent[] | undefined>;
   /** Appends events durably and projects them; resolves once they are readable in the index. */
@@ -110,7 +110,9 @@ export async function writeKey<T>(
   } catch {
     // Refused on what this process read: decided again under the lock, where it counts.
   }
-  let started = first.length > 0 ? await writer.lockAndAppend(key, recordSeq(record), first) : (await writer.lock(key), undefined);
+  let started: LogEvent[] | undefined;
+  if (first.length > 0) started = await writer.lockAndAppend(key, recordSeq(record), first);
+  else await writer.lock(key);
   return holding(writer, key, async (held) => {
     if (started === undefined) {
       record = index.get(key); // the lock is held: nobody else changes the key now
