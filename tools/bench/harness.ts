@@ -57,8 +57,9 @@ export function ext4WithoutJournal(dir: string): string | undefined {
 let warnedAboutJournal = false;
 
 function warnWithoutJournal(dir: string): void {
+  if (warnedAboutJournal) return;
   const device = ext4WithoutJournal(dir);
-  if (device === undefined || warnedAboutJournal) return;
+  if (device === undefined) return;
   warnedAboutJournal = true;
   console.error(
     `warning: ${dir} is on ext4 without a journal (${device}): the volumes' file creation slows with every recent delete, ` +

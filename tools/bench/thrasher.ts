@@ -72,8 +72,8 @@ export async function thrash(master: RunningMaster, options: ThrashOptions, volu
     await deleted.body.dump();
     if (deleted.statusCode !== 204) throw new Error(`DELETE ${key}: ${deleted.statusCode}`);
   };
-  /** `count` rounds by `options.workers` workers at once; each round's latency in `latencies`. */
-  const rounds = async (count: number, latencies: number[]) => {
+  /** `count` rounds by `options.workers` workers at once; each round's latency goes into `into`. */
+  const rounds = async (count: number, into: number[]) => {
     let next = 0;
     await Promise.all(
       Array.from({ length: options.workers }, async () => {
@@ -83,7 +83,7 @@ export async function thrash(master: RunningMaster, options: ThrashOptions, volu
           const begun = process.hrtime.bigint();
           try {
             await round(key);
-            latencies.push(Number(process.hrtime.bigint() - begun) / 1e6);
+            into.push(Number(process.hrtime.bigint() - begun) / 1e6);
           } catch (error) {
             failures.push((error as Error).message);
           }
