@@ -109,6 +109,8 @@ function corpus(): Case[] {
   for (const body of ['', 'x', '<', '<Delete>', '<Delete><Object></Object></Delete>', '<Delete><Object><Key></Key><Key>', '<Nope><Object><Key>a</Key></Object></Nope>', '<Delete><Object><Key><x/></Key></Object></Delete>', '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e "e">]><Delete>&e;</Delete>', '<Delete>' + '<Object>'.repeat(5000) + '</Delete>']) {
     add(`DeleteObjects ${JSON.stringify(body.slice(0, 30))}`, xml(body));
   }
+  add('DeleteObjects with a character XML cannot hold', xml('<Delete><Object><Key>&#x110000;</Key></Object></Delete>'));
+  add('CompleteMultipartUpload of 800 KB of open tags', [request('POST', '/b/k?uploadId=0123', ['Content-Length: 900014'], '<CompleteMultipartUpload>' + '<Part '.repeat(150_000) + '</CompleteMultipartUpload>')]);
   add('DeleteObjects 3 MB', xml('<Delete>' + '<Object><Key>k</Key></Object>'.repeat(110_000) + '</Delete>'));
   add('DeleteObjects of 1001 keys', xml('<Delete>' + Array.from({ length: 1001 }, (_, i) => `<Object><Key>k${i}</Key></Object>`).join('') + '</Delete>'));
   // Methods and headers the server does not take.
@@ -168,6 +170,24 @@ describe('hostile requests', () => {
     assert.deepEqual(pending.keys, [], 'every broken write was cleaned up');
     const rssAfter = memoryOf(master.child.pid!).rss;
     t.diagnostic(`master RSS ${(rssBefore / 2 ** 20).toFixed(1)} MB before, ${(rssAfter / 2 ** 20).toFixed(1)} MB after`);
+  });
+
+  // Two of these at once used to take 139 s of a worker's CPU each (quadratic regexes) while
+  // every GET of that worker waited; the timeout only turns a return of that into a failure.
+  test('800 KB of open <Object tags, twice at once: both refused at once, GETs answered meanwhile', { timeout: 60_000 }, async () => {
+    const body = '<Delete>' + '<Object '.repeat(100_000) + '</Delete>';
+    const hostile = () => http('POST', `${master.url}/b?delete`, body, {}, 30_000);
+    const gets = async () => {
+      const statuses: number[] = [];
+      for (let i = 0; i < 20; i++) statuses.push((await http('GET', `${master.url}/q/x`, undefined, {}, 30_000)).status);
+      return statuses;
+    };
+    const [first, second, statuses] = await Promise.all([hostile(), hostile(), gets()]);
+    for (const reply of [first, second]) {
+      assert.equal(reply.status, 400);
+      assert.match(reply.text, /<Code>MalformedXML<\/Code>/);
+    }
+    assert.deepEqual(statuses, Array(20).fill(302));
   });
 
   /** Opens `count` connections (half of them start a PUT they never finish), then drops them all. */

@@ -8,7 +8,7 @@ import type { MasterDeps } from '../app.js';
 import { checkKeyFits } from '../keys.js';
 import { requestBody, storeValue } from '../put.js';
 import { readXmlBody, splitBucket, xmlResponse } from './s3.js';
-import { childElements, element, requiredText, rootContent } from './xml.js';
+import { childElements, element, parseXml, requiredText } from './xml.js';
 
 export function createUpload(ctx: Context, deps: MasterDeps, key: string): void {
   checkKeyFits(key);
@@ -32,7 +32,7 @@ export async function uploadPart(ctx: Context, deps: MasterDeps, key: string, qu
 export async function completeUpload(ctx: Context, deps: MasterDeps, key: string, query: URLSearchParams): Promise<void> {
   const uploadId = query.get('uploadId') ?? '';
   deps.uploads.get(uploadId, key);
-  const content = rootContent(await readXmlBody(ctx), 'CompleteMultipartUpload');
+  const content = parseXml(await readXmlBody(ctx), 'CompleteMultipartUpload');
   const requested = childElements(content, 'Part').map((part) => ({
     number: Number(requiredText(part, 'PartNumber')),
     etag: requiredText(part, 'ETag').replace(/"/g, '').trim(),

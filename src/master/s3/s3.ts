@@ -13,7 +13,7 @@ import type { MasterDeps } from '../app.js';
 import { deleteKey, shuffled } from '../handlers.js';
 import { checkKeyFits } from '../keys.js';
 import { requestBody, storeValue } from '../put.js';
-import { childElements, document, element, requiredText, rootContent } from './xml.js';
+import { MAX_XML_BYTES, childElements, document, element, parseXml, requiredText } from './xml.js';
 
 /** S3-signed: a SigV4 (or V2) Authorization header, or a presigned URL's X-Amz-* query. */
 export function isS3Request(ctx: Context): boolean {
@@ -140,7 +140,6 @@ export async function deleteObject(ctx: Context, deps: MasterDeps, key: string):
 }
 
 const MAX_DELETE_OBJECTS = 1000;
-const MAX_XML_BYTES = 2 * 1024 * 1024;
 
 export async function readXmlBody(ctx: Context): Promise<string> {
   const chunks: Buffer[] = [];
@@ -155,8 +154,8 @@ export async function readXmlBody(ctx: Context): Promise<string> {
 
 /** DeleteObjects: POST /bucket?delete with <Delete><Object><Key>…</Key></Object>…</Delete>. */
 export async function deleteObjects(ctx: Context, deps: MasterDeps, bucket: string): Promise<void> {
-  const content = rootContent(await readXmlBody(ctx), 'Delete');
-  const quiet = (childElements(content, 'Quiet')[0] ?? '').trim() === 'true';
+  const content = parseXml(await readXmlBody(ctx), 'Delete');
+  const quiet = childElements(content, 'Quiet')[0]?.text.trim() === 'true';
   const keys = childElements(content, 'Object').map((object) => requiredText(object, 'Key'));
   if (keys.length === 0) throw new MkvError('MKV_BAD_XML', 'the XML document is malformed: no <Object> to delete');
   if (keys.length > MAX_DELETE_OBJECTS) throw new MkvError('MKV_BAD_XML', `at most ${MAX_DELETE_OBJECTS} objects per request`);
