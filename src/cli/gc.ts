@@ -1,4 +1,5 @@
 // mkv gc --db DIR --unlinked-before TIME [--pending-older-than 1h] [--dry-run]
+import { defaultConfig } from '../keys/config.js';
 import { collectGarbage } from '../ops/gc.js';
 import { createLogger } from '../logger.js';
 import { VolumeClient } from '../volumes/client.js';
@@ -21,10 +22,12 @@ export async function gcCommand(flags: FlagValues): Promise<void> {
   const db = flags.db as string | undefined;
   if (!db) throw new UsageError('--db is required');
   const unlinkedBefore = flags['unlinked-before'] === undefined ? undefined : parseTime(flags['unlinked-before'] as string);
-  const store = await openStore(db, { logger: createLogger({ verbose: flags.v as boolean }), purpose: 'mkv gc', ...(flags.log ? { logUrl: flags.log as string } : {}) });
+  const logger = createLogger({ verbose: flags.v as boolean });
+  const store = await openStore(db, { logger, purpose: 'mkv gc', ...(flags.log ? { logUrl: flags.log as string } : {}) });
   const client = new VolumeClient({ requestTimeoutMs: flags['volume-timeout'] as number });
   try {
-    const report = await collectGarbage(store.index, store.writer, client, {
+    const deps = { config: { ...defaultConfig, volumes: [] }, index: store.index, writer: store.writer, volumes: client, logger };
+    const report = await collectGarbage(deps, {
       ...(unlinkedBefore !== undefined ? { unlinkedBefore } : {}),
       pendingBefore: Date.now() - (flags['pending-older-than'] as number),
       dryRun: flags['dry-run'] as boolean,

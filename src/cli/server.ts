@@ -4,8 +4,8 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { availableParallelism } from 'node:os';
 import type { IndexStore } from '../index/index-store.js';
-import { defaultConfig, type MasterConfig } from '../master/config.js';
-import { createHandler } from '../master/fast-get.js';
+import { defaultConfig, type MasterConfig } from '../keys/config.js';
+import { createMasterHandler } from '../master/handler.js';
 import { createLogger, type Logger } from '../logger.js';
 import { VolumeClient } from '../volumes/client.js';
 import { UploadStore } from '../master/s3/uploads.js';
@@ -88,7 +88,7 @@ export function createHttpMaster(flags: FlagValues, index: IndexStore, writer: W
     },
   });
   const uploads = new UploadStore(uploadsDir(flags.db as string));
-  const server = createServer(createHandler({ config, index, writer, volumes, uploads, logger, metrics }));
+  const server = createServer(createMasterHandler({ config, index, writer, volumes, uploads, logger, metrics }));
   // A gigabyte on a slow link takes longer than Node's default 5 minutes per request.
   server.requestTimeout = 0;
   return { server, volumes };

@@ -1,52 +1,23 @@
-// createApp(deps): the master's Koa app. It never listens; cli/server.ts (or a test) serves it.
+// createApp(deps): the master's Koa app, which answers every request (handler.ts sends it all
+// but the native API's hot verbs). It never listens; cli/server.ts (or a test) serves it.
 //
-//   request ─▶ errorResponses ─▶ requestLog ─▶ router ─▶ handler ─▶ writer (lock, append) / index (read)
-//                                                              └──▶ volumes (HEAD, PUT, DELETE)
+//   request ─▶ request log ─▶ errors ─▶ read-only ─▶ Min-Log-Seq ─▶ router ─▶ S3 (s3/) or native-api.ts
+//                                                                                └▶ src/keys: the operations
 import Router from '@koa/router';
 import Koa, { type Context } from 'koa';
 import { MkvError } from '../errors.js';
 import type { IndexStore } from '../index/index-store.js';
-import type { Logger } from '../logger.js';
-import type { Metrics } from '../metrics.js';
-import type { VolumeClient } from '../volumes/client.js';
-import type { Writer } from '../writer/writer.js';
-import type { MasterConfig } from './config.js';
-import { errorResponses } from './errors.js';
-import { deleteKey, getKey, keyHistory, listKeys, rebalanceOne, setLinked } from './handlers.js';
-import { checkKeyFits, decodeKey } from './keys.js';
-import { putKey } from './put.js';
+import { applyAnswer } from './answer.js';
+import { recordRequest, type MasterDeps } from './deps.js';
+import { errorAnswer, failure } from './errors.js';
+import { answerNative, singleKey, type ApiRequest } from './native-api.js';
+import { decodeKey } from './request-key.js';
 import { abortUpload, completeUpload, createUpload, listUploads, uploadPart } from './s3/multipart.js';
 import { listObjectsV2 } from './s3/list.js';
-import { deleteObject, deleteObjects, getObjectDirect, isS3Request, putObject, splitBucket } from './s3/s3.js';
-import type { UploadStore } from './s3/uploads.js';
-
-export interface MasterDeps {
-  config: MasterConfig;
-  index: IndexStore;
-  writer: Writer;
-  volumes: VolumeClient;
-  uploads: UploadStore;
-  logger: Logger;
-  metrics?: Metrics;
-}
+import { deleteObject, deleteObjects, getObjectDirect, isS3Request, putObject, s3ErrorAnswer, splitBucket } from './s3/s3.js';
 
 /** Any path: the key is the whole of it (handlers decode ctx.path themselves). */
 const ANY_KEY = '/{*key}';
-
-function requestKey(ctx: Context): string {
-  return decodeKey(ctx.path);
-}
-
-/** The key of a request that names one key (not a listing prefix). */
-function singleKey(ctx: Context): string {
-  const key = requestKey(ctx);
-  checkKeyFits(key);
-  return key;
-}
-
-function unknownOperation(ctx: Context): MkvError {
-  return new MkvError('MKV_UNKNOWN_OPERATION', `unknown operation ${ctx.method} ?${ctx.querystring}`);
-}
 
 /** S3 operations are named by a query parameter; S3-signed requests are answered as S3 answers. */
 function isS3Operation(ctx: Context, query: URLSearchParams): boolean {
@@ -77,57 +48,48 @@ export async function waitForSeq(index: IndexStore, seq: number, timeoutMs: numb
   }
 }
 
-/** Counts and (with -v) logs one answered request. */
-export function recordRequest(deps: MasterDeps, method: string, path: string, status: number, started: bigint, client: string | null | undefined): void {
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  deps.metrics?.countRequest(method, status, seconds);
-  deps.logger.debug('request', { method, path, status, ms: seconds * 1000, client });
-}
-
 export function createApp(deps: MasterDeps): Koa {
   const app = new Koa();
   const router = new Router();
+  const bucketOf = (ctx: Context) => splitBucket(decodeKey(ctx.path)).bucket;
+  const native = async (ctx: Context) => {
+    const request: ApiRequest = { method: ctx.method, rawPath: ctx.path, query: ctx.querystring, message: ctx.req, client: ctx.state.client as string | null };
+    const answer = answerNative(deps, request);
+    if (answer) applyAnswer(ctx, await answer);
+  };
 
   router.get(ANY_KEY, async (ctx) => {
+    if (!ctx.state.s3) return native(ctx);
     const query = new URLSearchParams(ctx.querystring);
-    if (query.get('list-type') === '2') return listObjectsV2(ctx, deps, splitBucket(requestKey(ctx)).bucket, query);
-    if (ctx.state.s3 && query.has('uploads')) return listUploads(ctx, deps, splitBucket(requestKey(ctx)).bucket, query);
-    if (ctx.state.s3) {
-      const key = requestKey(ctx);
-      if (splitBucket(key).objectKey === '' && ctx.method === 'HEAD') {
-        ctx.status = 200; // HeadBucket: every bucket exists
-        return;
-      }
-      return getObjectDirect(ctx, deps, key);
+    if (query.get('list-type') === '2') return listObjectsV2(ctx, deps, bucketOf(ctx), query);
+    if (query.has('uploads')) return listUploads(ctx, deps, bucketOf(ctx), query);
+    const key = decodeKey(ctx.path);
+    if (splitBucket(key).objectKey === '' && ctx.method === 'HEAD') {
+      ctx.status = 200; // HeadBucket: every bucket exists
+      return;
     }
-    if (ctx.querystring === '') return getKey(ctx, deps, singleKey(ctx));
-    if (query.has('list')) listKeys(ctx, deps, requestKey(ctx), ['live'], query);
-    else if (query.has('unlinked')) listKeys(ctx, deps, requestKey(ctx), ['unlinked', 'pending'], query);
-    else if (query.has('history')) keyHistory(ctx, deps, singleKey(ctx));
-    else throw unknownOperation(ctx);
+    return getObjectDirect(ctx, deps, key);
   });
   router.put(ANY_KEY, async (ctx) => {
     const query = new URLSearchParams(ctx.querystring);
-    if (query.has('uploadId')) return uploadPart(ctx, deps, singleKey(ctx), query);
-    if (ctx.state.s3) return putObject(ctx, deps, requestKey(ctx));
-    return putKey(ctx, deps, requestKey(ctx));
+    if (query.has('uploadId')) return uploadPart(ctx, deps, singleKey(ctx.path), query);
+    if (ctx.state.s3) return putObject(ctx, deps, decodeKey(ctx.path));
+    return native(ctx);
   });
   router.post(ANY_KEY, async (ctx) => {
     const query = new URLSearchParams(ctx.querystring);
-    if (query.has('rebalance')) return rebalanceOne(ctx, deps, singleKey(ctx));
-    if (query.has('uploads')) return createUpload(ctx, deps, singleKey(ctx));
-    if (query.has('uploadId')) return completeUpload(ctx, deps, singleKey(ctx), query);
-    if (query.has('delete')) return deleteObjects(ctx, deps, splitBucket(requestKey(ctx)).bucket);
-    throw unknownOperation(ctx);
+    if (query.has('uploads')) return createUpload(ctx, deps, singleKey(ctx.path));
+    if (query.has('uploadId')) return completeUpload(ctx, deps, singleKey(ctx.path), query);
+    if (query.has('delete')) return deleteObjects(ctx, deps, bucketOf(ctx));
+    return native(ctx);
   });
   router.delete(ANY_KEY, async (ctx) => {
     const query = new URLSearchParams(ctx.querystring);
-    if (query.has('uploadId')) return abortUpload(ctx, deps, singleKey(ctx), query);
-    if (ctx.state.s3) return deleteObject(ctx, deps, singleKey(ctx));
-    return deleteKey(ctx, deps, singleKey(ctx));
+    if (query.has('uploadId')) return abortUpload(ctx, deps, singleKey(ctx.path), query);
+    if (ctx.state.s3) return deleteObject(ctx, deps, singleKey(ctx.path));
+    return native(ctx);
   });
-  router.register(ANY_KEY, ['UNLINK'], (ctx) => setLinked(ctx, deps, singleKey(ctx), false));
-  router.register(ANY_KEY, ['LINK'], (ctx) => setLinked(ctx, deps, singleKey(ctx), true));
+  router.register(ANY_KEY, ['UNLINK', 'LINK'], native);
 
   app.use(async (ctx, next) => {
     // Read the client's address now: once a broken request's socket is gone, Koa's ctx.ip throws.
@@ -135,12 +97,19 @@ export function createApp(deps: MasterDeps): Koa {
     ctx.state.s3 = isS3Operation(ctx, new URLSearchParams(ctx.querystring));
     await next();
   });
-  // Outside errorResponses, so the log line and the metrics see the status actually sent.
+  // Outside the error answers, so the log line and the metrics see the status actually sent.
   app.use(async (ctx, next) => {
     const started = process.hrtime.bigint();
     await next().finally(() => recordRequest(deps, ctx.method, ctx.path, ctx.status, started, ctx.state.client as string | null));
   });
-  app.use(errorResponses(deps.logger));
+  app.use(async (ctx, next) => {
+    try {
+      await next();
+    } catch (caught) {
+      const error = failure(caught, deps.logger, ctx.method, ctx.path);
+      applyAnswer(ctx, ctx.state.s3 ? s3ErrorAnswer(error, ctx.path) : errorAnswer(error));
+    }
+  });
   if (deps.config.readOnly) {
     app.use(async (ctx, next) => {
       if (ctx.method !== 'GET' && ctx.method !== 'HEAD') {

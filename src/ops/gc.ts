@@ -2,11 +2,9 @@
 // ?unlinked and DELETE), and clean up writes that never committed — pending keys whose blobs
 // may sit on some volumes — once they are older than a grace period. Both append events
 // (KeyDeleted, WriteAborted), so history stays complete.
-import type { EventInput } from '../events/event.js';
-import type { IndexStore } from '../index/index-store.js';
-import { keyToPath } from '../placement.js';
-import type { VolumeClient } from '../volumes/client.js';
-import type { Writer } from '../writer/writer.js';
+import { isMkvError } from '../errors.js';
+import type { KeyDeps } from '../keys/deps.js';
+import { abandonPendingWrite, deleteKey } from '../keys/remove.js';
 import { createProgress } from './progress.js';
 import { forEachConcurrent } from './work-queue.js';
 
@@ -26,7 +24,9 @@ export interface GcReport {
   failed: Array<{ key: string; reason: string }>;
 }
 
-export async function collectGarbage(index: IndexStore, writer: Writer, client: VolumeClient, options: GcOptions): Promise<GcReport> {
+/** gc runs the API's own operations (keys/remove.ts), each on the record it looked at only. */
+export async function collectGarbage(deps: KeyDeps, options: GcOptions): Promise<GcReport> {
+  const { index } = deps;
   const report: GcReport = { deleted: [], aborted: [], failed: [] };
   const progress = createProgress({ label: 'gc', unit: 'keys', total: index.count(), quiet: options.quiet ?? false });
   const cause = { origin: 'gc', client: null };
@@ -41,17 +41,15 @@ export async function collectGarbage(index: IndexStore, writer: Writer, client: 
       (unlinkedLongAgo ? report.deleted : report.aborted).push(key);
       return;
     }
-    const path = keyToPath(key);
-    const removals = await Promise.allSettled(record.volumes.map((volume) => client.delete(volume, path)));
-    const failures = removals.flatMap((result, i) => (result.status === 'rejected' ? [`${record.volumes[i]}: ${(result.reason as Error).message}`] : []));
-    if (failures.length > 0) {
-      report.failed.push({ key, reason: failures.join('; ') });
+    const unchanged = (now: { seq: number }) => now.seq === record.seq;
+    try {
+      if (unlinkedLongAgo) await deleteKey(deps, key, cause, unchanged);
+      else await abandonPendingWrite(deps, key, record.seq, cause, 'gc: the write never committed');
+    } catch (error) {
+      // Changed since it was read (linked, written, deleted): not gc's to touch any more.
+      if (!isMkvError(error, 'MKV_NOT_FOUND')) report.failed.push({ key, reason: (error as Error).message });
       return;
     }
-    const event: EventInput = unlinkedLongAgo
-      ? { key, cause, change: { type: 'KeyDeleted' } }
-      : { key, cause, change: { type: 'WriteAborted', reason: 'gc: the write never committed' } };
-    await writer.append([event]);
     (unlinkedLongAgo ? report.deleted : report.aborted).push(key);
   });
   progress.finish(

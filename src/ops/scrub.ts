@@ -8,7 +8,7 @@ import { keyToPath } from '../placement.js';
 import { discardBody, type VolumeClient } from '../volumes/client.js';
 import type { Writer } from '../writer/writer.js';
 import { createProgress } from './progress.js';
-import { copyReplica } from './replicas.js';
+import { copyReplica } from '../keys/replicas.js';
 import { forEachConcurrent } from './work-queue.js';
 
 export type ReplicaProblem = 'missing' | 'corrupt' | 'unreachable';

@@ -106,7 +106,7 @@ export class VolumeClient {
    * promise: 66-70 µs of CPU a request here against 49-55 µs this way (PUT and DELETE pairs to
    * one nginx, 20,000 of each, side by side).
    */
-  private status(volume: string, method: 'PUT' | 'DELETE', path: string, options: { body?: Readable; headers?: Record<string, string>; signal?: AbortSignal } = {}): Promise<number> {
+  private status(volume: string, method: 'PUT' | 'DELETE', path: string, options: { body?: Readable | Buffer; headers?: Record<string, string>; signal?: AbortSignal } = {}): Promise<number> {
     const { body, headers, signal } = options;
     return new Promise((resolve, reject) => {
       let statusCode = 0;
@@ -141,8 +141,8 @@ export class VolumeClient {
     });
   }
 
-  /** Streams `body` to the volume; resolves when the volume has stored it (201/204). */
-  async put(volume: string, path: string, body: Readable, length: number | undefined, signal?: AbortSignal): Promise<void> {
+  /** Sends `body` (a stream, or a small value whole) to the volume; resolves when the volume has stored it (201/204). */
+  async put(volume: string, path: string, body: Readable | Buffer, length: number | undefined, signal?: AbortSignal): Promise<void> {
     const headers: Record<string, string> = { 'content-type': 'application/octet-stream' };
     if (length !== undefined) headers['content-length'] = String(length);
     let statusCode: number;

@@ -44,35 +44,6 @@ export interface Writer {
   readonly sharedLog?: boolean;
 }
 
-/** What a handler that holds a key's lock may do last: append, the append releasing the lock. */
-export interface HeldKey {
-  appendAndUnlock(events: EventInput[]): Promise<LogEvent[]>;
-}
-
-/**
- * Runs `body` holding the key's lock (MKV_KEY_LOCKED when another write or delete holds it).
- * The lock is released when body ends, unless body's last append released it.
- */
-export async function withKeyLock<T>(writer: Writer, key: string, body: (held: HeldKey) => Promise<T>): Promise<T> {
-  await writer.lock(key);
-  return holding(writer, key, body);
-}
-
-/** Runs `body` with the key's lock already taken, and releases it as withKeyLock does. */
-async function holding<T>(writer: Writer, key: string, body: (held: HeldKey) => Promise<T>): Promise<T> {
-  let locked = true;
-  try {
-    return await body({
-      appendAndUnlock(events) {
-        locked = false; // by the append, whatever its outcome
-        return writer.appendAndUnlock(events, key);
-      },
-    });
-  } finally {
-    if (locked) await writer.unlock(key);
-  }
-}
-
 /** What identifies the record a write decided on: the seq of the event that last changed it (0: no record). */
 export function recordSeq(record: KeyRecord | undefined): number {
   return record?.seq ?? 0;
@@ -81,46 +52,6 @@ export function recordSeq(record: KeyRecord | undefined): number {
 /** The index as a write reads it. */
 export interface RecordReader {
   get(key: string): KeyRecord | undefined;
-}
-
-/** What a write decided from the key's record: the events that start it (none: just lock). */
-export type Decide = (record: KeyRecord | undefined) => EventInput[];
-
-/**
- * A write of one key that starts from its record: `decide` looks at the record and names the
- * write's first events, or throws a refusal (403, 404, ...); `body` does the rest holding the
- * lock, given the record decided on and the events appended.
- *
- * Decided on the record as read now, the lock and the first append are one call to the writer,
- * which appends only if the key has not changed since (its last seq). A refusal, a key that
- * changed meanwhile, or a write with no first events decides again once the lock is held: every
- * outcome is the one lock-then-read would give, with one round trip fewer on the way to it.
- */
-export async function writeKey<T>(
-  writer: Writer,
-  index: RecordReader,
-  key: string,
-  decide: Decide,
-  body: (record: KeyRecord | undefined, started: LogEvent[], held: HeldKey) => Promise<T>,
-): Promise<T> {
-  let record = index.get(key);
-  let first: EventInput[] = [];
-  try {
-    first = decide(record);
-  } catch {
-    // Refused on what this process read: decided again under the lock, where it counts.
-  }
-  let started: LogEvent[] | undefined;
-  if (first.length > 0) started = await writer.lockAndAppend(key, recordSeq(record), first);
-  else await writer.lock(key);
-  return holding(writer, key, async (held) => {
-    if (started === undefined) {
-      record = index.get(key); // the lock is held: nobody else changes the key now
-      const events = decide(record);
-      started = events.length > 0 ? await writer.append(events) : [];
-    }
-    return body(record, started, held);
-  });
 }
 
 /**

@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { createServer } from 'node:http';
-import { createHandler } from '../../src/master/fast-get.js';
-import { defaultConfig, type MasterConfig } from '../../src/master/config.js';
+import { createMasterHandler } from '../../src/master/handler.js';
+import { defaultConfig, type MasterConfig } from '../../src/keys/config.js';
 import { silentLogger } from '../../src/logger.js';
 import { VolumeClient } from '../../src/volumes/client.js';
 import { createVolumeServer } from '../../src/volumes/volume-server.js';
@@ -140,6 +140,8 @@ export async function startVolumes(kind: 'embedded' | 'nginx', count: number, ro
 export interface TestMaster {
   url: string;
   port: number;
+  /** The same master with every request through Koa (the native path off), on a port of its own. */
+  koaUrl: string;
   db: string;
   store: Store;
   config: MasterConfig;
@@ -149,27 +151,35 @@ export interface TestMaster {
 export async function startMaster(
   volumes: string[],
   overrides: Partial<MasterConfig> = {},
-  options: { db?: string; store?: StoreOptions } = {},
+  options: { db?: string; store?: StoreOptions; /** false: every request through Koa, none on the native path. */ nativePath?: boolean } = {},
 ): Promise<TestMaster> {
   const db = options.db ?? tempDir('mkv-db-');
   const config: MasterConfig = { ...defaultConfig, volumes, ...overrides };
   const store = await openStore(db, { logger: silentLogger, ...options.store });
   const volumeClient = new VolumeClient({ headTimeoutMs: config.voltimeoutMs, requestTimeoutMs: config.volumeRequestTimeoutMs });
   const uploads = new UploadStore(uploadsDir(db));
-  const handler = createHandler({ config, index: store.index, writer: store.writer, volumes: volumeClient, uploads, logger: silentLogger });
-  const server = createServer(handler);
-  server.requestTimeout = 0;
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const deps = { config, index: store.index, writer: store.writer, volumes: volumeClient, uploads, logger: silentLogger };
+  const serve = async (nativePath: boolean) => {
+    const server = createServer(createMasterHandler(deps, { nativePath }));
+    server.requestTimeout = 0;
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return server;
+  };
+  const server = await serve(options.nativePath ?? true);
+  const koaServer = await serve(false);
   const port = (server.address() as AddressInfo).port;
   return {
     url: `http://127.0.0.1:${port}`,
     port,
+    koaUrl: `http://127.0.0.1:${(koaServer.address() as AddressInfo).port}`,
     db,
     store,
     config,
     async close() {
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
+      for (const each of [server, koaServer]) {
+        each.closeAllConnections();
+        await new Promise((resolve) => each.close(resolve));
+      }
       await store.close();
       await volumeClient.close();
     },

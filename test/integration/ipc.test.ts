@@ -10,7 +10,8 @@ import type { KeyRecord } from '../../src/index/evolve.js';
 import { IndexStore } from '../../src/index/index-store.js';
 import { SegmentLog } from '../../src/log/segment-log.js';
 import { RemoteWriter, serveWriter, type Channel } from '../../src/writer/ipc.js';
-import { LocalWriter, recordSeq, writeKey, type Decide } from '../../src/writer/writer.js';
+import { LocalWriter, recordSeq } from '../../src/writer/writer.js';
+import { beginWrite, type Decision } from '../../src/keys/key-write.js';
 import { removeDir, tempDir } from '../helpers/cluster.js';
 
 /** Two ends of a channel; `sent` counts the messages (IPC writes) each end sent. */
@@ -127,29 +128,21 @@ describe('the writer over IPC', () => {
   });
 
   /** A PUT's decision: refuse a live key, else start the write. */
-  const decidePut: Decide = (record) => {
-    if (record?.state === 'live') throw new MkvError('MKV_EXISTS', 'the key exists');
-    return [started('/cas/put')];
-  };
+  const decidePut = (record: KeyRecord | undefined): Decision => (record?.state === 'live' ? new MkvError('MKV_EXISTS', 'the key exists') : [started('/cas/put')]);
   /** The index as a worker with an old snapshot reads it: the first read answers `stale`. */
   const readingFirst = (stale: KeyRecord | undefined) => {
     let reads = 0;
     return { reads: () => reads, get: (key: string) => (reads++ === 0 ? stale : index.get(key)) };
   };
 
-  test('writeKey: a write decided on a stale read is decided again under the lock (403, nothing appended)', async () => {
+  test('beginWrite: a write decided on a stale read is decided again under the lock (403, nothing appended)', async () => {
     const { primary, worker } = channelPair();
     const service = serveWriter(primary, local);
     const remote = new RemoteWriter(worker, () => undefined);
     await local.append([started('/cas/put'), { key: '/cas/put', cause, change: { type: 'WriteCommitted', volumes: ['v1'], size: 1, md5: null } }]);
     const checkpoint = index.checkpoint;
     const reader = readingFirst(undefined); // it read the key before it was written
-    let ran = false;
-    await assert.rejects(
-      writeKey(remote, reader, '/cas/put', decidePut, async () => (ran = true)),
-      (error) => isMkvError(error, 'MKV_EXISTS'),
-    );
-    assert.equal(ran, false);
+    await assert.rejects(beginWrite(remote, reader, '/cas/put', decidePut), (error) => isMkvError(error, 'MKV_EXISTS'));
     assert.equal(reader.reads(), 2, 'read again under the lock');
     assert.equal(index.checkpoint, checkpoint, 'nothing appended');
     assert.equal(service.locked.size, 0, 'the lock is released');
@@ -157,14 +150,16 @@ describe('the writer over IPC', () => {
     await service.release();
   });
 
-  test('writeKey: a refusal on the read before the lock is decided again under it, and the write goes ahead', async () => {
+  test('beginWrite: a refusal on the read before the lock is decided again under it, and the write goes ahead', async () => {
     await local.append([{ key: '/cas/put', cause, change: { type: 'KeyDeleted' } }]);
     const reader = readingFirst({ state: 'live', volumes: ['v1'], size: 1, md5: null, seq: 1, time: 0 }); // read before the DELETE
-    const result = await writeKey(local, reader, '/cas/put', decidePut, async (record, events) => ({ record, events }));
-    assert.equal(result.record, undefined, 'the body gets the record decided on');
-    assert.deepEqual(result.events.map((event) => event.change.type), ['WriteStarted']);
+    const write = await beginWrite(local, reader, '/cas/put', decidePut);
+    assert.equal(write.record, undefined, 'the write knows the record it was decided on');
+    assert.deepEqual(write.started.map((event) => event.change.type), ['WriteStarted']);
     assert.equal(index.get('/cas/put')?.state, 'pending');
-    await local.lock('/cas/put'); // released when the body ended
+    await assert.rejects(local.lock('/cas/put'), (error) => isMkvError(error, 'MKV_KEY_LOCKED'), 'held until released');
+    await write.release();
+    await local.lock('/cas/put');
     await local.unlock('/cas/put');
   });
 });

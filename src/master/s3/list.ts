@@ -4,7 +4,7 @@
 import type { Context } from 'koa';
 import { MkvError } from '../../errors.js';
 import { prefixEnd } from '../../index/index-store.js';
-import type { MasterDeps } from '../app.js';
+import type { MasterDeps } from '../deps.js';
 import { document, element } from './xml.js';
 
 function parseMaxKeys(value: string | null): number {

@@ -4,9 +4,10 @@
 // streams them, in order, to every replica as one value.
 import type { Context } from 'koa';
 import { MkvError } from '../../errors.js';
-import type { MasterDeps } from '../app.js';
-import { checkKeyFits } from '../keys.js';
-import { requestBody, storeValue } from '../put.js';
+import { checkKeyFits } from '../../keys/key-limits.js';
+import { storeValue } from '../../keys/store-value.js';
+import { apiCause, type MasterDeps } from '../deps.js';
+import { requestBody } from '../native-api.js';
 import { readXmlBody, splitBucket, xmlResponse } from './s3.js';
 import { childElements, element, parseXml, requiredText } from './xml.js';
 
@@ -23,7 +24,7 @@ export async function uploadPart(ctx: Context, deps: MasterDeps, key: string, qu
   deps.uploads.get(uploadId, key);
   const number = query.get('partNumber') ?? '';
   if (!/^\d{1,5}$/.test(number)) throw new MkvError('MKV_BAD_QUERY', 'partNumber must be an integer from 1 to 10000');
-  const part = await deps.uploads.writePart(uploadId, Number(number), requestBody(ctx).body);
+  const part = await deps.uploads.writePart(uploadId, Number(number), requestBody(ctx.req).body);
   ctx.status = 200;
   ctx.set('ETag', `"${part.md5}"`);
   ctx.body = '';
@@ -48,7 +49,7 @@ export async function completeUpload(ctx: Context, deps: MasterDeps, key: string
   }
   const numbers = requested.map((part) => part.number);
   const length = numbers.reduce((sum, number) => sum + stored.get(number)!.size, 0);
-  const written = await storeValue(ctx, deps, key, { body: deps.uploads.concatenate(uploadId, numbers), length });
+  const written = await storeValue(deps, key, { body: deps.uploads.concatenate(uploadId, numbers), length }, apiCause(ctx.state.client as string | null));
   deps.uploads.remove(uploadId);
   const { bucket, objectKey } = splitBucket(key);
   xmlResponse(ctx, 'CompleteMultipartUploadResult', [

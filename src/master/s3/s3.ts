@@ -9,10 +9,13 @@ import type { Context } from 'koa';
 import { MkvError, type ErrorCode } from '../../errors.js';
 import { keyToPath } from '../../placement.js';
 import { discardBody } from '../../volumes/client.js';
-import type { MasterDeps } from '../app.js';
-import { deleteKey, shuffled } from '../handlers.js';
-import { checkKeyFits } from '../keys.js';
-import { requestBody, storeValue } from '../put.js';
+import { checkKeyFits } from '../../keys/key-limits.js';
+import { shuffled } from '../../keys/locate.js';
+import { deleteKey } from '../../keys/remove.js';
+import { storeValue } from '../../keys/store-value.js';
+import type { Answer } from '../answer.js';
+import { apiCause, type MasterDeps } from '../deps.js';
+import { requestBody } from '../native-api.js';
 import { MAX_XML_BYTES, childElements, document, element, parseXml, requiredText } from './xml.js';
 
 /** S3-signed: a SigV4 (or V2) Authorization header, or a presigned URL's X-Amz-* query. */
@@ -49,15 +52,17 @@ const S3_ERRORS: Partial<Record<ErrorCode, [string, number]>> = {
   MKV_LOG_UNAVAILABLE: ['ServiceUnavailable', 503],
 };
 
-/** An MkvError as S3's XML error document. */
-export function s3ErrorResponse(ctx: Context, error: MkvError): void {
+/** An MkvError as S3's XML error document; `resource` is the request's path. */
+export function s3ErrorAnswer(error: MkvError, resource: string): Answer {
   const [code, status] = S3_ERRORS[error.code] ?? ['InternalError', error.status >= 500 ? error.status : 500];
-  ctx.status = status;
-  ctx.set('Mkv-Error', error.code);
-  ctx.type = 'application/xml';
-  ctx.body =
-    `<?xml version="1.0" encoding="UTF-8"?>\n<Error>${element('Code', code)}${element('Message', error.message)}` +
-    `${element('Resource', ctx.path)}${element('RequestId', randomUUID())}</Error>`;
+  return {
+    status,
+    headers: { 'Mkv-Error': error.code },
+    type: 'application/xml',
+    body:
+      `<?xml version="1.0" encoding="UTF-8"?>\n<Error>${element('Code', code)}${element('Message', error.message)}` +
+      `${element('Resource', resource)}${element('RequestId', randomUUID())}</Error>`,
+  };
 }
 
 function httpDate(time: number): string {
@@ -123,7 +128,7 @@ export async function putObject(ctx: Context, deps: MasterDeps, key: string): Pr
     ctx.body = '';
     return;
   }
-  const written = await storeValue(ctx, deps, key, requestBody(ctx));
+  const written = await storeValue(deps, key, requestBody(ctx.req), apiCause(ctx.state.client as string | null));
   ctx.status = 200;
   ctx.set('ETag', `"${written.md5 ?? ''}"`);
   ctx.body = '';
@@ -132,7 +137,7 @@ export async function putObject(ctx: Context, deps: MasterDeps, key: string): Pr
 /** DeleteObject: S3 answers 204 whether or not the key existed. */
 export async function deleteObject(ctx: Context, deps: MasterDeps, key: string): Promise<void> {
   try {
-    await deleteKey(ctx, deps, key);
+    await deleteKey(deps, key, apiCause(ctx.state.client as string | null));
   } catch (error) {
     if (!(error instanceof MkvError && error.code === 'MKV_NOT_FOUND')) throw error;
   }

@@ -1,5 +1,6 @@
-// Copying a blob from one volume to another, streamed (never the whole value in memory), with
-// its size and md5 checked against what the index says — what rebalance and repair share.
+// A key's replicas on the volumes: asking which are there, copying a blob from one volume to
+// others (streamed, never the whole value in memory, size and md5 checked against the index),
+// and removing them — what PUT, DELETE, rebalance, repair and gc share.
 import { createHash } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import { isMkvError, MkvError } from '../errors.js';
@@ -10,6 +11,12 @@ import { discardBody, volumeUrl } from '../volumes/client.js';
 export interface ReplicaState {
   volume: string;
   head: HeadResult;
+}
+
+/** Removes the blob from every volume at once; returns the volumes where that failed, and why. */
+export async function removeReplicas(client: VolumeClient, volumes: readonly string[], path: string): Promise<Array<{ volume: string; reason: string }>> {
+  const removals = await Promise.allSettled(volumes.map((volume) => client.delete(volume, path)));
+  return removals.flatMap((result, i) => (result.status === 'rejected' ? [{ volume: volumes[i]!, reason: (result.reason as Error).message }] : []));
 }
 
 /** HEADs every volume at once. */

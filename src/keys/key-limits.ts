@@ -1,23 +1,10 @@
-// From a request path to a key, and the limits a key must fit before anything is written.
+// The limits a key must fit before anything is written.
 import { MkvError } from '../errors.js';
 import { MAX_KEY_BYTES } from '../index/index-store.js';
 import { keyToPath } from '../placement.js';
 
 /** File systems allow 255 bytes in one name. */
 export const MAX_NAME_BYTES = 255;
-
-/** The key is the percent-decoded path with its leading slash, as Go's URL.Path. */
-export function decodeKey(rawPath: string): string {
-  let key: string;
-  try {
-    key = decodeURIComponent(rawPath);
-  } catch {
-    throw new MkvError('MKV_BAD_KEY', 'the key is not valid percent-encoded UTF-8');
-  }
-  // NUL, other control characters and DEL end up in logs, terminals and file listings.
-  if (/[\u0000-\u001f\u007f]/.test(key)) throw new MkvError('MKV_BAD_KEY', 'the key contains a control character');
-  return key;
-}
 
 /**
  * Throws unless the key can be a key: no "." or ".." path segment (HTTP clients and proxies

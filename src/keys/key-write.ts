@@ -1,0 +1,95 @@
+// A write of one key: its lock, the events that begin it, and the events that end it.
+//
+//   beginWrite ──▶ decide on the key's record ──▶ lock + first events (one call to the writer)
+//   ... the operation's own work (stream to the replicas, remove them) ...
+//   write.finish(last events) ──▶ append, and the lock released      (or write.release(): no append)
+//
+// The decision is taken on the record as this process reads it, and the writer appends the
+// first events only if the key's record is still that one (its seq): one round trip to the
+// writer, which for an HTTP worker is a message to another process. If the key changed in the
+// meantime, or the decision was a refusal, the lock is held and the decision is taken again on
+// the record read under it — every outcome is the one lock-then-read gives.
+import { MkvError } from '../errors.js';
+import type { EventInput, LogEvent } from '../events/event.js';
+import type { KeyRecord } from '../index/evolve.js';
+import { recordSeq, type RecordReader, type Writer } from '../writer/writer.js';
+import type { KeyDeps } from './deps.js';
+
+/** What a write decides on a key's record: the events that begin it (maybe none), or why it is refused. */
+export type Decision = EventInput[] | MkvError;
+
+/** A write in progress: the key's lock is held until finish() or release(). */
+export interface KeyWrite {
+  /** The record the write was decided on (undefined: the key has none). */
+  readonly record: KeyRecord | undefined;
+  /** The events appended as it began (none when the decision named none). */
+  readonly started: LogEvent[];
+  /** Appends the write's last events and releases the lock, whatever the append's outcome. */
+  finish(events: EventInput[]): Promise<LogEvent[]>;
+  /** Releases the lock if finish() has not; call it in a finally. */
+  release(): Promise<void>;
+}
+
+/**
+ * Takes the key's lock (MKV_KEY_LOCKED when another write or delete holds it) and appends the
+ * events `decide` names for the key's record; throws the decision's refusal, the lock released.
+ */
+export async function beginWrite(writer: Writer, index: RecordReader, key: string, decide: (record: KeyRecord | undefined) => Decision): Promise<KeyWrite> {
+  let record = index.get(key);
+  let decision = decide(record);
+  let started: LogEvent[] | undefined;
+  if (decision instanceof MkvError || decision.length === 0) await writer.lock(key);
+  else started = await writer.lockAndAppend(key, recordSeq(record), decision);
+  if (started === undefined) {
+    // Refused, changed since it was read, or nothing to append: decided again under the lock.
+    try {
+      record = index.get(key);
+      decision = decide(record);
+      if (decision instanceof MkvError) throw decision;
+      started = decision.length > 0 ? await writer.append(decision) : [];
+    } catch (error) {
+      await writer.unlock(key);
+      throw error;
+    }
+  }
+  let held = true;
+  return {
+    record,
+    started,
+    finish(events) {
+      held = false; // by the append, whatever its outcome
+      return writer.appendAndUnlock(events, key);
+    },
+    async release() {
+      if (!held) return;
+      held = false;
+      await writer.unlock(key);
+    },
+  };
+}
+
+/**
+ * With a log shared by several masters, a pending key may be a write in flight on another
+ * master (its blob is being streamed right now): taking it over would mix two values in one
+ * file. Until it is older than --pending-grace it counts as locked; after that it is abandoned,
+ * and a PUT or DELETE cleans it up as on one master.
+ */
+export function inFlightElsewhere(deps: KeyDeps, record: KeyRecord): MkvError | undefined {
+  if (!deps.writer.sharedLog) return undefined;
+  const age = Date.now() - record.time;
+  if (age >= deps.config.pendingGraceMs) return undefined;
+  return new MkvError(
+    'MKV_KEY_LOCKED',
+    `a write of this key started ${Math.round(age / 1000)} s ago, maybe on another master, and has not finished; retry later (a pending write is taken over after ${Math.round(deps.config.pendingGraceMs / 1000)} s)`,
+  );
+}
+
+/** Runs `work` holding the key's lock; for operations that decide under the lock alone. */
+export async function withKeyLock<T>(writer: Writer, key: string, work: () => Promise<T>): Promise<T> {
+  await writer.lock(key);
+  try {
+    return await work();
+  } finally {
+    await writer.unlock(key);
+  }
+}

@@ -1,0 +1,67 @@
+// Removing a key: DELETE (unlink, remove every replica, forget), UNLINK and LINK (a virtual
+// delete and its undo), and gc's cleanup of a write that never committed.
+//
+//   DELETE: lock + KeyUnlinked ─▶ remove every replica ─▶ KeyDeleted ─▶ unlock
+//           a replica that could not be removed: the key stays unlinked (listed in ?unlinked),
+//           and DELETE again retries
+import { MkvError } from '../errors.js';
+import type { Cause, Change } from '../events/event.js';
+import type { KeyRecord, KeyState } from '../index/evolve.js';
+import { keyToPath } from '../placement.js';
+import type { KeyDeps } from './deps.js';
+import { beginWrite, inFlightElsewhere, type Decision } from './key-write.js';
+import { removeReplicas } from './replicas.js';
+
+function notFound(): MkvError {
+  return new MkvError('MKV_NOT_FOUND', 'no such key');
+}
+
+/**
+ * DELETE: removes the key and its blob from every replica; returns the seq of KeyDeleted.
+ * `expected`, when given, must hold of the record (else MKV_NOT_FOUND): gc deletes only the
+ * record it looked at.
+ */
+export async function deleteKey(deps: KeyDeps, key: string, cause: Cause, expected?: (record: KeyRecord) => boolean): Promise<number> {
+  return removeKey(deps, key, cause, { type: 'KeyDeleted' }, (record) => {
+    if (!record || (expected && !expected(record))) return notFound();
+    if (record.state === 'pending') return inFlightElsewhere(deps, record) ?? [];
+    if (record.state !== 'live') return [];
+    if (deps.config.protect) return new MkvError('MKV_PROTECTED', 'the server runs with --protect: UNLINK the key before you DELETE it');
+    return [{ key, cause, change: { type: 'KeyUnlinked' } }];
+  });
+}
+
+/** gc: cleans up a write that never committed (a pending key) when it is still the record `seq`. */
+export async function abandonPendingWrite(deps: KeyDeps, key: string, seq: number, cause: Cause, reason: string): Promise<number> {
+  return removeKey(deps, key, cause, { type: 'WriteAborted', reason }, (record) => (record?.state === 'pending' && record.seq === seq ? [] : notFound()));
+}
+
+async function removeKey(deps: KeyDeps, key: string, cause: Cause, last: Change, decide: (record: KeyRecord | undefined) => Decision): Promise<number> {
+  const write = await beginWrite(deps.writer, deps.index, key, decide);
+  try {
+    const record = write.record!; // decide refused a key without one
+    const failures = await removeReplicas(deps.volumes, record.volumes, keyToPath(key));
+    if (failures.length > 0) {
+      deps.logger.warn('removing a replica failed; the key stays unlinked', { key, failures });
+      const state = record.state === 'pending' ? 'pending' : 'unlinked';
+      throw new MkvError(
+        'MKV_VOLUME_FAILED',
+        `removing the blob failed (${failures.map((failure) => `${failure.volume}: ${failure.reason}`).join('; ')}); the key stays ${state}, DELETE it again to retry`,
+      );
+    }
+    const [removed] = await write.finish([{ key, cause, change: last }]);
+    return removed!.seq;
+  } finally {
+    await write.release();
+  }
+}
+
+/** UNLINK (linked false: a virtual delete, the blob stays) and LINK (its undo); returns the event's seq. */
+export async function setLinked(deps: KeyDeps, key: string, linked: boolean, cause: Cause): Promise<number> {
+  const from: KeyState = linked ? 'unlinked' : 'live';
+  const write = await beginWrite(deps.writer, deps.index, key, (record) =>
+    record?.state === from ? [{ key, cause, change: { type: linked ? 'KeyLinked' : 'KeyUnlinked' } }] : notFound(),
+  );
+  await write.release();
+  return write.started[0]!.seq;
+}

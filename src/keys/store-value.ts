@@ -1,0 +1,222 @@
+// Storing a value under a key: what PUT, S3's PutObject and the completion of a multipart
+// upload do, read top to bottom as the original's WriteToReplicas.
+//
+//   decide (403 a live key, 409 a write in flight elsewhere) ─▶ lock + WriteStarted (fsync'd)
+//   ─▶ the value to every replica at once ─▶ WriteCommitted (fsync'd) ─▶ unlock
+//   a failure ─▶ remove what reached the replicas ─▶ WriteAborted (or the key stays pending)
+//
+// A small value (up to SMALL_VALUE_BYTES, its length known) is read whole before anything
+// else, then sent to each replica as one buffer: no stream per replica, and a client that goes
+// away mid-body leaves no trace in the log. A larger one is streamed to every replica at once
+// and never held in memory:
+//
+//   source ──┬─ pipe ─▶ PassThrough ─▶ PUT ─▶ volume 1
+//            ├─ pipe ─▶ PassThrough ─▶ PUT ─▶ volume 2      (pipe waits for the slowest)
+//            ├─ pipe ─▶ PassThrough ─▶ PUT ─▶ volume 3
+//            └─ 'data' ─▶ md5, byte count, stall timer
+import { createHash } from 'node:crypto';
+import { PassThrough, type Readable } from 'node:stream';
+import { MkvError } from '../errors.js';
+import type { Cause, EventInput } from '../events/event.js';
+import { keyToPath, keyToVolumes } from '../placement.js';
+import type { KeyDeps } from './deps.js';
+import { checkKeyFits } from './key-limits.js';
+import { beginWrite, inFlightElsewhere, type Decision, type KeyWrite } from './key-write.js';
+import { removeReplicas } from './replicas.js';
+
+/** A value to store: a byte stream and, when known, its length. */
+export interface ValueSource {
+  body: Readable;
+  length: number | undefined;
+}
+
+export interface Stored {
+  size: number;
+  /** Hex md5 of the value (null with --md5sum false). */
+  md5: string | null;
+  /** The seq of the WriteCommitted event. */
+  seq: number;
+}
+
+/** Values up to this size are read whole, then written to each replica from one buffer. */
+export const SMALL_VALUE_BYTES = 64 * 1024;
+
+/** Stores `source` under `key`, which must not hold a live value (MKV_EXISTS). */
+export async function storeValue(deps: KeyDeps, key: string, source: ValueSource, cause: Cause): Promise<Stored> {
+  if (source.length === 0) throw emptyBody('Content-Length is 0');
+  checkKeyFits(key);
+  const targetVolumes = keyToVolumes(key, deps.config.volumes, deps.config.replicas, deps.config.subvolumes);
+  const small = source.length !== undefined && source.length <= SMALL_VALUE_BYTES ? await readWhole(source.body, source.length, deps.config.bodyTimeoutMs) : undefined;
+  const write = await beginWrite(deps.writer, deps.index, key, (record): Decision => {
+    if (record?.state === 'live') return new MkvError('MKV_EXISTS', 'the key exists; DELETE or UNLINK it first');
+    if (record?.state === 'pending') {
+      const refusal = inFlightElsewhere(deps, record);
+      if (refusal) return refusal;
+    }
+    return [{ key, cause, change: { type: 'WriteStarted', volumes: targetVolumes } }];
+  });
+  try {
+    const path = keyToPath(key);
+    let written: { size: number; md5: string | null };
+    try {
+      written = small ? await putToReplicas(deps, small, targetVolumes, path) : await streamToReplicas(deps, source, targetVolumes, path);
+      if (written.size === 0) throw emptyBody('the chunked body was empty');
+    } catch (error) {
+      await abandonWrite(deps, write, key, targetVolumes, cause, error as Error);
+      throw error;
+    }
+    const committed: EventInput = { key, cause, change: { type: 'WriteCommitted', volumes: targetVolumes, size: written.size, md5: written.md5 } };
+    const [event] = await write.finish([committed]);
+    return { ...written, seq: event!.seq };
+  } finally {
+    await write.release();
+  }
+}
+
+function emptyBody(why: string): MkvError {
+  return new MkvError('MKV_EMPTY_BODY', `a PUT needs a body (${why})`);
+}
+
+function shortBody(size: number, length: number | undefined, what: string): MkvError {
+  return new MkvError(
+    'MKV_SHORT_BODY',
+    length === undefined ? `the request body ${what} after ${size} bytes` : `the request body ${what} after ${size} of ${length} bytes (Content-Length)`,
+  );
+}
+
+/** Reads a body of `length` bytes into one buffer; a body that stalls for `stallMs` or ends early is MKV_SHORT_BODY. */
+function readWhole(body: Readable, length: number, stallMs: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const value = Buffer.allocUnsafe(length);
+    let size = 0;
+    let timer = setTimeout(() => finish(shortBody(size, length, `stalled for ${stallMs} ms`)), stallMs);
+    const onData = (chunk: Buffer) => {
+      if (size + chunk.length > length) return finish(new MkvError('MKV_BAD_REQUEST', `the request body is longer than its Content-Length (${length})`));
+      chunk.copy(value, size);
+      size += chunk.length;
+      timer.refresh();
+    };
+    const onEnd = () => finish(size === length ? undefined : shortBody(size, length, 'ended early'));
+    const onClose = () => finish(shortBody(size, length, 'ended (the client went away)'));
+    const onError = (error: Error) => finish(error instanceof MkvError ? error : shortBody(size, length, `failed (${error.message})`));
+    const finish = (error?: MkvError) => {
+      clearTimeout(timer);
+      body.off('data', onData).off('end', onEnd).off('close', onClose).off('error', onError);
+      if (error) reject(error);
+      else resolve(value);
+    };
+    body.on('data', onData).on('end', onEnd).on('close', onClose).on('error', onError);
+  });
+}
+
+/** Writes one buffer to every replica; the first failure (after all have answered) is thrown. */
+async function putToReplicas(deps: KeyDeps, value: Buffer, targetVolumes: string[], path: string): Promise<{ size: number; md5: string | null }> {
+  const results = await Promise.allSettled(targetVolumes.map((volume) => deps.volumes.put(volume, path, value, value.length)));
+  const failed = results.findIndex((result) => result.status === 'rejected');
+  if (failed !== -1) throw replicaFailure(targetVolumes[failed]!, (results[failed] as PromiseRejectedResult).reason as Error);
+  return { size: value.length, md5: deps.config.md5sum ? createHash('md5').update(value).digest('hex') : null };
+}
+
+function replicaFailure(volume: string, error: Error): MkvError {
+  return error instanceof MkvError && error.code === 'MKV_VOLUME_FAILED'
+    ? error
+    : new MkvError('MKV_VOLUME_FAILED', `writing the replica on ${volume} failed: ${error.message}`, { cause: error });
+}
+
+/** Streams the body to every replica at once (module header); resolves once all have stored it. */
+function streamToReplicas(deps: KeyDeps, source: ValueSource, targetVolumes: string[], path: string): Promise<{ size: number; md5: string | null }> {
+  const { config, volumes } = deps;
+  const { body: request, length } = source;
+  return new Promise((resolve, reject) => {
+    const hash = config.md5sum ? createHash('md5') : undefined;
+    const controller = new AbortController();
+    const bodies = targetVolumes.map(() => new PassThrough());
+    let size = 0;
+    let bodyEnded = false;
+    let settled = false;
+    let stallTimer: NodeJS.Timeout | undefined;
+
+    const puts = targetVolumes.map((volume, i) =>
+      volumes.put(volume, path, bodies[i]!, length, controller.signal).catch((error: Error) => {
+        throw replicaFailure(volume, error);
+      }),
+    );
+
+    const fail = (error: Error) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(stallTimer);
+      controller.abort(error);
+      for (const body of bodies) {
+        request.unpipe(body);
+        body.destroy();
+      }
+      // Cleanup must not race a replica PUT that is still finishing: wait for all to settle.
+      void Promise.allSettled(puts).then(() => reject(error));
+    };
+    // No data for bodyTimeoutMs: the client stopped sending — or a volume stopped taking data
+    // and backpressure paused the body, which is the volume's fault, not the client's.
+    const onStall = () => {
+      const stuck = bodies.findIndex((body) => body.writableNeedDrain);
+      if (stuck !== -1) {
+        fail(new MkvError('MKV_VOLUME_FAILED', `the volume ${targetVolumes[stuck]} stopped taking data for ${config.bodyTimeoutMs} ms`));
+      } else {
+        fail(shortBody(size, length, `stalled for ${config.bodyTimeoutMs} ms`));
+      }
+    };
+    const armStallTimer = () => {
+      clearTimeout(stallTimer);
+      stallTimer = setTimeout(onStall, config.bodyTimeoutMs);
+    };
+
+    request.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      hash?.update(chunk);
+      armStallTimer();
+    });
+    request.on('end', () => {
+      bodyEnded = true;
+      clearTimeout(stallTimer);
+    });
+    request.on('aborted', () => fail(shortBody(size, length, 'ended (the client went away)')));
+    request.on('error', (error) => fail(error instanceof MkvError ? error : shortBody(size, length, `failed (${error.message})`)));
+    request.on('close', () => {
+      if (!bodyEnded) fail(shortBody(size, length, 'ended (the client went away)'));
+    });
+    for (const body of bodies) request.pipe(body);
+    armStallTimer();
+
+    Promise.all(puts).then(
+      () => {
+        if (settled) return;
+        // With a length, every byte received is the whole body (a volume may answer before the
+        // source's 'end' event); without one, the volumes saw the end of the chunked body.
+        if (length !== undefined ? size !== length : !bodyEnded) {
+          fail(shortBody(size, length, 'ended early'));
+          return;
+        }
+        settled = true;
+        clearTimeout(stallTimer);
+        resolve({ size, md5: hash ? hash.digest('hex') : null });
+      },
+      (error: Error) => fail(error),
+    );
+  });
+}
+
+/**
+ * A write that failed: its replicas removed, then WriteAborted. If a replica cannot be removed,
+ * the key stays pending (the log names the write, and a later PUT, DELETE or gc cleans it up).
+ */
+async function abandonWrite(deps: KeyDeps, write: KeyWrite, key: string, targetVolumes: string[], cause: Cause, reason: Error): Promise<void> {
+  const failures = await removeReplicas(deps.volumes, targetVolumes, keyToPath(key));
+  if (failures.length > 0) {
+    deps.logger.warn('a failed write left replicas that could not be removed; the key stays pending', { key, failures });
+    return;
+  }
+  try {
+    await write.finish([{ key, cause, change: { type: 'WriteAborted', reason: reason.message } }]);
+  } catch (error) {
+    deps.logger.warn('a failed write could not be recorded as aborted; the key stays pending', { key, error });
+  }
+}

@@ -1,0 +1,23 @@
+// What the master's HTTP side needs: the operations' deps (keys/deps.ts), S3's multipart uploads
+// and the metrics it counts requests in.
+import type { Cause } from '../events/event.js';
+import type { KeyDeps } from '../keys/deps.js';
+import type { Metrics } from '../metrics.js';
+import type { UploadStore } from './s3/uploads.js';
+
+export interface MasterDeps extends KeyDeps {
+  uploads: UploadStore;
+  metrics?: Metrics;
+}
+
+/** Counts and (with -v) logs one answered request. */
+export function recordRequest(deps: MasterDeps, method: string, path: string, status: number, started: bigint, client: string | null | undefined): void {
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  deps.metrics?.countRequest(method, status, seconds);
+  deps.logger.debug('request', { method, path, status, ms: seconds * 1000, client });
+}
+
+/** Who caused the events an API request appends: the client's address. */
+export function apiCause(client: string | null | undefined): Cause {
+  return { origin: 'api', client: client ?? null };
+}
