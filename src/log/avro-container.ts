@@ -8,6 +8,10 @@
 //
 // Longs are zig-zag varints. Every block ends with the header's sync marker; a block is good
 // only when its sync matches and the CRC of its decompressed events checks.
+//
+// A file being appended to may end in zeros past its last block: space its writer reserved
+// ahead (segment-log.ts). A block never starts with a zero byte (a count of 0: every block holds
+// at least one event), so walkBlocks takes all-zero bytes where a block would start as the end.
 import { crc32 as zlibCrc32 } from 'node:zlib';
 import snappy from 'snappyjs';
 
@@ -151,4 +155,42 @@ export function readBlock(buffer: Buffer, offset: number, sync: Buffer): BlockSc
   }
   if (crc32(records) !== buffer.readUInt32BE(dataEnd - 4)) return fail('CRC-32 mismatch');
   return { ok: true, block: { offset, end: dataEnd + SYNC_SIZE, count: count.value, records } };
+}
+
+const ZEROS = Buffer.alloc(64 * 1024);
+
+/** Whether every byte from `offset` to the end of `buffer` is zero. */
+export function zerosFrom(buffer: Buffer, offset: number): boolean {
+  for (let at = offset; at < buffer.length; at += ZEROS.length) {
+    const end = Math.min(at + ZEROS.length, buffer.length);
+    if (!buffer.subarray(at, end).equals(ZEROS.subarray(0, end - at))) return false;
+  }
+  return true;
+}
+
+/** A bad block, and where the walk went on after it ('skip'; undefined: it could not). */
+export type WalkStep = { ok: true; block: Block } | { ok: false; offset: number; reason: string; resumeAt?: number };
+
+/**
+ * Every block of a container file, in order, each checked (sync marker, CRC): the one walk
+ * behind opening, checking, replaying and copying a log. It ends at the end of the data (the
+ * file's, or the zeros reserved past the last block). A bad block is yielded with its reason;
+ * then `onBad` says what happens: 'stop' ends the walk there (a torn tail, a refusal), 'skip'
+ * goes on at the next sync marker (a report of every damaged block).
+ */
+export function* walkBlocks(buffer: Buffer, header: Header, onBad: 'stop' | 'skip' = 'stop'): Generator<WalkStep> {
+  let offset = header.end;
+  while (offset < buffer.length) {
+    if (buffer[offset] === 0 && zerosFrom(buffer, offset)) return;
+    const scan = readBlock(buffer, offset, header.sync);
+    if (scan.ok) {
+      yield scan;
+      offset = scan.block.end;
+      continue;
+    }
+    const resync = onBad === 'skip' ? buffer.indexOf(header.sync, offset + 1) : -1;
+    yield resync === -1 ? scan : { ...scan, resumeAt: resync + SYNC_SIZE };
+    if (resync === -1) return;
+    offset = resync + SYNC_SIZE;
+  }
 }

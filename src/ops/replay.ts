@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { MkvError } from '../errors.js';
 import { decodeEvent } from '../events/event.js';
 import { IndexStore } from '../index/index-store.js';
-import { encodeBlock, parseHeader, readBlock } from '../log/avro-container.js';
+import { encodeBlock, parseHeader, walkBlocks } from '../log/avro-container.js';
 import type { EventLog } from '../log/event-log.js';
 import { JetStreamLog } from '../log/jetstream-log.js';
 import { SegmentLog } from '../log/segment-log.js';
@@ -70,22 +70,23 @@ function copyLogUntil(log: SegmentLog, target: string, untilSeq: number): void {
     const bytes = readFileSync(segment.path);
     const header = parseHeader(bytes);
     const parts: Buffer[] = [bytes.subarray(0, header.end)];
-    for (let offset = header.end, seq = segment.firstSeq; seq <= Math.min(untilSeq, lastSeq); ) {
-      const scan = readBlock(bytes, offset, header.sync);
-      if (!scan.ok) throw new MkvError('MKV_CORRUPT_LOG', `${segment.path}: bad block at byte ${offset}: ${scan.reason}`);
-      if (seq + scan.block.count - 1 <= untilSeq) {
-        parts.push(bytes.subarray(offset, scan.block.end));
+    let seq = segment.firstSeq;
+    for (const step of walkBlocks(bytes, header)) {
+      if (seq > Math.min(untilSeq, lastSeq)) break;
+      if (!step.ok) throw new MkvError('MKV_CORRUPT_LOG', `${segment.path}: bad block at byte ${step.offset}: ${step.reason}`);
+      const { block } = step;
+      if (seq + block.count - 1 <= untilSeq) {
+        parts.push(bytes.subarray(block.offset, block.end));
       } else {
         const records: Buffer[] = [];
         for (let position = 0; seq + records.length <= untilSeq; ) {
-          const { end } = decodeEvent(scan.block.records, position);
-          records.push(scan.block.records.subarray(position, end));
+          const { end } = decodeEvent(block.records, position);
+          records.push(block.records.subarray(position, end));
           position = end;
         }
         parts.push(encodeBlock(records, header.sync));
       }
-      seq += scan.block.count;
-      offset = scan.block.end;
+      seq += block.count;
     }
     writeFileSync(join(target, name), Buffer.concat(parts));
   }

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { LogEvent } from '../events/event.js';
-import { parseHeader, readBlock, SYNC_SIZE } from '../log/avro-container.js';
+import { parseHeader, walkBlocks } from '../log/avro-container.js';
 import { decodeBlockEvents, listSegments, readBase } from '../log/segment-log.js';
 
 export interface LogSummary {
@@ -67,27 +67,19 @@ export function verifyLog(dir: string): LogSummary {
       summary.problems.push(`${name}: named for seq ${segment.firstSeq}, but seq ${expected} comes next`);
     }
     expected ??= segment.firstSeq;
-    let offset = header.end;
-    while (offset < bytes.length) {
-      const scan = readBlock(bytes, offset, header.sync);
-      if (scan.ok) {
+    for (const step of walkBlocks(bytes, header, 'skip')) {
+      if (step.ok) {
         summary.blocks++;
         try {
-          take(name, decodeBlockEvents(scan.block.records, scan.block.count, name, offset));
+          take(name, decodeBlockEvents(step.block.records, step.block.count, name, step.block.offset));
         } catch (error) {
-          summary.problems.push(`${name}: block at byte ${offset} does not decode (${(error as Error).message})`);
+          summary.problems.push(`${name}: block at byte ${step.block.offset} does not decode (${(error as Error).message})`);
         }
-        offset = scan.block.end;
         continue;
       }
-      summary.problems.push(`${name}: bad block at byte ${offset} (${scan.reason})`);
-      const resync = bytes.indexOf(header.sync, offset + 1);
-      if (resync === -1) {
-        summary.problems.push(`${name}: ${bytes.length - offset} bytes from byte ${offset} to the end are unreadable`);
-        break;
-      }
-      summary.problems.push(`${name}: skipped ${resync + SYNC_SIZE - offset} bytes to the next sync marker`);
-      offset = resync + SYNC_SIZE;
+      summary.problems.push(`${name}: bad block at byte ${step.offset} (${step.reason})`);
+      if (step.resumeAt === undefined) summary.problems.push(`${name}: ${bytes.length - step.offset} bytes from byte ${step.offset} to the end are unreadable`);
+      else summary.problems.push(`${name}: skipped ${step.resumeAt - step.offset} bytes to the next sync marker`);
     }
   }
   return summary;

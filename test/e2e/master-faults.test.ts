@@ -106,7 +106,8 @@ describe('master faults', () => {
       assert.equal((await http('PUT', `${url}/full/refused-0`, 'room again')).status, 201);
       values.set('/full/refused-0', 'room again');
       await stop();
-      assert.equal((await runMkv(['log', 'verify', '--db', db])).status, 0, 'nothing corrupted');
+      const verified = await runMkv(['log', 'verify', '--db', db]);
+      assert.equal(verified.status, 0, 'nothing corrupted: ' + JSON.stringify(verified));
       await assertIndexEqualsReplay(db);
       const again = await start();
       await assertAllServed(again.url);

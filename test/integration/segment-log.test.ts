@@ -98,7 +98,7 @@ describe('segment log', () => {
     await log.close();
     const [segment] = listSegments(dir);
     const goodSize = statSync(segment!.path).size;
-    for (const garbage of [Buffer.from('garbage!'), Buffer.alloc(4096, 0), Buffer.from([0x02, 0x10, 1, 2, 3])]) {
+    for (const garbage of [Buffer.from('garbage!'), Buffer.from([0, 0, 0, 7]), Buffer.from([0x02, 0x10, 1, 2, 3])]) {
       appendFileSync(segment!.path, garbage);
       const reopened = await SegmentLog.open(dir);
       assert.equal(reopened.lastSeq, 1);
@@ -109,11 +109,46 @@ describe('segment log', () => {
     }
   });
 
-  test('a corrupt block in the middle of the newest segment drops it and everything after', async () => {
+  test('zeros after the last block are space reserved for the next: not reported, written over', async () => {
     const dir = newDir();
     const log = await SegmentLog.open(dir);
     await log.append([input(0)]);
+    await log.close();
+    const [segment] = listSegments(dir);
+    const goodSize = statSync(segment!.path).size;
+    appendFileSync(segment!.path, Buffer.alloc(100_000));
+    const reopened = await SegmentLog.open(dir);
+    assert.equal(reopened.recovered, undefined);
+    assert.equal(reopened.lastSeq, 1);
+    await reopened.append([input(1)]);
+    assert.equal(statSync(segment!.path).size, goodSize + 100_000, 'the next block went into the zeros');
+    const reader = await SegmentLog.open(dir, { readOnly: true });
+    assert.deepEqual((await readAll(reader)).map((event) => event.seq), [1, 2], 'a reader stops at the zeros');
+    await reopened.close();
+    assert.ok(statSync(segment!.path).size < goodSize + 1000, 'closed: cut to its last block');
+    assert.deepEqual((await readAll(await SegmentLog.open(dir, { readOnly: true }))).map((event) => event.seq), [1, 2]);
+  });
+
+  test('the newest segment is written into zeros reserved ahead; a sealed one is cut to its last block', async () => {
+    const dir = newDir();
+    const log = await SegmentLog.open(dir, { segmentBytes: 4096 });
+    for (let i = 0; i < 60; i++) await log.append([input(i)]);
+    const segments = listSegments(dir);
+    assert.ok(segments.length >= 2);
+    const newest = readFileSync(segments.at(-1)!.path);
+    assert.equal(newest.at(-1), 0, 'the newest segment ends in reserved zeros');
+    for (const sealed of segments.slice(0, -1)) assert.notEqual(readFileSync(sealed.path).at(-1), 0, `${sealed.path} is cut to its last block`);
+    await log.close();
+    assert.notEqual(readFileSync(segments.at(-1)!.path).at(-1), 0, 'closed: the newest is cut too');
+  });
+
+  test('a corrupt block in the middle of the newest segment drops it and everything after', async () => {
+    const dir = newDir();
+    const first = await SegmentLog.open(dir);
+    await first.append([input(0)]);
+    await first.close();
     const sizeAfterFirst = statSync(listSegments(dir)[0]!.path).size;
+    const log = await SegmentLog.open(dir);
     await log.append([input(1)]);
     await log.append([input(2)]);
     await log.close();

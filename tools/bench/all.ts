@@ -4,7 +4,6 @@
 //   npm run build && MKV_GO=/path/to/mkv-go node dist/tools/bench/all.js [--quick]
 //
 // --quick: fewer rounds, keys and seconds (a smoke run, ~2 minutes; the figures are noisier).
-import { join } from 'node:path';
 import { benchBigPut, formatBigPut } from './big-put-rss.js';
 import { benchGets, type GetResults } from './get.js';
 import { benchVolumes } from './harness.js';
@@ -24,7 +23,7 @@ type Name = 'go' | 'mkv';
 async function withMaster<T>(name: Name, volumes: number, run: (master: RunningMaster, volumes: string[], pids: number[]) => Promise<T>): Promise<T> {
   const set = await benchVolumes(volumes, false);
   await set.start();
-  const spec = { volumes: set.volumes, db: join(set.root, 'db') };
+  const spec = { volumes: set.volumes, db: set.db };
   const master = name === 'go' ? await startGo(goBinary()!, spec) : await startMkv(spec);
   try {
     return await run(master, set.volumes, set.pids());

@@ -7,7 +7,6 @@
 //
 // Target (issue 6): a 1 GB PUT grows the master's RSS by less than 64 MB.
 import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { request } from 'undici';
 import { benchVolumes } from './harness.js';
@@ -64,7 +63,7 @@ async function main(): Promise<void> {
   for (const name of go ? ['go', 'mkv'] : ['mkv']) {
     const set = await benchVolumes(3, false);
     await set.start();
-    const spec = { volumes: set.volumes, db: join(set.root, 'db') };
+    const spec = { volumes: set.volumes, db: set.db };
     const master = name === 'go' ? await startGo(go!, spec) : await startMkv(spec);
     try {
       console.log(formatBigPut(name, await benchBigPut(master, megabytes)));

@@ -6,7 +6,6 @@
 //   npm run build && node dist/tools/bench/get.js [keys=10000] [--seconds 10] [--mkv-workers N]
 //
 // Targets (issue 6): GET ≥ 1.5× Go and ≥ 0.5× raw nginx; 404 ≥ 1.0× Go; p99 of each ≤ Go's.
-import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { keyToPath, keyToVolumes } from '../../src/placement.js';
 import { benchVolumes } from './harness.js';
@@ -81,7 +80,7 @@ async function main(): Promise<void> {
   for (const name of go ? ['go', 'mkv'] : ['mkv']) {
     const set = await benchVolumes(5, false);
     await set.start();
-    const spec = { volumes: set.volumes, db: join(set.root, 'db'), ...(mkvWorkers !== undefined ? { workers: mkvWorkers } : {}) };
+    const spec = { volumes: set.volumes, db: set.db, ...(mkvWorkers !== undefined ? { workers: mkvWorkers } : {}) };
     const master = name === 'go' ? await startGo(go!, spec) : await startMkv(spec);
     try {
       const results = await benchGets(master, set.volumes, set.pids(), keys, seconds);

@@ -69,6 +69,8 @@ function warnWithoutJournal(dir: string): void {
 
 export interface BenchVolumes {
   root: string;
+  /** Where a master's db goes: under root, or under MKV_BENCH_DB_DIR (a disk of its own, as in production). */
+  db: string;
   volumes: string[];
   dirs: string[];
   /** The volume servers' process ids (once started). */
@@ -86,8 +88,11 @@ export async function benchVolumes(count: number, embedded: boolean): Promise<Be
   for (let i = 0; i < count; i++) ports.push(await freePort());
   const dirs = ports.map((_, i) => join(root, `volume${i + 1}`));
   const children: ChildProcess[] = [];
+  const dbRoot = process.env.MKV_BENCH_DB_DIR ? mkdtempSync(join(process.env.MKV_BENCH_DB_DIR, 'mkv-bench-db-')) : root;
+  if (dbRoot !== root) warnWithoutJournal(dbRoot);
   return {
     root,
+    db: join(dbRoot, 'db'),
     volumes: ports.map((port) => `127.0.0.1:${port}`),
     dirs,
     pids: () => children.map((child) => child.pid!),
@@ -105,6 +110,7 @@ export async function benchVolumes(count: number, embedded: boolean): Promise<Be
       for (const child of children) child.kill('SIGTERM');
       await new Promise((resolve) => setTimeout(resolve, 300));
       rmSync(root, { recursive: true, force: true });
+      if (dbRoot !== root) rmSync(dbRoot, { recursive: true, force: true });
     },
   };
 }

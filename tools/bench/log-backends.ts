@@ -75,7 +75,7 @@ async function main(): Promise<void> {
     const set = await benchVolumes(5, false);
     await set.start();
     const flags = nats ? ['--log', nats.url, '--log-replicas', backend === 'jetstream-3' ? '3' : '1'] : [];
-    const master = await startMkv({ volumes: set.volumes, db: join(set.root, 'db'), flags });
+    const master = await startMkv({ volumes: set.volumes, db: set.db, flags });
     try {
       const written = await puts(master, keys);
       const read = await wrk({ url: master.url, paths: keys, seconds });

@@ -2,7 +2,6 @@
 // for profiling by hand (perf, wrk) against a running cluster.
 //
 //   node dist/tools/bench/serve.js [--go] [--volumes 5] [--keys 10000] [--mkv-workers N]
-import { join } from 'node:path';
 import { benchVolumes } from './harness.js';
 import { goBinary, startGo, startMkv } from './masters.js';
 
@@ -15,7 +14,7 @@ async function main(): Promise<void> {
   const set = await benchVolumes(flag('volumes') ?? 5, false);
   await set.start();
   const workers = flag('mkv-workers');
-  const spec = { volumes: set.volumes, db: join(set.root, 'db'), ...(workers !== undefined ? { workers } : {}) };
+  const spec = { volumes: set.volumes, db: set.db, ...(workers !== undefined ? { workers } : {}) };
   const master = process.argv.includes('--go') ? await startGo(goBinary()!, spec) : await startMkv(spec);
   console.log(JSON.stringify({ url: master.url, pid: master.pid, volumes: set.volumes, volumePids: set.pids() }));
   const stop = async () => {

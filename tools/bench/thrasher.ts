@@ -8,7 +8,6 @@
 // names its binary, against the Go original on fresh volumes, and prints rounds/s, p50/p99 of a
 // round and the master's peak RSS. Target (issue 6): ≥ 1.5× the Go original with --sync fsync.
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { benchVolumes } from './harness.js';
 import { goBinary, startGo, startMkv, treeCpuSeconds, type RunningMaster } from './masters.js';
@@ -142,7 +141,7 @@ async function main(): Promise<void> {
   for (const name of go ? ['go', 'mkv'] : ['mkv']) {
     const set = await benchVolumes(5, false);
     await set.start();
-    const spec = { volumes: set.volumes, db: join(set.root, 'db'), ...(mkvWorkers !== undefined ? { workers: mkvWorkers } : {}) };
+    const spec = { volumes: set.volumes, db: set.db, ...(mkvWorkers !== undefined ? { workers: mkvWorkers } : {}) };
     const master = name === 'go' ? await startGo(go!, spec) : await startMkv(spec);
     try {
       console.log(formatThrash(name, await thrash(master, options, set.pids())));
