@@ -1,12 +1,13 @@
-// The master's client for volume servers (stock nginx, or `mkv volume`): one undici keep-alive
-// pool per server for PUT, GET, DELETE and listings, and the HeadClient for the HEAD of every
-// GET. A volume name may carry a subvolume ("host:port/sv07"): that is a path prefix on the
+// The master's client for volume servers (stock nginx, or `mkv volume`): undici keep-alive
+// pools for what streams (a large PUT, GETs, listings), and plain sockets (http1.ts) for the
+// short requests a blob store sends most: the HEAD of every GET, DELETEs, the PUT of a small
+// value. A volume name may carry a subvolume ("host:port/sv07"): that is a path prefix on the
 // same server, so it shares the server's connections.
 import type { Readable } from 'node:stream';
 import { Pool } from 'undici';
 import { MkvError } from '../errors.js';
 import { volumeHost, volumePrefix } from '../placement.js';
-import { HeadClient } from './head-client.js';
+import { ShortRequestClient, type ShortAnswer, type ShortMethod } from './http1.js';
 
 export interface VolumeClientOptions {
   /** How long a HEAD may take before the replica counts as not answering. */
@@ -51,21 +52,22 @@ export function volumeUrl(volume: string, path: string): string {
   return `http://${volume}${path}`;
 }
 
-/** How often HEAD deadlines are checked: a HEAD times out within this much after its deadline. */
-const HEAD_TICK_MS = 100;
+/** How often the deadlines of short requests are checked: one times out within this much after its deadline. */
+const DEADLINE_TICK_MS = 100;
 
-interface HeadInFlight {
+interface ShortInFlight {
+  method: ShortMethod;
   deadline: number;
   timeoutMs: number;
-  /** Ends the HEAD as "unknown" (and closes its connection). */
+  /** Ends the request with a timeout (and closes its connection). */
   abort: (error: Error) => void;
 }
 
 export class VolumeClient {
   private readonly pools = new Map<string, Pool>();
-  private readonly headClient: HeadClient;
-  private readonly heads = new Set<HeadInFlight>();
-  private headTicker: NodeJS.Timeout | undefined;
+  private readonly shortClient: ShortRequestClient;
+  private readonly inFlight = new Set<ShortInFlight>();
+  private deadlineTicker: NodeJS.Timeout | undefined;
   readonly headTimeoutMs: number;
   readonly requestTimeoutMs: number;
   private readonly connections: number;
@@ -76,7 +78,7 @@ export class VolumeClient {
     this.requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
     this.onFailure = options.onFailure;
     this.connections = options.connectionsPerVolume ?? 128;
-    this.headClient = new HeadClient(this.connections);
+    this.shortClient = new ShortRequestClient(this.connections);
   }
 
   private pool(volume: string): Pool {
@@ -101,13 +103,10 @@ export class VolumeClient {
   }
 
   /**
-   * A request whose answer is only its status (PUT, DELETE): undici's dispatch() with a handler
-   * that drops the response body as it arrives. request() wraps every answer in a stream and a
-   * promise: 66-70 µs of CPU a request here against 49-55 µs this way (PUT and DELETE pairs to
-   * one nginx, 20,000 of each, side by side).
+   * A streamed PUT, whose answer is only its status: undici's dispatch() with a handler that
+   * drops the response body as it arrives (request() would wrap it in a stream and a promise).
    */
-  private status(volume: string, method: 'PUT' | 'DELETE', path: string, options: { body?: Readable | Buffer; headers?: Record<string, string>; signal?: AbortSignal } = {}): Promise<number> {
-    const { body, headers, signal } = options;
+  private streamedPut(volume: string, path: string, body: Readable, headers: Record<string, string>, signal: AbortSignal | undefined): Promise<number> {
     return new Promise((resolve, reject) => {
       let statusCode = 0;
       let onAbort: (() => void) | undefined;
@@ -115,7 +114,7 @@ export class VolumeClient {
         if (onAbort) signal!.removeEventListener('abort', onAbort);
       };
       this.pool(volume).dispatch(
-        { method, path: volumePrefix(volume) + path, body, headers },
+        { method: 'PUT', path: volumePrefix(volume) + path, body, headers },
         {
           onRequestStart(controller) {
             if (!signal) return;
@@ -141,17 +140,26 @@ export class VolumeClient {
     });
   }
 
-  /** Sends `body` (a stream, or a small value whole) to the volume; resolves when the volume has stored it (201/204). */
+  /**
+   * Sends `body` to the volume — a stream, or a small value whole (one buffer, on a plain
+   * socket) — and resolves when the volume has stored it (201/204).
+   */
   async put(volume: string, path: string, body: Readable | Buffer, length: number | undefined, signal?: AbortSignal): Promise<void> {
-    const headers: Record<string, string> = { 'content-type': 'application/octet-stream' };
-    if (length !== undefined) headers['content-length'] = String(length);
     let statusCode: number;
-    try {
-      statusCode = await this.status(volume, 'PUT', path, { body, headers, ...(signal ? { signal } : {}) });
-    } catch (error) {
-      // An abort is the master giving up on this write, not the volume failing.
-      if (!signal?.aborted) this.failed(volume, 'put', error);
-      throw error;
+    if (Buffer.isBuffer(body)) {
+      const answer = await this.short(volume, 'PUT', path, this.requestTimeoutMs, body);
+      if (answer instanceof Error) throw new MkvError('MKV_VOLUME_FAILED', `PUT ${volumeUrl(volume, path)} failed: ${answer.message}`, { cause: answer });
+      statusCode = answer.status;
+    } else {
+      const headers: Record<string, string> = { 'content-type': 'application/octet-stream' };
+      if (length !== undefined) headers['content-length'] = String(length);
+      try {
+        statusCode = await this.streamedPut(volume, path, body, headers, signal);
+      } catch (error) {
+        // An abort is the master giving up on this write, not the volume failing.
+        if (!signal?.aborted) this.failed(volume, 'put', error);
+        throw error;
+      }
     }
     if (statusCode !== 201 && statusCode !== 204 && statusCode !== 200) {
       this.failed(volume, 'put', undefined);
@@ -160,46 +168,49 @@ export class VolumeClient {
   }
 
   /**
-   * HEAD with a deadline; a timeout or connection error is "unknown", never "missing".
-   * The hot path of every GET: it goes through the HeadClient (plain keep-alive sockets, less
-   * CPU per HEAD than undici) and one shared ticker for deadlines.
+   * A short request on a plain socket (http1.ts), ended at its deadline; resolves with the
+   * answer, or the Error that kept it from one (counted as the volume's failure).
    */
-  head(volume: string, path: string, timeoutMs = this.headTimeoutMs): Promise<HeadResult> {
-    const { answer, abort } = this.headClient.head(volumeHost(volume), volumePrefix(volume) + path);
-    const inFlight: HeadInFlight = { deadline: performance.now() + timeoutMs, timeoutMs, abort };
-    this.heads.add(inFlight);
-    this.startHeadTicker();
-    return answer.then((result): HeadResult => {
-      this.heads.delete(inFlight);
-      if (result instanceof Error) {
-        this.failed(volume, 'head', result);
-        return { status: 'unknown', reason: result.message };
-      }
-      if (result.status === 200) return { status: 'found', size: result.length === undefined ? undefined : Number(result.length) };
-      if (result.status === 404) return { status: 'missing' };
-      this.failed(volume, 'head', undefined);
-      return { status: 'unknown', reason: `HEAD answered ${result.status}` };
+  private short(volume: string, method: ShortMethod, path: string, timeoutMs: number, body?: Buffer): Promise<ShortAnswer | Error> {
+    const { answer, abort } = this.shortClient.request(volumeHost(volume), method, volumePrefix(volume) + path, body);
+    const entry: ShortInFlight = { method, deadline: performance.now() + timeoutMs, timeoutMs, abort };
+    this.inFlight.add(entry);
+    this.startDeadlineTicker();
+    return answer.then((result) => {
+      this.inFlight.delete(entry);
+      if (result instanceof Error) this.failed(volume, method.toLowerCase(), result);
+      return result;
     });
   }
 
-  /** Aborts the HEADs past their deadline, ten times a second while any is in flight. */
-  private startHeadTicker(): void {
-    if (this.headTicker) return;
-    this.headTicker = setInterval(() => {
+  /** HEAD with a deadline; a timeout or connection error is "unknown", never "missing". */
+  async head(volume: string, path: string, timeoutMs = this.headTimeoutMs): Promise<HeadResult> {
+    const result = await this.short(volume, 'HEAD', path, timeoutMs);
+    if (result instanceof Error) return { status: 'unknown', reason: result.message };
+    if (result.status === 200) return { status: 'found', size: result.length === undefined ? undefined : Number(result.length) };
+    if (result.status === 404) return { status: 'missing' };
+    this.failed(volume, 'head', undefined);
+    return { status: 'unknown', reason: `HEAD answered ${result.status}` };
+  }
+
+  /** Aborts the short requests past their deadline, ten times a second while any is in flight. */
+  private startDeadlineTicker(): void {
+    if (this.deadlineTicker) return;
+    this.deadlineTicker = setInterval(() => {
       const now = performance.now();
-      for (const inFlight of this.heads) {
-        if (inFlight.deadline <= now) {
-          const error = new Error(`HEAD timed out after ${inFlight.timeoutMs} ms`);
+      for (const entry of this.inFlight) {
+        if (entry.deadline <= now) {
+          const error = new Error(`${entry.method} timed out after ${entry.timeoutMs} ms`);
           error.name = 'TimeoutError';
-          inFlight.abort(error);
+          entry.abort(error);
         }
       }
-      if (this.heads.size === 0) {
-        clearInterval(this.headTicker);
-        this.headTicker = undefined;
+      if (this.inFlight.size === 0) {
+        clearInterval(this.deadlineTicker);
+        this.deadlineTicker = undefined;
       }
-    }, HEAD_TICK_MS);
-    this.headTicker.unref();
+    }, DEADLINE_TICK_MS);
+    this.deadlineTicker.unref();
   }
 
   /**
@@ -254,22 +265,16 @@ export class VolumeClient {
 
   /** Removes the blob; a blob that is already gone counts as removed. */
   async delete(volume: string, path: string): Promise<'deleted' | 'missing'> {
-    let statusCode: number;
-    try {
-      // Bounded by the pool's connect and headers timeouts, as a listing is.
-      statusCode = await this.status(volume, 'DELETE', path);
-    } catch (error) {
-      this.failed(volume, 'delete', error);
-      throw new MkvError('MKV_VOLUME_FAILED', `DELETE ${volumeUrl(volume, path)} failed: ${(error as Error).message}`, { cause: error });
-    }
-    if (statusCode === 204 || statusCode === 200) return 'deleted';
-    if (statusCode === 404) return 'missing';
+    const answer = await this.short(volume, 'DELETE', path, this.requestTimeoutMs);
+    if (answer instanceof Error) throw new MkvError('MKV_VOLUME_FAILED', `DELETE ${volumeUrl(volume, path)} failed: ${answer.message}`, { cause: answer });
+    if (answer.status === 204 || answer.status === 200) return 'deleted';
+    if (answer.status === 404) return 'missing';
     this.failed(volume, 'delete', undefined);
-    throw new MkvError('MKV_VOLUME_FAILED', `DELETE ${volumeUrl(volume, path)} answered ${statusCode}`);
+    throw new MkvError('MKV_VOLUME_FAILED', `DELETE ${volumeUrl(volume, path)} answered ${answer.status}`);
   }
 
   async close(): Promise<void> {
-    this.headClient.close();
+    this.shortClient.close();
     await Promise.all([...this.pools.values()].map((pool) => pool.close()));
     this.pools.clear();
   }

@@ -92,7 +92,8 @@ async function verify(url: string, known: Map<string, Known>): Promise<void> {
 test(`kill -9 of the master under load, ${rounds} rounds: nothing acknowledged is lost`, async (t) => {
   const known = new Map<string, Known>();
   for (let round = 0; round < rounds; round++) {
-    const master = await spawnMaster(['--volumes', set.volumes.join(','), '--db', db]);
+    // Both ways of serving: HTTP in the writer process, and HTTP workers writing through it.
+    const master = await spawnMaster(['--volumes', set.volumes.join(','), '--db', db, '--workers', String(round % 2 === 0 ? 0 : 2)]);
     await verify(master.url, known);
     const stop = { now: false };
     const workers = Array.from({ length: 8 }, (_, id) => worker(master.url, id, round, known, stop));

@@ -5,7 +5,7 @@
 //
 //   npm run build && node dist/tools/bench/get.js [keys=10000] [--seconds 10] [--mkv-workers N]
 //
-// Targets (issue 6): GET ≥ 1.5× Go and ≥ 0.5× raw nginx; 404 ≥ 1.0× Go; p99 of each ≤ Go's.
+// Targets (issue 16): GET ≥ 1.0× Go; 404 ≥ 0.8× Go; p99 of each ≤ Go's.
 import { Agent, request } from 'undici';
 import { keyToPath, keyToVolumes } from '../../src/placement.js';
 import { benchVolumes } from './harness.js';

@@ -1,4 +1,4 @@
-// The HEAD every GET sends to a volume, side by side: the master's HeadClient (VolumeClient.head)
+// The HEAD every GET sends to a volume, side by side: the master's plain-socket client (http1.ts, through VolumeClient.head)
 // and undici (a Pool, reset: false, body dumped), against one stock nginx volume, N in flight.
 //
 //   npm run build && node dist/tools/bench/head.js [heads=20000] [--concurrency 64]
@@ -27,7 +27,7 @@ async function main(): Promise<void> {
   const client = new VolumeClient();
   const pool = new Pool(`http://${volume}`, { connections: 128 });
   const clients: Record<string, (path: string) => Promise<boolean>> = {
-    HeadClient: async (path) => (await client.head(volume, path)).status === 'found',
+    'http1.ts': async (path) => (await client.head(volume, path)).status === 'found',
     undici: async (path) => {
       const response = await pool.request({ method: 'HEAD', path, reset: false });
       await response.body.dump();

@@ -6,7 +6,9 @@
 //
 // Runs on five stock nginx volumes (3 replicas, 10 subvolumes) against mkv and, when MKV_GO
 // names its binary, against the Go original on fresh volumes, and prints rounds/s, p50/p99 of a
-// round and the master's peak RSS. Target (issue 6): ≥ 1.5× the Go original with --sync fsync.
+// round, the master's peak RSS and PSS, and the CPU per round of master, client and volumes.
+// Targets (issue 16): ≥ 0.8× the Go original with fsync, ≥ 1.0× with --sync none; master CPU per
+// round ≤ 1.3× Go's; PSS ≤ 150 MB.
 import { randomBytes } from 'node:crypto';
 import { Agent, request } from 'undici';
 import { benchVolumes } from './harness.js';
