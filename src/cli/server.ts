@@ -90,10 +90,9 @@ export function masterConfigFrom(flags: FlagValues): MasterConfig {
   };
 }
 
-/** The HTTP side of a master: the app and the volume client it uses, over an index and a writer. */
-export function createHttpMaster(flags: FlagValues, index: IndexStore, writer: Writer, logger: Logger, metrics: Metrics): { server: Server; volumes: VolumeClient } {
-  const config = masterConfigFrom(flags);
-  const volumes = new VolumeClient({
+/** The master's client for its volumes: its deadlines from the config, every failure counted in the metrics. */
+export function createVolumeClient(config: MasterConfig, metrics: Metrics, logger: Logger): VolumeClient {
+  return new VolumeClient({
     headTimeoutMs: config.voltimeoutMs,
     requestTimeoutMs: config.volumeRequestTimeoutMs,
     onFailure(volume, operation, timedOut) {
@@ -101,6 +100,12 @@ export function createHttpMaster(flags: FlagValues, index: IndexStore, writer: W
       logger.debug('volume request failed', { volume, operation, timedOut });
     },
   });
+}
+
+/** The HTTP side of a master: the app and the volume client it uses, over an index and a writer. */
+export function createHttpMaster(flags: FlagValues, index: IndexStore, writer: Writer, logger: Logger, metrics: Metrics): { server: Server; volumes: VolumeClient } {
+  const config = masterConfigFrom(flags);
+  const volumes = createVolumeClient(config, metrics, logger);
   const uploads = new UploadStore(uploadsDir(flags.db as string));
   const server = createServer(createMasterHandler({ config, index, writer, volumes, uploads, logger, metrics }));
   // A gigabyte on a slow link takes longer than Node's default 5 minutes per request.
@@ -171,7 +176,7 @@ export async function startServer(flags: FlagValues, logger: Logger = createLogg
       port = await listen(server, flags.port as number, flags.host as string);
     } else {
       // The admin port's /readyz checks the volumes from here; the workers have their own clients.
-      volumes = new VolumeClient({ headTimeoutMs: config.voltimeoutMs, requestTimeoutMs: config.volumeRequestTimeoutMs });
+      volumes = createVolumeClient(config, metrics, logger);
       pool = await startWorkers({ count: workerCount, flags, writer: store.writer, logger });
       port = pool.port;
     }

@@ -22,7 +22,9 @@ export interface VolumeClientOptions {
   onFailure?: (volume: string, operation: string, timedOut: boolean) => void;
 }
 
+/** Whether a failure was a timeout; `undefined` (a volume that answered, with an error status) was not. */
 function isTimeout(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
   const { name, code } = error as { name?: string; code?: string };
   return name === 'TimeoutError' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT';
 }

@@ -12,7 +12,8 @@ import { createServer } from 'node:http';
 import { createMasterHandler } from '../../src/master/handler.js';
 import { defaultConfig, type MasterConfig } from '../../src/keys/config.js';
 import { silentLogger } from '../../src/logger.js';
-import { VolumeClient } from '../../src/volumes/client.js';
+import { createVolumeClient } from '../../src/cli/server.js';
+import { Metrics } from '../../src/metrics.js';
 import { createVolumeServer } from '../../src/volumes/volume-server.js';
 import { UploadStore } from '../../src/master/s3/uploads.js';
 import { openStore, uploadsDir, type Store, type StoreOptions } from '../../src/writer/store.js';
@@ -156,9 +157,11 @@ export async function startMaster(
   const db = options.db ?? tempDir('mkv-db-');
   const config: MasterConfig = { ...defaultConfig, volumes, ...overrides };
   const store = await openStore(db, { logger: silentLogger, ...options.store });
-  const volumeClient = new VolumeClient({ headTimeoutMs: config.voltimeoutMs, requestTimeoutMs: config.volumeRequestTimeoutMs });
+  // As mkv server builds it: every failure counted (a bug in counting one surfaced only there).
+  const metrics = new Metrics();
+  const volumeClient = createVolumeClient(config, metrics, silentLogger);
   const uploads = new UploadStore(uploadsDir(db));
-  const deps = { config, index: store.index, writer: store.writer, volumes: volumeClient, uploads, logger: silentLogger };
+  const deps = { config, index: store.index, writer: store.writer, volumes: volumeClient, uploads, logger: silentLogger, metrics };
   const serve = async (nativePath: boolean) => {
     const server = createServer(createMasterHandler(deps, { nativePath }));
     server.requestTimeout = 0;

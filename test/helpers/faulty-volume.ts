@@ -1,13 +1,14 @@
 // A volume server with faults on demand, in front of a real embedded one (real files):
 //   ok      behaves as the embedded volume server
 //   slow    answers nothing for `delayMs` (a PUT's body is not read meanwhile: a stuck disk)
-//   error   answers 500 to everything
-//   full    a PUT gets 507 Insufficient Storage after its first bytes, as a full disk does
+//   error        answers 500 to everything
+//   unavailable  answers 503 to everything, at once (an overloaded or draining server)
+//   full         a PUT gets 507 Insufficient Storage after its first bytes, as a full disk does
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createVolumeServer } from '../../src/volumes/volume-server.js';
 
-export type FaultMode = 'ok' | 'slow' | 'error' | 'full';
+export type FaultMode = 'ok' | 'slow' | 'error' | 'unavailable' | 'full';
 
 export interface FaultyVolume {
   address: string;
@@ -55,6 +56,12 @@ export async function startFaultyVolume(root: string): Promise<FaultyVolume> {
       return;
     }
     if (mode === 'full') return handle(request, response);
+    if (mode === 'unavailable') {
+      response.writeHead(503, { 'content-type': 'text/html', 'content-length': 18 });
+      response.end('<h1>busy, bye</h1>');
+      request.resume();
+      return;
+    }
     request.resume();
     request.on('end', () => {
       response.writeHead(500, { 'content-length': 0 });
