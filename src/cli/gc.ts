@@ -11,7 +11,7 @@ export const gcFlags: FlagSpecs = {
   log: { type: 'string', default: '', help: 'the log on NATS JetStream (nats://host:port[,...][/STREAM]) instead of DB/log; DB holds this tool\'s own index of it' },
   db: { type: 'string', help: 'the database directory (the master must be stopped)' },
   'unlinked-before': { type: 'string', help: 'hard-delete keys unlinked before this time, e.g. 2026-11-01T00:00:00Z' },
-  'pending-older-than': { type: 'duration', default: '1h', help: 'clean up writes that never committed, started longer ago than this' },
+  'pending-older-than': { type: 'duration', default: '1h', help: 'clean up writes that never committed, and finish DELETEs that never did, begun longer ago than this' },
   'dry-run': { type: 'boolean', default: false, help: 'print what would be done, change nothing' },
   concurrency: { type: 'integer', default: 16, help: 'keys handled at once' },
   'volume-timeout': serverFlags['volume-timeout']!,

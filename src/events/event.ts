@@ -12,12 +12,13 @@ export type WriteAborted = { type: 'WriteAborted'; reason: string };
 export type KeyUnlinked = { type: 'KeyUnlinked' };
 export type KeyLinked = { type: 'KeyLinked' };
 export type KeyDeleted = { type: 'KeyDeleted' };
+export type DeleteStarted = { type: 'DeleteStarted' };
 export type KeyRelocated = { type: 'KeyRelocated'; volumes: string[] };
 export type KeyDiscovered = { type: 'KeyDiscovered'; volumes: string[]; size: number | null; md5: string | null };
 export type ReplicaRepaired = { type: 'ReplicaRepaired'; volume: string; source: string };
 export type KeySnapshot = {
   type: 'KeySnapshot';
-  state: 'live' | 'unlinked' | 'pending';
+  state: 'live' | 'unlinked' | 'pending' | 'deleting';
   volumes: string[];
   size: number | null;
   md5: string | null;
@@ -35,7 +36,8 @@ export type Change =
   | KeyRelocated
   | KeyDiscovered
   | ReplicaRepaired
-  | KeySnapshot;
+  | KeySnapshot
+  | DeleteStarted;
 
 export type ChangeType = Change['type'];
 

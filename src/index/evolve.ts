@@ -1,11 +1,15 @@
 // evolve: the pure function the projector folds over the log. (record before, event) → record after.
 import type { ProjectedEvent } from '../events/event.js';
 
-export type KeyState = 'live' | 'unlinked' | 'pending';
+/**
+ * live: served. unlinked: not served, its blob kept (LINK serves it again). pending: a write in
+ * progress, or one that never finished. deleting: a DELETE in progress, or one that never finished.
+ */
+export type KeyState = 'live' | 'unlinked' | 'pending' | 'deleting';
 
 export interface KeyRecord {
   state: KeyState;
-  /** Where the blob is (live, unlinked) or is being written (pending), in placement order. */
+  /** Where the blob is (live, unlinked), is being written (pending) or removed (deleting), in placement order. */
   volumes: string[];
   size: number | null;
   md5: string | null;
@@ -36,6 +40,8 @@ export function evolve(record: KeyRecord | undefined, event: ProjectedEvent): Ke
       return undefined;
     case 'KeyUnlinked':
       return record && keyRecord('unlinked', record.volumes, record.size, record.md5, seq, time);
+    case 'DeleteStarted':
+      return record && keyRecord('deleting', record.volumes, record.size, record.md5, seq, time);
     case 'KeyLinked':
       return record && keyRecord('live', record.volumes, record.size, record.md5, seq, time);
     case 'KeyRelocated':

@@ -1,6 +1,6 @@
 // A key's record in the index's `keys` database, in a fixed binary layout (index format 2).
 //
-//   u8  state         0 live, 1 unlinked, 2 pending
+//   u8  state         0 live, 1 unlinked, 2 pending, 3 deleting
 //   u8  flags         1: size present, 2: md5 present
 //   f64 seq, f64 time (little-endian)
 //   f64 size          when flag 1
@@ -12,7 +12,7 @@
 // (replay's writer thread).
 import type { KeyRecord, KeyState } from './evolve.js';
 
-const STATES: readonly KeyState[] = ['live', 'unlinked', 'pending'];
+const STATES: readonly KeyState[] = ['live', 'unlinked', 'pending', 'deleting'];
 const SIZE = 1;
 const MD5 = 2;
 

@@ -38,6 +38,7 @@ export async function rebalanceKey(
   cause: Cause,
 ): Promise<RebalanceOutcome> {
   if (record.state === 'pending') return { status: 'failed', reason: 'the key has no committed value (a write is pending)' };
+  if (record.state === 'deleting') return { status: 'failed', reason: 'a DELETE of the key did not finish; DELETE it again' };
   const targets = keyToVolumes(key, placement.volumes, placement.replicas, placement.subvolumes);
   if (!needsRebalance(record.volumes, targets)) return { status: 'balanced' };
   const path = keyToPath(key);

@@ -1,9 +1,10 @@
-// Removing a key: DELETE (unlink, remove every replica, forget), UNLINK and LINK (a virtual
-// delete and its undo), and gc's cleanup of a write that never committed.
+// Removing a key: DELETE (stop serving it, remove every replica, forget it), UNLINK and LINK (a
+// virtual delete and its undo), and gc's cleanup of a write that never committed.
 //
-//   DELETE: lock + KeyUnlinked ─▶ remove every replica ─▶ KeyDeleted ─▶ unlock
-//           a replica that could not be removed: the key stays unlinked (listed in ?unlinked),
-//           and DELETE again retries
+//   DELETE: lock + DeleteStarted ─▶ remove every replica ─▶ KeyDeleted ─▶ unlock
+//           a replica that could not be removed: the key stays "deleting" (listed in ?unlinked)
+//           and DELETE again finishes it. It can never be linked again: a volume that did not
+//           answer in time may have removed its copy, or still remove it, later.
 import { MkvError } from '../errors.js';
 import type { Cause, Change } from '../events/event.js';
 import type { KeyRecord, KeyState } from '../index/evolve.js';
@@ -16,6 +17,11 @@ function notFound(): MkvError {
   return new MkvError('MKV_NOT_FOUND', 'no such key');
 }
 
+/** A key whose DELETE did not finish: a PUT or LINK of it would be undone by the volumes' late removals. */
+export function beingDeleted(): MkvError {
+  return new MkvError('MKV_DELETING', 'a DELETE of this key began and did not finish (its blob may be gone from some volumes); DELETE it again to finish');
+}
+
 /**
  * DELETE: removes the key and its blob from every replica; returns the seq of KeyDeleted.
  * `expected`, when given, must hold of the record (else MKV_NOT_FOUND): gc deletes only the
@@ -25,9 +31,9 @@ export async function deleteKey(deps: KeyDeps, key: string, cause: Cause, expect
   return removeKey(deps, key, cause, { type: 'KeyDeleted' }, (record) => {
     if (!record || (expected && !expected(record))) return notFound();
     if (record.state === 'pending') return inFlightElsewhere(deps, record) ?? [];
-    if (record.state !== 'live') return [];
-    if (deps.config.protect) return new MkvError('MKV_PROTECTED', 'the server runs with --protect: UNLINK the key before you DELETE it');
-    return [{ key, cause, change: { type: 'KeyUnlinked' } }];
+    if (record.state === 'deleting') return [];
+    if (record.state === 'live' && deps.config.protect) return new MkvError('MKV_PROTECTED', 'the server runs with --protect: UNLINK the key before you DELETE it');
+    return [{ key, cause, change: { type: 'DeleteStarted' } }];
   });
 }
 
@@ -42,11 +48,11 @@ async function removeKey(deps: KeyDeps, key: string, cause: Cause, last: Change,
     const record = write.record!; // decide refused a key without one
     const failures = await removeReplicas(deps.volumes, record.volumes, keyToPath(key));
     if (failures.length > 0) {
-      deps.logger.warn('removing a replica failed; the key stays unlinked', { key, failures });
-      const state = record.state === 'pending' ? 'pending' : 'unlinked';
+      const state = record.state === 'pending' ? 'pending' : 'being deleted';
+      deps.logger.warn(`removing a replica failed; the key stays ${state}`, { key, failures });
       throw new MkvError(
         'MKV_VOLUME_FAILED',
-        `removing the blob failed (${failures.map((failure) => `${failure.volume}: ${failure.reason}`).join('; ')}); the key stays ${state}, DELETE it again to retry`,
+        `removing the blob failed (${failures.map((failure) => `${failure.volume}: ${failure.reason}`).join('; ')}); the key stays ${state}, DELETE it again to finish`,
       );
     }
     const [removed] = await write.finish([{ key, cause, change: last }]);
@@ -59,9 +65,10 @@ async function removeKey(deps: KeyDeps, key: string, cause: Cause, last: Change,
 /** UNLINK (linked false: a virtual delete, the blob stays) and LINK (its undo); returns the event's seq. */
 export async function setLinked(deps: KeyDeps, key: string, linked: boolean, cause: Cause): Promise<number> {
   const from: KeyState = linked ? 'unlinked' : 'live';
-  const write = await beginWrite(deps.writer, deps.index, key, (record) =>
-    record?.state === from ? [{ key, cause, change: { type: linked ? 'KeyLinked' : 'KeyUnlinked' } }] : notFound(),
-  );
+  const write = await beginWrite(deps.writer, deps.index, key, (record) => {
+    if (record?.state === from) return [{ key, cause, change: { type: linked ? 'KeyLinked' : 'KeyUnlinked' } }];
+    return linked && record?.state === 'deleting' ? beingDeleted() : notFound();
+  });
   await write.release();
   return write.started[0]!.seq;
 }

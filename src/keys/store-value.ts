@@ -22,6 +22,7 @@ import { keyToPath, keyToVolumes } from '../placement.js';
 import type { KeyDeps } from './deps.js';
 import { checkKeyFits } from './key-limits.js';
 import { beginWrite, inFlightElsewhere, type Decision, type KeyWrite } from './key-write.js';
+import { beingDeleted } from './remove.js';
 import { removeReplicas } from './replicas.js';
 
 /** A value to store: a byte stream and, when known, its length. */
@@ -49,6 +50,7 @@ export async function storeValue(deps: KeyDeps, key: string, source: ValueSource
   const small = source.length !== undefined && source.length <= SMALL_VALUE_BYTES ? await readWhole(source.body, source.length, deps.config.bodyTimeoutMs) : undefined;
   const write = await beginWrite(deps.writer, deps.index, key, (record): Decision => {
     if (record?.state === 'live') return new MkvError('MKV_EXISTS', 'the key exists; DELETE or UNLINK it first');
+    if (record?.state === 'deleting') return beingDeleted();
     if (record?.state === 'pending') {
       const refusal = inFlightElsewhere(deps, record);
       if (refusal) return refusal;

@@ -139,8 +139,8 @@ async function answerRebalance(deps: MasterDeps, request: ApiRequest): Promise<A
 async function answerQuery(deps: MasterDeps, request: ApiRequest): Promise<Answer> {
   const query = new URLSearchParams(request.query);
   if (query.has('list')) return answerList(deps, decodeKey(request.rawPath), ['live'], query);
-  // Unlinked keys, and pending ones: a write that never completed, as the original listed them.
-  if (query.has('unlinked')) return answerList(deps, decodeKey(request.rawPath), ['unlinked', 'pending'], query);
+  // Unlinked keys, and the writes and DELETEs that never completed, as the original listed them.
+  if (query.has('unlinked')) return answerList(deps, decodeKey(request.rawPath), ['unlinked', 'pending', 'deleting'], query);
   if (query.has('history')) return answerHistory(deps, singleKey(request.rawPath));
   throw unknownOperation(request);
 }

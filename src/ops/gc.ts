@@ -1,7 +1,8 @@
 // mkv gc: hard-delete keys unlinked before a time (the original left that to the user, via
-// ?unlinked and DELETE), and clean up writes that never committed — pending keys whose blobs
-// may sit on some volumes — once they are older than a grace period. Both append events
-// (KeyDeleted, WriteAborted), so history stays complete.
+// ?unlinked and DELETE), and, once they are older than a grace period, clean up writes that
+// never committed (pending keys whose blobs may sit on some volumes) and finish DELETEs that
+// never did (deleting keys). Each appends events (KeyDeleted, WriteAborted), so history stays
+// complete.
 import { isMkvError } from '../errors.js';
 import type { KeyDeps } from '../keys/deps.js';
 import { abandonPendingWrite, deleteKey } from '../keys/remove.js';
@@ -11,7 +12,7 @@ import { forEachConcurrent } from './work-queue.js';
 export interface GcOptions {
   /** Delete keys whose unlink happened before this instant (ms since the epoch). */
   unlinkedBefore?: number;
-  /** Abort pending writes whose WriteStarted is older than this instant. */
+  /** Abort pending writes, and finish DELETEs, begun before this instant and never finished. */
   pendingBefore?: number;
   dryRun?: boolean;
   concurrency?: number;
@@ -35,22 +36,26 @@ export async function collectGarbage(deps: KeyDeps, options: GcOptions): Promise
     // When it was unlinked, not when it last changed (a repair or a move may have come since).
     const unlinkedAt = () => index.historyOf(key).findLast((event) => event.change.type === 'KeyUnlinked')?.time ?? record.time;
     const unlinkedLongAgo = record.state === 'unlinked' && options.unlinkedBefore !== undefined && unlinkedAt() < options.unlinkedBefore;
-    const abandoned = record.state === 'pending' && options.pendingBefore !== undefined && record.time < options.pendingBefore;
-    if (!unlinkedLongAgo && !abandoned) return;
+    // A write or a DELETE that began that long ago and never finished: abandoned.
+    const interrupted = options.pendingBefore !== undefined && record.time < options.pendingBefore;
+    const abandoned = record.state === 'pending' && interrupted;
+    const halfDeleted = record.state === 'deleting' && interrupted;
+    if (!unlinkedLongAgo && !abandoned && !halfDeleted) return;
+    const deletes = unlinkedLongAgo || halfDeleted;
     if (options.dryRun) {
-      (unlinkedLongAgo ? report.deleted : report.aborted).push(key);
+      (deletes ? report.deleted : report.aborted).push(key);
       return;
     }
     const unchanged = (now: { seq: number }) => now.seq === record.seq;
     try {
-      if (unlinkedLongAgo) await deleteKey(deps, key, cause, unchanged);
+      if (deletes) await deleteKey(deps, key, cause, unchanged);
       else await abandonPendingWrite(deps, key, record.seq, cause, 'gc: the write never committed');
     } catch (error) {
       // Changed since it was read (linked, written, deleted): not gc's to touch any more.
       if (!isMkvError(error, 'MKV_NOT_FOUND')) report.failed.push({ key, reason: (error as Error).message });
       return;
     }
-    (unlinkedLongAgo ? report.deleted : report.aborted).push(key);
+    (deletes ? report.deleted : report.aborted).push(key);
   });
   progress.finish(
     `gc${options.dryRun ? ' (dry run)' : ''}: ${report.deleted.length} unlinked keys deleted, ` +

@@ -75,7 +75,8 @@ export async function scrub(
   const report: ScrubReport = { keys: 0, replicas: 0, good: 0, findings: [], repaired: 0, seconds: 0 };
   const progress = createProgress({ label: options.deep ? 'verify --deep' : 'verify', unit: 'keys', total: index.count(), quiet: options.quiet ?? false });
   await forEachConcurrent(index.entries(), options.concurrency ?? 16, async ([key, record]) => {
-    if (record.state === 'pending') return progress.add(1);
+    // A write or a DELETE in progress (or never finished) has no replicas to hold to.
+    if (record.state === 'pending' || record.state === 'deleting') return progress.add(1);
     report.keys++;
     const path = keyToPath(key);
     const results = await Promise.all(record.volumes.map((volume) => checkReplica(client, volume, path, record, options.deep ?? false)));

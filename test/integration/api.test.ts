@@ -146,7 +146,7 @@ function apiSuite(kind: 'embedded' | 'nginx', skip: string | false, nativePath =
       const reply = await http('GET', `${url}/audited?history`);
       assert.equal(reply.status, 200);
       const events = JSON.parse(reply.text) as Array<{ seq: number; type: string; origin: string; client: string; md5?: string; size?: number }>;
-      assert.deepEqual(events.map((e) => e.type), ['WriteStarted', 'WriteCommitted', 'KeyUnlinked', 'KeyDeleted']);
+      assert.deepEqual(events.map((e) => e.type), ['WriteStarted', 'WriteCommitted', 'KeyUnlinked', 'DeleteStarted', 'KeyDeleted']);
       assert.ok(events.every((e, i) => i === 0 || e.seq > events[i - 1]!.seq));
       assert.ok(events.every((e) => e.origin === 'api' && /127\.0\.0\.1/.test(e.client)));
       assert.equal(events[1]!.md5, md5('a'));

@@ -93,6 +93,28 @@ describe('volume faults', () => {
     assert.equal((await http('DELETE', master.url + key)).status, 204);
   });
 
+  test('DELETE that times out on a stalled volume, which removes its copy later: the key is never linked again; DELETE finishes it', async () => {
+    const key = '/faults/stalled-delete';
+    assert.equal((await http('PUT', master.url + key, 'doomed')).status, 201);
+    faulty.mode = 'slow';
+    faulty.delayMs = 1500; // past the master's 1 s volume timeout; then the volume does the DELETE
+    const reply = await http('DELETE', master.url + key);
+    assert.equal(reply.status, 500, reply.text);
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    faulty.mode = 'ok';
+    const link = await http('LINK', master.url + key);
+    assert.equal(link.status, 409, 'LINK of a key whose DELETE began');
+    assert.match(link.text, /^MKV_DELETING: /);
+    assert.equal((await http('PUT', master.url + key, 'again')).status, 409, 'nor written over: a late removal would take the new copy');
+    assert.equal((await http('GET', master.url + key)).status, 404);
+    assert.ok((JSON.parse((await http('GET', `${master.url}/faults/?unlinked`)).text) as { keys: string[] }).keys.includes(key), 'listed with the unlinked');
+    assert.equal((await http('DELETE', master.url + key)).status, 204, 'DELETE again finishes it');
+    const history = (JSON.parse((await http('GET', `${master.url}${key}?history`)).text) as Array<{ type: string }>).map((event) => event.type);
+    assert.deepEqual(history, ['WriteStarted', 'WriteCommitted', 'DeleteStarted', 'KeyDeleted']);
+    assert.equal((await http('PUT', master.url + key, 'new life')).status, 201);
+    assert.equal((await getFollowing(master.url + key)).text, 'new life');
+  });
+
   test('a volume that comes back empty: verify reports it, verify --repair restores every replica', async () => {
     const keys = Array.from({ length: 12 }, (_, i) => `/faults/repair/${i}`);
     for (const key of keys) assert.equal((await http('PUT', master.url + key, `value of ${key}`)).status, 201);

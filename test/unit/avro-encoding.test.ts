@@ -42,6 +42,7 @@ describe('event encoding', () => {
       { type: 'KeyUnlinked' },
       { type: 'KeyLinked' },
       { type: 'KeyDeleted' },
+      { type: 'DeleteStarted' },
       { type: 'KeyRelocated', volumes: ['c:3'] },
       { type: 'KeyDiscovered', volumes: ['c:3'], size: null, md5: null },
       { type: 'KeyDiscovered', volumes: ['c:3'], size: 5, md5: 'ab' },
