@@ -58,6 +58,12 @@ function historyKey(key: Buffer, seq: number): Buffer {
   return row;
 }
 
+/** A bound of a listing, which LMDB takes only as long as a key may be: a longer one is the client's mistake (400). */
+function checkBound(bound: Buffer, what: string): Buffer {
+  if (bound.length > MAX_KEY_BYTES) throw new MkvError('MKV_BAD_QUERY', `${what} is ${bound.length} bytes; a key is at most ${MAX_KEY_BYTES}`);
+  return bound;
+}
+
 /** The smallest byte string greater than every string that starts with `prefix` (undefined: none). */
 export function prefixEnd(prefix: Buffer): Buffer | undefined {
   const end = Buffer.from(prefix);
@@ -219,8 +225,8 @@ export class IndexStore {
 
   /** Keys in one of `states` that start with `prefix`, sorted bytewise. */
   list(options: ListOptions): ListPage {
-    const prefix = Buffer.from(options.prefix, 'utf8');
-    const start = options.start !== undefined ? Buffer.from(options.start, 'utf8') : undefined;
+    const prefix = checkBound(Buffer.from(options.prefix, 'utf8'), 'the prefix');
+    const start = options.start !== undefined ? checkBound(Buffer.from(options.start, 'utf8'), 'the start') : undefined;
     const from = start && Buffer.compare(start, prefix) > 0 ? start : prefix;
     const end = prefixEnd(prefix);
     const keys: string[] = [];
@@ -260,7 +266,13 @@ export class IndexStore {
 
   /** Records from `start` (inclusive) to `end` (exclusive, bytewise), in key order. */
   *range(start: Buffer, end?: Buffer): Generator<[string, KeyRecord]> {
-    for (const { key, value } of this.keys.getRange({ start, ...(end ? { end } : {}) })) yield [key.toString('utf8'), decodeRecord(value)];
+    checkBound(start, 'where the listing starts');
+    // An end past every key may be longer than a key can be: then there is none.
+    const bounded = end !== undefined && end.length <= MAX_KEY_BYTES;
+    for (const { key, value } of this.keys.getRange({ start, ...(bounded ? { end } : {}) })) {
+      if (end !== undefined && !bounded && Buffer.compare(key, end) >= 0) return;
+      yield [key.toString('utf8'), decodeRecord(value)];
+    }
   }
 
   /** How many keys the index holds (any state). */

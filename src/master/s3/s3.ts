@@ -36,6 +36,7 @@ const S3_ERRORS: Partial<Record<ErrorCode, [string, number]>> = {
   MKV_NO_SUCH_UPLOAD: ['NoSuchUpload', 404],
   MKV_EXISTS: ['PreconditionFailed', 412],
   MKV_KEY_LOCKED: ['OperationAborted', 409],
+  MKV_DELETING: ['OperationAborted', 409],
   MKV_BAD_KEY: ['InvalidURI', 400],
   MKV_KEY_TOO_LONG: ['KeyTooLongError', 400],
   MKV_BAD_QUERY: ['InvalidArgument', 400],
