@@ -96,10 +96,13 @@ async function answerRead(deps: MasterDeps, request: ApiRequest): Promise<Answer
 export function requestBody(message: IncomingMessage): ValueSource {
   const { headers } = message;
   if (/\baws-chunked\b/i.test(headers['content-encoding'] ?? '')) {
-    const decoded = headers['x-amz-decoded-content-length'];
-    const decoder = new AwsChunkedDecoder();
+    const decoded = message.headers['x-amz-decoded-content-length'] as string | undefined;
+    if (decoded !== undefined && !/^\d{1,15}$/.test(decoded)) throw new MkvError('MKV_BAD_REQUEST', 'X-Amz-Decoded-Content-Length must be a byte count');
+    const length = decoded === undefined ? undefined : Number(decoded);
+    if (length === 0) throw new MkvError('MKV_EMPTY_BODY', 'a PUT needs a body (X-Amz-Decoded-Content-Length is 0)');
+    const decoder = new AwsChunkedDecoder(length);
     pipeline(message, decoder, () => undefined); // errors surface on the decoder
-    return { body: decoder, length: decoded === undefined || decoded === '' ? undefined : Number(decoded) };
+    return { body: decoder, length };
   }
   const chunked = /\bchunked\b/i.test(headers['transfer-encoding'] ?? '');
   // Node's parser has already refused a malformed Content-Length.

@@ -112,6 +112,10 @@ function corpus(): Case[] {
   add('body cut off mid-stream', [request('PUT', '/cut/mid', ['Content-Length: 100000'], 'y'.repeat(30_000))], { destroyAfterMs: 100 });
   add('slow sender that stops', [request('PUT', '/slow/stops', ['Content-Length: 50'], ''), 'a', 'b', 'c'], { pauseMs: 200 });
   add('aws-chunked body that is not', [request('PUT', '/b/awsbad', ['Content-Encoding: aws-chunked', 'X-Amz-Decoded-Content-Length: 3', 'Content-Length: 8'], 'garbage!')]);
+  const chunked = '3\r\nabc\r\n0\r\n\r\n';
+  for (const decoded of ['abc', '-1', '1e3', '99', '2', String(2 ** 20)]) {
+    add(`aws-chunked with X-Amz-Decoded-Content-Length: ${decoded}`, [request('PUT', `/b/awslen${decoded}`, ['Content-Encoding: aws-chunked', `X-Amz-Decoded-Content-Length: ${decoded}`, `Content-Length: ${chunked.length}`], chunked)]);
+  }
   // Malformed and huge S3 XML.
   const xml = (body: string) => [request('POST', '/b?delete', [`Content-Length: ${Buffer.byteLength(body)}`], body)];
   for (const body of ['', 'x', '<', '<Delete>', '<Delete><Object></Object></Delete>', '<Delete><Object><Key></Key><Key>', '<Nope><Object><Key>a</Key></Object></Nope>', '<Delete><Object><Key><x/></Key></Object></Delete>', '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e "e">]><Delete>&e;</Delete>', '<Delete>' + '<Object>'.repeat(5000) + '</Delete>']) {

@@ -17,6 +17,13 @@ export class AwsChunkedDecoder extends Transform {
   private afterData = false;
   private inTrailers = false;
   private finished = false;
+  /** Payload bytes passed on so far. */
+  private produced = 0;
+
+  /** `expected`: X-Amz-Decoded-Content-Length, which the payload must match exactly. */
+  constructor(private readonly expected?: number) {
+    super();
+  }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
@@ -29,7 +36,11 @@ export class AwsChunkedDecoder extends Transform {
   }
 
   override _flush(callback: TransformCallback): void {
-    callback(this.finished ? null : new MkvError('MKV_SHORT_BODY', 'the aws-chunked body ended before its final chunk'));
+    if (!this.finished) return callback(new MkvError('MKV_SHORT_BODY', 'the aws-chunked body ended before its final chunk'));
+    if (this.expected !== undefined && this.produced !== this.expected) {
+      return callback(new MkvError('MKV_SHORT_BODY', `the aws-chunked body holds ${this.produced} bytes, X-Amz-Decoded-Content-Length says ${this.expected}`));
+    }
+    callback();
   }
 
   private line(): string | undefined {
@@ -47,6 +58,10 @@ export class AwsChunkedDecoder extends Transform {
     while (this.pending.length > 0 && !this.finished) {
       if (this.left > 0) {
         const take = Math.min(this.left, this.pending.length);
+        this.produced += take;
+        if (this.expected !== undefined && this.produced > this.expected) {
+          throw new MkvError('MKV_BAD_REQUEST', `the aws-chunked body holds more than X-Amz-Decoded-Content-Length (${this.expected} bytes)`);
+        }
         this.push(this.pending.subarray(0, take));
         this.pending = this.pending.subarray(take);
         this.left -= take;
