@@ -24,6 +24,7 @@ import { checkKeyFits } from './key-limits.js';
 import { beginWrite, inFlightElsewhere, type Decision, type KeyWrite } from './key-write.js';
 import { beingDeleted } from './remove.js';
 import { removeReplicas } from './replicas.js';
+import { readSmallBody, watchBodyRate } from './slow-body.js';
 
 /** A value to store: a byte stream and, when known, its length. */
 export interface ValueSource {
@@ -86,29 +87,11 @@ function shortBody(size: number, length: number | undefined, what: string): MkvE
   );
 }
 
-/** Reads a body of `length` bytes into one buffer; a body that stalls for `stallMs` or ends early is MKV_SHORT_BODY. */
-function readWhole(body: Readable, length: number, stallMs: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const value = Buffer.allocUnsafe(length);
-    let size = 0;
-    let timer = setTimeout(() => finish(shortBody(size, length, `stalled for ${stallMs} ms`)), stallMs);
-    const onData = (chunk: Buffer) => {
-      if (size + chunk.length > length) return finish(new MkvError('MKV_BAD_REQUEST', `the request body is longer than its Content-Length (${length})`));
-      chunk.copy(value, size);
-      size += chunk.length;
-      timer.refresh();
-    };
-    const onEnd = () => finish(size === length ? undefined : shortBody(size, length, 'ended early'));
-    const onClose = () => finish(shortBody(size, length, 'ended (the client went away)'));
-    const onError = (error: Error) => finish(error instanceof MkvError ? error : shortBody(size, length, `failed (${error.message})`));
-    const finish = (error?: MkvError) => {
-      clearTimeout(timer);
-      body.off('data', onData).off('end', onEnd).off('close', onClose).off('error', onError);
-      if (error) reject(error);
-      else resolve(value);
-    };
-    body.on('data', onData).on('end', onEnd).on('close', onClose).on('error', onError);
-  });
+/** Reads a body of `length` bytes into one buffer, under the body timeout; one that ends early is MKV_SHORT_BODY. */
+async function readWhole(body: Readable, length: number, windowMs: number): Promise<Buffer> {
+  const value = await readSmallBody(body, length, windowMs, () => new MkvError('MKV_BAD_REQUEST', `the request body is longer than its Content-Length (${length})`));
+  if (value.length !== length) throw shortBody(value.length, length, 'ended early');
+  return value;
 }
 
 /** Writes one buffer to every replica; the first failure (after all have answered) is thrown. */
@@ -136,7 +119,6 @@ function streamToReplicas(deps: KeyDeps, source: ValueSource, targetVolumes: str
     let size = 0;
     let bodyEnded = false;
     let settled = false;
-    let stallTimer: NodeJS.Timeout | undefined;
 
     const puts = targetVolumes.map((volume, i) =>
       volumes.put(volume, path, bodies[i]!, length, controller.signal).catch((error: Error) => {
@@ -147,7 +129,7 @@ function streamToReplicas(deps: KeyDeps, source: ValueSource, targetVolumes: str
     const fail = (error: Error) => {
       if (settled) return;
       settled = true;
-      clearTimeout(stallTimer);
+      stopWatching();
       controller.abort(error);
       for (const body of bodies) {
         request.unpipe(body);
@@ -156,29 +138,19 @@ function streamToReplicas(deps: KeyDeps, source: ValueSource, targetVolumes: str
       // Cleanup must not race a replica PUT that is still finishing: wait for all to settle.
       void Promise.allSettled(puts).then(() => reject(error));
     };
-    // No data for bodyTimeoutMs: the client stopped sending — or a volume stopped taking data
-    // and backpressure paused the body, which is the volume's fault, not the client's.
-    const onStall = () => {
+    // Too little data for a window of the body timeout: the client stopped or trickles — or a
+    // volume stopped taking data and backpressure paused the body, which is the volume's fault.
+    const stopWatching = watchBodyRate(request, config.bodyTimeoutMs, (error) => {
       const stuck = bodies.findIndex((body) => body.writableNeedDrain);
-      if (stuck !== -1) {
-        fail(new MkvError('MKV_VOLUME_FAILED', `the volume ${targetVolumes[stuck]} stopped taking data for ${config.bodyTimeoutMs} ms`));
-      } else {
-        fail(shortBody(size, length, `stalled for ${config.bodyTimeoutMs} ms`));
-      }
-    };
-    const armStallTimer = () => {
-      clearTimeout(stallTimer);
-      stallTimer = setTimeout(onStall, config.bodyTimeoutMs);
-    };
-
+      fail(stuck === -1 ? error : new MkvError('MKV_VOLUME_FAILED', `the volume ${targetVolumes[stuck]} stopped taking data for ${config.bodyTimeoutMs} ms`));
+    });
     request.on('data', (chunk: Buffer) => {
       size += chunk.length;
       hash?.update(chunk);
-      armStallTimer();
     });
     request.on('end', () => {
       bodyEnded = true;
-      clearTimeout(stallTimer);
+      stopWatching();
     });
     request.on('aborted', () => fail(shortBody(size, length, 'ended (the client went away)')));
     request.on('error', (error) => fail(error instanceof MkvError ? error : shortBody(size, length, `failed (${error.message})`)));
@@ -186,7 +158,6 @@ function streamToReplicas(deps: KeyDeps, source: ValueSource, targetVolumes: str
       if (!bodyEnded) fail(shortBody(size, length, 'ended (the client went away)'));
     });
     for (const body of bodies) request.pipe(body);
-    armStallTimer();
 
     Promise.all(puts).then(
       () => {
@@ -198,7 +169,7 @@ function streamToReplicas(deps: KeyDeps, source: ValueSource, targetVolumes: str
           return;
         }
         settled = true;
-        clearTimeout(stallTimer);
+        stopWatching();
         resolve({ size, md5: hash ? hash.digest('hex') : null });
       },
       (error: Error) => fail(error),

@@ -210,6 +210,30 @@ describe('hostile requests', () => {
     assert.deepEqual(statuses, Array(20).fill(302));
   });
 
+  // A client that sends a byte now and then holds a connection, and a worker's slot, for as long
+  // as it likes unless every body path has the body timeout (1 s here): each is cut off.
+  test('clients trickling a byte every 300 ms into every body path are cut off with a 400', { timeout: 60_000 }, async () => {
+    const upload = await http('POST', `${master.url}/b/trickle?uploads`, '');
+    const uploadId = /<UploadId>([^<]+)<\/UploadId>/.exec(upload.text)![1]!;
+    const heads = [
+      'PUT /trickle/put HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n',
+      'PUT /trickle/large HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n\r\n',
+      'PUT /b/trickle-chunked HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n',
+      'POST /b?delete HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n',
+      `PUT /b/trickle?partNumber=1&uploadId=${uploadId} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n`,
+      `POST /b/trickle?uploadId=${uploadId} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n`,
+    ];
+    const started = Date.now();
+    const replies = await Promise.all(
+      heads.map((head) => exchange(master.port, [head, ...Array.from({ length: 60 }, (_, i) => (head.includes('chunked') ? '1\r\nx\r\n' : i % 2 ? '<' : 'x'))], { pauseMs: 300 })),
+    );
+    for (const [i, reply] of replies.entries()) {
+      assert.equal(reply.status, 400, `${heads[i]!.split(' ').slice(0, 2).join(' ')}: ${reply.text.slice(0, 300)}`);
+      assert.match(reply.text, /stalled|trickled/);
+    }
+    assert.ok(Date.now() - started < 10_000, `cut off after ${Date.now() - started} ms`);
+  });
+
   /** Opens `count` connections (half of them start a PUT they never finish), then drops them all. */
   async function flood(count: number): Promise<{ opened: number; refused: number; peak: number }> {
     const sockets: Socket[] = [];

@@ -1,5 +1,6 @@
 // The S3 subset driven by a real S3 client (@aws-sdk/client-s3), path-style, over real volumes.
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { createHash, randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -211,6 +212,35 @@ function s3Suite(kind: 'embedded' | 'nginx', skip: string | false): void {
 
 s3Suite('embedded', false);
 s3Suite('nginx', nginxSkipReason());
+
+describe('S3 multipart aborted while a part arrives', () => {
+  test('the part gets NoSuchUpload, and no answer names a file of the master', async () => {
+    const set = await startVolumes('embedded', 3);
+    const master = await startMaster(set.volumes);
+    try {
+      const created = await http('POST', `${master.url}/bk/aborted?uploads`, '');
+      const uploadId = /<UploadId>([^<]+)<\/UploadId>/.exec(created.text)![1]!;
+      // A part on its way (half its bytes sent), then the abort, then the rest of the part.
+      const socket = connect(master.port, '127.0.0.1');
+      let reply = '';
+      socket.on('data', (chunk) => (reply += chunk.toString()));
+      const closed = new Promise((resolve) => socket.on('close', resolve));
+      socket.write(`PUT /bk/aborted?partNumber=1&uploadId=${uploadId} HTTP/1.1\r\nHost: x\r\nContent-Length: 200000\r\nConnection: close\r\n\r\n`);
+      socket.write(Buffer.alloc(100_000, 1));
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.equal((await http('DELETE', `${master.url}/bk/aborted?uploadId=${uploadId}`)).status, 204);
+      socket.write(Buffer.alloc(100_000, 2));
+      await closed; // Connection: close
+      assert.match(reply, /^HTTP\/1\.1 404/, reply.slice(0, 300));
+      assert.match(reply, /<Code>NoSuchUpload<\/Code>/);
+      assert.doesNotMatch(reply, /uploads\/|part-0|\.tmp-|\/tmp\//, 'no path of the master in the answer');
+    } finally {
+      await master.close();
+      await set.close();
+      removeDir(master.db);
+    }
+  });
+});
 
 describe('S3 multipart across a master restart', () => {
   test('parts uploaded before a restart complete after it', async () => {

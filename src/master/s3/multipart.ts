@@ -24,7 +24,7 @@ export async function uploadPart(ctx: Context, deps: MasterDeps, key: string, qu
   deps.uploads.get(uploadId, key);
   const number = query.get('partNumber') ?? '';
   if (!/^\d{1,5}$/.test(number)) throw new MkvError('MKV_BAD_QUERY', 'partNumber must be an integer from 1 to 10000');
-  const part = await deps.uploads.writePart(uploadId, Number(number), requestBody(ctx.req).body);
+  const part = await deps.uploads.writePart(uploadId, Number(number), requestBody(ctx.req).body, deps.config.bodyTimeoutMs);
   ctx.status = 200;
   ctx.set('ETag', `"${part.md5}"`);
   ctx.body = '';
@@ -33,7 +33,7 @@ export async function uploadPart(ctx: Context, deps: MasterDeps, key: string, qu
 export async function completeUpload(ctx: Context, deps: MasterDeps, key: string, query: URLSearchParams): Promise<void> {
   const uploadId = query.get('uploadId') ?? '';
   deps.uploads.get(uploadId, key);
-  const content = parseXml(await readXmlBody(ctx), 'CompleteMultipartUpload');
+  const content = parseXml(await readXmlBody(ctx, deps), 'CompleteMultipartUpload');
   const requested = childElements(content, 'Part').map((part) => ({
     number: Number(requiredText(part, 'PartNumber')),
     etag: requiredText(part, 'ETag').replace(/"/g, '').trim(),

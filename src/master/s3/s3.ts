@@ -13,6 +13,7 @@ import { checkKeyFits } from '../../keys/key-limits.js';
 import { shuffled } from '../../keys/locate.js';
 import { deleteKey } from '../../keys/remove.js';
 import { storeValue } from '../../keys/store-value.js';
+import { readSmallBody } from '../../keys/slow-body.js';
 import type { Answer } from '../answer.js';
 import { apiCause, type MasterDeps } from '../deps.js';
 import { requestBody } from '../native-api.js';
@@ -50,6 +51,7 @@ const S3_ERRORS: Partial<Record<ErrorCode, [string, number]>> = {
   MKV_PROTECTED: ['AccessDenied', 403],
   MKV_UNKNOWN_OPERATION: ['NotImplemented', 501],
   MKV_LOG_FULL: ['ServiceUnavailable', 503],
+  MKV_UPLOADS_FULL: ['ServiceUnavailable', 503],
   MKV_LOG_UNAVAILABLE: ['ServiceUnavailable', 503],
 };
 
@@ -147,20 +149,15 @@ export async function deleteObject(ctx: Context, deps: MasterDeps, key: string):
 
 const MAX_DELETE_OBJECTS = 1000;
 
-export async function readXmlBody(ctx: Context): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of ctx.req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_XML_BYTES) throw new MkvError('MKV_BAD_XML', `the XML body is larger than ${MAX_XML_BYTES} bytes`);
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks).toString('utf8');
+/** A client's XML document (DeleteObjects, CompleteMultipartUpload): at most MAX_XML_BYTES, under the body timeout. */
+export async function readXmlBody(ctx: Context, deps: MasterDeps): Promise<string> {
+  const tooLarge = () => new MkvError('MKV_BAD_XML', `the XML body is larger than ${MAX_XML_BYTES} bytes`);
+  return (await readSmallBody(ctx.req, MAX_XML_BYTES, deps.config.bodyTimeoutMs, tooLarge)).toString('utf8');
 }
 
 /** DeleteObjects: POST /bucket?delete with <Delete><Object><Key>…</Key></Object>…</Delete>. */
 export async function deleteObjects(ctx: Context, deps: MasterDeps, bucket: string): Promise<void> {
-  const content = parseXml(await readXmlBody(ctx), 'Delete');
+  const content = parseXml(await readXmlBody(ctx, deps), 'Delete');
   const quiet = childElements(content, 'Quiet')[0]?.text.trim() === 'true';
   const keys = childElements(content, 'Object').map((object) => requiredText(object, 'Key'));
   if (keys.length === 0) throw new MkvError('MKV_BAD_XML', 'the XML document is malformed: no <Object> to delete');

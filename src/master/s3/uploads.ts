@@ -8,9 +8,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { MkvError } from '../../errors.js';
+import { watchBodyRate } from '../../keys/slow-body.js';
 
 export interface Upload {
   uploadId: string;
@@ -71,8 +72,11 @@ export class UploadStore {
       .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : a.initiated < b.initiated ? -1 : 1));
   }
 
-  /** Streams a part to disk; resolves with its size and md5 (the part's ETag). */
-  async writePart(uploadId: string, number: number, body: Readable): Promise<Part> {
+  /**
+   * Streams a part to disk, under the body timeout (`windowMs`); resolves with its size and md5
+   * (the part's ETag). A failure says what went wrong, never where the part was being written.
+   */
+  async writePart(uploadId: string, number: number, body: Readable, windowMs: number): Promise<Part> {
     const dir = this.uploadDir(uploadId);
     if (!Number.isInteger(number) || number < 1 || number > MAX_PART_NUMBER) {
       throw new MkvError('MKV_BAD_QUERY', `partNumber must be an integer from 1 to ${MAX_PART_NUMBER}`);
@@ -85,22 +89,44 @@ export class UploadStore {
       hash.update(chunk);
       size += chunk.length;
     });
+    // Through a PassThrough, so that giving up on a slow body does not destroy the request (and
+    // its socket) before the 400 is sent.
+    const passage = new PassThrough();
+    body.pipe(passage);
+    const stopWatching = watchBodyRate(body, windowMs, (error) => {
+      body.unpipe(passage);
+      passage.destroy(error);
+    });
     try {
-      await pipeline(body, createWriteStream(temporary));
+      await pipeline(passage, createWriteStream(temporary));
       const handle = await open(temporary, 'r');
       await handle.sync();
       await handle.close();
+      const part = { number, size, md5: hash.digest('hex') };
+      // The bytes first, then their description: a crash in between leaves a description that
+      // does not match the client's ETag (so completing fails), never a wrong part that does.
+      renameSync(temporary, file);
+      writeFileSync(`${temporary}.json`, JSON.stringify({ size: part.size, md5: part.md5 }));
+      renameSync(`${temporary}.json`, `${file}.json`);
+      return part;
     } catch (error) {
       rmSync(temporary, { force: true });
-      throw error instanceof MkvError ? error : new MkvError('MKV_SHORT_BODY', `the part's body ended early (${(error as Error).message})`);
+      throw this.partFailure(uploadId, error);
+    } finally {
+      stopWatching();
     }
-    const part = { number, size, md5: hash.digest('hex') };
-    // The bytes first, then their description: a crash in between leaves a description that
-    // does not match the client's ETag (so completing fails), never a wrong part that does.
-    renameSync(temporary, file);
-    writeFileSync(`${temporary}.json`, JSON.stringify({ size: part.size, md5: part.md5 }));
-    renameSync(`${temporary}.json`, `${file}.json`);
-    return part;
+  }
+
+  /** Why writing a part failed, in the client's terms. */
+  private partFailure(uploadId: string, error: unknown): MkvError {
+    if (error instanceof MkvError) return error;
+    if (!existsSync(join(this.uploadDir(uploadId), 'upload.json'))) {
+      return new MkvError('MKV_NO_SUCH_UPLOAD', 'the upload was completed or aborted while this part arrived');
+    }
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOSPC' || code === 'EDQUOT') return new MkvError('MKV_UPLOADS_FULL', "the disk that holds the master's multipart uploads is full");
+    if (code === undefined || code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE') return new MkvError('MKV_SHORT_BODY', "the part's body ended early");
+    return new MkvError('MKV_INTERNAL', `writing a part failed (${code})`, { cause: error });
   }
 
   parts(uploadId: string): Part[] {
