@@ -1,41 +1,36 @@
 // One process at a time may write a db directory: the master, or an offline tool (rebuild,
-// restore). <db>/LOCK holds the owner's pid; a LOCK whose process is gone (kill -9) is stale
-// and taken over.
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+// restore, gc). It holds an exclusive lock on <db>/LOCK (an open-file-description lock, which
+// the kernel drops the moment its holder dies, kill -9 included); the file also names the
+// holder, for the message the next process gets.
+//
+// A pid in a file was the lock before: a master killed with kill -9 stays a zombie for a while
+// when nobody reaps it at once (~1.2 s here, as PID 1 does it late), kill(pid, 0) counts a
+// zombie as alive, and so a master restarted at once by a supervisor refused to start.
+import { closeSync, ftruncateSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import fsx from 'fs-native-extensions';
 import { MkvError } from '../errors.js';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** Takes the db's lock; returns its release. */
 export function lockDb(db: string, purpose: string): () => void {
   mkdirSync(db, { recursive: true });
   const path = join(db, 'LOCK');
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = openSync(path, 'wx');
-      writeSync(fd, `${process.pid} ${purpose}\n`);
-      closeSync(fd);
-      return () => rmSync(path, { force: true });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const [pidText, ...what] = readFileSync(path, 'utf8').trim().split(' ');
-      const pid = Number(pidText);
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
-        throw new MkvError(
-          'MKV_DB_LOCKED',
-          `${db} is in use by process ${pid} (${what.join(' ') || 'unknown'}); stop it first (or remove ${path} if that process is not mkv)`,
-        );
-      }
-      rmSync(path, { force: true });
-    }
+  const fd = openSync(path, 'a+');
+  let locked: boolean;
+  try {
+    locked = fsx.tryLock(fd);
+  } catch (error) {
+    closeSync(fd);
+    throw new MkvError('MKV_DB_LOCKED', `${db} could not be locked (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
   }
-  throw new MkvError('MKV_DB_LOCKED', `could not lock ${db}`);
+  if (!locked) {
+    closeSync(fd);
+    const holder = readFileSync(path, 'utf8').trim();
+    throw new MkvError('MKV_DB_LOCKED', `${db} is in use${holder ? ` by ${holder}` : ''}; stop it first`);
+  }
+  ftruncateSync(fd, 0);
+  writeSync(fd, `process ${process.pid} (${purpose})\n`, 0);
+  // The file stays: removing it could let a process that opened it meanwhile lock a file that
+  // no longer is the db's LOCK while a third locks the new one.
+  return () => closeSync(fd);
 }

@@ -4,12 +4,15 @@
 //   - every blob on a volume is named by some event in the log (nothing orphaned untracked).
 // MKV_CRASH_ROUNDS sets the number of rounds (3 in npm test; the long run uses 20 or more).
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { blobsIn } from '../helpers/blobs.js';
 import { http } from '../helpers/http.js';
 import { assertIndexEqualsReplay, keysInLog } from '../helpers/replay.js';
-import { removeDir, spawnMaster, startVolumes, tempDir, type VolumeSet } from '../helpers/cluster.js';
+import { mkvBin, removeDir, spawnMaster, startVolumes, tempDir, type VolumeSet } from '../helpers/cluster.js';
 
 const rounds = Number(process.env.MKV_CRASH_ROUNDS ?? 3);
 type Known = { state: 'live'; md5: string } | { state: 'deleted' } | { state: 'unlinked'; md5: string } | { state: 'unknown'; md5s: string[] };
@@ -123,5 +126,31 @@ test(`kill -9 of the master under load, ${rounds} rounds: nothing acknowledged i
   const named = await keysInLog(db);
   for (const dir of set.dirs) {
     for (const blob of blobsIn(dir)) assert.ok(blob.key !== undefined && named.has(blob.key), `${blob.file} is named by the log`);
+  }
+});
+
+// A master killed with kill -9 whose parent does not reap it at once (a supervisor killed with
+// it, PID 1 reaping late) stays a zombie; the next master, started at once, must start.
+test('a master started at once after kill -9, while the killed one is still a zombie, starts', { timeout: 60_000 }, async () => {
+  const zombieDb = tempDir('mkv-zombie-');
+  // A parent that starts the master and never waits for it: killed, the master stays a zombie.
+  const parent = spawn('python3', ['-c', 'import subprocess, sys, time\np = subprocess.Popen(sys.argv[1:])\nprint(p.pid, flush=True)\ntime.sleep(60)', process.execPath, mkvBin, 'server', '--port', '0', '--host', '127.0.0.1', '--volumes', set.volumes.join(','), '--db', zombieDb], { stdio: ['ignore', 'pipe', 'ignore'] });
+  try {
+    const pid = Number(await new Promise<string>((resolve) => parent.stdout!.once('data', (chunk: Buffer) => resolve(chunk.toString().trim()))));
+    for (let i = 0; i < 100 && !existsSync(join(zombieDb, 'index')); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    await new Promise((resolve) => setTimeout(resolve, 1000)); // listening, the lock held
+    process.kill(pid, 'SIGKILL');
+    for (let i = 0; i < 100 && !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8')); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.match(readFileSync(`/proc/${pid}/status`, 'utf8'), /^State:\s+Z/m, 'the killed master is a zombie');
+    const next = await spawnMaster(['--volumes', set.volumes.join(','), '--db', zombieDb]);
+    try {
+      assert.equal((await http('PUT', `${next.url}/after/zombie`, 'v')).status, 201);
+    } finally {
+      next.child.kill('SIGKILL');
+      await next.exited;
+    }
+  } finally {
+    parent.kill('SIGKILL');
+    removeDir(zombieDb);
   }
 });
