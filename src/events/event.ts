@@ -13,12 +13,13 @@ export type KeyUnlinked = { type: 'KeyUnlinked' };
 export type KeyLinked = { type: 'KeyLinked' };
 export type KeyDeleted = { type: 'KeyDeleted' };
 export type DeleteStarted = { type: 'DeleteStarted' };
+export type WriteUndone = { type: 'WriteUndone'; reason: string; state: KeyStateName; volumes: string[]; size: number | null; md5: string | null };
 export type KeyRelocated = { type: 'KeyRelocated'; volumes: string[] };
 export type KeyDiscovered = { type: 'KeyDiscovered'; volumes: string[]; size: number | null; md5: string | null };
 export type ReplicaRepaired = { type: 'ReplicaRepaired'; volume: string; source: string };
 export type KeySnapshot = {
   type: 'KeySnapshot';
-  state: 'live' | 'unlinked' | 'pending' | 'deleting';
+  state: KeyStateName;
   volumes: string[];
   size: number | null;
   md5: string | null;
@@ -37,9 +38,13 @@ export type Change =
   | KeyDiscovered
   | ReplicaRepaired
   | KeySnapshot
-  | DeleteStarted;
+  | DeleteStarted
+  | WriteUndone;
 
 export type ChangeType = Change['type'];
+
+/** A key's state, as events name it (index/evolve.ts's KeyState). */
+export type KeyStateName = 'live' | 'unlinked' | 'pending' | 'deleting';
 
 export interface Cause {
   /** api, rebalance, rebuild, repair, gc, ... */

@@ -1,11 +1,11 @@
 // evolve: the pure function the projector folds over the log. (record before, event) → record after.
-import type { ProjectedEvent } from '../events/event.js';
+import type { KeyStateName, ProjectedEvent } from '../events/event.js';
 
 /**
  * live: served. unlinked: not served, its blob kept (LINK serves it again). pending: a write in
  * progress, or one that never finished. deleting: a DELETE in progress, or one that never finished.
  */
-export type KeyState = 'live' | 'unlinked' | 'pending' | 'deleting';
+export type KeyState = KeyStateName;
 
 export interface KeyRecord {
   state: KeyState;
@@ -24,7 +24,7 @@ export interface KeyRecord {
  */
 export function needsPrevious(event: ProjectedEvent): boolean {
   const type = event.change.type;
-  return !(type === 'WriteStarted' || type === 'WriteCommitted' || type === 'WriteAborted' || type === 'KeyDeleted' || type === 'KeySnapshot');
+  return !(type === 'WriteStarted' || type === 'WriteCommitted' || type === 'WriteAborted' || type === 'WriteUndone' || type === 'KeyDeleted' || type === 'KeySnapshot');
 }
 
 /** undefined means the key does not exist. */
@@ -38,6 +38,8 @@ export function evolve(record: KeyRecord | undefined, event: ProjectedEvent): Ke
     case 'WriteAborted':
     case 'KeyDeleted':
       return undefined;
+    case 'WriteUndone':
+      return keyRecord(change.state, change.volumes, change.size, change.md5, seq, time);
     case 'KeyUnlinked':
       return record && keyRecord('unlinked', record.volumes, record.size, record.md5, seq, time);
     case 'DeleteStarted':

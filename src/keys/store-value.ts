@@ -17,7 +17,7 @@
 import { createHash } from 'node:crypto';
 import { PassThrough, type Readable } from 'node:stream';
 import { MkvError } from '../errors.js';
-import type { Cause, EventInput } from '../events/event.js';
+import type { Cause, Change, EventInput } from '../events/event.js';
 import { keyToPath, keyToVolumes } from '../placement.js';
 import type { KeyDeps } from './deps.js';
 import { checkKeyFits } from './key-limits.js';
@@ -138,11 +138,14 @@ function streamToReplicas(deps: KeyDeps, source: ValueSource, targetVolumes: str
       // Cleanup must not race a replica PUT that is still finishing: wait for all to settle.
       void Promise.allSettled(puts).then(() => reject(error));
     };
+    // The body broke off: no volume had it whole, so none stored it.
+    const brokeOff = (error: Error) => fail(markBrokeOff(error));
     // Too little data for a window of the body timeout: the client stopped or trickles — or a
     // volume stopped taking data and backpressure paused the body, which is the volume's fault.
     const stopWatching = watchBodyRate(request, config.bodyTimeoutMs, (error) => {
       const stuck = bodies.findIndex((body) => body.writableNeedDrain);
-      fail(stuck === -1 ? error : new MkvError('MKV_VOLUME_FAILED', `the volume ${targetVolumes[stuck]} stopped taking data for ${config.bodyTimeoutMs} ms`));
+      if (stuck === -1) brokeOff(error);
+      else fail(new MkvError('MKV_VOLUME_FAILED', `the volume ${targetVolumes[stuck]} stopped taking data for ${config.bodyTimeoutMs} ms`));
     });
     request.on('data', (chunk: Buffer) => {
       size += chunk.length;
@@ -152,10 +155,10 @@ function streamToReplicas(deps: KeyDeps, source: ValueSource, targetVolumes: str
       bodyEnded = true;
       stopWatching();
     });
-    request.on('aborted', () => fail(shortBody(size, length, 'ended (the client went away)')));
-    request.on('error', (error) => fail(error instanceof MkvError ? error : shortBody(size, length, `failed (${error.message})`)));
+    request.on('aborted', () => brokeOff(shortBody(size, length, 'ended (the client went away)')));
+    request.on('error', (error) => brokeOff(error instanceof MkvError ? error : shortBody(size, length, `failed (${error.message})`)));
     request.on('close', () => {
-      if (!bodyEnded) fail(shortBody(size, length, 'ended (the client went away)'));
+      if (!bodyEnded) brokeOff(shortBody(size, length, 'ended (the client went away)'));
     });
     for (const body of bodies) request.pipe(body);
 
@@ -177,18 +180,37 @@ function streamToReplicas(deps: KeyDeps, source: ValueSource, targetVolumes: str
   });
 }
 
+/** Failures of a streamed value that came before its end: no volume stored anything. */
+const beforeTheEnd = new WeakSet<Error>();
+
+function markBrokeOff(error: Error): Error {
+  beforeTheEnd.add(error);
+  return error;
+}
+
 /**
  * A write that failed: its replicas removed, then WriteAborted. If a replica cannot be removed,
  * the key stays pending (the log names the write, and a later PUT, DELETE or gc cleans it up).
+ *
+ * Over an unlinked key, a body that broke off before its end reached no volume whole (a volume
+ * keeps a PUT aside until its last byte), so every replica still holds the unlinked value:
+ * then only the new targets the key was not on are cleaned, and WriteUndone puts the key back
+ * as it was, for LINK to restore. (A write that failed after the whole body, on a volume, may
+ * have replaced some replicas: those are removed, as for any key.)
  */
 async function abandonWrite(deps: KeyDeps, write: KeyWrite, key: string, targetVolumes: string[], cause: Cause, reason: Error): Promise<void> {
-  const failures = await removeReplicas(deps.volumes, targetVolumes, keyToPath(key));
+  const before = write.record;
+  const untouched = before?.state === 'unlinked' && beforeTheEnd.has(reason) ? before : undefined;
+  const failures = await removeReplicas(deps.volumes, untouched ? targetVolumes.filter((volume) => !untouched.volumes.includes(volume)) : targetVolumes, keyToPath(key));
   if (failures.length > 0) {
     deps.logger.warn('a failed write left replicas that could not be removed; the key stays pending', { key, failures });
     return;
   }
+  const change: Change = untouched
+    ? { type: 'WriteUndone', reason: reason.message, state: untouched.state, volumes: untouched.volumes, size: untouched.size, md5: untouched.md5 }
+    : { type: 'WriteAborted', reason: reason.message };
   try {
-    await write.finish([{ key, cause, change: { type: 'WriteAborted', reason: reason.message } }]);
+    await write.finish([{ key, cause, change }]);
   } catch (error) {
     deps.logger.warn('a failed write could not be recorded as aborted; the key stays pending', { key, error });
   }

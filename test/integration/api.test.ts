@@ -241,6 +241,25 @@ function apiSuite(kind: 'embedded' | 'nginx', skip: string | false, nativePath =
       }
     });
 
+    test('a PUT over an unlinked key whose client goes away mid-body leaves the unlinked value for LINK', async () => {
+      assert.equal((await http('PUT', `${url}/kept-unlinked`, 'the original')).status, 201);
+      assert.equal((await http('UNLINK', `${url}/kept-unlinked`)).status, 204);
+      const socket = connect(master.port, '127.0.0.1');
+      socket.on('error', () => {});
+      socket.write('PUT /kept-unlinked HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n');
+      socket.write(Buffer.alloc(300_000, 0x42));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      socket.destroy();
+      let history: string[] = [];
+      for (let i = 0; i < 50 && history.at(-1) !== 'WriteUndone'; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        history = (JSON.parse((await http('GET', `${url}/kept-unlinked?history`)).text) as Array<{ type: string }>).map((event) => event.type);
+      }
+      assert.deepEqual(history, ['WriteStarted', 'WriteCommitted', 'KeyUnlinked', 'WriteStarted', 'WriteUndone']);
+      assert.equal((await http('LINK', `${url}/kept-unlinked`)).status, 204);
+      assert.equal((await getFollowing(`${url}/kept-unlinked`)).text, 'the original');
+    });
+
     test('GET finds a surviving replica when one lost its copy; 404 when none has it', async () => {
       await http('PUT', `${url}/fragile`, 'f');
       const volumes = keyToVolumes('/fragile', set.volumes, 3, 10);

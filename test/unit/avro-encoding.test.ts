@@ -43,6 +43,7 @@ describe('event encoding', () => {
       { type: 'KeyLinked' },
       { type: 'KeyDeleted' },
       { type: 'DeleteStarted' },
+      { type: 'WriteUndone', reason: 'the request body ended after 10 of 99 bytes', state: 'unlinked', volumes: ['a:1/sv00'], size: 7, md5: 'ab' },
       { type: 'KeyRelocated', volumes: ['c:3'] },
       { type: 'KeyDiscovered', volumes: ['c:3'], size: null, md5: null },
       { type: 'KeyDiscovered', volumes: ['c:3'], size: 5, md5: 'ab' },
