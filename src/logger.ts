@@ -41,3 +41,15 @@ export function createLogger(options: { verbose?: boolean; destination?: NodeJS.
 }
 
 export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+
+/** Whatever escapes every handler is logged as the rest of the logs are, one JSON line, not a trace. */
+export function logProcessFailures(): void {
+  const logger = createLogger({});
+  process.on('uncaughtException', (error) => {
+    logger.error('uncaught exception; exiting', { error: error.message, stack: error.stack });
+    process.exit(1);
+  });
+  process.on('unhandledRejection', (reason) => {
+    logger.error('unhandled promise rejection', reason instanceof Error ? { error: reason.message, stack: reason.stack } : { reason: String(reason) });
+  });
+}

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // mkv: the command line. One file per command; this one only dispatches.
 import { MkvError } from '../errors.js';
+import { logProcessFailures } from '../logger.js';
 import { formatHelp, parseFlags, UsageError, type FlagSpecs, type FlagValues } from './args.js';
 import { gcCommand, gcFlags } from './gc.js';
 import { historyCommand, historyFlags } from './history.js';
@@ -114,6 +115,8 @@ async function main(argv: string[]): Promise<void> {
   const { flags, positional } = parseFlags(rest, command.flags);
   await command.run(flags, positional);
 }
+
+logProcessFailures();
 
 main(process.argv.slice(2)).catch((error: unknown) => {
   if (error instanceof UsageError) {

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { availableParallelism } from 'node:os';
 import type { IndexStore } from '../index/index-store.js';
 import { defaultConfig, type MasterConfig } from '../keys/config.js';
-import { createMasterHandler } from '../master/handler.js';
+import { answerClientErrors, createMasterHandler } from '../master/handler.js';
 import { createLogger, type Logger } from '../logger.js';
 import { VolumeClient } from '../volumes/client.js';
 import { UploadStore } from '../master/s3/uploads.js';
@@ -110,6 +110,7 @@ export function createHttpMaster(flags: FlagValues, index: IndexStore, writer: W
   const server = createServer(createMasterHandler({ config, index, writer, volumes, uploads, logger, metrics }));
   // A gigabyte on a slow link takes longer than Node's default 5 minutes per request.
   server.requestTimeout = 0;
+  answerClientErrors(server, logger);
   return { server, volumes };
 }
 

@@ -3,12 +3,14 @@
 // writer over IPC. It exits when the primary asks it to stop, or when the primary is gone.
 import cluster from 'node:cluster';
 import { IndexStore } from '../index/index-store.js';
-import { createLogger } from '../logger.js';
+import { createLogger, logProcessFailures } from '../logger.js';
 import { Metrics } from '../metrics.js';
 import { RemoteWriter, type Channel } from '../writer/ipc.js';
 import { indexDir } from '../writer/store.js';
 import type { FlagValues } from './args.js';
 import { closeGracefully, createHttpMaster, listen } from './server.js';
+
+logProcessFailures();
 
 async function main(): Promise<void> {
   if (!cluster.isWorker || !process.send) throw new Error('cli/worker.js is started by mkv server --workers N, not by hand');

@@ -5,7 +5,9 @@
 //
 //   request ─▶ hot verb, "/key" with no query, not S3, no Min-Log-Seq, writable? ─yes─▶ answerNative ─▶ writeAnswer
 //                                    └─no─▶ Koa (app.ts): S3, queries, read-only, Min-Log-Seq, 405/501
-import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import type { IncomingMessage, RequestListener, Server, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Logger } from '../logger.js';
 import { writeAnswer } from './answer.js';
 import { createApp } from './app.js';
 import { recordRequest, type MasterDeps } from './deps.js';
@@ -58,4 +60,27 @@ export function createMasterHandler(deps: MasterDeps, options: HandlerOptions = 
       },
     );
   };
+}
+
+/** What a request too broken to parse gets, by the parser's code (as node:http answers by default). */
+function clientErrorStatus(code: string | undefined): number {
+  if (code === 'HPE_HEADER_OVERFLOW') return 431;
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return 408;
+  return 400;
+}
+
+/**
+ * Requests node:http cannot parse (a malformed head, an unknown method, a broken chunked body,
+ * a head too large): answered as node:http does, logged as one JSON line (-v), never a trace.
+ */
+export function answerClientErrors(server: Server, logger: Logger): void {
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
+    logger.debug('a request could not be parsed', { code: error.code, reason: error.message });
+    if (error.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const status = clientErrorStatus(error.code);
+    socket.end(`HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  });
 }

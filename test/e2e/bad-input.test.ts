@@ -188,6 +188,8 @@ describe('hostile requests', () => {
     assert.deepEqual(live.keys.filter((key) => key !== '/lie/long'), ['/q/x'], 'nothing rejected became a key');
     const pending = JSON.parse((await http('GET', `${master.url}/?unlinked`)).text) as { keys: string[] };
     assert.deepEqual(pending.keys, [], 'every broken write was cleaned up');
+    // Its output: the line saying where it listens, then JSON log lines only, never a trace.
+    for (const line of master.output().split('\n').filter(Boolean).slice(1)) assert.doesNotThrow(() => JSON.parse(line), `not a JSON log line: ${line}`);
     const rssAfter = memoryOf(master.child.pid!).rss;
     t.diagnostic(`master RSS ${(rssBefore / 2 ** 20).toFixed(1)} MB before, ${(rssAfter / 2 ** 20).toFixed(1)} MB after`);
   });

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { createServer } from 'node:http';
-import { createMasterHandler } from '../../src/master/handler.js';
+import { answerClientErrors, createMasterHandler } from '../../src/master/handler.js';
 import { defaultConfig, type MasterConfig } from '../../src/keys/config.js';
 import { silentLogger } from '../../src/logger.js';
 import { createVolumeClient } from '../../src/cli/server.js';
@@ -165,6 +165,7 @@ export async function startMaster(
   const serve = async (nativePath: boolean) => {
     const server = createServer(createMasterHandler(deps, { nativePath }));
     server.requestTimeout = 0;
+    answerClientErrors(server, silentLogger);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     return server;
   };
