@@ -19,6 +19,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import { MkvError } from '../errors.js';
 import type { Cause, Change, EventInput } from '../events/event.js';
 import { keyToPath, keyToVolumes } from '../placement.js';
+import { describeFailure } from '../volumes/client.js';
 import type { KeyDeps } from './deps.js';
 import { checkKeyFits } from './key-limits.js';
 import { beginWrite, inFlightElsewhere, type Decision, type KeyWrite } from './key-write.js';
@@ -105,7 +106,7 @@ async function putToReplicas(deps: KeyDeps, value: Buffer, targetVolumes: string
 function replicaFailure(volume: string, error: Error): MkvError {
   return error instanceof MkvError && error.code === 'MKV_VOLUME_FAILED'
     ? error
-    : new MkvError('MKV_VOLUME_FAILED', `writing the replica on ${volume} failed: ${error.message}`, { cause: error });
+    : new MkvError('MKV_VOLUME_FAILED', `writing the replica on ${volume}: the volume ${describeFailure(error)}`, { cause: error });
 }
 
 /** Streams the body to every replica at once (module header); resolves once all have stored it. */
@@ -156,7 +157,7 @@ function streamToReplicas(deps: KeyDeps, source: ValueSource, targetVolumes: str
       stopWatching();
     });
     request.on('aborted', () => brokeOff(shortBody(size, length, 'ended (the client went away)')));
-    request.on('error', (error) => brokeOff(error instanceof MkvError ? error : shortBody(size, length, `failed (${error.message})`)));
+    request.on('error', (error) => brokeOff(error instanceof MkvError ? error : shortBody(size, length, 'failed')));
     request.on('close', () => {
       if (!bodyEnded) brokeOff(shortBody(size, length, 'ended (the client went away)'));
     });

@@ -29,6 +29,31 @@ function isTimeout(error: unknown): boolean {
   return name === 'TimeoutError' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT';
 }
 
+/**
+ * A volume request's failure in a few words, for messages a client may read: what happened,
+ * not the library's text (the whole error goes to the log as the cause).
+ */
+export function describeFailure(error: unknown): string {
+  const { name, code, message } = (typeof error === 'object' && error !== null ? error : {}) as { name?: string; code?: string; message?: string };
+  if (isTimeout(error)) return name === 'TimeoutError' && message ? message.replace(/^[A-Z]+ /, '') : 'timed out';
+  switch (code) {
+    case 'ECONNREFUSED':
+      return 'refused the connection';
+    case 'ECONNRESET':
+    case 'UND_ERR_SOCKET':
+    case 'UND_ERR_CLOSED':
+      return 'closed the connection';
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return 'has a name that does not resolve';
+    case 'UND_ERR_ABORTED':
+    case 'ABORT_ERR':
+      return 'was given up';
+  }
+  if (message?.startsWith('the volume ')) return message.slice('the volume '.length); // http1.ts's own words
+  return 'failed';
+}
+
 /** What a HEAD learned: the blob is there, is not, or the volume did not answer in time. */
 export type HeadResult = { status: 'found'; size: number | undefined } | { status: 'missing' } | { status: 'unknown'; reason: string };
 
@@ -150,7 +175,7 @@ export class VolumeClient {
     let statusCode: number;
     if (Buffer.isBuffer(body)) {
       const answer = await this.short(volume, 'PUT', path, this.requestTimeoutMs, body);
-      if (answer instanceof Error) throw new MkvError('MKV_VOLUME_FAILED', `PUT ${volumeUrl(volume, path)} failed: ${answer.message}`, { cause: answer });
+      if (answer instanceof Error) throw new MkvError('MKV_VOLUME_FAILED', `PUT ${volumeUrl(volume, path)}: the volume ${describeFailure(answer)}`, { cause: answer });
       statusCode = answer.status;
     } else {
       const headers: Record<string, string> = { 'content-type': 'application/octet-stream' };
@@ -233,7 +258,7 @@ export class VolumeClient {
       });
       return { statusCode: response.statusCode, headers: response.headers, body: response.body };
     } catch (error) {
-      throw new MkvError('MKV_VOLUME_FAILED', `GET ${volumeUrl(volume, path)} failed: ${(error as Error).message}`, { cause: error });
+      throw new MkvError('MKV_VOLUME_FAILED', `GET ${volumeUrl(volume, path)}: the volume ${describeFailure(error)}`, { cause: error });
     }
   }
 
@@ -252,7 +277,7 @@ export class VolumeClient {
       statusCode = response.statusCode;
       text = await response.body.text();
     } catch (error) {
-      throw new MkvError('MKV_VOLUME_FAILED', `listing ${url} failed: ${(error as Error).message}`, { cause: error });
+      throw new MkvError('MKV_VOLUME_FAILED', `listing ${url}: the volume ${describeFailure(error)}`, { cause: error });
     }
     if (statusCode === 404) return [];
     if (statusCode !== 200) throw new MkvError('MKV_VOLUME_FAILED', `listing ${url} answered ${statusCode}`);
@@ -268,7 +293,7 @@ export class VolumeClient {
   /** Removes the blob; a blob that is already gone counts as removed. */
   async delete(volume: string, path: string): Promise<'deleted' | 'missing'> {
     const answer = await this.short(volume, 'DELETE', path, this.requestTimeoutMs);
-    if (answer instanceof Error) throw new MkvError('MKV_VOLUME_FAILED', `DELETE ${volumeUrl(volume, path)} failed: ${answer.message}`, { cause: answer });
+    if (answer instanceof Error) throw new MkvError('MKV_VOLUME_FAILED', `DELETE ${volumeUrl(volume, path)}: the volume ${describeFailure(answer)}`, { cause: answer });
     if (answer.status === 204 || answer.status === 200) return 'deleted';
     if (answer.status === 404) return 'missing';
     this.failed(volume, 'delete', undefined);

@@ -16,6 +16,7 @@ import { storeValue } from '../../keys/store-value.js';
 import { readSmallBody } from '../../keys/slow-body.js';
 import type { Answer } from '../answer.js';
 import { apiCause, type MasterDeps } from '../deps.js';
+import { failure } from '../errors.js';
 import { requestBody } from '../native-api.js';
 import { MAX_XML_BYTES, childElements, document, element, parseXml, requiredText } from './xml.js';
 
@@ -170,7 +171,7 @@ export async function deleteObjects(ctx: Context, deps: MasterDeps, bucket: stri
       await deleteObject(ctx, deps, key);
       if (!quiet) results.push(element('Deleted', [element('Key', objectKey)]));
     } catch (error) {
-      const mkv = error instanceof MkvError ? error : new MkvError('MKV_INTERNAL', (error as Error).message);
+      const mkv = error instanceof MkvError ? error : failure(error, deps.logger, 'POST', ctx.path);
       const [code] = S3_ERRORS[mkv.code] ?? ['InternalError'];
       results.push(`<Error>${element('Key', objectKey)}${element('Code', code)}${element('Message', mkv.message)}</Error>`);
     }
