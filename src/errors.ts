@@ -9,9 +9,15 @@ export const ErrorCodes = {
   MKV_BAD_REQUEST: 400,
   MKV_REBALANCE_FAILED: 400,
   MKV_BAD_XML: 400,
+  MKV_BAD_DIGEST: 400,
   MKV_INVALID_PART: 400,
   MKV_NO_SUCH_UPLOAD: 404,
   MKV_INVALID_RANGE: 416,
+  MKV_UNAUTHENTICATED: 401,
+  MKV_SIGNATURE: 403,
+  MKV_UNKNOWN_ACCESS_KEY: 403,
+  MKV_TIME_SKEWED: 403,
+  MKV_ACCESS_DENIED: 403,
   MKV_UNKNOWN_OPERATION: 403,
   MKV_EXISTS: 403,
   MKV_PROTECTED: 403,
@@ -50,3 +56,6 @@ export class MkvError extends Error {
 export function isMkvError(error: unknown, code?: ErrorCode): error is MkvError {
   return error instanceof MkvError && (code === undefined || error.code === code);
 }
+
+/** A command line or a configuration file that cannot work: the message says why; mkv exits 2. */
+export class UsageError extends Error {}

@@ -41,6 +41,12 @@ export class Metrics {
     buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 1024, 4096],
     registers: [this.registry],
   });
+  readonly authFailures = new Counter({
+    name: 'mkv_auth_failures_total',
+    help: 'Requests refused for their credentials (unauthenticated, signature, unknown_access_key, time_skewed, access_denied, bad_digest)',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
   readonly volumeErrors = new Counter({ name: 'mkv_volume_errors_total', help: 'Volume requests that failed, by volume and operation', labelNames: ['volume', 'operation'], registers: [this.registry] });
   readonly volumeTimeouts = new Counter({ name: 'mkv_volume_timeouts_total', help: 'Volume requests that timed out, by volume and operation', labelNames: ['volume', 'operation'], registers: [this.registry] });
 

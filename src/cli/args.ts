@@ -1,5 +1,6 @@
 // Command-line flags, accepted as the original wrote them (-port 3000, -md5sum=false) and in
 // the usual forms (--port 3000, --port=3000, --protect).
+import { UsageError } from '../errors.js';
 
 export type FlagType = 'string' | 'integer' | 'boolean' | 'duration' | 'list';
 
@@ -14,7 +15,7 @@ export interface FlagSpec {
 export type FlagSpecs = Record<string, FlagSpec>;
 export type FlagValues = Record<string, string | number | boolean | string[] | undefined>;
 
-export class UsageError extends Error {}
+export { UsageError } from '../errors.js';
 
 /** Go durations as the original takes them: "1s", "500ms", "1m30s", "2h"; a bare number is seconds. */
 export function parseDuration(text: string): number {

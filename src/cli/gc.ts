@@ -5,7 +5,7 @@ import { createLogger } from '../logger.js';
 import { VolumeClient } from '../volumes/client.js';
 import { openStore } from '../writer/store.js';
 import { parseTime, UsageError, type FlagSpecs, type FlagValues } from './args.js';
-import { serverFlags } from './server.js';
+import { serverFlags, volumeSecretFrom } from './server.js';
 
 export const gcFlags: FlagSpecs = {
   log: { type: 'string', default: '', help: 'the log on NATS JetStream (nats://host:port[,...][/STREAM]) instead of DB/log; DB holds this tool\'s own index of it' },
@@ -15,6 +15,7 @@ export const gcFlags: FlagSpecs = {
   'dry-run': { type: 'boolean', default: false, help: 'print what would be done, change nothing' },
   concurrency: { type: 'integer', default: 16, help: 'keys handled at once' },
   'volume-timeout': serverFlags['volume-timeout']!,
+  'volume-secret-file': serverFlags['volume-secret-file']!,
   v: serverFlags.v!,
 };
 
@@ -24,7 +25,7 @@ export async function gcCommand(flags: FlagValues): Promise<void> {
   const unlinkedBefore = flags['unlinked-before'] === undefined ? undefined : parseTime(flags['unlinked-before'] as string);
   const logger = createLogger({ verbose: flags.v as boolean });
   const store = await openStore(db, { logger, purpose: 'mkv gc', ...(flags.log ? { logUrl: flags.log as string } : {}) });
-  const client = new VolumeClient({ requestTimeoutMs: flags['volume-timeout'] as number });
+  const client = new VolumeClient({ requestTimeoutMs: flags['volume-timeout'] as number, ...volumeSecretFrom(flags) });
   try {
     const deps = { config: { ...defaultConfig, volumes: [] }, index: store.index, writer: store.writer, volumes: client, logger };
     const report = await collectGarbage(deps, {

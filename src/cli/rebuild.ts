@@ -3,7 +3,7 @@ import { rebuildFromLog } from '../ops/replay.js';
 import { rescanVolumes } from '../ops/rescan.js';
 import { createLogger } from '../logger.js';
 import { parseTime, UsageError, type FlagSpecs, type FlagValues } from './args.js';
-import { serverFlags } from './server.js';
+import { serverFlags, volumeSecretFrom } from './server.js';
 
 export const rebuildFlags: FlagSpecs = {
   log: { type: 'string', default: '', help: 'the log on NATS JetStream (nats://host:port[,...][/STREAM]) instead of DB/log; DB holds this tool\'s own index of it' },
@@ -17,6 +17,7 @@ export const rebuildFlags: FlagSpecs = {
   replicas: serverFlags.replicas!,
   subvolumes: serverFlags.subvolumes!,
   concurrency: { type: 'integer', default: 32, help: 'directory listings in flight during a rescan' },
+  'volume-secret-file': serverFlags['volume-secret-file']!,
   v: serverFlags.v!,
 };
 
@@ -44,6 +45,7 @@ export async function rebuildCommand(flags: FlagValues): Promise<void> {
     concurrency: flags.concurrency as number,
     logger: createLogger({ verbose: flags.v as boolean }),
     ...(flags.log ? { logUrl: flags.log as string } : {}),
+    ...volumeSecretFrom(flags),
   });
   const lines: string[] = [];
   const list = (title: string, items: string[]) => {

@@ -16,6 +16,8 @@ import { gatherMetrics, startWorkers, type WorkerPool } from './workers.js';
 import { createAdminServer } from '../master/admin.js';
 import { Metrics } from '../metrics.js';
 import { UsageError, type FlagSpecs, type FlagValues } from './args.js';
+import { readCredentials } from '../auth/credentials.js';
+import { readVolumeSecret } from '../volumes/signing.js';
 
 export const serverFlags: FlagSpecs = {
   port: { type: 'integer', default: 3000, help: 'port to listen on (0: any free port)' },
@@ -43,6 +45,9 @@ export const serverFlags: FlagSpecs = {
     help: 'HTTP worker processes on the one port, sharing one writer process; 0: serve HTTP in the writer process (the default on 1 or 2 cores, where it costs least per request; one worker per core above that)',
   },
   'admin-port': { type: 'integer', help: 'serve /metrics, /healthz and /readyz on this port (off when not given)' },
+  'volume-secret-file': { type: 'string', help: 'a file with the secret the volumes hold too: every request to a volume, and every redirect to one, is signed with it, and they serve nothing else' },
+  'link-ttl': { type: 'duration', default: '10m', help: "with --volume-secret-file: how long the link a GET redirects to reads its blob" },
+  credentials: { type: 'string', help: 'a file of access keys and what each may do (README: "Running it for real"); without it, anyone who reaches the master may do anything' },
   v: { type: 'boolean', default: false, aliases: ['verbose'], help: 'debug logs (one line per request)' },
 };
 
@@ -87,7 +92,14 @@ export function masterConfigFrom(flags: FlagValues): MasterConfig {
     bodyTimeoutMs: flags['body-timeout'] as number,
     readOnly: flags['read-only'] as boolean,
     pendingGraceMs: flags['pending-grace'] as number,
+    ...(flags['volume-secret-file'] ? { volumeSecret: readVolumeSecret(flags['volume-secret-file'] as string) } : {}),
+    linkTtlMs: (flags['link-ttl'] as number | undefined) ?? defaultConfig.linkTtlMs,
   };
+}
+
+/** The volume secret a command was given (--volume-secret-file), for the VolumeClient it builds. */
+export function volumeSecretFrom(flags: FlagValues): { secret?: string } {
+  return flags['volume-secret-file'] ? { secret: readVolumeSecret(flags['volume-secret-file'] as string) } : {};
 }
 
 /** The master's client for its volumes: its deadlines from the config, every failure counted in the metrics. */
@@ -95,6 +107,7 @@ export function createVolumeClient(config: MasterConfig, metrics: Metrics, logge
   return new VolumeClient({
     headTimeoutMs: config.voltimeoutMs,
     requestTimeoutMs: config.volumeRequestTimeoutMs,
+    ...(config.volumeSecret ? { secret: config.volumeSecret, linkTtlMs: config.linkTtlMs } : {}),
     onFailure(volume, operation, timedOut) {
       (timedOut ? metrics.volumeTimeouts : metrics.volumeErrors).inc({ volume, operation });
       logger.debug('volume request failed', { volume, operation, timedOut });
@@ -107,11 +120,17 @@ export function createHttpMaster(flags: FlagValues, index: IndexStore, writer: W
   const config = masterConfigFrom(flags);
   const volumes = createVolumeClient(config, metrics, logger);
   const uploads = new UploadStore(uploadsDir(flags.db as string));
-  const server = createServer(createMasterHandler({ config, index, writer, volumes, uploads, logger, metrics }));
+  const credentials = flags.credentials ? readCredentials(flags.credentials as string) : undefined;
+  const server = createServer(createMasterHandler({ config, index, writer, volumes, uploads, logger, metrics, ...(credentials ? { credentials } : {}) }));
   // A gigabyte on a slow link takes longer than Node's default 5 minutes per request.
   server.requestTimeout = 0;
   answerClientErrors(server, logger);
   return { server, volumes };
+}
+
+/** Whether --host keeps the master to this machine. */
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }
 
 /** Listens on --port (and --host when given); resolves with the port. */
@@ -139,6 +158,11 @@ export async function closeGracefully(server: Server): Promise<void> {
 
 export async function startServer(flags: FlagValues, logger: Logger = createLogger({ verbose: flags.v as boolean })): Promise<RunningServer> {
   const config = masterConfigFrom(flags);
+  // Read now, so a bad file refuses the start before anything is opened.
+  const credentials = flags.credentials ? readCredentials(flags.credentials as string) : undefined;
+  if (!credentials && !isLoopback(flags.host as string)) {
+    logger.warn('no --credentials: anyone who reaches this master may read, list and delete every key (listen on 127.0.0.1 with --host, or give --credentials)', { host: (flags.host as string) || 'every interface' });
+  }
   const db = flags.db as string | undefined;
   if (!db) throw new UsageError('--db is required (a directory for the log and the index)');
   const sync = flags.sync as string;
@@ -190,7 +214,7 @@ export async function startServer(flags: FlagValues, logger: Logger = createLogg
   if (flags['admin-port'] !== undefined) {
     const workers = pool;
     const gather = workers ? () => gatherMetrics(metrics, workers) : () => metrics.registry.metrics();
-    admin = createAdminServer({ metrics, gather, store, volumes, volumeNames: config.volumes });
+    admin = createAdminServer({ metrics, gather, store, volumes, volumeNames: config.volumes, ...(credentials ? { credentials } : {}) });
     await listen(admin, flags['admin-port'] as number, flags.host as string);
   }
   const adminPort = admin ? (admin.address() as AddressInfo).port : undefined;

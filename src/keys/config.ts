@@ -20,6 +20,10 @@ export interface MasterConfig {
   readOnly: boolean;
   /** With a shared log (JetStream): how long a pending key may be another master's write in flight. */
   pendingGraceMs: number;
+  /** The secret the volumes check every request's signed link against; none: they serve anyone. */
+  volumeSecret?: string;
+  /** How long a redirect's signed link reads its blob (with volumeSecret). */
+  linkTtlMs: number;
 }
 
 export const defaultConfig: MasterConfig = {
@@ -34,4 +38,5 @@ export const defaultConfig: MasterConfig = {
   bodyTimeoutMs: 10_000,
   readOnly: false,
   pendingGraceMs: 3_600_000,
+  linkTtlMs: 600_000,
 };

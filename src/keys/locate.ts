@@ -2,7 +2,6 @@
 // order (as the original: a replica that lost its copy, or a volume that is down, is skipped).
 import type { KeyRecord } from '../index/evolve.js';
 import { keyToPath, keyToVolumes, needsRebalance } from '../placement.js';
-import { volumeUrl } from '../volumes/client.js';
 import type { KeyDeps } from './deps.js';
 
 /** A copy in random order (Fisher–Yates): replicas are tried in random order, as the original did. */
@@ -32,7 +31,7 @@ export async function locateKey(deps: KeyDeps, key: string): Promise<Located> {
   const path = keyToPath(key);
   for (const volume of shuffled(record.volumes)) {
     const head = await volumes.head(volume, path);
-    if (head.status === 'found') return { record, url: volumeUrl(volume, path), balanced };
+    if (head.status === 'found') return { record, url: volumes.publicUrl(volume, path), balanced };
     if (head.status === 'unknown') deps.logger.warn('replica did not answer a HEAD', { key, volume, reason: head.reason });
   }
   return { record, url: undefined, balanced };

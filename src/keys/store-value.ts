@@ -17,6 +17,7 @@
 import { createHash } from 'node:crypto';
 import { PassThrough, type Readable } from 'node:stream';
 import { MkvError } from '../errors.js';
+import type { BodyCheck } from '../auth/body-check.js';
 import type { Cause, Change, EventInput } from '../events/event.js';
 import { keyToPath, keyToVolumes } from '../placement.js';
 import { describeFailure } from '../volumes/client.js';
@@ -31,6 +32,8 @@ import { readSmallBody, watchBodyRate } from './slow-body.js';
 export interface ValueSource {
   body: Readable;
   length: number | undefined;
+  /** Checks the value against what its request signed, before it is committed (auth/body-check.ts). */
+  check?: BodyCheck;
 }
 
 export interface Stored {
@@ -50,6 +53,10 @@ export async function storeValue(deps: KeyDeps, key: string, source: ValueSource
   checkKeyFits(key);
   const targetVolumes = keyToVolumes(key, deps.config.volumes, deps.config.replicas, deps.config.subvolumes);
   const small = source.length !== undefined && source.length <= SMALL_VALUE_BYTES ? await readWhole(source.body, source.length, deps.config.bodyTimeoutMs) : undefined;
+  if (small && source.check) {
+    source.check.update(small);
+    source.check.finish();
+  }
   const write = await beginWrite(deps.writer, deps.index, key, (record): Decision => {
     if (record?.state === 'live') return new MkvError('MKV_EXISTS', 'the key exists; DELETE or UNLINK it first');
     if (record?.state === 'deleting') return beingDeleted();
@@ -151,6 +158,7 @@ function streamToReplicas(deps: KeyDeps, source: ValueSource, targetVolumes: str
     request.on('data', (chunk: Buffer) => {
       size += chunk.length;
       hash?.update(chunk);
+      source.check?.update(chunk);
     });
     request.on('end', () => {
       bodyEnded = true;
@@ -170,6 +178,12 @@ function streamToReplicas(deps: KeyDeps, source: ValueSource, targetVolumes: str
         // source's 'end' event); without one, the volumes saw the end of the chunked body.
         if (length !== undefined ? size !== length : !bodyEnded) {
           fail(shortBody(size, length, 'ended early'));
+          return;
+        }
+        try {
+          source.check?.finish();
+        } catch (error) {
+          fail(error as Error);
           return;
         }
         settled = true;

@@ -3,7 +3,11 @@
 //   GET /healthz  200 while the process serves
 //   GET /readyz   200 when the log takes writes, the index has applied the whole log and every
 //                 volume answers; else 503, with each check's result as JSON
-import { createServer, type Server } from 'node:http';
+// With --credentials, /metrics needs a key with the admin right (Basic, as Prometheus sends it);
+// /healthz and /readyz stay open for load balancers and supervisors.
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { authenticate } from '../auth/authenticate.js';
+import type { Credentials } from '../auth/credentials.js';
 import type { Metrics } from '../metrics.js';
 import type { VolumeClient } from '../volumes/client.js';
 import type { Store } from '../writer/store.js';
@@ -15,6 +19,8 @@ export interface AdminDeps {
   store: Store;
   volumes: VolumeClient;
   volumeNames: string[];
+  /** mkv server --credentials: who may read /metrics. */
+  credentials?: Credentials;
 }
 
 /** How long /readyz waits for a log service (JetStream) to answer. */
@@ -43,6 +49,15 @@ async function readiness(deps: AdminDeps): Promise<{ ready: boolean; checks: Rec
   return { ready, checks };
 }
 
+function mayReadMetrics(credentials: Credentials, request: IncomingMessage): boolean {
+  try {
+    const identity = authenticate(credentials, { method: 'GET', rawPath: '/metrics', query: '', headers: request.headers });
+    return identity.grant?.rights.has('admin') ?? false;
+  } catch {
+    return false;
+  }
+}
+
 export function createAdminServer(deps: AdminDeps): Server {
   return createServer((request, response) => {
     const path = (request.url ?? '/').split('?')[0];
@@ -53,16 +68,21 @@ export function createAdminServer(deps: AdminDeps): Server {
     if (request.method !== 'GET' && request.method !== 'HEAD') return send(405, 'text/plain', 'GET only\n');
     if (path === '/healthz') return send(200, 'text/plain', 'ok\n');
     if (path === '/metrics') {
+      if (deps.credentials && !mayReadMetrics(deps.credentials, request)) {
+        response.setHeader('WWW-Authenticate', 'Basic realm="mkv", charset="UTF-8"');
+        deps.metrics.authFailures.inc({ reason: 'unauthenticated' });
+        return send(401, 'text/plain', 'MKV_UNAUTHENTICATED: /metrics needs an access key with the admin right\n');
+      }
       (deps.gather ?? (() => deps.metrics.registry.metrics()))().then(
         (text) => send(200, deps.metrics.registry.contentType, text),
-        (error: Error) => send(500, 'text/plain', `${error.message}\n`),
+        () => send(500, 'text/plain', 'internal error\n'),
       );
       return;
     }
     if (path === '/readyz') {
       readiness(deps).then(
         (result) => send(result.ready ? 200 : 503, 'application/json', JSON.stringify(result) + '\n'),
-        (error: Error) => send(500, 'text/plain', `${error.message}\n`),
+        () => send(500, 'text/plain', 'internal error\n'),
       );
       return;
     }

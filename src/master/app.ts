@@ -7,6 +7,7 @@ import Router from '@koa/router';
 import Koa, { type Context } from 'koa';
 import { MkvError } from '../errors.js';
 import type { IndexStore } from '../index/index-store.js';
+import { authorize, identityOf } from '../auth/authenticate.js';
 import { applyAnswer } from './answer.js';
 import { recordRequest, type MasterDeps } from './deps.js';
 import { errorAnswer, failure } from './errors.js';
@@ -14,15 +15,10 @@ import { answerNative, singleKey, type ApiRequest } from './native-api.js';
 import { decodeKey } from './request-key.js';
 import { abortUpload, completeUpload, createUpload, listUploads, uploadPart } from './s3/multipart.js';
 import { listObjectsV2 } from './s3/list.js';
-import { deleteObject, deleteObjects, getObjectDirect, isS3Request, putObject, s3ErrorAnswer, splitBucket } from './s3/s3.js';
+import { deleteObject, deleteObjects, getObjectDirect, isS3, putObject, s3ErrorAnswer, splitBucket } from './s3/s3.js';
 
 /** Any path: the key is the whole of it (handlers decode ctx.path themselves). */
 const ANY_KEY = '/{*key}';
-
-/** S3 operations are named by a query parameter; S3-signed requests are answered as S3 answers. */
-function isS3Operation(ctx: Context, query: URLSearchParams): boolean {
-  return isS3Request(ctx) || ['list-type', 'uploads', 'uploadId', 'delete'].some((name) => query.has(name));
-}
 
 /** How long a request with Min-Log-Seq waits for this master's index to reach that seq. */
 const MIN_LOG_SEQ_WAIT_MS = 10_000;
@@ -65,6 +61,7 @@ export function createApp(deps: MasterDeps): Koa {
     if (query.has('uploads')) return listUploads(ctx, deps, bucketOf(ctx), query);
     const key = decodeKey(ctx.path);
     if (splitBucket(key).objectKey === '' && ctx.method === 'HEAD') {
+      authorize(identityOf(ctx.req), 'list', key);
       ctx.status = 200; // HeadBucket: every bucket exists
       return;
     }
@@ -94,7 +91,7 @@ export function createApp(deps: MasterDeps): Koa {
   app.use(async (ctx, next) => {
     // Read the client's address now: once a broken request's socket is gone, Koa's ctx.ip throws.
     ctx.state.client = ctx.req.socket?.remoteAddress ?? null;
-    ctx.state.s3 = isS3Operation(ctx, new URLSearchParams(ctx.querystring));
+    ctx.state.s3 = isS3(ctx.req.headers, ctx.querystring);
     await next();
   });
   // Outside the error answers, so the log line and the metrics see the status actually sent.
@@ -106,7 +103,7 @@ export function createApp(deps: MasterDeps): Koa {
     try {
       await next();
     } catch (caught) {
-      const error = failure(caught, deps.logger, ctx.method, ctx.path);
+      const error = failure(caught, deps, ctx.method, ctx.path, ctx.req);
       applyAnswer(ctx, ctx.state.s3 ? s3ErrorAnswer(error, ctx.path) : errorAnswer(error));
     }
   });

@@ -1,6 +1,7 @@
 // What the master's HTTP side needs: the operations' deps (keys/deps.ts), S3's multipart uploads
 // and the metrics it counts requests in.
 import type { Cause } from '../events/event.js';
+import type { Credentials } from '../auth/credentials.js';
 import type { KeyDeps } from '../keys/deps.js';
 import type { Metrics } from '../metrics.js';
 import type { UploadStore } from './s3/uploads.js';
@@ -8,6 +9,8 @@ import type { UploadStore } from './s3/uploads.js';
 export interface MasterDeps extends KeyDeps {
   uploads: UploadStore;
   metrics?: Metrics;
+  /** Who may do what (mkv server --credentials); undefined: everyone everything, as the original. */
+  credentials?: Credentials;
 }
 
 /** Counts and (with -v) logs one answered request. */

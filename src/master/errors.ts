@@ -3,19 +3,32 @@
 // or a stack). Handlers throw; they never build error answers by hand. S3 requests get S3's XML
 // form of the same error (s3/s3.ts).
 import { MkvError } from '../errors.js';
-import type { Logger } from '../logger.js';
+import type { IncomingMessage } from 'node:http';
+import { accessKeyOf } from '../auth/authenticate.js';
+import type { MasterDeps } from './deps.js';
 import type { Answer } from './answer.js';
 
-/** The error as an MkvError, logged when it is the server's fault. */
-export function failure(caught: unknown, logger: Logger, method: string, path: string): MkvError {
+/** Refusals for the request's credentials: counted (mkv_auth_failures_total) and logged with the access key, never a secret. */
+const AUTH_FAILURES = new Set(['MKV_UNAUTHENTICATED', 'MKV_SIGNATURE', 'MKV_UNKNOWN_ACCESS_KEY', 'MKV_TIME_SKEWED', 'MKV_ACCESS_DENIED', 'MKV_BAD_DIGEST']);
+
+/** The error as an MkvError; logged when it is the server's fault, counted when it is a refusal of credentials. */
+export function failure(caught: unknown, deps: MasterDeps, method: string, path: string, request?: IncomingMessage): MkvError {
+  const { logger } = deps;
   const error = caught instanceof MkvError ? caught : new MkvError('MKV_INTERNAL', 'internal error', { cause: caught });
   if (error.code === 'MKV_INTERNAL') logger.error('request failed', { method, path, error: caught });
   else if (error.status >= 500) logger.warn('request failed', { method, path, code: error.code, error: error.message });
+  else if (AUTH_FAILURES.has(error.code)) {
+    deps.metrics?.authFailures.inc({ reason: error.code.slice('MKV_'.length).toLowerCase() });
+    const accessKey = request ? accessKeyOf(request) : undefined;
+    logger.warn('request refused for its credentials', { method, path, code: error.code, reason: error.message, accessKey, client: request?.socket.remoteAddress });
+  }
   return error;
 }
 
 /** The native API's answer to an error. A 404 has no body, as in the original (Content-Length: 0). */
 export function errorAnswer(error: MkvError): Answer {
-  const headers = { 'Mkv-Error': error.code };
+  const headers: Record<string, string> = { 'Mkv-Error': error.code };
+  // 401: say how to authenticate (curl -u KEY:SECRET sends Basic; --aws-sigv4 signs).
+  if (error.status === 401) headers['WWW-Authenticate'] = 'Basic realm="mkv", charset="UTF-8"';
   return error.status === 404 ? { status: 404, headers } : { status: error.status, headers, body: `${error.code}: ${error.message}\n` };
 }

@@ -12,6 +12,9 @@ import { writeAnswer } from './answer.js';
 import { createApp } from './app.js';
 import { recordRequest, type MasterDeps } from './deps.js';
 import { errorAnswer, failure } from './errors.js';
+import { authenticate, rememberIdentity } from '../auth/authenticate.js';
+import type { Credentials } from '../auth/credentials.js';
+import { isS3, isS3Signed, s3ErrorAnswer } from './s3/s3.js';
 import { answerNative } from './native-api.js';
 
 const HOT_METHODS = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'UNLINK', 'LINK']);
@@ -27,7 +30,7 @@ function isHot(request: IncomingMessage, readOnly: boolean): boolean {
     url.charCodeAt(0) === 47 /* / */ &&
     !url.includes('?') &&
     !url.includes('#') &&
-    headers.authorization === undefined &&
+    !isS3Signed(headers, '') &&
     headers['min-log-seq'] === undefined
   );
 }
@@ -39,10 +42,11 @@ export interface HandlerOptions {
 
 export function createMasterHandler(deps: MasterDeps, options: HandlerOptions = {}): RequestListener {
   const koa = createApp(deps).callback();
-  if (options.nativePath === false) return koa;
   const readOnly = deps.config.readOnly;
+  const native = options.nativePath !== false;
   return (request: IncomingMessage, response: ServerResponse) => {
-    if (!isHot(request, readOnly)) return koa(request, response);
+    if (deps.credentials && !admitted(deps, deps.credentials, request, response)) return;
+    if (!native || !isHot(request, readOnly)) return koa(request, response);
     const started = process.hrtime.bigint();
     const { method, url } = request as { method: string; url: string };
     // Read now: once a broken request's socket is gone, it no longer says.
@@ -54,12 +58,34 @@ export function createMasterHandler(deps: MasterDeps, options: HandlerOptions = 
         answered(answer.status);
       },
       (caught: unknown) => {
-        const answer = errorAnswer(failure(caught, deps.logger, method, url));
+        const answer = errorAnswer(failure(caught, deps, method, url, request));
         if (!response.headersSent) writeAnswer(request, response, answer);
         answered(answer.status);
       },
     );
   };
+}
+
+/**
+ * Authenticates a request (--credentials) before it is routed: remembered for the handlers,
+ * which ask for the rights they need. Credentials that do not hold are answered here, as S3
+ * answers for an S3 request, else 401 with WWW-Authenticate; false then.
+ */
+function admitted(deps: MasterDeps, credentials: Credentials, request: IncomingMessage, response: ServerResponse): boolean {
+  const url = request.url ?? '/';
+  const at = url.indexOf('?');
+  const rawPath = at === -1 ? url : url.slice(0, at);
+  const query = at === -1 ? '' : url.slice(at + 1);
+  try {
+    rememberIdentity(request, authenticate(credentials, { method: request.method ?? 'GET', rawPath, query, headers: request.headers }));
+    return true;
+  } catch (caught) {
+    const started = process.hrtime.bigint();
+    const error = failure(caught, deps, request.method ?? '', rawPath, request);
+    writeAnswer(request, response, isS3(request.headers, query) ? s3ErrorAnswer(error, rawPath) : errorAnswer(error));
+    recordRequest(deps, request.method ?? '', rawPath, error.status, started, request.socket.remoteAddress);
+    return false;
+  }
 }
 
 /** What a request too broken to parse gets, by the parser's code (as node:http answers by default). */

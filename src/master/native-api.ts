@@ -17,6 +17,8 @@ import { locateKey } from '../keys/locate.js';
 import { rebalanceLockedKey } from '../keys/rebalance-key.js';
 import { deleteKey, setLinked } from '../keys/remove.js';
 import { storeValue, type ValueSource } from '../keys/store-value.js';
+import { authorize, identityOf } from '../auth/authenticate.js';
+import { bodyCheck } from '../auth/body-check.js';
 import type { Answer } from './answer.js';
 import { apiCause, type MasterDeps } from './deps.js';
 import { decodeKey } from './request-key.js';
@@ -74,7 +76,9 @@ export function singleKey(rawPath: string): string {
 
 /** GET/HEAD /key: 302 to a replica that a HEAD found holding the blob (or to --fallback); 404. */
 async function answerRead(deps: MasterDeps, request: ApiRequest): Promise<Answer> {
-  const { record, url, balanced } = await locateKey(deps, singleKey(request.rawPath));
+  const key = singleKey(request.rawPath);
+  authorize(identityOf(request.message), 'read', key);
+  const { record, url, balanced } = await locateKey(deps, key);
   const headers: Record<string, string> = {};
   if (record?.md5) headers['Content-Md5'] = record.md5;
   const live = record?.state === 'live';
@@ -92,15 +96,19 @@ async function answerRead(deps: MasterDeps, request: ApiRequest): Promise<Answer
   return { status: 302, headers, body: '' };
 }
 
-/** Where a PUT's value comes from: the request body, unwrapped from aws-chunked framing if so sent. */
+/**
+ * Where a PUT's value comes from: the request body, unwrapped from aws-chunked framing if so
+ * sent, with the check of what its request signed (its sha256, or each chunk's signature).
+ */
 export function requestBody(message: IncomingMessage): ValueSource {
   const { headers } = message;
-  if (/\baws-chunked\b/i.test(headers['content-encoding'] ?? '')) {
+  const rule = identityOf(message).body;
+  if (/\baws-chunked\b/i.test(headers['content-encoding'] ?? '') || rule.kind === 'chunks') {
     const decoded = message.headers['x-amz-decoded-content-length'] as string | undefined;
     if (decoded !== undefined && !/^\d{1,15}$/.test(decoded)) throw new MkvError('MKV_BAD_REQUEST', 'X-Amz-Decoded-Content-Length must be a byte count');
     const length = decoded === undefined ? undefined : Number(decoded);
     if (length === 0) throw new MkvError('MKV_EMPTY_BODY', 'a PUT needs a body (X-Amz-Decoded-Content-Length is 0)');
-    const decoder = new AwsChunkedDecoder(length);
+    const decoder = new AwsChunkedDecoder(length, rule.kind === 'chunks' ? rule.signing : undefined);
     pipeline(message, decoder, () => undefined); // errors surface on the decoder
     return { body: decoder, length };
   }
@@ -110,30 +118,39 @@ export function requestBody(message: IncomingMessage): ValueSource {
   if (length === 0 || (length === undefined && !chunked)) {
     throw new MkvError('MKV_EMPTY_BODY', 'a PUT needs a body (Content-Length is 0 or missing)');
   }
-  return { body: message, length };
+  const check = bodyCheck(rule);
+  return { body: message, length, ...(check ? { check } : {}) };
 }
 
 /** PUT /key: 201 once every replica has the value; 403 a live key; 411 an empty body. */
 async function answerPut(deps: MasterDeps, request: ApiRequest): Promise<Answer> {
-  const stored = await storeValue(deps, decodeKey(request.rawPath), requestBody(request.message), apiCause(request.client));
+  const key = decodeKey(request.rawPath);
+  authorize(identityOf(request.message), 'write', key, { checksBody: true });
+  const stored = await storeValue(deps, key, requestBody(request.message), apiCause(request.client));
   return written(201, stored.seq, { ETag: `"${stored.md5 ?? ''}"` });
 }
 
 /** DELETE /key: 204 once gone from the index and every replica. */
 async function answerDelete(deps: MasterDeps, request: ApiRequest): Promise<Answer> {
-  const seq = await deleteKey(deps, singleKey(request.rawPath), apiCause(request.client));
+  const key = singleKey(request.rawPath);
+  authorize(identityOf(request.message), 'delete', key);
+  const seq = await deleteKey(deps, key, apiCause(request.client));
   return { ...written(204, seq), body: undefined };
 }
 
 /** UNLINK /key (a virtual delete) and LINK /key (its undo): 204, or 404. */
 async function answerLink(deps: MasterDeps, request: ApiRequest, linked: boolean): Promise<Answer> {
-  const seq = await setLinked(deps, singleKey(request.rawPath), linked, apiCause(request.client));
+  const key = singleKey(request.rawPath);
+  authorize(identityOf(request.message), linked ? 'write' : 'delete', key);
+  const seq = await setLinked(deps, key, linked, apiCause(request.client));
   return { ...written(204, seq), body: undefined };
 }
 
 /** POST /key?rebalance: 204 once the key is where placement puts it now; 404; 400 it could not. */
 async function answerRebalance(deps: MasterDeps, request: ApiRequest): Promise<Answer> {
-  const seq = await rebalanceLockedKey(deps, singleKey(request.rawPath), apiCause(request.client));
+  const key = singleKey(request.rawPath);
+  authorize(identityOf(request.message), 'admin', key);
+  const seq = await rebalanceLockedKey(deps, key, apiCause(request.client));
   // A key already in place appended nothing: what this master has applied covers it.
   return { ...written(204, seq ?? deps.index.checkpoint), body: undefined };
 }
@@ -141,10 +158,18 @@ async function answerRebalance(deps: MasterDeps, request: ApiRequest): Promise<A
 /** GET ?list, ?unlinked, ?history; any other query is 403, as in the original. */
 async function answerQuery(deps: MasterDeps, request: ApiRequest): Promise<Answer> {
   const query = new URLSearchParams(request.query);
-  if (query.has('list')) return answerList(deps, decodeKey(request.rawPath), ['live'], query);
-  // Unlinked keys, and the writes and DELETEs that never completed, as the original listed them.
-  if (query.has('unlinked')) return answerList(deps, decodeKey(request.rawPath), ['unlinked', 'pending', 'deleting'], query);
-  if (query.has('history')) return answerHistory(deps, singleKey(request.rawPath));
+  const identity = identityOf(request.message);
+  if (query.has('list') || query.has('unlinked')) {
+    const prefix = decodeKey(request.rawPath);
+    authorize(identity, 'list', prefix);
+    // Unlinked keys, and the writes and DELETEs that never completed, as the original listed them.
+    return answerList(deps, prefix, query.has('list') ? ['live'] : ['unlinked', 'pending', 'deleting'], query);
+  }
+  if (query.has('history')) {
+    const key = singleKey(request.rawPath);
+    authorize(identity, 'admin', key);
+    return answerHistory(deps, key);
+  }
   throw unknownOperation(request);
 }
 

@@ -26,6 +26,8 @@ export interface RescanOptions {
   logger?: Logger;
   /** The log on NATS JetStream instead of DB/log. */
   logUrl?: string;
+  /** The volumes' secret (--volume-secret-file): listings and HEADs are signed with it. */
+  secret?: string;
 }
 
 export interface RescanReport {
@@ -71,7 +73,7 @@ function placementOrder(found: string[], target: string[]): string[] {
 export async function rescanVolumes(db: string, options: RescanOptions): Promise<RescanReport> {
   const started = Date.now();
   const logger = options.logger ?? silentLogger;
-  const client = new VolumeClient({ headTimeoutMs: 30_000, connectionsPerVolume: 16 });
+  const client = new VolumeClient({ headTimeoutMs: 30_000, connectionsPerVolume: 16, ...(options.secret ? { secret: options.secret } : {}) });
   const store = await openStore(db, { logger, purpose: 'mkv rebuild --scan', ...(options.logUrl ? { logUrl: options.logUrl } : {}) });
   const report: RescanReport = {
     files: 0,

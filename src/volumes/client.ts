@@ -8,6 +8,7 @@ import { Pool } from 'undici';
 import { MkvError } from '../errors.js';
 import { volumeHost, volumePrefix } from '../placement.js';
 import { ShortRequestClient, type ShortAnswer, type ShortMethod } from './http1.js';
+import { opOf, signQuery } from './signing.js';
 
 export interface VolumeClientOptions {
   /** How long a HEAD may take before the replica counts as not answering. */
@@ -18,6 +19,13 @@ export interface VolumeClientOptions {
    */
   requestTimeoutMs?: number;
   connectionsPerVolume?: number;
+  /**
+   * The secret the volumes check every request's signed link against (signing.ts); none: the
+   * volumes serve anyone, as the original's did.
+   */
+  secret?: string;
+  /** How long the link of a redirect to a volume reads its blob (with `secret`). */
+  linkTtlMs?: number;
   /** Told of every failed volume request (for metrics). */
   onFailure?: (volume: string, operation: string, timedOut: boolean) => void;
 }
@@ -79,6 +87,9 @@ export function volumeUrl(volume: string, path: string): string {
   return `http://${volume}${path}`;
 }
 
+/** How long the link of the master's own request is valid: a volume checks it as the request starts. */
+const REQUEST_LINK_TTL_S = 300;
+
 /** How often the deadlines of short requests are checked: one times out within this much after its deadline. */
 const DEADLINE_TICK_MS = 100;
 
@@ -99,12 +110,16 @@ export class VolumeClient {
   readonly requestTimeoutMs: number;
   private readonly connections: number;
   private readonly onFailure: VolumeClientOptions['onFailure'];
+  private readonly secret: string | undefined;
+  private readonly linkTtlMs: number;
 
   constructor(options: VolumeClientOptions = {}) {
     this.headTimeoutMs = options.headTimeoutMs ?? 1000;
     this.requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
     this.onFailure = options.onFailure;
     this.connections = options.connectionsPerVolume ?? 128;
+    this.secret = options.secret;
+    this.linkTtlMs = options.linkTtlMs ?? 10 * 60_000;
     this.shortClient = new ShortRequestClient(this.connections);
   }
 
@@ -125,6 +140,25 @@ export class VolumeClient {
     return pool;
   }
 
+  /**
+   * The path of a request to a volume: its subvolume's prefix, the blob's path and, with a
+   * secret, the signed link for `method` (valid a few minutes: it is checked when the request
+   * starts, however long its body takes).
+   */
+  private target(volume: string, method: string, path: string): string {
+    const uri = volumePrefix(volume) + path;
+    if (!this.secret) return uri;
+    return `${uri}?${signQuery(this.secret, uri, opOf(method), Math.ceil(Date.now() / 1000) + REQUEST_LINK_TTL_S)}`;
+  }
+
+  /** Where a client reads a blob: the URL a GET redirects to, signed to read it for the link TTL. */
+  publicUrl(volume: string, path: string): string {
+    const url = volumeUrl(volume, path);
+    if (!this.secret) return url;
+    const uri = volumePrefix(volume) + path;
+    return `${url}?${signQuery(this.secret, uri, 'read', Math.ceil((Date.now() + this.linkTtlMs) / 1000))}`;
+  }
+
   private failed(volume: string, operation: string, error: unknown): void {
     this.onFailure?.(volumeHost(volume), operation, isTimeout(error));
   }
@@ -141,7 +175,7 @@ export class VolumeClient {
         if (onAbort) signal!.removeEventListener('abort', onAbort);
       };
       this.pool(volume).dispatch(
-        { method: 'PUT', path: volumePrefix(volume) + path, body, headers },
+        { method: 'PUT', path: this.target(volume, 'PUT', path), body, headers },
         {
           onRequestStart(controller) {
             if (!signal) return;
@@ -199,7 +233,7 @@ export class VolumeClient {
    * answer, or the Error that kept it from one (counted as the volume's failure).
    */
   private short(volume: string, method: ShortMethod, path: string, timeoutMs: number, body?: Buffer): Promise<ShortAnswer | Error> {
-    const { answer, abort } = this.shortClient.request(volumeHost(volume), method, volumePrefix(volume) + path, body);
+    const { answer, abort } = this.shortClient.request(volumeHost(volume), method, this.target(volume, method, path), body);
     const entry: ShortInFlight = { method, deadline: performance.now() + timeoutMs, timeoutMs, abort };
     this.inFlight.add(entry);
     this.startDeadlineTicker();
@@ -252,7 +286,7 @@ export class VolumeClient {
     try {
       const response = await this.pool(volume).request({
         method: 'GET',
-        path: volumePrefix(volume) + path,
+        path: this.target(volume, 'GET', path),
         headers: options.range ? { range: options.range } : {},
         signal: options.signal,
       });
@@ -270,7 +304,7 @@ export class VolumeClient {
     try {
       const response = await this.pool(volume).request({
         method: 'GET',
-        path: volumePrefix(volume) + path,
+        path: this.target(volume, 'GET', path),
         // The pool bounds connect, headers and each gap in the body; no AbortSignal per listing
         // (its timer and DOMException were a tenth of a rescan's CPU).
       });

@@ -6,17 +6,21 @@
 //   GET     a file (Range: one byte range → 206), or a directory "…/" as nginx's autoindex JSON
 //   HEAD    as GET without the body
 //   DELETE  a file: 204, missing: 404
+//   with a secret, as nginx/volume with one: 403 unless the request's link is signed (signing.ts)
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { dirname, join, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { checkLink, opOf } from './signing.js';
 
 const TEMP_DIR = '.tmp';
 
 export interface VolumeServerOptions {
   root: string;
+  /** Serve only requests whose link is signed with this secret (signing.ts), as nginx/volume does with one. */
+  secret?: string;
 }
 
 class HttpError extends Error {
@@ -164,7 +168,19 @@ async function handleDelete(root: string, request: IncomingMessage, response: Se
 
 export function createVolumeServer(options: VolumeServerOptions): Server {
   const root = options.root.endsWith(sep) ? options.root.slice(0, -1) : options.root;
+  const { secret } = options;
   const server = createServer((request, response) => {
+    if (secret) {
+      const url = request.url ?? '/';
+      const at = url.indexOf('?');
+      const link = checkLink(secret, at === -1 ? url : url.slice(0, at), opOf(request.method ?? 'GET'), new URLSearchParams(at === -1 ? '' : url.slice(at + 1)));
+      if (link !== 'ok') {
+        request.resume();
+        response.writeHead(403, { 'content-type': 'text/plain', 'content-length': 10, connection: 'close' });
+        response.end(request.method === 'HEAD' ? undefined : 'forbidden\n');
+        return;
+      }
+    }
     const handler =
       request.method === 'GET' || request.method === 'HEAD'
         ? handleGet

@@ -1,7 +1,7 @@
 // Real parts for tests: temp dirs, embedded and nginx volume servers, an in-process master on
 // port 0, and the `mkv` CLI as a child process.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -75,18 +75,29 @@ async function waitForHttp(url: string, child?: ChildProcess): Promise<void> {
   throw new Error(`${url} did not come up`);
 }
 
-export async function startVolumes(kind: 'embedded' | 'nginx', count: number, root = tempDir('mkv-volumes-')): Promise<VolumeSet> {
+/**
+ * Volume servers of one kind. With `secret`, they serve only requests signed with it (the
+ * master's --volume-secret-file; nginx reads it from the file MKV_VOLUME_SECRET_FILE names).
+ */
+export async function startVolumes(kind: 'embedded' | 'nginx', count: number, root = tempDir('mkv-volumes-'), secret?: string): Promise<VolumeSet> {
   const dirs = Array.from({ length: count }, (_, i) => join(root, `volume${i + 1}`));
+  const secretFile = join(root, 'volume-secret');
+  if (secret) {
+    mkdirSync(root, { recursive: true });
+    writeFileSync(secretFile, `${secret}\n`);
+  }
+  const serverOptions = (i: number) => ({ root: dirs[i]!, ...(secret ? { secret } : {}) });
+  const nginxEnv = (port: number) => ({ ...process.env, PORT: String(port), ...(secret ? { MKV_VOLUME_SECRET_FILE: secretFile } : {}) });
   const ports: number[] = [];
   const running: Array<Server | ChildProcess | undefined> = [];
   const start = async (i: number) => {
     const port = ports[i]!;
     if (kind === 'embedded') {
-      const server = createVolumeServer({ root: dirs[i]! });
+      const server = createVolumeServer(serverOptions(i));
       await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
       running[i] = server;
     } else {
-      const child = spawn(nginxVolumeScript, [dirs[i]!], { env: { ...process.env, PORT: String(port) }, stdio: 'ignore' });
+      const child = spawn(nginxVolumeScript, [dirs[i]!], { env: nginxEnv(port), stdio: 'ignore' });
       running[i] = child;
       await waitForHttp(`http://127.0.0.1:${port}/`, child);
     }
@@ -107,7 +118,7 @@ export async function startVolumes(kind: 'embedded' | 'nginx', count: number, ro
   for (let i = 0; i < count; i++) {
     if (kind === 'embedded') {
       // Listen on port 0 the first time; keep that port for restarts.
-      const server = createVolumeServer({ root: dirs[i]! });
+      const server = createVolumeServer(serverOptions(i));
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
       ports.push((server.address() as AddressInfo).port);
       running.push(server);

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { PassThrough, Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { VolumeClient } from '../../src/volumes/client.js';
+import { signQuery } from '../../src/volumes/signing.js';
 import { http } from '../helpers/http.js';
 import { nginxSkipReason, startVolumes, type VolumeSet } from '../helpers/cluster.js';
 
@@ -131,3 +132,55 @@ function volumeContract(kind: 'embedded' | 'nginx', skip: string | false): void 
 
 volumeContract('embedded', false);
 volumeContract('nginx', nginxSkipReason());
+
+/** A volume given the master's secret: it serves what the master signed, and nothing else. */
+function securedContract(kind: 'embedded' | 'nginx', skip: string | false): void {
+  describe(`volume server contract with a secret: ${kind}`, { skip }, () => {
+    const secret = 'f00dfeed0123456789abcdef-_xyz';
+    let set: VolumeSet;
+    let base: string;
+    before(async () => {
+      set = await startVolumes(kind, 1, undefined, secret);
+      base = `http://${set.volumes[0]}`;
+    });
+    after(() => set?.close());
+    const inAMinute = () => Math.ceil(Date.now() / 1000) + 60;
+    const signed = (path: string, op: 'read' | 'write', expires = inAMinute()) => `${base}${path}?${signQuery(secret, path, op, expires)}`;
+
+    test("the master's client, signing every request, does all it does on an open volume", async () => {
+      const volume = set.volumes[0]!;
+      const client = new VolumeClient({ requestTimeoutMs: 10_000, secret });
+      try {
+        await client.put(`${volume}/sv03`, '/ab/cd/c2lnbmVk', Readable.from([Buffer.from('streamed')]), 8);
+        await client.put(`${volume}/sv03`, '/ab/cd/c21hbGw=', Buffer.from('small'), 5);
+        assert.deepEqual(await client.head(`${volume}/sv03`, '/ab/cd/c2lnbmVk'), { status: 'found', size: 8 });
+        const got = await client.get(`${volume}/sv03`, '/ab/cd/c21hbGw=');
+        assert.equal(got.statusCode, 200);
+        assert.equal(Buffer.concat(await got.body.toArray()).toString(), 'small');
+        assert.deepEqual((await client.list(`${volume}/sv03`, '/ab/cd/')).map((entry) => entry.name).sort(), ['c21hbGw=', 'c2lnbmVk']);
+        assert.equal((await http('GET', client.publicUrl(`${volume}/sv03`, '/ab/cd/c21hbGw='))).text, 'small', 'the link a redirect gives reads the blob');
+        assert.equal(await client.delete(`${volume}/sv03`, '/ab/cd/c2lnbmVk'), 'deleted');
+      } finally {
+        await client.close();
+      }
+    });
+
+    test('anyone else on the port: no read, write, delete or listing without a link, and a read link only reads', async () => {
+      const path = '/sv01/60/08/L3dlaGF2ZQ==';
+      assert.equal((await http('PUT', signed(path, 'write'), 'the value')).status, 201);
+      for (const [method, url] of [['GET', base + path], ['HEAD', base + path], ['PUT', base + path], ['DELETE', base + path], ['GET', `${base}/sv01/60/`], ['GET', `${base}/`]] as const) {
+        assert.equal((await http(method, url, method === 'PUT' ? 'evil' : undefined)).status, 403, `${method} ${url}`);
+      }
+      assert.equal((await http('GET', signed(path, 'read'))).text, 'the value');
+      assert.equal((await http('GET', signed(path, 'read'), undefined, { range: 'bytes=4-8' })).text, 'value');
+      assert.equal((await http('PUT', signed(path, 'read'), 'evil')).status, 403, 'a read link does not write');
+      assert.equal((await http('DELETE', signed(path, 'read'))).status, 403, 'nor delete');
+      assert.equal((await http('GET', signed(path, 'read', Math.floor(Date.now() / 1000) - 5))).status, 403, 'an expired link reads nothing');
+      assert.equal((await http('GET', signed(path, 'read').replace('L3dlaGF2ZQ==', 'L2hlbGxv'))).status, 403, "a link reads only its blob");
+      assert.equal((await http('GET', signed(path, 'read'))).text, 'the value', 'and the value is as it was');
+    });
+  });
+}
+
+securedContract('embedded', false);
+securedContract('nginx', nginxSkipReason());

@@ -3,9 +3,15 @@
 //
 //   <hex size>[;chunk-signature=<sig>]\r\n <size bytes> \r\n ... 0[;chunk-signature=…]\r\n [trailer: value\r\n]* \r\n
 //
-// This Transform yields the payload. Signatures and trailing checksums are not checked: the
-// master does not authenticate S3 requests, and the md5 it computes is what it records.
+// This Transform yields the payload. Given the request's signing (a STREAMING-AWS4-HMAC-SHA256
+// payload), every chunk's signature is checked as its last byte arrives, each chained from the
+// one before, so a body altered on the way is refused before the master acts on it; so is the
+// trailer's signature, when it has one. Without signing (no credentials, or an unsigned
+// payload) signatures are not read. Trailing checksums are not checked: the md5 the master
+// computes is what it records.
+import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
+import { chunkSignature, sameSignature, trailerSignature, type ChunkSigning } from '../../auth/sigv4.js';
 import { MkvError } from '../../errors.js';
 
 const MAX_HEADER_LINE = 4096;
@@ -19,10 +25,23 @@ export class AwsChunkedDecoder extends Transform {
   private finished = false;
   /** Payload bytes passed on so far. */
   private produced = 0;
+  /** The signature the current chunk claims, and the hash of its data so far. */
+  private claimed = '';
+  private chunkHash: Hash | undefined;
+  /** The last signature checked: the next one chains from it. */
+  private previous: string;
+  private trailers = '';
 
-  /** `expected`: X-Amz-Decoded-Content-Length, which the payload must match exactly. */
-  constructor(private readonly expected?: number) {
+  /**
+   * `expected`: X-Amz-Decoded-Content-Length, which the payload must match exactly;
+   * `signing`: the request's, when its chunks must be signed.
+   */
+  constructor(
+    private readonly expected?: number,
+    private readonly signing?: ChunkSigning,
+  ) {
     super();
+    this.previous = signing?.seed ?? '';
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
@@ -54,18 +73,47 @@ export class AwsChunkedDecoder extends Transform {
     return text;
   }
 
+  /** Checks the signature of the chunk whose data just ended (or the final, empty one). */
+  private checkChunk(): void {
+    if (!this.signing) return;
+    const expected = chunkSignature(this.signing, this.previous, this.chunkHash!.digest('hex'));
+    if (!sameSignature(expected, this.claimed)) throw new MkvError('MKV_SIGNATURE', 'a chunk of the aws-chunked body does not match its signature');
+    this.previous = this.claimed;
+  }
+
+  private trailerLine(text: string): void {
+    if (text === '') {
+      this.finished = true;
+      return;
+    }
+    const signature = /^x-amz-trailer-signature:(.*)$/i.exec(text);
+    if (!signature) {
+      this.trailers += `${text.slice(0, text.indexOf(':')).trim().toLowerCase()}:${text.slice(text.indexOf(':') + 1).trim()}\n`;
+      return;
+    }
+    if (this.signing && !sameSignature(trailerSignature(this.signing, this.previous, this.trailers), signature[1]!.trim())) {
+      throw new MkvError('MKV_SIGNATURE', 'the trailer of the aws-chunked body does not match its signature');
+    }
+  }
+
   private drain(): void {
     while (this.pending.length > 0 && !this.finished) {
       if (this.left > 0) {
         const take = Math.min(this.left, this.pending.length);
+        const data = this.pending.subarray(0, take);
         this.produced += take;
         if (this.expected !== undefined && this.produced > this.expected) {
           throw new MkvError('MKV_BAD_REQUEST', `the aws-chunked body holds more than X-Amz-Decoded-Content-Length (${this.expected} bytes)`);
         }
-        this.push(this.pending.subarray(0, take));
+        this.chunkHash?.update(data);
         this.pending = this.pending.subarray(take);
         this.left -= take;
-        if (this.left === 0) this.afterData = true;
+        if (this.left === 0) {
+          // Checked before the chunk's last bytes go on: nothing unsigned reaches a volume whole.
+          this.checkChunk();
+          this.afterData = true;
+        }
+        this.push(data);
         continue;
       }
       const text = this.line();
@@ -77,13 +125,19 @@ export class AwsChunkedDecoder extends Transform {
         continue;
       }
       if (this.inTrailers) {
-        if (text === '') this.finished = true;
+        this.trailerLine(text);
         continue;
       }
-      const size = /^([0-9a-fA-F]{1,16})(;.*)?$/.exec(text);
-      if (!size) throw new MkvError('MKV_BAD_REQUEST', `malformed aws-chunked body (chunk header ${JSON.stringify(text.slice(0, 40))})`);
-      this.left = parseInt(size[1]!, 16);
-      if (this.left === 0) this.inTrailers = true;
+      const header = /^([0-9a-fA-F]{1,16})(?:;chunk-signature=([0-9a-f]{64}))?(;.*)?$/.exec(text);
+      if (!header) throw new MkvError('MKV_BAD_REQUEST', `malformed aws-chunked body (chunk header ${JSON.stringify(text.slice(0, 40))})`);
+      if (this.signing && header[2] === undefined) throw new MkvError('MKV_SIGNATURE', 'a chunk of the aws-chunked body carries no chunk-signature');
+      this.claimed = header[2] ?? '';
+      this.chunkHash = this.signing ? createHash('sha256') : undefined;
+      this.left = parseInt(header[1]!, 16);
+      if (this.left === 0) {
+        this.checkChunk();
+        this.inTrailers = true;
+      }
     }
   }
 }

@@ -4,6 +4,7 @@
 import type { Context } from 'koa';
 import { MkvError } from '../../errors.js';
 import { prefixEnd } from '../../index/index-store.js';
+import { authorize, identityOf } from '../../auth/authenticate.js';
 import type { MasterDeps } from '../deps.js';
 import { document, element } from './xml.js';
 
@@ -39,6 +40,7 @@ export function listObjectsV2(ctx: Context, deps: MasterDeps, bucket: string, qu
 
   const root = `/${bucket}/`;
   const base = root + prefix;
+  authorize(identityOf(ctx.req), 'list', base);
   let start: Buffer = Buffer.from(base, 'utf8');
   const bump = (candidate: Buffer) => {
     if (Buffer.compare(candidate, start) > 0) start = candidate;

@@ -4,6 +4,7 @@
 // streams them, in order, to every replica as one value.
 import type { Context } from 'koa';
 import { MkvError } from '../../errors.js';
+import { authorize, identityOf } from '../../auth/authenticate.js';
 import { checkKeyFits } from '../../keys/key-limits.js';
 import { storeValue } from '../../keys/store-value.js';
 import { apiCause, type MasterDeps } from '../deps.js';
@@ -13,6 +14,7 @@ import { childElements, element, parseXml, requiredText } from './xml.js';
 
 export function createUpload(ctx: Context, deps: MasterDeps, key: string): void {
   checkKeyFits(key);
+  authorize(identityOf(ctx.req), 'write', key);
   const { bucket, objectKey } = splitBucket(key);
   if (objectKey === '') throw new MkvError('MKV_BAD_REQUEST', 'a multipart upload needs an object key');
   const upload = deps.uploads.create(key);
@@ -20,17 +22,19 @@ export function createUpload(ctx: Context, deps: MasterDeps, key: string): void 
 }
 
 export async function uploadPart(ctx: Context, deps: MasterDeps, key: string, query: URLSearchParams): Promise<void> {
+  authorize(identityOf(ctx.req), 'write', key, { checksBody: true });
   const uploadId = query.get('uploadId') ?? '';
   deps.uploads.get(uploadId, key);
   const number = query.get('partNumber') ?? '';
   if (!/^\d{1,5}$/.test(number)) throw new MkvError('MKV_BAD_QUERY', 'partNumber must be an integer from 1 to 10000');
-  const part = await deps.uploads.writePart(uploadId, Number(number), requestBody(ctx.req).body, deps.config.bodyTimeoutMs);
+  const part = await deps.uploads.writePart(uploadId, Number(number), requestBody(ctx.req), deps.config.bodyTimeoutMs);
   ctx.status = 200;
   ctx.set('ETag', `"${part.md5}"`);
   ctx.body = '';
 }
 
 export async function completeUpload(ctx: Context, deps: MasterDeps, key: string, query: URLSearchParams): Promise<void> {
+  authorize(identityOf(ctx.req), 'write', key, { checksBody: true });
   const uploadId = query.get('uploadId') ?? '';
   deps.uploads.get(uploadId, key);
   const content = parseXml(await readXmlBody(ctx, deps), 'CompleteMultipartUpload');
@@ -61,6 +65,7 @@ export async function completeUpload(ctx: Context, deps: MasterDeps, key: string
 }
 
 export function abortUpload(ctx: Context, deps: MasterDeps, key: string, query: URLSearchParams): void {
+  authorize(identityOf(ctx.req), 'write', key);
   const uploadId = query.get('uploadId') ?? '';
   deps.uploads.get(uploadId, key);
   deps.uploads.remove(uploadId);
@@ -70,6 +75,7 @@ export function abortUpload(ctx: Context, deps: MasterDeps, key: string, query: 
 /** ListMultipartUploads: the uploads begun under this bucket and not completed or aborted. */
 export function listUploads(ctx: Context, deps: MasterDeps, bucket: string, query: URLSearchParams): void {
   const prefix = `/${bucket}/${query.get('prefix') ?? ''}`;
+  authorize(identityOf(ctx.req), 'list', prefix);
   const uploads = deps.uploads.list().filter((upload) => upload.key.startsWith(prefix));
   xmlResponse(ctx, 'ListMultipartUploadsResult', [
     element('Bucket', bucket),

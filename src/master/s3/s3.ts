@@ -5,6 +5,7 @@
 // clients keep the redirect. Keys are write-once as in minikeyvalue: a PutObject over a live
 // key fails like a conditional PUT (If-None-Match: *) does, 412 PreconditionFailed.
 import { randomUUID } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { Context } from 'koa';
 import { MkvError, type ErrorCode } from '../../errors.js';
 import { keyToPath } from '../../placement.js';
@@ -15,16 +16,25 @@ import { deleteKey } from '../../keys/remove.js';
 import { storeValue } from '../../keys/store-value.js';
 import { readSmallBody } from '../../keys/slow-body.js';
 import type { Answer } from '../answer.js';
+import { authorize, identityOf } from '../../auth/authenticate.js';
+import { bodyCheck } from '../../auth/body-check.js';
 import { apiCause, type MasterDeps } from '../deps.js';
 import { failure } from '../errors.js';
 import { requestBody } from '../native-api.js';
 import { MAX_XML_BYTES, childElements, document, element, parseXml, requiredText } from './xml.js';
 
 /** S3-signed: a SigV4 (or V2) Authorization header, or a presigned URL's X-Amz-* query. */
-export function isS3Request(ctx: Context): boolean {
-  const authorization = ctx.get('authorization');
-  if (/^AWS4-HMAC-SHA256 |^AWS /.test(authorization)) return true;
-  return /(?:^|&)X-Amz-(?:Algorithm|Credential|Signature)=/i.test(ctx.querystring);
+export function isS3Signed(headers: IncomingHttpHeaders, query: string): boolean {
+  if (/^AWS4-HMAC-SHA256 |^AWS /.test(headers.authorization ?? '')) return true;
+  return /(?:^|&)X-Amz-(?:Algorithm|Credential|Signature)=/i.test(query);
+}
+
+/** An S3 request: S3-signed, or naming an S3 operation in its query; answered (and refused) as S3 answers. */
+export function isS3(headers: IncomingHttpHeaders, query: string): boolean {
+  if (isS3Signed(headers, query)) return true;
+  if (query === '') return false;
+  const params = new URLSearchParams(query);
+  return ['list-type', 'uploads', 'uploadId', 'delete'].some((name) => params.has(name));
 }
 
 /** "/bucket/a/b" → { bucket: "bucket", objectKey: "a/b" }; objectKey is "" for the bucket itself. */
@@ -51,6 +61,12 @@ const S3_ERRORS: Partial<Record<ErrorCode, [string, number]>> = {
   MKV_READ_ONLY: ['AccessDenied', 403],
   MKV_PROTECTED: ['AccessDenied', 403],
   MKV_UNKNOWN_OPERATION: ['NotImplemented', 501],
+  MKV_UNAUTHENTICATED: ['AccessDenied', 403],
+  MKV_ACCESS_DENIED: ['AccessDenied', 403],
+  MKV_SIGNATURE: ['SignatureDoesNotMatch', 403],
+  MKV_UNKNOWN_ACCESS_KEY: ['InvalidAccessKeyId', 403],
+  MKV_TIME_SKEWED: ['RequestTimeTooSkewed', 403],
+  MKV_BAD_DIGEST: ['XAmzContentSHA256Mismatch', 400],
   MKV_LOG_FULL: ['ServiceUnavailable', 503],
   MKV_UPLOADS_FULL: ['ServiceUnavailable', 503],
   MKV_LOG_UNAVAILABLE: ['ServiceUnavailable', 503],
@@ -76,6 +92,7 @@ function httpDate(time: number): string {
 /** GetObject / HeadObject for S3 clients: the bytes through the master, Range passed to the volume. */
 export async function getObjectDirect(ctx: Context, deps: MasterDeps, key: string): Promise<void> {
   checkKeyFits(key);
+  authorize(identityOf(ctx.req), 'read', key);
   const record = deps.index.get(key);
   if (!record || record.state !== 'live') throw new MkvError('MKV_NOT_FOUND', 'The specified key does not exist.');
   const path = keyToPath(key);
@@ -126,6 +143,7 @@ export async function getObjectDirect(ctx: Context, deps: MasterDeps, key: strin
 
 /** PutObject: as PUT, answered the S3 way. */
 export async function putObject(ctx: Context, deps: MasterDeps, key: string): Promise<void> {
+  authorize(identityOf(ctx.req), 'write', key, { checksBody: true });
   if (splitBucket(key).objectKey === '') {
     // CreateBucket: buckets are only key prefixes here, so there is nothing to create.
     ctx.status = 200;
@@ -140,12 +158,18 @@ export async function putObject(ctx: Context, deps: MasterDeps, key: string): Pr
 
 /** DeleteObject: S3 answers 204 whether or not the key existed. */
 export async function deleteObject(ctx: Context, deps: MasterDeps, key: string): Promise<void> {
+  authorize(identityOf(ctx.req), 'delete', key);
+  await removeObject(ctx, deps, key);
+  ctx.status = 204;
+}
+
+/** Deletes a key as S3 does: a key that is not there is not an error. */
+async function removeObject(ctx: Context, deps: MasterDeps, key: string): Promise<void> {
   try {
     await deleteKey(deps, key, apiCause(ctx.state.client as string | null));
   } catch (error) {
     if (!(error instanceof MkvError && error.code === 'MKV_NOT_FOUND')) throw error;
   }
-  ctx.status = 204;
 }
 
 const MAX_DELETE_OBJECTS = 1000;
@@ -153,7 +177,12 @@ const MAX_DELETE_OBJECTS = 1000;
 /** A client's XML document (DeleteObjects, CompleteMultipartUpload): at most MAX_XML_BYTES, under the body timeout. */
 export async function readXmlBody(ctx: Context, deps: MasterDeps): Promise<string> {
   const tooLarge = () => new MkvError('MKV_BAD_XML', `the XML body is larger than ${MAX_XML_BYTES} bytes`);
-  return (await readSmallBody(ctx.req, MAX_XML_BYTES, deps.config.bodyTimeoutMs, tooLarge)).toString('utf8');
+  const body = await readSmallBody(ctx.req, MAX_XML_BYTES, deps.config.bodyTimeoutMs, tooLarge);
+  // Whether it is the document that was signed, before anything is done with it.
+  const check = bodyCheck(identityOf(ctx.req).body);
+  check?.update(body);
+  check?.finish();
+  return body.toString('utf8');
 }
 
 /** DeleteObjects: POST /bucket?delete with <Delete><Object><Key>…</Key></Object>…</Delete>. */
@@ -168,10 +197,11 @@ export async function deleteObjects(ctx: Context, deps: MasterDeps, bucket: stri
     const key = `/${bucket}/${objectKey}`;
     try {
       checkKeyFits(key);
-      await deleteObject(ctx, deps, key);
+      authorize(identityOf(ctx.req), 'delete', key, { checksBody: true }); // the document was checked as it was read
+      await removeObject(ctx, deps, key);
       if (!quiet) results.push(element('Deleted', [element('Key', objectKey)]));
     } catch (error) {
-      const mkv = error instanceof MkvError ? error : failure(error, deps.logger, 'POST', ctx.path);
+      const mkv = failure(error, deps, 'POST', ctx.path, ctx.req);
       const [code] = S3_ERRORS[mkv.code] ?? ['InternalError'];
       results.push(`<Error>${element('Key', objectKey)}${element('Code', code)}${element('Message', mkv.message)}</Error>`);
     }

@@ -12,6 +12,7 @@ import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { MkvError } from '../../errors.js';
 import { watchBodyRate } from '../../keys/slow-body.js';
+import type { ValueSource } from '../../keys/store-value.js';
 
 export interface Upload {
   uploadId: string;
@@ -76,7 +77,8 @@ export class UploadStore {
    * Streams a part to disk, under the body timeout (`windowMs`); resolves with its size and md5
    * (the part's ETag). A failure says what went wrong, never where the part was being written.
    */
-  async writePart(uploadId: string, number: number, body: Readable, windowMs: number): Promise<Part> {
+  async writePart(uploadId: string, number: number, source: ValueSource, windowMs: number): Promise<Part> {
+    const { body, check } = source;
     const dir = this.uploadDir(uploadId);
     if (!Number.isInteger(number) || number < 1 || number > MAX_PART_NUMBER) {
       throw new MkvError('MKV_BAD_QUERY', `partNumber must be an integer from 1 to ${MAX_PART_NUMBER}`);
@@ -87,6 +89,7 @@ export class UploadStore {
     let size = 0;
     body.on('data', (chunk: Buffer) => {
       hash.update(chunk);
+      check?.update(chunk);
       size += chunk.length;
     });
     // Through a PassThrough, so that giving up on a slow body does not destroy the request (and
@@ -99,6 +102,7 @@ export class UploadStore {
     });
     try {
       await pipeline(passage, createWriteStream(temporary));
+      check?.finish(); // the part that was signed, or none kept
       const handle = await open(temporary, 'r');
       await handle.sync();
       await handle.close();
