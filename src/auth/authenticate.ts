@@ -2,7 +2,8 @@
 //
 //   request ─▶ Authorization: AWS4-HMAC-SHA256 …  ─▶ SigV4 (sigv4.ts)          ─┐
 //              Authorization: Basic …             ─▶ access key : secret key   ─┼─▶ an identity ─▶ allows(right, key)?
-//              X-Amz-Signature=… in the query     ─▶ a presigned URL           ─┤     (credentials.ts)
+//              Authorization: AWS KEY:SIG         ─▶ Signature Version 2       ─┤
+//              X-Amz-Signature=… in the query     ─▶ a presigned URL (V4, V2)  ─┤     (credentials.ts)
 //              none                               ─▶ anonymous                 ─┘
 //
 // Authentication happens once per request, before it is routed; each handler then asks for the
@@ -12,7 +13,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { MkvError } from '../errors.js';
 import { allows, type Credentials, type Grant, type Right } from './credentials.js';
-import { ALGORITHM, verifyHeaderSignature, verifyPresigned, type BodyRule, type SignedRequest } from './sigv4.js';
+import { ALGORITHM, verifyHeaderSignature, verifyPresigned, verifyV2Header, verifyV2Presigned, type BodyRule, type SignedRequest } from './sigv4.js';
 
 export interface Identity {
   /** The access key, or "anonymous". */
@@ -50,11 +51,18 @@ export function authenticate(credentials: Credentials, request: SignedRequest, n
     return { name: key.accessKey, grant: key, body };
   }
   if (/^basic /i.test(authorization)) return basic(credentials, authorization.slice(6));
-  if (authorization.startsWith('AWS ')) throw new MkvError('MKV_SIGNATURE', 'Signature Version 2 is not accepted; sign requests with Signature Version 4');
+  if (authorization.startsWith('AWS ')) {
+    const key = verifyV2Header(credentials, request, authorization, now);
+    return { name: key.accessKey, grant: key, body: { kind: 'none' } };
+  }
   if (authorization !== '') throw new MkvError('MKV_UNAUTHENTICATED', 'the Authorization header is neither Basic nor AWS4-HMAC-SHA256');
   if (/(?:^|&)X-Amz-(?:Signature|Credential)=/.test(request.query)) {
     const { key, body } = verifyPresigned(credentials, request, new URLSearchParams(request.query), now);
     return { name: key.accessKey, grant: key, body };
+  }
+  if (/(?:^|&)AWSAccessKeyId=/.test(request.query)) {
+    const key = verifyV2Presigned(credentials, request, new URLSearchParams(request.query), now);
+    return { name: key.accessKey, grant: key, body: { kind: 'none' } };
   }
   return { name: 'anonymous', grant: credentials.anonymous, body: { kind: 'none' } };
 }

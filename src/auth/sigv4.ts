@@ -251,3 +251,61 @@ export function trailerSignature(signing: ChunkSigning, previous: string, traile
   const stringToSign = `${ALGORITHM}-TRAILER\n${signing.amzDate}\n${signing.scope}\n${previous}\n${sha256(trailers)}`;
   return createHmac('sha256', signing.signingKey).update(stringToSign).digest('hex');
 }
+
+// Signature Version 2, which the aws cli still uses for `aws s3 presign` against an endpoint of
+// its own (?AWSAccessKeyId=…&Expires=…&Signature=…), as older S3 clients do in the
+// Authorization header (AWS KEY:SIGNATURE): base64 HMAC-SHA1 of the method, Content-MD5,
+// Content-Type, the date (or Expires), the x-amz-* headers and the resource with its
+// sub-resources. It signs no payload.
+
+/** The query parameters that are part of a V2 resource (S3's sub-resources and response overrides). */
+const V2_SUBRESOURCES = new Set([
+  'acl', 'delete', 'lifecycle', 'location', 'logging', 'notification', 'partNumber', 'policy', 'requestPayment', 'tagging', 'torrent',
+  'uploadId', 'uploads', 'versionId', 'versioning', 'versions', 'website', 'response-cache-control', 'response-content-disposition',
+  'response-content-encoding', 'response-content-language', 'response-content-type', 'response-expires',
+]);
+
+function v2StringToSign(request: SignedRequest, date: string): string {
+  const amzHeaders = Object.keys(request.headers)
+    .filter((name) => name.startsWith('x-amz-'))
+    .sort()
+    .map((name) => `${name}:${headerValue(request.headers, name)}\n`)
+    .join('');
+  const subresources = new URLSearchParams(request.query);
+  const kept = [...subresources.keys()].filter((name) => V2_SUBRESOURCES.has(name)).sort();
+  const resource = request.rawPath + (kept.length === 0 ? '' : '?' + kept.map((name) => (subresources.get(name) ? `${name}=${subresources.get(name)}` : name)).join('&'));
+  return `${request.method}\n${headerValue(request.headers, 'content-md5')}\n${headerValue(request.headers, 'content-type')}\n${date}\n${amzHeaders}${resource}`;
+}
+
+function checkV2(key: AccessKey, stringToSign: string, signature: string): void {
+  if (!sameSignature(createHmac('sha1', key.secret).update(stringToSign).digest('base64'), signature)) {
+    throw refused('MKV_SIGNATURE', 'the signature does not match: check the secret key and how the request was signed');
+  }
+}
+
+/** Verifies Authorization: AWS ACCESS_KEY:SIGNATURE (Signature Version 2). */
+export function verifyV2Header(credentials: Credentials, request: SignedRequest, authorization: string, now = Date.now()): AccessKey {
+  const match = /^AWS ([^:\s]+):(\S+)$/.exec(authorization);
+  if (!match) throw refused('MKV_SIGNATURE', 'the Authorization header is not AWS ACCESS_KEY:SIGNATURE');
+  const key = credentials.keys.get(match[1]!);
+  if (!key) throw new MkvError('MKV_UNKNOWN_ACCESS_KEY', `the access key ${match[1]} is not one of this server's`);
+  // With X-Amz-Date (signed among the x-amz-* headers), the date line is empty.
+  const amzDate = headerValue(request.headers, 'x-amz-date');
+  const date = amzDate === '' ? headerValue(request.headers, 'date') : '';
+  const time = Date.parse(amzDate || date);
+  if (Number.isNaN(time)) throw refused('MKV_ACCESS_DENIED', 'a signed request needs a Date or X-Amz-Date header');
+  if (Math.abs(now - time) > MAX_SKEW_MS) throw refused('MKV_TIME_SKEWED', 'the difference between the request time and the server\'s time is too large');
+  checkV2(key, v2StringToSign(request, date), match[2]!);
+  return key;
+}
+
+/** Verifies a Signature Version 2 presigned URL (AWSAccessKeyId, Expires, Signature in the query). */
+export function verifyV2Presigned(credentials: Credentials, request: SignedRequest, query: URLSearchParams, now = Date.now()): AccessKey {
+  const key = credentials.keys.get(query.get('AWSAccessKeyId') ?? '');
+  if (!key) throw new MkvError('MKV_UNKNOWN_ACCESS_KEY', `the access key ${query.get('AWSAccessKeyId')} is not one of this server's`);
+  const expires = query.get('Expires') ?? '';
+  if (!/^\d{1,12}$/.test(expires)) throw refused('MKV_ACCESS_DENIED', 'Expires is missing or not a time');
+  if (now > Number(expires) * 1000) throw refused('MKV_ACCESS_DENIED', 'Request has expired');
+  checkV2(key, v2StringToSign(request, expires), query.get('Signature') ?? '');
+  return key;
+}

@@ -14,6 +14,7 @@ import { defaultConfig, type MasterConfig } from '../../src/keys/config.js';
 import { silentLogger } from '../../src/logger.js';
 import { createVolumeClient } from '../../src/cli/server.js';
 import { Metrics } from '../../src/metrics.js';
+import type { Credentials } from '../../src/auth/credentials.js';
 import { createVolumeServer } from '../../src/volumes/volume-server.js';
 import { UploadStore } from '../../src/master/s3/uploads.js';
 import { openStore, uploadsDir, type Store, type StoreOptions } from '../../src/writer/store.js';
@@ -151,6 +152,8 @@ export async function startVolumes(kind: 'embedded' | 'nginx', count: number, ro
 
 export interface TestMaster {
   url: string;
+  /** What the master counts (mkv_auth_failures_total among them). */
+  metrics: Metrics;
   port: number;
   /** The same master with every request through Koa (the native path off), on a port of its own. */
   koaUrl: string;
@@ -163,7 +166,14 @@ export interface TestMaster {
 export async function startMaster(
   volumes: string[],
   overrides: Partial<MasterConfig> = {},
-  options: { db?: string; store?: StoreOptions; /** false: every request through Koa, none on the native path. */ nativePath?: boolean } = {},
+  options: {
+    db?: string;
+    store?: StoreOptions;
+    /** false: every request through Koa, none on the native path. */
+    nativePath?: boolean;
+    /** Who may do what (mkv server --credentials). */
+    credentials?: Credentials;
+  } = {},
 ): Promise<TestMaster> {
   const db = options.db ?? tempDir('mkv-db-');
   const config: MasterConfig = { ...defaultConfig, volumes, ...overrides };
@@ -172,7 +182,7 @@ export async function startMaster(
   const metrics = new Metrics();
   const volumeClient = createVolumeClient(config, metrics, silentLogger);
   const uploads = new UploadStore(uploadsDir(db));
-  const deps = { config, index: store.index, writer: store.writer, volumes: volumeClient, uploads, logger: silentLogger, metrics };
+  const deps = { config, index: store.index, writer: store.writer, volumes: volumeClient, uploads, logger: silentLogger, metrics, ...(options.credentials ? { credentials: options.credentials } : {}) };
   const serve = async (nativePath: boolean) => {
     const server = createServer(createMasterHandler(deps, { nativePath }));
     server.requestTimeout = 0;
@@ -187,6 +197,7 @@ export async function startMaster(
     url: `http://127.0.0.1:${port}`,
     port,
     koaUrl: `http://127.0.0.1:${(koaServer.address() as AddressInfo).port}`,
+    metrics,
     db,
     store,
     config,

@@ -23,10 +23,10 @@ import { failure } from '../errors.js';
 import { requestBody } from '../native-api.js';
 import { MAX_XML_BYTES, childElements, document, element, parseXml, requiredText } from './xml.js';
 
-/** S3-signed: a SigV4 (or V2) Authorization header, or a presigned URL's X-Amz-* query. */
+/** S3-signed: a SigV4 (or V2) Authorization header, or a presigned URL's query (X-Amz-*, or V2's AWSAccessKeyId). */
 export function isS3Signed(headers: IncomingHttpHeaders, query: string): boolean {
   if (/^AWS4-HMAC-SHA256 |^AWS /.test(headers.authorization ?? '')) return true;
-  return /(?:^|&)X-Amz-(?:Algorithm|Credential|Signature)=/i.test(query);
+  return /(?:^|&)(?:X-Amz-(?:Algorithm|Credential|Signature)|AWSAccessKeyId)=/i.test(query);
 }
 
 /** An S3 request: S3-signed, or naming an S3 operation in its query; answered (and refused) as S3 answers. */

@@ -1,0 +1,185 @@
+// Who may do what, on a master with --credentials over volumes that hold its secret (stock
+// nginx when installed): nobody without credentials, a read-only key limited to a prefix, a full
+// key, and someone who reaches a volume's port directly. Real clients where users meet them:
+// curl (-u, -L, --aws-sigv4), the aws cli (presigned URLs), the AWS SDK.
+import assert from 'node:assert/strict';
+import { execFile, spawnSync } from 'node:child_process';
+import { promisify } from 'node:util';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { parseCredentials } from '../../src/auth/credentials.js';
+import { keyToPath, keyToVolumes } from '../../src/placement.js';
+import { http } from '../helpers/http.js';
+import { hasNginx, removeDir, startMaster, startVolumes, tempDir, type TestMaster, type VolumeSet } from '../helpers/cluster.js';
+
+const SECRET = '0123456789abcdef0123456789abcdef';
+const CREDENTIALS = 'admin:admin-secret-key\nreader:reader-secret-key read,list /pub/\nanonymous read /open/\n';
+const basic = (user: string) => ({ authorization: `Basic ${Buffer.from(user).toString('base64')}` });
+const ADMIN = basic('admin:admin-secret-key');
+const READER = basic('reader:reader-secret-key');
+
+// Asynchronous: the master under test runs in this process, and must answer meanwhile.
+const run = promisify(execFile);
+
+async function curl(args: string[]): Promise<{ status: number; body: string }> {
+  const { stdout } = await run('curl', ['-s', '-o', '-', '-w', '\n%{http_code}', '--max-time', '20', ...args]);
+  const cut = stdout.lastIndexOf('\n');
+  return { status: Number(stdout.slice(cut + 1)), body: stdout.slice(0, cut) };
+}
+
+async function awsCli(args: string[], configFile?: string): Promise<string> {
+  const env: NodeJS.ProcessEnv = { ...process.env, AWS_ACCESS_KEY_ID: 'admin', AWS_SECRET_ACCESS_KEY: 'admin-secret-key', AWS_DEFAULT_REGION: 'us-east-1' };
+  if (configFile) env.AWS_CONFIG_FILE = configFile;
+  delete env.AWS_CA_BUNDLE;
+  return (await run('aws', args, { env, timeout: 60_000 })).stdout;
+}
+
+function awsCliSkipReason(): string | false {
+  if (spawnSync('aws', ['--version'], { stdio: 'ignore' }).status === 0) return false;
+  if (process.env.CI) throw new Error('CI must install awscli (see .ci/run)');
+  return 'the aws cli is not installed (apt-get install awscli)';
+}
+
+describe(`a secured cluster (${hasNginx() ? 'nginx' : 'embedded'} volumes)`, () => {
+  let set: VolumeSet;
+  let master: TestMaster;
+  let url: string;
+  before(async () => {
+    set = await startVolumes(hasNginx() ? 'nginx' : 'embedded', 3, tempDir('mkv-secure-'), SECRET);
+    master = await startMaster(set.volumes, { volumeSecret: SECRET, linkTtlMs: 60_000 }, { credentials: parseCredentials(CREDENTIALS, 'credentials') });
+    url = master.url;
+    assert.equal((await http('PUT', `${url}/pub/a`, 'public value', ADMIN)).status, 201);
+    assert.equal((await http('PUT', `${url}/private/b`, 'private value', ADMIN)).status, 201);
+    assert.equal((await http('PUT', `${url}/open/c`, 'open value', ADMIN)).status, 201);
+  });
+  after(async () => {
+    await master?.close();
+    await set?.close();
+    if (master) removeDir(master.db);
+  });
+
+  test('no credentials: 401 with WWW-Authenticate for all but what anonymous may do', async () => {
+    for (const [method, path] of [['GET', '/pub/a'], ['PUT', '/pub/new'], ['DELETE', '/pub/a'], ['UNLINK', '/pub/a'], ['GET', '/pub/?list'], ['GET', '/pub/a?history']] as const) {
+      const reply = await http(method, url + path, method === 'PUT' ? 'x' : undefined);
+      assert.equal(reply.status, 401, `${method} ${path}`);
+      assert.match(reply.headers['www-authenticate'] ?? '', /^Basic realm="mkv"/);
+    }
+    const open = await http('GET', `${url}/open/c`);
+    assert.equal(open.status, 302, 'anonymous may read /open/');
+    assert.equal((await http('GET', open.headers.location!)).text, 'open value');
+    assert.equal((await http('PUT', `${url}/open/c2`, 'x')).status, 401, 'but not write there');
+    const s3 = await http('GET', `${url}/pub?list-type=2`);
+    assert.equal(s3.status, 403);
+    assert.match(s3.text, /<Code>AccessDenied<\/Code>/);
+  });
+
+  test('a read-only key limited to /pub/: reads and lists there, nothing else; curl -L -u follows the redirect', async () => {
+    const reply = await http('GET', `${url}/pub/a`, undefined, READER);
+    assert.equal(reply.status, 302);
+    assert.match(reply.headers.location!, /\?md5=[A-Za-z0-9_-]{22}&expires=\d+$/, 'the redirect is a signed link');
+    assert.equal((await curl(['-L', '-u', 'reader:reader-secret-key', `${url}/pub/a`])).body, 'public value');
+    assert.deepEqual(JSON.parse((await http('GET', `${url}/pub/?list`, undefined, READER)).text).keys, ['/pub/a']);
+    for (const [method, path, status] of [
+      ['GET', '/private/b', 403],
+      ['GET', '/?list', 403],
+      ['PUT', '/pub/new', 403],
+      ['DELETE', '/pub/a', 403],
+      ['UNLINK', '/pub/a', 403],
+      ['GET', '/pub/a?history', 403],
+    ] as const) {
+      const refused = await http(method, url + path, method === 'PUT' ? 'x' : undefined, READER);
+      assert.equal(refused.status, status, `${method} ${path}: ${refused.text}`);
+      assert.match(refused.text, /^MKV_ACCESS_DENIED: reader may not/);
+    }
+    assert.equal((await http('GET', `${url}/pub/a`, undefined, basic('reader:wrong-secret'))).status, 401);
+  });
+
+  test('a full key does everything; curl --aws-sigv4 signs native requests', async () => {
+    assert.equal((await http('PUT', `${url}/private/new`, 'v', ADMIN)).status, 201);
+    assert.equal((await http('UNLINK', `${url}/private/new`, undefined, ADMIN)).status, 204);
+    assert.equal((await http('LINK', `${url}/private/new`, undefined, ADMIN)).status, 204);
+    assert.equal((await http('DELETE', `${url}/private/new`, undefined, ADMIN)).status, 204);
+    assert.equal((await http('GET', `${url}/private/b?history`, undefined, ADMIN)).status, 200);
+    const sigv4 = ['--aws-sigv4', 'aws:amz:us-east-1:s3', '-u', 'admin:admin-secret-key'];
+    assert.equal((await curl([...sigv4, '-X', 'PUT', '--data-binary', 'signed by curl', `${url}/private/curl`])).status, 200);
+    assert.equal((await curl([...sigv4, `${url}/private/curl`])).body, 'signed by curl');
+    assert.equal((await curl(['--aws-sigv4', 'aws:amz:us-east-1:s3', '-u', 'admin:not-the-secret', `${url}/private/curl`])).status, 403);
+  });
+
+  test('someone on a volume\'s port: nothing without a link from the master, and a link only reads its blob', async () => {
+    const volume = keyToVolumes('/private/b', set.volumes, 3, 10)[0]!;
+    const blob = `http://${volume}${keyToPath('/private/b')}`;
+    for (const method of ['GET', 'HEAD', 'DELETE'] as const) assert.equal((await http(method, blob)).status, 403, method);
+    assert.equal((await http('PUT', blob, 'overwritten')).status, 403);
+    assert.equal((await http('PUT', `http://${volume.split('/')[0]}/sv00/00/00/bmV3`, 'planted')).status, 403, 'nor a new file');
+    assert.equal((await http('GET', `http://${volume.split('/')[0]}/`)).status, 403, 'nor a listing');
+    const link = (await http('GET', `${url}/private/b`, undefined, ADMIN)).headers.location!;
+    assert.equal((await http('GET', link)).text, 'private value');
+    assert.equal((await http('PUT', link, 'overwritten')).status, 403, 'a redirect\'s link does not write');
+    assert.equal((await http('DELETE', link)).status, 403, 'nor delete');
+    assert.equal((await http('GET', `${url}/private/b`, undefined, ADMIN)).status, 302, 'the blob is still there');
+  });
+
+  test('S3 with SigV4 (the AWS SDK): the right key works, a wrong secret, an unknown key and a skewed clock are refused', async () => {
+    const client = (accessKeyId: string, secretAccessKey: string, systemClockOffset = 0) =>
+      new S3Client({ endpoint: url, forcePathStyle: true, region: 'us-east-1', credentials: { accessKeyId, secretAccessKey }, systemClockOffset, maxAttempts: 1 });
+    const admin = client('admin', 'admin-secret-key');
+    await admin.send(new PutObjectCommand({ Bucket: 'pub', Key: 'sdk.txt', Body: 'from the sdk' }));
+    assert.equal(await (await admin.send(new GetObjectCommand({ Bucket: 'pub', Key: 'sdk.txt' }))).Body!.transformToString(), 'from the sdk');
+    const reader = client('reader', 'reader-secret-key');
+    assert.ok((await reader.send(new ListObjectsV2Command({ Bucket: 'pub' }))).Contents!.some((object) => object.Key === 'sdk.txt'));
+    await assert.rejects(reader.send(new PutObjectCommand({ Bucket: 'pub', Key: 'no.txt', Body: 'x' })), (error: Error) => error.name === 'AccessDenied');
+    await assert.rejects(client('admin', 'wrong-secret-key').send(new GetObjectCommand({ Bucket: 'pub', Key: 'sdk.txt' })), (error: Error) => error.name === 'SignatureDoesNotMatch');
+    await assert.rejects(client('nobody', 'whatever-secret').send(new GetObjectCommand({ Bucket: 'pub', Key: 'sdk.txt' })), (error: Error) => error.name === 'InvalidAccessKeyId');
+    await assert.rejects(client('admin', 'admin-secret-key', -20 * 60_000).send(new GetObjectCommand({ Bucket: 'pub', Key: 'sdk.txt' })), (error: Error) => error.name === 'RequestTimeTooSkewed');
+    for (const client of [admin, reader]) client.destroy();
+  });
+
+  test('presigned URLs from the aws cli (Signature Version 2 by default, 4 when configured) read until they expire', { skip: awsCliSkipReason() }, async () => {
+    const dir = tempDir('mkv-awsconfig-');
+    const v4 = join(dir, 'config');
+    writeFileSync(v4, '[default]\ns3 =\n  signature_version = s3v4\n');
+    try {
+      for (const [version, config] of [['2', undefined], ['4', v4]] as const) {
+        const presign = async (seconds: number) => (await awsCli(['--endpoint-url', url, 's3', 'presign', 's3://pub/a', '--expires-in', String(seconds)], config)).trim();
+        const good = await presign(300);
+        assert.match(good, version === '4' ? /X-Amz-Signature=/ : /AWSAccessKeyId=admin&Signature=/);
+        assert.equal((await http('GET', good)).text, 'public value', `V${version}`);
+        assert.equal((await http('GET', good.replace('/pub/a', '/pub/b'))).status, 403, `V${version}: for that key only`);
+        const short = await presign(1);
+        await new Promise((resolve) => setTimeout(resolve, 2100));
+        const expired = await http('GET', short);
+        assert.equal(expired.status, 403, `V${version}`);
+        assert.match(expired.text, /<Code>AccessDenied<\/Code><Message>Request has expired<\/Message>/);
+      }
+    } finally {
+      removeDir(dir);
+    }
+  });
+
+  test('every refusal is counted in mkv_auth_failures_total, by reason', async () => {
+    const text = await master.metrics.registry.metrics();
+    for (const reason of ['unauthenticated', 'access_denied', 'signature', 'unknown_access_key', 'time_skewed']) {
+      const count = Number(new RegExp(`^mkv_auth_failures_total\\{reason="${reason}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+      assert.ok(count > 0, `${reason}: ${count}`);
+    }
+  });
+});
+
+describe('a master with --credentials, started as users start it', () => {
+  test('refuses a credentials file it cannot use, saying which line', () => {
+    const dir = tempDir('mkv-creds-');
+    try {
+      const file = join(dir, 'credentials');
+      spawnSync('sh', ['-c', `printf 'good:long-enough-secret\\nbad-line-without-secret\\n' > ${file}`]);
+      const result = spawnSync(process.execPath, [join(import.meta.dirname, '../../src/cli/main.js'), 'server', '--db', join(dir, 'db'), '--volumes', 'a:1', '--replicas', '1', '--credentials', file], { encoding: 'utf8' });
+      assert.equal(result.status, 2);
+      assert.match(result.stderr, /credentials line 2: expected ACCESS_KEY:SECRET_KEY/);
+      assert.doesNotMatch(result.stderr, /long-enough-secret/, 'never a secret in a message');
+    } finally {
+      removeDir(dir);
+    }
+  });
+});
