@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The long versions of the reliability suites (npm test runs short ones):
-#   kill -9 under load, a torn and corrupt log, volume and master faults, hostile input, races,
-#   and kill -9 during the tools. Loopback only; bounded rounds; about 5 minutes on 2 cores.
+#   kill -9 under load, and a restart at once while the killed master is a zombie; a torn and
+#   corrupt log; volume faults (stopped, slow, 500, 503 to everything, disk full, a DELETE that
+#   times out and lands later); master faults; hostile input (bounded XML parsing, clients
+#   trickling into every body path, floods of connections); races; kill -9 during the tools.
+#   Loopback only; bounded rounds; about 5 minutes on 2 cores.
 #
 #   tools/reliability.sh            # defaults below
 #   CRASH_ROUNDS=100 tools/reliability.sh
@@ -18,6 +21,7 @@ node --test --test-reporter=spec --test-concurrency=1 \
   dist/test/integration/volume-faults.test.js \
   dist/test/e2e/master-faults.test.js \
   dist/test/e2e/bad-input.test.js \
+  dist/test/unit/s3-xml.test.js \
   dist/test/integration/races.test.js \
   dist/test/e2e/tool-crash.test.js \
   dist/test/e2e/jetstream.test.js

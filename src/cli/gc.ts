@@ -5,7 +5,7 @@ import { createLogger } from '../logger.js';
 import { VolumeClient } from '../volumes/client.js';
 import { openStore } from '../writer/store.js';
 import { parseTime, UsageError, type FlagSpecs, type FlagValues } from './args.js';
-import { serverFlags, volumeSecretFrom } from './server.js';
+import { secretOption, serverFlags } from './server.js';
 
 export const gcFlags: FlagSpecs = {
   log: { type: 'string', default: '', help: 'the log on NATS JetStream (nats://host:port[,...][/STREAM]) instead of DB/log; DB holds this tool\'s own index of it' },
@@ -25,7 +25,7 @@ export async function gcCommand(flags: FlagValues): Promise<void> {
   const unlinkedBefore = flags['unlinked-before'] === undefined ? undefined : parseTime(flags['unlinked-before'] as string);
   const logger = createLogger({ verbose: flags.v as boolean });
   const store = await openStore(db, { logger, purpose: 'mkv gc', ...(flags.log ? { logUrl: flags.log as string } : {}) });
-  const client = new VolumeClient({ requestTimeoutMs: flags['volume-timeout'] as number, ...volumeSecretFrom(flags) });
+  const client = new VolumeClient({ requestTimeoutMs: flags['volume-timeout'] as number, ...secretOption(flags) });
   try {
     const deps = { config: { ...defaultConfig, volumes: [] }, index: store.index, writer: store.writer, volumes: client, logger };
     const report = await collectGarbage(deps, {

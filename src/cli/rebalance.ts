@@ -4,7 +4,7 @@ import { createLogger } from '../logger.js';
 import { VolumeClient } from '../volumes/client.js';
 import { openStore } from '../writer/store.js';
 import { UsageError, type FlagSpecs, type FlagValues } from './args.js';
-import { serverFlags, volumeSecretFrom } from './server.js';
+import { secretOption, serverFlags } from './server.js';
 
 export const rebalanceFlags: FlagSpecs = {
   log: { type: 'string', default: '', help: 'the log on NATS JetStream (nats://host:port[,...][/STREAM]) instead of DB/log; DB holds this tool\'s own index of it' },
@@ -25,7 +25,7 @@ export async function rebalanceCommand(flags: FlagValues): Promise<void> {
   if (!volumes || volumes.length === 0) throw new UsageError('--volumes (the new volume set) is required');
   const logger = createLogger({ verbose: flags.v as boolean });
   const store = await openStore(db, { logger, purpose: 'mkv rebalance', ...(flags.log ? { logUrl: flags.log as string } : {}) });
-  const client = new VolumeClient({ headTimeoutMs: flags.voltimeout as number, ...volumeSecretFrom(flags) });
+  const client = new VolumeClient({ headTimeoutMs: flags.voltimeout as number, ...secretOption(flags) });
   try {
     const report = await rebalanceAll(store.index, store.writer, client, { volumes, replicas: flags.replicas as number, subvolumes: flags.subvolumes as number }, {
       concurrency: flags.concurrency as number,

@@ -3,7 +3,7 @@ import { rebuildFromLog } from '../ops/replay.js';
 import { rescanVolumes } from '../ops/rescan.js';
 import { createLogger } from '../logger.js';
 import { parseTime, UsageError, type FlagSpecs, type FlagValues } from './args.js';
-import { serverFlags, volumeSecretFrom } from './server.js';
+import { secretOption, serverFlags } from './server.js';
 
 export const rebuildFlags: FlagSpecs = {
   log: { type: 'string', default: '', help: 'the log on NATS JetStream (nats://host:port[,...][/STREAM]) instead of DB/log; DB holds this tool\'s own index of it' },
@@ -45,7 +45,7 @@ export async function rebuildCommand(flags: FlagValues): Promise<void> {
     concurrency: flags.concurrency as number,
     logger: createLogger({ verbose: flags.v as boolean }),
     ...(flags.log ? { logUrl: flags.log as string } : {}),
-    ...volumeSecretFrom(flags),
+    ...secretOption(flags),
   });
   const lines: string[] = [];
   const list = (title: string, items: string[]) => {

@@ -17,7 +17,7 @@ import { createAdminServer } from '../master/admin.js';
 import { Metrics } from '../metrics.js';
 import { UsageError, type FlagSpecs, type FlagValues } from './args.js';
 import { readCredentials } from '../auth/credentials.js';
-import { readVolumeSecret } from '../volumes/signing.js';
+import { volumeSecret } from '../volumes/signing.js';
 
 export const serverFlags: FlagSpecs = {
   port: { type: 'integer', default: 3000, help: 'port to listen on (0: any free port)' },
@@ -45,7 +45,7 @@ export const serverFlags: FlagSpecs = {
     help: 'HTTP worker processes on the one port, sharing one writer process; 0: serve HTTP in the writer process (the default on 1 or 2 cores, where it costs least per request; one worker per core above that)',
   },
   'admin-port': { type: 'integer', help: 'serve /metrics, /healthz and /readyz on this port (off when not given)' },
-  'volume-secret-file': { type: 'string', help: 'a file with the secret the volumes hold too: every request to a volume, and every redirect to one, is signed with it, and they serve nothing else' },
+  'volume-secret-file': { type: 'string', help: 'a file with the secret the volumes hold too (or MKV_VOLUME_SECRET): every request to a volume, and every redirect to one, is signed with it, and they serve nothing else' },
   'link-ttl': { type: 'duration', default: '10m', help: "with --volume-secret-file: how long the link a GET redirects to reads its blob" },
   credentials: { type: 'string', help: 'a file of access keys and what each may do (README: "Running it for real"); without it, anyone who reaches the master may do anything' },
   v: { type: 'boolean', default: false, aliases: ['verbose'], help: 'debug logs (one line per request)' },
@@ -92,14 +92,21 @@ export function masterConfigFrom(flags: FlagValues): MasterConfig {
     bodyTimeoutMs: flags['body-timeout'] as number,
     readOnly: flags['read-only'] as boolean,
     pendingGraceMs: flags['pending-grace'] as number,
-    ...(flags['volume-secret-file'] ? { volumeSecret: readVolumeSecret(flags['volume-secret-file'] as string) } : {}),
+    ...volumeSecretFrom(flags),
     linkTtlMs: (flags['link-ttl'] as number | undefined) ?? defaultConfig.linkTtlMs,
   };
 }
 
 /** The volume secret a command was given (--volume-secret-file), for the VolumeClient it builds. */
-export function volumeSecretFrom(flags: FlagValues): { secret?: string } {
-  return flags['volume-secret-file'] ? { secret: readVolumeSecret(flags['volume-secret-file'] as string) } : {};
+export function volumeSecretFrom(flags: FlagValues): { volumeSecret?: string } {
+  const secret = volumeSecret(flags['volume-secret-file'] as string | undefined);
+  return secret ? { volumeSecret: secret } : {};
+}
+
+/** The secret option of a VolumeClient for a command's flags. */
+export function secretOption(flags: FlagValues): { secret?: string } {
+  const secret = volumeSecret(flags['volume-secret-file'] as string | undefined);
+  return secret ? { secret } : {};
 }
 
 /** The master's client for its volumes: its deadlines from the config, every failure counted in the metrics. */

@@ -6,7 +6,7 @@ import { createLogger } from '../logger.js';
 import { VolumeClient } from '../volumes/client.js';
 import { indexDir, openStore } from '../writer/store.js';
 import { UsageError, type FlagSpecs, type FlagValues } from './args.js';
-import { serverFlags, volumeSecretFrom } from './server.js';
+import { secretOption, serverFlags } from './server.js';
 
 export const verifyFlags: FlagSpecs = {
   log: { type: 'string', default: '', help: 'the log on NATS JetStream (nats://host:port[,...][/STREAM]) instead of DB/log; DB holds this tool\'s own index of it' },
@@ -23,7 +23,7 @@ export async function verifyCommand(flags: FlagValues): Promise<void> {
   const db = flags.db as string | undefined;
   if (!db) throw new UsageError('--db is required');
   if (!existsSync(indexDir(db))) throw new UsageError(`${indexDir(db)} does not exist`);
-  const client = new VolumeClient({ headTimeoutMs: flags.voltimeout as number, ...volumeSecretFrom(flags) });
+  const client = new VolumeClient({ headTimeoutMs: flags.voltimeout as number, ...secretOption(flags) });
   // Checking only reads the index (the master may run); repairing appends events, so it takes the db.
   const store = flags.repair ? await openStore(db, { logger: createLogger({ verbose: flags.v as boolean }), purpose: 'mkv verify --repair', ...(flags.log ? { logUrl: flags.log as string } : {}) }) : undefined;
   const index = store?.index ?? IndexStore.open(indexDir(db), { readOnly: true });

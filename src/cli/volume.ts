@@ -2,7 +2,7 @@
 import { mkdirSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { readVolumeSecret } from '../volumes/signing.js';
+import { volumeSecret } from '../volumes/signing.js';
 import { createVolumeServer } from '../volumes/volume-server.js';
 import { UsageError, type FlagSpecs, type FlagValues } from './args.js';
 import { stopOnSignal } from './server.js';
@@ -11,7 +11,7 @@ export const volumeFlags: FlagSpecs = {
   port: { type: 'integer', default: 3001, help: 'port to listen on (0: any free port)' },
   host: { type: 'string', default: '', help: 'address to listen on (default: every interface)' },
   dir: { type: 'string', help: 'the directory that holds the blobs' },
-  'volume-secret-file': { type: 'string', help: "serve only requests signed with the secret in this file (the master's --volume-secret-file)" },
+  'volume-secret-file': { type: 'string', help: "serve only requests signed with the secret in this file (the master's --volume-secret-file; or MKV_VOLUME_SECRET)" },
 };
 
 export async function startVolume(dir: string, port: number, host = '', secret?: string): Promise<{ server: Server; port: number }> {
@@ -28,7 +28,7 @@ export async function startVolume(dir: string, port: number, host = '', secret?:
 export async function volumeCommand(flags: FlagValues): Promise<void> {
   const dir = flags.dir as string | undefined;
   if (!dir) throw new UsageError('--dir is required');
-  const secret = flags['volume-secret-file'] ? readVolumeSecret(flags['volume-secret-file'] as string) : undefined;
+  const secret = volumeSecret(flags['volume-secret-file'] as string | undefined);
   const { server, port } = await startVolume(dir, flags.port as number, flags.host as string, secret);
   process.stdout.write(`mkv volume listening on http://${(flags.host as string) || '0.0.0.0'}:${port} (dir ${dir})\n`);
   stopOnSignal(() => new Promise<void>((resolve) => server.close(() => resolve())));

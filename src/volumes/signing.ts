@@ -47,14 +47,26 @@ export function checkLink(secret: string, uri: string, op: VolumeOp, query: URLS
   return expires < nowSeconds ? 'expired' : 'ok';
 }
 
-/** A secret as nginx's configuration can hold it: 16 or more letters, digits, - or _ (e.g. openssl rand -hex 32). */
-export function readVolumeSecret(path: string): string {
+const SECRET = /^[A-Za-z0-9_-]{16,256}$/;
+const SECRET_RULE = 'must be 16 to 256 letters, digits, - or _ (openssl rand -hex 32 makes one)';
+
+/**
+ * The volumes' secret: from the file given (--volume-secret-file), else from MKV_VOLUME_SECRET
+ * (as docker-compose.yml passes it to the master and nginx alike); undefined: none. A secret is
+ * what nginx's configuration can hold: 16 or more letters, digits, - or _.
+ */
+export function volumeSecret(file: string | undefined, environment = process.env.MKV_VOLUME_SECRET): string | undefined {
+  if (file === undefined || file === '') {
+    if (!environment) return undefined;
+    if (!SECRET.test(environment)) throw new UsageError(`MKV_VOLUME_SECRET ${SECRET_RULE}`);
+    return environment;
+  }
   let secret: string;
   try {
-    secret = readFileSync(path, 'utf8').trim();
+    secret = readFileSync(file, 'utf8').trim();
   } catch (error) {
-    throw new UsageError(`the volume secret file ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    throw new UsageError(`the volume secret file ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
-  if (!/^[A-Za-z0-9_-]{16,256}$/.test(secret)) throw new UsageError(`the volume secret in ${path} must be 16 to 256 letters, digits, - or _ (openssl rand -hex 32 makes one)`);
+  if (!SECRET.test(secret)) throw new UsageError(`the volume secret in ${file} ${SECRET_RULE}`);
   return secret;
 }
