@@ -127,7 +127,7 @@ function rescanSuite(kind: 'embedded' | 'nginx', subvolumes: number, skip: strin
       try {
         const result = await runMkv(['rebuild', '--db', db, '--scan', ...flags()]);
         assert.equal(result.status, 1);
-        assert.match(result.stdout, /listing errors \(1\):\n {2}listing http:\/\/127\.0\.0\.1:\d+\/ failed/);
+        assert.match(result.stdout, /listing errors \(1\):\n {2}listing http:\/\/127\.0\.0\.1:\d+\/: the volume refused the connection/);
       } finally {
         await set.start(3);
       }
