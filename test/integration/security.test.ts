@@ -12,7 +12,7 @@ import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } fr
 import { parseCredentials } from '../../src/auth/credentials.js';
 import { keyToPath, keyToVolumes } from '../../src/placement.js';
 import { http } from '../helpers/http.js';
-import { hasNginx, removeDir, startMaster, startVolumes, tempDir, type TestMaster, type VolumeSet } from '../helpers/cluster.js';
+import { hasNginx, removeDir, runMkv, startMaster, startVolumes, tempDir, type TestMaster, type VolumeSet } from '../helpers/cluster.js';
 
 const SECRET = '0123456789abcdef0123456789abcdef';
 const CREDENTIALS = 'admin:admin-secret-key\nreader:reader-secret-key read,list /pub/\nanonymous read /open/\n';
@@ -154,6 +154,24 @@ describe(`a secured cluster (${hasNginx() ? 'nginx' : 'embedded'} volumes)`, () 
         assert.equal(expired.status, 403, `V${version}`);
         assert.match(expired.text, /<Code>AccessDenied<\/Code><Message>Request has expired<\/Message>/);
       }
+    } finally {
+      removeDir(dir);
+    }
+  });
+
+  test('the tools reach secured volumes with the secret: verify checks every replica, rebuild --scan finds every key', async () => {
+    const dir = tempDir('mkv-secure-tools-');
+    try {
+      const secretFile = join(dir, 'volume-secret');
+      writeFileSync(secretFile, SECRET);
+      const verify = await runMkv(['verify', '--db', master.db, '--volume-secret-file', secretFile]);
+      assert.equal(verify.status, 0, verify.stdout + verify.stderr);
+      const blind = await runMkv(['verify', '--db', master.db]);
+      assert.equal(blind.status, 1, 'without the secret, every replica is out of reach');
+      const scan = await runMkv(['rebuild', '--db', join(dir, 'scanned'), '--scan', '--volumes', set.volumes.join(','), '--volume-secret-file', secretFile]);
+      assert.equal(scan.status, 0, scan.stdout + scan.stderr);
+      const found = await runMkv(['history', '--db', join(dir, 'scanned'), '/private/b']);
+      assert.match(found.stdout, /KeyDiscovered/);
     } finally {
       removeDir(dir);
     }
