@@ -27,6 +27,24 @@ export function keyToPath(key: string): string {
   return `/${hexByte(digest[0]!)}/${hexByte(digest[1]!)}/${name}`;
 }
 
+/**
+ * The path of one version of a key's blob: the key's own path (version 0, every value the native
+ * API writes, as the original lays them out), or that path with "~N" (N the seq that began an S3
+ * overwrite: written beside the value it replaces). "~" is in no base64.
+ */
+export function blobPath(key: string, version: number): string {
+  return version === 0 ? keyToPath(key) : `${keyToPath(key)}~${version}`;
+}
+
+/** A blob file name as a key's file name and a version (0 when it has no "~N"); undefined when the "~" part is not one. */
+export function splitVersion(name: string): { name: string; version: number } | undefined {
+  const tilde = name.lastIndexOf('~');
+  if (tilde === -1) return { name, version: 0 };
+  const version = name.slice(tilde + 1);
+  if (!/^[1-9][0-9]{0,15}$/.test(version)) return undefined;
+  return { name: name.slice(0, tilde), version: Number(version) };
+}
+
 /** The inverse of the file-name part of keyToPath (used by rescans); undefined when it is not one. */
 export function pathNameToKey(name: string): string | undefined {
   const base64 = name.endsWith('_') ? name.slice(0, -1) + '/' : name;

@@ -38,6 +38,7 @@ export async function gcCommand(flags: FlagValues): Promise<void> {
     const lines = [
       ...report.deleted.map((key) => `${verb}delete ${key}`),
       ...report.aborted.map((key) => `${verb}clean up the abandoned write of ${key}`),
+      ...report.stale.map((key) => `${verb}remove the replaced values of ${key}`),
       ...report.failed.map(({ key, reason }) => `failed ${key}: ${reason}`),
     ];
     if (lines.length > 0) process.stdout.write(lines.join('\n') + '\n');

@@ -47,6 +47,7 @@ export const serverFlags: FlagSpecs = {
   'admin-port': { type: 'integer', help: 'serve /metrics, /healthz and /readyz on this port (off when not given)' },
   'volume-secret-file': { type: 'string', help: 'a file with the secret the volumes hold too (or MKV_VOLUME_SECRET): every request to a volume, and every redirect to one, is signed with it, and they serve nothing else' },
   'link-ttl': { type: 'duration', default: '10m', help: "with --volume-secret-file: how long the link a GET redirects to reads its blob" },
+  'stale-grace': { type: 'duration', default: '1m', help: 'how long the blob of a value an S3 overwrite replaced stays, for readers sent to it just before' },
   credentials: { type: 'string', help: 'a file of access keys and what each may do (README: "Running it for real"); without it, anyone who reaches the master may do anything' },
   v: { type: 'boolean', default: false, aliases: ['verbose'], help: 'debug logs (one line per request)' },
 };
@@ -94,6 +95,7 @@ export function masterConfigFrom(flags: FlagValues): MasterConfig {
     pendingGraceMs: flags['pending-grace'] as number,
     ...volumeSecretFrom(flags),
     linkTtlMs: (flags['link-ttl'] as number | undefined) ?? defaultConfig.linkTtlMs,
+    staleGraceMs: (flags['stale-grace'] as number | undefined) ?? defaultConfig.staleGraceMs,
   };
 }
 

@@ -13,7 +13,28 @@ export type KeyUnlinked = { type: 'KeyUnlinked' };
 export type KeyLinked = { type: 'KeyLinked' };
 export type KeyDeleted = { type: 'KeyDeleted' };
 export type DeleteStarted = { type: 'DeleteStarted' };
-export type WriteUndone = { type: 'WriteUndone'; reason: string; state: KeyStateName; volumes: string[]; size: number | null; md5: string | null };
+/** A version of a key's blob on volumes: 0 the key's path, N that path with ~N. */
+export type BlobVersion = { version: number; volumes: string[] };
+/** A key's whole record, as a snapshot or an undo carries it (index/evolve.ts's KeyRecord but seq and time). */
+export type ObjectState = {
+  state: KeyStateName;
+  volumes: string[];
+  size: number | null;
+  md5: string | null;
+  version: number;
+  etag: string | null;
+  contentType: string | null;
+  modified: number;
+  writing: BlobVersion | null;
+  stale: BlobVersion[];
+};
+export type WriteUndone = { type: 'WriteUndone'; reason: string; restored: ObjectState };
+export type ObjectCommitted = { type: 'ObjectCommitted'; volumes: string[]; size: number; md5: string | null; version: number; etag: string | null; contentType: string | null };
+export type OverwriteStarted = { type: 'OverwriteStarted'; volumes: string[] };
+export type OverwriteAborted = { type: 'OverwriteAborted'; reason: string };
+export type StaleRemoved = { type: 'StaleRemoved'; version: number };
+export type ObjectSnapshot = { type: 'ObjectSnapshot'; state: ObjectState; lastSeq: number; lastTime: number };
+export type ObjectDiscovered = { type: 'ObjectDiscovered'; volumes: string[]; size: number | null; version: number };
 export type KeyRelocated = { type: 'KeyRelocated'; volumes: string[] };
 export type KeyDiscovered = { type: 'KeyDiscovered'; volumes: string[]; size: number | null; md5: string | null };
 export type ReplicaRepaired = { type: 'ReplicaRepaired'; volume: string; source: string };
@@ -39,7 +60,13 @@ export type Change =
   | ReplicaRepaired
   | KeySnapshot
   | DeleteStarted
-  | WriteUndone;
+  | WriteUndone
+  | ObjectCommitted
+  | OverwriteStarted
+  | OverwriteAborted
+  | StaleRemoved
+  | ObjectSnapshot
+  | ObjectDiscovered;
 
 export type ChangeType = Change['type'];
 
@@ -94,11 +121,16 @@ function toAvro(event: LogEvent): AvroEvent {
   return { ...event, change: { [NAMESPACE + type]: fields } };
 }
 
-/** The change of a decoded event: the wrapped union's one branch, tagged with its type. */
+/** Changes that hold records of their own, which avsc decodes as instances of its classes. */
+const NESTED = new Set(['WriteUndone', 'ObjectSnapshot']);
+
+/** The change of a decoded event: the wrapped union's one branch, tagged with its type, as plain data. */
 function changeFromAvro(wrapped: AvroEvent['change']): Change {
   let wrappedName = '';
   for (wrappedName in wrapped) break;
-  return { type: wrappedName.slice(NAMESPACE.length), ...wrapped[wrappedName] } as unknown as Change;
+  const type = wrappedName.slice(NAMESPACE.length);
+  const fields = NESTED.has(type) ? structuredClone(wrapped[wrappedName]) : wrapped[wrappedName];
+  return { type, ...fields } as unknown as Change;
 }
 
 function fromAvro(record: AvroEvent): LogEvent {

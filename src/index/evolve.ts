@@ -1,5 +1,5 @@
 // evolve: the pure function the projector folds over the log. (record before, event) → record after.
-import type { KeyStateName, ProjectedEvent } from '../events/event.js';
+import type { BlobVersion, KeyStateName, ObjectState, ProjectedEvent } from '../events/event.js';
 
 /**
  * live: served. unlinked: not served, its blob kept (LINK serves it again). pending: a write in
@@ -16,6 +16,17 @@ export interface KeyRecord {
   /** The seq and time of the last event that changed this key. */
   seq: number;
   time: number;
+  /** Which blob holds the value: 0 the key's path (placement.ts keyToPath), N that path with ~N (an S3 overwrite). */
+  version: number;
+  /** The S3 ETag when it is not the md5 (a multipart upload's "md5-N"). */
+  etag: string | null;
+  contentType: string | null;
+  /** When the value was written: S3's Last-Modified (a later UNLINK, LINK or move does not change it). */
+  modified: number;
+  /** A new value being written beside this one (an S3 overwrite in progress). */
+  writing: BlobVersion | null;
+  /** Blobs of earlier values still to remove (after an overwrite; gc removes what is left). */
+  stale: BlobVersion[];
 }
 
 /**
@@ -24,7 +35,16 @@ export interface KeyRecord {
  */
 export function needsPrevious(event: ProjectedEvent): boolean {
   const type = event.change.type;
-  return !(type === 'WriteStarted' || type === 'WriteCommitted' || type === 'WriteAborted' || type === 'WriteUndone' || type === 'KeyDeleted' || type === 'KeySnapshot');
+  return !(type === 'WriteAborted' || type === 'WriteUndone' || type === 'KeyDeleted' || type === 'KeySnapshot' || type === 'ObjectSnapshot');
+}
+
+const NO_STALE: BlobVersion[] = [];
+
+/** Earlier values' blobs, and `also` when it is not the version the key now holds. */
+function staleWith(record: KeyRecord | undefined, also: Array<BlobVersion | null>, kept: number): BlobVersion[] {
+  const more = also.filter((blob): blob is BlobVersion => blob !== null && blob.version !== kept);
+  if (more.length === 0) return record?.stale ?? NO_STALE;
+  return [...(record?.stale ?? []), ...more];
 }
 
 /** undefined means the key does not exist. */
@@ -32,36 +52,86 @@ export function evolve(record: KeyRecord | undefined, event: ProjectedEvent): Ke
   const { seq, time, change } = event;
   switch (change.type) {
     case 'WriteStarted':
-      return keyRecord('pending', change.volumes, null, null, seq, time);
+      // The key's path; a versioned blob the key held before is stale from now on.
+      return keyRecord('pending', change.volumes, null, null, seq, time, 0, null, null, time, null, staleWith(record, [record ? current(record) : null, record?.writing ?? null], 0));
     case 'WriteCommitted':
-      return keyRecord('live', change.volumes, change.size, change.md5, seq, time);
+      return keyRecord('live', change.volumes, change.size, change.md5, seq, time, 0, null, null, time, null, staleWith(record, [record?.writing ?? null], 0));
+    case 'ObjectCommitted':
+      return keyRecord('live', change.volumes, change.size, change.md5, seq, time, change.version, change.etag, change.contentType, time, null, staleWith(record, [record ? current(record) : null, record?.writing ?? null], change.version));
+    case 'OverwriteStarted':
+      // A write over a key that had one in flight (its master died): that one's blobs are stale.
+      return record && { ...record, seq, time, writing: { version: seq, volumes: change.volumes }, stale: staleWith(record, [record.writing], record.version) };
+    case 'OverwriteAborted':
+      return record && { ...record, seq, time, writing: null };
+    case 'StaleRemoved':
+      return record && { ...record, seq, time, stale: record.stale.filter((blob) => blob.version !== change.version) };
     case 'WriteAborted':
     case 'KeyDeleted':
       return undefined;
     case 'WriteUndone':
-      return keyRecord(change.state, change.volumes, change.size, change.md5, seq, time);
+      return fromState(change.restored, seq, time);
     case 'KeyUnlinked':
-      return record && keyRecord('unlinked', record.volumes, record.size, record.md5, seq, time);
+      return record && { ...record, state: 'unlinked', seq, time };
     case 'DeleteStarted':
-      return record && keyRecord('deleting', record.volumes, record.size, record.md5, seq, time);
+      return record && { ...record, state: 'deleting', seq, time };
     case 'KeyLinked':
-      return record && keyRecord('live', record.volumes, record.size, record.md5, seq, time);
+      return record && { ...record, state: 'live', seq, time };
     case 'KeyRelocated':
-      return record && keyRecord(record.state, change.volumes, record.size, record.md5, seq, time);
+      return record && { ...record, volumes: change.volumes, seq, time };
     case 'KeySnapshot':
       // The record as it was when the log was compacted, stamped as it was then.
-      return keyRecord(change.state, change.volumes, change.size, change.md5, change.lastSeq, change.lastTime);
+      return keyRecord(change.state, change.volumes, change.size, change.md5, change.lastSeq, change.lastTime, 0, null, null, change.lastTime, null, NO_STALE);
+    case 'ObjectSnapshot':
+      return fromState(change.state, change.lastSeq, change.lastTime);
     case 'ReplicaRepaired':
-      return record && keyRecord(record.state, record.volumes, record.size, record.md5, seq, time);
+      return record && { ...record, seq, time };
     case 'KeyDiscovered':
       // A rescan knows where a blob is, not its story: a key the log already knows keeps its state and md5.
       return record
-        ? keyRecord(record.state, change.volumes, record.size ?? change.size, record.md5, seq, time)
-        : keyRecord('live', change.volumes, change.size, change.md5, seq, time);
+        ? { ...record, volumes: change.volumes, size: record.size ?? change.size, seq, time }
+        : keyRecord('live', change.volumes, change.size, change.md5, seq, time, 0, null, null, time, null, NO_STALE);
+    case 'ObjectDiscovered':
+      if (!record) return keyRecord('live', change.volumes, change.size, null, seq, time, change.version, null, null, time, null, NO_STALE);
+      if (record.version === change.version) return { ...record, volumes: change.volumes, size: record.size ?? change.size, seq, time };
+      // Another version than the key's value: left over from an earlier one.
+      return { ...record, seq, time, stale: staleWith(record, [{ version: change.version, volumes: change.volumes }], record.version) };
   }
 }
 
+/** Where the key's value is. */
+export function current(record: KeyRecord): BlobVersion {
+  return { version: record.version, volumes: record.volumes };
+}
+
+/** Every blob the key has on volumes: its value's, an overwrite's in flight, earlier values'. */
+export function allBlobs(record: KeyRecord): BlobVersion[] {
+  return [current(record), ...(record.writing ? [record.writing] : []), ...record.stale];
+}
+
+/** A record as a snapshot or an undo carries it. */
+export function toState(record: KeyRecord): ObjectState {
+  const { state, volumes, size, md5, version, etag, contentType, modified, writing, stale } = record;
+  return { state, volumes, size, md5, version, etag, contentType, modified, writing, stale };
+}
+
+function fromState(state: ObjectState, seq: number, time: number): KeyRecord {
+  return keyRecord(state.state, state.volumes, state.size, state.md5, seq, time, state.version, state.etag, state.contentType, state.modified, state.writing, state.stale);
+}
+
 /** Every record built in one place, so all have one shape (a replay builds millions). */
-function keyRecord(state: KeyState, volumes: string[], size: number | null, md5: string | null, seq: number, time: number): KeyRecord {
-  return { state, volumes, size, md5, seq, time };
+export function keyRecord(
+  state: KeyState,
+  volumes: string[],
+  size: number | null,
+  md5: string | null,
+  seq: number,
+  time: number,
+  version: number,
+  etag: string | null,
+  contentType: string | null,
+  modified: number,
+  writing: BlobVersion | null,
+  stale: BlobVersion[],
+): KeyRecord {
+  return { state, volumes, size, md5, seq, time, version, etag, contentType, modified, writing, stale };
 }

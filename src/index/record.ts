@@ -1,25 +1,49 @@
-// A key's record in the index's `keys` database, in a fixed binary layout (index format 2).
+// A key's record in the index's `keys` database, in a fixed binary layout (index format 3).
 //
 //   u8  state         0 live, 1 unlinked, 2 pending, 3 deleting
-//   u8  flags         1: size present, 2: md5 present
-//   f64 seq, f64 time (little-endian)
-//   f64 size          when flag 1
-//   u16 length, md5   when flag 2 (UTF-8)
-//   u16 count, then per volume: u16 length, volume (UTF-8)
+//   u8  flags         1 size, 2 md5, 4 etag, 8 contentType, 16 version, 32 writing, 64 stale
+//   f64 seq, f64 time, f64 modified (little-endian)
+//   f64 size                                 when flag 1
+//   u16 length, md5                          when flag 2 (UTF-8, as every string here)
+//   u16 length, etag                         when flag 4
+//   u16 length, contentType                  when flag 8
+//   f64 version                              when flag 16 (else 0: the key's own path)
+//   u16 count, then per volume: u16 length, volume
+//   writing: f64 version, u16 count, volumes when flag 32
+//   stale: u16 count, then each as writing   when flag 64
 //
-// Format 1 stored the record as msgpack through lmdb-js; this layout costs a fifth of its
-// encoding, and it can be written by a thread that does not share lmdb-js's msgpack structures
-// (replay's writer thread).
+// Format 1 stored the record as msgpack through lmdb-js; format 2 had no version, S3 metadata,
+// overwrite or stale blobs. This layout costs a fifth of msgpack's encoding, and it can be
+// written by a thread that does not share lmdb-js's msgpack structures (replay's planner).
+import type { BlobVersion } from '../events/event.js';
 import type { KeyRecord, KeyState } from './evolve.js';
 
 const STATES: readonly KeyState[] = ['live', 'unlinked', 'pending', 'deleting'];
 const SIZE = 1;
 const MD5 = 2;
+const ETAG = 4;
+const CONTENT_TYPE = 8;
+const VERSION = 16;
+const WRITING = 32;
+const STALE = 64;
+const ALL = SIZE | MD5 | ETAG | CONTENT_TYPE | VERSION | WRITING | STALE;
+
+function stringBound(text: string | null): number {
+  return text === null ? 0 : 2 + 3 * text.length;
+}
+
+function volumesBound(volumes: readonly string[]): number {
+  let bound = 2;
+  for (const volume of volumes) bound += 2 + 3 * volume.length;
+  return bound;
+}
 
 /** The most bytes `record` can take encoded (a string's UTF-8 is at most 3 bytes per UTF-16 unit). */
 export function recordBound(record: KeyRecord): number {
-  let bound = 2 + 8 + 8 + 8 + 2 + 3 * (record.md5?.length ?? 0) + 2;
-  for (const volume of record.volumes) bound += 2 + 3 * volume.length;
+  let bound = 2 + 8 * 5 + stringBound(record.md5) + stringBound(record.etag) + stringBound(record.contentType) + volumesBound(record.volumes);
+  if (record.writing) bound += 8 + volumesBound(record.writing.volumes);
+  bound += 2;
+  for (const blob of record.stale) bound += 8 + volumesBound(blob.volumes);
   return bound;
 }
 
@@ -27,13 +51,28 @@ export function recordBound(record: KeyRecord): number {
 export function writeRecord(record: KeyRecord, target: Buffer, offset: number): number {
   let at = offset;
   target[at++] = STATES.indexOf(record.state);
-  target[at++] = (record.size !== null ? SIZE : 0) | (record.md5 !== null ? MD5 : 0);
+  target[at++] =
+    (record.size !== null ? SIZE : 0) |
+    (record.md5 !== null ? MD5 : 0) |
+    (record.etag !== null ? ETAG : 0) |
+    (record.contentType !== null ? CONTENT_TYPE : 0) |
+    (record.version !== 0 ? VERSION : 0) |
+    (record.writing !== null ? WRITING : 0) |
+    (record.stale.length > 0 ? STALE : 0);
   at = target.writeDoubleLE(record.seq, at);
   at = target.writeDoubleLE(record.time, at);
+  at = target.writeDoubleLE(record.modified, at);
   if (record.size !== null) at = target.writeDoubleLE(record.size, at);
   if (record.md5 !== null) at = writeString(record.md5, target, at);
-  at = target.writeUInt16LE(record.volumes.length, at);
-  for (const volume of record.volumes) at = writeString(volume, target, at);
+  if (record.etag !== null) at = writeString(record.etag, target, at);
+  if (record.contentType !== null) at = writeString(record.contentType, target, at);
+  if (record.version !== 0) at = target.writeDoubleLE(record.version, at);
+  at = writeVolumes(record.volumes, target, at);
+  if (record.writing !== null) at = writeBlob(record.writing, target, at);
+  if (record.stale.length > 0) {
+    at = target.writeUInt16LE(record.stale.length, at);
+    for (const blob of record.stale) at = writeBlob(blob, target, at);
+  }
   return at;
 }
 
@@ -43,6 +82,16 @@ function writeString(value: string, target: Buffer, offset: number): number {
   return offset + 2 + length;
 }
 
+function writeVolumes(volumes: readonly string[], target: Buffer, offset: number): number {
+  let at = target.writeUInt16LE(volumes.length, offset);
+  for (const volume of volumes) at = writeString(volume, target, at);
+  return at;
+}
+
+function writeBlob(blob: BlobVersion, target: Buffer, offset: number): number {
+  return writeVolumes(blob.volumes, target, target.writeDoubleLE(blob.version, offset));
+}
+
 /** The state of an encoded record, without decoding the rest. */
 export function recordState(bytes: Uint8Array): KeyState {
   const state = STATES[bytes[0]!];
@@ -50,33 +99,61 @@ export function recordState(bytes: Uint8Array): KeyState {
   return state;
 }
 
+/** Reads strings, numbers and lists of volumes in order from a record's bytes. */
+class Reader {
+  at = 0;
+  constructor(readonly buffer: Buffer) {}
+
+  number(): number {
+    const value = this.buffer.readDoubleLE(this.at);
+    this.at += 8;
+    return value;
+  }
+
+  string(): string {
+    const length = this.buffer.readUInt16LE(this.at);
+    const value = this.buffer.toString('utf8', this.at + 2, this.at + 2 + length);
+    this.at += 2 + length;
+    return value;
+  }
+
+  volumes(): string[] {
+    const count = this.buffer.readUInt16LE(this.at);
+    this.at += 2;
+    const volumes: string[] = new Array(count);
+    for (let i = 0; i < count; i++) volumes[i] = this.string();
+    return volumes;
+  }
+
+  blob(): BlobVersion {
+    const version = this.number();
+    return { version, volumes: this.volumes() };
+  }
+}
+
 export function decodeRecord(bytes: Uint8Array): KeyRecord {
   const buffer = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const state = STATES[buffer[0]!];
   const flags = buffer[1]!;
-  if (state === undefined || flags > (SIZE | MD5)) throw new Error(`not a key record (state ${buffer[0]}, flags ${flags})`);
-  const seq = buffer.readDoubleLE(2);
-  const time = buffer.readDoubleLE(10);
-  let at = 18;
-  let size: number | null = null;
-  if (flags & SIZE) {
-    size = buffer.readDoubleLE(at);
-    at += 8;
+  if (state === undefined || (flags & ~ALL) !== 0) throw new Error(`not a key record (state ${buffer[0]}, flags ${flags})`);
+  const read = new Reader(buffer);
+  read.at = 2;
+  const seq = read.number();
+  const time = read.number();
+  const modified = read.number();
+  const size = flags & SIZE ? read.number() : null;
+  const md5 = flags & MD5 ? read.string() : null;
+  const etag = flags & ETAG ? read.string() : null;
+  const contentType = flags & CONTENT_TYPE ? read.string() : null;
+  const version = flags & VERSION ? read.number() : 0;
+  const volumes = read.volumes();
+  const writing = flags & WRITING ? read.blob() : null;
+  let stale: BlobVersion[] = [];
+  if (flags & STALE) {
+    const count = buffer.readUInt16LE(read.at);
+    read.at += 2;
+    stale = Array.from({ length: count }, () => read.blob());
   }
-  let md5: string | null = null;
-  if (flags & MD5) {
-    const length = buffer.readUInt16LE(at);
-    md5 = buffer.toString('utf8', at + 2, at + 2 + length);
-    at += 2 + length;
-  }
-  const count = buffer.readUInt16LE(at);
-  at += 2;
-  const volumes: string[] = new Array(count);
-  for (let i = 0; i < count; i++) {
-    const length = buffer.readUInt16LE(at);
-    volumes[i] = buffer.toString('utf8', at + 2, at + 2 + length);
-    at += 2 + length;
-  }
-  if (at !== buffer.length) throw new Error(`not a key record (${buffer.length} bytes, ${at} read)`);
-  return { state, volumes, size, md5, seq, time };
+  if (read.at !== buffer.length) throw new Error(`not a key record (${buffer.length} bytes, ${read.at} read)`);
+  return { state, volumes, size, md5, seq, time, version, etag, contentType, modified, writing, stale };
 }

@@ -24,6 +24,8 @@ export interface MasterConfig {
   volumeSecret?: string;
   /** How long a redirect's signed link reads its blob (with volumeSecret). */
   linkTtlMs: number;
+  /** How long the blob of a value an S3 overwrite replaced stays, for readers sent to it just before. */
+  staleGraceMs: number;
 }
 
 export const defaultConfig: MasterConfig = {
@@ -39,4 +41,5 @@ export const defaultConfig: MasterConfig = {
   readOnly: false,
   pendingGraceMs: 3_600_000,
   linkTtlMs: 600_000,
+  staleGraceMs: 60_000,
 };

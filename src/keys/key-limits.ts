@@ -5,6 +5,8 @@ import { keyToPath } from '../placement.js';
 
 /** File systems allow 255 bytes in one name. */
 export const MAX_NAME_BYTES = 255;
+/** What an S3 overwrite adds to a blob's name: "~" and a seq of up to 16 digits. */
+const VERSION_SUFFIX_BYTES = 17;
 
 /**
  * Throws unless the key can be a key: no "." or ".." path segment (HTTP clients and proxies
@@ -17,9 +19,10 @@ export function checkKeyFits(key: string): void {
   if (bytes > MAX_KEY_BYTES) {
     throw new MkvError('MKV_KEY_TOO_LONG', `the key is ${bytes} bytes; the index holds keys of at most ${MAX_KEY_BYTES} bytes`);
   }
-  // base64 makes 4 characters of every 3 bytes: up to 189 bytes, the name fits whatever the key.
-  if (bytes <= 189) return;
-  const longest = Math.max(...keyToPath(key).split('/').map((name) => Buffer.byteLength(name)));
+  // base64 makes 4 characters of every 3 bytes: up to 177 bytes, the name fits whatever the key,
+  // with room for an overwrite's "~N" (17 bytes at most: placement.ts blobPath).
+  if (bytes <= 177) return;
+  const longest = Math.max(...keyToPath(key).split('/').map((name) => Buffer.byteLength(name))) + VERSION_SUFFIX_BYTES;
   if (longest > MAX_NAME_BYTES) {
     throw new MkvError(
       'MKV_KEY_TOO_LONG',

@@ -1,7 +1,7 @@
 // Where a GET of a key goes: a replica that holds its blob, found by a HEAD to each in random
 // order (as the original: a replica that lost its copy, or a volume that is down, is skipped).
 import type { KeyRecord } from '../index/evolve.js';
-import { keyToPath, keyToVolumes, needsRebalance } from '../placement.js';
+import { blobPath, keyToVolumes, needsRebalance } from '../placement.js';
 import type { KeyDeps } from './deps.js';
 
 /** A copy in random order (Fisher–Yates): replicas are tried in random order, as the original did. */
@@ -28,7 +28,7 @@ export async function locateKey(deps: KeyDeps, key: string): Promise<Located> {
   if (!record || record.state !== 'live') return { record, url: undefined, balanced: true };
   const { config, volumes } = deps;
   const balanced = !needsRebalance(record.volumes, keyToVolumes(key, config.volumes, config.replicas, config.subvolumes));
-  const path = keyToPath(key);
+  const path = blobPath(key, record.version);
   for (const volume of shuffled(record.volumes)) {
     const head = await volumes.head(volume, path);
     if (head.status === 'found') return { record, url: volumes.publicUrl(volume, path), balanced };

@@ -10,7 +10,7 @@
 import { MkvError } from '../errors.js';
 import type { Cause } from '../events/event.js';
 import type { KeyRecord } from '../index/evolve.js';
-import { keyToPath, keyToVolumes, needsRebalance } from '../placement.js';
+import { blobPath, keyToVolumes, needsRebalance } from '../placement.js';
 import type { VolumeClient } from '../volumes/client.js';
 import type { Writer } from '../writer/writer.js';
 import type { KeyDeps } from './deps.js';
@@ -39,9 +39,10 @@ export async function rebalanceKey(
 ): Promise<RebalanceOutcome> {
   if (record.state === 'pending') return { status: 'failed', reason: 'the key has no committed value (a write is pending)' };
   if (record.state === 'deleting') return { status: 'failed', reason: 'a DELETE of the key did not finish; DELETE it again' };
+  if (record.writing) return { status: 'failed', reason: 'an overwrite of the key is in progress (or never finished); try again later' };
   const targets = keyToVolumes(key, placement.volumes, placement.replicas, placement.subvolumes);
   if (!needsRebalance(record.volumes, targets)) return { status: 'balanced' };
-  const path = keyToPath(key);
+  const path = blobPath(key, record.version);
   // Only a replica that stays is asked whether it is there: a new target is expected to lack the
   // blob (a copy overwrites whatever an interrupted run left), and a replica that goes is only a
   // source, whose GET says as much as a HEAD would.

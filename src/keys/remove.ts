@@ -7,11 +7,10 @@
 //           answer in time may have removed its copy, or still remove it, later.
 import { MkvError } from '../errors.js';
 import type { Cause, Change } from '../events/event.js';
-import type { KeyRecord, KeyState } from '../index/evolve.js';
-import { keyToPath } from '../placement.js';
+import { allBlobs, type KeyRecord, type KeyState } from '../index/evolve.js';
 import type { KeyDeps } from './deps.js';
 import { beginWrite, inFlightElsewhere, type Decision } from './key-write.js';
-import { removeReplicas } from './replicas.js';
+import { removeBlobs } from './replicas.js';
 
 function notFound(): MkvError {
   return new MkvError('MKV_NOT_FOUND', 'no such key');
@@ -42,11 +41,24 @@ export async function abandonPendingWrite(deps: KeyDeps, key: string, seq: numbe
   return removeKey(deps, key, cause, { type: 'WriteAborted', reason }, (record) => (record?.state === 'pending' && record.seq === seq ? [] : notFound()));
 }
 
+/** gc: gives up an S3 overwrite that never finished (record `seq`): what it wrote goes, the value stays. */
+export async function abandonOverwrite(deps: KeyDeps, key: string, seq: number, cause: Cause, reason: string): Promise<void> {
+  const write = await beginWrite(deps.writer, deps.index, key, (record) => (record?.writing && record.seq === seq ? [] : notFound()));
+  try {
+    const failures = await removeBlobs(deps.volumes, key, [write.record!.writing!]);
+    if (failures.length > 0) throw new MkvError('MKV_VOLUME_FAILED', `removing the overwrite's blob failed (${failures.map((failure) => `${failure.volume}: ${failure.reason}`).join('; ')})`);
+    await write.finish([{ key, cause, change: { type: 'OverwriteAborted', reason } }]);
+  } finally {
+    await write.release();
+  }
+}
+
 async function removeKey(deps: KeyDeps, key: string, cause: Cause, last: Change, decide: (record: KeyRecord | undefined) => Decision): Promise<number> {
   const write = await beginWrite(deps.writer, deps.index, key, decide);
   try {
     const record = write.record!; // decide refused a key without one
-    const failures = await removeReplicas(deps.volumes, record.volumes, keyToPath(key));
+    // Every blob the key has: its value's, an overwrite's in flight, earlier values' left over.
+    const failures = await removeBlobs(deps.volumes, key, allBlobs(record));
     if (failures.length > 0) {
       const state = record.state === 'pending' ? 'pending' : 'being deleted';
       deps.logger.warn(`removing a replica failed; the key stays ${state}`, { key, failures });

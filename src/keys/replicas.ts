@@ -4,6 +4,8 @@
 import { createHash } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import { isMkvError, MkvError } from '../errors.js';
+import type { BlobVersion } from '../events/event.js';
+import { blobPath } from '../placement.js';
 import type { KeyRecord } from '../index/evolve.js';
 import type { HeadResult, VolumeClient } from '../volumes/client.js';
 import { discardBody, volumeUrl } from '../volumes/client.js';
@@ -17,6 +19,12 @@ export interface ReplicaState {
 export async function removeReplicas(client: VolumeClient, volumes: readonly string[], path: string): Promise<Array<{ volume: string; reason: string }>> {
   const removals = await Promise.allSettled(volumes.map((volume) => client.delete(volume, path)));
   return removals.flatMap((result, i) => (result.status === 'rejected' ? [{ volume: volumes[i]!, reason: (result.reason as Error).message }] : []));
+}
+
+/** Removes every blob version given of a key from its volumes; returns where that failed, and why. */
+export async function removeBlobs(client: VolumeClient, key: string, blobs: readonly BlobVersion[]): Promise<Array<{ volume: string; reason: string }>> {
+  const failures = await Promise.all(blobs.map((blob) => removeReplicas(client, blob.volumes, blobPath(key, blob.version))));
+  return failures.flat();
 }
 
 /** HEADs every volume at once. */

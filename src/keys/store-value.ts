@@ -1,9 +1,15 @@
 // Storing a value under a key: what PUT, S3's PutObject and the completion of a multipart
 // upload do, read top to bottom as the original's WriteToReplicas.
 //
-//   decide (403 a live key, 409 a write in flight elsewhere) ─▶ lock + WriteStarted (fsync'd)
-//   ─▶ the value to every replica at once ─▶ WriteCommitted (fsync'd) ─▶ unlock
-//   a failure ─▶ remove what reached the replicas ─▶ WriteAborted (or the key stays pending)
+//   a new key (or a native PUT over an unlinked one), in the key's own path:
+//     decide (403 a live key, 409 a write in flight) ─▶ lock + WriteStarted (fsync'd)
+//     ─▶ the value to every replica at once ─▶ WriteCommitted (ObjectCommitted for S3) ─▶ unlock
+//     a failure ─▶ remove what reached the replicas ─▶ WriteAborted (or the key stays pending)
+//   an S3 overwrite, beside the value it replaces (which readers keep getting meanwhile):
+//     lock + OverwriteStarted (its seq N names the blob: the key's path with ~N)
+//     ─▶ the value to every replica ─▶ ObjectCommitted (the switch: old value or new, never a mix)
+//     ─▶ unlock ─▶ the old value's blob removed a little later (stale-sweeper.ts), StaleRemoved
+//     a failure ─▶ remove what reached the replicas ─▶ OverwriteAborted: the old value stays
 //
 // A small value (up to SMALL_VALUE_BYTES, its length known) is read whole before anything
 // else, then sent to each replica as one buffer: no stream per replica, and a client that goes
@@ -13,20 +19,22 @@
 //   source ──┬─ pipe ─▶ PassThrough ─▶ PUT ─▶ volume 1
 //            ├─ pipe ─▶ PassThrough ─▶ PUT ─▶ volume 2      (pipe waits for the slowest)
 //            ├─ pipe ─▶ PassThrough ─▶ PUT ─▶ volume 3
-//            └─ 'data' ─▶ md5, byte count, stall timer
+//            └─ 'data' ─▶ md5, byte count, body timeout
 import { createHash } from 'node:crypto';
 import { PassThrough, type Readable } from 'node:stream';
 import { MkvError } from '../errors.js';
 import type { BodyCheck } from '../auth/body-check.js';
 import type { Cause, Change, EventInput } from '../events/event.js';
-import { keyToPath, keyToVolumes } from '../placement.js';
+import { toState, type KeyRecord } from '../index/evolve.js';
+import { blobPath, keyToVolumes } from '../placement.js';
 import { describeFailure } from '../volumes/client.js';
 import type { KeyDeps } from './deps.js';
 import { checkKeyFits } from './key-limits.js';
 import { beginWrite, inFlightElsewhere, type Decision, type KeyWrite } from './key-write.js';
 import { beingDeleted } from './remove.js';
-import { removeReplicas } from './replicas.js';
+import { removeBlobs, removeReplicas } from './replicas.js';
 import { readSmallBody, watchBodyRate } from './slow-body.js';
+import { sweepStale } from './stale-sweeper.js';
 
 /** A value to store: a byte stream and, when known, its length. */
 export interface ValueSource {
@@ -36,20 +44,30 @@ export interface ValueSource {
   check?: BodyCheck;
 }
 
+/** S3's ways with a value: it replaces a live key's, may be empty, and keeps a Content-Type and an ETag. */
+export interface S3Value {
+  contentType: string | null;
+  /** A multipart upload's ETag ("md5 of the parts' md5s-N"); the value's md5 otherwise. */
+  etag?: string;
+}
+
 export interface Stored {
   size: number;
   /** Hex md5 of the value (null with --md5sum false). */
   md5: string | null;
-  /** The seq of the WriteCommitted event. */
+  /** The seq of the event that committed it. */
   seq: number;
 }
 
 /** Values up to this size are read whole, then written to each replica from one buffer. */
 export const SMALL_VALUE_BYTES = 64 * 1024;
 
-/** Stores `source` under `key`, which must not hold a live value (MKV_EXISTS). */
-export async function storeValue(deps: KeyDeps, key: string, source: ValueSource, cause: Cause): Promise<Stored> {
-  if (source.length === 0) throw emptyBody('Content-Length is 0');
+/**
+ * Stores `source` under `key`. The native API's PUT (no `s3`) refuses a live key (MKV_EXISTS)
+ * and an empty value, as the original does; S3's replaces a live value, and stores an empty one.
+ */
+export async function storeValue(deps: KeyDeps, key: string, source: ValueSource, cause: Cause, s3?: S3Value): Promise<Stored> {
+  if (source.length === 0 && !s3) throw emptyBody('Content-Length is 0');
   checkKeyFits(key);
   const targetVolumes = keyToVolumes(key, deps.config.volumes, deps.config.replicas, deps.config.subvolumes);
   const small = source.length !== undefined && source.length <= SMALL_VALUE_BYTES ? await readWhole(source.body, source.length, deps.config.bodyTimeoutMs) : undefined;
@@ -57,31 +75,53 @@ export async function storeValue(deps: KeyDeps, key: string, source: ValueSource
     source.check.update(small);
     source.check.finish();
   }
-  const write = await beginWrite(deps.writer, deps.index, key, (record): Decision => {
-    if (record?.state === 'live') return new MkvError('MKV_EXISTS', 'the key exists; DELETE or UNLINK it first');
-    if (record?.state === 'deleting') return beingDeleted();
-    if (record?.state === 'pending') {
-      const refusal = inFlightElsewhere(deps, record);
-      if (refusal) return refusal;
-    }
-    return [{ key, cause, change: { type: 'WriteStarted', volumes: targetVolumes } }];
-  });
+  const write = await beginWrite(deps.writer, deps.index, key, (record) => decideStore(deps, key, record, targetVolumes, cause, s3 !== undefined));
+  const overwrite = write.started[0]?.change.type === 'OverwriteStarted';
+  // An overwrite's blob is named by the seq of the event that began it.
+  const version = overwrite ? write.started[0]!.seq : 0;
   try {
-    const path = keyToPath(key);
+    const path = blobPath(key, version);
     let written: { size: number; md5: string | null };
     try {
       written = small ? await putToReplicas(deps, small, targetVolumes, path) : await streamToReplicas(deps, source, targetVolumes, path);
-      if (written.size === 0) throw emptyBody('the chunked body was empty');
+      if (written.size === 0 && !s3) throw emptyBody('the chunked body was empty');
     } catch (error) {
-      await abandonWrite(deps, write, key, targetVolumes, cause, error as Error);
+      if (overwrite) await abandonOverwrite(deps, write, key, targetVolumes, path, cause, error as Error);
+      else await abandonWrite(deps, write, key, targetVolumes, cause, error as Error);
       throw error;
     }
-    const committed: EventInput = { key, cause, change: { type: 'WriteCommitted', volumes: targetVolumes, size: written.size, md5: written.md5 } };
-    const [event] = await write.finish([committed]);
+    const change: Change = s3
+      ? { type: 'ObjectCommitted', volumes: targetVolumes, size: written.size, md5: written.md5, version, etag: s3.etag ?? null, contentType: s3.contentType }
+      : { type: 'WriteCommitted', volumes: targetVolumes, size: written.size, md5: written.md5 };
+    const [event] = await write.finish([{ key, cause, change }]);
+    // What the value replaced: removed once readers sent to it a moment ago have had their bytes.
+    sweepStale(deps, key);
     return { ...written, seq: event!.seq };
   } finally {
     await write.release();
   }
+}
+
+/**
+ * How a store begins on the key's record: in the key's own path (a new key, a write that never
+ * finished, a native PUT over an unlinked value, as the original overwrote it in place), beside
+ * its value (S3 over a live or unlinked key), or not at all.
+ */
+function decideStore(deps: KeyDeps, key: string, record: KeyRecord | undefined, targetVolumes: string[], cause: Cause, s3: boolean): Decision {
+  if (record?.state === 'deleting') return beingDeleted();
+  if (record?.state === 'live' && !s3) return new MkvError('MKV_EXISTS', 'the key exists; DELETE or UNLINK it first');
+  if (record?.state === 'pending') {
+    const refusal = inFlightElsewhere(deps, record);
+    if (refusal) return refusal;
+  }
+  const inPlace = !record || record.state === 'pending' || (record.state === 'unlinked' && !s3 && record.version === 0 && record.writing === null);
+  if (inPlace) return [{ key, cause, change: { type: 'WriteStarted', volumes: targetVolumes } }];
+  if (record.writing) {
+    // Another master may be writing beside the value right now (a shared log).
+    const refusal = inFlightElsewhere(deps, record);
+    if (refusal) return refusal;
+  }
+  return [{ key, cause, change: { type: 'OverwriteStarted', volumes: targetVolumes } }];
 }
 
 function emptyBody(why: string): MkvError {
@@ -216,17 +256,41 @@ function markBrokeOff(error: Error): Error {
 async function abandonWrite(deps: KeyDeps, write: KeyWrite, key: string, targetVolumes: string[], cause: Cause, reason: Error): Promise<void> {
   const before = write.record;
   const untouched = before?.state === 'unlinked' && beforeTheEnd.has(reason) ? before : undefined;
-  const failures = await removeReplicas(deps.volumes, untouched ? targetVolumes.filter((volume) => !untouched.volumes.includes(volume)) : targetVolumes, keyToPath(key));
+  const path = blobPath(key, 0);
+  // Undone: only the new targets. Aborted, the key goes: every blob it had goes first (a pending
+  // write taken over may have reached other volumes; earlier values may have left stale ones).
+  const failures = untouched
+    ? await removeReplicas(deps.volumes, targetVolumes.filter((volume) => !untouched.volumes.includes(volume)), path)
+    : [
+        ...(await removeReplicas(deps.volumes, [...new Set([...targetVolumes, ...(before?.state === 'pending' ? before.volumes : [])])], path)),
+        ...(await removeBlobs(deps.volumes, key, before?.stale ?? [])),
+      ];
   if (failures.length > 0) {
     deps.logger.warn('a failed write left replicas that could not be removed; the key stays pending', { key, failures });
     return;
   }
-  const change: Change = untouched
-    ? { type: 'WriteUndone', reason: reason.message, state: untouched.state, volumes: untouched.volumes, size: untouched.size, md5: untouched.md5 }
-    : { type: 'WriteAborted', reason: reason.message };
+  const change: Change = untouched ? { type: 'WriteUndone', reason: reason.message, restored: toState(untouched) } : { type: 'WriteAborted', reason: reason.message };
   try {
     await write.finish([{ key, cause, change }]);
   } catch (error) {
     deps.logger.warn('a failed write could not be recorded as aborted; the key stays pending', { key, error });
+  }
+}
+
+/**
+ * An overwrite that failed: what it wrote beside the value is removed, then OverwriteAborted;
+ * the key keeps its value all along. If a replica cannot be removed, the key stays "writing"
+ * (the log names the blob, and the next overwrite, a DELETE or gc cleans it up).
+ */
+async function abandonOverwrite(deps: KeyDeps, write: KeyWrite, key: string, targetVolumes: string[], path: string, cause: Cause, reason: Error): Promise<void> {
+  const failures = await removeReplicas(deps.volumes, targetVolumes, path);
+  if (failures.length > 0) {
+    deps.logger.warn('a failed overwrite left replicas that could not be removed; the key keeps its value and names them', { key, failures });
+    return;
+  }
+  try {
+    await write.finish([{ key, cause, change: { type: 'OverwriteAborted', reason: reason.message } }]);
+  } catch (error) {
+    deps.logger.warn('a failed overwrite could not be recorded as aborted', { key, error });
   }
 }

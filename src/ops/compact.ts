@@ -1,5 +1,5 @@
 // mkv log compact --before TIME: bound the log. The sealed segments whose events all happened
-// before TIME are replaced by one snapshot segment holding a KeySnapshot per key (live,
+// before TIME are replaced by one snapshot segment holding an ObjectSnapshot per key (live,
 // unlinked or pending) as it stood after them; the history of those events is given up.
 //
 //   [seg 1][seg 2][seg 3][seg 4 (newest)]     events of 1–3 all before TIME
@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, rmSync, writeSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { encodeEvent, eventSchemaJson, type LogEvent } from '../events/event.js';
+import { toState } from '../index/evolve.js';
 import { IndexStore } from '../index/index-store.js';
 import { encodeBlock, encodeHeader } from '../log/avro-container.js';
 import { writeFileDurably } from '../durable-files.js';
@@ -74,7 +75,7 @@ export async function compactLog(db: string, before: number, options: { quiet?: 
           time: untilTime,
           key,
           cause: { origin: 'compact', client: null },
-          change: { type: 'KeySnapshot', state: record.state, volumes: record.volumes, size: record.size, md5: record.md5, lastSeq: record.seq, lastTime: record.time },
+          change: { type: 'ObjectSnapshot', state: toState(record), lastSeq: record.seq, lastTime: record.time },
         }));
       } finally {
         await scratch.close();

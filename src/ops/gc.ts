@@ -1,11 +1,13 @@
 // mkv gc: hard-delete keys unlinked before a time (the original left that to the user, via
 // ?unlinked and DELETE), and, once they are older than a grace period, clean up writes that
-// never committed (pending keys whose blobs may sit on some volumes) and finish DELETEs that
-// never did (deleting keys). Each appends events (KeyDeleted, WriteAborted), so history stays
+// never committed (pending keys whose blobs may sit on some volumes, S3 overwrites in flight),
+// finish DELETEs that never did (deleting keys), and remove the blobs of values overwrites
+// replaced that were left behind. Each appends events (KeyDeleted, WriteAborted), so history stays
 // complete.
 import { isMkvError } from '../errors.js';
 import type { KeyDeps } from '../keys/deps.js';
-import { abandonPendingWrite, deleteKey } from '../keys/remove.js';
+import { abandonOverwrite, abandonPendingWrite, deleteKey } from '../keys/remove.js';
+import { removeStale } from '../keys/stale-sweeper.js';
 import { createProgress } from './progress.js';
 import { forEachConcurrent } from './work-queue.js';
 
@@ -22,13 +24,15 @@ export interface GcOptions {
 export interface GcReport {
   deleted: string[];
   aborted: string[];
+  /** Keys whose replaced values' blobs were removed. */
+  stale: string[];
   failed: Array<{ key: string; reason: string }>;
 }
 
 /** gc runs the API's own operations (keys/remove.ts), each on the record it looked at only. */
 export async function collectGarbage(deps: KeyDeps, options: GcOptions): Promise<GcReport> {
   const { index } = deps;
-  const report: GcReport = { deleted: [], aborted: [], failed: [] };
+  const report: GcReport = { deleted: [], aborted: [], stale: [], failed: [] };
   const progress = createProgress({ label: 'gc', unit: 'keys', total: index.count(), quiet: options.quiet ?? false });
   const cause = { origin: 'gc', client: null };
   await forEachConcurrent(index.entries(), options.concurrency ?? 16, async ([key, record]) => {
@@ -36,20 +40,30 @@ export async function collectGarbage(deps: KeyDeps, options: GcOptions): Promise
     // When it was unlinked, not when it last changed (a repair or a move may have come since).
     const unlinkedAt = () => index.historyOf(key).findLast((event) => event.change.type === 'KeyUnlinked')?.time ?? record.time;
     const unlinkedLongAgo = record.state === 'unlinked' && options.unlinkedBefore !== undefined && unlinkedAt() < options.unlinkedBefore;
-    // A write or a DELETE that began that long ago and never finished: abandoned.
+    // A write, an overwrite or a DELETE that began that long ago and never finished: abandoned.
     const interrupted = options.pendingBefore !== undefined && record.time < options.pendingBefore;
     const abandoned = record.state === 'pending' && interrupted;
     const halfDeleted = record.state === 'deleting' && interrupted;
-    if (!unlinkedLongAgo && !abandoned && !halfDeleted) return;
+    const halfWritten = record.writing !== null && interrupted && record.state !== 'deleting';
+    if (!unlinkedLongAgo && !abandoned && !halfDeleted && !halfWritten && record.stale.length === 0) return;
     const deletes = unlinkedLongAgo || halfDeleted;
     if (options.dryRun) {
-      (deletes ? report.deleted : report.aborted).push(key);
+      if (deletes) report.deleted.push(key);
+      else if (abandoned || halfWritten) report.aborted.push(key);
+      else report.stale.push(key);
       return;
     }
     const unchanged = (now: { seq: number }) => now.seq === record.seq;
     try {
       if (deletes) await deleteKey(deps, key, cause, unchanged);
-      else await abandonPendingWrite(deps, key, record.seq, cause, 'gc: the write never committed');
+      else if (abandoned) await abandonPendingWrite(deps, key, record.seq, cause, 'gc: the write never committed');
+      else {
+        if (halfWritten) await abandonOverwrite(deps, key, record.seq, cause, 'gc: the overwrite never committed');
+        // The blobs of values overwrites replaced, that their grace period left behind.
+        if (record.stale.length > 0 && (await removeStale(deps, key)) > 0) report.stale.push(key);
+        if (halfWritten) report.aborted.push(key);
+        return;
+      }
     } catch (error) {
       // Changed since it was read (linked, written, deleted): not gc's to touch any more.
       if (!isMkvError(error, 'MKV_NOT_FOUND')) report.failed.push({ key, reason: (error as Error).message });
@@ -59,7 +73,7 @@ export async function collectGarbage(deps: KeyDeps, options: GcOptions): Promise
   });
   progress.finish(
     `gc${options.dryRun ? ' (dry run)' : ''}: ${report.deleted.length} unlinked keys deleted, ` +
-      `${report.aborted.length} abandoned writes cleaned up, ${report.failed.length} failed`,
+      `${report.aborted.length} abandoned writes cleaned up, ${report.stale.length} keys' replaced values removed, ${report.failed.length} failed`,
   );
   return report;
 }

@@ -7,10 +7,11 @@
 // Keys the log knows keep their state and md5 (only where they are found changes); keys the log
 // saw deleted are reported, not resurrected; files that are not keys, and listing errors, are
 // reported; keys in the index that no volume holds are reported.
-import type { EventInput } from '../events/event.js';
+import type { Change, EventInput } from '../events/event.js';
+import { current } from '../index/evolve.js';
 import type { Logger } from '../logger.js';
 import { silentLogger } from '../logger.js';
-import { keyToPath, keyToVolumes, pathNameToKey } from '../placement.js';
+import { blobPath, keyToVolumes, pathNameToKey, splitVersion } from '../placement.js';
 import { VolumeClient, volumeUrl } from '../volumes/client.js';
 import { openStore } from '../writer/store.js';
 import { createProgress } from './progress.js';
@@ -87,7 +88,7 @@ export async function rescanVolumes(db: string, options: RescanOptions): Promise
     onNoVolume: [],
     seconds: 0,
   };
-  const found = new Map<string, Found>();
+  const found = new Map<string, Map<number, Found>>();
   const progress = createProgress({ label: 'rescan', unit: 'files', quiet: options.quiet ?? false });
   try {
     // Which roots each volume has: its subvolumes, or the volume itself.
@@ -125,14 +126,18 @@ export async function rescanVolumes(db: string, options: RescanOptions): Promise
         }
         report.files++;
         progress.add(1);
-        const name = [...listing.nameParts, entry.name].join('/');
-        const key = pathNameToKey(name);
-        if (key === undefined || keyToPath(key) !== listing.path.slice(0, 7) + name) {
+        // "name~N": version N of a key's blob, an S3 overwrite's (placement.ts blobPath).
+        const versioned = splitVersion(entry.name);
+        const name = [...listing.nameParts, versioned?.name ?? entry.name].join('/');
+        const key = versioned && pathNameToKey(name);
+        if (key === undefined || blobPath(key, versioned!.version) !== listing.path.slice(0, 7) + [...listing.nameParts, entry.name].join('/')) {
           report.notKeys.push(where);
           continue;
         }
-        const seen = found.get(key);
-        if (!seen) found.set(key, { volumes: [listing.volume], size: entry.size });
+        const versions = found.get(key) ?? new Map<number, Found>();
+        found.set(key, versions);
+        const seen = versions.get(versioned!.version);
+        if (!seen) versions.set(versioned!.version, { volumes: [listing.volume], size: entry.size });
         else {
           seen.volumes.push(listing.volume);
           if (entry.size !== undefined && seen.size !== undefined && entry.size !== seen.size) report.sizeMismatches.push(`${key}: ${seen.size} and ${entry.size} bytes`);
@@ -150,19 +155,25 @@ export async function rescanVolumes(db: string, options: RescanOptions): Promise
       batch = [];
     };
     for (const key of [...found.keys()].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)))) {
-      const { volumes, size } = found.get(key)!;
-      const ordered = placementOrder(volumes, keyToVolumes(key, options.volumes, options.replicas, options.subvolumes));
+      const target = keyToVolumes(key, options.volumes, options.replicas, options.subvolumes);
       const record = store.index.get(key);
-      if (record) {
-        if (record.volumes.length === ordered.length && record.volumes.every((volume, i) => volume === ordered[i])) {
-          report.unchanged++;
-          continue;
-        }
-      } else if (store.index.historyOf(key).length > 0) {
+      if (!record && store.index.historyOf(key).length > 0) {
         report.deletedButPresent.push(key);
         continue;
       }
-      batch.push({ key, cause, change: { type: 'KeyDiscovered', volumes: ordered, size: size ?? null, md5: null } });
+      // The newest version first: for a key the log does not know, it is the value, the rest stale.
+      const versions = [...found.get(key)!.entries()].sort(([a], [b]) => b - a);
+      for (const [version, { volumes, size }] of versions) {
+        const ordered = placementOrder(volumes, target);
+        const known = record && [current(record), ...(record.writing ? [record.writing] : []), ...record.stale].find((blob) => blob.version === version);
+        if (known && known.volumes.length === ordered.length && known.volumes.every((volume, i) => volume === ordered[i])) {
+          report.unchanged++;
+          continue;
+        }
+        if (known && known.version !== record!.version) continue; // an overwrite's or a stale blob the log names
+        const change: Change = version === 0 ? { type: 'KeyDiscovered', volumes: ordered, size: size ?? null, md5: null } : { type: 'ObjectDiscovered', volumes: ordered, size: size ?? null, version };
+        batch.push({ key, cause, change });
+      }
       if (batch.length >= EVENTS_PER_APPEND) await flush();
     }
     await flush();

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import type { KeyRecord } from '../index/evolve.js';
 import type { IndexStore } from '../index/index-store.js';
-import { keyToPath } from '../placement.js';
+import { blobPath } from '../placement.js';
 import { discardBody, type VolumeClient } from '../volumes/client.js';
 import type { Writer } from '../writer/writer.js';
 import { createProgress } from './progress.js';
@@ -78,7 +78,7 @@ export async function scrub(
     // A write or a DELETE in progress (or never finished) has no replicas to hold to.
     if (record.state === 'pending' || record.state === 'deleting') return progress.add(1);
     report.keys++;
-    const path = keyToPath(key);
+    const path = blobPath(key, record.version);
     const results = await Promise.all(record.volumes.map((volume) => checkReplica(client, volume, path, record, options.deep ?? false)));
     report.replicas += record.volumes.length;
     const bad = results.filter((result): result is Omit<ScrubFinding, 'key'> => result !== undefined).map((result) => ({ key, ...result }));

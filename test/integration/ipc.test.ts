@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { isMkvError, MkvError } from '../../src/errors.js';
 import type { EventInput } from '../../src/events/event.js';
-import type { KeyRecord } from '../../src/index/evolve.js';
+import { keyRecord, type KeyRecord } from '../../src/index/evolve.js';
 import { IndexStore } from '../../src/index/index-store.js';
 import { SegmentLog } from '../../src/log/segment-log.js';
 import { RemoteWriter, serveWriter, type Channel } from '../../src/writer/ipc.js';
@@ -152,7 +152,7 @@ describe('the writer over IPC', () => {
 
   test('beginWrite: a refusal on the read before the lock is decided again under it, and the write goes ahead', async () => {
     await local.append([{ key: '/cas/put', cause, change: { type: 'KeyDeleted' } }]);
-    const reader = readingFirst({ state: 'live', volumes: ['v1'], size: 1, md5: null, seq: 1, time: 0 }); // read before the DELETE
+    const reader = readingFirst(keyRecord('live', ['v1'], 1, null, 1, 0, 0, null, null, 0, null, [])); // read before the DELETE
     const write = await beginWrite(local, reader, '/cas/put', decidePut);
     assert.equal(write.record, undefined, 'the write knows the record it was decided on');
     assert.deepEqual(write.started.map((event) => event.change.type), ['WriteStarted']);

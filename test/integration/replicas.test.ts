@@ -4,7 +4,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { KeyRecord } from '../../src/index/evolve.js';
+import { keyRecord, type KeyRecord } from '../../src/index/evolve.js';
 import { copyToTargets } from '../../src/keys/replicas.js';
 import { rebalanceKey } from '../../src/keys/rebalance-key.js';
 import { openStore } from '../../src/writer/store.js';
@@ -31,7 +31,7 @@ describe('copying a blob to several targets with one read', () => {
   function seed(key: string, value: Buffer, recorded = value): KeyRecord {
     mkdirSync(dirname(fileOn(0, key)), { recursive: true });
     writeFileSync(fileOn(0, key), value);
-    return { state: 'live', volumes: [set.volumes[0]!], size: recorded.length, md5: md5(recorded), seq: 1, time: Date.now() };
+    return keyRecord('live', [set.volumes[0]!], recorded.length, md5(recorded), 1, Date.now(), 0, null, null, Date.now(), null, []);
   }
 
   test('every target gets the bytes of one GET, large enough to need backpressure', async () => {
@@ -73,7 +73,7 @@ describe('copying a blob to several targets with one read', () => {
   });
 
   test('a source without the blob: every target fails with the GET\'s answer', async () => {
-    const record: KeyRecord = { state: 'live', volumes: [set.volumes[0]!], size: 10, md5: null, seq: 1, time: Date.now() };
+    const record: KeyRecord = keyRecord('live', [set.volumes[0]!], 10, null, 1, Date.now(), 0, null, null, Date.now(), null, []);
     const results = await copyToTargets(client, set.volumes[0]!, [set.volumes[1]!], keyToPath('/tee/nowhere'), record);
     assert.deepEqual(results, [{ target: set.volumes[1], ok: false, fault: 'source', reason: `GET http://${set.volumes[0]}${keyToPath('/tee/nowhere')} answered 404` }]);
   });

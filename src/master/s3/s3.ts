@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Context } from 'koa';
 import { MkvError, type ErrorCode } from '../../errors.js';
-import { keyToPath } from '../../placement.js';
+import { blobPath } from '../../placement.js';
 import { discardBody } from '../../volumes/client.js';
 import { checkKeyFits } from '../../keys/key-limits.js';
 import { shuffled } from '../../keys/locate.js';
@@ -95,7 +95,7 @@ export async function getObjectDirect(ctx: Context, deps: MasterDeps, key: strin
   authorize(identityOf(ctx.req), 'read', key);
   const record = deps.index.get(key);
   if (!record || record.state !== 'live') throw new MkvError('MKV_NOT_FOUND', 'The specified key does not exist.');
-  const path = keyToPath(key);
+  const path = blobPath(key, record.version);
   const range = ctx.get('range') || undefined;
   const problems: string[] = [];
   for (const volume of shuffled(record.volumes)) {
