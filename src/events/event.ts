@@ -24,12 +24,24 @@ export type ObjectState = {
   version: number;
   etag: string | null;
   contentType: string | null;
+  /** S3 user metadata (x-amz-meta-*), by lower-case name. */
+  metadata: Record<string, string>;
   modified: number;
   writing: BlobVersion | null;
   stale: BlobVersion[];
 };
 export type WriteUndone = { type: 'WriteUndone'; reason: string; restored: ObjectState };
-export type ObjectCommitted = { type: 'ObjectCommitted'; volumes: string[]; size: number; md5: string | null; version: number; etag: string | null; contentType: string | null };
+export type ObjectCommitted = {
+  type: 'ObjectCommitted';
+  volumes: string[];
+  size: number;
+  md5: string | null;
+  version: number;
+  etag: string | null;
+  contentType: string | null;
+  metadata: Record<string, string>;
+};
+export type MetadataReplaced = { type: 'MetadataReplaced'; contentType: string | null; metadata: Record<string, string> };
 export type OverwriteStarted = { type: 'OverwriteStarted'; volumes: string[] };
 export type OverwriteAborted = { type: 'OverwriteAborted'; reason: string };
 export type StaleRemoved = { type: 'StaleRemoved'; version: number };
@@ -66,7 +78,8 @@ export type Change =
   | OverwriteAborted
   | StaleRemoved
   | ObjectSnapshot
-  | ObjectDiscovered;
+  | ObjectDiscovered
+  | MetadataReplaced;
 
 export type ChangeType = Change['type'];
 

@@ -21,6 +21,8 @@ export interface KeyRecord {
   /** The S3 ETag when it is not the md5 (a multipart upload's "md5-N"). */
   etag: string | null;
   contentType: string | null;
+  /** S3 user metadata (x-amz-meta-*), by lower-case name. */
+  metadata: Record<string, string>;
   /** When the value was written: S3's Last-Modified (a later UNLINK, LINK or move does not change it). */
   modified: number;
   /** A new value being written beside this one (an S3 overwrite in progress). */
@@ -39,6 +41,7 @@ export function needsPrevious(event: ProjectedEvent): boolean {
 }
 
 const NO_STALE: BlobVersion[] = [];
+const NO_METADATA: Record<string, string> = {};
 
 /** Earlier values' blobs, and `also` when it is not the version the key now holds. */
 function staleWith(record: KeyRecord | undefined, also: Array<BlobVersion | null>, kept: number): BlobVersion[] {
@@ -53,11 +56,27 @@ export function evolve(record: KeyRecord | undefined, event: ProjectedEvent): Ke
   switch (change.type) {
     case 'WriteStarted':
       // The key's path; a versioned blob the key held before is stale from now on.
-      return keyRecord('pending', change.volumes, null, null, seq, time, 0, null, null, time, null, staleWith(record, [record ? current(record) : null, record?.writing ?? null], 0));
+      return keyRecord('pending', change.volumes, null, null, seq, time, 0, null, null, NO_METADATA, time, null, staleWith(record, [record ? current(record) : null, record?.writing ?? null], 0));
     case 'WriteCommitted':
-      return keyRecord('live', change.volumes, change.size, change.md5, seq, time, 0, null, null, time, null, staleWith(record, [record?.writing ?? null], 0));
+      return keyRecord('live', change.volumes, change.size, change.md5, seq, time, 0, null, null, NO_METADATA, time, null, staleWith(record, [record?.writing ?? null], 0));
     case 'ObjectCommitted':
-      return keyRecord('live', change.volumes, change.size, change.md5, seq, time, change.version, change.etag, change.contentType, time, null, staleWith(record, [record ? current(record) : null, record?.writing ?? null], change.version));
+      return keyRecord(
+        'live',
+        change.volumes,
+        change.size,
+        change.md5,
+        seq,
+        time,
+        change.version,
+        change.etag,
+        change.contentType,
+        change.metadata,
+        time,
+        null,
+        staleWith(record, [record ? current(record) : null, record?.writing ?? null], change.version),
+      );
+    case 'MetadataReplaced':
+      return record && { ...record, contentType: change.contentType, metadata: change.metadata, modified: time, seq, time };
     case 'OverwriteStarted':
       // A write over a key that had one in flight (its master died): that one's blobs are stale.
       return record && { ...record, seq, time, writing: { version: seq, volumes: change.volumes }, stale: staleWith(record, [record.writing], record.version) };
@@ -80,7 +99,7 @@ export function evolve(record: KeyRecord | undefined, event: ProjectedEvent): Ke
       return record && { ...record, volumes: change.volumes, seq, time };
     case 'KeySnapshot':
       // The record as it was when the log was compacted, stamped as it was then.
-      return keyRecord(change.state, change.volumes, change.size, change.md5, change.lastSeq, change.lastTime, 0, null, null, change.lastTime, null, NO_STALE);
+      return keyRecord(change.state, change.volumes, change.size, change.md5, change.lastSeq, change.lastTime, 0, null, null, NO_METADATA, change.lastTime, null, NO_STALE);
     case 'ObjectSnapshot':
       return fromState(change.state, change.lastSeq, change.lastTime);
     case 'ReplicaRepaired':
@@ -89,9 +108,9 @@ export function evolve(record: KeyRecord | undefined, event: ProjectedEvent): Ke
       // A rescan knows where a blob is, not its story: a key the log already knows keeps its state and md5.
       return record
         ? { ...record, volumes: change.volumes, size: record.size ?? change.size, seq, time }
-        : keyRecord('live', change.volumes, change.size, change.md5, seq, time, 0, null, null, time, null, NO_STALE);
+        : keyRecord('live', change.volumes, change.size, change.md5, seq, time, 0, null, null, NO_METADATA, time, null, NO_STALE);
     case 'ObjectDiscovered':
-      if (!record) return keyRecord('live', change.volumes, change.size, null, seq, time, change.version, null, null, time, null, NO_STALE);
+      if (!record) return keyRecord('live', change.volumes, change.size, null, seq, time, change.version, null, null, NO_METADATA, time, null, NO_STALE);
       if (record.version === change.version) return { ...record, volumes: change.volumes, size: record.size ?? change.size, seq, time };
       // Another version than the key's value: left over from an earlier one.
       return { ...record, seq, time, stale: staleWith(record, [{ version: change.version, volumes: change.volumes }], record.version) };
@@ -110,12 +129,12 @@ export function allBlobs(record: KeyRecord): BlobVersion[] {
 
 /** A record as a snapshot or an undo carries it. */
 export function toState(record: KeyRecord): ObjectState {
-  const { state, volumes, size, md5, version, etag, contentType, modified, writing, stale } = record;
-  return { state, volumes, size, md5, version, etag, contentType, modified, writing, stale };
+  const { state, volumes, size, md5, version, etag, contentType, metadata, modified, writing, stale } = record;
+  return { state, volumes, size, md5, version, etag, contentType, metadata, modified, writing, stale };
 }
 
 function fromState(state: ObjectState, seq: number, time: number): KeyRecord {
-  return keyRecord(state.state, state.volumes, state.size, state.md5, seq, time, state.version, state.etag, state.contentType, state.modified, state.writing, state.stale);
+  return keyRecord(state.state, state.volumes, state.size, state.md5, seq, time, state.version, state.etag, state.contentType, state.metadata, state.modified, state.writing, state.stale);
 }
 
 /** Every record built in one place, so all have one shape (a replay builds millions). */
@@ -129,9 +148,10 @@ export function keyRecord(
   version: number,
   etag: string | null,
   contentType: string | null,
+  metadata: Record<string, string>,
   modified: number,
   writing: BlobVersion | null,
   stale: BlobVersion[],
 ): KeyRecord {
-  return { state, volumes, size, md5, seq, time, version, etag, contentType, modified, writing, stale };
+  return { state, volumes, size, md5, seq, time, version, etag, contentType, metadata, modified, writing, stale };
 }

@@ -1,7 +1,7 @@
 // A key's record in the index's `keys` database, in a fixed binary layout (index format 3).
 //
 //   u8  state         0 live, 1 unlinked, 2 pending, 3 deleting
-//   u8  flags         1 size, 2 md5, 4 etag, 8 contentType, 16 version, 32 writing, 64 stale
+//   u8  flags         1 size, 2 md5, 4 etag, 8 contentType, 16 version, 32 writing, 64 stale, 128 metadata
 //   f64 seq, f64 time, f64 modified (little-endian)
 //   f64 size                                 when flag 1
 //   u16 length, md5                          when flag 2 (UTF-8, as every string here)
@@ -11,6 +11,7 @@
 //   u16 count, then per volume: u16 length, volume
 //   writing: f64 version, u16 count, volumes when flag 32
 //   stale: u16 count, then each as writing   when flag 64
+//   metadata: u16 count, then name, value    when flag 128
 //
 // Format 1 stored the record as msgpack through lmdb-js; format 2 had no version, S3 metadata,
 // overwrite or stale blobs. This layout costs a fifth of msgpack's encoding, and it can be
@@ -26,7 +27,8 @@ const CONTENT_TYPE = 8;
 const VERSION = 16;
 const WRITING = 32;
 const STALE = 64;
-const ALL = SIZE | MD5 | ETAG | CONTENT_TYPE | VERSION | WRITING | STALE;
+const METADATA = 128;
+const ALL = SIZE | MD5 | ETAG | CONTENT_TYPE | VERSION | WRITING | STALE | METADATA;
 
 function stringBound(text: string | null): number {
   return text === null ? 0 : 2 + 3 * text.length;
@@ -44,6 +46,8 @@ export function recordBound(record: KeyRecord): number {
   if (record.writing) bound += 8 + volumesBound(record.writing.volumes);
   bound += 2;
   for (const blob of record.stale) bound += 8 + volumesBound(blob.volumes);
+  bound += 2;
+  for (const name in record.metadata) bound += stringBound(name) + stringBound(record.metadata[name]!);
   return bound;
 }
 
@@ -58,7 +62,8 @@ export function writeRecord(record: KeyRecord, target: Buffer, offset: number): 
     (record.contentType !== null ? CONTENT_TYPE : 0) |
     (record.version !== 0 ? VERSION : 0) |
     (record.writing !== null ? WRITING : 0) |
-    (record.stale.length > 0 ? STALE : 0);
+    (record.stale.length > 0 ? STALE : 0) |
+    (hasMetadata(record) ? METADATA : 0);
   at = target.writeDoubleLE(record.seq, at);
   at = target.writeDoubleLE(record.time, at);
   at = target.writeDoubleLE(record.modified, at);
@@ -73,7 +78,17 @@ export function writeRecord(record: KeyRecord, target: Buffer, offset: number): 
     at = target.writeUInt16LE(record.stale.length, at);
     for (const blob of record.stale) at = writeBlob(blob, target, at);
   }
+  if (hasMetadata(record)) {
+    const names = Object.keys(record.metadata);
+    at = target.writeUInt16LE(names.length, at);
+    for (const name of names) at = writeString(record.metadata[name]!, target, writeString(name, target, at));
+  }
   return at;
+}
+
+function hasMetadata(record: KeyRecord): boolean {
+  for (const _ in record.metadata) return true;
+  return false;
 }
 
 function writeString(value: string, target: Buffer, offset: number): number {
@@ -154,6 +169,15 @@ export function decodeRecord(bytes: Uint8Array): KeyRecord {
     read.at += 2;
     stale = Array.from({ length: count }, () => read.blob());
   }
+  const metadata: Record<string, string> = {};
+  if (flags & METADATA) {
+    const count = buffer.readUInt16LE(read.at);
+    read.at += 2;
+    for (let i = 0; i < count; i++) {
+      const name = read.string();
+      metadata[name] = read.string();
+    }
+  }
   if (read.at !== buffer.length) throw new Error(`not a key record (${buffer.length} bytes, ${read.at} read)`);
-  return { state, volumes, size, md5, seq, time, version, etag, contentType, modified, writing, stale };
+  return { state, volumes, size, md5, seq, time, version, etag, contentType, metadata, modified, writing, stale };
 }

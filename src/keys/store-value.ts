@@ -44,9 +44,11 @@ export interface ValueSource {
   check?: BodyCheck;
 }
 
-/** S3's ways with a value: it replaces a live key's, may be empty, and keeps a Content-Type and an ETag. */
+/** S3's ways with a value: it replaces a live key's, may be empty, and keeps a Content-Type, user metadata and an ETag. */
 export interface S3Value {
   contentType: string | null;
+  /** x-amz-meta-* (by lower-case name, without the prefix). */
+  metadata: Record<string, string>;
   /** A multipart upload's ETag ("md5 of the parts' md5s-N"); the value's md5 otherwise. */
   etag?: string;
 }
@@ -91,7 +93,7 @@ export async function storeValue(deps: KeyDeps, key: string, source: ValueSource
       throw error;
     }
     const change: Change = s3
-      ? { type: 'ObjectCommitted', volumes: targetVolumes, size: written.size, md5: written.md5, version, etag: s3.etag ?? null, contentType: s3.contentType }
+      ? { type: 'ObjectCommitted', volumes: targetVolumes, size: written.size, md5: written.md5, version, etag: s3.etag ?? null, contentType: s3.contentType, metadata: s3.metadata }
       : { type: 'WriteCommitted', volumes: targetVolumes, size: written.size, md5: written.md5 };
     const [event] = await write.finish([{ key, cause, change }]);
     // What the value replaced: removed once readers sent to it a moment ago have had their bytes.
@@ -293,4 +295,13 @@ async function abandonOverwrite(deps: KeyDeps, write: KeyWrite, key: string, tar
   } catch (error) {
     deps.logger.warn('a failed overwrite could not be recorded as aborted', { key, error });
   }
+}
+
+/** S3 CopyObject of a key onto itself with new metadata: the same value, a new Content-Type and user metadata. */
+export async function replaceMetadata(deps: KeyDeps, key: string, contentType: string | null, metadata: Record<string, string>, cause: Cause): Promise<number> {
+  const write = await beginWrite(deps.writer, deps.index, key, (record) =>
+    record?.state === 'live' ? [{ key, cause, change: { type: 'MetadataReplaced', contentType, metadata } }] : new MkvError('MKV_NOT_FOUND', 'The specified key does not exist.'),
+  );
+  await write.release();
+  return write.started[0]!.seq;
 }

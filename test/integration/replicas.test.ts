@@ -31,7 +31,7 @@ describe('copying a blob to several targets with one read', () => {
   function seed(key: string, value: Buffer, recorded = value): KeyRecord {
     mkdirSync(dirname(fileOn(0, key)), { recursive: true });
     writeFileSync(fileOn(0, key), value);
-    return keyRecord('live', [set.volumes[0]!], recorded.length, md5(recorded), 1, Date.now(), 0, null, null, Date.now(), null, []);
+    return keyRecord('live', [set.volumes[0]!], recorded.length, md5(recorded), 1, Date.now(), 0, null, null, {}, Date.now(), null, []);
   }
 
   test('every target gets the bytes of one GET, large enough to need backpressure', async () => {
@@ -73,7 +73,7 @@ describe('copying a blob to several targets with one read', () => {
   });
 
   test('a source without the blob: every target fails with the GET\'s answer', async () => {
-    const record: KeyRecord = keyRecord('live', [set.volumes[0]!], 10, null, 1, Date.now(), 0, null, null, Date.now(), null, []);
+    const record: KeyRecord = keyRecord('live', [set.volumes[0]!], 10, null, 1, Date.now(), 0, null, null, {}, Date.now(), null, []);
     const results = await copyToTargets(client, set.volumes[0]!, [set.volumes[1]!], keyToPath('/tee/nowhere'), record);
     assert.deepEqual(results, [{ target: set.volumes[1], ok: false, fault: 'source', reason: `GET http://${set.volumes[0]}${keyToPath('/tee/nowhere')} answered 404` }]);
   });
