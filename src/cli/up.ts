@@ -1,5 +1,5 @@
-// mkv up: a local cluster for trying things out — a master on 3000 and three volumes on
-// 3001–3003, data under ./data. Volumes are embedded (in this process) unless --nginx, which
+// mkv up: a local cluster for trying things out — a master on 3000 (S3 on 3200, metrics on
+// 3100) and three volumes on 3001–3003, data under ./data. Volumes are embedded (in this process) unless --nginx, which
 // runs nginx/volume for each. Ctrl-C stops all of it.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
@@ -16,6 +16,7 @@ export const upFlags: FlagSpecs = {
   data: { type: 'string', default: './data', help: 'where the master db and the volumes live' },
   nginx: { type: 'boolean', default: false, help: 'run the volumes on stock nginx (nginx/volume) instead of embedded' },
   'admin-port': { type: 'integer', help: 'admin port (/metrics, /healthz, /readyz); default PORT + 100' },
+  's3-port': { type: 'integer', help: 'S3 port (every request an S3 one, signed or not); default PORT + 200' },
   sync: serverFlags.sync!,
   v: serverFlags.v!,
 };
@@ -67,10 +68,11 @@ export async function upCommand(flags: FlagValues): Promise<void> {
       sync: flags.sync,
       v: flags.v,
       'admin-port': (flags['admin-port'] as number | undefined) ?? port + 100,
+      's3-port': (flags['s3-port'] as number | undefined) ?? port + 200,
     });
     process.stdout.write(
       `mkv up: master on http://${host}:${port}, volumes on ${volumePorts.join(', ')} (${flags.nginx ? 'nginx' : 'embedded'}), data in ${data}\n` +
-        `metrics on http://${host}:${master.adminPort}/metrics (also /healthz, /readyz)\n` +
+        `S3 on http://${host}:${master.s3Port} (path style), metrics on http://${host}:${master.adminPort}/metrics (also /healthz, /readyz)\n` +
         `try: curl -L -X PUT -d bigswag http://${host}:${port}/wehave && curl -L http://${host}:${port}/wehave\n` +
         `Ctrl-C stops the cluster.\n`,
     );

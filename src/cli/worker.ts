@@ -8,7 +8,7 @@ import { Metrics } from '../metrics.js';
 import { RemoteWriter, type Channel } from '../writer/ipc.js';
 import { indexDir } from '../writer/store.js';
 import type { FlagValues } from './args.js';
-import { closeGracefully, createHttpMaster, listen } from './server.js';
+import { createHttpMaster } from './server.js';
 
 logProcessFailures();
 
@@ -19,16 +19,17 @@ async function main(): Promise<void> {
   const index = IndexStore.open(indexDir(flags.db as string), { readOnly: true });
   const writer = new RemoteWriter(process as Channel, () => index.refresh(), Boolean(flags.log));
   const metrics = new Metrics();
-  const { server, volumes } = createHttpMaster(flags, index, writer, logger, metrics);
+  const http = createHttpMaster(flags, index, writer, logger, metrics);
+  const { volumes } = http;
   // lmdb-js keeps one read snapshot until a timer resets it, and several requests can arrive
   // before that timer runs: a write answered by another worker could be invisible here. Every
   // request starts from the last commit, so a client reads its writes from any worker.
-  server.prependListener('request', () => index.refresh());
+  for (const server of [http.server, http.s3Server]) server?.prependListener('request', () => index.refresh());
 
   let stopping: Promise<void> | undefined;
   const stop = (code: number) => {
     stopping ??= (async () => {
-      await closeGracefully(server);
+      await http.close();
       await writer.close();
       await volumes.close();
       await index.close();
@@ -56,8 +57,8 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => {});
   process.on('SIGTERM', () => stop(0));
 
-  const port = await listen(server, flags.port as number, flags.host as string);
-  process.send({ mkv: 'listening', port });
+  const { port, s3Port } = await http.listen(flags.port as number, flags['s3-port'] as number | undefined);
+  process.send({ mkv: 'listening', port, s3Port });
 }
 
 main().catch((error: unknown) => {

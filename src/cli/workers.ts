@@ -23,12 +23,13 @@ const STOP_GRACE_MS = 30_000;
 const RESTART_PAUSE_MS = 1000;
 
 export type WorkerMessage =
-  | { mkv: 'listening'; port: number }
+  | { mkv: 'listening'; port: number; s3Port?: number }
   | { mkv: 'failed'; message: string }
   | { mkv: 'metrics'; id: number; metrics: MetricObjectWithValues<MetricValue<string>>[] };
 
 export interface WorkerPool {
   port: number;
+  s3Port: number | undefined;
   workers(): Worker[];
   /** Stops every worker (each finishes its requests in flight), then resolves. */
   close(): Promise<void>;
@@ -47,18 +48,18 @@ export async function startWorkers(options: { count: number; flags: FlagValues; 
   const running = new Set<Worker>();
   let stopping = false;
 
-  const fork = (): Promise<number> => {
+  const fork = (): Promise<{ port: number; s3Port: number | undefined }> => {
     const worker = cluster.fork(env);
     const service = serveWriter(worker, writer);
     const started = Date.now();
     running.add(worker);
-    return new Promise<number>((resolve, reject) => {
+    return new Promise((resolve, reject) => {
       let listening = false;
       worker.on('message', (value: unknown) => {
         const said = message(value);
         if (said?.mkv === 'listening') {
           listening = true;
-          resolve(said.port);
+          resolve({ port: said.port, s3Port: said.s3Port });
         } else if (said?.mkv === 'failed') {
           reject(new Error(said.message));
         }
@@ -99,17 +100,19 @@ export async function startWorkers(options: { count: number; flags: FlagValues; 
   };
 
   let port: number;
+  let s3Port: number | undefined;
   try {
     const ports = await Promise.all(Array.from({ length: count }, fork));
-    port = ports[0]!;
-    // A replacement listens on the port the first workers got (--port 0 means "any", once).
-    env = { MKV_WORKER_FLAGS: JSON.stringify({ ...flags, port }) };
+    ({ port, s3Port } = ports[0]!);
+    // A replacement listens on the ports the first workers got (--port 0 means "any", once).
+    env = { MKV_WORKER_FLAGS: JSON.stringify({ ...flags, port, ...(s3Port !== undefined ? { 's3-port': s3Port } : {}) }) };
   } catch (error) {
     await stopAll();
     throw error;
   }
   return {
     port,
+    s3Port,
     workers: () => [...running],
     close: stopAll,
   };

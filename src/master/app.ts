@@ -7,15 +7,12 @@ import Router from '@koa/router';
 import Koa, { type Context } from 'koa';
 import { MkvError } from '../errors.js';
 import type { IndexStore } from '../index/index-store.js';
-import { authorize, identityOf } from '../auth/authenticate.js';
 import { applyAnswer } from './answer.js';
 import { recordRequest, type MasterDeps } from './deps.js';
 import { errorAnswer, failure } from './errors.js';
-import { answerNative, singleKey, type ApiRequest } from './native-api.js';
-import { decodeKey } from './request-key.js';
-import { abortUpload, completeUpload, createUpload, listUploads, uploadPart } from './s3/multipart.js';
-import { listObjectsV2 } from './s3/list.js';
-import { deleteObject, deleteObjects, getObjectDirect, isS3, putObject, s3ErrorAnswer, splitBucket } from './s3/s3.js';
+import { answerNative, type ApiRequest } from './native-api.js';
+import { answerS3 } from './s3/router.js';
+import { isS3, onS3Port, s3ErrorAnswer } from './s3/s3.js';
 
 /** Any path: the key is the whole of it (handlers decode ctx.path themselves). */
 const ANY_KEY = '/{*key}';
@@ -47,51 +44,24 @@ export async function waitForSeq(index: IndexStore, seq: number, timeoutMs: numb
 export function createApp(deps: MasterDeps): Koa {
   const app = new Koa();
   const router = new Router();
-  const bucketOf = (ctx: Context) => splitBucket(decodeKey(ctx.path)).bucket;
   const native = async (ctx: Context) => {
     const request: ApiRequest = { method: ctx.method, rawPath: ctx.path, query: ctx.querystring, message: ctx.req, client: ctx.state.client as string | null };
     const answer = answerNative(deps, request);
     if (answer) applyAnswer(ctx, await answer);
   };
 
-  router.get(ANY_KEY, async (ctx) => {
-    if (!ctx.state.s3) return native(ctx);
-    const query = new URLSearchParams(ctx.querystring);
-    if (query.get('list-type') === '2') return listObjectsV2(ctx, deps, bucketOf(ctx), query);
-    if (query.has('uploads')) return listUploads(ctx, deps, bucketOf(ctx), query);
-    const key = decodeKey(ctx.path);
-    if (splitBucket(key).objectKey === '' && ctx.method === 'HEAD') {
-      authorize(identityOf(ctx.req), 'list', key);
-      ctx.status = 200; // HeadBucket: every bucket exists
-      return;
-    }
-    return getObjectDirect(ctx, deps, key);
-  });
-  router.put(ANY_KEY, async (ctx) => {
-    const query = new URLSearchParams(ctx.querystring);
-    if (query.has('uploadId')) return uploadPart(ctx, deps, singleKey(ctx.path), query);
-    if (ctx.state.s3) return putObject(ctx, deps, decodeKey(ctx.path));
-    return native(ctx);
-  });
-  router.post(ANY_KEY, async (ctx) => {
-    const query = new URLSearchParams(ctx.querystring);
-    if (query.has('uploads')) return createUpload(ctx, deps, singleKey(ctx.path));
-    if (query.has('uploadId')) return completeUpload(ctx, deps, singleKey(ctx.path), query);
-    if (query.has('delete')) return deleteObjects(ctx, deps, bucketOf(ctx));
-    return native(ctx);
-  });
-  router.delete(ANY_KEY, async (ctx) => {
-    const query = new URLSearchParams(ctx.querystring);
-    if (query.has('uploadId')) return abortUpload(ctx, deps, singleKey(ctx.path), query);
-    if (ctx.state.s3) return deleteObject(ctx, deps, singleKey(ctx.path));
-    return native(ctx);
-  });
+  // An S3 request (s3/router.ts), else the native API (native-api.ts).
+  const route = (ctx: Context) => (ctx.state.s3 ? answerS3(ctx, deps) : native(ctx));
+  router.get(ANY_KEY, route);
+  router.put(ANY_KEY, route);
+  router.post(ANY_KEY, route);
+  router.delete(ANY_KEY, route);
   router.register(ANY_KEY, ['UNLINK', 'LINK'], native);
 
   app.use(async (ctx, next) => {
     // Read the client's address now: once a broken request's socket is gone, Koa's ctx.ip throws.
     ctx.state.client = ctx.req.socket?.remoteAddress ?? null;
-    ctx.state.s3 = isS3(ctx.req.headers, ctx.querystring);
+    ctx.state.s3 = onS3Port(ctx.req) || isS3(ctx.req.headers, ctx.querystring);
     await next();
   });
   // Outside the error answers, so the log line and the metrics see the status actually sent.

@@ -14,7 +14,7 @@ import { recordRequest, type MasterDeps } from './deps.js';
 import { errorAnswer, failure } from './errors.js';
 import { authenticate, rememberIdentity } from '../auth/authenticate.js';
 import type { Credentials } from '../auth/credentials.js';
-import { isS3, isS3Signed, s3ErrorAnswer } from './s3/s3.js';
+import { isS3, isS3Client, markS3Port, onS3Port, s3ErrorAnswer } from './s3/s3.js';
 import { answerNative } from './native-api.js';
 
 const HOT_METHODS = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'UNLINK', 'LINK']);
@@ -30,7 +30,7 @@ function isHot(request: IncomingMessage, readOnly: boolean): boolean {
     url.charCodeAt(0) === 47 /* / */ &&
     !url.includes('?') &&
     !url.includes('#') &&
-    !isS3Signed(headers, '') &&
+    !isS3Client(headers) &&
     headers['min-log-seq'] === undefined
   );
 }
@@ -38,13 +38,16 @@ function isHot(request: IncomingMessage, readOnly: boolean): boolean {
 export interface HandlerOptions {
   /** Answer the hot verbs before Koa (the default); false sends every request through Koa (tests run the API both ways). */
   nativePath?: boolean;
+  /** Every request is an S3 one, signed or not (--s3-port): S3 clients that sign nothing get S3's answers, not redirects. */
+  s3?: boolean;
 }
 
 export function createMasterHandler(deps: MasterDeps, options: HandlerOptions = {}): RequestListener {
   const koa = createApp(deps).callback();
   const readOnly = deps.config.readOnly;
-  const native = options.nativePath !== false;
+  const native = options.nativePath !== false && !options.s3;
   return (request: IncomingMessage, response: ServerResponse) => {
+    if (options.s3) markS3Port(request);
     if (deps.credentials && !admitted(deps, deps.credentials, request, response)) return;
     if (!native || !isHot(request, readOnly)) return koa(request, response);
     const started = process.hrtime.bigint();
@@ -82,7 +85,7 @@ function admitted(deps: MasterDeps, credentials: Credentials, request: IncomingM
   } catch (caught) {
     const started = process.hrtime.bigint();
     const error = failure(caught, deps, request.method ?? '', rawPath, request);
-    writeAnswer(request, response, isS3(request.headers, query) ? s3ErrorAnswer(error, rawPath) : errorAnswer(error));
+    writeAnswer(request, response, onS3Port(request) || isS3(request.headers, query) ? s3ErrorAnswer(error, rawPath) : errorAnswer(error));
     recordRequest(deps, request.method ?? '', rawPath, error.status, started, request.socket.remoteAddress);
     return false;
   }

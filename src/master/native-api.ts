@@ -100,14 +100,17 @@ async function answerRead(deps: MasterDeps, request: ApiRequest): Promise<Answer
  * Where a PUT's value comes from: the request body, unwrapped from aws-chunked framing if so
  * sent, with the check of what its request signed (its sha256, or each chunk's signature).
  */
-export function requestBody(message: IncomingMessage): ValueSource {
+export function requestBody(message: IncomingMessage, options: { allowEmpty?: boolean } = {}): ValueSource {
   const { headers } = message;
   const rule = identityOf(message).body;
-  if (/\baws-chunked\b/i.test(headers['content-encoding'] ?? '') || rule.kind === 'chunks') {
+  // aws-chunked framing: said by Content-Encoding, or only by a STREAMING-… payload hash (minio-go,
+  // which restic uses, sends no Content-Encoding), whether or not signatures are checked.
+  const framed = /\baws-chunked\b/i.test(headers['content-encoding'] ?? '') || /^STREAMING-/.test(String(headers['x-amz-content-sha256'] ?? ''));
+  if (framed || rule.kind === 'chunks') {
     const decoded = message.headers['x-amz-decoded-content-length'] as string | undefined;
     if (decoded !== undefined && !/^\d{1,15}$/.test(decoded)) throw new MkvError('MKV_BAD_REQUEST', 'X-Amz-Decoded-Content-Length must be a byte count');
     const length = decoded === undefined ? undefined : Number(decoded);
-    if (length === 0) throw new MkvError('MKV_EMPTY_BODY', 'a PUT needs a body (X-Amz-Decoded-Content-Length is 0)');
+    if (length === 0 && !options.allowEmpty) throw new MkvError('MKV_EMPTY_BODY', 'a PUT needs a body (X-Amz-Decoded-Content-Length is 0)');
     const decoder = new AwsChunkedDecoder(length, rule.kind === 'chunks' ? rule.signing : undefined);
     pipeline(message, decoder, () => undefined); // errors surface on the decoder
     return { body: decoder, length };
@@ -115,9 +118,11 @@ export function requestBody(message: IncomingMessage): ValueSource {
   const chunked = /\bchunked\b/i.test(headers['transfer-encoding'] ?? '');
   // Node's parser has already refused a malformed Content-Length.
   const length = headers['content-length'] === undefined ? undefined : Number(headers['content-length']);
-  if (length === 0 || (length === undefined && !chunked)) {
-    throw new MkvError('MKV_EMPTY_BODY', 'a PUT needs a body (Content-Length is 0 or missing)');
+  if (length === undefined && !chunked) {
+    if (!options.allowEmpty) throw new MkvError('MKV_EMPTY_BODY', 'a PUT needs a body (Content-Length is 0 or missing)');
+    return { body: message, length: 0 };
   }
+  if (length === 0 && !options.allowEmpty) throw new MkvError('MKV_EMPTY_BODY', 'a PUT needs a body (Content-Length is 0 or missing)');
   const check = bodyCheck(rule);
   return { body: message, length, ...(check ? { check } : {}) };
 }

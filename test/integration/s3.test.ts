@@ -105,14 +105,23 @@ function s3Suite(kind: 'embedded' | 'nginx', skip: string | false): void {
       assert.equal(master.store.index.get('/bk/streamed.bin')?.md5, md5(whole));
     });
 
-    test('errors are S3 errors: NoSuchKey, and PreconditionFailed for a write-once key', async () => {
+    test('errors are S3 errors: NoSuchKey on GET and a bare 404 on HEAD', async () => {
       await assert.rejects(s3.send(new GetObjectCommand({ Bucket: 'bk', Key: 'missing' })), (error: Error & { $metadata?: { httpStatusCode?: number } }) => {
         assert.equal(error.name, 'NoSuchKey');
         assert.equal(error.$metadata?.httpStatusCode, 404);
         return true;
       });
       await assert.rejects(s3.send(new HeadObjectCommand({ Bucket: 'bk', Key: 'missing' })), (error: Error & { $metadata?: { httpStatusCode?: number } }) => error.$metadata?.httpStatusCode === 404);
-      await assert.rejects(s3.send(new PutObjectCommand({ Bucket: 'bk', Key: 'greeting.txt', Body: 'again' })), (error: Error) => error.name === 'PreconditionFailed');
+    });
+
+    test('PutObject over a live key replaces it, as S3 does; the native API stays write-once', async () => {
+      await s3.send(new PutObjectCommand({ Bucket: 'bk', Key: 'twice.txt', Body: 'first' }));
+      const second = await s3.send(new PutObjectCommand({ Bucket: 'bk', Key: 'twice.txt', Body: 'second value', ContentType: 'text/plain' }));
+      assert.equal(second.ETag, `"${md5('second value')}"`);
+      const got = await s3.send(new GetObjectCommand({ Bucket: 'bk', Key: 'twice.txt' }));
+      assert.equal((await bodyOf(got)).toString(), 'second value');
+      assert.equal(got.ContentType, 'text/plain');
+      assert.equal((await http('PUT', `${master.url}/bk/twice.txt`, 'native')).status, 403);
     });
 
     test('ListObjectsV2: prefix, delimiter with CommonPrefixes, pagination, start-after, escaping', async () => {

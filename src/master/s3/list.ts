@@ -1,11 +1,15 @@
-// ListObjectsV2: GET /bucket?list-type=2 with prefix, delimiter (CommonPrefixes), max-keys,
-// continuation-token, start-after, encoding-type=url. The object key "k" of bucket "b" is the
-// mkv key "/b/k"; only live keys are listed.
+// ListObjects, both versions: GET /bucket?list-type=2 (V2: continuation-token, start-after) and
+// GET /bucket (V1, which rclone and older clients use: marker, NextMarker), each with prefix,
+// delimiter (CommonPrefixes), max-keys and encoding-type=url. The object key "k" of bucket "b"
+// is the mkv key "/b/k"; only live keys are listed, with the size, ETag and Last-Modified of the
+// value they hold.
 import type { Context } from 'koa';
-import { MkvError } from '../../errors.js';
-import { prefixEnd } from '../../index/index-store.js';
 import { authorize, identityOf } from '../../auth/authenticate.js';
+import { MkvError } from '../../errors.js';
+import type { KeyRecord } from '../../index/evolve.js';
+import { prefixEnd } from '../../index/index-store.js';
 import type { MasterDeps } from '../deps.js';
+import { etagOf } from './s3.js';
 import { document, element } from './xml.js';
 
 function parseMaxKeys(value: string | null): number {
@@ -29,76 +33,141 @@ function after(prefix: string): Buffer | undefined {
   return prefixEnd(Buffer.from(prefix, 'utf8'));
 }
 
-export function listObjectsV2(ctx: Context, deps: MasterDeps, bucket: string, query: URLSearchParams): void {
-  const prefix = query.get('prefix') ?? '';
-  const delimiter = query.get('delimiter') ?? '';
-  const maxKeys = parseMaxKeys(query.get('max-keys'));
-  const token = query.get('continuation-token');
-  const startAfter = query.get('start-after') ?? '';
-  const urlEncoded = query.get('encoding-type') === 'url';
-  const encode = (text: string) => (urlEncoded ? encodeURIComponent(text).replace(/%2F/g, '/') : text);
+/** The smallest key after `key` itself. */
+function justAfter(key: string): Buffer {
+  return Buffer.concat([Buffer.from(key, 'utf8'), Buffer.from([0])]);
+}
 
-  const root = `/${bucket}/`;
-  const base = root + prefix;
-  authorize(identityOf(ctx.req), 'list', base);
-  let start: Buffer = Buffer.from(base, 'utf8');
-  const bump = (candidate: Buffer) => {
-    if (Buffer.compare(candidate, start) > 0) start = candidate;
-  };
-  if (startAfter) bump(Buffer.concat([Buffer.from(root + startAfter, 'utf8'), Buffer.from([0])]));
-  if (token) bump(Buffer.from(decodeToken(token), 'utf8'));
-  const end = after(base);
+interface Page {
+  objects: Array<[string, KeyRecord]>;
+  commonPrefixes: string[];
+  /** The first key not listed, when max-keys cut the page short. */
+  next: string | undefined;
+  /** The last object key or common prefix listed (V1's NextMarker). */
+  last: string | undefined;
+}
 
-  const contents: string[] = [];
-  const commonPrefixes: string[] = [];
+/**
+ * The live keys of a bucket under `prefix`, from `start` on (bytewise), at most `maxKeys`
+ * entries, a run of keys sharing a prefix up to `delimiter` folded into one CommonPrefix.
+ */
+function listPage(deps: MasterDeps, root: string, prefix: string, delimiter: string, start: Buffer, maxKeys: number): Page {
+  const end = after(root + prefix);
+  const page: Page = { objects: [], commonPrefixes: [], next: undefined, last: undefined };
+  let from = start;
   let count = 0;
-  let next: string | undefined;
-  // Walk the keys; a delimiter folds a run of keys into one CommonPrefix and jumps past it.
+  // A delimiter folds a run of keys into one CommonPrefix and jumps past it.
   scan: for (;;) {
-    for (const [key, record] of deps.index.range(start, end)) {
+    for (const [key, record] of deps.index.range(from, end)) {
       if (record.state !== 'live') continue;
-      const objectKey = key.slice(root.length);
-      const cut = delimiter ? objectKey.indexOf(delimiter, prefix.length) : -1;
       if (count === maxKeys) {
-        next = key;
+        page.next = key;
         break scan;
       }
       count++;
+      const objectKey = key.slice(root.length);
+      const cut = delimiter ? objectKey.indexOf(delimiter, prefix.length) : -1;
       if (cut === -1) {
-        contents.push(
-          element('Contents', [
-            element('Key', encode(objectKey)),
-            element('LastModified', new Date(record.time).toISOString()),
-            element('ETag', `"${record.md5 ?? ''}"`),
-            element('Size', record.size ?? 0),
-            element('StorageClass', 'STANDARD'),
-          ]),
-        );
+        page.objects.push([objectKey, record]);
+        page.last = objectKey;
         continue;
       }
       const common = objectKey.slice(0, cut + delimiter.length);
-      commonPrefixes.push(element('CommonPrefixes', [element('Prefix', encode(common))]));
+      page.commonPrefixes.push(common);
+      page.last = common;
       const skip = after(root + common);
       if (!skip || (end && Buffer.compare(skip, end) >= 0)) break scan;
-      start = skip;
+      from = skip;
       continue scan;
     }
     break;
   }
+  return page;
+}
+
+function entries(page: Page, encode: (text: string) => string, v1: boolean): string[] {
+  return [
+    ...page.objects.map(([objectKey, record]) =>
+      element('Contents', [
+        element('Key', encode(objectKey)),
+        element('LastModified', new Date(record.modified).toISOString()),
+        element('ETag', etagOf(record)),
+        element('Size', record.size ?? 0),
+        ...(v1 ? [element('Owner', [element('ID', 'mkv'), element('DisplayName', 'mkv')])] : []),
+        element('StorageClass', 'STANDARD'),
+      ]),
+    ),
+    ...page.commonPrefixes.map((common) => element('CommonPrefixes', [element('Prefix', encode(common))])),
+  ];
+}
+
+function listing(ctx: Context, bucket: string, query: URLSearchParams) {
+  const prefix = query.get('prefix') ?? '';
+  const urlEncoded = query.get('encoding-type') === 'url';
+  const root = `/${bucket}/`;
+  authorize(identityOf(ctx.req), 'list', root + prefix);
+  return {
+    root,
+    prefix,
+    delimiter: query.get('delimiter') ?? '',
+    maxKeys: parseMaxKeys(query.get('max-keys')),
+    urlEncoded,
+    encode: (text: string) => (urlEncoded ? encodeURIComponent(text).replace(/%2F/g, '/') : text),
+  };
+}
+
+function xml(ctx: Context, children: string[]): void {
   ctx.status = 200;
   ctx.type = 'application/xml';
-  ctx.body = document('ListBucketResult', [
+  ctx.body = document('ListBucketResult', children);
+}
+
+/** ListObjectsV2. */
+export function listObjectsV2(ctx: Context, deps: MasterDeps, bucket: string, query: URLSearchParams): void {
+  const { root, prefix, delimiter, maxKeys, urlEncoded, encode } = listing(ctx, bucket, query);
+  const token = query.get('continuation-token');
+  const startAfter = query.get('start-after') ?? '';
+  let start: Buffer = Buffer.from(root + prefix, 'utf8');
+  const bump = (candidate: Buffer) => {
+    if (Buffer.compare(candidate, start) > 0) start = candidate;
+  };
+  if (startAfter) bump(justAfter(root + startAfter));
+  if (token) bump(Buffer.from(decodeToken(token), 'utf8'));
+  const page = listPage(deps, root, prefix, delimiter, start, maxKeys);
+  xml(ctx, [
     element('Name', bucket),
     element('Prefix', encode(prefix)),
     ...(delimiter ? [element('Delimiter', encode(delimiter))] : []),
     element('MaxKeys', maxKeys),
-    element('KeyCount', count),
-    element('IsTruncated', next !== undefined),
+    element('KeyCount', page.objects.length + page.commonPrefixes.length),
+    element('IsTruncated', page.next !== undefined),
     ...(token ? [element('ContinuationToken', token)] : []),
-    ...(next !== undefined ? [element('NextContinuationToken', encodeToken(next))] : []),
+    ...(page.next !== undefined ? [element('NextContinuationToken', encodeToken(page.next))] : []),
     ...(startAfter ? [element('StartAfter', encode(startAfter))] : []),
     ...(urlEncoded ? [element('EncodingType', 'url')] : []),
-    ...contents,
-    ...commonPrefixes,
+    ...entries(page, encode, false),
+  ]);
+}
+
+/** ListObjects (V1): resumed after `marker`; NextMarker is the last key or CommonPrefix listed. */
+export function listObjectsV1(ctx: Context, deps: MasterDeps, bucket: string, query: URLSearchParams): void {
+  const { root, prefix, delimiter, maxKeys, urlEncoded, encode } = listing(ctx, bucket, query);
+  const marker = query.get('marker') ?? '';
+  let start: Buffer = Buffer.from(root + prefix, 'utf8');
+  if (marker) {
+    const afterMarker = justAfter(root + marker);
+    if (Buffer.compare(afterMarker, start) > 0) start = afterMarker;
+  }
+  const page = listPage(deps, root, prefix, delimiter, start, maxKeys);
+  xml(ctx, [
+    element('Name', bucket),
+    element('Prefix', encode(prefix)),
+    element('Marker', encode(marker)),
+    element('MaxKeys', maxKeys),
+    ...(delimiter ? [element('Delimiter', encode(delimiter))] : []),
+    element('IsTruncated', page.next !== undefined),
+    ...(page.next !== undefined && page.last !== undefined ? [element('NextMarker', encode(page.last))] : []),
+    ...(urlEncoded ? [element('EncodingType', 'url')] : []),
+    ...entries(page, encode, true),
   ]);
 }

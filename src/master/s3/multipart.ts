@@ -7,9 +7,10 @@ import { MkvError } from '../../errors.js';
 import { authorize, identityOf } from '../../auth/authenticate.js';
 import { checkKeyFits } from '../../keys/key-limits.js';
 import { storeValue } from '../../keys/store-value.js';
+import { createHash } from 'node:crypto';
 import { apiCause, type MasterDeps } from '../deps.js';
 import { requestBody } from '../native-api.js';
-import { readXmlBody, splitBucket, xmlResponse } from './s3.js';
+import { contentTypeOf, metadataOf, readXmlBody, splitBucket, xmlResponse } from './s3.js';
 import { childElements, element, parseXml, requiredText } from './xml.js';
 
 export function createUpload(ctx: Context, deps: MasterDeps, key: string): void {
@@ -17,7 +18,7 @@ export function createUpload(ctx: Context, deps: MasterDeps, key: string): void 
   authorize(identityOf(ctx.req), 'write', key);
   const { bucket, objectKey } = splitBucket(key);
   if (objectKey === '') throw new MkvError('MKV_BAD_REQUEST', 'a multipart upload needs an object key');
-  const upload = deps.uploads.create(key);
+  const upload = deps.uploads.create(key, contentTypeOf(ctx), metadataOf(ctx));
   xmlResponse(ctx, 'InitiateMultipartUploadResult', [element('Bucket', bucket), element('Key', objectKey), element('UploadId', upload.uploadId)]);
 }
 
@@ -27,7 +28,8 @@ export async function uploadPart(ctx: Context, deps: MasterDeps, key: string, qu
   deps.uploads.get(uploadId, key);
   const number = query.get('partNumber') ?? '';
   if (!/^\d{1,5}$/.test(number)) throw new MkvError('MKV_BAD_QUERY', 'partNumber must be an integer from 1 to 10000');
-  const part = await deps.uploads.writePart(uploadId, Number(number), requestBody(ctx.req), deps.config.bodyTimeoutMs);
+  // A part may be empty (pyarrow uploads one empty part for an empty file).
+  const part = await deps.uploads.writePart(uploadId, Number(number), requestBody(ctx.req, { allowEmpty: true }), deps.config.bodyTimeoutMs);
   ctx.status = 200;
   ctx.set('ETag', `"${part.md5}"`);
   ctx.body = '';
@@ -36,7 +38,7 @@ export async function uploadPart(ctx: Context, deps: MasterDeps, key: string, qu
 export async function completeUpload(ctx: Context, deps: MasterDeps, key: string, query: URLSearchParams): Promise<void> {
   authorize(identityOf(ctx.req), 'write', key, { checksBody: true });
   const uploadId = query.get('uploadId') ?? '';
-  deps.uploads.get(uploadId, key);
+  const upload = deps.uploads.get(uploadId, key);
   const content = parseXml(await readXmlBody(ctx, deps), 'CompleteMultipartUpload');
   const requested = childElements(content, 'Part').map((part) => ({
     number: Number(requiredText(part, 'PartNumber')),
@@ -53,14 +55,18 @@ export async function completeUpload(ctx: Context, deps: MasterDeps, key: string
   }
   const numbers = requested.map((part) => part.number);
   const length = numbers.reduce((sum, number) => sum + stored.get(number)!.size, 0);
-  const written = await storeValue(deps, key, { body: deps.uploads.concatenate(uploadId, numbers), length }, apiCause(ctx.state.client as string | null));
+  // S3's ETag of a multipart upload: the md5 of the parts' md5s, then the number of parts.
+  const partsMd5 = createHash('md5');
+  for (const number of numbers) partsMd5.update(Buffer.from(stored.get(number)!.md5, 'hex'));
+  const etag = `${partsMd5.digest('hex')}-${numbers.length}`;
+  await storeValue(deps, key, { body: deps.uploads.concatenate(uploadId, numbers), length }, apiCause(ctx.state.client as string | null), { contentType: upload.contentType, metadata: upload.metadata, etag });
   deps.uploads.remove(uploadId);
   const { bucket, objectKey } = splitBucket(key);
   xmlResponse(ctx, 'CompleteMultipartUploadResult', [
     element('Location', `http://${ctx.host}${ctx.path}`),
     element('Bucket', bucket),
     element('Key', objectKey),
-    element('ETag', `"${written.md5 ?? ''}"`),
+    element('ETag', `"${etag}"`),
   ]);
 }
 

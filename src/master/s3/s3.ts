@@ -5,7 +5,7 @@
 // clients keep the redirect. Keys are write-once as in minikeyvalue: a PutObject over a live
 // key fails like a conditional PUT (If-None-Match: *) does, 412 PreconditionFailed.
 import { randomUUID } from 'node:crypto';
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Context } from 'koa';
 import { MkvError, type ErrorCode } from '../../errors.js';
 import { blobPath } from '../../placement.js';
@@ -14,6 +14,9 @@ import { checkKeyFits } from '../../keys/key-limits.js';
 import { shuffled } from '../../keys/locate.js';
 import { deleteKey } from '../../keys/remove.js';
 import { storeValue } from '../../keys/store-value.js';
+import type { KeyRecord } from '../../index/evolve.js';
+import type { Readable } from 'node:stream';
+import { replaceMetadata } from '../../keys/store-value.js';
 import { readSmallBody } from '../../keys/slow-body.js';
 import type { Answer } from '../answer.js';
 import { authorize, identityOf } from '../../auth/authenticate.js';
@@ -29,9 +32,31 @@ export function isS3Signed(headers: IncomingHttpHeaders, query: string): boolean
   return /(?:^|&)(?:X-Amz-(?:Algorithm|Credential|Signature)|AWSAccessKeyId)=/i.test(query);
 }
 
-/** An S3 request: S3-signed, or naming an S3 operation in its query; answered (and refused) as S3 answers. */
+const s3Port = new WeakSet<IncomingMessage>();
+
+/** Marks a request as one that came to the S3 port (--s3-port): an S3 request, signed or not. */
+export function markS3Port(message: IncomingMessage): void {
+  s3Port.add(message);
+}
+
+export function onS3Port(message: IncomingMessage): boolean {
+  return s3Port.has(message);
+}
+
+/**
+ * Sent by an AWS SDK, signed or not: every current one (botocore under the aws cli and boto3,
+ * the C++ SDK under pyarrow, JavaScript v3, Java v2, Go v2) sends amz-sdk-invocation-id with each
+ * request, and curl and the original's clients never do. So an S3 client that signs nothing
+ * (pyarrow anonymous=True, aws --no-sign-request) gets S3's answers on the master's own port too;
+ * the S3 port (--s3-port) serves any other unsigned S3 client.
+ */
+export function isS3Client(headers: IncomingHttpHeaders): boolean {
+  return headers['amz-sdk-invocation-id'] !== undefined || isS3Signed(headers, '');
+}
+
+/** An S3 request: from an S3 client, or naming an S3 operation in its query; answered (and refused) as S3 answers. */
 export function isS3(headers: IncomingHttpHeaders, query: string): boolean {
-  if (isS3Signed(headers, query)) return true;
+  if (headers['amz-sdk-invocation-id'] !== undefined || isS3Signed(headers, query)) return true;
   if (query === '') return false;
   const params = new URLSearchParams(query);
   return ['list-type', 'uploads', 'uploadId', 'delete'].some((name) => params.has(name));
@@ -49,6 +74,7 @@ const S3_ERRORS: Partial<Record<ErrorCode, [string, number]>> = {
   MKV_EXISTS: ['PreconditionFailed', 412],
   MKV_KEY_LOCKED: ['OperationAborted', 409],
   MKV_DELETING: ['OperationAborted', 409],
+  MKV_BUCKET_NOT_EMPTY: ['BucketNotEmpty', 409],
   MKV_BAD_KEY: ['InvalidURI', 400],
   MKV_KEY_TOO_LONG: ['KeyTooLongError', 400],
   MKV_BAD_QUERY: ['InvalidArgument', 400],
@@ -89,6 +115,22 @@ function httpDate(time: number): string {
   return new Date(time).toUTCString();
 }
 
+/** A value's S3 ETag, quoted: a multipart upload's, else the md5 (none with --md5sum false). */
+export function etagOf(record: KeyRecord): string {
+  return `"${record.etag ?? record.md5 ?? ''}"`;
+}
+
+/** What S3 calls a value of no stated type. */
+const DEFAULT_TYPE = 'binary/octet-stream';
+
+/** The Content-Type a PUT gives its value, kept and served back; none: S3's default. */
+export function contentTypeOf(ctx: Context): string | null {
+  const type = ctx.get('content-type');
+  if (type === '') return null;
+  if (type.length > 1024) throw new MkvError('MKV_BAD_REQUEST', 'the Content-Type is longer than 1024 characters');
+  return type;
+}
+
 /** GetObject / HeadObject for S3 clients: the bytes through the master, Range passed to the volume. */
 export async function getObjectDirect(ctx: Context, deps: MasterDeps, key: string): Promise<void> {
   checkKeyFits(key);
@@ -107,6 +149,7 @@ export async function getObjectDirect(ctx: Context, deps: MasterDeps, key: strin
       }
       ctx.status = 200;
       ctx.set('Content-Length', String(head.size ?? record.size ?? 0));
+
     } else {
       let response;
       try {
@@ -132,28 +175,89 @@ export async function getObjectDirect(ctx: Context, deps: MasterDeps, key: strin
       ctx.body = response.body;
     }
     ctx.set('Accept-Ranges', 'bytes');
-    ctx.set('Last-Modified', httpDate(record.time));
-    if (record.md5) ctx.set('ETag', `"${record.md5}"`);
-    ctx.type = 'application/octet-stream';
+    ctx.set('Last-Modified', httpDate(record.modified));
+    ctx.set('ETag', etagOf(record));
+    ctx.set('Content-Type', record.contentType ?? DEFAULT_TYPE);
+    for (const [name, value] of Object.entries(record.metadata)) ctx.set(`x-amz-meta-${name}`, value);
     return;
   }
   deps.logger.warn('no replica served an S3 GET', { key, problems });
   throw new MkvError('MKV_NOT_FOUND', 'The specified key does not exist on any replica.');
 }
 
-/** PutObject: as PUT, answered the S3 way. */
+/** S3 keeps at most 2 KB of user metadata a value. */
+const MAX_METADATA_BYTES = 2048;
+
+/** The user metadata a PUT gives its value: its x-amz-meta-* headers, by lower-case name. */
+export function metadataOf(ctx: Context): Record<string, string> {
+  const metadata: Record<string, string> = {};
+  let bytes = 0;
+  for (const [name, value] of Object.entries(ctx.req.headers)) {
+    if (!name.startsWith('x-amz-meta-') || value === undefined) continue;
+    const text = Array.isArray(value) ? value.join(',') : value;
+    metadata[name.slice('x-amz-meta-'.length)] = text;
+    bytes += Buffer.byteLength(name) - 'x-amz-meta-'.length + Buffer.byteLength(text);
+  }
+  if (bytes > MAX_METADATA_BYTES) throw new MkvError('MKV_BAD_REQUEST', `the user metadata (x-amz-meta-*) is ${bytes} bytes; S3 allows ${MAX_METADATA_BYTES}`);
+  return metadata;
+}
+
+/**
+ * PutObject: a value (empty ones too) under the key, replacing its value if it has one, as S3
+ * does: readers get the old value until the new one is on every replica, then the new one.
+ */
 export async function putObject(ctx: Context, deps: MasterDeps, key: string): Promise<void> {
   authorize(identityOf(ctx.req), 'write', key, { checksBody: true });
-  if (splitBucket(key).objectKey === '') {
-    // CreateBucket: buckets are only key prefixes here, so there is nothing to create.
-    ctx.status = 200;
-    ctx.body = '';
-    return;
-  }
-  const written = await storeValue(deps, key, requestBody(ctx.req), apiCause(ctx.state.client as string | null));
+  if (ctx.get('x-amz-copy-source')) return copyObject(ctx, deps, key);
+  const written = await storeValue(deps, key, requestBody(ctx.req, { allowEmpty: true }), apiCause(ctx.state.client as string | null), { contentType: contentTypeOf(ctx), metadata: metadataOf(ctx) });
   ctx.status = 200;
   ctx.set('ETag', `"${written.md5 ?? ''}"`);
   ctx.body = '';
+}
+
+/**
+ * CopyObject (PUT with x-amz-copy-source: /bucket/key): the source's value streamed from one of
+ * its replicas into the destination, with its Content-Type and metadata (directive COPY) or the
+ * request's (REPLACE). A key copied onto itself with REPLACE keeps its value and changes only
+ * its metadata (rclone sets a file's time this way).
+ */
+async function copyObject(ctx: Context, deps: MasterDeps, key: string): Promise<void> {
+  let source: string;
+  try {
+    source = decodeURIComponent(ctx.get('x-amz-copy-source').split('?')[0]!);
+  } catch {
+    throw new MkvError('MKV_BAD_REQUEST', 'x-amz-copy-source is not valid percent-encoded UTF-8');
+  }
+  if (!source.startsWith('/')) source = `/${source}`;
+  checkKeyFits(source);
+  authorize(identityOf(ctx.req), 'read', source);
+  const replace = ctx.get('x-amz-metadata-directive').toUpperCase() === 'REPLACE';
+  const cause = apiCause(ctx.state.client as string | null);
+  const record = deps.index.get(source);
+  if (!record || record.state !== 'live') throw new MkvError('MKV_NOT_FOUND', 'The specified key does not exist.');
+  let etag: string;
+  if (source === key) {
+    if (!replace) throw new MkvError('MKV_BAD_REQUEST', 'copying an object onto itself changes nothing without x-amz-metadata-directive: REPLACE');
+    await replaceMetadata(deps, key, contentTypeOf(ctx), metadataOf(ctx), cause);
+    etag = etagOf(record);
+  } else {
+    const value = await openValue(deps, source, record);
+    const s3 = replace ? { contentType: contentTypeOf(ctx), metadata: metadataOf(ctx) } : { contentType: record.contentType, metadata: record.metadata };
+    const written = await storeValue(deps, key, { body: value, length: record.size ?? undefined }, cause, s3);
+    etag = `"${written.md5 ?? ''}"`;
+  }
+  xmlResponse(ctx, 'CopyObjectResult', [element('LastModified', new Date().toISOString()), element('ETag', etag)]);
+}
+
+/** A live value's bytes, from the first replica that serves them. */
+async function openValue(deps: MasterDeps, key: string, record: KeyRecord): Promise<Readable> {
+  const path = blobPath(key, record.version);
+  for (const volume of shuffled(record.volumes)) {
+    const response = await deps.volumes.get(volume, path).catch(() => undefined);
+    if (response?.statusCode === 200) return response.body;
+    if (response) discardBody(response.body);
+  }
+  throw new MkvError('MKV_NOT_FOUND', 'The specified key does not exist on any replica.');
 }
 
 /** DeleteObject: S3 answers 204 whether or not the key existed. */

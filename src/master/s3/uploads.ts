@@ -18,6 +18,9 @@ export interface Upload {
   uploadId: string;
   key: string;
   initiated: string;
+  /** The Content-Type and user metadata CreateMultipartUpload gave the value. */
+  contentType: string | null;
+  metadata: Record<string, string>;
 }
 
 export interface Part {
@@ -41,12 +44,12 @@ export class UploadStore {
     return join(this.dir, uploadId);
   }
 
-  create(key: string): Upload {
+  create(key: string, contentType: string | null = null, metadata: Record<string, string> = {}): Upload {
     const uploadId = randomBytes(16).toString('hex');
     const dir = join(this.dir, uploadId);
     mkdirSync(dir, { recursive: true });
-    const upload = { uploadId, key, initiated: new Date().toISOString() };
-    writeFileSync(join(dir, 'upload.json'), JSON.stringify({ key, initiated: upload.initiated }));
+    const upload = { uploadId, key, initiated: new Date().toISOString(), contentType, metadata };
+    writeFileSync(join(dir, 'upload.json'), JSON.stringify({ key, initiated: upload.initiated, contentType, metadata }));
     return upload;
   }
 
@@ -54,9 +57,9 @@ export class UploadStore {
   get(uploadId: string, key?: string): Upload {
     const file = join(this.uploadDir(uploadId), 'upload.json');
     if (!existsSync(file)) throw new MkvError('MKV_NO_SUCH_UPLOAD', 'no such upload (completed, aborted or never created)');
-    const { key: owner, initiated } = JSON.parse(readFileSync(file, 'utf8')) as { key: string; initiated: string };
-    if (key !== undefined && owner !== key) throw new MkvError('MKV_NO_SUCH_UPLOAD', 'no such upload for this key');
-    return { uploadId, key: owner, initiated };
+    const saved = JSON.parse(readFileSync(file, 'utf8')) as { key: string; initiated: string; contentType?: string | null; metadata?: Record<string, string> };
+    if (key !== undefined && saved.key !== key) throw new MkvError('MKV_NO_SUCH_UPLOAD', 'no such upload for this key');
+    return { uploadId, key: saved.key, initiated: saved.initiated, contentType: saved.contentType ?? null, metadata: saved.metadata ?? {} };
   }
 
   list(): Upload[] {
