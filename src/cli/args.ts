@@ -1,6 +1,7 @@
 // Command-line flags, accepted as the original wrote them (-port 3000, -md5sum=false) and in
 // the usual forms (--port 3000, --port=3000, --protect).
 import { UsageError } from '../errors.js';
+import { defaultConfig } from '../keys/config.js';
 
 export type FlagType = 'string' | 'integer' | 'boolean' | 'duration' | 'list';
 
@@ -10,12 +11,65 @@ export interface FlagSpec {
   default?: string | number | boolean | string[];
   /** Other names for the flag (without dashes). */
   aliases?: string[];
+  /** Accepted because the original took it with every command, and meaningless to this one. */
+  ignored?: boolean;
 }
 
 export type FlagSpecs = Record<string, FlagSpec>;
 export type FlagValues = Record<string, string | number | boolean | string[] | undefined>;
 
 export { UsageError } from '../errors.js';
+
+/**
+ * The original's flags (its main.go), with its defaults. Its one flag set served every command,
+ * so its users' scripts pass all of them to each: every command here takes them too, and one it
+ * has no use for is accepted and ignored.
+ */
+export const originalFlags: FlagSpecs = {
+  port: { type: 'integer', default: 3000, help: 'port to listen on (0: any free port)' },
+  db: { type: 'string', help: 'the database directory: the event log (DIR/log) and the index (DIR/index)' },
+  fallback: { type: 'string', default: '', help: 'host:port to redirect missing keys to' },
+  replicas: { type: 'integer', default: defaultConfig.replicas, help: 'copies of every value' },
+  subvolumes: { type: 'integer', default: defaultConfig.subvolumes, help: 'subvolumes (directories sv00, sv01, ...) per volume' },
+  volumes: { type: 'list', help: 'volume servers, host:port,host:port,...' },
+  protect: { type: 'boolean', default: false, help: 'refuse DELETE of a key that was not UNLINKed first' },
+  v: { type: 'boolean', default: false, aliases: ['verbose'], help: 'debug logs' },
+  md5sum: { type: 'boolean', default: true, help: 'compute the md5 of every value' },
+  voltimeout: { type: 'duration', default: '1s', help: 'deadline of the HEAD a GET sends to a volume' },
+};
+
+/** A command's flags and the original's it does not take itself (marked ignored). */
+export function withOriginalFlags(specs: FlagSpecs): FlagSpecs {
+  const taken = new Set(Object.entries(specs).flatMap(([name, spec]) => [name, ...(spec.aliases ?? [])]));
+  const all: FlagSpecs = { ...specs };
+  for (const [name, spec] of Object.entries(originalFlags)) if (!taken.has(name)) all[name] = { ...spec, ignored: true };
+  return all;
+}
+
+/**
+ * Finds the command among the arguments: the first one that is neither a flag nor a flag's value,
+ * so flags may come before it (the original's form, mkv -volumes ... -db DIR server) or after.
+ * A flag takes the next argument as its value unless it is boolean or written --flag=value; the
+ * specs of every command tell which (a name means the same kind of flag in all of them).
+ */
+export function findCommand(argv: readonly string[], specsOfCommands: readonly FlagSpecs[]): { name: string | undefined; rest: string[] } {
+  const kinds = new Map<string, FlagType>();
+  for (const specs of [originalFlags, ...specsOfCommands]) {
+    for (const [name, spec] of Object.entries(specs)) for (const alias of [name, ...(spec.aliases ?? [])]) kinds.set(alias, spec.type);
+  }
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') return { name: argv[i + 1], rest: [...argv.slice(0, i), ...argv.slice(i + 2)] };
+    const flag = /^--?([A-Za-z][\w-]*)(=.*)?$/s.exec(arg);
+    if (!flag) return { name: arg, rest: [...argv.slice(0, i), ...argv.slice(i + 1)] };
+    if (flag[2] !== undefined) continue;
+    const kind = kinds.get(flag[1]!);
+    if (kind === undefined) continue; // unknown: the command's parser names it
+    const next = argv[i + 1];
+    if (kind !== 'boolean' || next === 'true' || next === 'false') i++;
+  }
+  return { name: undefined, rest: [...argv] };
+}
 
 /** Go durations as the original takes them: "1s", "500ms", "1m30s", "2h"; a bare number is seconds. */
 export function parseDuration(text: string): number {
@@ -107,12 +161,15 @@ export function parseFlags(argv: readonly string[], specs: FlagSpecs): { flags: 
 
 export function formatHelp(usage: string, description: string, specs: FlagSpecs): string {
   const lines = [`usage: ${usage}`, '', description, ''];
-  if (Object.keys(specs).length > 0) lines.push('flags (also accepted with one dash, as the original: -port 3000):');
-  for (const [name, spec] of Object.entries(specs)) {
+  const own = Object.entries(specs).filter(([, spec]) => !spec.ignored);
+  const ignored = Object.entries(specs).filter(([, spec]) => spec.ignored).map(([name]) => `--${name}`);
+  if (own.length > 0) lines.push('flags (also accepted with one dash, as the original: -port 3000):');
+  for (const [name, spec] of own) {
     const names = [name, ...(spec.aliases ?? [])].map((n) => `--${n}`).join(', ');
     const value = spec.type === 'boolean' ? '' : ` ${spec.type === 'list' ? 'A,B,...' : spec.type.toUpperCase()}`;
     const fallback = spec.default === undefined || spec.default === '' ? '' : ` (default ${Array.isArray(spec.default) ? spec.default.join(',') : spec.default})`;
     lines.push(`  ${names}${value}`.padEnd(34) + ` ${spec.help}${fallback}`);
   }
+  if (ignored.length > 0) lines.push('', `also accepted, as the original took every flag with every command, and ignored here: ${ignored.join(' ')}`);
   return lines.join('\n') + '\n';
 }

@@ -2,7 +2,7 @@
 // mkv: the command line. One file per command; this one only dispatches.
 import { MkvError } from '../errors.js';
 import { logProcessFailures } from '../logger.js';
-import { formatHelp, parseFlags, UsageError, type FlagSpecs, type FlagValues } from './args.js';
+import { findCommand, formatHelp, parseFlags, UsageError, withOriginalFlags, type FlagSpecs, type FlagValues } from './args.js';
 import { gcCommand, gcFlags } from './gc.js';
 import { historyCommand, historyFlags } from './history.js';
 import { logCommand, logFlags } from './log.js';
@@ -42,8 +42,11 @@ const commands: Record<string, Command> = {
     run: (flags) => upCommand(flags),
   },
   rebuild: {
-    usage: 'mkv rebuild --db DIR --from-log [--until-seq N | --until TIME] [--into OUT]\n       mkv rebuild --db DIR --scan --volumes HOST:PORT,... [--replicas 3 --subvolumes 10]',
-    description: 'Rebuilds the index: by replaying the log (to now, or to a point in time into OUT), or by rescanning the volumes.',
+    usage:
+      'mkv rebuild --db DIR --from-log [--until-seq N | --until TIME] [--into OUT]\n       mkv rebuild --db DIR [--scan] --volumes HOST:PORT,... [--replicas 3 --subvolumes 10]',
+    description:
+      'Rebuilds the index: by replaying the log (--from-log: to now, or to a point in time into OUT), or, as the original\'s rebuild did, by rescanning the volumes ' +
+      '(--scan, the default when --volumes is given; what it finds is recorded as events, and it never removes a key).',
     flags: rebuildFlags,
     run: (flags) => rebuildCommand(flags),
   },
@@ -100,19 +103,24 @@ function mainHelp(): string {
   return lines.join('\n') + '\n';
 }
 
+const wantsHelp = (argv: readonly string[]) => argv.some((arg) => arg === '--help' || arg === '-help' || arg === '-h');
+
 async function main(argv: string[]): Promise<void> {
-  const [name, ...rest] = argv;
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+  // The command may come after flags, as in the original's README: mkv -volumes ... -db DIR server.
+  const { name, rest } = findCommand(argv, Object.values(commands).map((command) => command.flags));
+  if (name === undefined || name === 'help') {
+    if (name === undefined && argv.length > 0 && !wantsHelp(argv)) throw new UsageError(`no command given\n\n${mainHelp()}`);
     process.stdout.write(mainHelp());
     return;
   }
   const command = commands[name];
   if (!command) throw new UsageError(`unknown command ${JSON.stringify(name)}\n\n${mainHelp()}`);
-  if (rest.includes('--help') || rest.includes('-h') || rest.includes('-help')) {
-    process.stdout.write(formatHelp(command.usage, command.description, command.flags));
+  const flagSpecs = withOriginalFlags(command.flags);
+  if (wantsHelp(rest)) {
+    process.stdout.write(formatHelp(command.usage, command.description, flagSpecs));
     return;
   }
-  const { flags, positional } = parseFlags(rest, command.flags);
+  const { flags, positional } = parseFlags(rest, flagSpecs);
   await command.run(flags, positional);
 }
 

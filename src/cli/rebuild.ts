@@ -12,7 +12,7 @@ export const rebuildFlags: FlagSpecs = {
   'until-seq': { type: 'integer', help: 'replay up to and including this seq (needs --into)' },
   until: { type: 'string', help: 'replay what was appended up to this time, e.g. 2026-11-20T12:00:00Z (needs --into)' },
   into: { type: 'string', help: 'build a separate db here (log up to the point, and its index) instead of replacing DIR/index' },
-  scan: { type: 'boolean', default: false, help: "rescan the volumes (as the original's rebuild), recording what is found as events" },
+  scan: { type: 'boolean', default: false, help: "rescan the volumes, as the original's rebuild did (the default when --volumes is given and --from-log is not), recording what is found as events" },
   volumes: serverFlags.volumes!,
   replicas: serverFlags.replicas!,
   subvolumes: serverFlags.subvolumes!,
@@ -24,7 +24,11 @@ export const rebuildFlags: FlagSpecs = {
 export async function rebuildCommand(flags: FlagValues): Promise<void> {
   const db = flags.db as string | undefined;
   if (!db) throw new UsageError('--db is required');
-  if (flags['from-log'] === flags.scan) throw new UsageError('give one of --from-log or --scan');
+  if (flags['from-log'] && flags.scan) throw new UsageError('give one of --from-log or --scan');
+  const volumes = flags.volumes as string[] | undefined;
+  if (!flags['from-log'] && (!volumes || volumes.length === 0)) {
+    throw new UsageError(flags.scan ? '--scan needs --volumes' : "give --volumes to rebuild the index from the volumes (the original's rebuild), or --from-log to replay the log");
+  }
   if (flags['from-log']) {
     const result = await rebuildFromLog(db, {
       ...(flags['until-seq'] !== undefined ? { untilSeq: flags['until-seq'] as number } : {}),
@@ -36,10 +40,8 @@ export async function rebuildCommand(flags: FlagValues): Promise<void> {
     if (flags.into) process.stdout.write(`serve it with: mkv server --db ${result.db} --read-only --volumes ...\n`);
     return;
   }
-  const volumes = flags.volumes as string[] | undefined;
-  if (!volumes || volumes.length === 0) throw new UsageError('--scan needs --volumes');
   const report = await rescanVolumes(db, {
-    volumes,
+    volumes: volumes!,
     replicas: flags.replicas as number,
     subvolumes: flags.subvolumes as number,
     concurrency: flags.concurrency as number,

@@ -15,21 +15,21 @@ import { LocalWriter, type Writer } from '../writer/writer.js';
 import { gatherMetrics, startWorkers, type WorkerPool } from './workers.js';
 import { createAdminServer } from '../master/admin.js';
 import { Metrics } from '../metrics.js';
-import { UsageError, type FlagSpecs, type FlagValues } from './args.js';
+import { originalFlags, UsageError, type FlagSpecs, type FlagValues } from './args.js';
 import { readCredentials } from '../auth/credentials.js';
 import { volumeSecret } from '../volumes/signing.js';
 
 export const serverFlags: FlagSpecs = {
-  port: { type: 'integer', default: 3000, help: 'port to listen on (0: any free port)' },
+  port: originalFlags.port!,
   host: { type: 'string', default: '', help: 'address to listen on (default: every interface)' },
-  volumes: { type: 'list', help: 'volume servers, host:port,host:port,...' },
-  db: { type: 'string', help: 'database directory: the event log (db/log) and the index (db/index)' },
-  replicas: { type: 'integer', default: defaultConfig.replicas, help: 'copies of every value' },
-  subvolumes: { type: 'integer', default: defaultConfig.subvolumes, help: 'subvolumes (directories sv00, sv01, ...) per volume' },
-  protect: { type: 'boolean', default: false, help: 'refuse DELETE of a key that was not UNLINKed first' },
-  fallback: { type: 'string', default: '', help: 'host:port to redirect missing keys to' },
-  md5sum: { type: 'boolean', default: true, help: 'compute the md5 of every value' },
-  voltimeout: { type: 'duration', default: '1s', help: 'deadline of the HEAD a GET sends to a volume' },
+  volumes: originalFlags.volumes!,
+  db: originalFlags.db!,
+  replicas: originalFlags.replicas!,
+  subvolumes: originalFlags.subvolumes!,
+  protect: originalFlags.protect!,
+  fallback: originalFlags.fallback!,
+  md5sum: originalFlags.md5sum!,
+  voltimeout: originalFlags.voltimeout!,
   'volume-timeout': { type: 'duration', default: '30s', help: 'how long a volume may stall a PUT, or take to answer a PUT or DELETE' },
   'body-timeout': { type: 'duration', default: '10s', help: 'refuse a PUT whose body stalls this long' },
   log: { type: 'string', default: '', help: 'the event log on NATS JetStream, nats://host:port[,host:port...][/STREAM], shared by several masters (default: DB/log on this disk)' },
@@ -45,11 +45,12 @@ export const serverFlags: FlagSpecs = {
     help: 'HTTP worker processes on the one port, sharing one writer process; 0: serve HTTP in the writer process (the default on 1 or 2 cores, where it costs least per request; one worker per core above that)',
   },
   'admin-port': { type: 'integer', help: 'serve /metrics, /healthz and /readyz on this port (off when not given)' },
+  's3-port': { type: 'integer', help: 'serve S3 on this port too: every request there is an S3 one, for S3 clients that sign nothing and are not AWS SDKs (those are told by their amz-sdk-invocation-id header on the main port too) (off when not given)' },
   'volume-secret-file': { type: 'string', help: 'a file with the secret the volumes hold too (or MKV_VOLUME_SECRET): every request to a volume, and every redirect to one, is signed with it, and they serve nothing else' },
   'link-ttl': { type: 'duration', default: '10m', help: "with --volume-secret-file: how long the link a GET redirects to reads its blob" },
   'stale-grace': { type: 'duration', default: '1m', help: 'how long the blob of a value an S3 overwrite replaced stays, for readers sent to it just before' },
   credentials: { type: 'string', help: 'a file of access keys and what each may do (README: "Running it for real"); without it, anyone who reaches the master may do anything' },
-  v: { type: 'boolean', default: false, aliases: ['verbose'], help: 'debug logs (one line per request)' },
+  v: { ...originalFlags.v!, help: 'debug logs (one line per request)' },
 };
 
 /**
@@ -67,6 +68,8 @@ export interface RunningServer {
   server: Server | undefined;
   store: Store;
   port: number;
+  /** The S3 port (--s3-port). */
+  s3Port: number | undefined;
   adminPort: number | undefined;
   /** HTTP worker processes (0: this process serves HTTP). */
   workers: number;
@@ -124,17 +127,44 @@ export function createVolumeClient(config: MasterConfig, metrics: Metrics, logge
   });
 }
 
-/** The HTTP side of a master: the app and the volume client it uses, over an index and a writer. */
-export function createHttpMaster(flags: FlagValues, index: IndexStore, writer: Writer, logger: Logger, metrics: Metrics): { server: Server; volumes: VolumeClient } {
+/** The HTTP side of a master: its server (and the S3 port's, with --s3-port) and the volume client they use, over an index and a writer. */
+export interface HttpMaster {
+  server: Server;
+  s3Server: Server | undefined;
+  volumes: VolumeClient;
+  /** Listens on --port and --s3-port (ports given, or 0 for any); resolves with the ports. */
+  listen(port: number, s3Port: number | undefined): Promise<{ port: number; s3Port: number | undefined }>;
+  close(): Promise<void>;
+}
+
+export function createHttpMaster(flags: FlagValues, index: IndexStore, writer: Writer, logger: Logger, metrics: Metrics): HttpMaster {
   const config = masterConfigFrom(flags);
   const volumes = createVolumeClient(config, metrics, logger);
   const uploads = new UploadStore(uploadsDir(flags.db as string));
   const credentials = flags.credentials ? readCredentials(flags.credentials as string) : undefined;
-  const server = createServer(createMasterHandler({ config, index, writer, volumes, uploads, logger, metrics, ...(credentials ? { credentials } : {}) }));
-  // A gigabyte on a slow link takes longer than Node's default 5 minutes per request.
-  server.requestTimeout = 0;
-  answerClientErrors(server, logger);
-  return { server, volumes };
+  const deps = { config, index, writer, volumes, uploads, logger, metrics, ...(credentials ? { credentials } : {}) };
+  const serve = (s3: boolean) => {
+    const server = createServer(createMasterHandler(deps, { s3 }));
+    // A gigabyte on a slow link takes longer than Node's default 5 minutes per request.
+    server.requestTimeout = 0;
+    answerClientErrors(server, logger);
+    return server;
+  };
+  const server = serve(false);
+  const s3Server = flags['s3-port'] !== undefined ? serve(true) : undefined;
+  const host = flags.host as string;
+  return {
+    server,
+    s3Server,
+    volumes,
+    async listen(port, s3Port) {
+      const ports = { port: await listen(server, port, host), s3Port: s3Server ? await listen(s3Server, s3Port ?? 0, host) : undefined };
+      return ports;
+    },
+    async close() {
+      await Promise.all([closeGracefully(server), ...(s3Server ? [closeGracefully(s3Server)] : [])]);
+    },
+  };
 }
 
 /** Whether --host keeps the master to this machine. */
@@ -200,19 +230,21 @@ export async function startServer(flags: FlagValues, logger: Logger = createLogg
     indexDir: indexDir(db),
     lockedKeys: () => (store.writer instanceof LocalWriter || store.writer instanceof JetStreamWriter ? store.writer.lockedKeys : 0),
   });
-  let server: Server | undefined;
+  let http: HttpMaster | undefined;
   let volumes: VolumeClient;
   let pool: WorkerPool | undefined;
   let port: number;
+  let s3Port: number | undefined;
   try {
     if (workerCount === 0) {
-      ({ server, volumes } = createHttpMaster(flags, store.index, store.writer, logger, metrics));
-      port = await listen(server, flags.port as number, flags.host as string);
+      http = createHttpMaster(flags, store.index, store.writer, logger, metrics);
+      volumes = http.volumes;
+      ({ port, s3Port } = await http.listen(flags.port as number, flags['s3-port'] as number | undefined));
     } else {
       // The admin port's /readyz checks the volumes from here; the workers have their own clients.
       volumes = createVolumeClient(config, metrics, logger);
       pool = await startWorkers({ count: workerCount, flags, writer: store.writer, logger });
-      port = pool.port;
+      ({ port, s3Port } = pool);
     }
   } catch (error) {
     await pool?.close();
@@ -229,15 +261,16 @@ export async function startServer(flags: FlagValues, logger: Logger = createLogg
   const adminPort = admin ? (admin.address() as AddressInfo).port : undefined;
   let closing: Promise<void> | undefined;
   return {
-    server,
+    server: http?.server,
     store,
     port,
+    s3Port,
     adminPort,
     workers: workerCount,
     close() {
       closing ??= (async () => {
         admin?.close();
-        if (server) await closeGracefully(server);
+        await http?.close();
         await pool?.close();
         await store.close();
         await volumes.close();
@@ -253,7 +286,8 @@ export async function serverCommand(flags: FlagValues): Promise<void> {
   const workers = running.workers === 0 ? '' : `, ${running.workers} HTTP workers`;
   const mode = running.store.readOnly ? `read-only, as of seq ${running.store.index.checkpoint}` : `log ${running.store.log.location} at seq ${running.store.log.lastSeq}`;
   const admin = running.adminPort === undefined ? '' : `, admin (/metrics, /healthz, /readyz) on port ${running.adminPort}`;
-  process.stdout.write(`mkv master listening on http://${host}:${running.port} (db ${flags.db}, ${mode}${workers}${admin})\n`);
+  const s3 = running.s3Port === undefined ? '' : `, S3 on port ${running.s3Port}`;
+  process.stdout.write(`mkv master listening on http://${host}:${running.port} (db ${flags.db}, ${mode}${workers}${s3}${admin})\n`);
   stopOnSignal(() => running.close());
 }
 
