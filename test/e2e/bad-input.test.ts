@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { SegmentLog } from '../../src/log/segment-log.js';
-import { logDir } from '../../src/writer/store.js';
+import { logDir } from '../../src/db/paths.js';
 import { http } from '../helpers/http.js';
 import { memoryOf } from '../helpers/rss.js';
 import { removeDir, spawnMaster, startVolumes, tempDir, type MkvProcess, type VolumeSet } from '../helpers/cluster.js';

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { IndexStore } from '../../src/index/index-store.js';
 import { listSegments, readBase } from '../../src/log/segment-log.js';
-import { indexDir, logDir } from '../../src/writer/store.js';
+import { indexDir, logDir } from '../../src/db/paths.js';
 import { getFollowing, http } from '../helpers/http.js';
 import { assertIndexEqualsReplay } from '../helpers/replay.js';
 import { removeDir, runMkv, spawnMaster, startVolumes, tempDir, type MkvProcess, type VolumeSet } from '../helpers/cluster.js';

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { IndexStore } from '../../src/index/index-store.js';
-import { indexDir } from '../../src/writer/store.js';
+import { indexDir } from '../../src/db/paths.js';
 import type { LogEvent } from '../../src/events/event.js';
 import { SegmentLog } from '../../src/log/segment-log.js';
 import { JetStreamLog } from '../../src/log/jetstream-log.js';

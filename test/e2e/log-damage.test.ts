@@ -8,7 +8,7 @@ import { appendFileSync, readFileSync, statSync, truncateSync, writeFileSync } f
 import { after, before, describe, test } from 'node:test';
 import { parseHeader } from '../../src/log/avro-container.js';
 import { listSegments, readSegmentEvents, SegmentLog } from '../../src/log/segment-log.js';
-import { logDir } from '../../src/writer/store.js';
+import { logDir } from '../../src/db/paths.js';
 import { getFollowing, http } from '../helpers/http.js';
 import { assertIndexEqualsReplay } from '../helpers/replay.js';
 import { removeDir, runMkv, spawnMaster, startVolumes, tempDir, type MkvProcess, type VolumeSet } from '../helpers/cluster.js';

@@ -10,7 +10,7 @@ import { open as openLmdb } from 'lmdb';
 import { UNSYNCED_MARKER } from '../../src/index/index-store.js';
 import { decodeRecord } from '../../src/index/record.js';
 import { listSegments } from '../../src/log/segment-log.js';
-import { indexDir, logDir } from '../../src/writer/store.js';
+import { indexDir, logDir } from '../../src/db/paths.js';
 import { getFollowing, http } from '../helpers/http.js';
 import { assertIndexEqualsReplay } from '../helpers/replay.js';
 import { removeDir, runMkv, spawnMaster, startVolumes, tempDir, type MkvProcess, type VolumeSet } from '../helpers/cluster.js';

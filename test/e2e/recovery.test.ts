@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { IndexStore } from '../../src/index/index-store.js';
 import { listSegments } from '../../src/log/segment-log.js';
-import { indexDir, logDir } from '../../src/writer/store.js';
+import { indexDir, logDir } from '../../src/db/paths.js';
 import { getFollowing, http } from '../helpers/http.js';
 import { assertIndexEqualsReplay } from '../helpers/replay.js';
 import { removeDir, runMkv, spawnMaster, startVolumes, tempDir, type MkvProcess, type VolumeSet } from '../helpers/cluster.js';

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { listSegments } from '../../src/log/segment-log.js';
 import { keyToPath, keyToVolumes } from '../../src/placement.js';
-import { indexDir, logDir } from '../../src/writer/store.js';
+import { indexDir, logDir } from '../../src/db/paths.js';
 import { getFollowing, http } from '../helpers/http.js';
 import { assertIndexEqualsReplay } from '../helpers/replay.js';
 import { mkvBin, removeDir, runMkv, spawnMaster, startVolumes, tempDir, type VolumeSet } from '../helpers/cluster.js';

@@ -17,7 +17,8 @@ import { Metrics } from '../../src/metrics.js';
 import type { Credentials } from '../../src/auth/credentials.js';
 import { createVolumeServer } from '../../src/volumes/volume-server.js';
 import { UploadStore } from '../../src/master/s3/uploads.js';
-import { openStore, uploadsDir, type Store, type StoreOptions } from '../../src/writer/store.js';
+import { openStore, type Store, type StoreOptions } from '../../src/db/store.js';
+import { uploadsDir } from '../../src/db/paths.js';
 
 export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 export const mkvBin = join(repoRoot, 'dist/src/cli/main.js');

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { IndexStore } from '../../src/index/index-store.js';
 import { SegmentLog } from '../../src/log/segment-log.js';
-import { catchUp, indexDir, logDir } from '../../src/writer/store.js';
+import { catchUp } from '../../src/db/store.js';
+import { indexDir, logDir } from '../../src/db/paths.js';
 import { removeDir, tempDir } from './cluster.js';
 
 /** Asserts that the db's index equals a fresh replay of its log (the master must be stopped). */

@@ -8,7 +8,8 @@ import type { EventInput } from '../../src/events/event.js';
 import { IndexStore } from '../../src/index/index-store.js';
 import { parseHeader, readBlock } from '../../src/log/avro-container.js';
 import { listSegments, SegmentLog } from '../../src/log/segment-log.js';
-import { indexDir, logDir, openStore } from '../../src/writer/store.js';
+import { openStore } from '../../src/db/store.js';
+import { indexDir, logDir } from '../../src/db/paths.js';
 import { removeDir, tempDir } from '../helpers/cluster.js';
 
 const dirs: string[] = [];

@@ -12,7 +12,7 @@ import { evolve, type KeyRecord } from '../../src/index/evolve.js';
 import { IndexStore } from '../../src/index/index-store.js';
 import { parseHeader, readBlock } from '../../src/log/avro-container.js';
 import { listSegments, SegmentLog } from '../../src/log/segment-log.js';
-import { catchUp } from '../../src/writer/store.js';
+import { catchUp } from '../../src/db/store.js';
 import { removeDir, tempDir } from '../helpers/cluster.js';
 
 const dirs: string[] = [];

@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { keyRecord, type KeyRecord } from '../../src/index/evolve.js';
 import { copyToTargets } from '../../src/keys/replicas.js';
 import { rebalanceKey } from '../../src/keys/rebalance-key.js';
-import { openStore } from '../../src/writer/store.js';
+import { openStore } from '../../src/db/store.js';
 import { keyToPath } from '../../src/placement.js';
 import { VolumeClient } from '../../src/volumes/client.js';
 import { freePort, removeDir, startVolumes, tempDir, type VolumeSet } from '../helpers/cluster.js';

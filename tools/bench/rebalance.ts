@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { rebalanceAll } from '../../src/ops/rebalance.js';
 import { rescanVolumes } from '../../src/ops/rescan.js';
 import { VolumeClient } from '../../src/volumes/client.js';
-import { openStore } from '../../src/writer/store.js';
+import { openStore } from '../../src/db/store.js';
 import { benchVolumes, layOut } from './harness.js';
 
 const numbers = process.argv.slice(2).filter((arg) => /^\d+$/.test(arg)).map(Number);

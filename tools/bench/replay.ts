@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { EventInput } from '../../src/events/event.js';
 import { IndexStore } from '../../src/index/index-store.js';
 import { SegmentLog } from '../../src/log/segment-log.js';
-import { catchUp } from '../../src/writer/store.js';
+import { catchUp } from '../../src/db/store.js';
 
 /** Writes a log of `total` events, replays it into a fresh index; returns the replay's seconds. */
 export async function benchReplay(total: number): Promise<{ events: number; seconds: number; writeSeconds: number }> {

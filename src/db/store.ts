@@ -11,10 +11,11 @@ import { silentLogger } from '../logger.js';
 import type { EventLog } from '../log/event-log.js';
 import { SegmentLog, type SyncMode } from '../log/segment-log.js';
 import { JetStreamLog } from '../log/jetstream-log.js';
-import { lockDb } from './db-lock.js';
+import { lockDb } from './lock.js';
+import { indexDir, logDir } from './paths.js';
 import { replayThreaded } from './replay-thread.js';
-import { JetStreamWriter } from './jetstream-writer.js';
-import { LocalWriter, ReadOnlyWriter, type Writer } from './writer.js';
+import { JetStreamWriter } from '../writer/jetstream-writer.js';
+import { LocalWriter, ReadOnlyWriter, type Writer } from '../writer/writer.js';
 
 export interface StoreOptions {
   sync?: SyncMode;
@@ -43,19 +44,6 @@ export interface Store {
   writer: Writer;
   readOnly: boolean;
   close(): Promise<void>;
-}
-
-export function logDir(db: string): string {
-  return join(db, 'log');
-}
-
-export function indexDir(db: string): string {
-  return join(db, 'index');
-}
-
-/** Multipart uploads in progress (S3). */
-export function uploadsDir(db: string): string {
-  return join(db, 'uploads');
 }
 
 /**

@@ -1,0 +1,21 @@
+// The layout of a database directory: the event log, the key index projected from it, and the
+// parts of S3 multipart uploads in progress.
+//
+//   <db>/log/      segments (log/segment-log.ts), or nothing with --log nats://...
+//   <db>/index/    LMDB (index/index-store.ts)
+//   <db>/uploads/  one directory per upload (master/s3/uploads.ts)
+//   <db>/LOCK      held by the process that writes the db (lock.ts)
+import { join } from 'node:path';
+
+export function logDir(db: string): string {
+  return join(db, 'log');
+}
+
+export function indexDir(db: string): string {
+  return join(db, 'index');
+}
+
+/** Multipart uploads in progress (S3). */
+export function uploadsDir(db: string): string {
+  return join(db, 'uploads');
+}
