@@ -3,7 +3,7 @@ import { defaultConfig } from '../keys/config.js';
 import { collectGarbage } from '../ops/gc.js';
 import { createLogger } from '../logger.js';
 import { VolumeClient } from '../volumes/client.js';
-import { openStore } from '../writer/store.js';
+import { openStore } from '../db/store.js';
 import { parseTime, UsageError, type FlagSpecs, type FlagValues } from './args.js';
 import { secretOption, serverFlags } from './server.js';
 

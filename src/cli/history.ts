@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { eventToJson, type LogEvent } from '../events/event.js';
 import { IndexStore } from '../index/index-store.js';
 import { SegmentLog } from '../log/segment-log.js';
-import { indexDir, logDir } from '../writer/store.js';
+import { indexDir, logDir } from '../db/paths.js';
 import { UsageError, type FlagSpecs, type FlagValues } from './args.js';
 
 export const historyFlags: FlagSpecs = {

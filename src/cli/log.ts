@@ -5,7 +5,7 @@ import type { EventLog } from '../log/event-log.js';
 import { JetStreamLog } from '../log/jetstream-log.js';
 import { SegmentLog } from '../log/segment-log.js';
 import { verifyLog } from '../ops/verify-log.js';
-import { logDir } from '../writer/store.js';
+import { logDir } from '../db/paths.js';
 import { compactLog } from '../ops/compact.js';
 import { parseTime, UsageError, type FlagSpecs, type FlagValues } from './args.js';
 

@@ -2,7 +2,7 @@
 import { rebalanceAll } from '../ops/rebalance.js';
 import { createLogger } from '../logger.js';
 import { VolumeClient } from '../volumes/client.js';
-import { openStore } from '../writer/store.js';
+import { openStore } from '../db/store.js';
 import { UsageError, type FlagSpecs, type FlagValues } from './args.js';
 import { secretOption, serverFlags } from './server.js';
 

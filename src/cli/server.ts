@@ -9,9 +9,9 @@ import { answerClientErrors, createMasterHandler } from '../master/handler.js';
 import { createLogger, type Logger } from '../logger.js';
 import { VolumeClient } from '../volumes/client.js';
 import { UploadStore } from '../master/s3/uploads.js';
-import { indexDir, openStore, uploadsDir, type Store } from '../writer/store.js';
-import { JetStreamWriter } from '../writer/jetstream-writer.js';
-import { LocalWriter, type Writer } from '../writer/writer.js';
+import { openStore, type Store } from '../db/store.js';
+import { indexDir, uploadsDir } from '../db/paths.js';
+import type { Writer } from '../writer/writer.js';
 import { gatherMetrics, startWorkers, type WorkerPool } from './workers.js';
 import { createAdminServer } from '../master/admin.js';
 import { Metrics } from '../metrics.js';
@@ -228,7 +228,7 @@ export async function startServer(flags: FlagValues, logger: Logger = createLogg
     lastSeq: () => store.log.lastSeq,
     checkpoint: () => store.index.checkpoint,
     indexDir: indexDir(db),
-    lockedKeys: () => (store.writer instanceof LocalWriter || store.writer instanceof JetStreamWriter ? store.writer.lockedKeys : 0),
+    lockedKeys: () => store.writer.lockedKeys ?? 0,
   });
   let http: HttpMaster | undefined;
   let volumes: VolumeClient;

@@ -1,7 +1,7 @@
 // mkv uploads: the S3 multipart uploads begun and not completed; --abort-older-than cleans up
 // abandoned ones (safe while the master runs: an upload lives only in its directory).
 import { UploadStore } from '../master/s3/uploads.js';
-import { uploadsDir } from '../writer/store.js';
+import { uploadsDir } from '../db/paths.js';
 import { UsageError, type FlagSpecs, type FlagValues } from './args.js';
 
 export const uploadsFlags: FlagSpecs = {

@@ -4,7 +4,8 @@ import { IndexStore } from '../index/index-store.js';
 import { scrub } from '../ops/scrub.js';
 import { createLogger } from '../logger.js';
 import { VolumeClient } from '../volumes/client.js';
-import { indexDir, openStore } from '../writer/store.js';
+import { openStore } from '../db/store.js';
+import { indexDir } from '../db/paths.js';
 import { UsageError, type FlagSpecs, type FlagValues } from './args.js';
 import { secretOption, serverFlags } from './server.js';
 

@@ -6,7 +6,7 @@ import { IndexStore } from '../index/index-store.js';
 import { createLogger, logProcessFailures } from '../logger.js';
 import { Metrics } from '../metrics.js';
 import { RemoteWriter, type Channel } from '../writer/ipc.js';
-import { indexDir } from '../writer/store.js';
+import { indexDir } from '../db/paths.js';
 import type { FlagValues } from './args.js';
 import { createHttpMaster } from './server.js';
 

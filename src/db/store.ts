@@ -15,7 +15,8 @@ import { lockDb } from './lock.js';
 import { indexDir, logDir } from './paths.js';
 import { replayThreaded } from './replay-thread.js';
 import { JetStreamWriter } from '../writer/jetstream-writer.js';
-import { LocalWriter, ReadOnlyWriter, type Writer } from '../writer/writer.js';
+import { ReadOnlyWriter, type Writer } from '../writer/writer.js';
+import { LocalWriter } from '../writer/local-writer.js';
 
 export interface StoreOptions {
   sync?: SyncMode;

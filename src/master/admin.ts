@@ -10,7 +10,7 @@ import { authenticate } from '../auth/authenticate.js';
 import type { Credentials } from '../auth/credentials.js';
 import type { Metrics } from '../metrics.js';
 import type { VolumeClient } from '../volumes/client.js';
-import type { Store } from '../writer/store.js';
+import type { Store } from '../db/store.js';
 
 export interface AdminDeps {
   metrics: Metrics;

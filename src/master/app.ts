@@ -6,6 +6,7 @@
 import Router from '@koa/router';
 import Koa, { type Context } from 'koa';
 import { MkvError } from '../errors.js';
+import { readOnlyError } from '../writer/writer.js';
 import type { IndexStore } from '../index/index-store.js';
 import { applyAnswer } from './answer.js';
 import { recordRequest, type MasterDeps } from './deps.js';
@@ -80,7 +81,7 @@ export function createApp(deps: MasterDeps): Koa {
   if (deps.config.readOnly) {
     app.use(async (ctx, next) => {
       if (ctx.method !== 'GET' && ctx.method !== 'HEAD') {
-        throw new MkvError('MKV_READ_ONLY', `this server is read-only: it serves the db as of seq ${deps.index.checkpoint}; write to the live server`);
+        throw readOnlyError(deps.index.checkpoint);
       }
       await next();
     });

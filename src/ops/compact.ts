@@ -16,8 +16,9 @@ import { IndexStore } from '../index/index-store.js';
 import { encodeBlock, encodeHeader } from '../log/avro-container.js';
 import { writeFileDurably } from '../durable-files.js';
 import { finishCompaction, segmentName, SegmentLog } from '../log/segment-log.js';
-import { lockDb } from '../writer/db-lock.js';
-import { catchUp, logDir } from '../writer/store.js';
+import { lockDb } from '../db/lock.js';
+import { catchUp } from '../db/store.js';
+import { logDir } from '../db/paths.js';
 import { rebuildFromLog } from './replay.js';
 
 export interface CompactResult {

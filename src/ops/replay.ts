@@ -14,8 +14,9 @@ import { encodeBlock, parseHeader, walkBlocks } from '../log/avro-container.js';
 import type { EventLog } from '../log/event-log.js';
 import { JetStreamLog } from '../log/jetstream-log.js';
 import { SegmentLog } from '../log/segment-log.js';
-import { lockDb } from '../writer/db-lock.js';
-import { catchUp, indexDir, logDir } from '../writer/store.js';
+import { lockDb } from '../db/lock.js';
+import { catchUp } from '../db/store.js';
+import { indexDir, logDir } from '../db/paths.js';
 import { createProgress } from './progress.js';
 
 export interface ReplayOptions {

@@ -13,7 +13,7 @@ import type { Logger } from '../logger.js';
 import { silentLogger } from '../logger.js';
 import { blobPath, keyToVolumes, pathNameToKey, splitVersion } from '../placement.js';
 import { VolumeClient, volumeUrl } from '../volumes/client.js';
-import { openStore } from '../writer/store.js';
+import { openStore } from '../db/store.js';
 import { createProgress } from './progress.js';
 import { runQueue } from './work-queue.js';
 

@@ -1,7 +1,7 @@
 // mkv restore --unlinked-since TIME: LINK every key unlinked since then (its blob is still on
 // the volumes), recorded as KeyLinked events.
 import type { EventInput } from '../events/event.js';
-import { openStore } from '../writer/store.js';
+import { openStore } from '../db/store.js';
 
 export async function restoreUnlinked(db: string, since: number, options: { dryRun?: boolean } = {}): Promise<string[]> {
   const store = await openStore(db, { purpose: 'mkv restore' });

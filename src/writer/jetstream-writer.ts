@@ -12,7 +12,7 @@ import { isMkvError, MkvError } from '../errors.js';
 import type { IndexStore } from '../index/index-store.js';
 import type { Logger } from '../logger.js';
 import type { JetStreamLog } from '../log/jetstream-log.js';
-import { appendThenUnlock, lockThenAppend, type Writer } from './writer.js';
+import { KeyLockingWriter, shuttingDown } from './key-locks.js';
 
 /** How many events the follower applies in one LMDB transaction at most. */
 const APPLY_BATCH = 1000;
@@ -32,22 +32,21 @@ class ProjectionFailed {
   constructor(readonly cause: Error) {}
 }
 
-export class JetStreamWriter implements Writer {
+export class JetStreamWriter extends KeyLockingWriter {
   readonly sharedLog = true;
-  /** Keys locked here, with the seq their subject must still end at. */
-  private readonly locked = new Map<string, number>();
   private readonly waiting = new Set<{ seq: number; resolve: () => void; reject: (error: unknown) => void }>();
-  private closed = false;
   private failure: Error | undefined;
   private following: Promise<void> | undefined;
   private stopFollowing: (() => void) | undefined;
 
   constructor(
     private readonly log: JetStreamLog,
-    private readonly index: IndexStore,
+    index: IndexStore,
     private readonly logger: Logger,
     private readonly onAppend?: (events: number, seconds: number) => void,
-  ) {}
+  ) {
+    super(index);
+  }
 
   private lastProgress = Date.now();
   private watchdog: NodeJS.Timeout | undefined;
@@ -158,22 +157,13 @@ export class JetStreamWriter implements Writer {
     });
   }
 
-  get lockedKeys(): number {
-    return this.locked.size;
-  }
-
-  async lock(key: string): Promise<void> {
-    if (this.closed) throw new MkvError('MKV_LOG_UNAVAILABLE', 'the server is shutting down');
-    if (this.locked.has(key)) throw new MkvError('MKV_KEY_LOCKED', 'another write or delete of this key is in flight');
-    this.locked.set(key, this.index.lastSeqOf(key));
-  }
-
-  async unlock(key: string): Promise<void> {
-    this.locked.delete(key);
+  /** A locked key's subject must still end at the seq this master last applied of it. */
+  protected override lockedAt(key: string): number {
+    return this.index.lastSeqOf(key);
   }
 
   async append(inputs: EventInput[]): Promise<LogEvent[]> {
-    if (this.closed) throw new MkvError('MKV_LOG_UNAVAILABLE', 'the server is shutting down');
+    if (this.closed) throw shuttingDown();
     // Publishing an event this master can never apply would only leave the key pending.
     if (this.failure) throw new MkvError('MKV_LOG_UNAVAILABLE', `the projector stopped: ${this.failure.message}`);
     const started = process.hrtime.bigint();
@@ -191,14 +181,6 @@ export class JetStreamWriter implements Writer {
     return events;
   }
 
-  lockAndAppend(key: string, seenSeq: number, inputs: EventInput[]): Promise<LogEvent[] | undefined> {
-    return lockThenAppend(this, this.index, key, seenSeq, inputs);
-  }
-
-  appendAndUnlock(inputs: EventInput[], key: string): Promise<LogEvent[]> {
-    return appendThenUnlock(this, inputs, key);
-  }
-
   get healthy(): boolean {
     return !this.closed && !this.failure;
   }
@@ -208,7 +190,7 @@ export class JetStreamWriter implements Writer {
     clearInterval(this.watchdog);
     this.stopFollowing?.();
     await this.following;
-    for (const waiter of this.waiting) waiter.reject(new MkvError('MKV_LOG_UNAVAILABLE', 'the server is shutting down'));
+    for (const waiter of this.waiting) waiter.reject(shuttingDown());
     this.waiting.clear();
   }
 }

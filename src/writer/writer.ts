@@ -1,17 +1,16 @@
-// The one writer: the log appender, the projector and the per-key locks, behind one small
+// The writer: the one path into the log, the projector and the per-key locks, behind one small
 // asynchronous interface. HTTP handlers only call it; they read the index directly.
 //
-//   handler ──lock(key)──────────────▶ Writer (locks: a Set of keys)
-//   handler ──append(events)─────────▶ queue ─▶ one log block + fdatasync ─▶ index.apply ─▶ resolve
-//                                      (callers that arrive during a flush share the next one)
+//   handler ──lock(key)────────▶ Writer ─▶ local-writer.ts      the log on this disk (group commit)
+//   handler ──append(events)───▶        ─▶ jetstream-writer.ts  a stream several masters share
+//                                       ─▶ ipc.ts RemoteWriter  an HTTP worker's, to its writer process
+//                                       ─▶ ReadOnlyWriter       (below) a point-in-time db
 //
 // Everything crosses this seam as plain data and promises, so the writer can move into its own
 // process (HTTP workers on every core, one writer) without the handlers changing.
 import { MkvError } from '../errors.js';
 import type { EventInput, LogEvent } from '../events/event.js';
 import type { KeyRecord } from '../index/evolve.js';
-import type { IndexStore } from '../index/index-store.js';
-import type { EventLog } from '../log/event-log.js';
 
 export interface Writer {
   /** Takes the key's lock, or throws MKV_KEY_LOCKED when another write/delete holds it. */
@@ -42,6 +41,8 @@ export interface Writer {
    * write still in flight on another master, not an abandoned one.
    */
   readonly sharedLog?: boolean;
+  /** How many keys are locked now, where the locks are held (not in an HTTP worker). */
+  readonly lockedKeys?: number;
 }
 
 /** What identifies the record a write decided on: the seq of the event that last changed it (0: no record). */
@@ -54,28 +55,9 @@ export interface RecordReader {
   get(key: string): KeyRecord | undefined;
 }
 
-/**
- * lockAndAppend for a writer in this process: lock, compare the key's record with the one the
- * caller saw, append. A failed append releases the lock.
- */
-export async function lockThenAppend(writer: Writer, index: RecordReader, key: string, seenSeq: number, events: EventInput[]): Promise<LogEvent[] | undefined> {
-  await writer.lock(key);
-  if (recordSeq(index.get(key)) !== seenSeq) return undefined;
-  try {
-    return await writer.append(events);
-  } catch (error) {
-    await writer.unlock(key);
-    throw error;
-  }
-}
-
-/** appendAndUnlock for a writer in this process. */
-export async function appendThenUnlock(writer: Writer, events: EventInput[], key: string): Promise<LogEvent[]> {
-  try {
-    return await writer.append(events);
-  } finally {
-    await writer.unlock(key);
-  }
+/** What a read-only server answers a write (the app refuses by method, this writer whatever asks it). */
+export function readOnlyError(atSeq: number): MkvError {
+  return new MkvError('MKV_READ_ONLY', `this server is read-only: it serves the db as of seq ${atSeq}; write to the live server`);
 }
 
 /** The writer of a read-only server (a point-in-time db): every write is refused. */
@@ -83,7 +65,7 @@ export class ReadOnlyWriter implements Writer {
   constructor(private readonly atSeq: number) {}
 
   private refuse(): never {
-    throw new MkvError('MKV_READ_ONLY', `this server is read-only: it serves the db as of seq ${this.atSeq}; write to the live server`);
+    throw readOnlyError(this.atSeq);
   }
 
   async lock(): Promise<void> {
@@ -108,118 +90,5 @@ export class ReadOnlyWriter implements Writer {
 
   get healthy(): boolean {
     return true;
-  }
-}
-
-interface Pending {
-  events: EventInput[];
-  resolve: (events: LogEvent[]) => void;
-  reject: (error: unknown) => void;
-}
-
-/** Group commits bigger than this are split, so one block stays a sane size. */
-const MAX_BATCH_EVENTS = 4096;
-
-export class LocalWriter implements Writer {
-  private readonly locked = new Set<string>();
-  private queue: Pending[] = [];
-  /** The flush loop while it runs: it drains the queue, appends included that arrive meanwhile. */
-  private flushing: Promise<void> | undefined;
-  private closed = false;
-
-  constructor(
-    private readonly log: EventLog,
-    private readonly index: IndexStore,
-    /** Told of every block appended: how many events, how long the write and fsync took. */
-    private readonly onAppend?: (events: number, seconds: number) => void,
-  ) {}
-
-  get lockedKeys(): number {
-    return this.locked.size;
-  }
-
-  async lock(key: string): Promise<void> {
-    if (this.closed) throw new MkvError('MKV_LOG_UNAVAILABLE', 'the server is shutting down');
-    if (this.locked.has(key)) throw new MkvError('MKV_KEY_LOCKED', 'another write or delete of this key is in flight');
-    this.locked.add(key);
-  }
-
-  async unlock(key: string): Promise<void> {
-    this.locked.delete(key);
-  }
-
-  append(events: EventInput[]): Promise<LogEvent[]> {
-    if (this.closed) return Promise.reject(new MkvError('MKV_LOG_UNAVAILABLE', 'the server is shutting down'));
-    return new Promise((resolve, reject) => {
-      this.queue.push({ events, resolve, reject });
-      this.startFlush();
-    });
-  }
-
-  lockAndAppend(key: string, seenSeq: number, events: EventInput[]): Promise<LogEvent[] | undefined> {
-    return lockThenAppend(this, this.index, key, seenSeq, events);
-  }
-
-  appendAndUnlock(events: EventInput[], key: string): Promise<LogEvent[]> {
-    return appendThenUnlock(this, events, key);
-  }
-
-  private startFlush(): void {
-    // An append may land after the loop saw an empty queue but before it ended: go round again.
-    this.flushing ??= this.flush().finally(() => {
-      this.flushing = undefined;
-      if (this.queue.length > 0) this.startFlush();
-    });
-  }
-
-  private async flush(): Promise<void> {
-    while (this.queue.length > 0) {
-      const batch = this.takeBatch();
-      const inputs = batch.flatMap((pending) => pending.events);
-      let appended: LogEvent[];
-      const started = process.hrtime.bigint();
-      try {
-        appended = await this.log.append(inputs);
-        this.onAppend?.(appended.length, Number(process.hrtime.bigint() - started) / 1e9);
-      } catch (error) {
-        for (const pending of batch) pending.reject(error);
-        continue;
-      }
-      try {
-        this.index.apply(appended);
-      } catch (error) {
-        // The events are durable but not projected: refuse to go on with an index that is behind.
-        this.closed = true;
-        for (const pending of [...batch, ...this.queue]) pending.reject(error);
-        this.queue = [];
-        break;
-      }
-      let offset = 0;
-      for (const pending of batch) {
-        pending.resolve(appended.slice(offset, offset + pending.events.length));
-        offset += pending.events.length;
-      }
-    }
-  }
-
-  private takeBatch(): Pending[] {
-    let count = 0;
-    let taken = 0;
-    while (taken < this.queue.length && (taken === 0 || count + this.queue[taken]!.events.length <= MAX_BATCH_EVENTS)) {
-      count += this.queue[taken]!.events.length;
-      taken++;
-    }
-    return this.queue.splice(0, taken);
-  }
-
-  /** False once the writer has stopped (closed, or its index could not apply a batch). */
-  get healthy(): boolean {
-    return !this.closed;
-  }
-
-  /** Waits for queued appends to finish and refuses new ones. */
-  async close(): Promise<void> {
-    while (this.flushing) await this.flushing;
-    this.closed = true;
   }
 }

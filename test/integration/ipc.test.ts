@@ -10,7 +10,8 @@ import { keyRecord, type KeyRecord } from '../../src/index/evolve.js';
 import { IndexStore } from '../../src/index/index-store.js';
 import { SegmentLog } from '../../src/log/segment-log.js';
 import { RemoteWriter, serveWriter, type Channel } from '../../src/writer/ipc.js';
-import { LocalWriter, recordSeq } from '../../src/writer/writer.js';
+import { recordSeq } from '../../src/writer/writer.js';
+import { LocalWriter } from '../../src/writer/local-writer.js';
 import { beginWrite, type Decision } from '../../src/keys/key-write.js';
 import { removeDir, tempDir } from '../helpers/cluster.js';
 
