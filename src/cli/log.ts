@@ -7,6 +7,7 @@ import { SegmentLog } from '../log/segment-log.js';
 import { verifyLog } from '../ops/verify-log.js';
 import { logDir } from '../db/paths.js';
 import { compactLog } from '../ops/compact.js';
+import { copyLog } from '../log/copy.js';
 import { parseTime, UsageError, type FlagSpecs, type FlagValues } from './args.js';
 
 export const logFlags: FlagSpecs = {
@@ -26,23 +27,14 @@ async function openForReading(flags: FlagValues): Promise<EventLog> {
   return SegmentLog.open(logDir(db), { readOnly: true });
 }
 
-/** Copies every event of `source` into a new segment log in `into`, seqs and times kept. */
+/** Copies every event of `source` into a new segment log in `into`; returns how many. */
 async function exportLog(source: EventLog, into: string): Promise<number> {
   if (existsSync(into) && readdirSync(into).length > 0) throw new UsageError(`--into ${into} must be a new or empty directory`);
   if (source.firstSeq > 1 && source.lastSeq >= source.firstSeq) {
     throw new UsageError(`the log starts at seq ${source.firstSeq} (compacted): export copies whole logs only`);
   }
-  const target = await SegmentLog.open(into);
-  let events = 0;
-  try {
-    for await (const batch of source.readFrom(1)) {
-      await target.appendExisting(batch);
-      events += batch.length;
-    }
-  } finally {
-    await target.close();
-  }
-  return events;
+  await copyLog(source, into);
+  return source.lastSeq;
 }
 
 function iso(time: number | undefined): string {

@@ -5,12 +5,11 @@
 //   DIR/log ──copy ≤ N──▶ OUT/log ──replay──▶ OUT/index                          (point in time)
 //
 // An interrupted in-place rebuild leaves at worst no index; the next start replays the whole log.
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { MkvError } from '../errors.js';
-import { decodeEvent } from '../events/event.js';
 import { IndexStore } from '../index/index-store.js';
-import { encodeBlock, parseHeader, walkBlocks } from '../log/avro-container.js';
+import { copyLog } from '../log/copy.js';
 import type { EventLog } from '../log/event-log.js';
 import { JetStreamLog } from '../log/jetstream-log.js';
 import { SegmentLog } from '../log/segment-log.js';
@@ -51,56 +50,6 @@ async function seqAtTime(log: EventLog, until: number): Promise<number> {
     }
   }
   return seq;
-}
-
-/** Copies the log's segments up to seq N into `target`: sealed ones byte for byte, the last one cut at N. */
-function copyLogUntil(log: SegmentLog, target: string, untilSeq: number): void {
-  mkdirSync(target, { recursive: true });
-  if (existsSync(join(log.dir, 'BASE'))) copyFileSync(join(log.dir, 'BASE'), join(target, 'BASE'));
-  const segments = log.listSegments();
-  for (const [i, segment] of segments.entries()) {
-    if (segment.firstSeq > untilSeq) break;
-    const name = segment.path.slice(segment.path.lastIndexOf('/') + 1);
-    const lastSeq = i + 1 < segments.length ? segments[i + 1]!.firstSeq - 1 : log.lastSeq;
-    const newest = i === segments.length - 1;
-    // The newest segment goes block by block even when whole, so a torn tail is not copied.
-    if (lastSeq <= untilSeq && !newest) {
-      copyFileSync(segment.path, join(target, name));
-      continue;
-    }
-    const bytes = readFileSync(segment.path);
-    const header = parseHeader(bytes);
-    const parts: Buffer[] = [bytes.subarray(0, header.end)];
-    let seq = segment.firstSeq;
-    for (const step of walkBlocks(bytes, header)) {
-      if (seq > Math.min(untilSeq, lastSeq)) break;
-      if (!step.ok) throw new MkvError('MKV_CORRUPT_LOG', `${segment.path}: bad block at byte ${step.offset}: ${step.reason}`);
-      const { block } = step;
-      if (seq + block.count - 1 <= untilSeq) {
-        parts.push(bytes.subarray(block.offset, block.end));
-      } else {
-        const records: Buffer[] = [];
-        for (let position = 0; seq + records.length <= untilSeq; ) {
-          const { end } = decodeEvent(block.records, position);
-          records.push(block.records.subarray(position, end));
-          position = end;
-        }
-        parts.push(encodeBlock(records, header.sync));
-      }
-      seq += block.count;
-    }
-    writeFileSync(join(target, name), Buffer.concat(parts));
-  }
-}
-
-/** Copies a stream's events up to seq N into a new segment log at `target` (seqs and times kept). */
-async function copyEventsUntil(log: EventLog, target: string, untilSeq: number): Promise<void> {
-  const copy = await SegmentLog.open(target);
-  try {
-    if (untilSeq > 0) for await (const batch of log.readFrom(1, untilSeq)) await copy.appendExisting(batch);
-  } finally {
-    await copy.close();
-  }
 }
 
 async function replayInto(log: EventLog, index: IndexStore, untilSeq: number, quiet: boolean): Promise<number> {
@@ -156,8 +105,7 @@ async function rebuildInto(db: string, into: string, options: ReplayOptions, sta
   try {
     untilSeq = Math.min(source.lastSeq, options.untilSeq ?? Infinity);
     if (options.until !== undefined) untilSeq = Math.min(untilSeq, await seqAtTime(source, options.until));
-    if (source instanceof SegmentLog) copyLogUntil(source, logDir(into), untilSeq);
-    else await copyEventsUntil(source, logDir(into), untilSeq);
+    await copyLog(source, logDir(into), untilSeq);
   } finally {
     await source.close();
   }

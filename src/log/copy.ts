@@ -1,0 +1,66 @@
+// Copying a log into a new segment log, seqs and times kept: for a point-in-time rebuild (up to
+// seq N) and for mkv log export (all of it). A segment log's sealed segments go byte for byte;
+// its newest segment, and any other log (JetStream), event by event.
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { MkvError } from '../errors.js';
+import { decodeEvent } from '../events/event.js';
+import { encodeBlock, parseHeader, walkBlocks } from './avro-container.js';
+import type { EventLog } from './event-log.js';
+import { SegmentLog } from './segment-log.js';
+
+/** Copies `source` up to and including seq `untilSeq` (default: all of it) into a new segment log in `target`. */
+export async function copyLog(source: EventLog, target: string, untilSeq = source.lastSeq): Promise<void> {
+  if (source instanceof SegmentLog) copySegments(source, target, untilSeq);
+  else await copyEvents(source, target, untilSeq);
+}
+
+/** Copies the log's segments up to seq N into `target`: sealed ones byte for byte, the last one cut at N. */
+function copySegments(log: SegmentLog, target: string, untilSeq: number): void {
+  mkdirSync(target, { recursive: true });
+  if (existsSync(join(log.dir, 'BASE'))) copyFileSync(join(log.dir, 'BASE'), join(target, 'BASE'));
+  const segments = log.listSegments();
+  for (const [i, segment] of segments.entries()) {
+    if (segment.firstSeq > untilSeq) break;
+    const name = segment.path.slice(segment.path.lastIndexOf('/') + 1);
+    const lastSeq = i + 1 < segments.length ? segments[i + 1]!.firstSeq - 1 : log.lastSeq;
+    const newest = i === segments.length - 1;
+    // The newest segment goes block by block even when whole, so a torn tail is not copied.
+    if (lastSeq <= untilSeq && !newest) {
+      copyFileSync(segment.path, join(target, name));
+      continue;
+    }
+    const bytes = readFileSync(segment.path);
+    const header = parseHeader(bytes);
+    const parts: Buffer[] = [bytes.subarray(0, header.end)];
+    let seq = segment.firstSeq;
+    for (const step of walkBlocks(bytes, header)) {
+      if (seq > Math.min(untilSeq, lastSeq)) break;
+      if (!step.ok) throw new MkvError('MKV_CORRUPT_LOG', `${segment.path}: bad block at byte ${step.offset}: ${step.reason}`);
+      const { block } = step;
+      if (seq + block.count - 1 <= untilSeq) {
+        parts.push(bytes.subarray(block.offset, block.end));
+      } else {
+        const records: Buffer[] = [];
+        for (let position = 0; seq + records.length <= untilSeq; ) {
+          const { end } = decodeEvent(block.records, position);
+          records.push(block.records.subarray(position, end));
+          position = end;
+        }
+        parts.push(encodeBlock(records, header.sync));
+      }
+      seq += block.count;
+    }
+    writeFileSync(join(target, name), Buffer.concat(parts));
+  }
+}
+
+/** Copies a stream's events up to seq N into a new segment log at `target` (seqs and times kept). */
+async function copyEvents(log: EventLog, target: string, untilSeq: number): Promise<void> {
+  const copy = await SegmentLog.open(target);
+  try {
+    if (untilSeq > 0) for await (const batch of log.readFrom(1, untilSeq)) await copy.appendExisting(batch);
+  } finally {
+    await copy.close();
+  }
+}
