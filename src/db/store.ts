@@ -2,7 +2,7 @@
 // that brings the index up to the log after a crash (from checkpoint + 1 to the end).
 import { existsSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { MkvError } from '../errors.js';
+import { MkvError, UsageError } from '../errors.js';
 import type { LogEvent } from '../events/event.js';
 import { checkIndex } from '../index/check-index.js';
 import { IndexStore, tornByRestart } from '../index/index-store.js';
@@ -113,7 +113,7 @@ export async function openStore(db: string, options: StoreOptions = {}): Promise
   const logger = options.logger ?? silentLogger;
   const readOnly = options.readOnly ?? false;
   if (readOnly && !existsSync(indexDir(db))) {
-    throw new MkvError('MKV_INTERNAL', `${indexDir(db)} does not exist; build it with mkv rebuild --db ${db} --from-log`);
+    throw new UsageError(`${indexDir(db)} does not exist; build it with mkv rebuild --db ${db} --from-log`);
   }
   const unlock = readOnly ? () => {} : lockDb(db, options.purpose ?? 'mkv server');
   let log: EventLog | undefined;
@@ -126,7 +126,7 @@ export async function openStore(db: string, options: StoreOptions = {}): Promise
     const torn = tornByRestart(indexDir(db));
     const health = torn ? { ok: false as const, reason: torn } : await checkIndex(indexDir(db));
     if (!health.ok) {
-      if (readOnly) throw new MkvError('MKV_INTERNAL', `the index in ${indexDir(db)} is damaged (${health.reason}); rebuild it with mkv rebuild --db ${db} --from-log`);
+      if (readOnly) throw new UsageError(`the index in ${indexDir(db)} is damaged (${health.reason}); rebuild it with mkv rebuild --db ${db} --from-log`);
       // The log is the source of truth: set the damaged index aside and replay the log into a new one.
       const aside = `${indexDir(db)}-damaged-${new Date().toISOString().replace(/[:.]/g, '-')}`;
       renameSync(indexDir(db), aside);

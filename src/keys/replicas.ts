@@ -3,12 +3,12 @@
 // and removing them — what PUT, DELETE, rebalance, repair and gc share.
 import { createHash } from 'node:crypto';
 import { PassThrough } from 'node:stream';
-import { isMkvError, MkvError } from '../errors.js';
+import { MkvError } from '../errors.js';
 import type { BlobVersion } from '../events/event.js';
 import { blobPath } from '../placement.js';
 import type { KeyRecord } from '../index/evolve.js';
 import type { HeadResult, VolumeClient } from '../volumes/client.js';
-import { discardBody, volumeUrl } from '../volumes/client.js';
+import { describeFailure, discardBody, volumeUrl } from '../volumes/client.js';
 
 export interface ReplicaState {
   volume: string;
@@ -92,9 +92,9 @@ export async function copyToTargets(
           // A target that failed must not hold the others back: stop feeding it.
           blob.unpipe(bodies[i]);
           bodies[i]!.destroy();
-          const reason = isMkvError(error) ? error.message : `${source} → ${target}: ${error.message}`;
           // A source that broke off mid-stream fails every PUT: that is the source's fault.
-          return { target, ok: false, reason, fault: blob.errored ? 'source' : 'target' };
+          if (blob.errored) return { target, ok: false, reason: `reading ${volumeUrl(source, path)}: the volume ${describeFailure(blob.errored)}`, fault: 'source' };
+          return { target, ok: false, reason: error.message, fault: 'target' };
         },
       ),
     ),

@@ -27,7 +27,6 @@ import type { BodyCheck } from '../auth/body-check.js';
 import type { Cause, Change, EventInput } from '../events/event.js';
 import { toState, type KeyRecord } from '../index/evolve.js';
 import { blobPath, keyToVolumes } from '../placement.js';
-import { describeFailure } from '../volumes/client.js';
 import type { KeyDeps } from './deps.js';
 import { checkKeyFits } from './key-limits.js';
 import { beginWrite, inFlightElsewhere, type Decision, type KeyWrite } from './key-write.js';
@@ -148,14 +147,8 @@ async function readWhole(body: Readable, length: number, windowMs: number): Prom
 async function putToReplicas(deps: KeyDeps, value: Buffer, targetVolumes: string[], path: string): Promise<{ size: number; md5: string | null }> {
   const results = await Promise.allSettled(targetVolumes.map((volume) => deps.volumes.put(volume, path, value, value.length)));
   const failed = results.findIndex((result) => result.status === 'rejected');
-  if (failed !== -1) throw replicaFailure(targetVolumes[failed]!, (results[failed] as PromiseRejectedResult).reason as Error);
+  if (failed !== -1) throw (results[failed] as PromiseRejectedResult).reason; // MKV_VOLUME_FAILED, naming the volume
   return { size: value.length, md5: deps.config.md5sum ? createHash('md5').update(value).digest('hex') : null };
-}
-
-function replicaFailure(volume: string, error: Error): MkvError {
-  return error instanceof MkvError && error.code === 'MKV_VOLUME_FAILED'
-    ? error
-    : new MkvError('MKV_VOLUME_FAILED', `writing the replica on ${volume}: the volume ${describeFailure(error)}`, { cause: error });
 }
 
 /** Streams the body to every replica at once (module header); resolves once all have stored it. */
@@ -170,11 +163,7 @@ function streamToReplicas(deps: KeyDeps, source: ValueSource, targetVolumes: str
     let bodyEnded = false;
     let settled = false;
 
-    const puts = targetVolumes.map((volume, i) =>
-      volumes.put(volume, path, bodies[i]!, length, controller.signal).catch((error: Error) => {
-        throw replicaFailure(volume, error);
-      }),
-    );
+    const puts = targetVolumes.map((volume, i) => volumes.put(volume, path, bodies[i]!, length, controller.signal));
 
     const fail = (error: Error) => {
       if (settled) return;

@@ -7,7 +7,7 @@
 // An interrupted in-place rebuild leaves at worst no index; the next start replays the whole log.
 import { existsSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { MkvError } from '../errors.js';
+import { MkvError, UsageError } from '../errors.js';
 import { IndexStore } from '../index/index-store.js';
 import { copyLog } from '../log/copy.js';
 import type { EventLog } from '../log/event-log.js';
@@ -64,9 +64,9 @@ async function replayInto(log: EventLog, index: IndexStore, untilSeq: number, qu
 export async function rebuildFromLog(db: string, options: ReplayOptions = {}): Promise<ReplayResult> {
   const started = Date.now();
   const pointInTime = options.untilSeq !== undefined || options.until !== undefined;
-  if (!options.logUrl && !existsSync(logDir(db))) throw new MkvError('MKV_INTERNAL', `${logDir(db)} does not exist: nothing to replay`);
+  if (!options.logUrl && !existsSync(logDir(db))) throw new UsageError(`${logDir(db)} does not exist: nothing to replay`);
   if (pointInTime && !options.into) {
-    throw new MkvError('MKV_INTERNAL', 'a point-in-time rebuild needs --into OUT: it never overwrites the live db');
+    throw new UsageError('a point-in-time rebuild needs --into OUT: it never overwrites the live db');
   }
   if (options.into) return rebuildInto(db, options.into, options, started);
 
@@ -97,8 +97,8 @@ export async function rebuildFromLog(db: string, options: ReplayOptions = {}): P
 }
 
 async function rebuildInto(db: string, into: string, options: ReplayOptions, started: number): Promise<ReplayResult> {
-  if (resolve(into) === resolve(db)) throw new MkvError('MKV_INTERNAL', '--into must be another directory than --db');
-  if (existsSync(into) && readdirSync(into).length > 0) throw new MkvError('MKV_INTERNAL', `${into} is not empty; give a new directory`);
+  if (resolve(into) === resolve(db)) throw new UsageError('--into must be another directory than --db');
+  if (existsSync(into) && readdirSync(into).length > 0) throw new UsageError(`${into} is not empty; give a new directory`);
   // The source may be served by a running master: read it without locking or truncating.
   const source: EventLog = options.logUrl ? await JetStreamLog.open({ url: options.logUrl }) : await SegmentLog.open(logDir(db), { readOnly: true });
   let untilSeq: number;

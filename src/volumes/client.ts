@@ -203,7 +203,8 @@ export class VolumeClient {
 
   /**
    * Sends `body` to the volume — a stream, or a small value whole (one buffer, on a plain
-   * socket) — and resolves when the volume has stored it (201/204).
+   * socket) — and resolves when the volume has stored it (201/204); throws MKV_VOLUME_FAILED
+   * otherwise, as get, list and delete do.
    */
   async put(volume: string, path: string, body: Readable | Buffer, length: number | undefined, signal?: AbortSignal): Promise<void> {
     let statusCode: number;
@@ -217,9 +218,11 @@ export class VolumeClient {
       try {
         statusCode = await this.streamedPut(volume, path, body, headers, signal);
       } catch (error) {
-        // An abort is the master giving up on this write, not the volume failing.
-        if (!signal?.aborted) this.failed(volume, 'put', error);
-        throw error;
+        // An abort is the master giving up on this write (its reason says why), not the volume
+        // failing; neither is the body's own error (a client gone, a body too short).
+        if (signal?.aborted || error instanceof MkvError) throw error;
+        this.failed(volume, 'put', error);
+        throw new MkvError('MKV_VOLUME_FAILED', `PUT ${volumeUrl(volume, path)}: the volume ${describeFailure(error)}`, { cause: error });
       }
     }
     if (statusCode !== 201 && statusCode !== 204 && statusCode !== 200) {
@@ -276,7 +279,8 @@ export class VolumeClient {
 
   /**
    * Opens a blob for reading (optionally a byte range). The caller must consume or destroy the
-   * body. Resolves for any status; `found` is false on 404.
+   * body. Resolves with the volume's answer whatever its status (404: no such blob); throws
+   * MKV_VOLUME_FAILED when there is no answer.
    */
   async get(
     volume: string,
