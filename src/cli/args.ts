@@ -1,22 +1,54 @@
 // Command-line flags, accepted as the original wrote them (-port 3000, -md5sum=false) and in
 // the usual forms (--port 3000, --port=3000, --protect).
 import { UsageError } from '../errors.js';
-import { defaultConfig } from '../keys/config.js';
+import { defaultConfig } from '../config.js';
 
 export type FlagType = 'string' | 'integer' | 'boolean' | 'duration' | 'list';
 
 export interface FlagSpec {
-  type: FlagType;
-  help: string;
-  default?: string | number | boolean | string[];
+  readonly type: FlagType;
+  readonly help: string;
+  /** Written as on the command line ("1s" for a duration), so --help shows it that way. */
+  readonly default?: string | number | boolean | readonly string[];
   /** Other names for the flag (without dashes). */
-  aliases?: string[];
+  readonly aliases?: readonly string[];
+  /** The command cannot run without it (checked by requireFlags, after --help). */
+  readonly required?: boolean;
   /** Accepted because the original took it with every command, and meaningless to this one. */
-  ignored?: boolean;
+  readonly ignored?: boolean;
 }
 
-export type FlagSpecs = Record<string, FlagSpec>;
+export type FlagSpecs = Readonly<Record<string, FlagSpec>>;
 export type FlagValues = Record<string, string | number | boolean | string[] | undefined>;
+
+/** What a flag of this type parses to: durations in milliseconds, lists as arrays. */
+type ValueOf<T extends FlagType> = T extends 'string' ? string : T extends 'integer' | 'duration' ? number : T extends 'boolean' ? boolean : string[];
+
+/** The parsed flags of a command, typed by its specs: a flag with a default is always there. */
+export type ParsedFlags<S extends FlagSpecs> = {
+  -readonly [K in keyof S]: S[K] extends { default: unknown } ? ValueOf<S[K]['type']> : ValueOf<S[K]['type']> | undefined;
+};
+
+/** ParsedFlags once requireFlags has checked them: a required flag is there too. */
+export type Options<S extends FlagSpecs> = {
+  -readonly [K in keyof S]: S[K] extends { default: unknown } | { required: true } ? ValueOf<S[K]['type']> : ValueOf<S[K]['type']> | undefined;
+};
+
+/** Declares a command's flags, keeping each one's type for ParsedFlags and Options. */
+export function defineFlags<const S extends FlagSpecs>(specs: S): S {
+  return specs;
+}
+
+/** Checks that every required flag was given; says which is missing and what it is. */
+export function requireFlags<S extends FlagSpecs>(specs: S, flags: ParsedFlags<S>): Options<S> {
+  for (const [name, spec] of Object.entries(specs)) {
+    const value = (flags as FlagValues)[name];
+    if (spec.required && (value === undefined || value === '' || (Array.isArray(value) && value.length === 0))) {
+      throw new UsageError(`--${name} is required: ${spec.help}`);
+    }
+  }
+  return flags as Options<S>;
+}
 
 export { UsageError } from '../errors.js';
 
@@ -25,7 +57,7 @@ export { UsageError } from '../errors.js';
  * so its users' scripts pass all of them to each: every command here takes them too, and one it
  * has no use for is accepted and ignored.
  */
-export const originalFlags: FlagSpecs = {
+export const originalFlags = defineFlags({
   port: { type: 'integer', default: 3000, help: 'port to listen on (0: any free port)' },
   db: { type: 'string', help: 'the database directory: the event log (DIR/log) and the index (DIR/index)' },
   fallback: { type: 'string', default: '', help: 'host:port to redirect missing keys to' },
@@ -35,15 +67,15 @@ export const originalFlags: FlagSpecs = {
   protect: { type: 'boolean', default: false, help: 'refuse DELETE of a key that was not UNLINKed first' },
   v: { type: 'boolean', default: false, aliases: ['verbose'], help: 'debug logs' },
   md5sum: { type: 'boolean', default: true, help: 'compute the md5 of every value' },
-  voltimeout: { type: 'duration', default: '1s', help: 'deadline of the HEAD a GET sends to a volume' },
-};
+  voltimeout: { type: 'duration', default: durationText(defaultConfig.voltimeoutMs), help: 'deadline of the HEAD a GET sends to a volume' },
+});
 
-/** A command's flags and the original's it does not take itself (marked ignored). */
-export function withOriginalFlags(specs: FlagSpecs): FlagSpecs {
+/** A command's flags and the original's it does not take itself (marked ignored, so parsed but never typed). */
+export function withOriginalFlags<S extends FlagSpecs>(specs: S): S {
   const taken = new Set(Object.entries(specs).flatMap(([name, spec]) => [name, ...(spec.aliases ?? [])]));
-  const all: FlagSpecs = { ...specs };
+  const all: Record<string, FlagSpec> = { ...specs };
   for (const [name, spec] of Object.entries(originalFlags)) if (!taken.has(name)) all[name] = { ...spec, ignored: true };
-  return all;
+  return all as S;
 }
 
 /**
@@ -86,6 +118,12 @@ export function parseDuration(text: string): number {
   return total;
 }
 
+/** Milliseconds as a Go duration the flags take back ("1s", "10m", "1h", "500ms"), for defaults and help. */
+export function durationText(ms: number): string {
+  for (const [unit, size] of [['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
+  return `${ms}ms`;
+}
+
 /** An instant: ISO 8601 (2026-11-20T12:00:00Z) or anything Date.parse reads; ms since the epoch. */
 export function parseTime(text: string): number {
   const time = Date.parse(text);
@@ -111,7 +149,7 @@ function convert(name: string, spec: FlagSpec, raw: string): string | number | b
   }
 }
 
-export function parseFlags(argv: readonly string[], specs: FlagSpecs): { flags: FlagValues; positional: string[] } {
+export function parseFlags<S extends FlagSpecs>(argv: readonly string[], specs: S): { flags: ParsedFlags<S>; positional: string[] } {
   const byName = new Map<string, [string, FlagSpec]>();
   for (const [name, spec] of Object.entries(specs)) {
     byName.set(name, [name, spec]);
@@ -120,7 +158,8 @@ export function parseFlags(argv: readonly string[], specs: FlagSpecs): { flags: 
   const flags: FlagValues = {};
   for (const [name, spec] of Object.entries(specs)) {
     // Defaults may be written as on the command line ("1s"), so help shows them that way.
-    flags[name] = typeof spec.default === 'string' && spec.type !== 'string' ? convert(name, spec, spec.default) : spec.default;
+    const fallback = spec.default;
+    flags[name] = typeof fallback === 'string' && spec.type !== 'string' ? convert(name, spec, fallback) : Array.isArray(fallback) ? [...(fallback as string[])] : (fallback as string | number | boolean | undefined);
   }
   const positional: string[] = [];
   for (let i = 0; i < argv.length; i++) {
@@ -156,7 +195,7 @@ export function parseFlags(argv: readonly string[], specs: FlagSpecs): { flags: 
     }
     flags[name] = convert(name, spec, raw);
   }
-  return { flags, positional };
+  return { flags: flags as ParsedFlags<S>, positional };
 }
 
 export function formatHelp(usage: string, description: string, specs: FlagSpecs): string {
@@ -167,7 +206,11 @@ export function formatHelp(usage: string, description: string, specs: FlagSpecs)
   for (const [name, spec] of own) {
     const names = [name, ...(spec.aliases ?? [])].map((n) => `--${n}`).join(', ');
     const value = spec.type === 'boolean' ? '' : ` ${spec.type === 'list' ? 'A,B,...' : spec.type.toUpperCase()}`;
-    const fallback = spec.default === undefined || spec.default === '' ? '' : ` (default ${Array.isArray(spec.default) ? spec.default.join(',') : spec.default})`;
+    const fallback = spec.required
+      ? ' (required)'
+      : spec.default === undefined || spec.default === ''
+        ? ''
+        : ` (default ${Array.isArray(spec.default) ? spec.default.join(',') : String(spec.default)})`;
     lines.push(`  ${names}${value}`.padEnd(34) + ` ${spec.help}${fallback}`);
   }
   if (ignored.length > 0) lines.push('', `also accepted, as the original took every flag with every command, and ignored here: ${ignored.join(' ')}`);

@@ -1,38 +1,33 @@
 // mkv gc --db DIR --unlinked-before TIME [--pending-older-than 1h] [--dry-run]
-import { defaultConfig } from '../keys/config.js';
+import { defaultConfig } from '../config.js';
 import { collectGarbage } from '../ops/gc.js';
 import { createLogger } from '../logger.js';
-import { VolumeClient } from '../volumes/client.js';
-import { openStore } from '../db/store.js';
-import { parseTime, UsageError, type FlagSpecs, type FlagValues } from './args.js';
-import { secretOption, serverFlags } from './server.js';
+import { defineFlags, parseTime, type Options } from './args.js';
+import { dbFlag, openToolStore, sharedFlags, toolVolumeClient } from './common-flags.js';
 
-export const gcFlags: FlagSpecs = {
-  log: { type: 'string', default: '', help: 'the log on NATS JetStream (nats://host:port[,...][/STREAM]) instead of DB/log; DB holds this tool\'s own index of it' },
-  db: { type: 'string', help: 'the database directory (the master must be stopped)' },
+export const gcFlags = defineFlags({
+  log: sharedFlags.log,
+  db: dbFlag('the database directory (the master must be stopped)'),
   'unlinked-before': { type: 'string', help: 'hard-delete keys unlinked before this time, e.g. 2026-11-01T00:00:00Z' },
   'pending-older-than': { type: 'duration', default: '1h', help: 'clean up writes that never committed, and finish DELETEs that never did, begun longer ago than this' },
   'dry-run': { type: 'boolean', default: false, help: 'print what would be done, change nothing' },
   concurrency: { type: 'integer', default: 16, help: 'keys handled at once' },
-  'volume-timeout': serverFlags['volume-timeout']!,
-  'volume-secret-file': serverFlags['volume-secret-file']!,
-  v: serverFlags.v!,
-};
+  'volume-timeout': sharedFlags['volume-timeout'],
+  'volume-secret-file': sharedFlags['volume-secret-file'],
+  v: sharedFlags.v,
+});
 
-export async function gcCommand(flags: FlagValues): Promise<void> {
-  const db = flags.db as string | undefined;
-  if (!db) throw new UsageError('--db is required');
-  const unlinkedBefore = flags['unlinked-before'] === undefined ? undefined : parseTime(flags['unlinked-before'] as string);
-  const logger = createLogger({ verbose: flags.v as boolean });
-  const store = await openStore(db, { logger, purpose: 'mkv gc', ...(flags.log ? { logUrl: flags.log as string } : {}) });
-  const client = new VolumeClient({ requestTimeoutMs: flags['volume-timeout'] as number, ...secretOption(flags) });
+export async function gcCommand(flags: Options<typeof gcFlags>): Promise<void> {
+  const unlinkedBefore = flags['unlinked-before'] === undefined ? undefined : parseTime(flags['unlinked-before']);
+  const store = await openToolStore(flags, 'mkv gc');
+  const client = toolVolumeClient(flags);
   try {
-    const deps = { config: { ...defaultConfig, volumes: [] }, index: store.index, writer: store.writer, volumes: client, logger };
+    const deps = { config: { ...defaultConfig, volumes: [] }, index: store.index, writer: store.writer, volumes: client, logger: createLogger({ verbose: flags.v }) };
     const report = await collectGarbage(deps, {
       ...(unlinkedBefore !== undefined ? { unlinkedBefore } : {}),
-      pendingBefore: Date.now() - (flags['pending-older-than'] as number),
-      dryRun: flags['dry-run'] as boolean,
-      concurrency: flags.concurrency as number,
+      pendingBefore: Date.now() - flags['pending-older-than'],
+      dryRun: flags['dry-run'],
+      concurrency: flags.concurrency,
     });
     const verb = flags['dry-run'] ? 'would ' : '';
     const lines = [

@@ -5,12 +5,13 @@ import { eventToJson, type LogEvent } from '../events/event.js';
 import { IndexStore } from '../index/index-store.js';
 import { SegmentLog } from '../log/segment-log.js';
 import { indexDir, logDir } from '../db/paths.js';
-import { UsageError, type FlagSpecs, type FlagValues } from './args.js';
+import { defineFlags, UsageError, type Options } from './args.js';
+import { dbFlag } from './common-flags.js';
 
-export const historyFlags: FlagSpecs = {
-  db: { type: 'string', help: 'the database directory' },
+export const historyFlags = defineFlags({
+  db: dbFlag('the database directory'),
   json: { type: 'boolean', default: false, help: 'one JSON object per line' },
-};
+});
 
 async function historyOf(db: string, key: string): Promise<LogEvent[]> {
   if (existsSync(indexDir(db))) {
@@ -41,9 +42,8 @@ export function describeEvent(event: LogEvent): string {
   return `${event.seq}\t${new Date(event.time).toISOString()}\t${change.type}\t${details.join(' ')}\tby ${who}`;
 }
 
-export async function historyCommand(flags: FlagValues, positional: string[]): Promise<void> {
-  const db = flags.db as string | undefined;
-  if (!db) throw new UsageError('--db is required');
+export async function historyCommand(flags: Options<typeof historyFlags>, positional: string[]): Promise<void> {
+  const { db } = flags;
   if (positional.length !== 1) throw new UsageError('give one KEY (with its leading slash, e.g. /wehave)');
   const key = positional[0]!;
   const events = await historyOf(db, key);

@@ -8,21 +8,24 @@ import { verifyLog } from '../ops/verify-log.js';
 import { logDir } from '../db/paths.js';
 import { compactLog } from '../ops/compact.js';
 import { copyLog } from '../log/copy.js';
-import { parseTime, UsageError, type FlagSpecs, type FlagValues } from './args.js';
+import { defineFlags, parseTime, UsageError, type Options } from './args.js';
+import { sharedFlags } from './common-flags.js';
 
-export const logFlags: FlagSpecs = {
+export const logFlags = defineFlags({
   db: { type: 'string', help: 'the database directory' },
   'from-seq': { type: 'integer', default: 1, help: 'dump: start at this seq' },
   limit: { type: 'integer', help: 'dump: at most this many events' },
   before: { type: 'string', help: 'compact: fold the sealed segments whose events all happened before this time' },
-  log: { type: 'string', default: '', help: 'the log on NATS JetStream (nats://host:port[,...][/STREAM]) instead of DB/log: for dump, export, and as import\'s target' },
+  log: { ...sharedFlags.log, help: "the log on NATS JetStream instead of DB/log: dump's and export's source, import's target (nats://host:port[,...][/STREAM])" },
   into: { type: 'string', help: 'export: a new directory for the standard Avro container segments' },
-};
+});
+
+type LogOptions = Options<typeof logFlags>;
 
 /** The log a command reads: the stream with --log, else DB/log. */
-async function openForReading(flags: FlagValues): Promise<EventLog> {
-  if (flags.log) return JetStreamLog.open({ url: flags.log as string });
-  const db = flags.db as string | undefined;
+async function openForReading(flags: LogOptions): Promise<EventLog> {
+  if (flags.log) return JetStreamLog.open({ url: flags.log });
+  const { db } = flags;
   if (!db) throw new UsageError('--db (or --log nats://...) is required');
   return SegmentLog.open(logDir(db), { readOnly: true });
 }
@@ -41,14 +44,14 @@ function iso(time: number | undefined): string {
   return time === undefined ? '-' : new Date(time).toISOString();
 }
 
-export async function logCommand(flags: FlagValues, positional: string[]): Promise<void> {
+export async function logCommand(flags: LogOptions, positional: string[]): Promise<void> {
   const [action] = positional;
   if (action === 'export') {
     if (!flags.into) throw new UsageError('export needs --into DIR');
     const source = await openForReading(flags);
     try {
-      const events = await exportLog(source, flags.into as string);
-      process.stdout.write(`exported ${events} events from ${source.location} into ${flags.into as string} (standard Avro container files)\n`);
+      const events = await exportLog(source, flags.into);
+      process.stdout.write(`exported ${events} events from ${source.location} into ${flags.into} (standard Avro container files)\n`);
     } finally {
       await source.close();
     }
@@ -56,8 +59,8 @@ export async function logCommand(flags: FlagValues, positional: string[]): Promi
   }
   if (action === 'import') {
     if (!flags.log || !flags.db) throw new UsageError('import needs --db DIR (the local log) and --log nats://... (the stream)');
-    const source = await SegmentLog.open(logDir(flags.db as string), { readOnly: true });
-    const target = await JetStreamLog.open({ url: flags.log as string });
+    const source = await SegmentLog.open(logDir(flags.db), { readOnly: true });
+    const target = await JetStreamLog.open({ url: flags.log });
     try {
       if (source.firstSeq > 1 && source.lastSeq >= source.firstSeq) throw new UsageError(`the log starts at seq ${source.firstSeq} (compacted): import copies whole logs only`);
       // A stream that already holds a prefix of this log (an import that stopped) goes on after it.
@@ -68,7 +71,7 @@ export async function logCommand(flags: FlagValues, positional: string[]): Promi
         await target.importEvents(batch);
         imported += batch.length;
       }
-      process.stdout.write(`imported ${imported} events (seq ${from} to ${source.lastSeq}) into ${target.location}; start the masters with --log ${flags.log as string}\n`);
+      process.stdout.write(`imported ${imported} events (seq ${from} to ${source.lastSeq}) into ${target.location}; start the masters with --log ${flags.log}\n`);
     } finally {
       await target.close();
       await source.close();
@@ -77,9 +80,9 @@ export async function logCommand(flags: FlagValues, positional: string[]): Promi
   }
   if (action === 'dump') {
     const log = await openForReading(flags);
-    let left = (flags.limit as number | undefined) ?? Infinity;
+    let left = flags.limit ?? Infinity;
     try {
-      for await (const events of log.readFrom(flags['from-seq'] as number)) {
+      for await (const events of log.readFrom(flags['from-seq'])) {
         const lines: string[] = [];
         for (const event of events) {
           if (left-- <= 0) break;
@@ -95,8 +98,8 @@ export async function logCommand(flags: FlagValues, positional: string[]): Promi
     }
     return;
   }
-  const db = flags.db as string | undefined;
-  if (!db) throw new UsageError('--db is required');
+  const { db } = flags;
+  if (!db) throw new UsageError('--db is required: the database directory');
   if (action === 'verify') {
     const summary = verifyLog(logDir(db));
     const out = [
@@ -117,7 +120,7 @@ export async function logCommand(flags: FlagValues, positional: string[]): Promi
   }
   if (action === 'compact') {
     if (flags.before === undefined) throw new UsageError('compact needs --before TIME');
-    const result = await compactLog(db, parseTime(flags.before as string));
+    const result = await compactLog(db, parseTime(flags.before));
     process.stdout.write(
       result.dropped === 0
         ? 'nothing to compact: no sealed segment ends before that time\n'

@@ -2,7 +2,7 @@
 // mkv: the command line. One file per command; this one only dispatches.
 import { MkvError } from '../errors.js';
 import { logProcessFailures } from '../logger.js';
-import { findCommand, formatHelp, parseFlags, UsageError, withOriginalFlags, type FlagSpecs, type FlagValues } from './args.js';
+import { findCommand, formatHelp, parseFlags, requireFlags, UsageError, withOriginalFlags, type FlagSpecs, type Options } from './args.js';
 import { gcCommand, gcFlags } from './gc.js';
 import { historyCommand, historyFlags } from './history.js';
 import { logCommand, logFlags } from './log.js';
@@ -19,29 +19,41 @@ interface Command {
   usage: string;
   description: string;
   flags: FlagSpecs;
-  run(flags: FlagValues, positional: string[]): Promise<void>;
+  /** Parses the arguments after the command (every original flag accepted) and runs it. */
+  run(argv: string[]): Promise<void>;
+}
+
+/** A command whose flags reach it parsed once, typed by its specs, required ones checked. */
+function command<S extends FlagSpecs>(spec: { usage: string; description: string; flags: S; run(flags: Options<S>, positional: string[]): Promise<void> }): Command {
+  return {
+    ...spec,
+    run(argv) {
+      const { flags, positional } = parseFlags(argv, withOriginalFlags(spec.flags));
+      return spec.run(requireFlags(spec.flags, flags), positional);
+    },
+  };
 }
 
 const commands: Record<string, Command> = {
-  server: {
+  server: command({
     usage: 'mkv server --volumes HOST:PORT,... --db DIR [flags]',
     description: 'Runs the master: the minikeyvalue HTTP API over an event log (DIR/log) and its LMDB index (DIR/index).',
     flags: serverFlags,
     run: (flags) => serverCommand(flags),
-  },
-  volume: {
+  }),
+  volume: command({
     usage: 'mkv volume --port PORT --dir DIR',
     description: 'Runs the embedded volume server (for development and tests; nginx/volume is the production one).',
     flags: volumeFlags,
     run: (flags) => volumeCommand(flags),
-  },
-  up: {
+  }),
+  up: command({
     usage: 'mkv up [--nginx] [--data ./data] [--port 3000]',
     description: 'Runs a local cluster: a master on PORT and three volumes on the next three ports. Ctrl-C stops it.',
     flags: upFlags,
     run: (flags) => upCommand(flags),
-  },
-  rebuild: {
+  }),
+  rebuild: command({
     usage:
       'mkv rebuild --db DIR --from-log [--until-seq N | --until TIME] [--into OUT]\n       mkv rebuild --db DIR [--scan] --volumes HOST:PORT,... [--replicas 3 --subvolumes 10]',
     description:
@@ -49,51 +61,51 @@ const commands: Record<string, Command> = {
       '(--scan, the default when --volumes is given; what it finds is recorded as events, and it never removes a key).',
     flags: rebuildFlags,
     run: (flags) => rebuildCommand(flags),
-  },
-  rebalance: {
+  }),
+  rebalance: command({
     usage: 'mkv rebalance --db DIR --volumes NEW,... [--replicas 3 --subvolumes 10]',
     description: 'Moves every key to the volumes placement gives it for a new volume set (copies checked by size and md5).',
     flags: rebalanceFlags,
     run: (flags) => rebalanceCommand(flags),
-  },
-  verify: {
+  }),
+  verify: command({
     usage: 'mkv verify --db DIR [--deep] [--repair]',
     description: 'Scrubs every replica (present, right size; --deep: right md5) and with --repair rewrites bad ones from a good copy.',
     flags: verifyFlags,
     run: (flags) => verifyCommand(flags),
-  },
-  history: {
+  }),
+  history: command({
     usage: 'mkv history --db DIR KEY',
     description: 'Prints every event of a key, oldest first: seq, time, type, volumes, size, md5, and who caused it.',
     flags: historyFlags,
     run: (flags, positional) => historyCommand(flags, positional),
-  },
-  log: {
+  }),
+  log: command({
     usage:
       'mkv log dump (--db DIR | --log nats://...) [--from-seq N] [--limit N]\n       mkv log verify --db DIR\n       mkv log compact --db DIR --before TIME\n' +
       '       mkv log export (--db DIR | --log nats://...) --into NEWDIR\n       mkv log import --db DIR --log nats://host:port[/STREAM]',
     description: 'Dumps the event log as JSON lines, verifies every block (CRC, sync markers, dense seq), compacts it into a snapshot, exports it (from DB/log or a stream) as standard Avro container segments, or imports DB/log into a JetStream stream.',
     flags: logFlags,
     run: (flags, positional) => logCommand(flags, positional),
-  },
-  gc: {
+  }),
+  gc: command({
     usage: 'mkv gc --db DIR [--unlinked-before TIME] [--pending-older-than 1h] [--dry-run]',
     description: 'Hard-deletes keys unlinked before TIME and cleans up writes that never committed (both recorded as events).',
     flags: gcFlags,
     run: (flags) => gcCommand(flags),
-  },
-  uploads: {
+  }),
+  uploads: command({
     usage: 'mkv uploads --db DIR [--abort-older-than 24h]',
     description: 'Lists the S3 multipart uploads not completed, and aborts the abandoned ones.',
     flags: uploadsFlags,
     run: (flags) => uploadsCommand(flags),
-  },
-  restore: {
+  }),
+  restore: command({
     usage: 'mkv restore --db DIR --unlinked-since TIME [--dry-run]',
     description: 'Undoes every UNLINK made since TIME (the blobs are still on the volumes), as LINK does for one key.',
     flags: restoreFlags,
     run: (flags) => restoreCommand(flags),
-  },
+  }),
 };
 
 function mainHelp(): string {
@@ -115,13 +127,11 @@ async function main(argv: string[]): Promise<void> {
   }
   const command = commands[name];
   if (!command) throw new UsageError(`unknown command ${JSON.stringify(name)}\n\n${mainHelp()}`);
-  const flagSpecs = withOriginalFlags(command.flags);
   if (wantsHelp(rest)) {
-    process.stdout.write(formatHelp(command.usage, command.description, flagSpecs));
+    process.stdout.write(formatHelp(command.usage, command.description, withOriginalFlags(command.flags)));
     return;
   }
-  const { flags, positional } = parseFlags(rest, flagSpecs);
-  await command.run(flags, positional);
+  await command.run(rest);
 }
 
 logProcessFailures();

@@ -1,35 +1,27 @@
 // mkv rebalance: move every key to where placement puts it for a new volume set.
 import { rebalanceAll } from '../ops/rebalance.js';
-import { createLogger } from '../logger.js';
-import { VolumeClient } from '../volumes/client.js';
-import { openStore } from '../db/store.js';
-import { UsageError, type FlagSpecs, type FlagValues } from './args.js';
-import { secretOption, serverFlags } from './server.js';
+import { defineFlags, type Options } from './args.js';
+import { dbFlag, openToolStore, sharedFlags, toolVolumeClient } from './common-flags.js';
 
-export const rebalanceFlags: FlagSpecs = {
-  log: { type: 'string', default: '', help: 'the log on NATS JetStream (nats://host:port[,...][/STREAM]) instead of DB/log; DB holds this tool\'s own index of it' },
-  db: { type: 'string', help: 'the database directory (the master must be stopped)' },
-  volumes: { type: 'list', help: 'the NEW volume set, host:port,...' },
-  replicas: serverFlags.replicas!,
-  subvolumes: serverFlags.subvolumes!,
+export const rebalanceFlags = defineFlags({
+  log: sharedFlags.log,
+  db: dbFlag('the database directory (the master must be stopped)'),
+  volumes: { ...sharedFlags.volumes, help: 'the NEW volume set, host:port,...' },
+  replicas: sharedFlags.replicas,
+  subvolumes: sharedFlags.subvolumes,
   concurrency: { type: 'integer', default: 32, help: 'keys moved at once' },
-  voltimeout: serverFlags.voltimeout!,
-  'volume-secret-file': serverFlags['volume-secret-file']!,
-  v: serverFlags.v!,
-};
+  voltimeout: sharedFlags.voltimeout,
+  'volume-timeout': sharedFlags['volume-timeout'],
+  'volume-secret-file': sharedFlags['volume-secret-file'],
+  v: sharedFlags.v,
+});
 
-export async function rebalanceCommand(flags: FlagValues): Promise<void> {
-  const db = flags.db as string | undefined;
-  const volumes = flags.volumes as string[] | undefined;
-  if (!db) throw new UsageError('--db is required');
-  if (!volumes || volumes.length === 0) throw new UsageError('--volumes (the new volume set) is required');
-  const logger = createLogger({ verbose: flags.v as boolean });
-  const store = await openStore(db, { logger, purpose: 'mkv rebalance', ...(flags.log ? { logUrl: flags.log as string } : {}) });
-  const client = new VolumeClient({ headTimeoutMs: flags.voltimeout as number, ...secretOption(flags) });
+export async function rebalanceCommand(flags: Options<typeof rebalanceFlags>): Promise<void> {
+  const store = await openToolStore(flags, 'mkv rebalance');
+  const client = toolVolumeClient(flags);
   try {
-    const report = await rebalanceAll(store.index, store.writer, client, { volumes, replicas: flags.replicas as number, subvolumes: flags.subvolumes as number }, {
-      concurrency: flags.concurrency as number,
-    });
+    const { volumes, replicas, subvolumes, concurrency } = flags;
+    const report = await rebalanceAll(store.index, store.writer, client, { volumes, replicas, subvolumes }, { concurrency });
     const lines = [
       ...report.failed.slice(0, 1000).map(({ key, reason }) => `failed ${key}: ${reason}`),
       ...report.staleLeft.slice(0, 1000).map(({ key, volume }) => `moved ${key}, but its old copy on ${volume} could not be deleted`),

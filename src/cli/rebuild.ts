@@ -2,39 +2,37 @@
 import { rebuildFromLog } from '../ops/replay.js';
 import { rescanVolumes } from '../ops/rescan.js';
 import { createLogger } from '../logger.js';
-import { parseTime, UsageError, type FlagSpecs, type FlagValues } from './args.js';
-import { secretOption, serverFlags } from './server.js';
+import { defineFlags, originalFlags, parseTime, UsageError, type Options } from './args.js';
+import { dbFlag, secretOption, sharedFlags } from './common-flags.js';
 
-export const rebuildFlags: FlagSpecs = {
-  log: { type: 'string', default: '', help: 'the log on NATS JetStream (nats://host:port[,...][/STREAM]) instead of DB/log; DB holds this tool\'s own index of it' },
-  db: { type: 'string', help: 'the database directory' },
+export const rebuildFlags = defineFlags({
+  log: sharedFlags.log,
+  db: dbFlag('the database directory'),
   'from-log': { type: 'boolean', default: false, help: 'rebuild the index by replaying the log' },
   'until-seq': { type: 'integer', help: 'replay up to and including this seq (needs --into)' },
   until: { type: 'string', help: 'replay what was appended up to this time, e.g. 2026-11-20T12:00:00Z (needs --into)' },
   into: { type: 'string', help: 'build a separate db here (log up to the point, and its index) instead of replacing DIR/index' },
   scan: { type: 'boolean', default: false, help: "rescan the volumes, as the original's rebuild did (the default when --volumes is given and --from-log is not), recording what is found as events" },
-  volumes: serverFlags.volumes!,
-  replicas: serverFlags.replicas!,
-  subvolumes: serverFlags.subvolumes!,
+  volumes: originalFlags.volumes,
+  replicas: sharedFlags.replicas,
+  subvolumes: sharedFlags.subvolumes,
   concurrency: { type: 'integer', default: 32, help: 'directory listings in flight during a rescan' },
-  'volume-secret-file': serverFlags['volume-secret-file']!,
-  v: serverFlags.v!,
-};
+  'volume-secret-file': sharedFlags['volume-secret-file'],
+  v: sharedFlags.v,
+});
 
-export async function rebuildCommand(flags: FlagValues): Promise<void> {
-  const db = flags.db as string | undefined;
-  if (!db) throw new UsageError('--db is required');
+export async function rebuildCommand(flags: Options<typeof rebuildFlags>): Promise<void> {
+  const { db, volumes } = flags;
   if (flags['from-log'] && flags.scan) throw new UsageError('give one of --from-log or --scan');
-  const volumes = flags.volumes as string[] | undefined;
   if (!flags['from-log'] && (!volumes || volumes.length === 0)) {
     throw new UsageError(flags.scan ? '--scan needs --volumes' : "give --volumes to rebuild the index from the volumes (the original's rebuild), or --from-log to replay the log");
   }
   if (flags['from-log']) {
     const result = await rebuildFromLog(db, {
-      ...(flags['until-seq'] !== undefined ? { untilSeq: flags['until-seq'] as number } : {}),
-      ...(flags.until !== undefined ? { until: parseTime(flags.until as string) } : {}),
-      ...(flags.into !== undefined ? { into: flags.into as string } : {}),
-      ...(flags.log ? { logUrl: flags.log as string } : {}),
+      ...(flags['until-seq'] !== undefined ? { untilSeq: flags['until-seq'] } : {}),
+      ...(flags.until !== undefined ? { until: parseTime(flags.until) } : {}),
+      ...(flags.into !== undefined ? { into: flags.into } : {}),
+      ...(flags.log ? { logUrl: flags.log } : {}),
     });
     process.stdout.write(`rebuilt ${result.db}/index: ${result.keys} keys from ${result.events} events (up to seq ${result.lastSeq}) in ${result.seconds.toFixed(2)} s\n`);
     if (flags.into) process.stdout.write(`serve it with: mkv server --db ${result.db} --read-only --volumes ...\n`);
@@ -42,11 +40,11 @@ export async function rebuildCommand(flags: FlagValues): Promise<void> {
   }
   const report = await rescanVolumes(db, {
     volumes: volumes!,
-    replicas: flags.replicas as number,
-    subvolumes: flags.subvolumes as number,
-    concurrency: flags.concurrency as number,
-    logger: createLogger({ verbose: flags.v as boolean }),
-    ...(flags.log ? { logUrl: flags.log as string } : {}),
+    replicas: flags.replicas,
+    subvolumes: flags.subvolumes,
+    concurrency: flags.concurrency,
+    logger: createLogger({ verbose: flags.v }),
+    ...(flags.log ? { logUrl: flags.log } : {}),
     ...secretOption(flags),
   });
   const lines: string[] = [];

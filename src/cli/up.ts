@@ -6,20 +6,20 @@ import { mkdirSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseFlags, type FlagSpecs, type FlagValues } from './args.js';
+import { defineFlags, parseFlags, type Options } from './args.js';
 import { serverFlags, startServer, stopOnSignal } from './server.js';
 import { startVolume } from './volume.js';
 
-export const upFlags: FlagSpecs = {
+export const upFlags = defineFlags({
   port: { type: 'integer', default: 3000, help: 'master port; the volumes take the next three' },
   host: { type: 'string', default: '127.0.0.1', help: 'address everything listens on' },
   data: { type: 'string', default: './data', help: 'where the master db and the volumes live' },
   nginx: { type: 'boolean', default: false, help: 'run the volumes on stock nginx (nginx/volume) instead of embedded' },
   'admin-port': { type: 'integer', help: 'admin port (/metrics, /healthz, /readyz); default PORT + 100' },
   's3-port': { type: 'integer', help: 'S3 port (every request an S3 one, signed or not); default PORT + 200' },
-  sync: serverFlags.sync!,
-  v: serverFlags.v!,
-};
+  sync: serverFlags.sync,
+  v: serverFlags.v,
+});
 
 const nginxVolumeScript = fileURLToPath(new URL('../../../nginx/volume', import.meta.url));
 
@@ -36,10 +36,9 @@ async function waitForPort(host: string, port: number, child: ChildProcess): Pro
   throw new Error(`nginx volume on port ${port} did not start`);
 }
 
-export async function upCommand(flags: FlagValues): Promise<void> {
-  const data = resolve(flags.data as string);
-  const host = flags.host as string;
-  const port = flags.port as number;
+export async function upCommand(flags: Options<typeof upFlags>): Promise<void> {
+  const data = resolve(flags.data);
+  const { host, port } = flags;
   const volumePorts = [port + 1, port + 2, port + 3];
   const embedded: Server[] = [];
   const children: ChildProcess[] = [];
@@ -67,8 +66,8 @@ export async function upCommand(flags: FlagValues): Promise<void> {
       volumes: volumePorts.map((volumePort) => `${host === '0.0.0.0' ? 'localhost' : host}:${volumePort}`),
       sync: flags.sync,
       v: flags.v,
-      'admin-port': (flags['admin-port'] as number | undefined) ?? port + 100,
-      's3-port': (flags['s3-port'] as number | undefined) ?? port + 200,
+      'admin-port': flags['admin-port'] ?? port + 100,
+      's3-port': flags['s3-port'] ?? port + 200,
     });
     process.stdout.write(
       `mkv up: master on http://${host}:${port}, volumes on ${volumePorts.join(', ')} (${flags.nginx ? 'nginx' : 'embedded'}), data in ${data}\n` +

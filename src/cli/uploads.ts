@@ -2,18 +2,17 @@
 // abandoned ones (safe while the master runs: an upload lives only in its directory).
 import { UploadStore } from '../master/s3/uploads.js';
 import { uploadsDir } from '../db/paths.js';
-import { UsageError, type FlagSpecs, type FlagValues } from './args.js';
+import { defineFlags, type Options } from './args.js';
+import { dbFlag } from './common-flags.js';
 
-export const uploadsFlags: FlagSpecs = {
-  db: { type: 'string', help: 'the database directory' },
+export const uploadsFlags = defineFlags({
+  db: dbFlag('the database directory'),
   'abort-older-than': { type: 'duration', help: 'abort the uploads begun longer ago than this, e.g. 24h' },
-};
+});
 
-export async function uploadsCommand(flags: FlagValues): Promise<void> {
-  const db = flags.db as string | undefined;
-  if (!db) throw new UsageError('--db is required');
-  const store = new UploadStore(uploadsDir(db));
-  const maxAge = flags['abort-older-than'] as number | undefined;
+export async function uploadsCommand(flags: Options<typeof uploadsFlags>): Promise<void> {
+  const store = new UploadStore(uploadsDir(flags.db));
+  const maxAge = flags['abort-older-than'];
   let aborted = 0;
   for (const upload of store.list()) {
     const parts = store.parts(upload.uploadId);

@@ -2,36 +2,33 @@
 import { existsSync } from 'node:fs';
 import { IndexStore } from '../index/index-store.js';
 import { scrub } from '../ops/scrub.js';
-import { createLogger } from '../logger.js';
-import { VolumeClient } from '../volumes/client.js';
-import { openStore } from '../db/store.js';
 import { indexDir } from '../db/paths.js';
-import { UsageError, type FlagSpecs, type FlagValues } from './args.js';
-import { secretOption, serverFlags } from './server.js';
+import { defineFlags, UsageError, type Options } from './args.js';
+import { dbFlag, openToolStore, sharedFlags, toolVolumeClient } from './common-flags.js';
 
-export const verifyFlags: FlagSpecs = {
-  log: { type: 'string', default: '', help: 'the log on NATS JetStream (nats://host:port[,...][/STREAM]) instead of DB/log; DB holds this tool\'s own index of it' },
-  db: { type: 'string', help: 'the database directory (--repair needs the master stopped)' },
+export const verifyFlags = defineFlags({
+  log: sharedFlags.log,
+  db: dbFlag('the database directory (--repair needs the master stopped)'),
   deep: { type: 'boolean', default: false, help: 'read every replica and check its md5' },
   repair: { type: 'boolean', default: false, help: 'rewrite missing and corrupt replicas from a good one' },
   concurrency: { type: 'integer', default: 16, help: 'keys checked at once' },
-  voltimeout: serverFlags.voltimeout!,
-  'volume-secret-file': serverFlags['volume-secret-file']!,
-  v: serverFlags.v!,
-};
+  voltimeout: sharedFlags.voltimeout,
+  'volume-timeout': sharedFlags['volume-timeout'],
+  'volume-secret-file': sharedFlags['volume-secret-file'],
+  v: sharedFlags.v,
+});
 
-export async function verifyCommand(flags: FlagValues): Promise<void> {
-  const db = flags.db as string | undefined;
-  if (!db) throw new UsageError('--db is required');
+export async function verifyCommand(flags: Options<typeof verifyFlags>): Promise<void> {
+  const { db } = flags;
   if (!existsSync(indexDir(db))) throw new UsageError(`${indexDir(db)} does not exist`);
-  const client = new VolumeClient({ headTimeoutMs: flags.voltimeout as number, ...secretOption(flags) });
+  const client = toolVolumeClient(flags);
   // Checking only reads the index (the master may run); repairing appends events, so it takes the db.
-  const store = flags.repair ? await openStore(db, { logger: createLogger({ verbose: flags.v as boolean }), purpose: 'mkv verify --repair', ...(flags.log ? { logUrl: flags.log as string } : {}) }) : undefined;
+  const store = flags.repair ? await openToolStore(flags, 'mkv verify --repair') : undefined;
   const index = store?.index ?? IndexStore.open(indexDir(db), { readOnly: true });
   try {
     const report = await scrub(index, client, {
-      deep: flags.deep as boolean,
-      concurrency: flags.concurrency as number,
+      deep: flags.deep,
+      concurrency: flags.concurrency,
       ...(store ? { repair: store.writer } : {}),
     });
     for (const finding of report.findings.slice(0, 10_000)) {

@@ -4,15 +4,15 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { volumeSecret } from '../volumes/signing.js';
 import { createVolumeServer } from '../volumes/volume-server.js';
-import { UsageError, type FlagSpecs, type FlagValues } from './args.js';
+import { defineFlags, type Options } from './args.js';
 import { stopOnSignal } from './server.js';
 
-export const volumeFlags: FlagSpecs = {
+export const volumeFlags = defineFlags({
   port: { type: 'integer', default: 3001, help: 'port to listen on (0: any free port)' },
   host: { type: 'string', default: '', help: 'address to listen on (default: every interface)' },
-  dir: { type: 'string', help: 'the directory that holds the blobs' },
+  dir: { type: 'string', required: true, help: 'the directory that holds the blobs' },
   'volume-secret-file': { type: 'string', help: "serve only requests signed with the secret in this file (the master's --volume-secret-file; or MKV_VOLUME_SECRET)" },
-};
+});
 
 export async function startVolume(dir: string, port: number, host = '', secret?: string): Promise<{ server: Server; port: number }> {
   mkdirSync(dir, { recursive: true });
@@ -25,11 +25,10 @@ export async function startVolume(dir: string, port: number, host = '', secret?:
   return { server, port: (server.address() as AddressInfo).port };
 }
 
-export async function volumeCommand(flags: FlagValues): Promise<void> {
-  const dir = flags.dir as string | undefined;
-  if (!dir) throw new UsageError('--dir is required');
-  const secret = volumeSecret(flags['volume-secret-file'] as string | undefined);
-  const { server, port } = await startVolume(dir, flags.port as number, flags.host as string, secret);
-  process.stdout.write(`mkv volume listening on http://${(flags.host as string) || '0.0.0.0'}:${port} (dir ${dir})\n`);
+export async function volumeCommand(flags: Options<typeof volumeFlags>): Promise<void> {
+  const { dir, host } = flags;
+  const secret = volumeSecret(flags['volume-secret-file']);
+  const { server, port } = await startVolume(dir, flags.port, host, secret);
+  process.stdout.write(`mkv volume listening on http://${host || '0.0.0.0'}:${port} (dir ${dir})\n`);
   stopOnSignal(() => new Promise<void>((resolve) => server.close(() => resolve())));
 }

@@ -7,19 +7,19 @@ import { createLogger, logProcessFailures } from '../logger.js';
 import { Metrics } from '../metrics.js';
 import { RemoteWriter, type Channel } from '../writer/ipc.js';
 import { indexDir } from '../db/paths.js';
-import type { FlagValues } from './args.js';
-import { createHttpMaster } from './server.js';
+import { createHttpMaster, type HttpSettings } from './http-master.js';
 
 logProcessFailures();
 
 async function main(): Promise<void> {
   if (!cluster.isWorker || !process.send) throw new Error('cli/worker.js is started by mkv server --workers N, not by hand');
-  const flags = JSON.parse(process.env.MKV_WORKER_FLAGS ?? '{}') as FlagValues;
-  const logger = createLogger({ verbose: flags.v as boolean });
-  const index = IndexStore.open(indexDir(flags.db as string), { readOnly: true });
-  const writer = new RemoteWriter(process as Channel, () => index.refresh(), Boolean(flags.log));
+  // Worked out by the primary from the flags (cli/server.ts), handed over as they are.
+  const settings = JSON.parse(process.env.MKV_WORKER_SETTINGS ?? 'null') as HttpSettings;
+  const logger = createLogger({ verbose: settings.verbose });
+  const index = IndexStore.open(indexDir(settings.db), { readOnly: true });
+  const writer = new RemoteWriter(process as Channel, () => index.refresh(), settings.sharedLog);
   const metrics = new Metrics();
-  const http = createHttpMaster(flags, index, writer, logger, metrics);
+  const http = createHttpMaster(settings, index, writer, logger, metrics);
   const { volumes } = http;
   // lmdb-js keeps one read snapshot until a timer resets it, and several requests can arrive
   // before that timer runs: a write answered by another worker could be invisible here. Every
@@ -57,7 +57,7 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => {});
   process.on('SIGTERM', () => stop(0));
 
-  const { port, s3Port } = await http.listen(flags.port as number, flags['s3-port'] as number | undefined);
+  const { port, s3Port } = await http.listen();
   process.send({ mkv: 'listening', port, s3Port });
 }
 

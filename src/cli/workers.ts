@@ -13,7 +13,7 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { serveWriter } from '../writer/ipc.js';
 import type { Writer } from '../writer/writer.js';
-import type { FlagValues } from './args.js';
+import type { HttpSettings } from './http-master.js';
 
 const workerEntry = fileURLToPath(new URL('./worker.js', import.meta.url));
 
@@ -39,12 +39,12 @@ function message(value: unknown): WorkerMessage | undefined {
   return typeof value === 'object' && value !== null && typeof (value as { mkv?: unknown }).mkv === 'string' ? (value as WorkerMessage) : undefined;
 }
 
-export async function startWorkers(options: { count: number; flags: FlagValues; writer: Writer; logger: Logger }): Promise<WorkerPool> {
-  const { count, flags, writer, logger } = options;
+export async function startWorkers(options: { count: number; settings: HttpSettings; writer: Writer; logger: Logger }): Promise<WorkerPool> {
+  const { count, settings, writer, logger } = options;
   // JSON: events are plain data (numbers, strings, arrays), and JSON costs half of 'advanced'
   // (structured clone) per message — ~11 µs a call here, the hot path of every write.
   cluster.setupPrimary({ exec: workerEntry, args: [], serialization: 'json' });
-  let env = { MKV_WORKER_FLAGS: JSON.stringify(flags) };
+  let env = { MKV_WORKER_SETTINGS: JSON.stringify(settings) };
   const running = new Set<Worker>();
   let stopping = false;
 
@@ -105,7 +105,7 @@ export async function startWorkers(options: { count: number; flags: FlagValues; 
     const ports = await Promise.all(Array.from({ length: count }, fork));
     ({ port, s3Port } = ports[0]!);
     // A replacement listens on the ports the first workers got (--port 0 means "any", once).
-    env = { MKV_WORKER_FLAGS: JSON.stringify({ ...flags, port, ...(s3Port !== undefined ? { 's3-port': s3Port } : {}) }) };
+    env = { MKV_WORKER_SETTINGS: JSON.stringify({ ...settings, port, s3Port } satisfies HttpSettings) };
   } catch (error) {
     await stopAll();
     throw error;

@@ -5,7 +5,7 @@ import type { IndexStore } from '../index/index-store.js';
 import type { Logger } from '../logger.js';
 import type { VolumeClient } from '../volumes/client.js';
 import type { Writer } from '../writer/writer.js';
-import type { MasterConfig } from './config.js';
+import type { MasterConfig } from '../config.js';
 
 export interface KeyDeps {
   config: MasterConfig;

@@ -7,6 +7,7 @@ import type { Readable } from 'node:stream';
 import { Pool } from 'undici';
 import { MkvError } from '../errors.js';
 import { volumeHost, volumePrefix } from '../placement.js';
+import { DEFAULT_CONNECTIONS_PER_VOLUME, defaultConfig } from '../config.js';
 import { ShortRequestClient, type ShortAnswer, type ShortMethod } from './http1.js';
 import { opOf, signQuery } from './signing.js';
 
@@ -114,12 +115,12 @@ export class VolumeClient {
   private readonly linkTtlMs: number;
 
   constructor(options: VolumeClientOptions = {}) {
-    this.headTimeoutMs = options.headTimeoutMs ?? 1000;
-    this.requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
+    this.headTimeoutMs = options.headTimeoutMs ?? defaultConfig.voltimeoutMs;
+    this.requestTimeoutMs = options.requestTimeoutMs ?? defaultConfig.volumeRequestTimeoutMs;
     this.onFailure = options.onFailure;
-    this.connections = options.connectionsPerVolume ?? 128;
+    this.connections = options.connectionsPerVolume ?? DEFAULT_CONNECTIONS_PER_VOLUME;
     this.secret = options.secret;
-    this.linkTtlMs = options.linkTtlMs ?? 10 * 60_000;
+    this.linkTtlMs = options.linkTtlMs ?? defaultConfig.linkTtlMs;
     this.shortClient = new ShortRequestClient(this.connections);
   }
 

@@ -1,4 +1,5 @@
-// What the master needs to know, as parsed from the command line (cli/server.ts).
+// What the master needs to know, as parsed from the command line (cli/server.ts), and the
+// defaults of all of it: the flags (cli/), the tools and the volume client take theirs from here.
 export interface MasterConfig {
   /** Volume servers, host:port. */
   volumes: string[];
@@ -43,3 +44,6 @@ export const defaultConfig: MasterConfig = {
   linkTtlMs: 600_000,
   staleGraceMs: 60_000,
 };
+
+/** Connections the master keeps to each volume. */
+export const DEFAULT_CONNECTIONS_PER_VOLUME = 128;
