@@ -8,7 +8,7 @@ import { hash } from 'node:crypto';
 
 /** md5 of a string's UTF-8 bytes (crypto.hash: one call, no Hash object; half the cost of createHash). */
 function md5(data: string): Buffer {
-  return hash('md5', data, 'buffer') as unknown as Buffer;
+  return hash('md5', data, 'buffer');
 }
 
 function hexByte(byte: number): string {

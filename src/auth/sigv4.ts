@@ -153,8 +153,8 @@ function parseCredential(text: string): Credential {
 function parseAmzDate(text: string): number {
   const match = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(text);
   if (!match) return Number.NaN;
-  const [, y, mo, d, h, mi, s] = match.map(Number) as number[];
-  return Date.UTC(y!, mo! - 1, d!, h!, mi!, s!);
+  const [, y, mo, d, h, mi, s] = match.map(Number);
+  return Date.UTC(y!, mo! - 1, d, h, mi, s);
 }
 
 function keyOf(credentials: Credentials, credential: Credential): AccessKey {

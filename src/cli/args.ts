@@ -86,7 +86,8 @@ export function withOriginalFlags<S extends FlagSpecs>(specs: S): S {
  */
 export function findCommand(argv: readonly string[], specsOfCommands: readonly FlagSpecs[]): { name: string | undefined; rest: string[] } {
   const kinds = new Map<string, FlagType>();
-  for (const specs of [originalFlags, ...specsOfCommands]) {
+  const everyCommand: FlagSpecs[] = [originalFlags, ...specsOfCommands];
+  for (const specs of everyCommand) {
     for (const [name, spec] of Object.entries(specs)) for (const alias of [name, ...(spec.aliases ?? [])]) kinds.set(alias, spec.type);
   }
   for (let i = 0; i < argv.length; i++) {

@@ -1,7 +1,6 @@
 // Opening a database directory: the log in <db>/log, the index in <db>/index, and the replay
 // that brings the index up to the log after a crash (from checkpoint + 1 to the end).
 import { existsSync, renameSync } from 'node:fs';
-import { join } from 'node:path';
 import { MkvError, UsageError } from '../errors.js';
 import type { LogEvent } from '../events/event.js';
 import { checkIndex } from '../index/check-index.js';

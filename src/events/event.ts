@@ -178,7 +178,9 @@ export function encodeEvent(event: LogEvent): Buffer {
 
 /** Decodes one event at `offset` of `buffer`; returns the event and the offset after it. */
 export function decodeEvent(buffer: Buffer, offset = 0): { event: LogEvent; end: number } {
-  const { value, offset: end } = eventType.decode(buffer, offset);
+  const decoded = eventType.decode(buffer, offset);
+  const value: unknown = decoded.value;
+  const end = decoded.offset;
   if (end < 0) throw new Error('truncated event');
   const event = fromAvro(value as AvroEvent);
   remember(event, buffer.subarray(offset, end));
@@ -190,7 +192,9 @@ export function decodeEvent(buffer: Buffer, offset = 0): { event: LogEvent; end:
  * remembered encoding (replay: a million events, a few allocations fewer each).
  */
 export function decodeProjected(buffer: Buffer, offset: number): { event: ProjectedEvent; end: number } {
-  const { value, offset: end } = projectedType.decode(buffer, offset, projectedResolver);
+  const decoded = projectedType.decode(buffer, offset, projectedResolver);
+  const value: unknown = decoded.value;
+  const end = decoded.offset;
   if (end < 0) throw new Error('truncated event');
   const record = value as Omit<AvroEvent, 'cause'>;
   return { event: { seq: record.seq, time: record.time, key: record.key, change: changeFromAvro(record.change) }, end };

@@ -139,7 +139,7 @@ export class IndexStore {
     try {
       store.checkFormat(readOnly);
     } catch (error) {
-      store.env.close();
+      store.env.close().catch(() => undefined); // the format error is what to report
       throw error;
     }
     return store;
@@ -216,11 +216,11 @@ export class IndexStore {
       throw new MkvError('MKV_INTERNAL', `projector expected seq ${checkpoint + 1}, got ${plan.firstSeq}`);
     }
     forEachWrite(plan, (kind, key, value) => {
-      if (kind === HISTORY_PUT) this.history.put(key, value!);
-      else if (kind === KEY_PUT) this.keys.put(key, value!);
-      else this.keys.remove(key);
+      if (kind === HISTORY_PUT) this.history.putSync(key, value!);
+      else if (kind === KEY_PUT) this.keys.putSync(key, value!);
+      else this.keys.removeSync(key);
     });
-    this.meta.put('checkpoint', plan.lastSeq);
+    this.meta.putSync('checkpoint', plan.lastSeq);
   }
 
   /** Keys in one of `states` that start with `prefix`, sorted bytewise. */

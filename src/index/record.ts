@@ -135,7 +135,7 @@ class Reader {
   volumes(): string[] {
     const count = this.buffer.readUInt16LE(this.at);
     this.at += 2;
-    const volumes: string[] = new Array(count);
+    const volumes = new Array<string>(count);
     for (let i = 0; i < count; i++) volumes[i] = this.string();
     return volumes;
   }

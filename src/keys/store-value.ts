@@ -24,7 +24,7 @@ import { createHash } from 'node:crypto';
 import { PassThrough, type Readable } from 'node:stream';
 import { MkvError } from '../errors.js';
 import type { BodyCheck } from '../auth/body-check.js';
-import type { Cause, Change, EventInput } from '../events/event.js';
+import type { Cause, Change } from '../events/event.js';
 import { toState, type KeyRecord } from '../index/evolve.js';
 import { blobPath, keyToVolumes } from '../placement.js';
 import type { KeyDeps } from './deps.js';

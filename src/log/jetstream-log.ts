@@ -261,6 +261,7 @@ export class JetStreamLog implements EventLog {
   follow(fromSeq: number, batchMax: number): AsyncIterable<LogEvent[]> & { stop(): void } {
     let stopped = false;
     let close: (() => Promise<void>) | undefined;
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the iterator below is an object of its own, with its own this
     const log = this;
     return {
       stop() {

@@ -49,7 +49,10 @@ export function createMasterHandler(deps: MasterDeps, options: HandlerOptions = 
   return (request: IncomingMessage, response: ServerResponse) => {
     if (options.s3) markS3Port(request);
     if (deps.credentials && !admitted(deps, deps.credentials, request, response)) return;
-    if (!native || !isHot(request, readOnly)) return koa(request, response);
+    if (!native || !isHot(request, readOnly)) {
+      void koa(request, response); // Koa answers its own errors
+      return;
+    }
     const started = process.hrtime.bigint();
     const { method, url } = request as { method: string; url: string };
     // Read now: once a broken request's socket is gone, it no longer says.

@@ -170,7 +170,7 @@ export async function rescanVolumes(db: string, options: RescanOptions): Promise
           report.unchanged++;
           continue;
         }
-        if (known && known.version !== record!.version) continue; // an overwrite's or a stale blob the log names
+        if (known && known.version !== record.version) continue; // an overwrite's or a stale blob the log names
         const change: Change = version === 0 ? { type: 'KeyDiscovered', volumes: ordered, size: size ?? null, md5: null } : { type: 'ObjectDiscovered', volumes: ordered, size: size ?? null, version };
         batch.push({ key, cause, change });
       }

@@ -8,7 +8,8 @@ export async function runQueue<T>(
 ): Promise<void> {
   const queue = [...initial].reverse();
   let active = 0;
-  let failure: unknown;
+  // Boxed, so a task that rejects with undefined still stops the queue.
+  let failure: { error: unknown } | undefined;
   await new Promise<void>((resolve) => {
     const next = () => {
       if (failure !== undefined) return active === 0 && resolve();
@@ -21,7 +22,7 @@ export async function runQueue<T>(
             next();
           },
           (error: unknown) => {
-            failure ??= error;
+            failure ??= { error };
             active--;
             next();
           },
@@ -31,7 +32,7 @@ export async function runQueue<T>(
     };
     next();
   });
-  if (failure !== undefined) throw failure;
+  if (failure !== undefined) throw failure.error;
 }
 
 /** Calls `work` for every item of a (possibly huge, lazy) iterable, at most `concurrency` at once. */

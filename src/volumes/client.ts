@@ -69,7 +69,8 @@ export type HeadResult = { status: 'found'; size: number | undefined } | { statu
 /** One entry of a JSON directory listing. */
 export interface ListingEntry {
   name: string;
-  type: 'file' | 'directory' | string;
+  /** 'file' or 'directory' (nginx also says 'other'). */
+  type: string;
   mtime?: string;
   size?: number;
 }
@@ -181,8 +182,8 @@ export class VolumeClient {
           onRequestStart(controller) {
             if (!signal) return;
             // A request still queued for a connection when the signal fired is aborted here.
-            if (signal.aborted) return controller.abort(signal.reason);
-            onAbort = () => controller.abort(signal.reason);
+            if (signal.aborted) return controller.abort(signal.reason as Error);
+            onAbort = () => controller.abort(signal.reason as Error);
             signal.addEventListener('abort', onAbort, { once: true });
           },
           onResponseStart(_controller, code) {

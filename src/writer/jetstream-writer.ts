@@ -28,8 +28,10 @@ const RETRY_MIN_MS = 250;
 const RETRY_MAX_MS = 4000;
 
 /** The index could not commit what the stream delivered: the projector must stop. */
-class ProjectionFailed {
-  constructor(readonly cause: Error) {}
+class ProjectionFailed extends Error {
+  constructor(readonly failure: Error) {
+    super(failure.message);
+  }
 }
 
 export class JetStreamWriter extends KeyLockingWriter {
@@ -92,7 +94,7 @@ export class JetStreamWriter extends KeyLockingWriter {
         failures = 0;
       } catch (error) {
         if (this.closed) return;
-        if (error instanceof ProjectionFailed) throw error.cause;
+        if (error instanceof ProjectionFailed) throw error.failure;
         if (isMkvError(error, 'MKV_CORRUPT_LOG')) throw error;
         this.logger.warn('following the stream failed; following it again from the checkpoint', {
           error: (error as Error).message,

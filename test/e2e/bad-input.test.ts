@@ -32,7 +32,7 @@ function exchange(port: number, pieces: Array<string | Buffer>, options: { halfC
     socket.on('close', finish);
     socket.on('error', () => undefined);
     socket.setTimeout(15_000, () => socket.destroy());
-    socket.on('connect', async () => {
+    const send = async () => {
       for (const piece of pieces) {
         if (socket.destroyed) return;
         socket.write(piece);
@@ -40,7 +40,8 @@ function exchange(port: number, pieces: Array<string | Buffer>, options: { halfC
       }
       if (options.halfClose) socket.end();
       if (options.destroyAfterMs !== undefined) setTimeout(() => socket.destroy(), options.destroyAfterMs);
-    });
+    };
+    socket.on('connect', () => void send());
   });
 }
 

@@ -206,7 +206,7 @@ describe(`real S3 clients against an mkv cluster (${hasNginx() ? 'nginx' : 'embe
         const { stdout } = await run('python3', [script, mode, target, 'pab'], { env: clientEnv(), timeout: 180_000 });
         const seen = JSON.parse(stdout) as Record<string, unknown>;
         assert.equal(seen.file_type, 'File');
-        assert.ok((seen.size as number) > 4 * MB, `a multi-MB file (${seen.size} bytes)`);
+        assert.ok((seen.size as number) > 4 * MB, `a multi-MB file (${String(seen.size)} bytes)`);
         assert.deepEqual(seen.listed, [`pab/${mode}/data/part-0.parquet`, `pab/${mode}/data/sub`, `pab/${mode}/data/sub/part-1.parquet`]);
         assert.deepEqual(seen.after_delete_file, [`pab/${mode}/data/part-0.parquet`, `pab/${mode}/data/sub`]);
         assert.deepEqual(seen.after_delete_dir_contents, []);

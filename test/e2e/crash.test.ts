@@ -136,7 +136,7 @@ test('a master started at once after kill -9, while the killed one is still a zo
   // A parent that starts the master and never waits for it: killed, the master stays a zombie.
   const parent = spawn('python3', ['-c', 'import subprocess, sys, time\np = subprocess.Popen(sys.argv[1:])\nprint(p.pid, flush=True)\ntime.sleep(60)', process.execPath, mkvBin, 'server', '--port', '0', '--host', '127.0.0.1', '--volumes', set.volumes.join(','), '--db', zombieDb], { stdio: ['ignore', 'pipe', 'ignore'] });
   try {
-    const pid = Number(await new Promise<string>((resolve) => parent.stdout!.once('data', (chunk: Buffer) => resolve(chunk.toString().trim()))));
+    const pid = Number(await new Promise<string>((resolve) => parent.stdout.once('data', (chunk: Buffer) => resolve(chunk.toString().trim()))));
     for (let i = 0; i < 100 && !existsSync(join(zombieDb, 'index')); i++) await new Promise((resolve) => setTimeout(resolve, 50));
     await new Promise((resolve) => setTimeout(resolve, 1000)); // listening, the lock held
     process.kill(pid, 'SIGKILL');

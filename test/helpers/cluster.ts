@@ -217,7 +217,7 @@ export interface MkvProcess {
   child: ChildProcess;
   url: string;
   port: number;
-  output(): string;
+  output: () => string;
   /** Resolves with the exit code (or the signal's name). */
   exited: Promise<number | string>;
 }
@@ -235,8 +235,8 @@ export async function spawnMaster(args: string[]): Promise<MkvProcess> {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
-  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
   spawnedMasters.add(child);
   const exited = new Promise<number | string>((resolve) =>
     child.once('exit', (code, signal) => {
@@ -249,7 +249,7 @@ export async function spawnMaster(args: string[]): Promise<MkvProcess> {
       const match = /listening on http:\/\/[^:]+:(\d+)/.exec(output);
       if (match) resolve(Number(match[1]));
     };
-    child.stdout!.on('data', check);
+    child.stdout.on('data', check);
     void exited.then((code) => reject(new Error(`mkv server exited (${code}) before listening:\n${output}`)));
   });
   return { child, url: `http://127.0.0.1:${port}`, port, output: () => output, exited };

@@ -83,7 +83,7 @@ describe('the writer over IPC', () => {
     const [first, second] = await Promise.allSettled([remote.lock('/contested'), remote.lock('/contested')]);
     assert.equal(first.status, 'fulfilled');
     assert.equal(second.status, 'rejected');
-    assert.ok(isMkvError((second as PromiseRejectedResult).reason, 'MKV_KEY_LOCKED'));
+    assert.ok(isMkvError((second).reason, 'MKV_KEY_LOCKED'));
     assert.deepEqual([...service.locked], ['/contested']);
     remote.disconnected();
     await service.release();

@@ -82,7 +82,7 @@ describe('segment log', () => {
       const reopened = await SegmentLog.open(dir);
       assert.equal(reopened.lastSeq, 2, `cut at ${cut}`);
       assert.ok(reopened.recovered, `cut at ${cut} is reported`);
-      assert.equal(reopened.recovered!.truncatedAt, lastBlockStart);
+      assert.equal(reopened.recovered.truncatedAt, lastBlockStart);
       assert.equal(statSync(segment!.path).size, lastBlockStart, 'the torn bytes are truncated');
       // The log goes on after the cut, with the next seq.
       const [next] = await reopened.append([input(9)]);

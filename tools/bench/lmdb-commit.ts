@@ -28,8 +28,8 @@ async function main(): Promise<void> {
     const started = performance.now();
     for (let i = 0; i < commits; i++) {
       const write = () => {
-        keys.put(Buffer.from(`/bench/${i}`), { state: 'live', volumes: ['a:1/sv01', 'b:1/sv02', 'c:1/sv03'], seq: i });
-        meta.put('checkpoint', i);
+        keys.putSync(Buffer.from(`/bench/${i}`), { state: 'live', volumes: ['a:1/sv01', 'b:1/sv02', 'c:1/sv03'], seq: i });
+        meta.putSync('checkpoint', i);
       };
       if (synchronous) env.transactionSync(write);
       else await env.transaction(write);

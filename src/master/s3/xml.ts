@@ -66,6 +66,7 @@ export function parseXml(xml: string, root: string): XmlElement {
     if (++tags > MAX_XML_TAGS) throw malformed(`more than ${MAX_XML_TAGS} tags`);
   }
   if (/<!DOCTYPE/i.test(xml)) throw malformed('a DOCTYPE is not accepted');
+  // eslint-disable-next-line @typescript-eslint/no-deprecated -- fast-xml-parser 5 still ships it; its successor (fast-xml-validator) is a package of its own
   const valid = XMLValidator.validate(xml);
   if (valid !== true) throw malformed(`${valid.err.msg} (line ${valid.err.line})`);
   const nodes = parser.parse(xml) as ParsedNode[];
