@@ -25,7 +25,10 @@ function plain(fields: Record<string, unknown> | undefined): Record<string, unkn
 export function createLogger(options: { verbose?: boolean; destination?: NodeJS.WritableStream } = {}): Logger {
   const level = options.verbose ? 'debug' : 'warn';
   const destination =
-    options.destination ?? (process.stderr.isTTY ? pretty({ destination: 2, sync: true, colorize: true, translateTime: 'SYS:HH:MM:ss.l' }) : pino.destination({ dest: 2, sync: true }));
+    options.destination ??
+    (process.stderr.isTTY
+      ? pretty({ destination: 2, sync: true, colorize: true, translateTime: 'SYS:HH:MM:ss.l' })
+      : pino.destination({ dest: 2, sync: true }));
   const logger = pino(
     { level, base: undefined, timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: (label) => ({ level: label }) } },
     destination,
@@ -50,6 +53,9 @@ export function logProcessFailures(): void {
     process.exit(1);
   });
   process.on('unhandledRejection', (reason) => {
-    logger.error('unhandled promise rejection', reason instanceof Error ? { error: reason.message, stack: reason.stack } : { reason: String(reason) });
+    logger.error(
+      'unhandled promise rejection',
+      reason instanceof Error ? { error: reason.message, stack: reason.stack } : { reason: String(reason) },
+    );
   });
 }

@@ -19,7 +19,12 @@ export interface StoreView {
 
 export class Metrics {
   readonly registry = new Registry();
-  readonly requests = new Counter({ name: 'mkv_http_requests_total', help: 'HTTP requests answered, by method and status', labelNames: ['method', 'status'], registers: [this.registry] });
+  readonly requests = new Counter({
+    name: 'mkv_http_requests_total',
+    help: 'HTTP requests answered, by method and status',
+    labelNames: ['method', 'status'],
+    registers: [this.registry],
+  });
   readonly requestSeconds = new Histogram({
     name: 'mkv_http_request_duration_seconds',
     help: 'Time to answer an HTTP request, by method',
@@ -27,7 +32,11 @@ export class Metrics {
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
     registers: [this.registry],
   });
-  readonly logAppends = new Counter({ name: 'mkv_log_appends_total', help: 'Blocks appended to the event log (one per group commit)', registers: [this.registry] });
+  readonly logAppends = new Counter({
+    name: 'mkv_log_appends_total',
+    help: 'Blocks appended to the event log (one per group commit)',
+    registers: [this.registry],
+  });
   readonly logEvents = new Counter({ name: 'mkv_log_events_total', help: 'Events appended to the event log', registers: [this.registry] });
   readonly logAppendSeconds = new Histogram({
     name: 'mkv_log_append_seconds',
@@ -47,8 +56,18 @@ export class Metrics {
     labelNames: ['reason'],
     registers: [this.registry],
   });
-  readonly volumeErrors = new Counter({ name: 'mkv_volume_errors_total', help: 'Volume requests that failed, by volume and operation', labelNames: ['volume', 'operation'], registers: [this.registry] });
-  readonly volumeTimeouts = new Counter({ name: 'mkv_volume_timeouts_total', help: 'Volume requests that timed out, by volume and operation', labelNames: ['volume', 'operation'], registers: [this.registry] });
+  readonly volumeErrors = new Counter({
+    name: 'mkv_volume_errors_total',
+    help: 'Volume requests that failed, by volume and operation',
+    labelNames: ['volume', 'operation'],
+    registers: [this.registry],
+  });
+  readonly volumeTimeouts = new Counter({
+    name: 'mkv_volume_timeouts_total',
+    help: 'Volume requests that timed out, by volume and operation',
+    labelNames: ['volume', 'operation'],
+    registers: [this.registry],
+  });
 
   /** Label children by "method status", so counting a request does not hash its labels each time. */
   private readonly requestChildren = new Map<string, { count: { inc(): void }; time: { observe(value: number): void } }>();
@@ -71,7 +90,14 @@ export class Metrics {
 
   /** Gauges read from the store when scraped. */
   watchStore(store: StoreView): void {
-    new Gauge({ name: 'mkv_log_last_seq', help: 'The seq of the last event in the log', registers: [this.registry], collect() { this.set(store.lastSeq()); } });
+    new Gauge({
+      name: 'mkv_log_last_seq',
+      help: 'The seq of the last event in the log',
+      registers: [this.registry],
+      collect() {
+        this.set(store.lastSeq());
+      },
+    });
     new Gauge({
       name: 'mkv_projector_lag_events',
       help: 'Events in the log that the index has not applied yet',
@@ -92,6 +118,13 @@ export class Metrics {
         }
       },
     });
-    new Gauge({ name: 'mkv_locks_in_flight', help: 'Keys locked by a write or delete in progress', registers: [this.registry], collect() { this.set(store.lockedKeys()); } });
+    new Gauge({
+      name: 'mkv_locks_in_flight',
+      help: 'Keys locked by a write or delete in progress',
+      registers: [this.registry],
+      collect() {
+        this.set(store.lockedKeys());
+      },
+    });
   }
 }

@@ -21,6 +21,8 @@ for (const [location, entry] of Object.entries(lock.packages)) {
     console.log(`added ${key}@${version} (needed by ${location})`);
   }
 }
-lock.packages = Object.fromEntries(Object.entries(lock.packages).sort(([a], [b]) => (a === '' ? -1 : b === '' ? 1 : a < b ? -1 : a > b ? 1 : 0)));
+lock.packages = Object.fromEntries(
+  Object.entries(lock.packages).sort(([a], [b]) => (a === '' ? -1 : b === '' ? 1 : a < b ? -1 : a > b ? 1 : 0)),
+);
 writeFileSync(path, JSON.stringify(lock, null, 2) + '\n');
 console.log(added === 0 ? 'package-lock.json is complete' : `added ${added} entries`);

@@ -13,7 +13,15 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { MkvError } from '../errors.js';
 import { allows, type Credentials, type Grant, type Right } from './credentials.js';
-import { ALGORITHM, verifyHeaderSignature, verifyPresigned, verifyV2Header, verifyV2Presigned, type BodyRule, type SignedRequest } from './sigv4.js';
+import {
+  ALGORITHM,
+  verifyHeaderSignature,
+  verifyPresigned,
+  verifyV2Header,
+  verifyV2Presigned,
+  type BodyRule,
+  type SignedRequest,
+} from './sigv4.js';
 
 export interface Identity {
   /** The access key, or "anonymous". */
@@ -24,7 +32,11 @@ export interface Identity {
 }
 
 /** Everything allowed: a server without --credentials. */
-export const EVERYONE: Identity = { name: 'anyone', grant: { rights: new Set(['read', 'write', 'delete', 'list', 'admin']), prefixes: [] }, body: { kind: 'none' } };
+export const EVERYONE: Identity = {
+  name: 'anyone',
+  grant: { rights: new Set(['read', 'write', 'delete', 'list', 'admin']), prefixes: [] },
+  body: { kind: 'none' },
+};
 
 /** Compares digests of equal length in constant time: the time says nothing of the secret, its length included. */
 function sameSecret(given: string, secret: string): boolean {

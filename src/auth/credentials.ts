@@ -38,7 +38,8 @@ function parseRights(text: string, where: string): Set<Right> {
   if (text === 'all') return new Set(RIGHTS);
   const rights = new Set<Right>();
   for (const name of text.split(',')) {
-    if (!(RIGHTS as readonly string[]).includes(name)) throw new UsageError(`${where}: "${name}" is not a right (${RIGHTS.join(', ')} or all)`);
+    if (!(RIGHTS as readonly string[]).includes(name))
+      throw new UsageError(`${where}: "${name}" is not a right (${RIGHTS.join(', ')} or all)`);
     rights.add(name as Right);
   }
   return rights;
@@ -55,7 +56,8 @@ export function parseCredentials(text: string, source: string): Credentials {
     const [who, ...rest] = line.split(/\s+/);
     const rightsText = rest[0] !== undefined && !rest[0].startsWith('/') ? rest.shift()! : 'all';
     const prefixes = rest;
-    for (const prefix of prefixes) if (!prefix.startsWith('/')) throw new UsageError(`${where}: a key prefix starts with /, as keys do ("${prefix}")`);
+    for (const prefix of prefixes)
+      if (!prefix.startsWith('/')) throw new UsageError(`${where}: a key prefix starts with /, as keys do ("${prefix}")`);
     const grant: Grant = { rights: parseRights(rightsText, where), prefixes };
     if (who === 'anonymous') {
       if (anonymous) throw new UsageError(`${where}: anonymous is given twice`);
@@ -63,10 +65,12 @@ export function parseCredentials(text: string, source: string): Credentials {
       continue;
     }
     const colon = who!.indexOf(':');
-    if (colon <= 0 || colon === who!.length - 1) throw new UsageError(`${where}: expected ACCESS_KEY:SECRET_KEY, then rights and key prefixes`);
+    if (colon <= 0 || colon === who!.length - 1)
+      throw new UsageError(`${where}: expected ACCESS_KEY:SECRET_KEY, then rights and key prefixes`);
     const accessKey = who!.slice(0, colon);
     const secret = who!.slice(colon + 1);
-    if (!/^[A-Za-z0-9._~+=@-]{1,128}$/.test(accessKey)) throw new UsageError(`${where}: an access key is 1 to 128 letters, digits or ._~+=@-`);
+    if (!/^[A-Za-z0-9._~+=@-]{1,128}$/.test(accessKey))
+      throw new UsageError(`${where}: an access key is 1 to 128 letters, digits or ._~+=@-`);
     if (secret.length < 8) throw new UsageError(`${where}: the secret of ${accessKey} is shorter than 8 characters`);
     if (keys.has(accessKey)) throw new UsageError(`${where}: ${accessKey} is given twice`);
     keys.set(accessKey, { accessKey, secret, ...grant });

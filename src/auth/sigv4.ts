@@ -102,7 +102,10 @@ function decodeComponent(text: string): string {
 
 /** The canonical URI: each segment of the path as sent, decoded and encoded again the SigV4 way (S3 encodes once). */
 export function canonicalUri(rawPath: string): string {
-  return rawPath.split('/').map((segment) => uriEncode(decodeComponent(segment))).join('/');
+  return rawPath
+    .split('/')
+    .map((segment) => uriEncode(decodeComponent(segment)))
+    .join('/');
 }
 
 /** The canonical query: every parameter but `leaveOut`, encoded, sorted by name then value. */
@@ -123,13 +126,20 @@ export function canonicalQuery(query: string, leaveOut?: string): string {
 
 function headerValue(headers: IncomingHttpHeaders, name: string): string {
   const value = headers[name];
-  const joined = Array.isArray(value) ? value.join(',') : value ?? '';
+  const joined = Array.isArray(value) ? value.join(',') : (value ?? '');
   return joined.trim().replace(/\s+/g, ' ');
 }
 
 function canonicalRequest(request: SignedRequest, signedHeaders: string[], payloadHash: string, leaveOut?: string): string {
   const headers = signedHeaders.map((name) => `${name}:${headerValue(request.headers, name)}\n`).join('');
-  return [request.method, canonicalUri(request.rawPath), canonicalQuery(request.query, leaveOut), headers, signedHeaders.join(';'), payloadHash].join('\n');
+  return [
+    request.method,
+    canonicalUri(request.rawPath),
+    canonicalQuery(request.query, leaveOut),
+    headers,
+    signedHeaders.join(';'),
+    payloadHash,
+  ].join('\n');
 }
 
 interface Credential {
@@ -182,14 +192,16 @@ export function verifyHeaderSignature(credentials: Credentials, request: SignedR
   const credentialText = fields.get('Credential');
   const signedText = fields.get('SignedHeaders');
   const signature = fields.get('Signature');
-  if (!credentialText || !signedText || !signature) throw refused('MKV_SIGNATURE', 'the Authorization header lacks Credential, SignedHeaders or Signature');
+  if (!credentialText || !signedText || !signature)
+    throw refused('MKV_SIGNATURE', 'the Authorization header lacks Credential, SignedHeaders or Signature');
   const credential = parseCredential(credentialText);
   const key = keyOf(credentials, credential);
   const amzDate = headerValue(request.headers, 'x-amz-date');
   const time = parseAmzDate(amzDate);
   if (Number.isNaN(time)) throw refused('MKV_ACCESS_DENIED', 'a signed request needs an X-Amz-Date header (YYYYMMDDTHHMMSSZ)');
-  if (!amzDate.startsWith(credential.date)) throw refused('MKV_SIGNATURE', 'the credential\'s date is not the day of X-Amz-Date');
-  if (Math.abs(now - time) > MAX_SKEW_MS) throw refused('MKV_TIME_SKEWED', 'the difference between the request time and the server\'s time is too large');
+  if (!amzDate.startsWith(credential.date)) throw refused('MKV_SIGNATURE', "the credential's date is not the day of X-Amz-Date");
+  if (Math.abs(now - time) > MAX_SKEW_MS)
+    throw refused('MKV_TIME_SKEWED', "the difference between the request time and the server's time is too large");
   const signedHeaders = signedText.split(';');
   if (!signedHeaders.includes('host')) throw refused('MKV_SIGNATURE', 'the Host header must be signed');
   const declared = headerValue(request.headers, 'x-amz-content-sha256');
@@ -213,9 +225,17 @@ export function verifyHeaderSignature(credentials: Credentials, request: SignedR
   const signing = checkSignature(key, credential, amzDate, canonicalRequest(request, signedHeaders, declared), signature);
   if (declared === 'UNSIGNED-PAYLOAD' || declared === 'STREAMING-UNSIGNED-PAYLOAD-TRAILER') return { key, body: { kind: 'none' } };
   if (declared === 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD' || declared === 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER') {
-    return { key, body: { kind: 'chunks', signing: { signingKey: signing, amzDate, scope: credential.scope, seed: signature }, trailer: declared.endsWith('TRAILER') } };
+    return {
+      key,
+      body: {
+        kind: 'chunks',
+        signing: { signingKey: signing, amzDate, scope: credential.scope, seed: signature },
+        trailer: declared.endsWith('TRAILER'),
+      },
+    };
   }
-  if (!/^[0-9a-f]{64}$/.test(declared)) throw refused('MKV_SIGNATURE', 'X-Amz-Content-SHA256 is not a sha256, UNSIGNED-PAYLOAD or STREAMING-…');
+  if (!/^[0-9a-f]{64}$/.test(declared))
+    throw refused('MKV_SIGNATURE', 'X-Amz-Content-SHA256 is not a sha256, UNSIGNED-PAYLOAD or STREAMING-…');
   return { key, body: { kind: 'sha256', expected: declared } };
 }
 
@@ -230,13 +250,19 @@ export function verifyPresigned(credentials: Credentials, request: SignedRequest
   if (Number.isNaN(time) || !Number.isInteger(expires) || expires < 1 || expires > MAX_EXPIRES_S) {
     throw refused('MKV_ACCESS_DENIED', 'X-Amz-Date or X-Amz-Expires is missing or out of range (1 s to 7 days)');
   }
-  if (!amzDate.startsWith(credential.date)) throw refused('MKV_SIGNATURE', 'the credential\'s date is not the day of X-Amz-Date');
+  if (!amzDate.startsWith(credential.date)) throw refused('MKV_SIGNATURE', "the credential's date is not the day of X-Amz-Date");
   if (now > time + expires * 1000) throw refused('MKV_ACCESS_DENIED', 'Request has expired');
   if (time - now > MAX_SKEW_MS) throw refused('MKV_TIME_SKEWED', 'the presigned URL is dated in the future');
   const signedHeaders = (query.get('X-Amz-SignedHeaders') ?? '').split(';');
   if (!signedHeaders.includes('host')) throw refused('MKV_SIGNATURE', 'the Host header must be signed');
   const payload = headerValue(request.headers, 'x-amz-content-sha256') || 'UNSIGNED-PAYLOAD';
-  checkSignature(key, credential, amzDate, canonicalRequest(request, signedHeaders, payload, 'X-Amz-Signature'), query.get('X-Amz-Signature') ?? '');
+  checkSignature(
+    key,
+    credential,
+    amzDate,
+    canonicalRequest(request, signedHeaders, payload, 'X-Amz-Signature'),
+    query.get('X-Amz-Signature') ?? '',
+  );
   return { key, body: payload === 'UNSIGNED-PAYLOAD' ? { kind: 'none' } : { kind: 'sha256', expected: payload } };
 }
 
@@ -260,9 +286,29 @@ export function trailerSignature(signing: ChunkSigning, previous: string, traile
 
 /** The query parameters that are part of a V2 resource (S3's sub-resources and response overrides). */
 const V2_SUBRESOURCES = new Set([
-  'acl', 'delete', 'lifecycle', 'location', 'logging', 'notification', 'partNumber', 'policy', 'requestPayment', 'tagging', 'torrent',
-  'uploadId', 'uploads', 'versionId', 'versioning', 'versions', 'website', 'response-cache-control', 'response-content-disposition',
-  'response-content-encoding', 'response-content-language', 'response-content-type', 'response-expires',
+  'acl',
+  'delete',
+  'lifecycle',
+  'location',
+  'logging',
+  'notification',
+  'partNumber',
+  'policy',
+  'requestPayment',
+  'tagging',
+  'torrent',
+  'uploadId',
+  'uploads',
+  'versionId',
+  'versioning',
+  'versions',
+  'website',
+  'response-cache-control',
+  'response-content-disposition',
+  'response-content-encoding',
+  'response-content-language',
+  'response-content-type',
+  'response-expires',
 ]);
 
 function v2StringToSign(request: SignedRequest, date: string): string {
@@ -273,7 +319,9 @@ function v2StringToSign(request: SignedRequest, date: string): string {
     .join('');
   const subresources = new URLSearchParams(request.query);
   const kept = [...subresources.keys()].filter((name) => V2_SUBRESOURCES.has(name)).sort();
-  const resource = request.rawPath + (kept.length === 0 ? '' : '?' + kept.map((name) => (subresources.get(name) ? `${name}=${subresources.get(name)}` : name)).join('&'));
+  const resource =
+    request.rawPath +
+    (kept.length === 0 ? '' : '?' + kept.map((name) => (subresources.get(name) ? `${name}=${subresources.get(name)}` : name)).join('&'));
   return `${request.method}\n${headerValue(request.headers, 'content-md5')}\n${headerValue(request.headers, 'content-type')}\n${date}\n${amzHeaders}${resource}`;
 }
 
@@ -294,7 +342,8 @@ export function verifyV2Header(credentials: Credentials, request: SignedRequest,
   const date = amzDate === '' ? headerValue(request.headers, 'date') : '';
   const time = Date.parse(amzDate || date);
   if (Number.isNaN(time)) throw refused('MKV_ACCESS_DENIED', 'a signed request needs a Date or X-Amz-Date header');
-  if (Math.abs(now - time) > MAX_SKEW_MS) throw refused('MKV_TIME_SKEWED', 'the difference between the request time and the server\'s time is too large');
+  if (Math.abs(now - time) > MAX_SKEW_MS)
+    throw refused('MKV_TIME_SKEWED', "the difference between the request time and the server's time is too large");
   checkV2(key, v2StringToSign(request, date), match[2]!);
   return key;
 }

@@ -22,7 +22,13 @@ export type FlagSpecs = Readonly<Record<string, FlagSpec>>;
 export type FlagValues = Record<string, string | number | boolean | string[] | undefined>;
 
 /** What a flag of this type parses to: durations in milliseconds, lists as arrays. */
-type ValueOf<T extends FlagType> = T extends 'string' ? string : T extends 'integer' | 'duration' ? number : T extends 'boolean' ? boolean : string[];
+type ValueOf<T extends FlagType> = T extends 'string'
+  ? string
+  : T extends 'integer' | 'duration'
+    ? number
+    : T extends 'boolean'
+      ? boolean
+      : string[];
 
 /** The parsed flags of a command, typed by its specs: a flag with a default is always there. */
 export type ParsedFlags<S extends FlagSpecs> = {
@@ -31,7 +37,9 @@ export type ParsedFlags<S extends FlagSpecs> = {
 
 /** ParsedFlags once requireFlags has checked them: a required flag is there too. */
 export type Options<S extends FlagSpecs> = {
-  -readonly [K in keyof S]: S[K] extends { default: unknown } | { required: true } ? ValueOf<S[K]['type']> : ValueOf<S[K]['type']> | undefined;
+  -readonly [K in keyof S]: S[K] extends { default: unknown } | { required: true }
+    ? ValueOf<S[K]['type']>
+    : ValueOf<S[K]['type']> | undefined;
 };
 
 /** Declares a command's flags, keeping each one's type for ParsedFlags and Options. */
@@ -121,7 +129,12 @@ export function parseDuration(text: string): number {
 
 /** Milliseconds as a Go duration the flags take back ("1s", "10m", "1h", "500ms"), for defaults and help. */
 export function durationText(ms: number): string {
-  for (const [unit, size] of [['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
+  for (const [unit, size] of [
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1000],
+  ] as const)
+    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
   return `${ms}ms`;
 }
 
@@ -146,7 +159,10 @@ function convert(name: string, spec: FlagSpec, raw: string): string | number | b
     case 'duration':
       return parseDuration(raw);
     case 'list':
-      return raw.split(',').map((item) => item.trim()).filter((item) => item !== '');
+      return raw
+        .split(',')
+        .map((item) => item.trim())
+        .filter((item) => item !== '');
   }
 }
 
@@ -160,7 +176,12 @@ export function parseFlags<S extends FlagSpecs>(argv: readonly string[], specs: 
   for (const [name, spec] of Object.entries(specs)) {
     // Defaults may be written as on the command line ("1s"), so help shows them that way.
     const fallback = spec.default;
-    flags[name] = typeof fallback === 'string' && spec.type !== 'string' ? convert(name, spec, fallback) : Array.isArray(fallback) ? [...(fallback as string[])] : (fallback as string | number | boolean | undefined);
+    flags[name] =
+      typeof fallback === 'string' && spec.type !== 'string'
+        ? convert(name, spec, fallback)
+        : Array.isArray(fallback)
+          ? [...(fallback as string[])]
+          : (fallback as string | number | boolean | undefined);
   }
   const positional: string[] = [];
   for (let i = 0; i < argv.length; i++) {
@@ -202,7 +223,9 @@ export function parseFlags<S extends FlagSpecs>(argv: readonly string[], specs: 
 export function formatHelp(usage: string, description: string, specs: FlagSpecs): string {
   const lines = [`usage: ${usage}`, '', description, ''];
   const own = Object.entries(specs).filter(([, spec]) => !spec.ignored);
-  const ignored = Object.entries(specs).filter(([, spec]) => spec.ignored).map(([name]) => `--${name}`);
+  const ignored = Object.entries(specs)
+    .filter(([, spec]) => spec.ignored)
+    .map(([name]) => `--${name}`);
   if (own.length > 0) lines.push('flags (also accepted with one dash, as the original: -port 3000):');
   for (const [name, spec] of own) {
     const names = [name, ...(spec.aliases ?? [])].map((n) => `--${n}`).join(', ');
@@ -214,6 +237,7 @@ export function formatHelp(usage: string, description: string, specs: FlagSpecs)
         : ` (default ${Array.isArray(spec.default) ? spec.default.join(',') : String(spec.default)})`;
     lines.push(`  ${names}${value}`.padEnd(34) + ` ${spec.help}${fallback}`);
   }
-  if (ignored.length > 0) lines.push('', `also accepted, as the original took every flag with every command, and ignored here: ${ignored.join(' ')}`);
+  if (ignored.length > 0)
+    lines.push('', `also accepted, as the original took every flag with every command, and ignored here: ${ignored.join(' ')}`);
   return lines.join('\n') + '\n';
 }

@@ -41,7 +41,11 @@ export function secretOption(flags: { 'volume-secret-file'?: string | undefined 
 }
 
 /** A tool's client for the volumes: the deadlines its flags give, signed when the volumes hold a secret. */
-export function toolVolumeClient(flags: { voltimeout?: number; 'volume-timeout'?: number; 'volume-secret-file'?: string | undefined }): VolumeClient {
+export function toolVolumeClient(flags: {
+  voltimeout?: number;
+  'volume-timeout'?: number;
+  'volume-secret-file'?: string | undefined;
+}): VolumeClient {
   return new VolumeClient({
     ...(flags.voltimeout !== undefined ? { headTimeoutMs: flags.voltimeout } : {}),
     ...(flags['volume-timeout'] !== undefined ? { requestTimeoutMs: flags['volume-timeout'] } : {}),

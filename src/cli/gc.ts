@@ -9,7 +9,11 @@ export const gcFlags = defineFlags({
   log: sharedFlags.log,
   db: dbFlag('the database directory (the master must be stopped)'),
   'unlinked-before': { type: 'string', help: 'hard-delete keys unlinked before this time, e.g. 2026-11-01T00:00:00Z' },
-  'pending-older-than': { type: 'duration', default: '1h', help: 'clean up writes that never committed, and finish DELETEs that never did, begun longer ago than this' },
+  'pending-older-than': {
+    type: 'duration',
+    default: '1h',
+    help: 'clean up writes that never committed, and finish DELETEs that never did, begun longer ago than this',
+  },
   'dry-run': { type: 'boolean', default: false, help: 'print what would be done, change nothing' },
   concurrency: { type: 'integer', default: 16, help: 'keys handled at once' },
   'volume-timeout': sharedFlags['volume-timeout'],
@@ -22,7 +26,13 @@ export async function gcCommand(flags: Options<typeof gcFlags>): Promise<void> {
   const store = await openToolStore(flags, 'mkv gc');
   const client = toolVolumeClient(flags);
   try {
-    const deps = { config: { ...defaultConfig, volumes: [] }, index: store.index, writer: store.writer, volumes: client, logger: createLogger({ verbose: flags.v }) };
+    const deps = {
+      config: { ...defaultConfig, volumes: [] },
+      index: store.index,
+      writer: store.writer,
+      volumes: client,
+      logger: createLogger({ verbose: flags.v }),
+    };
     const report = await collectGarbage(deps, {
       ...(unlinkedBefore !== undefined ? { unlinkedBefore } : {}),
       pendingBefore: Date.now() - flags['pending-older-than'],

@@ -75,14 +75,16 @@ export function createHttpMaster(settings: HttpSettings, index: IndexStore, writ
     s3Server,
     volumes,
     async listen() {
-      return { port: await listen(server, settings.port, host), s3Port: s3Server ? await listen(s3Server, settings.s3Port!, host) : undefined };
+      return {
+        port: await listen(server, settings.port, host),
+        s3Port: s3Server ? await listen(s3Server, settings.s3Port!, host) : undefined,
+      };
     },
     async close() {
       await Promise.all([closeGracefully(server), ...(s3Server ? [closeGracefully(s3Server)] : [])]);
     },
   };
 }
-
 
 /** Listens on --port (and --host when given); resolves with the port. */
 export async function listen(server: Server, port: number, host: string): Promise<number> {
@@ -106,4 +108,3 @@ export async function closeGracefully(server: Server): Promise<void> {
     clearInterval(idle);
   }
 }
-

@@ -16,7 +16,10 @@ export const logFlags = defineFlags({
   'from-seq': { type: 'integer', default: 1, help: 'dump: start at this seq' },
   limit: { type: 'integer', help: 'dump: at most this many events' },
   before: { type: 'string', help: 'compact: fold the sealed segments whose events all happened before this time' },
-  log: { ...sharedFlags.log, help: "the log on NATS JetStream instead of DB/log: dump's and export's source, import's target (nats://host:port[,...][/STREAM])" },
+  log: {
+    ...sharedFlags.log,
+    help: "the log on NATS JetStream instead of DB/log: dump's and export's source, import's target (nats://host:port[,...][/STREAM])",
+  },
   into: { type: 'string', help: 'export: a new directory for the standard Avro container segments' },
 });
 
@@ -62,16 +65,22 @@ export async function logCommand(flags: LogOptions, positional: string[]): Promi
     const source = await SegmentLog.open(logDir(flags.db), { readOnly: true });
     const target = await JetStreamLog.open({ url: flags.log });
     try {
-      if (source.firstSeq > 1 && source.lastSeq >= source.firstSeq) throw new UsageError(`the log starts at seq ${source.firstSeq} (compacted): import copies whole logs only`);
+      if (source.firstSeq > 1 && source.lastSeq >= source.firstSeq)
+        throw new UsageError(`the log starts at seq ${source.firstSeq} (compacted): import copies whole logs only`);
       // A stream that already holds a prefix of this log (an import that stopped) goes on after it.
       const from = target.lastSeq + 1;
-      if (target.lastSeq > source.lastSeq) throw new UsageError(`the stream ${target.location} holds ${target.lastSeq} events, more than this log (${source.lastSeq}): it is another log`);
+      if (target.lastSeq > source.lastSeq)
+        throw new UsageError(
+          `the stream ${target.location} holds ${target.lastSeq} events, more than this log (${source.lastSeq}): it is another log`,
+        );
       let imported = 0;
       for await (const batch of source.readFrom(from)) {
         await target.importEvents(batch);
         imported += batch.length;
       }
-      process.stdout.write(`imported ${imported} events (seq ${from} to ${source.lastSeq}) into ${target.location}; start the masters with --log ${flags.log}\n`);
+      process.stdout.write(
+        `imported ${imported} events (seq ${from} to ${source.lastSeq}) into ${target.location}; start the masters with --log ${flags.log}\n`,
+      );
     } finally {
       await target.close();
       await source.close();

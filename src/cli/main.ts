@@ -24,7 +24,12 @@ interface Command {
 }
 
 /** A command whose flags reach it parsed once, typed by its specs, required ones checked. */
-function command<S extends FlagSpecs>(spec: { usage: string; description: string; flags: S; run(flags: Options<S>, positional: string[]): Promise<void> }): Command {
+function command<S extends FlagSpecs>(spec: {
+  usage: string;
+  description: string;
+  flags: S;
+  run(flags: Options<S>, positional: string[]): Promise<void>;
+}): Command {
   return {
     ...spec,
     run(argv) {
@@ -57,7 +62,7 @@ const commands: Record<string, Command> = {
     usage:
       'mkv rebuild --db DIR --from-log [--until-seq N | --until TIME] [--into OUT]\n       mkv rebuild --db DIR [--scan] --volumes HOST:PORT,... [--replicas 3 --subvolumes 10]',
     description:
-      'Rebuilds the index: by replaying the log (--from-log: to now, or to a point in time into OUT), or, as the original\'s rebuild did, by rescanning the volumes ' +
+      "Rebuilds the index: by replaying the log (--from-log: to now, or to a point in time into OUT), or, as the original's rebuild did, by rescanning the volumes " +
       '(--scan, the default when --volumes is given; what it finds is recorded as events, and it never removes a key).',
     flags: rebuildFlags,
     run: (flags) => rebuildCommand(flags),
@@ -84,7 +89,8 @@ const commands: Record<string, Command> = {
     usage:
       'mkv log dump (--db DIR | --log nats://...) [--from-seq N] [--limit N]\n       mkv log verify --db DIR\n       mkv log compact --db DIR --before TIME\n' +
       '       mkv log export (--db DIR | --log nats://...) --into NEWDIR\n       mkv log import --db DIR --log nats://host:port[/STREAM]',
-    description: 'Dumps the event log as JSON lines, verifies every block (CRC, sync markers, dense seq), compacts it into a snapshot, exports it (from DB/log or a stream) as standard Avro container segments, or imports DB/log into a JetStream stream.',
+    description:
+      'Dumps the event log as JSON lines, verifies every block (CRC, sync markers, dense seq), compacts it into a snapshot, exports it (from DB/log or a stream) as standard Avro container segments, or imports DB/log into a JetStream stream.',
     flags: logFlags,
     run: (flags, positional) => logCommand(flags, positional),
   }),
@@ -119,7 +125,10 @@ const wantsHelp = (argv: readonly string[]) => argv.some((arg) => arg === '--hel
 
 async function main(argv: string[]): Promise<void> {
   // The command may come after flags, as in the original's README: mkv -volumes ... -db DIR server.
-  const { name, rest } = findCommand(argv, Object.values(commands).map((command) => command.flags));
+  const { name, rest } = findCommand(
+    argv,
+    Object.values(commands).map((command) => command.flags),
+  );
   if (name === undefined || name === 'help') {
     if (name === undefined && argv.length > 0 && !wantsHelp(argv)) throw new UsageError(`no command given\n\n${mainHelp()}`);
     process.stdout.write(mainHelp());
@@ -141,6 +150,8 @@ main(process.argv.slice(2)).catch((error: unknown) => {
     process.stderr.write(`mkv: ${error.message}\n`);
     process.exit(2);
   }
-  process.stderr.write(`mkv: ${error instanceof MkvError ? `${error.code}: ${error.message}` : (error as Error).stack ?? String(error)}\n`);
+  process.stderr.write(
+    `mkv: ${error instanceof MkvError ? `${error.code}: ${error.message}` : ((error as Error).stack ?? String(error))}\n`,
+  );
   process.exit(1);
 });

@@ -12,7 +12,11 @@ export const rebuildFlags = defineFlags({
   'until-seq': { type: 'integer', help: 'replay up to and including this seq (needs --into)' },
   until: { type: 'string', help: 'replay what was appended up to this time, e.g. 2026-11-20T12:00:00Z (needs --into)' },
   into: { type: 'string', help: 'build a separate db here (log up to the point, and its index) instead of replacing DIR/index' },
-  scan: { type: 'boolean', default: false, help: "rescan the volumes, as the original's rebuild did (the default when --volumes is given and --from-log is not), recording what is found as events" },
+  scan: {
+    type: 'boolean',
+    default: false,
+    help: "rescan the volumes, as the original's rebuild did (the default when --volumes is given and --from-log is not), recording what is found as events",
+  },
   volumes: originalFlags.volumes,
   replicas: sharedFlags.replicas,
   subvolumes: sharedFlags.subvolumes,
@@ -25,7 +29,11 @@ export async function rebuildCommand(flags: Options<typeof rebuildFlags>): Promi
   const { db, volumes } = flags;
   if (flags['from-log'] && flags.scan) throw new UsageError('give one of --from-log or --scan');
   if (!flags['from-log'] && (!volumes || volumes.length === 0)) {
-    throw new UsageError(flags.scan ? '--scan needs --volumes' : "give --volumes to rebuild the index from the volumes (the original's rebuild), or --from-log to replay the log");
+    throw new UsageError(
+      flags.scan
+        ? '--scan needs --volumes'
+        : "give --volumes to rebuild the index from the volumes (the original's rebuild), or --from-log to replay the log",
+    );
   }
   if (flags['from-log']) {
     const result = await rebuildFromLog(db, {
@@ -34,7 +42,9 @@ export async function rebuildCommand(flags: Options<typeof rebuildFlags>): Promi
       ...(flags.into !== undefined ? { into: flags.into } : {}),
       ...(flags.log ? { logUrl: flags.log } : {}),
     });
-    process.stdout.write(`rebuilt ${result.db}/index: ${result.keys} keys from ${result.events} events (up to seq ${result.lastSeq}) in ${result.seconds.toFixed(2)} s\n`);
+    process.stdout.write(
+      `rebuilt ${result.db}/index: ${result.keys} keys from ${result.events} events (up to seq ${result.lastSeq}) in ${result.seconds.toFixed(2)} s\n`,
+    );
     if (flags.into) process.stdout.write(`serve it with: mkv server --db ${result.db} --read-only --volumes ...\n`);
     return;
   }

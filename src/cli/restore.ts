@@ -13,5 +13,7 @@ export async function restoreCommand(flags: Options<typeof restoreFlags>): Promi
   const since = parseTime(flags['unlinked-since']);
   const restored = await restoreUnlinked(flags.db, since, { dryRun: flags['dry-run'] });
   for (const key of restored) process.stdout.write(`${key}\n`);
-  process.stderr.write(`${flags['dry-run'] ? 'would restore' : 'restored'} ${restored.length} keys unlinked since ${new Date(since).toISOString()}\n`);
+  process.stderr.write(
+    `${flags['dry-run'] ? 'would restore' : 'restored'} ${restored.length} keys unlinked since ${new Date(since).toISOString()}\n`,
+  );
 }

@@ -28,7 +28,11 @@ export const serverFlags = defineFlags({
   md5sum: originalFlags.md5sum,
   voltimeout: originalFlags.voltimeout,
   'volume-timeout': sharedFlags['volume-timeout'],
-  'body-timeout': { type: 'duration', default: durationText(defaultConfig.bodyTimeoutMs), help: 'refuse a PUT whose body stalls this long' },
+  'body-timeout': {
+    type: 'duration',
+    default: durationText(defaultConfig.bodyTimeoutMs),
+    help: 'refuse a PUT whose body stalls this long',
+  },
   log: sharedFlags.log,
   'pending-grace': {
     type: 'duration',
@@ -39,7 +43,11 @@ export const serverFlags = defineFlags({
   sync: { type: 'string', default: 'fsync', help: 'fsync: acknowledge writes once on disk; none: do not fsync (benchmarks only)' },
   'segment-size': { type: 'integer', default: 64 * 1024 * 1024, help: 'start a new log segment at this many bytes' },
   'skip-log-check': { type: 'boolean', default: false, help: 'start without checking the sealed log segments (CRC of every block)' },
-  'read-only': { type: 'boolean', default: false, help: 'serve reads only (a point-in-time db from mkv rebuild --into); writes answer 403' },
+  'read-only': {
+    type: 'boolean',
+    default: false,
+    help: 'serve reads only (a point-in-time db from mkv rebuild --into); writes answer 403',
+  },
   workers: {
     type: 'integer',
     default: defaultWorkers(),
@@ -51,13 +59,20 @@ export const serverFlags = defineFlags({
     help: 'serve S3 on this port too: every request there is an S3 one, for S3 clients that sign nothing and are not AWS SDKs (those are told by their amz-sdk-invocation-id header on the main port too) (off when not given)',
   },
   'volume-secret-file': sharedFlags['volume-secret-file'],
-  'link-ttl': { type: 'duration', default: durationText(defaultConfig.linkTtlMs), help: 'with --volume-secret-file: how long the link a GET redirects to reads its blob' },
+  'link-ttl': {
+    type: 'duration',
+    default: durationText(defaultConfig.linkTtlMs),
+    help: 'with --volume-secret-file: how long the link a GET redirects to reads its blob',
+  },
   'stale-grace': {
     type: 'duration',
     default: durationText(defaultConfig.staleGraceMs),
     help: 'how long the blob of a value an S3 overwrite replaced stays, for readers sent to it just before',
   },
-  credentials: { type: 'string', help: 'a file of access keys and what each may do (README: "Running it for real"); without it, anyone who reaches the master may do anything' },
+  credentials: {
+    type: 'string',
+    help: 'a file of access keys and what each may do (README: "Running it for real"); without it, anyone who reaches the master may do anything',
+  },
   v: { ...originalFlags.v, help: 'debug logs (one line per request)' },
 });
 
@@ -122,7 +137,10 @@ export async function startServer(flags: ServerOptions, logger: Logger = createL
   // Read now, so a bad file refuses the start before anything is opened.
   const credentials = flags.credentials ? readCredentials(flags.credentials) : undefined;
   if (!credentials && !isLoopback(host)) {
-    logger.warn('no --credentials: anyone who reaches this master may read, list and delete every key (listen on 127.0.0.1 with --host, or give --credentials)', { host: host || 'every interface' });
+    logger.warn(
+      'no --credentials: anyone who reaches this master may read, list and delete every key (listen on 127.0.0.1 with --host, or give --credentials)',
+      { host: host || 'every interface' },
+    );
   }
   const { sync } = flags;
   if (sync !== 'fsync' && sync !== 'none') throw new UsageError('--sync is fsync or none');
@@ -214,7 +232,9 @@ export async function serverCommand(flags: ServerOptions): Promise<void> {
   const running = await startServer(flags);
   const host = flags.host || '0.0.0.0';
   const workers = running.workers === 0 ? '' : `, ${running.workers} HTTP workers`;
-  const mode = running.store.readOnly ? `read-only, as of seq ${running.store.index.checkpoint}` : `log ${running.store.log.location} at seq ${running.store.log.lastSeq}`;
+  const mode = running.store.readOnly
+    ? `read-only, as of seq ${running.store.index.checkpoint}`
+    : `log ${running.store.log.location} at seq ${running.store.log.lastSeq}`;
   const admin = running.adminPort === undefined ? '' : `, admin (/metrics, /healthz, /readyz) on port ${running.adminPort}`;
   const s3 = running.s3Port === undefined ? '' : `, S3 on port ${running.s3Port}`;
   process.stdout.write(`mkv master listening on http://${host}:${running.port} (db ${flags.db}, ${mode}${workers}${s3}${admin})\n`);

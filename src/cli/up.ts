@@ -51,7 +51,10 @@ export async function upCommand(flags: Options<typeof upFlags>): Promise<void> {
       const dir = join(data, `volume${i + 1}`);
       mkdirSync(dir, { recursive: true });
       if (flags.nginx) {
-        const child = spawn(nginxVolumeScript, [dir], { env: { ...process.env, PORT: String(volumePort) }, stdio: ['ignore', 'inherit', 'inherit'] });
+        const child = spawn(nginxVolumeScript, [dir], {
+          env: { ...process.env, PORT: String(volumePort) },
+          stdio: ['ignore', 'inherit', 'inherit'],
+        });
         children.push(child);
         await waitForPort(host, volumePort, child);
       } else {

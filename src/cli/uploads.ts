@@ -22,7 +22,9 @@ export async function uploadsCommand(flags: Options<typeof uploadsFlags>): Promi
       store.remove(upload.uploadId);
       aborted++;
     }
-    process.stdout.write(`${upload.uploadId}\t${upload.initiated}\t${parts.length} parts\t${bytes} bytes\t${upload.key}${old ? '\taborted' : ''}\n`);
+    process.stdout.write(
+      `${upload.uploadId}\t${upload.initiated}\t${parts.length} parts\t${bytes} bytes\t${upload.key}${old ? '\taborted' : ''}\n`,
+    );
   }
   if (maxAge !== undefined) process.stderr.write(`aborted ${aborted} uploads\n`);
 }

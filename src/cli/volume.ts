@@ -11,7 +11,10 @@ export const volumeFlags = defineFlags({
   port: { type: 'integer', default: 3001, help: 'port to listen on (0: any free port)' },
   host: { type: 'string', default: '', help: 'address to listen on (default: every interface)' },
   dir: { type: 'string', required: true, help: 'the directory that holds the blobs' },
-  'volume-secret-file': { type: 'string', help: "serve only requests signed with the secret in this file (the master's --volume-secret-file; or MKV_VOLUME_SECRET)" },
+  'volume-secret-file': {
+    type: 'string',
+    help: "serve only requests signed with the secret in this file (the master's --volume-secret-file; or MKV_VOLUME_SECRET)",
+  },
 });
 
 export async function startVolume(dir: string, port: number, host = '', secret?: string): Promise<{ server: Server; port: number }> {

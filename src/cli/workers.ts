@@ -36,10 +36,17 @@ export interface WorkerPool {
 }
 
 function message(value: unknown): WorkerMessage | undefined {
-  return typeof value === 'object' && value !== null && typeof (value as { mkv?: unknown }).mkv === 'string' ? (value as WorkerMessage) : undefined;
+  return typeof value === 'object' && value !== null && typeof (value as { mkv?: unknown }).mkv === 'string'
+    ? (value as WorkerMessage)
+    : undefined;
 }
 
-export async function startWorkers(options: { count: number; settings: HttpSettings; writer: Writer; logger: Logger }): Promise<WorkerPool> {
+export async function startWorkers(options: {
+  count: number;
+  settings: HttpSettings;
+  writer: Writer;
+  logger: Logger;
+}): Promise<WorkerPool> {
   const { count, settings, writer, logger } = options;
   // JSON: events are plain data (numbers, strings, arrays), and JSON costs half of 'advanced'
   // (structured clone) per message — ~11 µs a call here, the hot path of every write.
@@ -72,10 +79,16 @@ export async function startWorkers(options: { count: number; settings: HttpSetti
           return;
         }
         if (stopping) return;
-        logger.error('an HTTP worker died; starting another', { pid: worker.process.pid, code, signal, locksReleased: service.locked.size });
+        logger.error('an HTTP worker died; starting another', {
+          pid: worker.process.pid,
+          code,
+          signal,
+          locksReleased: service.locked.size,
+        });
         const pause = Date.now() - started < RESTART_PAUSE_MS ? RESTART_PAUSE_MS : 0;
         setTimeout(() => {
-          if (!stopping) fork().catch((error: Error) => logger.error('a replacement HTTP worker failed to start', { error: error.message }));
+          if (!stopping)
+            fork().catch((error: Error) => logger.error('a replacement HTTP worker failed to start', { error: error.message }));
         }, pause);
       });
     });

@@ -59,7 +59,8 @@ export function replayThreaded(
     };
     worker.on('message', (message: FromPlanner) => {
       if (message.kind === 'done') return settle(undefined);
-      if (message.kind === 'failed') return settle(new MkvError(message.code in ErrorCodes ? (message.code as ErrorCode) : 'MKV_INTERNAL', message.message));
+      if (message.kind === 'failed')
+        return settle(new MkvError(message.code in ErrorCodes ? (message.code as ErrorCode) : 'MKV_INTERNAL', message.message));
       try {
         index.write({ firstSeq: message.firstSeq, lastSeq: message.lastSeq, writes: Buffer.from(message.writes, 0, message.length) });
       } catch (error) {
@@ -100,7 +101,13 @@ async function plan(job: Job): Promise<void> {
     const plan = builder.finish();
     builder = undefined;
     inBatch = 0;
-    const message: FromPlanner = { kind: 'plan', firstSeq: plan.firstSeq, lastSeq: plan.lastSeq, writes: plan.writes.buffer as ArrayBuffer, length: plan.writes.length };
+    const message: FromPlanner = {
+      kind: 'plan',
+      firstSeq: plan.firstSeq,
+      lastSeq: plan.lastSeq,
+      writes: plan.writes.buffer as ArrayBuffer,
+      length: plan.writes.length,
+    };
     port.postMessage(message, [message.writes]);
     sent++;
     // The next batch reads this one's keys from `previous`, every earlier one's from the index.
@@ -136,6 +143,10 @@ async function plan(job: Job): Promise<void> {
 
 if (!isMainThread && (workerData as Partial<Job> | null)?.indexDir !== undefined) {
   plan(workerData as Job).catch((error: unknown) => {
-    parentPort!.postMessage({ kind: 'failed', code: (error as MkvError).code ?? 'MKV_INTERNAL', message: (error as Error).message } satisfies FromPlanner);
+    parentPort!.postMessage({
+      kind: 'failed',
+      code: (error as MkvError).code ?? 'MKV_INTERNAL',
+      message: (error as Error).message,
+    } satisfies FromPlanner);
   });
 }

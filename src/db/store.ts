@@ -75,7 +75,10 @@ export async function catchUp(
     if (checkpoint === 0 && index.count() === 0 && log.base() === log.firstSeq) {
       await index.setCheckpoint(log.firstSeq - 1);
     } else if (log.base() !== log.firstSeq) {
-      throw new MkvError('MKV_CORRUPT_LOG', `the log ${log.location} starts at seq ${log.firstSeq} but does not say it was compacted: its first events are missing`);
+      throw new MkvError(
+        'MKV_CORRUPT_LOG',
+        `the log ${log.location} starts at seq ${log.firstSeq} but does not say it was compacted: its first events are missing`,
+      );
     } else {
       throw new MkvError(
         'MKV_INDEX_AHEAD',
@@ -125,7 +128,10 @@ export async function openStore(db: string, options: StoreOptions = {}): Promise
     const torn = tornByRestart(indexDir(db));
     const health = torn ? { ok: false as const, reason: torn } : await checkIndex(indexDir(db));
     if (!health.ok) {
-      if (readOnly) throw new UsageError(`the index in ${indexDir(db)} is damaged (${health.reason}); rebuild it with mkv rebuild --db ${db} --from-log`);
+      if (readOnly)
+        throw new UsageError(
+          `the index in ${indexDir(db)} is damaged (${health.reason}); rebuild it with mkv rebuild --db ${db} --from-log`,
+        );
       // The log is the source of truth: set the damaged index aside and replay the log into a new one.
       const aside = `${indexDir(db)}-damaged-${new Date().toISOString().replace(/[:.]/g, '-')}`;
       renameSync(indexDir(db), aside);

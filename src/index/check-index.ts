@@ -21,7 +21,11 @@ export function checkIndex(dir: string, timeoutMs = 60_000): Promise<IndexHealth
     child.on('close', (code, signal) => {
       const match = /^ok (\d+)$/m.exec(output);
       if (code === 0 && match) resolve({ ok: true, checkpoint: Number(match[1]) });
-      else resolve({ ok: false, reason: signal ? `opening it crashed the checking process (${signal})` : output.trim().split('\n').at(-1) || `exit ${code}` });
+      else
+        resolve({
+          ok: false,
+          reason: signal ? `opening it crashed the checking process (${signal})` : output.trim().split('\n').at(-1) || `exit ${code}`,
+        });
     });
   });
 }

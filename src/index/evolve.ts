@@ -37,7 +37,13 @@ export interface KeyRecord {
  */
 export function needsPrevious(event: ProjectedEvent): boolean {
   const type = event.change.type;
-  return !(type === 'WriteAborted' || type === 'WriteUndone' || type === 'KeyDeleted' || type === 'KeySnapshot' || type === 'ObjectSnapshot');
+  return !(
+    type === 'WriteAborted' ||
+    type === 'WriteUndone' ||
+    type === 'KeyDeleted' ||
+    type === 'KeySnapshot' ||
+    type === 'ObjectSnapshot'
+  );
 }
 
 const NO_STALE: BlobVersion[] = [];
@@ -56,9 +62,37 @@ export function evolve(record: KeyRecord | undefined, event: ProjectedEvent): Ke
   switch (change.type) {
     case 'WriteStarted':
       // The key's path; a versioned blob the key held before is stale from now on.
-      return keyRecord('pending', change.volumes, null, null, seq, time, 0, null, null, NO_METADATA, time, null, staleWith(record, [record ? current(record) : null, record?.writing ?? null], 0));
+      return keyRecord(
+        'pending',
+        change.volumes,
+        null,
+        null,
+        seq,
+        time,
+        0,
+        null,
+        null,
+        NO_METADATA,
+        time,
+        null,
+        staleWith(record, [record ? current(record) : null, record?.writing ?? null], 0),
+      );
     case 'WriteCommitted':
-      return keyRecord('live', change.volumes, change.size, change.md5, seq, time, 0, null, null, NO_METADATA, time, null, staleWith(record, [record?.writing ?? null], 0));
+      return keyRecord(
+        'live',
+        change.volumes,
+        change.size,
+        change.md5,
+        seq,
+        time,
+        0,
+        null,
+        null,
+        NO_METADATA,
+        time,
+        null,
+        staleWith(record, [record?.writing ?? null], 0),
+      );
     case 'ObjectCommitted':
       return keyRecord(
         'live',
@@ -79,7 +113,15 @@ export function evolve(record: KeyRecord | undefined, event: ProjectedEvent): Ke
       return record && { ...record, contentType: change.contentType, metadata: change.metadata, modified: time, seq, time };
     case 'OverwriteStarted':
       // A write over a key that had one in flight (its master died): that one's blobs are stale.
-      return record && { ...record, seq, time, writing: { version: seq, volumes: change.volumes }, stale: staleWith(record, [record.writing], record.version) };
+      return (
+        record && {
+          ...record,
+          seq,
+          time,
+          writing: { version: seq, volumes: change.volumes },
+          stale: staleWith(record, [record.writing], record.version),
+        }
+      );
     case 'OverwriteAborted':
       return record && { ...record, seq, time, writing: null };
     case 'StaleRemoved':
@@ -99,7 +141,21 @@ export function evolve(record: KeyRecord | undefined, event: ProjectedEvent): Ke
       return record && { ...record, volumes: change.volumes, seq, time };
     case 'KeySnapshot':
       // The record as it was when the log was compacted, stamped as it was then.
-      return keyRecord(change.state, change.volumes, change.size, change.md5, change.lastSeq, change.lastTime, 0, null, null, NO_METADATA, change.lastTime, null, NO_STALE);
+      return keyRecord(
+        change.state,
+        change.volumes,
+        change.size,
+        change.md5,
+        change.lastSeq,
+        change.lastTime,
+        0,
+        null,
+        null,
+        NO_METADATA,
+        change.lastTime,
+        null,
+        NO_STALE,
+      );
     case 'ObjectSnapshot':
       return fromState(change.state, change.lastSeq, change.lastTime);
     case 'ReplicaRepaired':
@@ -110,7 +166,22 @@ export function evolve(record: KeyRecord | undefined, event: ProjectedEvent): Ke
         ? { ...record, volumes: change.volumes, size: record.size ?? change.size, seq, time }
         : keyRecord('live', change.volumes, change.size, change.md5, seq, time, 0, null, null, NO_METADATA, time, null, NO_STALE);
     case 'ObjectDiscovered':
-      if (!record) return keyRecord('live', change.volumes, change.size, null, seq, time, change.version, null, null, NO_METADATA, time, null, NO_STALE);
+      if (!record)
+        return keyRecord(
+          'live',
+          change.volumes,
+          change.size,
+          null,
+          seq,
+          time,
+          change.version,
+          null,
+          null,
+          NO_METADATA,
+          time,
+          null,
+          NO_STALE,
+        );
       if (record.version === change.version) return { ...record, volumes: change.volumes, size: record.size ?? change.size, seq, time };
       // Another version than the key's value: left over from an earlier one.
       return { ...record, seq, time, stale: staleWith(record, [{ version: change.version, volumes: change.volumes }], record.version) };
@@ -134,7 +205,21 @@ export function toState(record: KeyRecord): ObjectState {
 }
 
 function fromState(state: ObjectState, seq: number, time: number): KeyRecord {
-  return keyRecord(state.state, state.volumes, state.size, state.md5, seq, time, state.version, state.etag, state.contentType, state.metadata, state.modified, state.writing, state.stale);
+  return keyRecord(
+    state.state,
+    state.volumes,
+    state.size,
+    state.md5,
+    seq,
+    time,
+    state.version,
+    state.etag,
+    state.contentType,
+    state.metadata,
+    state.modified,
+    state.writing,
+    state.stale,
+  );
 }
 
 /** Every record built in one place, so all have one shape (a replay builds millions). */

@@ -60,7 +60,8 @@ function historyKey(key: Buffer, seq: number): Buffer {
 
 /** A bound of a listing, which LMDB takes only as long as a key may be: a longer one is the client's mistake (400). */
 function checkBound(bound: Buffer, what: string): Buffer {
-  if (bound.length > MAX_KEY_BYTES) throw new MkvError('MKV_BAD_QUERY', `${what} is ${bound.length} bytes; a key is at most ${MAX_KEY_BYTES}`);
+  if (bound.length > MAX_KEY_BYTES)
+    throw new MkvError('MKV_BAD_QUERY', `${what} is ${bound.length} bytes; a key is at most ${MAX_KEY_BYTES}`);
   return bound;
 }
 
@@ -125,7 +126,10 @@ export class IndexStore {
   static open(dir: string, options: { readOnly?: boolean } = {}): IndexStore {
     const torn = tornByRestart(dir);
     if (torn) {
-      throw new MkvError('MKV_INDEX_TORN', `the index in ${dir} cannot be trusted: ${torn}. Starting mkv server rebuilds it from the log (or: mkv rebuild --db DIR --from-log)`);
+      throw new MkvError(
+        'MKV_INDEX_TORN',
+        `the index in ${dir} cannot be trusted: ${torn}. Starting mkv server rebuilds it from the log (or: mkv rebuild --db DIR --from-log)`,
+      );
     }
     const readOnly = options.readOnly ?? false;
     const boot = readOnly ? undefined : bootId();

@@ -42,7 +42,8 @@ function volumesBound(volumes: readonly string[]): number {
 
 /** The most bytes `record` can take encoded (a string's UTF-8 is at most 3 bytes per UTF-16 unit). */
 export function recordBound(record: KeyRecord): number {
-  let bound = 2 + 8 * 5 + stringBound(record.md5) + stringBound(record.etag) + stringBound(record.contentType) + volumesBound(record.volumes);
+  let bound =
+    2 + 8 * 5 + stringBound(record.md5) + stringBound(record.etag) + stringBound(record.contentType) + volumesBound(record.volumes);
   if (record.writing) bound += 8 + volumesBound(record.writing.volumes);
   bound += 2;
   for (const blob of record.stale) bound += 8 + volumesBound(blob.volumes);

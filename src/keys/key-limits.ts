@@ -22,7 +22,12 @@ export function checkKeyFits(key: string): void {
   // base64 makes 4 characters of every 3 bytes: up to 177 bytes, the name fits whatever the key,
   // with room for an overwrite's "~N" (17 bytes at most: placement.ts blobPath).
   if (bytes <= 177) return;
-  const longest = Math.max(...keyToPath(key).split('/').map((name) => Buffer.byteLength(name))) + VERSION_SUFFIX_BYTES;
+  const longest =
+    Math.max(
+      ...keyToPath(key)
+        .split('/')
+        .map((name) => Buffer.byteLength(name)),
+    ) + VERSION_SUFFIX_BYTES;
   if (longest > MAX_NAME_BYTES) {
     throw new MkvError(
       'MKV_KEY_TOO_LONG',

@@ -34,7 +34,12 @@ export interface KeyWrite {
  * Takes the key's lock (MKV_KEY_LOCKED when another write or delete holds it) and appends the
  * events `decide` names for the key's record; throws the decision's refusal, the lock released.
  */
-export async function beginWrite(writer: Writer, index: RecordReader, key: string, decide: (record: KeyRecord | undefined) => Decision): Promise<KeyWrite> {
+export async function beginWrite(
+  writer: Writer,
+  index: RecordReader,
+  key: string,
+  decide: (record: KeyRecord | undefined) => Decision,
+): Promise<KeyWrite> {
   let record = index.get(key);
   let decision = decide(record);
   let started: LogEvent[] | undefined;

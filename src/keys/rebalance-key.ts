@@ -80,7 +80,8 @@ export async function rebalanceKey(
       }
     }
   }
-  if (missing.length > 0) problems.push(sources.length === 0 ? 'no replica holds the blob' : `no source could fill ${missing.join(', ')}`, ...attempts);
+  if (missing.length > 0)
+    problems.push(sources.length === 0 ? 'no replica holds the blob' : `no source could fill ${missing.join(', ')}`, ...attempts);
   if (problems.length > 0) return { status: 'failed', reason: problems.join('; ') };
   const [relocated] = await writer.append([{ key, cause, change: { type: 'KeyRelocated', volumes: targets } }]);
   const stale = record.volumes.filter((volume) => !targets.includes(volume));

@@ -18,7 +18,10 @@ function notFound(): MkvError {
 
 /** A key whose DELETE did not finish: a PUT or LINK of it would be undone by the volumes' late removals. */
 export function beingDeleted(): MkvError {
-  return new MkvError('MKV_DELETING', 'a DELETE of this key began and did not finish (its blob may be gone from some volumes); DELETE it again to finish');
+  return new MkvError(
+    'MKV_DELETING',
+    'a DELETE of this key began and did not finish (its blob may be gone from some volumes); DELETE it again to finish',
+  );
 }
 
 /**
@@ -31,14 +34,17 @@ export async function deleteKey(deps: KeyDeps, key: string, cause: Cause, expect
     if (!record || (expected && !expected(record))) return notFound();
     if (record.state === 'pending') return inFlightElsewhere(deps, record) ?? [];
     if (record.state === 'deleting') return [];
-    if (record.state === 'live' && deps.config.protect) return new MkvError('MKV_PROTECTED', 'the server runs with --protect: UNLINK the key before you DELETE it');
+    if (record.state === 'live' && deps.config.protect)
+      return new MkvError('MKV_PROTECTED', 'the server runs with --protect: UNLINK the key before you DELETE it');
     return [{ key, cause, change: { type: 'DeleteStarted' } }];
   });
 }
 
 /** gc: cleans up a write that never committed (a pending key) when it is still the record `seq`. */
 export async function abandonPendingWrite(deps: KeyDeps, key: string, seq: number, cause: Cause, reason: string): Promise<number> {
-  return removeKey(deps, key, cause, { type: 'WriteAborted', reason }, (record) => (record?.state === 'pending' && record.seq === seq ? [] : notFound()));
+  return removeKey(deps, key, cause, { type: 'WriteAborted', reason }, (record) =>
+    record?.state === 'pending' && record.seq === seq ? [] : notFound(),
+  );
 }
 
 /** gc: gives up an S3 overwrite that never finished (record `seq`): what it wrote goes, the value stays. */
@@ -46,14 +52,24 @@ export async function abandonOverwrite(deps: KeyDeps, key: string, seq: number, 
   const write = await beginWrite(deps.writer, deps.index, key, (record) => (record?.writing && record.seq === seq ? [] : notFound()));
   try {
     const failures = await removeBlobs(deps.volumes, key, [write.record!.writing!]);
-    if (failures.length > 0) throw new MkvError('MKV_VOLUME_FAILED', `removing the overwrite's blob failed (${failures.map((failure) => `${failure.volume}: ${failure.reason}`).join('; ')})`);
+    if (failures.length > 0)
+      throw new MkvError(
+        'MKV_VOLUME_FAILED',
+        `removing the overwrite's blob failed (${failures.map((failure) => `${failure.volume}: ${failure.reason}`).join('; ')})`,
+      );
     await write.finish([{ key, cause, change: { type: 'OverwriteAborted', reason } }]);
   } finally {
     await write.release();
   }
 }
 
-async function removeKey(deps: KeyDeps, key: string, cause: Cause, last: Change, decide: (record: KeyRecord | undefined) => Decision): Promise<number> {
+async function removeKey(
+  deps: KeyDeps,
+  key: string,
+  cause: Cause,
+  last: Change,
+  decide: (record: KeyRecord | undefined) => Decision,
+): Promise<number> {
   const write = await beginWrite(deps.writer, deps.index, key, decide);
   try {
     const record = write.record!; // decide refused a key without one

@@ -16,13 +16,23 @@ export interface ReplicaState {
 }
 
 /** Removes the blob from every volume at once; returns the volumes where that failed, and why. */
-export async function removeReplicas(client: VolumeClient, volumes: readonly string[], path: string): Promise<Array<{ volume: string; reason: string }>> {
+export async function removeReplicas(
+  client: VolumeClient,
+  volumes: readonly string[],
+  path: string,
+): Promise<Array<{ volume: string; reason: string }>> {
   const removals = await Promise.allSettled(volumes.map((volume) => client.delete(volume, path)));
-  return removals.flatMap((result, i) => (result.status === 'rejected' ? [{ volume: volumes[i]!, reason: (result.reason as Error).message }] : []));
+  return removals.flatMap((result, i) =>
+    result.status === 'rejected' ? [{ volume: volumes[i]!, reason: (result.reason as Error).message }] : [],
+  );
 }
 
 /** Removes every blob version given of a key from its volumes; returns where that failed, and why. */
-export async function removeBlobs(client: VolumeClient, key: string, blobs: readonly BlobVersion[]): Promise<Array<{ volume: string; reason: string }>> {
+export async function removeBlobs(
+  client: VolumeClient,
+  key: string,
+  blobs: readonly BlobVersion[],
+): Promise<Array<{ volume: string; reason: string }>> {
   const failures = await Promise.all(blobs.map((blob) => removeReplicas(client, blob.volumes, blobPath(key, blob.version))));
   return failures.flat();
 }
@@ -41,7 +51,8 @@ export function looksGood(state: ReplicaState, record: KeyRecord): boolean {
  * What one target of a copy came to: the bytes copied, or why not, and whose fault: the
  * source's (another source may do) or the target's own PUT (another source will not help).
  */
-export type CopyResult = { target: string; ok: true; bytes: number } | { target: string; ok: false; reason: string; fault: 'source' | 'target' };
+export type CopyResult =
+  { target: string; ok: true; bytes: number } | { target: string; ok: false; reason: string; fault: 'source' | 'target' };
 
 /**
  * Streams the blob at `path` from `source` to every target at once: one GET, teed into one PUT
@@ -93,7 +104,13 @@ export async function copyToTargets(
           blob.unpipe(bodies[i]);
           bodies[i]!.destroy();
           // A source that broke off mid-stream fails every PUT: that is the source's fault.
-          if (blob.errored) return { target, ok: false, reason: `reading ${volumeUrl(source, path)}: the volume ${describeFailure(blob.errored)}`, fault: 'source' };
+          if (blob.errored)
+            return {
+              target,
+              ok: false,
+              reason: `reading ${volumeUrl(source, path)}: the volume ${describeFailure(blob.errored)}`,
+              fault: 'source',
+            };
           return { target, ok: false, reason: error.message, fault: 'target' };
         },
       ),

@@ -26,7 +26,8 @@ export function watchBodyRate(body: Readable, windowMs: number, onSlow: (error: 
       return;
     }
     stop();
-    const what = inWindow === 0 ? `stalled for ${windowMs} ms` : `trickled ${inWindow} bytes in ${windowMs} ms (less than ${MIN_BYTES_PER_WINDOW})`;
+    const what =
+      inWindow === 0 ? `stalled for ${windowMs} ms` : `trickled ${inWindow} bytes in ${windowMs} ms (less than ${MIN_BYTES_PER_WINDOW})`;
     onSlow(new MkvError('MKV_SHORT_BODY', `the request body ${what} after ${received} bytes`), received);
   }, windowMs);
   timer.unref();
@@ -57,7 +58,8 @@ export function readSmallBody(body: Readable, limit: number, windowMs: number, t
       chunks.push(chunk);
     };
     const onEnd = () => finish();
-    const onError = (error: Error) => finish(error instanceof MkvError ? error : new MkvError('MKV_SHORT_BODY', `the request body failed after ${size} bytes`));
+    const onError = (error: Error) =>
+      finish(error instanceof MkvError ? error : new MkvError('MKV_SHORT_BODY', `the request body failed after ${size} bytes`));
     const onClose = () => finish(new MkvError('MKV_SHORT_BODY', `the request body ended after ${size} bytes (the client went away)`));
     const stopWatching = watchBodyRate(body, windowMs, (error) => finish(error));
     body.on('data', onData).on('end', onEnd).on('error', onError).on('close', onClose);

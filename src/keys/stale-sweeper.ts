@@ -24,7 +24,8 @@ export async function removeStale(deps: KeyDeps, key: string): Promise<number> {
   const removed: EventInput[] = [];
   for (const blob of record.stale) {
     const failures = await removeReplicas(deps.volumes, blob.volumes, blobPath(key, blob.version));
-    if (failures.length === 0) removed.push({ key, cause: { origin: 'sweep', client: null }, change: { type: 'StaleRemoved', version: blob.version } });
+    if (failures.length === 0)
+      removed.push({ key, cause: { origin: 'sweep', client: null }, change: { type: 'StaleRemoved', version: blob.version } });
     else deps.logger.warn('a replaced value could not be removed from a volume; mkv gc will', { key, version: blob.version, failures });
   }
   // Not under the key's lock: a version, once stale, never serves again, so this only ever

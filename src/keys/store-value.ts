@@ -71,12 +71,17 @@ export async function storeValue(deps: KeyDeps, key: string, source: ValueSource
   if (source.length === 0 && !s3) throw emptyBody('Content-Length is 0');
   checkKeyFits(key);
   const targetVolumes = keyToVolumes(key, deps.config.volumes, deps.config.replicas, deps.config.subvolumes);
-  const small = source.length !== undefined && source.length <= SMALL_VALUE_BYTES ? await readWhole(source.body, source.length, deps.config.bodyTimeoutMs) : undefined;
+  const small =
+    source.length !== undefined && source.length <= SMALL_VALUE_BYTES
+      ? await readWhole(source.body, source.length, deps.config.bodyTimeoutMs)
+      : undefined;
   if (small && source.check) {
     source.check.update(small);
     source.check.finish();
   }
-  const write = await beginWrite(deps.writer, deps.index, key, (record) => decideStore(deps, key, record, targetVolumes, cause, s3 !== undefined));
+  const write = await beginWrite(deps.writer, deps.index, key, (record) =>
+    decideStore(deps, key, record, targetVolumes, cause, s3 !== undefined),
+  );
   const overwrite = write.started[0]?.change.type === 'OverwriteStarted';
   // An overwrite's blob is named by the seq of the event that began it.
   const version = overwrite ? write.started[0]!.seq : 0;
@@ -92,7 +97,16 @@ export async function storeValue(deps: KeyDeps, key: string, source: ValueSource
       throw error;
     }
     const change: Change = s3
-      ? { type: 'ObjectCommitted', volumes: targetVolumes, size: written.size, md5: written.md5, version, etag: s3.etag ?? null, contentType: s3.contentType, metadata: s3.metadata }
+      ? {
+          type: 'ObjectCommitted',
+          volumes: targetVolumes,
+          size: written.size,
+          md5: written.md5,
+          version,
+          etag: s3.etag ?? null,
+          contentType: s3.contentType,
+          metadata: s3.metadata,
+        }
       : { type: 'WriteCommitted', volumes: targetVolumes, size: written.size, md5: written.md5 };
     const [event] = await write.finish([{ key, cause, change }]);
     // What the value replaced: removed once readers sent to it a moment ago have had their bytes.
@@ -108,14 +122,22 @@ export async function storeValue(deps: KeyDeps, key: string, source: ValueSource
  * finished, a native PUT over an unlinked value, as the original overwrote it in place), beside
  * its value (S3 over a live or unlinked key), or not at all.
  */
-function decideStore(deps: KeyDeps, key: string, record: KeyRecord | undefined, targetVolumes: string[], cause: Cause, s3: boolean): Decision {
+function decideStore(
+  deps: KeyDeps,
+  key: string,
+  record: KeyRecord | undefined,
+  targetVolumes: string[],
+  cause: Cause,
+  s3: boolean,
+): Decision {
   if (record?.state === 'deleting') return beingDeleted();
   if (record?.state === 'live' && !s3) return new MkvError('MKV_EXISTS', 'the key exists; DELETE or UNLINK it first');
   if (record?.state === 'pending') {
     const refusal = inFlightElsewhere(deps, record);
     if (refusal) return refusal;
   }
-  const inPlace = !record || record.state === 'pending' || (record.state === 'unlinked' && !s3 && record.version === 0 && record.writing === null);
+  const inPlace =
+    !record || record.state === 'pending' || (record.state === 'unlinked' && !s3 && record.version === 0 && record.writing === null);
   if (inPlace) return [{ key, cause, change: { type: 'WriteStarted', volumes: targetVolumes } }];
   if (record.writing) {
     // Another master may be writing beside the value right now (a shared log).
@@ -132,19 +154,31 @@ function emptyBody(why: string): MkvError {
 function shortBody(size: number, length: number | undefined, what: string): MkvError {
   return new MkvError(
     'MKV_SHORT_BODY',
-    length === undefined ? `the request body ${what} after ${size} bytes` : `the request body ${what} after ${size} of ${length} bytes (Content-Length)`,
+    length === undefined
+      ? `the request body ${what} after ${size} bytes`
+      : `the request body ${what} after ${size} of ${length} bytes (Content-Length)`,
   );
 }
 
 /** Reads a body of `length` bytes into one buffer, under the body timeout; one that ends early is MKV_SHORT_BODY. */
 async function readWhole(body: Readable, length: number, windowMs: number): Promise<Buffer> {
-  const value = await readSmallBody(body, length, windowMs, () => new MkvError('MKV_BAD_REQUEST', `the request body is longer than its Content-Length (${length})`));
+  const value = await readSmallBody(
+    body,
+    length,
+    windowMs,
+    () => new MkvError('MKV_BAD_REQUEST', `the request body is longer than its Content-Length (${length})`),
+  );
   if (value.length !== length) throw shortBody(value.length, length, 'ended early');
   return value;
 }
 
 /** Writes one buffer to every replica; the first failure (after all have answered) is thrown. */
-async function putToReplicas(deps: KeyDeps, value: Buffer, targetVolumes: string[], path: string): Promise<{ size: number; md5: string | null }> {
+async function putToReplicas(
+  deps: KeyDeps,
+  value: Buffer,
+  targetVolumes: string[],
+  path: string,
+): Promise<{ size: number; md5: string | null }> {
   const results = await Promise.allSettled(targetVolumes.map((volume) => deps.volumes.put(volume, path, value, value.length)));
   const failed = results.findIndex((result) => result.status === 'rejected');
   if (failed !== -1) throw (results[failed] as PromiseRejectedResult).reason; // MKV_VOLUME_FAILED, naming the volume
@@ -152,7 +186,12 @@ async function putToReplicas(deps: KeyDeps, value: Buffer, targetVolumes: string
 }
 
 /** Streams the body to every replica at once (module header); resolves once all have stored it. */
-function streamToReplicas(deps: KeyDeps, source: ValueSource, targetVolumes: string[], path: string): Promise<{ size: number; md5: string | null }> {
+function streamToReplicas(
+  deps: KeyDeps,
+  source: ValueSource,
+  targetVolumes: string[],
+  path: string,
+): Promise<{ size: number; md5: string | null }> {
   const { config, volumes } = deps;
   const { body: request, length } = source;
   return new Promise((resolve, reject) => {
@@ -244,23 +283,40 @@ function markBrokeOff(error: Error): Error {
  * as it was, for LINK to restore. (A write that failed after the whole body, on a volume, may
  * have replaced some replicas: those are removed, as for any key.)
  */
-async function abandonWrite(deps: KeyDeps, write: KeyWrite, key: string, targetVolumes: string[], cause: Cause, reason: Error): Promise<void> {
+async function abandonWrite(
+  deps: KeyDeps,
+  write: KeyWrite,
+  key: string,
+  targetVolumes: string[],
+  cause: Cause,
+  reason: Error,
+): Promise<void> {
   const before = write.record;
   const untouched = before?.state === 'unlinked' && beforeTheEnd.has(reason) ? before : undefined;
   const path = blobPath(key, 0);
   // Undone: only the new targets. Aborted, the key goes: every blob it had goes first (a pending
   // write taken over may have reached other volumes; earlier values may have left stale ones).
   const failures = untouched
-    ? await removeReplicas(deps.volumes, targetVolumes.filter((volume) => !untouched.volumes.includes(volume)), path)
+    ? await removeReplicas(
+        deps.volumes,
+        targetVolumes.filter((volume) => !untouched.volumes.includes(volume)),
+        path,
+      )
     : [
-        ...(await removeReplicas(deps.volumes, [...new Set([...targetVolumes, ...(before?.state === 'pending' ? before.volumes : [])])], path)),
+        ...(await removeReplicas(
+          deps.volumes,
+          [...new Set([...targetVolumes, ...(before?.state === 'pending' ? before.volumes : [])])],
+          path,
+        )),
         ...(await removeBlobs(deps.volumes, key, before?.stale ?? [])),
       ];
   if (failures.length > 0) {
     deps.logger.warn('a failed write left replicas that could not be removed; the key stays pending', { key, failures });
     return;
   }
-  const change: Change = untouched ? { type: 'WriteUndone', reason: reason.message, restored: toState(untouched) } : { type: 'WriteAborted', reason: reason.message };
+  const change: Change = untouched
+    ? { type: 'WriteUndone', reason: reason.message, restored: toState(untouched) }
+    : { type: 'WriteAborted', reason: reason.message };
   try {
     await write.finish([{ key, cause, change }]);
   } catch (error) {
@@ -273,10 +329,21 @@ async function abandonWrite(deps: KeyDeps, write: KeyWrite, key: string, targetV
  * the key keeps its value all along. If a replica cannot be removed, the key stays "writing"
  * (the log names the blob, and the next overwrite, a DELETE or gc cleans it up).
  */
-async function abandonOverwrite(deps: KeyDeps, write: KeyWrite, key: string, targetVolumes: string[], path: string, cause: Cause, reason: Error): Promise<void> {
+async function abandonOverwrite(
+  deps: KeyDeps,
+  write: KeyWrite,
+  key: string,
+  targetVolumes: string[],
+  path: string,
+  cause: Cause,
+  reason: Error,
+): Promise<void> {
   const failures = await removeReplicas(deps.volumes, targetVolumes, path);
   if (failures.length > 0) {
-    deps.logger.warn('a failed overwrite left replicas that could not be removed; the key keeps its value and names them', { key, failures });
+    deps.logger.warn('a failed overwrite left replicas that could not be removed; the key keeps its value and names them', {
+      key,
+      failures,
+    });
     return;
   }
   try {
@@ -287,9 +354,17 @@ async function abandonOverwrite(deps: KeyDeps, write: KeyWrite, key: string, tar
 }
 
 /** S3 CopyObject of a key onto itself with new metadata: the same value, a new Content-Type and user metadata. */
-export async function replaceMetadata(deps: KeyDeps, key: string, contentType: string | null, metadata: Record<string, string>, cause: Cause): Promise<number> {
+export async function replaceMetadata(
+  deps: KeyDeps,
+  key: string,
+  contentType: string | null,
+  metadata: Record<string, string>,
+  cause: Cause,
+): Promise<number> {
   const write = await beginWrite(deps.writer, deps.index, key, (record) =>
-    record?.state === 'live' ? [{ key, cause, change: { type: 'MetadataReplaced', contentType, metadata } }] : new MkvError('MKV_NOT_FOUND', 'The specified key does not exist.'),
+    record?.state === 'live'
+      ? [{ key, cause, change: { type: 'MetadataReplaced', contentType, metadata } }]
+      : new MkvError('MKV_NOT_FOUND', 'The specified key does not exist.'),
   );
   await write.release();
   return write.started[0]!.seq;

@@ -114,13 +114,7 @@ export function encodeBlock(records: Buffer[], sync: Buffer): Buffer {
   const compressed = Buffer.from(snappy.compress(raw));
   const checksum = Buffer.alloc(4);
   checksum.writeUInt32BE(crc32(raw));
-  return Buffer.concat([
-    encodeLong(records.length),
-    encodeLong(compressed.length + 4),
-    compressed,
-    checksum,
-    sync,
-  ]);
+  return Buffer.concat([encodeLong(records.length), encodeLong(compressed.length + 4), compressed, checksum, sync]);
 }
 
 export interface Block {
@@ -132,9 +126,7 @@ export interface Block {
   records: Buffer;
 }
 
-export type BlockScan =
-  | { ok: true; block: Block }
-  | { ok: false; offset: number; reason: string };
+export type BlockScan = { ok: true; block: Block } | { ok: false; offset: number; reason: string };
 
 /** Reads and checks the block at `offset`. */
 export function readBlock(buffer: Buffer, offset: number, sync: Buffer): BlockScan {
@@ -145,7 +137,8 @@ export function readBlock(buffer: Buffer, offset: number, sync: Buffer): BlockSc
   if (!size) return fail('short read in block size');
   if (count.value <= 0 || size.value < 5) return fail(`implausible block (count ${count.value}, size ${size.value})`);
   const dataEnd = size.end + size.value;
-  if (dataEnd + SYNC_SIZE > buffer.length) return fail(`short read: block needs ${dataEnd + SYNC_SIZE - offset} bytes, ${buffer.length - offset} left`);
+  if (dataEnd + SYNC_SIZE > buffer.length)
+    return fail(`short read: block needs ${dataEnd + SYNC_SIZE - offset} bytes, ${buffer.length - offset} left`);
   if (!buffer.subarray(dataEnd, dataEnd + SYNC_SIZE).equals(sync)) return fail('sync marker mismatch');
   let records: Buffer;
   try {

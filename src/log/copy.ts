@@ -42,7 +42,7 @@ function copySegments(log: SegmentLog, target: string, untilSeq: number): void {
         parts.push(bytes.subarray(block.offset, block.end));
       } else {
         const records: Buffer[] = [];
-        for (let position = 0; seq + records.length <= untilSeq; ) {
+        for (let position = 0; seq + records.length <= untilSeq;) {
           const { end } = decodeEvent(block.records, position);
           records.push(block.records.subarray(position, end));
           position = end;

@@ -15,7 +15,14 @@
 // purges: events leave it only by an explicit operator action outside mkv.
 import { createHash, randomUUID } from 'node:crypto';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { DeliverPolicy, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager, type StreamConfig } from '@nats-io/jetstream';
+import {
+  DeliverPolicy,
+  jetstream,
+  jetstreamManager,
+  type JetStreamClient,
+  type JetStreamManager,
+  type StreamConfig,
+} from '@nats-io/jetstream';
 import { MkvError } from '../errors.js';
 import { decodeEvent, encodeEvent, eventType, type EventInput, type LogEvent } from '../events/event.js';
 import type { EventLog } from './event-log.js';
@@ -143,7 +150,10 @@ export class JetStreamLog implements EventLog {
       } catch (error) {
         if (Date.now() > deadline) {
           await nc.close();
-          throw new MkvError('MKV_LOG_UNAVAILABLE', `JetStream at ${servers.join(',')} did not serve stream ${stream}: ${(error as Error).message}`);
+          throw new MkvError(
+            'MKV_LOG_UNAVAILABLE',
+            `JetStream at ${servers.join(',')} did not serve stream ${stream}: ${(error as Error).message}`,
+          );
         }
         await new Promise((resolve) => setTimeout(resolve, 250));
       }
@@ -162,9 +172,12 @@ export class JetStreamLog implements EventLog {
     try {
       answered = (await settleWithin(this.refresh(), timeoutMs)).settled;
     } catch (error) {
-      throw new MkvError('MKV_LOG_UNAVAILABLE', `JetStream at ${this.location} does not answer: ${(error as Error).message}`, { cause: error });
+      throw new MkvError('MKV_LOG_UNAVAILABLE', `JetStream at ${this.location} does not answer: ${(error as Error).message}`, {
+        cause: error,
+      });
     }
-    if (!answered) throw new MkvError('MKV_LOG_UNAVAILABLE', `JetStream at ${this.location} does not answer: no answer within ${timeoutMs} ms`);
+    if (!answered)
+      throw new MkvError('MKV_LOG_UNAVAILABLE', `JetStream at ${this.location} does not answer: no answer within ${timeoutMs} ms`);
   }
 
   get lastSeq(): number {
@@ -216,16 +229,16 @@ export class JetStreamLog implements EventLog {
     for (let start = 0; start < events.length; start += window) {
       const acks = events.slice(start, start + window).map((event) => {
         const { seq, time, ...input } = event;
-        return this.js
-          .publish(this.subjectOf(event.key), encodeMessage(input, time), { expect: { lastSequence: seq - 1 } })
-          .then((ack) => {
-            if (ack.seq !== seq) throw new MkvError('MKV_CORRUPT_LOG', `event ${seq} was stored as stream seq ${ack.seq}`);
-          });
+        return this.js.publish(this.subjectOf(event.key), encodeMessage(input, time), { expect: { lastSequence: seq - 1 } }).then((ack) => {
+          if (ack.seq !== seq) throw new MkvError('MKV_CORRUPT_LOG', `event ${seq} was stored as stream seq ${ack.seq}`);
+        });
       });
       const results = await Promise.allSettled(acks);
       const failed = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
       if (failed) {
-        throw new MkvError('MKV_LOG_UNAVAILABLE', `importing into ${this.location} stopped: ${(failed.reason as Error).message}`, { cause: failed.reason });
+        throw new MkvError('MKV_LOG_UNAVAILABLE', `importing into ${this.location} stopped: ${(failed.reason as Error).message}`, {
+          cause: failed.reason,
+        });
       }
     }
     await this.refresh();
@@ -269,7 +282,10 @@ export class JetStreamLog implements EventLog {
         void close?.();
       },
       async *[Symbol.asyncIterator]() {
-        const consumer = await log.js.consumers.get(log.stream, { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: Math.max(fromSeq, 1) });
+        const consumer = await log.js.consumers.get(log.stream, {
+          deliver_policy: DeliverPolicy.StartSequence,
+          opt_start_seq: Math.max(fromSeq, 1),
+        });
         if (stopped) return;
         // Short heartbeats and pull expiry: when the node serving this consumer goes away, the
         // ordered consumer notices within seconds and resumes on another node where it left off.
@@ -292,7 +308,13 @@ export class JetStreamLog implements EventLog {
 
   /** Drains the connection; a server that does not answer within CLOSE_WAIT_MS is left. */
   async close(): Promise<void> {
-    const drain = await settleWithin(this.nc.drain().then(() => true, () => false), CLOSE_WAIT_MS);
+    const drain = await settleWithin(
+      this.nc.drain().then(
+        () => true,
+        () => false,
+      ),
+      CLOSE_WAIT_MS,
+    );
     if (!drain.settled || !drain.value) await this.nc.close().catch(() => undefined);
   }
 }

@@ -16,7 +16,19 @@
 // is cut to its last block, and so is the newest when the log is closed: a stopped master's
 // segments are plain container files. Readers take the zeros as the end (walkBlocks).
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { open, readFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fsyncPath, writeFileDurably } from '../durable-files.js';
@@ -87,7 +99,12 @@ export function readBase(dir: string): number {
 export function finishCompaction(dir: string): void {
   const journal = join(dir, 'COMPACTING');
   if (!existsSync(journal)) return;
-  const { drop, snapshot, final, firstSeq } = JSON.parse(readFileSync(journal, 'utf8')) as { drop: string[]; snapshot: string; final: string; firstSeq: number };
+  const { drop, snapshot, final, firstSeq } = JSON.parse(readFileSync(journal, 'utf8')) as {
+    drop: string[];
+    snapshot: string;
+    final: string;
+    firstSeq: number;
+  };
   for (const name of drop) rmSync(join(dir, name), { force: true });
   if (existsSync(join(dir, snapshot))) renameSync(join(dir, snapshot), join(dir, final));
   if (firstSeq > 1) writeFileDurably(join(dir, 'BASE'), JSON.stringify({ firstSeq }) + '\n');
@@ -290,7 +307,8 @@ export class SegmentLog implements EventLog {
     if (events.length === 0) return;
     await this.writeBlock((first) => {
       events.forEach((event, i) => {
-        if (event.seq !== first + i) throw new MkvError('MKV_CORRUPT_LOG', `seq ${event.seq} cannot follow ${first + i - 1} in ${this.dir}`);
+        if (event.seq !== first + i)
+          throw new MkvError('MKV_CORRUPT_LOG', `seq ${event.seq} cannot follow ${first + i - 1} in ${this.dir}`);
       });
       return events;
     });
@@ -334,7 +352,8 @@ export class SegmentLog implements EventLog {
     const from = Math.max(this.reserved, this.size);
     const zeros = Buffer.alloc(Math.min(target - from, 1024 * 1024));
     try {
-      for (let at = from; at < target; at += zeros.length) await writeFully(handle, zeros.subarray(0, Math.min(zeros.length, target - at)), at);
+      for (let at = from; at < target; at += zeros.length)
+        await writeFully(handle, zeros.subarray(0, Math.min(zeros.length, target - at)), at);
       this.reserved = target;
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
@@ -355,7 +374,11 @@ export class SegmentLog implements EventLog {
       await handle.datasync();
       this.reserved = this.size;
     } catch (error) {
-      this.broken = new MkvError('MKV_LOG_UNAVAILABLE', `the log could not undo a failed append (${(error as Error).message}); restart the server`, { cause });
+      this.broken = new MkvError(
+        'MKV_LOG_UNAVAILABLE',
+        `the log could not undo a failed append (${(error as Error).message}); restart the server`,
+        { cause },
+      );
       this.logger.error('log append failed and could not be undone; refusing further writes', { error });
     }
   }

@@ -37,7 +37,12 @@ async function readiness(deps: AdminDeps): Promise<{ ready: boolean; checks: Rec
     ),
     // A log on a service can be gone while this process is fine: ask it (this also refreshes
     // its last seq, so the projector's lag below counts other masters' events).
-    store.log.ping && !store.readOnly ? store.log.ping(LOG_PING_MS).then(() => 'ok', (error: Error) => error.message) : Promise.resolve('ok'),
+    store.log.ping && !store.readOnly
+      ? store.log.ping(LOG_PING_MS).then(
+          () => 'ok',
+          (error: Error) => error.message,
+        )
+      : Promise.resolve('ok'),
   ]);
   const lag = store.log.lastSeq - store.index.checkpoint;
   const checks = {

@@ -22,7 +22,8 @@ const ANY_KEY = '/{*key}';
 const MIN_LOG_SEQ_WAIT_MS = 10_000;
 
 function parseSeq(text: string): number {
-  if (!/^[0-9]{1,15}$/.test(text)) throw new MkvError('MKV_BAD_REQUEST', `Min-Log-Seq must be a log seq (a non-negative integer), not ${JSON.stringify(text)}`);
+  if (!/^[0-9]{1,15}$/.test(text))
+    throw new MkvError('MKV_BAD_REQUEST', `Min-Log-Seq must be a log seq (a non-negative integer), not ${JSON.stringify(text)}`);
   return Number(text);
 }
 
@@ -36,7 +37,10 @@ export async function waitForSeq(index: IndexStore, seq: number, timeoutMs: numb
     index.refresh();
     if (index.checkpoint >= seq) return;
     if (Date.now() >= deadline) {
-      throw new MkvError('MKV_LOG_UNAVAILABLE', `this master has applied the log up to seq ${index.checkpoint}, not yet ${seq} (waited ${timeoutMs} ms); try another master or later`);
+      throw new MkvError(
+        'MKV_LOG_UNAVAILABLE',
+        `this master has applied the log up to seq ${index.checkpoint}, not yet ${seq} (waited ${timeoutMs} ms); try another master or later`,
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, pause));
   }
@@ -46,7 +50,13 @@ export function createApp(deps: MasterDeps): Koa {
   const app = new Koa();
   const router = new Router();
   const native = async (ctx: Context) => {
-    const request: ApiRequest = { method: ctx.method, rawPath: ctx.path, query: ctx.querystring, message: ctx.req, client: ctx.state.client as string | null };
+    const request: ApiRequest = {
+      method: ctx.method,
+      rawPath: ctx.path,
+      query: ctx.querystring,
+      message: ctx.req,
+      client: ctx.state.client as string | null,
+    };
     const answer = answerNative(deps, request);
     if (answer) applyAnswer(ctx, await answer);
   };

@@ -14,7 +14,14 @@ export interface MasterDeps extends KeyDeps {
 }
 
 /** Counts and (with -v) logs one answered request. */
-export function recordRequest(deps: MasterDeps, method: string, path: string, status: number, started: bigint, client: string | null | undefined): void {
+export function recordRequest(
+  deps: MasterDeps,
+  method: string,
+  path: string,
+  status: number,
+  started: bigint,
+  client: string | null | undefined,
+): void {
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   deps.metrics?.countRequest(method, status, seconds);
   deps.logger.debug('request', { method, path, status, ms: seconds * 1000, client });

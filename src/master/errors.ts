@@ -9,7 +9,14 @@ import type { MasterDeps } from './deps.js';
 import type { Answer } from './answer.js';
 
 /** Refusals for the request's credentials: counted (mkv_auth_failures_total) and logged with the access key, never a secret. */
-const AUTH_FAILURES = new Set(['MKV_UNAUTHENTICATED', 'MKV_SIGNATURE', 'MKV_UNKNOWN_ACCESS_KEY', 'MKV_TIME_SKEWED', 'MKV_ACCESS_DENIED', 'MKV_BAD_DIGEST']);
+const AUTH_FAILURES = new Set([
+  'MKV_UNAUTHENTICATED',
+  'MKV_SIGNATURE',
+  'MKV_UNKNOWN_ACCESS_KEY',
+  'MKV_TIME_SKEWED',
+  'MKV_ACCESS_DENIED',
+  'MKV_BAD_DIGEST',
+]);
 
 /** The error as an MkvError; logged when it is the server's fault, counted when it is a refusal of credentials. */
 export function failure(caught: unknown, deps: MasterDeps, method: string, path: string, request?: IncomingMessage): MkvError {
@@ -20,7 +27,14 @@ export function failure(caught: unknown, deps: MasterDeps, method: string, path:
   else if (AUTH_FAILURES.has(error.code)) {
     deps.metrics?.authFailures.inc({ reason: error.code.slice('MKV_'.length).toLowerCase() });
     const accessKey = request ? accessKeyOf(request) : undefined;
-    logger.warn('request refused for its credentials', { method, path, code: error.code, reason: error.message, accessKey, client: request?.socket.remoteAddress });
+    logger.warn('request refused for its credentials', {
+      method,
+      path,
+      code: error.code,
+      reason: error.message,
+      accessKey,
+      client: request?.socket.remoteAddress,
+    });
   }
   return error;
 }

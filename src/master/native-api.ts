@@ -105,10 +105,12 @@ export function requestBody(message: IncomingMessage, options: { allowEmpty?: bo
   const rule = identityOf(message).body;
   // aws-chunked framing: said by Content-Encoding, or only by a STREAMING-… payload hash (minio-go,
   // which restic uses, sends no Content-Encoding), whether or not signatures are checked.
-  const framed = /\baws-chunked\b/i.test(headers['content-encoding'] ?? '') || /^STREAMING-/.test(String(headers['x-amz-content-sha256'] ?? ''));
+  const framed =
+    /\baws-chunked\b/i.test(headers['content-encoding'] ?? '') || /^STREAMING-/.test(String(headers['x-amz-content-sha256'] ?? ''));
   if (framed || rule.kind === 'chunks') {
     const decoded = message.headers['x-amz-decoded-content-length'] as string | undefined;
-    if (decoded !== undefined && !/^\d{1,15}$/.test(decoded)) throw new MkvError('MKV_BAD_REQUEST', 'X-Amz-Decoded-Content-Length must be a byte count');
+    if (decoded !== undefined && !/^\d{1,15}$/.test(decoded))
+      throw new MkvError('MKV_BAD_REQUEST', 'X-Amz-Decoded-Content-Length must be a byte count');
     const length = decoded === undefined ? undefined : Number(decoded);
     if (length === 0 && !options.allowEmpty) throw new MkvError('MKV_EMPTY_BODY', 'a PUT needs a body (X-Amz-Decoded-Content-Length is 0)');
     const decoder = new AwsChunkedDecoder(length, rule.kind === 'chunks' ? rule.signing : undefined);
@@ -180,7 +182,8 @@ async function answerQuery(deps: MasterDeps, request: ApiRequest): Promise<Answe
 
 function parseLimit(value: string | null): number | undefined {
   if (value === null || value === '') return undefined;
-  if (!/^[1-9][0-9]{0,15}$/.test(value)) throw new MkvError('MKV_BAD_QUERY', `limit must be a positive integer, not ${JSON.stringify(value)}`);
+  if (!/^[1-9][0-9]{0,15}$/.test(value))
+    throw new MkvError('MKV_BAD_QUERY', `limit must be a positive integer, not ${JSON.stringify(value)}`);
   return Number(value);
 }
 

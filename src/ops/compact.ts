@@ -90,13 +90,19 @@ export async function compactLog(db: string, before: number, options: { quiet?: 
       const fd = openSync(temporary, 'w');
       try {
         writeSync(fd, encodeHeader(eventSchemaJson, sync));
-        for (let i = 0; i < snapshot.length; i += EVENTS_PER_BLOCK) writeSync(fd, encodeBlock(snapshot.slice(i, i + EVENTS_PER_BLOCK).map(encodeEvent), sync));
+        for (let i = 0; i < snapshot.length; i += EVENTS_PER_BLOCK)
+          writeSync(fd, encodeBlock(snapshot.slice(i, i + EVENTS_PER_BLOCK).map(encodeEvent), sync));
         fsyncSync(fd);
       } finally {
         closeSync(fd);
       }
       await log.close();
-      const journal = { drop: dropped.map((segment) => basename(segment.path)), snapshot: basename(temporary), final: segmentName(firstSeq), firstSeq };
+      const journal = {
+        drop: dropped.map((segment) => basename(segment.path)),
+        snapshot: basename(temporary),
+        final: segmentName(firstSeq),
+        firstSeq,
+      };
       writeFileDurably(join(dir, 'COMPACTING'), JSON.stringify(journal));
       finishCompaction(dir);
       const events = dropped.reduce((sum, segment, i) => sum + ((segments[i + 1]?.firstSeq ?? untilSeq + 1) - segment.firstSeq), 0);

@@ -37,7 +37,10 @@ export function createProgress(options: ProgressOptions): Progress {
     const format = total
       ? `${options.label} [{bar}] {percentage}% | {value}/{total} ${options.unit} | {rate} ${options.unit}/s | ETA {eta_formatted}`
       : `${options.label}: {value} ${options.unit} | {rate} ${options.unit}/s`;
-    const bar = new cliProgress.SingleBar({ format, stream, hideCursor: true, clearOnComplete: true, etaBuffer: 50 }, cliProgress.Presets.shades_classic);
+    const bar = new cliProgress.SingleBar(
+      { format, stream, hideCursor: true, clearOnComplete: true, etaBuffer: 50 },
+      cliProgress.Presets.shades_classic,
+    );
     bar.start(total ?? 0, 0, { rate: 0 });
     return {
       add(count, newTotal) {

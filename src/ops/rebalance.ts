@@ -33,9 +33,10 @@ export async function rebalanceAll(
   const cause = { origin: 'rebalance', client: null };
   await forEachConcurrent(index.entries(), options.concurrency ?? 16, async ([key, record]) => {
     report.keys++;
-    const outcome = await rebalanceKey(key, record, placement, client, writer, cause).catch(
-      (error: unknown): RebalanceOutcome => ({ status: 'failed', reason: (error as Error).message }),
-    );
+    const outcome = await rebalanceKey(key, record, placement, client, writer, cause).catch((error: unknown): RebalanceOutcome => ({
+      status: 'failed',
+      reason: (error as Error).message,
+    }));
     if (outcome.status === 'balanced') report.balanced++;
     else if (outcome.status === 'moved') {
       report.moved++;

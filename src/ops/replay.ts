@@ -100,7 +100,9 @@ async function rebuildInto(db: string, into: string, options: ReplayOptions, sta
   if (resolve(into) === resolve(db)) throw new UsageError('--into must be another directory than --db');
   if (existsSync(into) && readdirSync(into).length > 0) throw new UsageError(`${into} is not empty; give a new directory`);
   // The source may be served by a running master: read it without locking or truncating.
-  const source: EventLog = options.logUrl ? await JetStreamLog.open({ url: options.logUrl }) : await SegmentLog.open(logDir(db), { readOnly: true });
+  const source: EventLog = options.logUrl
+    ? await JetStreamLog.open({ url: options.logUrl })
+    : await SegmentLog.open(logDir(db), { readOnly: true });
   let untilSeq: number;
   try {
     untilSeq = Math.min(source.lastSeq, options.untilSeq ?? Infinity);

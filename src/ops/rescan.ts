@@ -74,7 +74,11 @@ function placementOrder(found: string[], target: string[]): string[] {
 export async function rescanVolumes(db: string, options: RescanOptions): Promise<RescanReport> {
   const started = Date.now();
   const logger = options.logger ?? silentLogger;
-  const client = new VolumeClient({ headTimeoutMs: 30_000, connectionsPerVolume: 16, ...(options.secret ? { secret: options.secret } : {}) });
+  const client = new VolumeClient({
+    headTimeoutMs: 30_000,
+    connectionsPerVolume: 16,
+    ...(options.secret ? { secret: options.secret } : {}),
+  });
   const store = await openStore(db, { logger, purpose: 'mkv rebuild --scan', ...(options.logUrl ? { logUrl: options.logUrl } : {}) });
   const report: RescanReport = {
     files: 0,
@@ -97,7 +101,8 @@ export async function rescanVolumes(db: string, options: RescanOptions): Promise
       try {
         const entries = await client.list(volume, '/');
         const subvolumes = entries.filter((entry) => entry.type === 'directory' && SUBVOLUME_DIR.test(entry.name));
-        if (subvolumes.length > 0) for (const entry of subvolumes) roots.push({ volume: `${volume}/${entry.name}`, path: '/', nameParts: [], depth: 0 });
+        if (subvolumes.length > 0)
+          for (const entry of subvolumes) roots.push({ volume: `${volume}/${entry.name}`, path: '/', nameParts: [], depth: 0 });
         else roots.push({ volume, path: '/', nameParts: [], depth: 0 });
       } catch (error) {
         report.listingErrors.push((error as Error).message);
@@ -116,12 +121,18 @@ export async function rescanVolumes(db: string, options: RescanOptions): Promise
         const where = volumeUrl(listing.volume, listing.path + entry.name);
         if (listing.depth < 2) {
           // Levels one and two are the hash directories XX/YY.
-          if (entry.type === 'directory' && HASH_DIR.test(entry.name)) push({ ...listing, path: `${listing.path}${entry.name}/`, depth: listing.depth + 1 });
+          if (entry.type === 'directory' && HASH_DIR.test(entry.name))
+            push({ ...listing, path: `${listing.path}${entry.name}/`, depth: listing.depth + 1 });
           else if (!(listing.depth === 0 && SUBVOLUME_DIR.test(entry.name))) report.notKeys.push(where);
           continue;
         }
         if (entry.type === 'directory') {
-          push({ ...listing, path: `${listing.path}${entry.name}/`, nameParts: [...listing.nameParts, entry.name], depth: listing.depth + 1 });
+          push({
+            ...listing,
+            path: `${listing.path}${entry.name}/`,
+            nameParts: [...listing.nameParts, entry.name],
+            depth: listing.depth + 1,
+          });
           continue;
         }
         report.files++;
@@ -130,7 +141,10 @@ export async function rescanVolumes(db: string, options: RescanOptions): Promise
         const versioned = splitVersion(entry.name);
         const name = [...listing.nameParts, versioned?.name ?? entry.name].join('/');
         const key = versioned && pathNameToKey(name);
-        if (key === undefined || blobPath(key, versioned!.version) !== listing.path.slice(0, 7) + [...listing.nameParts, entry.name].join('/')) {
+        if (
+          key === undefined ||
+          blobPath(key, versioned!.version) !== listing.path.slice(0, 7) + [...listing.nameParts, entry.name].join('/')
+        ) {
           report.notKeys.push(where);
           continue;
         }
@@ -140,7 +154,8 @@ export async function rescanVolumes(db: string, options: RescanOptions): Promise
         if (!seen) versions.set(versioned!.version, { volumes: [listing.volume], size: entry.size });
         else {
           seen.volumes.push(listing.volume);
-          if (entry.size !== undefined && seen.size !== undefined && entry.size !== seen.size) report.sizeMismatches.push(`${key}: ${seen.size} and ${entry.size} bytes`);
+          if (entry.size !== undefined && seen.size !== undefined && entry.size !== seen.size)
+            report.sizeMismatches.push(`${key}: ${seen.size} and ${entry.size} bytes`);
         }
       }
     });
@@ -165,13 +180,18 @@ export async function rescanVolumes(db: string, options: RescanOptions): Promise
       const versions = [...found.get(key)!.entries()].sort(([a], [b]) => b - a);
       for (const [version, { volumes, size }] of versions) {
         const ordered = placementOrder(volumes, target);
-        const known = record && [current(record), ...(record.writing ? [record.writing] : []), ...record.stale].find((blob) => blob.version === version);
+        const known =
+          record &&
+          [current(record), ...(record.writing ? [record.writing] : []), ...record.stale].find((blob) => blob.version === version);
         if (known && known.volumes.length === ordered.length && known.volumes.every((volume, i) => volume === ordered[i])) {
           report.unchanged++;
           continue;
         }
         if (known && known.version !== record.version) continue; // an overwrite's or a stale blob the log names
-        const change: Change = version === 0 ? { type: 'KeyDiscovered', volumes: ordered, size: size ?? null, md5: null } : { type: 'ObjectDiscovered', volumes: ordered, size: size ?? null, version };
+        const change: Change =
+          version === 0
+            ? { type: 'KeyDiscovered', volumes: ordered, size: size ?? null, md5: null }
+            : { type: 'ObjectDiscovered', volumes: ordered, size: size ?? null, version };
         batch.push({ key, cause, change });
       }
       if (batch.length >= EVENTS_PER_APPEND) await flush();

@@ -51,7 +51,13 @@ async function md5Of(client: VolumeClient, volume: string, path: string): Promis
 }
 
 /** Checks one replica: undefined when it is good. */
-async function checkReplica(client: VolumeClient, volume: string, path: string, record: KeyRecord, deep: boolean): Promise<Omit<ScrubFinding, 'key'> | undefined> {
+async function checkReplica(
+  client: VolumeClient,
+  volume: string,
+  path: string,
+  record: KeyRecord,
+  deep: boolean,
+): Promise<Omit<ScrubFinding, 'key'> | undefined> {
   const head = await client.head(volume, path);
   if (head.status === 'missing') return { volume, problem: 'missing', detail: 'not on the volume' };
   if (head.status === 'unknown') return { volume, problem: 'unreachable', detail: head.reason };
@@ -61,8 +67,10 @@ async function checkReplica(client: VolumeClient, volume: string, path: string, 
   if (!deep) return undefined;
   const read = await md5Of(client, volume, path);
   if ('error' in read) return { volume, problem: 'unreachable', detail: read.error };
-  if (record.size !== null && read.size !== record.size) return { volume, problem: 'corrupt', detail: `read ${read.size} bytes, the index says ${record.size}` };
-  if (record.md5 !== null && read.md5 !== record.md5) return { volume, problem: 'corrupt', detail: `md5 ${read.md5}, the index says ${record.md5}` };
+  if (record.size !== null && read.size !== record.size)
+    return { volume, problem: 'corrupt', detail: `read ${read.size} bytes, the index says ${record.size}` };
+  if (record.md5 !== null && read.md5 !== record.md5)
+    return { volume, problem: 'corrupt', detail: `md5 ${read.md5}, the index says ${record.md5}` };
   return undefined;
 }
 
@@ -73,7 +81,12 @@ export async function scrub(
 ): Promise<ScrubReport> {
   const started = Date.now();
   const report: ScrubReport = { keys: 0, replicas: 0, good: 0, findings: [], repaired: 0, seconds: 0 };
-  const progress = createProgress({ label: options.deep ? 'verify --deep' : 'verify', unit: 'keys', total: index.count(), quiet: options.quiet ?? false });
+  const progress = createProgress({
+    label: options.deep ? 'verify --deep' : 'verify',
+    unit: 'keys',
+    total: index.count(),
+    quiet: options.quiet ?? false,
+  });
   await forEachConcurrent(index.entries(), options.concurrency ?? 16, async ([key, record]) => {
     // A write or a DELETE in progress (or never finished) has no replicas to hold to.
     if (record.state === 'pending' || record.state === 'deleting') return progress.add(1);
@@ -95,7 +108,9 @@ export async function scrub(
         for (const source of good) {
           try {
             await copyReplica(client, source, finding.volume, path, record);
-            await options.repair.append([{ key, cause: { origin: 'repair', client: null }, change: { type: 'ReplicaRepaired', volume: finding.volume, source } }]);
+            await options.repair.append([
+              { key, cause: { origin: 'repair', client: null }, change: { type: 'ReplicaRepaired', volume: finding.volume, source } },
+            ]);
             finding.repaired = true;
             report.repaired++;
             break;

@@ -48,7 +48,9 @@ export function verifyLog(dir: string): LogSummary {
   const segments = listSegments(dir);
   const base = readBase(dir);
   if (segments.length > 0 && segments[0]!.firstSeq !== base) {
-    summary.problems.push(`the log starts at seq ${segments[0]!.firstSeq}, but ${base === 1 ? 'it was never compacted (no BASE)' : `BASE says ${base}`}: segments are missing`);
+    summary.problems.push(
+      `the log starts at seq ${segments[0]!.firstSeq}, but ${base === 1 ? 'it was never compacted (no BASE)' : `BASE says ${base}`}: segments are missing`,
+    );
   }
   for (const segment of segments) {
     const name = basename(segment.path);
@@ -78,7 +80,8 @@ export function verifyLog(dir: string): LogSummary {
         continue;
       }
       summary.problems.push(`${name}: bad block at byte ${step.offset} (${step.reason})`);
-      if (step.resumeAt === undefined) summary.problems.push(`${name}: ${bytes.length - step.offset} bytes from byte ${step.offset} to the end are unreadable`);
+      if (step.resumeAt === undefined)
+        summary.problems.push(`${name}: ${bytes.length - step.offset} bytes from byte ${step.offset} to the end are unreadable`);
       else summary.problems.push(`${name}: skipped ${step.resumeAt - step.offset} bytes to the next sync marker`);
     }
   }

@@ -35,7 +35,9 @@ export interface VolumeClientOptions {
 function isTimeout(error: unknown): boolean {
   if (typeof error !== 'object' || error === null) return false;
   const { name, code } = error as { name?: string; code?: string };
-  return name === 'TimeoutError' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT';
+  return (
+    name === 'TimeoutError' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT'
+  );
 }
 
 /**
@@ -43,7 +45,11 @@ function isTimeout(error: unknown): boolean {
  * not the library's text (the whole error goes to the log as the cause).
  */
 export function describeFailure(error: unknown): string {
-  const { name, code, message } = (typeof error === 'object' && error !== null ? error : {}) as { name?: string; code?: string; message?: string };
+  const { name, code, message } = (typeof error === 'object' && error !== null ? error : {}) as {
+    name?: string;
+    code?: string;
+    message?: string;
+  };
   if (isTimeout(error)) return name === 'TimeoutError' && message ? message.replace(/^[A-Z]+ /, '') : 'timed out';
   switch (code) {
     case 'ECONNREFUSED':
@@ -169,7 +175,13 @@ export class VolumeClient {
    * A streamed PUT, whose answer is only its status: undici's dispatch() with a handler that
    * drops the response body as it arrives (request() would wrap it in a stream and a promise).
    */
-  private streamedPut(volume: string, path: string, body: Readable, headers: Record<string, string>, signal: AbortSignal | undefined): Promise<number> {
+  private streamedPut(
+    volume: string,
+    path: string,
+    body: Readable,
+    headers: Record<string, string>,
+    signal: AbortSignal | undefined,
+  ): Promise<number> {
     return new Promise((resolve, reject) => {
       let statusCode = 0;
       let onAbort: (() => void) | undefined;
@@ -212,7 +224,8 @@ export class VolumeClient {
     let statusCode: number;
     if (Buffer.isBuffer(body)) {
       const answer = await this.short(volume, 'PUT', path, this.requestTimeoutMs, body);
-      if (answer instanceof Error) throw new MkvError('MKV_VOLUME_FAILED', `PUT ${volumeUrl(volume, path)}: the volume ${describeFailure(answer)}`, { cause: answer });
+      if (answer instanceof Error)
+        throw new MkvError('MKV_VOLUME_FAILED', `PUT ${volumeUrl(volume, path)}: the volume ${describeFailure(answer)}`, { cause: answer });
       statusCode = answer.status;
     } else {
       const headers: Record<string, string> = { 'content-type': 'application/octet-stream' };
@@ -326,14 +339,20 @@ export class VolumeClient {
       if (!Array.isArray(entries)) throw new Error('not a JSON array');
       return entries;
     } catch (error) {
-      throw new MkvError('MKV_VOLUME_FAILED', `listing ${url} is not a JSON directory listing (${(error as Error).message}); is autoindex_format json on?`);
+      throw new MkvError(
+        'MKV_VOLUME_FAILED',
+        `listing ${url} is not a JSON directory listing (${(error as Error).message}); is autoindex_format json on?`,
+      );
     }
   }
 
   /** Removes the blob; a blob that is already gone counts as removed. */
   async delete(volume: string, path: string): Promise<'deleted' | 'missing'> {
     const answer = await this.short(volume, 'DELETE', path, this.requestTimeoutMs);
-    if (answer instanceof Error) throw new MkvError('MKV_VOLUME_FAILED', `DELETE ${volumeUrl(volume, path)}: the volume ${describeFailure(answer)}`, { cause: answer });
+    if (answer instanceof Error)
+      throw new MkvError('MKV_VOLUME_FAILED', `DELETE ${volumeUrl(volume, path)}: the volume ${describeFailure(answer)}`, {
+        cause: answer,
+      });
     if (answer.status === 204 || answer.status === 200) return 'deleted';
     if (answer.status === 404) return 'missing';
     this.failed(volume, 'delete', undefined);

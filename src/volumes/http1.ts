@@ -43,7 +43,8 @@ interface Exchange {
 }
 
 /** What is left to read of a response body before its socket can carry the next request. */
-type BodyLeft = { kind: 'length'; bytes: number } | { kind: 'chunked'; size: number; state: 'size' | 'data' | 'crlf' | 'trailer'; line: string };
+type BodyLeft =
+  { kind: 'length'; bytes: number } | { kind: 'chunked'; size: number; state: 'size' | 'data' | 'crlf' | 'trailer'; line: string };
 
 class HostPool {
   private readonly idle: Socket[] = [];
@@ -247,7 +248,12 @@ export class ShortRequestClient {
    * volume could not be reached or answered nonsense; never rejects. `abort` ends it early (a
    * deadline): its socket is closed, as an answer may still be on its way.
    */
-  request(host: string, method: ShortMethod, path: string, body?: Buffer): { answer: Promise<ShortAnswer | Error>; abort: (reason: Error) => void } {
+  request(
+    host: string,
+    method: ShortMethod,
+    path: string,
+    body?: Buffer,
+  ): { answer: Promise<ShortAnswer | Error>; abort: (reason: Error) => void } {
     let pool = this.pools.get(host);
     if (!pool) {
       const colon = host.lastIndexOf(':');

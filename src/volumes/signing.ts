@@ -30,7 +30,9 @@ function nginxUri(uri: string): string {
 }
 
 function digest(secret: string, uri: string, op: VolumeOp, expires: number): string {
-  return createHash('md5').update(`${expires}${nginxUri(uri)} ${op} ${secret}`).digest('base64url');
+  return createHash('md5')
+    .update(`${expires}${nginxUri(uri)} ${op} ${secret}`)
+    .digest('base64url');
 }
 
 /** The query that signs a request for `uri` (a path on the volume) until `expires` (unix seconds). */
@@ -39,7 +41,13 @@ export function signQuery(secret: string, uri: string, op: VolumeOp, expires: nu
 }
 
 /** What a volume makes of a request's link: good, expired, or missing or wrong. */
-export function checkLink(secret: string, uri: string, op: VolumeOp, query: URLSearchParams, nowSeconds = Date.now() / 1000): 'ok' | 'expired' | 'bad' {
+export function checkLink(
+  secret: string,
+  uri: string,
+  op: VolumeOp,
+  query: URLSearchParams,
+  nowSeconds = Date.now() / 1000,
+): 'ok' | 'expired' | 'bad' {
   const md5 = query.get('md5');
   const expires = Number(query.get('expires'));
   if (!md5 || !Number.isInteger(expires)) return 'bad';

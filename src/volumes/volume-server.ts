@@ -140,7 +140,9 @@ async function handlePut(root: string, request: IncomingMessage, response: Serve
   try {
     await pipeline(request, createWriteStream(temporary));
     if (!request.complete) throw new HttpError(400, 'request body ended early');
-    const existed = await stat(file).then((info) => (info.isDirectory() ? 'directory' : 'file')).catch(() => undefined);
+    const existed = await stat(file)
+      .then((info) => (info.isDirectory() ? 'directory' : 'file'))
+      .catch(() => undefined);
     if (existed === 'directory') throw new HttpError(409, 'a directory has that name');
     await mkdir(dirname(file), { recursive: true });
     await rename(temporary, file);
@@ -173,7 +175,12 @@ export function createVolumeServer(options: VolumeServerOptions): Server {
     if (secret) {
       const url = request.url ?? '/';
       const at = url.indexOf('?');
-      const link = checkLink(secret, at === -1 ? url : url.slice(0, at), opOf(request.method ?? 'GET'), new URLSearchParams(at === -1 ? '' : url.slice(at + 1)));
+      const link = checkLink(
+        secret,
+        at === -1 ? url : url.slice(0, at),
+        opOf(request.method ?? 'GET'),
+        new URLSearchParams(at === -1 ? '' : url.slice(at + 1)),
+      );
       if (link !== 'ok') {
         request.resume();
         response.writeHead(403, { 'content-type': 'text/plain', 'content-length': 10, connection: 'close' });

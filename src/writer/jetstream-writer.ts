@@ -153,7 +153,12 @@ export class JetStreamWriter extends KeyLockingWriter {
       };
       const timer = setTimeout(() => {
         this.waiting.delete(waiter);
-        reject(new MkvError('MKV_LOG_UNAVAILABLE', `the event is in the log (seq ${seq}) but this master has not applied it within ${PROJECTION_WAIT_MS / 1000} s; read it with Min-Log-Seq: ${seq}`));
+        reject(
+          new MkvError(
+            'MKV_LOG_UNAVAILABLE',
+            `the event is in the log (seq ${seq}) but this master has not applied it within ${PROJECTION_WAIT_MS / 1000} s; read it with Min-Log-Seq: ${seq}`,
+          ),
+        );
       }, PROJECTION_WAIT_MS);
       this.waiting.add(waiter);
     });

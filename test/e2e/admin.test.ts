@@ -80,7 +80,9 @@ test('/metrics is Prometheus text with requests, log appends, fsync latency, lag
   assert.match(reply.headers['content-type']!, /^text\/plain; version=0\.0\.4/);
   const { samples, types } = parsePrometheus(reply.text);
   const value = (name: string, labels: Record<string, string> = {}) =>
-    samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v)).reduce((sum, s) => sum + s.value, 0);
+    samples
+      .filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))
+      .reduce((sum, s) => sum + s.value, 0);
   assert.equal(value('mkv_http_requests_total', { method: 'PUT', status: '201' }), 5);
   assert.equal(value('mkv_http_requests_total', { method: 'GET', status: '404' }), 1);
   assert.equal(value('mkv_http_requests_total', { method: 'PUT', status: '500' }), 1);

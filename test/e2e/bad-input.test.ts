@@ -20,7 +20,11 @@ interface Exchange {
 }
 
 /** Writes raw bytes (in pieces, with pauses, when given several) and reads until the server closes. */
-function exchange(port: number, pieces: Array<string | Buffer>, options: { halfClose?: boolean; pauseMs?: number; destroyAfterMs?: number } = {}): Promise<Exchange> {
+function exchange(
+  port: number,
+  pieces: Array<string | Buffer>,
+  options: { halfClose?: boolean; pauseMs?: number; destroyAfterMs?: number } = {},
+): Promise<Exchange> {
   return new Promise((resolve) => {
     const socket = connect(port, '127.0.0.1');
     let text = '';
@@ -57,14 +61,57 @@ interface Case {
 
 function corpus(): Case[] {
   const cases: Case[] = [];
-  const add = (name: string, pieces: Array<string | Buffer>, options?: Case['options']) => cases.push({ name, pieces, ...(options ? { options } : {}) });
+  const add = (name: string, pieces: Array<string | Buffer>, options?: Case['options']) =>
+    cases.push({ name, pieces, ...(options ? { options } : {}) });
   // Keys: broken percent-encodings, bytes that are not UTF-8, control bytes, dot segments, huge keys.
   const badKeys = [
-    '/%', '/%%', '/%zz', '/%f', '/a%2', '/%ff', '/%fe%ff', '/%c3%28', '/%a0%a1', '/%e2%28%a1', '/%e2%82%28', '/%f0%28%8c%bc',
-    '/%ed%a0%80', '/%ed%bf%bf', '/%f8%88%80%80%80', '/%fc%84%80%80%80%80', '/%c0%af', '/%e0%80%af', '/%u0041', '/%%41',
-    '/%00', '/a%00b', '/%01', '/%07', '/%08', '/%09', '/%0a', '/%0d', '/%0d%0aSet-Cookie:%20x', '/%1b%5b31m', '/%1f', '/%7f',
-    '/..', '/.', '/../../etc/passwd', '/a/../b', '/a/./b', '/a/..', '/%2e%2e/x', '/a/%2e%2e/%2e%2e/etc', '/%2e', '/x/%2E%2E',
-    `/${'k'.repeat(1969)}`, `/${'k'.repeat(4096)}`, `/${'é'.repeat(1000)}`, `/${'n'.repeat(200)}`, `/${'a/'.repeat(2000)}`,
+    '/%',
+    '/%%',
+    '/%zz',
+    '/%f',
+    '/a%2',
+    '/%ff',
+    '/%fe%ff',
+    '/%c3%28',
+    '/%a0%a1',
+    '/%e2%28%a1',
+    '/%e2%82%28',
+    '/%f0%28%8c%bc',
+    '/%ed%a0%80',
+    '/%ed%bf%bf',
+    '/%f8%88%80%80%80',
+    '/%fc%84%80%80%80%80',
+    '/%c0%af',
+    '/%e0%80%af',
+    '/%u0041',
+    '/%%41',
+    '/%00',
+    '/a%00b',
+    '/%01',
+    '/%07',
+    '/%08',
+    '/%09',
+    '/%0a',
+    '/%0d',
+    '/%0d%0aSet-Cookie:%20x',
+    '/%1b%5b31m',
+    '/%1f',
+    '/%7f',
+    '/..',
+    '/.',
+    '/../../etc/passwd',
+    '/a/../b',
+    '/a/./b',
+    '/a/..',
+    '/%2e%2e/x',
+    '/a/%2e%2e/%2e%2e/etc',
+    '/%2e',
+    '/x/%2E%2E',
+    `/${'k'.repeat(1969)}`,
+    `/${'k'.repeat(4096)}`,
+    `/${'é'.repeat(1000)}`,
+    `/${'n'.repeat(200)}`,
+    `/${'a/'.repeat(2000)}`,
   ];
   for (const key of badKeys) {
     add(`PUT ${key.slice(0, 40)}`, [put(key)]);
@@ -77,10 +124,13 @@ function corpus(): Case[] {
     add(`?list&limit=${limit}`, [request('GET', `/q/?list&limit=${limit}`)]);
     add(`?unlinked&limit=${limit}`, [request('GET', `/?unlinked&limit=${limit}`)]);
   }
-  for (const op of ['frobnicate', 'rebalance', 'link', 'a=b', '%ff', 'list-typ=2', 'delet']) add(`GET ?${op}`, [request('GET', `/q/x?${op}`)]);
+  for (const op of ['frobnicate', 'rebalance', 'link', 'a=b', '%ff', 'list-typ=2', 'delet'])
+    add(`GET ?${op}`, [request('GET', `/q/x?${op}`)]);
   for (const op of ['frobnicate', 'history', 'list']) add(`POST ?${op}`, [request('POST', `/q/x?${op}`, ['Content-Length: 0'])]);
-  for (const maxKeys of ['-1', 'abc', '1.5', '1e9999']) add(`list-type=2&max-keys=${maxKeys}`, [request('GET', `/b?list-type=2&max-keys=${maxKeys}`)]);
-  for (const token of ['garbage!', '%ff%fe', 'AAAA====']) add(`continuation-token=${token}`, [request('GET', `/b?list-type=2&continuation-token=${token}`)]);
+  for (const maxKeys of ['-1', 'abc', '1.5', '1e9999'])
+    add(`list-type=2&max-keys=${maxKeys}`, [request('GET', `/b?list-type=2&max-keys=${maxKeys}`)]);
+  for (const token of ['garbage!', '%ff%fe', 'AAAA===='])
+    add(`continuation-token=${token}`, [request('GET', `/b?list-type=2&continuation-token=${token}`)]);
   // Listing bounds longer than any key (LMDB refuses them).
   const long = 'p'.repeat(5000);
   add('?list with a 5,000-byte prefix', [request('GET', `/${long}?list`)]);
@@ -88,8 +138,16 @@ function corpus(): Case[] {
   add('?unlinked with a 3,000-byte prefix', [request('GET', `/${'u'.repeat(3000)}?unlinked`)]);
   add('S3 list with a 5,000-byte prefix', [request('GET', `/b?list-type=2&prefix=${long}`)]);
   add('S3 list with a 5,000-byte start-after', [request('GET', `/b?list-type=2&start-after=${long}`)]);
-  add('S3 list with a 5,000-byte continuation-token', [request('GET', `/b?list-type=2&continuation-token=${Buffer.from('/b/' + long).toString('base64url')}`)]);
-  for (const [part, upload] of [['0', 'x'], ['1', '../../etc'], ['abc', '00000000000000000000000000000000'], ['10001', 'x'], ['1', '%00']]) {
+  add('S3 list with a 5,000-byte continuation-token', [
+    request('GET', `/b?list-type=2&continuation-token=${Buffer.from('/b/' + long).toString('base64url')}`),
+  ]);
+  for (const [part, upload] of [
+    ['0', 'x'],
+    ['1', '../../etc'],
+    ['abc', '00000000000000000000000000000000'],
+    ['10001', 'x'],
+    ['1', '%00'],
+  ]) {
     add(`UploadPart ${part} ${upload}`, [request('PUT', `/b/k?partNumber=${part}&uploadId=${upload}`, ['Content-Length: 1'], 'x')]);
   }
   add('CompleteMultipartUpload of no upload', [request('POST', '/b/k?uploadId=0123', ['Content-Length: 5'], '<a/>x')]);
@@ -97,12 +155,16 @@ function corpus(): Case[] {
   add('CreateMultipartUpload on a bucket', [request('POST', '/b?uploads', ['Content-Length: 0'])]);
   // Content-Length that lies, both ways; broken framing.
   add('Content-Length longer than the body, then silence', [request('PUT', '/lie/short', ['Content-Length: 100'], 'ten bytes!')]);
-  add('Content-Length longer than the body, then half-close', [request('PUT', '/lie/short2', ['Content-Length: 100'], 'ten bytes!')], { halfClose: true });
+  add('Content-Length longer than the body, then half-close', [request('PUT', '/lie/short2', ['Content-Length: 100'], 'ten bytes!')], {
+    halfClose: true,
+  });
   add('Content-Length shorter than the body', [request('PUT', '/lie/long', ['Content-Length: 3'], 'abcdefghij')]);
   add('negative Content-Length', [request('PUT', '/lie/neg', ['Content-Length: -5'], 'abc')]);
   add('Content-Length not a number', [request('PUT', '/lie/nan', ['Content-Length: ten'], 'abc')]);
   add('two Content-Lengths that differ', [request('PUT', '/lie/two', ['Content-Length: 3', 'Content-Length: 4'], 'abcd')]);
-  add('Content-Length and chunked together', [request('PUT', '/lie/both', ['Content-Length: 3', 'Transfer-Encoding: chunked'], '3\r\nabc\r\n0\r\n\r\n')]);
+  add('Content-Length and chunked together', [
+    request('PUT', '/lie/both', ['Content-Length: 3', 'Transfer-Encoding: chunked'], '3\r\nabc\r\n0\r\n\r\n'),
+  ]);
   add('Content-Length 0', [request('PUT', '/lie/zero', ['Content-Length: 0'])]);
   add('no body at all', [request('PUT', '/lie/none')]);
   add('empty chunked body', [request('PUT', '/chunk/empty', ['Transfer-Encoding: chunked'], '0\r\n\r\n')]);
@@ -112,20 +174,50 @@ function corpus(): Case[] {
   add('chunked body that stalls', [request('PUT', '/chunk/stall', ['Transfer-Encoding: chunked'], '3\r\nabc\r\n')]);
   add('body cut off mid-stream', [request('PUT', '/cut/mid', ['Content-Length: 100000'], 'y'.repeat(30_000))], { destroyAfterMs: 100 });
   add('slow sender that stops', [request('PUT', '/slow/stops', ['Content-Length: 50'], ''), 'a', 'b', 'c'], { pauseMs: 200 });
-  add('aws-chunked body that is not', [request('PUT', '/b/awsbad', ['Content-Encoding: aws-chunked', 'X-Amz-Decoded-Content-Length: 3', 'Content-Length: 8'], 'garbage!')]);
+  add('aws-chunked body that is not', [
+    request('PUT', '/b/awsbad', ['Content-Encoding: aws-chunked', 'X-Amz-Decoded-Content-Length: 3', 'Content-Length: 8'], 'garbage!'),
+  ]);
   const chunked = '3\r\nabc\r\n0\r\n\r\n';
   for (const decoded of ['abc', '-1', '1e3', '99', '2', String(2 ** 20)]) {
-    add(`aws-chunked with X-Amz-Decoded-Content-Length: ${decoded}`, [request('PUT', `/b/awslen${decoded}`, ['Content-Encoding: aws-chunked', `X-Amz-Decoded-Content-Length: ${decoded}`, `Content-Length: ${chunked.length}`], chunked)]);
+    add(`aws-chunked with X-Amz-Decoded-Content-Length: ${decoded}`, [
+      request(
+        'PUT',
+        `/b/awslen${decoded}`,
+        ['Content-Encoding: aws-chunked', `X-Amz-Decoded-Content-Length: ${decoded}`, `Content-Length: ${chunked.length}`],
+        chunked,
+      ),
+    ]);
   }
   // Malformed and huge S3 XML.
   const xml = (body: string) => [request('POST', '/b?delete', [`Content-Length: ${Buffer.byteLength(body)}`], body)];
-  for (const body of ['', 'x', '<', '<Delete>', '<Delete><Object></Object></Delete>', '<Delete><Object><Key></Key><Key>', '<Nope><Object><Key>a</Key></Object></Nope>', '<Delete><Object><Key><x/></Key></Object></Delete>', '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e "e">]><Delete>&e;</Delete>', '<Delete>' + '<Object>'.repeat(5000) + '</Delete>']) {
+  for (const body of [
+    '',
+    'x',
+    '<',
+    '<Delete>',
+    '<Delete><Object></Object></Delete>',
+    '<Delete><Object><Key></Key><Key>',
+    '<Nope><Object><Key>a</Key></Object></Nope>',
+    '<Delete><Object><Key><x/></Key></Object></Delete>',
+    '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e "e">]><Delete>&e;</Delete>',
+    '<Delete>' + '<Object>'.repeat(5000) + '</Delete>',
+  ]) {
     add(`DeleteObjects ${JSON.stringify(body.slice(0, 30))}`, xml(body));
   }
   add('DeleteObjects with a character XML cannot hold', xml('<Delete><Object><Key>&#x110000;</Key></Object></Delete>'));
-  add('CompleteMultipartUpload of 800 KB of open tags', [request('POST', '/b/k?uploadId=0123', ['Content-Length: 900014'], '<CompleteMultipartUpload>' + '<Part '.repeat(150_000) + '</CompleteMultipartUpload>')]);
+  add('CompleteMultipartUpload of 800 KB of open tags', [
+    request(
+      'POST',
+      '/b/k?uploadId=0123',
+      ['Content-Length: 900014'],
+      '<CompleteMultipartUpload>' + '<Part '.repeat(150_000) + '</CompleteMultipartUpload>',
+    ),
+  ]);
   add('DeleteObjects 3 MB', xml('<Delete>' + '<Object><Key>k</Key></Object>'.repeat(110_000) + '</Delete>'));
-  add('DeleteObjects of 1001 keys', xml('<Delete>' + Array.from({ length: 1001 }, (_, i) => `<Object><Key>k${i}</Key></Object>`).join('') + '</Delete>'));
+  add(
+    'DeleteObjects of 1001 keys',
+    xml('<Delete>' + Array.from({ length: 1001 }, (_, i) => `<Object><Key>k${i}</Key></Object>`).join('') + '</Delete>'),
+  );
   // Methods and headers the server does not take.
   for (const method of ['PROPFIND', 'MKCOL', 'PATCH', 'TRACE', 'FOO', 'G E T']) add(`method ${method}`, [request(method, '/q/x')]);
   add('header too large', [request('GET', '/q/x', [`X-Big: ${'h'.repeat(20_000)}`])]);
@@ -143,7 +235,18 @@ describe('hostile requests', () => {
   before(async () => {
     set = await startVolumes('embedded', 3);
     db = tempDir('mkv-bad-');
-    master = await spawnMaster(['--volumes', set.volumes.join(','), '--db', db, '--body-timeout', '1s', '--voltimeout', '500ms', '--volume-timeout', '2s']);
+    master = await spawnMaster([
+      '--volumes',
+      set.volumes.join(','),
+      '--db',
+      db,
+      '--body-timeout',
+      '1s',
+      '--voltimeout',
+      '500ms',
+      '--volume-timeout',
+      '2s',
+    ]);
     assert.equal((await http('PUT', `${master.url}/q/x`, 'a real value')).status, 201);
   });
   after(async () => {
@@ -164,14 +267,21 @@ describe('hostile requests', () => {
           const reply = await exchange(master.port, pieces, options);
           const label = reply.status === undefined ? 'closed' : String(reply.status);
           outcomes.set(label, (outcomes.get(label) ?? 0) + 1);
-          if (reply.status !== undefined && reply.status >= 500 && reply.status !== 501) t.diagnostic(`${name}: ${reply.status} ${reply.text.replace(/\s+/g, " ").slice(0, 600)}`);
+          if (reply.status !== undefined && reply.status >= 500 && reply.status !== 501)
+            t.diagnostic(`${name}: ${reply.status} ${reply.text.replace(/\s+/g, ' ').slice(0, 600)}`);
           if (reply.status !== undefined) assert.ok(reply.status >= 400, `${name}: answered ${reply.status}\n${reply.text.slice(0, 300)}`);
           // The client's mistake is a 4xx, never a 500 (501: a method the server does not have).
-          if (reply.status !== undefined) assert.ok(reply.status < 500 || reply.status === 501, `${name}: answered ${reply.status}\n${reply.text.slice(0, 300)}`);
+          if (reply.status !== undefined)
+            assert.ok(reply.status < 500 || reply.status === 501, `${name}: answered ${reply.status}\n${reply.text.slice(0, 300)}`);
         }),
       );
     }
-    t.diagnostic(`${cases.length} hostile requests: ${[...outcomes].sort().map(([status, count]) => `${status}×${count}`).join(', ')}`);
+    t.diagnostic(
+      `${cases.length} hostile requests: ${[...outcomes]
+        .sort()
+        .map(([status, count]) => `${status}×${count}`)
+        .join(', ')}`,
+    );
     assert.equal(master.child.exitCode, null, 'the master is up');
     assert.equal((await http('GET', `${master.url}/q/x`)).status, 302, 'and serves');
     // Rejected writes may leave WriteStarted/WriteAborted pairs (a body that broke off); never a
@@ -186,11 +296,16 @@ describe('hostile requests', () => {
       }
     }
     const live = JSON.parse((await http('GET', `${master.url}/?list`)).text) as { keys: string[] };
-    assert.deepEqual(live.keys.filter((key) => key !== '/lie/long'), ['/q/x'], 'nothing rejected became a key');
+    assert.deepEqual(
+      live.keys.filter((key) => key !== '/lie/long'),
+      ['/q/x'],
+      'nothing rejected became a key',
+    );
     const pending = JSON.parse((await http('GET', `${master.url}/?unlinked`)).text) as { keys: string[] };
     assert.deepEqual(pending.keys, [], 'every broken write was cleaned up');
     // Its output: the line saying where it listens, then JSON log lines only, never a trace.
-    for (const line of master.output().split('\n').filter(Boolean).slice(1)) assert.doesNotThrow(() => JSON.parse(line), `not a JSON log line: ${line}`);
+    for (const line of master.output().split('\n').filter(Boolean).slice(1))
+      assert.doesNotThrow(() => JSON.parse(line), `not a JSON log line: ${line}`);
     const rssAfter = memoryOf(master.child.pid!).rss;
     t.diagnostic(`master RSS ${(rssBefore / 2 ** 20).toFixed(1)} MB before, ${(rssAfter / 2 ** 20).toFixed(1)} MB after`);
   });
@@ -228,7 +343,13 @@ describe('hostile requests', () => {
     ];
     const started = Date.now();
     const replies = await Promise.all(
-      heads.map((head) => exchange(master.port, [head, ...Array.from({ length: 60 }, (_, i) => (head.includes('chunked') ? '1\r\nx\r\n' : i % 2 ? '<' : 'x'))], { pauseMs: 300 })),
+      heads.map((head) =>
+        exchange(
+          master.port,
+          [head, ...Array.from({ length: 60 }, (_, i) => (head.includes('chunked') ? '1\r\nx\r\n' : i % 2 ? '<' : 'x'))],
+          { pauseMs: 300 },
+        ),
+      ),
     );
     for (const [i, reply] of replies.entries()) {
       assert.equal(reply.status, 400, `${heads[i]!.split(' ').slice(0, 2).join(' ')}: ${reply.text.slice(0, 300)}`);
@@ -243,16 +364,18 @@ describe('hostile requests', () => {
     let refused = 0;
     for (let opened = 0; opened < count; opened += 500) {
       await Promise.all(
-        Array.from({ length: Math.min(500, count - opened) }, () =>
-          new Promise<void>((resolve) => {
-            const socket = connect(master.port, '127.0.0.1', () => resolve());
-            socket.on('error', () => {
-              refused++;
-              resolve();
-            });
-            if (sockets.length % 2 === 0) socket.write('PUT /flood HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nabc');
-            sockets.push(socket);
-          }),
+        Array.from(
+          { length: Math.min(500, count - opened) },
+          () =>
+            new Promise<void>((resolve) => {
+              const socket = connect(master.port, '127.0.0.1', () => resolve());
+              socket.on('error', () => {
+                refused++;
+                resolve();
+              });
+              if (sockets.length % 2 === 0) socket.write('PUT /flood HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nabc');
+              sockets.push(socket);
+            }),
         ),
       );
     }
@@ -271,7 +394,9 @@ describe('hostile requests', () => {
       assert.equal(master.child.exitCode, null, 'the master is up');
       assert.equal((await http('GET', `${master.url}/q/x`)).status, 302);
       settled.push(memoryOf(master.child.pid!).rss);
-      t.diagnostic(`round ${round + 1}: ${opened} connections (${refused} refused), RSS ${mb(peak)} with them open, ${mb(settled.at(-1)!)} after`);
+      t.diagnostic(
+        `round ${round + 1}: ${opened} connections (${refused} refused), RSS ${mb(peak)} with them open, ${mb(settled.at(-1)!)} after`,
+      );
     }
     t.diagnostic(`RSS baseline ${mb(baseline)}`);
     // The first flood grows the heap to what 10,000 connections need; later ones must reuse it.

@@ -26,7 +26,7 @@ after(async () => {
 test('a 100 MB PUT grows the master RSS by well under the value size', async (t) => {
   const size = Number(process.env.MB ?? 100) * 1024 * 1024;
   const chunk = Buffer.alloc(1024 * 1024);
-  for (let i = 0; i < chunk.length; i += 4) chunk.writeUInt32LE(i * 2654435761 >>> 0, i);
+  for (let i = 0; i < chunk.length; i += 4) chunk.writeUInt32LE((i * 2654435761) >>> 0, i);
   const expected = createHash('md5');
   for (let i = 0; i < size / chunk.length; i++) expected.update(chunk);
   // Warm up the code paths first, so the measurement is of the value and not of JIT and pools.
@@ -38,16 +38,20 @@ test('a 100 MB PUT grows the master RSS by well under the value size', async (t)
   const pids = processTree(master.child.pid!);
   const before = pids.map((pid) => memoryOf(pid).rss);
   for (const pid of pids) resetPeak(pid);
-  const body = Readable.from((function* () {
-    for (let i = 0; i < size / chunk.length; i++) yield chunk;
-  })());
+  const body = Readable.from(
+    (function* () {
+      for (let i = 0; i < size / chunk.length; i++) yield chunk;
+    })(),
+  );
   const reply = await http('PUT', `${master.url}/big`, body, { 'content-length': String(size) });
   assert.equal(reply.status, 201);
   const growths = pids.map((pid, i) => memoryOf(pid).peak - before[i]!);
-  t.diagnostic(`per process: ${growths.map((g) => (g / 2 ** 20).toFixed(1)).join(", ")} MB`);
+  t.diagnostic(`per process: ${growths.map((g) => (g / 2 ** 20).toFixed(1)).join(', ')} MB`);
   // The bar is for the process that streams the value (one worker), as it was for one process.
   const growth = Math.max(...growths);
-  t.diagnostic(`master RSS before ${(before.reduce((a, b) => a + b) / 2 ** 20).toFixed(1)} MB (${pids.length} processes), largest peak growth of one process during the ${size / 2 ** 20} MB PUT ${(growth / 2 ** 20).toFixed(1)} MB`);
+  t.diagnostic(
+    `master RSS before ${(before.reduce((a, b) => a + b) / 2 ** 20).toFixed(1)} MB (${pids.length} processes), largest peak growth of one process during the ${size / 2 ** 20} MB PUT ${(growth / 2 ** 20).toFixed(1)} MB`,
+  );
   assert.ok(growth < 50 * 1024 * 1024, `RSS grew by ${(growth / 2 ** 20).toFixed(1)} MB for a ${size / 2 ** 20} MB value`);
   assert.equal((await http('HEAD', `${master.url}/big`)).headers['content-md5'], expected.digest('hex'));
 });

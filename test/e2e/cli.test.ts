@@ -51,7 +51,10 @@ test('usage errors exit 2 with a message', async () => {
 });
 
 test('package.json runs `mkv up` on npm start and names the bin mkv', () => {
-  const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { bin: Record<string, string>; scripts: Record<string, string> };
+  const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as {
+    bin: Record<string, string>;
+    scripts: Record<string, string>;
+  };
   assert.equal(pkg.bin.mkv, 'dist/src/cli/main.js');
   assert.match(pkg.scripts.start!, /main\.js up/);
 });
@@ -68,7 +71,9 @@ test('mkv up: a master and three volumes that curl -L can use; Ctrl-C stops all 
   for (let attempt = 0; attempt < 5 && !child; attempt++) {
     port = await fourFreePorts();
     const admin = await freePort();
-    const candidate = spawn(process.execPath, [mkvBin, 'up', '--port', String(port), '--admin-port', String(admin), '--data', data], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const candidate = spawn(process.execPath, [mkvBin, 'up', '--port', String(port), '--admin-port', String(admin), '--data', data], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     output = '';
     candidate.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     candidate.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));

@@ -12,7 +12,17 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { http } from '../helpers/http.js';
-import { freePort, hasNginx, removeDir, repoRoot, spawnMaster, startVolumes, tempDir, type MkvProcess, type VolumeSet } from '../helpers/cluster.js';
+import {
+  freePort,
+  hasNginx,
+  removeDir,
+  repoRoot,
+  spawnMaster,
+  startVolumes,
+  tempDir,
+  type MkvProcess,
+  type VolumeSet,
+} from '../helpers/cluster.js';
 
 const run = promisify(execFile);
 const md5 = (data: Buffer | string) => createHash('md5').update(data).digest('hex');
@@ -27,7 +37,13 @@ function missing(command: string, versionArgs: string[], install: string): strin
 
 /** The environment of a client: its own credentials and nothing of the caller's AWS setup. */
 function clientEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, AWS_ACCESS_KEY_ID: 'client', AWS_SECRET_ACCESS_KEY: 'client-secret', AWS_DEFAULT_REGION: 'us-east-1', ...extra };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    AWS_ACCESS_KEY_ID: 'client',
+    AWS_SECRET_ACCESS_KEY: 'client-secret',
+    AWS_DEFAULT_REGION: 'us-east-1',
+    ...extra,
+  };
   for (const name of ['AWS_CA_BUNDLE', 'AWS_PROFILE', 'AWS_SESSION_TOKEN', 'AWS_ENDPOINT_URL']) delete env[name];
   return env;
 }
@@ -70,7 +86,13 @@ describe(`real S3 clients against an mkv cluster (${hasNginx() ? 'nginx' : 'embe
 
   describe('aws s3', { skip: missing('aws', ['--version'], 'apt-get install awscli') }, () => {
     const aws = async (args: string[], options: { s3Port?: boolean } = {}) =>
-      (await run('aws', ['--endpoint-url', options.s3Port ? s3Endpoint : endpoint, ...args], { env: clientEnv(), timeout: 120_000, maxBuffer: 64 * MB })).stdout;
+      (
+        await run('aws', ['--endpoint-url', options.s3Port ? s3Endpoint : endpoint, ...args], {
+          env: clientEnv(),
+          timeout: 120_000,
+          maxBuffer: 64 * MB,
+        })
+      ).stdout;
 
     test('mb, cp small and multipart (ETag of parts), ls, s3api head-object, cp back', async () => {
       const small = join(work, 'small.txt');
@@ -107,10 +129,12 @@ describe(`real S3 clients against an mkv cluster (${hasNginx() ? 'nginx' : 'embe
       assert.equal(await aws(['s3', 'cp', 's3://awsb/synced/sub/c.txt', '-']), 'sub/c.txt, changed to v2\n');
     });
 
-    test('--no-sign-request: bytes and listings, not redirects, on the S3 port and the master\'s', async () => {
+    test("--no-sign-request: bytes and listings, not redirects, on the S3 port and the master's", async () => {
       assert.equal(await aws(['--no-sign-request', 's3', 'cp', 's3://awsb/synced/a.txt', '-'], { s3Port: true }), 'a.txt v1\n');
       assert.match(await aws(['--no-sign-request', 's3', 'ls', 's3://awsb/synced/'], { s3Port: true }), /\sa\.txt$/m);
-      const head = JSON.parse(await aws(['--no-sign-request', 's3api', 'head-object', '--bucket', 'awsb', '--key', 'synced/a.txt'], { s3Port: true })) as Record<string, unknown>;
+      const head = JSON.parse(
+        await aws(['--no-sign-request', 's3api', 'head-object', '--bucket', 'awsb', '--key', 'synced/a.txt'], { s3Port: true }),
+      ) as Record<string, unknown>;
       assert.equal(head.ContentLength, 'a.txt v1\n'.length);
       // On the master's own port, the header every AWS SDK sends tells an unsigned S3 client from
       // a plain one (curl -L), which keeps the original's redirect.
@@ -130,8 +154,17 @@ describe(`real S3 clients against an mkv cluster (${hasNginx() ? 'nginx' : 'embe
     // rclone's S3 backend with provider Other lists with ListObjects v1.
     const rclone = async (args: string[]) => {
       const config = join(work, 'rclone.conf');
-      writeFileSync(config, `[mkv]\ntype = s3\nprovider = Other\naccess_key_id = client\nsecret_access_key = client-secret\nendpoint = ${endpoint}\nforce_path_style = true\n`);
-      return (await run('rclone', ['--config', config, '--retries', '1', '--low-level-retries', '1', ...args], { env: clientEnv(), timeout: 120_000, maxBuffer: 64 * MB })).stdout;
+      writeFileSync(
+        config,
+        `[mkv]\ntype = s3\nprovider = Other\naccess_key_id = client\nsecret_access_key = client-secret\nendpoint = ${endpoint}\nforce_path_style = true\n`,
+      );
+      return (
+        await run('rclone', ['--config', config, '--retries', '1', '--low-level-retries', '1', ...args], {
+          env: clientEnv(),
+          timeout: 120_000,
+          maxBuffer: 64 * MB,
+        })
+      ).stdout;
     };
     let local: string;
     before(() => {
@@ -146,7 +179,12 @@ describe(`real S3 clients against an mkv cluster (${hasNginx() ? 'nginx' : 'embe
     test('copy, ls, cat, check', async () => {
       await rclone(['copy', local, 'mkv:rcb/tree']);
       const listing = await rclone(['ls', 'mkv:rcb/tree']);
-      for (const [size, name] of [[4, 'one.txt'], [3 * MB, 'nested/two.bin'], [6, 'nested/deeper/three.txt'], [0, 'empty']] as const) {
+      for (const [size, name] of [
+        [4, 'one.txt'],
+        [3 * MB, 'nested/two.bin'],
+        [6, 'nested/deeper/three.txt'],
+        [0, 'empty'],
+      ] as const) {
         assert.match(listing, new RegExp(`^\\s*${size} ${name}$`, 'm'));
       }
       assert.equal(await rclone(['cat', 'mkv:rcb/tree/nested/deeper/three.txt']), 'three\n');
@@ -171,7 +209,13 @@ describe(`real S3 clients against an mkv cluster (${hasNginx() ? 'nginx' : 'embe
 
   describe('restic', { skip: missing('restic', ['version'], 'apt-get install restic') }, () => {
     const restic = async (args: string[]) =>
-      (await run('restic', ['--no-cache', '-r', `s3:${endpoint}/resticb`, ...args], { env: clientEnv({ RESTIC_PASSWORD: 'a restic password' }), timeout: 180_000, maxBuffer: 64 * MB })).stdout;
+      (
+        await run('restic', ['--no-cache', '-r', `s3:${endpoint}/resticb`, ...args], {
+          env: clientEnv({ RESTIC_PASSWORD: 'a restic password' }),
+          timeout: 180_000,
+          maxBuffer: 64 * MB,
+        })
+      ).stdout;
 
     test('init, backup twice, check --read-data, restore, forget --prune', async () => {
       const source = join(work, 'restic-src');

@@ -65,9 +65,16 @@ test('compact folds the old segments into a snapshot; replay equals the live ind
     assert.ok((JSON.parse((await http('GET', `${master.url}/c/?unlinked`)).text) as { keys: string[] }).keys.includes('/c/3'));
     assert.equal((await http('GET', `${master.url}/c/7`)).status, 404);
     const history = JSON.parse((await http('GET', `${master.url}/c/20?history`)).text) as Array<{ type: string; origin: string }>;
-    assert.deepEqual(history.map((e) => [e.type, e.origin]), [['ObjectSnapshot', 'compact']]);
+    assert.deepEqual(
+      history.map((e) => [e.type, e.origin]),
+      [['ObjectSnapshot', 'compact']],
+    );
     const later = JSON.parse((await http('GET', `${master.url}/c/12?history`)).text) as Array<{ type: string }>;
-    assert.deepEqual(later.map((e) => e.type), ['ObjectSnapshot', 'KeyUnlinked'], 'events after the cut keep their history');
+    assert.deepEqual(
+      later.map((e) => e.type),
+      ['ObjectSnapshot', 'KeyUnlinked'],
+      'events after the cut keep their history',
+    );
     assert.equal((await http('PUT', `${master.url}/c/after`, 'after the compaction')).status, 201);
     assert.equal((await http('LINK', `${master.url}/c/3`)).status, 204);
   } finally {

@@ -15,7 +15,8 @@ import { assertIndexEqualsReplay, keysInLog } from '../helpers/replay.js';
 import { mkvBin, removeDir, spawnMaster, startVolumes, tempDir, type VolumeSet } from '../helpers/cluster.js';
 
 const rounds = Number(process.env.MKV_CRASH_ROUNDS ?? 3);
-type Known = { state: 'live'; md5: string } | { state: 'deleted' } | { state: 'unlinked'; md5: string } | { state: 'unknown'; md5s: string[] };
+type Known =
+  { state: 'live'; md5: string } | { state: 'deleted' } | { state: 'unlinked'; md5: string } | { state: 'unknown'; md5s: string[] };
 
 let set: VolumeSet;
 let db: string;
@@ -103,7 +104,8 @@ test(`kill -9 of the master under load, ${rounds} rounds: nothing acknowledged i
     // Under load for real before the kill: a few outcomes acknowledged this round (a cold master
     // on a slow machine may take most of a second for them), then a random moment.
     const settled = () => [...known.entries()].filter(([key, k]) => key.startsWith(`/crash/r${round}/`) && k.state !== 'unknown').length;
-    for (const deadline = Date.now() + 10_000; settled() < 8 && Date.now() < deadline; ) await new Promise((resolve) => setTimeout(resolve, 10));
+    for (const deadline = Date.now() + 10_000; settled() < 8 && Date.now() < deadline;)
+      await new Promise((resolve) => setTimeout(resolve, 10));
     await new Promise((resolve) => setTimeout(resolve, Math.random() * 500));
     master.child.kill('SIGKILL');
     assert.equal(await master.exited, 'SIGKILL');
@@ -134,13 +136,34 @@ test(`kill -9 of the master under load, ${rounds} rounds: nothing acknowledged i
 test('a master started at once after kill -9, while the killed one is still a zombie, starts', { timeout: 60_000 }, async () => {
   const zombieDb = tempDir('mkv-zombie-');
   // A parent that starts the master and never waits for it: killed, the master stays a zombie.
-  const parent = spawn('python3', ['-c', 'import subprocess, sys, time\np = subprocess.Popen(sys.argv[1:])\nprint(p.pid, flush=True)\ntime.sleep(60)', process.execPath, mkvBin, 'server', '--port', '0', '--host', '127.0.0.1', '--volumes', set.volumes.join(','), '--db', zombieDb], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const parent = spawn(
+    'python3',
+    [
+      '-c',
+      'import subprocess, sys, time\np = subprocess.Popen(sys.argv[1:])\nprint(p.pid, flush=True)\ntime.sleep(60)',
+      process.execPath,
+      mkvBin,
+      'server',
+      '--port',
+      '0',
+      '--host',
+      '127.0.0.1',
+      '--volumes',
+      set.volumes.join(','),
+      '--db',
+      zombieDb,
+    ],
+    { stdio: ['ignore', 'pipe', 'ignore'] },
+  );
   try {
-    const pid = Number(await new Promise<string>((resolve) => parent.stdout.once('data', (chunk: Buffer) => resolve(chunk.toString().trim()))));
+    const pid = Number(
+      await new Promise<string>((resolve) => parent.stdout.once('data', (chunk: Buffer) => resolve(chunk.toString().trim()))),
+    );
     for (let i = 0; i < 100 && !existsSync(join(zombieDb, 'index')); i++) await new Promise((resolve) => setTimeout(resolve, 50));
     await new Promise((resolve) => setTimeout(resolve, 1000)); // listening, the lock held
     process.kill(pid, 'SIGKILL');
-    for (let i = 0; i < 100 && !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8')); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    for (let i = 0; i < 100 && !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8')); i++)
+      await new Promise((resolve) => setTimeout(resolve, 10));
     assert.match(readFileSync(`/proc/${pid}/status`, 'utf8'), /^State:\s+Z/m, 'the killed master is a zombie');
     const next = await spawnMaster(['--volumes', set.volumes.join(','), '--db', zombieDb]);
     try {

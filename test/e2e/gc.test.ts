@@ -60,7 +60,10 @@ test('gc deletes keys unlinked before the time and cleans up abandoned writes; h
     const history = JSON.parse((await http('GET', `${again.url}/gc/old?history`)).text) as Array<{ type: string; origin: string }>;
     assert.deepEqual(history.at(-1), { ...history.at(-1), type: 'KeyDeleted', origin: 'gc' });
     const abandoned = JSON.parse((await http('GET', `${again.url}/gc/abandoned?history`)).text) as Array<{ type: string; origin: string }>;
-    assert.deepEqual(abandoned.map((event) => event.type), ['WriteStarted', 'WriteAborted']);
+    assert.deepEqual(
+      abandoned.map((event) => event.type),
+      ['WriteStarted', 'WriteAborted'],
+    );
   } finally {
     again.child.kill('SIGTERM');
     await again.exited;

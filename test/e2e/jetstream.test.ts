@@ -13,7 +13,18 @@ import { JetStreamWriter } from '../../src/writer/jetstream-writer.js';
 import { silentLogger } from '../../src/logger.js';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { freePort, nginxSkipReason, removeDir, repoRoot, runMkv, spawnMaster, startVolumes, tempDir, type MkvProcess, type VolumeSet } from '../helpers/cluster.js';
+import {
+  freePort,
+  nginxSkipReason,
+  removeDir,
+  repoRoot,
+  runMkv,
+  spawnMaster,
+  startVolumes,
+  tempDir,
+  type MkvProcess,
+  type VolumeSet,
+} from '../helpers/cluster.js';
 import { http } from '../helpers/http.js';
 import { natsSkipReason, startNats, startNatsCluster, type NatsServer } from '../helpers/nats.js';
 
@@ -54,7 +65,16 @@ describe('masters on one JetStream stream', { skip: natsSkipReason() }, () => {
     if (root) removeDir(root);
   });
 
-  const args = (db: string, stream: string) => ['--db', db, '--volumes', set.volumes.join(','), '--replicas', '2', '--log', `${nats.url}/${stream}`];
+  const args = (db: string, stream: string) => [
+    '--db',
+    db,
+    '--volumes',
+    set.volumes.join(','),
+    '--replicas',
+    '2',
+    '--log',
+    `${nats.url}/${stream}`,
+  ];
 
   test('a write through one master is readable through the other with Min-Log-Seq; every write answers Log-Seq', async () => {
     const a = await spawnMaster(args(`${root}/rw-a`, 'RW'));
@@ -75,7 +95,8 @@ describe('masters on one JetStream stream', { skip: natsSkipReason() }, () => {
       assert.ok(Number(deleted.headers['log-seq']) > Number(unlinked.headers['log-seq']));
       assert.equal((await http('GET', `${b.url}/shared/1`, undefined, { 'min-log-seq': deleted.headers['log-seq']! })).status, 404);
       // Both masters keep the same history of a key.
-      const history = (url: string) => http('GET', `${url}/shared/0?history`, undefined, { 'min-log-seq': deleted.headers['log-seq']! }).then((reply) => reply.text);
+      const history = (url: string) =>
+        http('GET', `${url}/shared/0?history`, undefined, { 'min-log-seq': deleted.headers['log-seq']! }).then((reply) => reply.text);
       assert.equal(await history(a.url), await history(b.url));
       assert.equal((await http('GET', `${a.url}/shared/2`, undefined, { 'min-log-seq': 'soon' })).status, 400);
     } finally {
@@ -95,11 +116,17 @@ describe('masters on one JetStream stream', { skip: natsSkipReason() }, () => {
         );
         const statuses = replies.map((reply) => reply.status);
         assert.equal(statuses.filter((status) => status === 201).length, 1, `statuses: ${statuses.join(',')}`);
-        assert.ok(statuses.every((status) => status === 201 || status === 409 || status === 403), `statuses: ${statuses.join(',')}`);
+        assert.ok(
+          statuses.every((status) => status === 201 || status === 409 || status === 403),
+          `statuses: ${statuses.join(',')}`,
+        );
         const winner = replies.findIndex((reply) => reply.status === 201);
         const seq = replies[winner]!.headers['log-seq']!;
-        for (const url of [a.url, b.url]) assert.deepEqual(await readThrough(`${url}${key}`, seq), { status: 200, text: `writer ${winner}` });
-        const history = JSON.parse((await http('GET', `${a.url}${key}?history`, undefined, { 'min-log-seq': seq })).text) as Array<{ type: string }>;
+        for (const url of [a.url, b.url])
+          assert.deepEqual(await readThrough(`${url}${key}`, seq), { status: 200, text: `writer ${winner}` });
+        const history = JSON.parse((await http('GET', `${a.url}${key}?history`, undefined, { 'min-log-seq': seq })).text) as Array<{
+          type: string;
+        }>;
         assert.equal(history.filter((event) => event.type === 'WriteCommitted').length, 1);
       }
     } finally {
@@ -108,7 +135,7 @@ describe('masters on one JetStream stream', { skip: natsSkipReason() }, () => {
     }
   });
 
-  test('a master killed with kill -9 under load restarts, catches up, and its index equals the other\'s', async () => {
+  test("a master killed with kill -9 under load restarts, catches up, and its index equals the other's", async () => {
     const dbA = `${root}/crash-a`;
     const dbB = `${root}/crash-b`;
     let a = await spawnMaster(args(dbA, 'CRASH'));
@@ -148,11 +175,25 @@ describe('masters on one JetStream stream', { skip: natsSkipReason() }, () => {
  * Runs `body` with a master on a nats-server of its own (one the test may freeze) and three
  * embedded volumes; then thaws the server and stops everything, whatever body did.
  */
-async function withOwnNats(stream: string, extraArgs: string[], body: (nats: NatsServer, master: MkvProcess) => Promise<void>): Promise<void> {
+async function withOwnNats(
+  stream: string,
+  extraArgs: string[],
+  body: (nats: NatsServer, master: MkvProcess) => Promise<void>,
+): Promise<void> {
   const nats = await startNats();
   const set = await startVolumes('embedded', 3);
   const root = tempDir('mkv-jetstream-own-');
-  const master = await spawnMaster(['--db', `${root}/db`, '--volumes', set.volumes.join(','), '--replicas', '2', '--log', `${nats.url}/${stream}`, ...extraArgs]);
+  const master = await spawnMaster([
+    '--db',
+    `${root}/db`,
+    '--volumes',
+    set.volumes.join(','),
+    '--replicas',
+    '2',
+    '--log',
+    `${nats.url}/${stream}`,
+    ...extraArgs,
+  ]);
   try {
     await body(nats, master);
   } finally {
@@ -187,7 +228,10 @@ describe('a JetStream server that stops answering for a while', { skip: natsSkip
       for (let n = 0; ; n++) {
         const after = await http('PUT', `${master.url}/hang/after/${n}`, `after ${n}`, {}, 40_000);
         if (after.status === 201) {
-          assert.deepEqual(await readThrough(`${master.url}/hang/after/${n}`, after.headers['log-seq']!), { status: 200, text: `after ${n}` });
+          assert.deepEqual(await readThrough(`${master.url}/hang/after/${n}`, after.headers['log-seq']!), {
+            status: 200,
+            text: `after ${n}`,
+          });
           break;
         }
         assert.equal(after.status, 503, after.text);
@@ -219,7 +263,8 @@ describe('the projector of a JetStream master', { skip: natsSkipReason(), timeou
     const index = IndexStore.open(join(root, 'index'));
     const writer = new JetStreamWriter(log, index, silentLogger);
     writer.start();
-    const put = (key: string) => writer.append([{ key, cause: { origin: 'api', client: null }, change: { type: 'WriteStarted', volumes: ['v1'] } }]);
+    const put = (key: string) =>
+      writer.append([{ key, cause: { origin: 'api', client: null }, change: { type: 'WriteStarted', volumes: ['v1'] } }]);
     try {
       assert.equal((await put('/before'))[0]!.seq, 1);
       nats.freeze();
@@ -249,16 +294,31 @@ describe('nginx in front of two masters (nginx/masters)', { skip: natsSkipReason
     const nats = await startNats();
     const set = await startVolumes('embedded', 3);
     const root = tempDir('mkv-front-');
-    const args = (db: string) => ['--db', `${root}/${db}`, '--volumes', set.volumes.join(','), '--replicas', '2', '--log', `${nats.url}/FRONT`];
+    const args = (db: string) => [
+      '--db',
+      `${root}/${db}`,
+      '--volumes',
+      set.volumes.join(','),
+      '--replicas',
+      '2',
+      '--log',
+      `${nats.url}/FRONT`,
+    ];
     const a = await spawnMaster(args('a'));
     const b = await spawnMaster(args('b'));
     const port = await freePort();
-    const front = spawn(join(repoRoot, 'nginx/masters'), [`127.0.0.1:${a.port}`, `127.0.0.1:${b.port}`], { env: { ...process.env, PORT: String(port) }, stdio: 'ignore' });
+    const front = spawn(join(repoRoot, 'nginx/masters'), [`127.0.0.1:${a.port}`, `127.0.0.1:${b.port}`], {
+      env: { ...process.env, PORT: String(port) },
+      stdio: 'ignore',
+    });
     const url = `http://127.0.0.1:${port}`;
     try {
       let up = false;
       for (let attempt = 0; attempt < 100 && !up; attempt++) {
-        up = await http('GET', `${url}/none`).then(() => true, () => false);
+        up = await http('GET', `${url}/none`).then(
+          () => true,
+          () => false,
+        );
         if (!up) await new Promise((resolve) => setTimeout(resolve, 50));
       }
       const seqs: string[] = [];
@@ -332,10 +392,31 @@ describe('moving a log between backends', { skip: natsSkipReason() }, () => {
     }
 
     // The offline tools read the stream too: a point-in-time rebuild after the 10th PUT.
-    const rebuilt = await runMkv(['rebuild', '--db', `${root}/pit-source`, '--log', stream, '--from-log', '--until-seq', '20', '--into', `${root}/pit`]);
+    const rebuilt = await runMkv([
+      'rebuild',
+      '--db',
+      `${root}/pit-source`,
+      '--log',
+      stream,
+      '--from-log',
+      '--until-seq',
+      '20',
+      '--into',
+      `${root}/pit`,
+    ]);
     assert.equal(rebuilt.status, 0, rebuilt.stderr);
     assert.match(rebuilt.stdout, /10 keys from 20 events \(up to seq 20\)/);
-    const rebalanced = await runMkv(['rebalance', '--db', `${root}/tool-index`, '--log', stream, '--volumes', set.volumes.join(','), '--replicas', '2']);
+    const rebalanced = await runMkv([
+      'rebalance',
+      '--db',
+      `${root}/tool-index`,
+      '--log',
+      stream,
+      '--volumes',
+      set.volumes.join(','),
+      '--replicas',
+      '2',
+    ]);
     assert.equal(rebalanced.status, 0, rebalanced.stderr);
     assert.match(rebalanced.stdout + rebalanced.stderr, /already balanced 20/);
 
@@ -382,7 +463,8 @@ describe('a three-node JetStream cluster', { skip: natsSkipReason(), timeout: 12
       assert.equal(acknowledged.size, 25);
       await stop(master);
       master = await spawnMaster(args);
-      for (const [key, seq] of acknowledged) assert.deepEqual(await readThrough(`${master.url}${key}`, seq), { status: 200, text: `value of ${key}` });
+      for (const [key, seq] of acknowledged)
+        assert.deepEqual(await readThrough(`${master.url}${key}`, seq), { status: 200, text: `value of ${key}` });
     } finally {
       await stop(master);
       await set.close();

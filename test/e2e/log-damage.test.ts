@@ -35,7 +35,11 @@ async function appendUnacknowledgedBlock(db: string, tag: string): Promise<{ pat
   const start = statSync(path).size;
   const cause = { origin: 'api', client: null };
   await log.append(
-    Array.from({ length: 5 }, (_, i) => ({ key: `/unacked/${tag}/${i}`, cause, change: { type: 'WriteStarted' as const, volumes: ['127.0.0.1:1/sv00'] } })),
+    Array.from({ length: 5 }, (_, i) => ({
+      key: `/unacked/${tag}/${i}`,
+      cause,
+      change: { type: 'WriteStarted' as const, volumes: ['127.0.0.1:1/sv00'] },
+    })),
   );
   await log.close();
   return { path, start, end: statSync(path).size };

@@ -115,27 +115,31 @@ describe('master faults', () => {
     });
   });
 
-  test('the log cannot be written (its file made immutable): writes answer 503, reads go on, writes resume', { skip: canChattr() }, async () => {
-    const { url } = await start();
-    assert.equal((await http('PUT', `${url}/ro/before`, 'b')).status, 201);
-    values.set('/ro/before', 'b');
-    const newest = listSegments(logDir(db)).at(-1)!.path;
-    assert.equal(spawnSync('chattr', ['+i', newest]).status, 0);
-    try {
-      const refused = await http('PUT', `${url}/ro/x`, 'nope');
-      assert.equal(refused.status, 503, refused.text);
-      assert.match(refused.text, /MKV_LOG_UNAVAILABLE: the log cannot be written \(EPERM\)/);
-      assert.equal((await http('UNLINK', `${url}/ro/before`)).status, 503);
-      await assertAllServed(url);
-    } finally {
-      spawnSync('chattr', ['-i', newest]);
-    }
-    assert.equal((await http('PUT', `${url}/ro/x`, 'yes')).status, 201);
-    values.set('/ro/x', 'yes');
-    await stop();
-    assert.equal((await runMkv(['log', 'verify', '--db', db])).status, 0);
-    await assertIndexEqualsReplay(db);
-  });
+  test(
+    'the log cannot be written (its file made immutable): writes answer 503, reads go on, writes resume',
+    { skip: canChattr() },
+    async () => {
+      const { url } = await start();
+      assert.equal((await http('PUT', `${url}/ro/before`, 'b')).status, 201);
+      values.set('/ro/before', 'b');
+      const newest = listSegments(logDir(db)).at(-1)!.path;
+      assert.equal(spawnSync('chattr', ['+i', newest]).status, 0);
+      try {
+        const refused = await http('PUT', `${url}/ro/x`, 'nope');
+        assert.equal(refused.status, 503, refused.text);
+        assert.match(refused.text, /MKV_LOG_UNAVAILABLE: the log cannot be written \(EPERM\)/);
+        assert.equal((await http('UNLINK', `${url}/ro/before`)).status, 503);
+        await assertAllServed(url);
+      } finally {
+        spawnSync('chattr', ['-i', newest]);
+      }
+      assert.equal((await http('PUT', `${url}/ro/x`, 'yes')).status, 201);
+      values.set('/ro/x', 'yes');
+      await stop();
+      assert.equal((await runMkv(['log', 'verify', '--db', db])).status, 0);
+      await assertIndexEqualsReplay(db);
+    },
+  );
 
   test('the index deleted: the master replays the log into a new one', async () => {
     let { url } = await start();
@@ -164,7 +168,10 @@ describe('master faults', () => {
     assert.match(output(), /the index is damaged: set aside, rebuilding it from the log/);
     await assertAllServed(url);
     await stop();
-    assert.ok(readdirSync(db).some((name) => name.startsWith('index-damaged-')), 'the damaged index is kept for inspection');
+    assert.ok(
+      readdirSync(db).some((name) => name.startsWith('index-damaged-')),
+      'the damaged index is kept for inspection',
+    );
     await assertIndexEqualsReplay(db);
   });
 

@@ -49,7 +49,20 @@ describe("the original's command lines", () => {
 
   test('mkv -volumes ... -db DIR server (flags before the command, one dash), and flags on both sides', async () => {
     const port = await freePort();
-    const master = await serve(['-port', String(port), '-volumes', set.volumes.join(','), '-db', first, '-md5sum=true', '-voltimeout', '1s', 'server', '--host', '127.0.0.1']);
+    const master = await serve([
+      '-port',
+      String(port),
+      '-volumes',
+      set.volumes.join(','),
+      '-db',
+      first,
+      '-md5sum=true',
+      '-voltimeout',
+      '1s',
+      'server',
+      '--host',
+      '127.0.0.1',
+    ]);
     try {
       assert.equal((await http('PUT', `${master.url}/wehave`, 'bigswag')).status, 201);
       assert.equal((await getFollowing(`${master.url}/wehave`)).text, 'bigswag');
@@ -75,7 +88,21 @@ describe("the original's command lines", () => {
   });
 
   test("every one of the original's flags is accepted by every command, ignored where it means nothing", async () => {
-    const all = ['-port', '3999', '-fallback', '', '-replicas', '3', '-subvolumes', '10', '-protect=false', '-v=false', '-md5sum=true', '-voltimeout', '1s'];
+    const all = [
+      '-port',
+      '3999',
+      '-fallback',
+      '',
+      '-replicas',
+      '3',
+      '-subvolumes',
+      '10',
+      '-protect=false',
+      '-v=false',
+      '-md5sum=true',
+      '-voltimeout',
+      '1s',
+    ];
     const rebalance = await runMkv(['-volumes', set.volumes.join(','), '-db', first, ...all, 'rebalance']);
     assert.equal(rebalance.status, 0, rebalance.stderr);
     for (const command of [['verify'], ['gc'], ['uploads'], ['history', '/wehave'], ['rebuild', '--from-log'], ['log', 'verify']]) {

@@ -8,7 +8,16 @@ import { keyToPath, keyToVolumes } from '../../src/placement.js';
 import { blobsIn } from '../helpers/blobs.js';
 import { getFollowing, http } from '../helpers/http.js';
 import { assertIndexEqualsReplay } from '../helpers/replay.js';
-import { nginxSkipReason, removeDir, runMkv, spawnMaster, startVolumes, tempDir, type MkvProcess, type VolumeSet } from '../helpers/cluster.js';
+import {
+  nginxSkipReason,
+  removeDir,
+  runMkv,
+  spawnMaster,
+  startVolumes,
+  tempDir,
+  type MkvProcess,
+  type VolumeSet,
+} from '../helpers/cluster.js';
 
 const md5 = (data: Buffer | string) => createHash('md5').update(data).digest('hex');
 
@@ -87,8 +96,14 @@ function rebalanceSuite(kind: 'embedded' | 'nginx', skip: string | false): void 
           assert.equal(reply.headers['content-md5'], md5(value));
           assert.equal(md5((await getFollowing(master.url + key)).body), md5(value));
         }
-        const moved = [...values.keys()].find((key) => keyToVolumes(key, set.volumes, 3, 10).join() !== keyToVolumes(key, three(), 3, 10).join())!;
-        const history = JSON.parse((await http('GET', `${master.url}${moved}?history`)).text) as Array<{ type: string; origin: string; volumes: string[] }>;
+        const moved = [...values.keys()].find(
+          (key) => keyToVolumes(key, set.volumes, 3, 10).join() !== keyToVolumes(key, three(), 3, 10).join(),
+        )!;
+        const history = JSON.parse((await http('GET', `${master.url}${moved}?history`)).text) as Array<{
+          type: string;
+          origin: string;
+          volumes: string[];
+        }>;
         assert.deepEqual(
           { type: history.at(-1)!.type, origin: history.at(-1)!.origin, volumes: history.at(-1)!.volumes },
           { type: 'KeyRelocated', origin: 'rebalance', volumes: keyToVolumes(moved, set.volumes, 3, 10) },
@@ -122,7 +137,9 @@ function rebalanceSuite(kind: 'embedded' | 'nginx', skip: string | false): void 
     test('POST /key?rebalance moves one key on a running server: 204, 404 for a missing key', async () => {
       const master = await serve(set.volumes);
       try {
-        const key = [...values.keys()].find((k) => !unlinked.has(k) && keyToVolumes(k, set.volumes, 3, 10).join() !== keyToVolumes(k, three(), 3, 10).join())!;
+        const key = [...values.keys()].find(
+          (k) => !unlinked.has(k) && keyToVolumes(k, set.volumes, 3, 10).join() !== keyToVolumes(k, three(), 3, 10).join(),
+        )!;
         assert.equal((await http('GET', master.url + key)).headers['key-balance'], 'unbalanced');
         assert.equal((await http('POST', `${master.url}${key}?rebalance`)).status, 204);
         const reply = await http('GET', master.url + key);
@@ -130,7 +147,8 @@ function rebalanceSuite(kind: 'embedded' | 'nginx', skip: string | false): void 
         assert.equal(reply.headers['key-volumes'], keyToVolumes(key, set.volumes, 3, 10).join(','));
         assert.equal(md5((await getFollowing(master.url + key)).body), md5(values.get(key)!));
         for (const volume of keyToVolumes(key, three(), 3, 10)) {
-          if (!keyToVolumes(key, set.volumes, 3, 10).includes(volume)) assert.ok(!existsSync(fileOf(set, volume, key)), 'the old copy is gone');
+          if (!keyToVolumes(key, set.volumes, 3, 10).includes(volume))
+            assert.ok(!existsSync(fileOf(set, volume, key)), 'the old copy is gone');
         }
         assert.equal((await http('POST', `${master.url}/no/such/key?rebalance`)).status, 404);
         assert.equal((await http('POST', `${master.url}${key}?frobnicate`)).status, 403);

@@ -104,7 +104,12 @@ describe('recovery and time travel', () => {
         assert.equal((await http('GET', `${reader.url}/pit/35`)).status, 404, 'written later');
         const history = JSON.parse((await http('GET', `${reader.url}/pit/12?history`)).text) as unknown[];
         assert.equal(history.length, 2);
-        for (const [method, body] of [['PUT', 'x'], ['DELETE', undefined], ['UNLINK', undefined], ['LINK', undefined]] as const) {
+        for (const [method, body] of [
+          ['PUT', 'x'],
+          ['DELETE', undefined],
+          ['UNLINK', undefined],
+          ['LINK', undefined],
+        ] as const) {
           const refused = await http(method, `${reader.url}/pit/25`, body);
           assert.equal(refused.status, 403, method);
           assert.match(refused.text, /read-only/);
@@ -120,7 +125,10 @@ describe('recovery and time travel', () => {
     const history = await runMkv(['history', '--db', db, '/pit/3']);
     assert.equal(history.status, 0, history.stderr);
     const lines = history.stdout.trim().split('\n');
-    assert.deepEqual(lines.map((line) => line.split('\t')[2]), ['WriteStarted', 'WriteCommitted', 'KeyUnlinked']);
+    assert.deepEqual(
+      lines.map((line) => line.split('\t')[2]),
+      ['WriteStarted', 'WriteCommitted', 'KeyUnlinked'],
+    );
     assert.match(lines[1]!, /md5=[0-9a-f]{32}/);
     assert.match(lines[1]!, /size=7/);
     assert.match(lines[1]!, /by api 127\.0\.0\.1|by api ::ffff:127\.0\.0\.1/);
@@ -130,8 +138,14 @@ describe('recovery and time travel', () => {
 
     const dump = await runMkv(['log', 'dump', '--db', db, '--from-seq', '5', '--limit', '7']);
     assert.equal(dump.status, 0, dump.stderr);
-    const events = dump.stdout.trim().split('\n').map((line) => JSON.parse(line) as { seq: number; key: string; type: string });
-    assert.deepEqual(events.map((e) => e.seq), [5, 6, 7, 8, 9, 10, 11]);
+    const events = dump.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { seq: number; key: string; type: string });
+    assert.deepEqual(
+      events.map((e) => e.seq),
+      [5, 6, 7, 8, 9, 10, 11],
+    );
     assert.ok(events.every((e) => typeof e.key === 'string' && typeof e.type === 'string'));
   });
 
@@ -149,7 +163,10 @@ describe('recovery and time travel', () => {
     assert.match(result.stderr, /replayed \d+ events/);
     const rebuilt = IndexStore.open(indexDir(db), { readOnly: true });
     assert.deepEqual([...rebuilt.entries()], entries);
-    assert.deepEqual(entries.map(([key]) => rebuilt.historyOf(key)), histories);
+    assert.deepEqual(
+      entries.map(([key]) => rebuilt.historyOf(key)),
+      histories,
+    );
     await rebuilt.close();
 
     master = await spawnMaster(['--volumes', set.volumes.join(','), '--db', db]);

@@ -8,7 +8,16 @@ import { after, before, describe, test } from 'node:test';
 import { keyToPath, keyToVolumes } from '../../src/placement.js';
 import { getFollowing, http } from '../helpers/http.js';
 import { assertIndexEqualsReplay } from '../helpers/replay.js';
-import { nginxSkipReason, removeDir, runMkv, spawnMaster, startVolumes, tempDir, type MkvProcess, type VolumeSet } from '../helpers/cluster.js';
+import {
+  nginxSkipReason,
+  removeDir,
+  runMkv,
+  spawnMaster,
+  startVolumes,
+  tempDir,
+  type MkvProcess,
+  type VolumeSet,
+} from '../helpers/cluster.js';
 
 const keys = ['/wehave', '/hello', '/???', '/swag-é中', '/a/b/c', '/п', ...Array.from({ length: 40 }, (_, i) => `/gen/${i}`)];
 
@@ -67,9 +76,19 @@ function rescanSuite(kind: 'embedded' | 'nginx', subvolumes: number, skip: strin
           assert.equal((await getFollowing(master.url + path)).text, `value of ${key}`);
         }
         const listed = JSON.parse((await http('GET', `${master.url}/?list`)).text) as { keys: string[] };
-        assert.deepEqual(listed.keys, [...keys].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b))));
-        const history = JSON.parse((await http('GET', `${master.url}/wehave?history`)).text) as Array<{ type: string; origin: string; size: number }>;
-        assert.deepEqual(history.map((e) => [e.type, e.origin, e.size]), [['KeyDiscovered', 'rebuild', 'value of /wehave'.length]]);
+        assert.deepEqual(
+          listed.keys,
+          [...keys].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b))),
+        );
+        const history = JSON.parse((await http('GET', `${master.url}/wehave?history`)).text) as Array<{
+          type: string;
+          origin: string;
+          size: number;
+        }>;
+        assert.deepEqual(
+          history.map((e) => [e.type, e.origin, e.size]),
+          [['KeyDiscovered', 'rebuild', 'value of /wehave'.length]],
+        );
       } finally {
         await stop(master);
       }

@@ -82,7 +82,8 @@ describe('kill -9 during the tools', () => {
     assert.equal(rerun.status, 0, rerun.stdout + rerun.stderr);
     t.diagnostic(`first run: ${how}; re-run: ${/moved \d+/.exec(rerun.stderr)?.[0]}, ${/already balanced \d+/.exec(rerun.stderr)?.[0]}`);
     for (const [key, value] of values) {
-      for (const volume of keyToVolumes(key, set.volumes, 3, 10)) assert.equal(readFileSync(fileOf(volume, key), 'utf8'), value, `${key} on ${volume}`);
+      for (const volume of keyToVolumes(key, set.volumes, 3, 10))
+        assert.equal(readFileSync(fileOf(volume, key), 'utf8'), value, `${key} on ${volume}`);
     }
     await assertIndexEqualsReplay(db);
   });

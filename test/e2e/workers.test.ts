@@ -43,7 +43,11 @@ async function until(what: string, check: () => boolean | Promise<boolean>, ms =
 }
 
 /** A request on a connection of its own: cluster hands each connection to the next worker. */
-function fresh(method: string, url: string, body?: string | Buffer | PassThrough): Promise<{ status: number; text: string; headers: Record<string, unknown> }> {
+function fresh(
+  method: string,
+  url: string,
+  body?: string | Buffer | PassThrough,
+): Promise<{ status: number; text: string; headers: Record<string, unknown> }> {
   const dispatcher = new Agent({ pipelining: 0 });
   return request(url, { method, body, dispatcher, headers: { connection: 'close' } }).then(async (response) => {
     const text = await response.body.text();
@@ -114,9 +118,15 @@ test('a key being written through one worker answers 409 on every worker until t
   try {
     const slow = await slowPut(master, '/locked/key');
     const racers = await Promise.all(Array.from({ length: 8 }, () => fresh('PUT', `${master.url}/locked/key`, 'other value')));
-    assert.deepEqual(racers.map((reply) => reply.status), Array(8).fill(409));
+    assert.deepEqual(
+      racers.map((reply) => reply.status),
+      Array(8).fill(409),
+    );
     const deletes = await Promise.all(Array.from({ length: 4 }, () => fresh('DELETE', `${master.url}/locked/key`)));
-    assert.deepEqual(deletes.map((reply) => reply.status), Array(4).fill(409));
+    assert.deepEqual(
+      deletes.map((reply) => reply.status),
+      Array(4).fill(409),
+    );
     slow.finish();
     assert.equal((await slow.reply).status, 201);
     assert.equal((await getFollowing(`${master.url}/locked/key`)).text, 'first half, second half');
@@ -143,7 +153,10 @@ test('a worker killed with kill -9 mid-write is replaced; its lock is released a
       const now = workerPids(master).filter(alive);
       return now.length === 2 && now.every((pid) => !before.includes(pid));
     });
-    await until('the new workers to listen', async () => (await fresh('GET', `${master.url}/orphan/key?unlinked`).catch(() => ({ status: 0 }))).status === 200);
+    await until(
+      'the new workers to listen',
+      async () => (await fresh('GET', `${master.url}/orphan/key?unlinked`).catch(() => ({ status: 0 }))).status === 200,
+    );
     // The write never committed: the key is pending (listed by ?unlinked), not live, and not locked.
     assert.equal((await fresh('GET', `${master.url}/orphan/key`)).status, 404);
     assert.deepEqual(JSON.parse((await fresh('GET', `${master.url}/orphan/?unlinked`)).text).keys, ['/orphan/key']);
@@ -151,7 +164,10 @@ test('a worker killed with kill -9 mid-write is replaced; its lock is released a
     assert.equal(retry.status, 201, retry.text);
     assert.equal((await getFollowing(`${master.url}/orphan/key`)).text, 'second try');
     const history = JSON.parse((await http('GET', `${master.url}/orphan/key?history`)).text) as Array<{ type: string }>;
-    assert.deepEqual(history.map((event) => event.type), ['WriteStarted', 'WriteStarted', 'WriteCommitted']);
+    assert.deepEqual(
+      history.map((event) => event.type),
+      ['WriteStarted', 'WriteStarted', 'WriteCommitted'],
+    );
   } finally {
     master.child.kill('SIGTERM');
     await master.exited;

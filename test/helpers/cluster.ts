@@ -81,7 +81,12 @@ async function waitForHttp(url: string, child?: ChildProcess): Promise<void> {
  * Volume servers of one kind. With `secret`, they serve only requests signed with it (the
  * master's --volume-secret-file; nginx reads it from the file MKV_VOLUME_SECRET_FILE names).
  */
-export async function startVolumes(kind: 'embedded' | 'nginx', count: number, root = tempDir('mkv-volumes-'), secret?: string): Promise<VolumeSet> {
+export async function startVolumes(
+  kind: 'embedded' | 'nginx',
+  count: number,
+  root = tempDir('mkv-volumes-'),
+  secret?: string,
+): Promise<VolumeSet> {
   const dirs = Array.from({ length: count }, (_, i) => join(root, `volume${i + 1}`));
   const secretFile = join(root, 'volume-secret');
   if (secret) {
@@ -183,7 +188,16 @@ export async function startMaster(
   const metrics = new Metrics();
   const volumeClient = createVolumeClient(config, metrics, silentLogger);
   const uploads = new UploadStore(uploadsDir(db));
-  const deps = { config, index: store.index, writer: store.writer, volumes: volumeClient, uploads, logger: silentLogger, metrics, ...(options.credentials ? { credentials: options.credentials } : {}) };
+  const deps = {
+    config,
+    index: store.index,
+    writer: store.writer,
+    volumes: volumeClient,
+    uploads,
+    logger: silentLogger,
+    metrics,
+    ...(options.credentials ? { credentials: options.credentials } : {}),
+  };
   const serve = async (nativePath: boolean) => {
     const server = createServer(createMasterHandler(deps, { nativePath }));
     server.requestTimeout = 0;

@@ -77,7 +77,23 @@ export async function startNatsCluster(): Promise<NatsCluster> {
   const start = async (node: number) => {
     const child = spawn(
       'nats-server',
-      ['-js', '-a', '127.0.0.1', '-p', String(clientPorts[node]), '-sd', stores[node]!, '-n', `node${node}`, '--cluster_name', 'mkv-test', '--cluster', `nats://127.0.0.1:${routePorts[node]}`, '--routes', routes],
+      [
+        '-js',
+        '-a',
+        '127.0.0.1',
+        '-p',
+        String(clientPorts[node]),
+        '-sd',
+        stores[node]!,
+        '-n',
+        `node${node}`,
+        '--cluster_name',
+        'mkv-test',
+        '--cluster',
+        `nats://127.0.0.1:${routePorts[node]}`,
+        '--routes',
+        routes,
+      ],
       { stdio: 'ignore' },
     );
     children[node] = child;

@@ -60,7 +60,10 @@ function apiSuite(kind: 'embedded' | 'nginx', skip: string | false, nativePath =
       assert.equal(reply.headers['key-balance'], 'balanced');
       const expected = keyToVolumes('/wehave', set.volumes, 3, 10);
       assert.equal(reply.headers['key-volumes'], expected.join(','));
-      assert.ok(expected.some((volume) => reply.headers.location === `http://${volume}/60/08/L3dlaGF2ZQ==`), reply.headers.location);
+      assert.ok(
+        expected.some((volume) => reply.headers.location === `http://${volume}/60/08/L3dlaGF2ZQ==`),
+        reply.headers.location,
+      );
       assert.equal((await getFollowing(`${url}/wehave`)).text, 'bigswag');
       const head = await http('HEAD', `${url}/wehave`);
       assert.equal(head.status, 302);
@@ -145,8 +148,18 @@ function apiSuite(kind: 'embedded' | 'nginx', skip: string | false, nativePath =
       await http('DELETE', `${url}/audited`);
       const reply = await http('GET', `${url}/audited?history`);
       assert.equal(reply.status, 200);
-      const events = JSON.parse(reply.text) as Array<{ seq: number; type: string; origin: string; client: string; md5?: string; size?: number }>;
-      assert.deepEqual(events.map((e) => e.type), ['WriteStarted', 'WriteCommitted', 'KeyUnlinked', 'DeleteStarted', 'KeyDeleted']);
+      const events = JSON.parse(reply.text) as Array<{
+        seq: number;
+        type: string;
+        origin: string;
+        client: string;
+        md5?: string;
+        size?: number;
+      }>;
+      assert.deepEqual(
+        events.map((e) => e.type),
+        ['WriteStarted', 'WriteCommitted', 'KeyUnlinked', 'DeleteStarted', 'KeyDeleted'],
+      );
       assert.ok(events.every((e, i) => i === 0 || e.seq > events[i - 1]!.seq));
       assert.ok(events.every((e) => e.origin === 'api' && /127\.0\.0\.1/.test(e.client)));
       assert.equal(events[1]!.md5, md5('a'));
@@ -185,7 +198,10 @@ function apiSuite(kind: 'embedded' | 'nginx', skip: string | false, nativePath =
       const replies = await Promise.all(Array.from({ length: 32 }, (_, i) => http('PUT', `${url}/contended`, `writer ${i}`)));
       const statuses = replies.map((reply) => reply.status);
       assert.equal(statuses.filter((status) => status === 201).length, 1, statuses.join(','));
-      assert.ok(statuses.every((status) => status === 201 || status === 409 || status === 403), statuses.join(','));
+      assert.ok(
+        statuses.every((status) => status === 201 || status === 409 || status === 403),
+        statuses.join(','),
+      );
       const winner = replies.findIndex((reply) => reply.status === 201);
       assert.equal((await getFollowing(`${url}/contended`)).text, `writer ${winner}`);
     });
@@ -207,13 +223,21 @@ function apiSuite(kind: 'embedded' | 'nginx', skip: string | false, nativePath =
       assert.equal((await http('GET', `${url}/shortbody?history`)).status, 404, 'no event');
       assert.equal((await http('PUT', `${url}/shortbody`, 'now whole')).status, 201);
       // A large one is streamed to the replicas as it arrives: started, then aborted and removed.
-      const large = await rawRequest(master.port, 'PUT /shortlarge HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n', 'x'.repeat(300_000));
+      const large = await rawRequest(
+        master.port,
+        'PUT /shortlarge HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n',
+        'x'.repeat(300_000),
+      );
       assert.match(large, /^HTTP\/1\.1 400/);
       assert.match(large, /MKV_SHORT_BODY/);
       assert.equal((await http('GET', `${url}/shortlarge`)).status, 404);
       const history = JSON.parse((await http('GET', `${url}/shortlarge?history`)).text) as Array<{ type: string }>;
-      assert.deepEqual(history.map((e) => e.type), ['WriteStarted', 'WriteAborted']);
-      for (const volume of keyToVolumes('/shortlarge', set.volumes, 3, 10)) assert.equal(existsSync(blobFile(set, volume, '/shortlarge')), false);
+      assert.deepEqual(
+        history.map((e) => e.type),
+        ['WriteStarted', 'WriteAborted'],
+      );
+      for (const volume of keyToVolumes('/shortlarge', set.volumes, 3, 10))
+        assert.equal(existsSync(blobFile(set, volume, '/shortlarge')), false);
     });
 
     test('the native path and Koa send the same statuses, headers and bodies', async () => {
@@ -221,18 +245,40 @@ function apiSuite(kind: 'embedded' | 'nginx', skip: string | false, nativePath =
       const exchange = async (base: string, method: string, key: string, body?: string) => {
         const port = new URL(base).port;
         const length = body === undefined ? '' : `Content-Length: ${Buffer.byteLength(body)}\r\n`;
-        const reply = await rawRequest(Number(port), `${method} ${key} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n${length}\r\n`, body ?? '');
+        const reply = await rawRequest(
+          Number(port),
+          `${method} ${key} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n${length}\r\n`,
+          body ?? '',
+        );
         const [head, ...rest] = reply.split('\r\n\r\n');
         const [status, ...lines] = head!.split('\r\n');
         const headers = lines
-          .map((line) => line.toLowerCase().split(':')[0]! + (/^(date|location|key-volumes|log-seq):/i.test(line) ? '' : line.slice(line.indexOf(':'))))
+          .map(
+            (line) =>
+              line.toLowerCase().split(':')[0]! +
+              (/^(date|location|key-volumes|log-seq):/i.test(line) ? '' : line.slice(line.indexOf(':'))),
+          )
           .sort();
         return { status, headers, body: rest.join('\r\n\r\n').replaceAll(key, 'KEY') };
       };
       const steps: Array<[string, string, string?]> = [
-        ['PUT', '', 'value'], ['PUT', '', 'other'], ['GET', ''], ['HEAD', ''], ['PUT', '/empty', ''], ['GET', '/missing'],
-        ['UNLINK', ''], ['GET', ''], ['UNLINK', ''], ['LINK', ''], ['LINK', ''], ['DELETE', ''], ['DELETE', ''],
-        ['GET', '/%zz'], ['PUT', '/a/../b', 'x'], ['GET', `/${'k'.repeat(2000)}`], ['DELETE', '/a/./b'],
+        ['PUT', '', 'value'],
+        ['PUT', '', 'other'],
+        ['GET', ''],
+        ['HEAD', ''],
+        ['PUT', '/empty', ''],
+        ['GET', '/missing'],
+        ['UNLINK', ''],
+        ['GET', ''],
+        ['UNLINK', ''],
+        ['LINK', ''],
+        ['LINK', ''],
+        ['DELETE', ''],
+        ['DELETE', ''],
+        ['GET', '/%zz'],
+        ['PUT', '/a/../b', 'x'],
+        ['GET', `/${'k'.repeat(2000)}`],
+        ['DELETE', '/a/./b'],
       ];
       for (const [method, suffix, body] of steps) {
         const native = await exchange(master.url, method, `/alike/nat${suffix}`, body);
@@ -253,7 +299,9 @@ function apiSuite(kind: 'embedded' | 'nginx', skip: string | false, nativePath =
       let history: string[] = [];
       for (let i = 0; i < 50 && history.at(-1) !== 'WriteUndone'; i++) {
         await new Promise((resolve) => setTimeout(resolve, 50));
-        history = (JSON.parse((await http('GET', `${url}/kept-unlinked?history`)).text) as Array<{ type: string }>).map((event) => event.type);
+        history = (JSON.parse((await http('GET', `${url}/kept-unlinked?history`)).text) as Array<{ type: string }>).map(
+          (event) => event.type,
+        );
       }
       assert.deepEqual(history, ['WriteStarted', 'WriteCommitted', 'KeyUnlinked', 'WriteStarted', 'WriteUndone']);
       assert.equal((await http('LINK', `${url}/kept-unlinked`)).status, 204);
@@ -317,9 +365,11 @@ function apiSuite(kind: 'embedded' | 'nginx', skip: string | false, nativePath =
       const chunk = Buffer.alloc(1024 * 1024, 0x61);
       const hash = createHash('md5');
       for (let i = 0; i < 100; i++) hash.update(chunk);
-      const body = Readable.from((function* () {
-        for (let i = 0; i < 100; i++) yield chunk;
-      })());
+      const body = Readable.from(
+        (function* () {
+          for (let i = 0; i < 100; i++) yield chunk;
+        })(),
+      );
       const reply = await http('PUT', `${url}/big`, body, { 'content-length': String(size) });
       assert.equal(reply.status, 201);
       const head = await http('HEAD', `${url}/big`);

@@ -59,7 +59,9 @@ describe('the writer over IPC', () => {
     const service = serveWriter(primary, local);
     let refreshes = 0;
     const remote = new RemoteWriter(worker, () => refreshes++);
-    const appends = Array.from({ length: 20 }, (_, i) => remote.append([{ key: `/batch/${i}`, cause, change: { type: 'WriteStarted', volumes: ['v1'] } }]));
+    const appends = Array.from({ length: 20 }, (_, i) =>
+      remote.append([{ key: `/batch/${i}`, cause, change: { type: 'WriteStarted', volumes: ['v1'] } }]),
+    );
     const events = (await Promise.all(appends)).flat();
     assert.equal(sent.worker, 1, 'twenty calls, one message');
     assert.ok(sent.primary < 20, `twenty replies in ${sent.primary} messages`);
@@ -69,7 +71,10 @@ describe('the writer over IPC', () => {
       Array.from({ length: 20 }, (_, i) => `/batch/${i}`),
     );
     const seqs = events.map((event) => event.seq);
-    assert.deepEqual(seqs, [...seqs].sort((a, b) => a - b));
+    assert.deepEqual(
+      seqs,
+      [...seqs].sort((a, b) => a - b),
+    );
     assert.equal(new Set(seqs).size, 20);
     for (const event of events) assert.equal(index.get(event.key)?.state, 'pending', 'readable once answered');
     await remote.close();
@@ -83,7 +88,7 @@ describe('the writer over IPC', () => {
     const [first, second] = await Promise.allSettled([remote.lock('/contested'), remote.lock('/contested')]);
     assert.equal(first.status, 'fulfilled');
     assert.equal(second.status, 'rejected');
-    assert.ok(isMkvError((second).reason, 'MKV_KEY_LOCKED'));
+    assert.ok(isMkvError(second.reason, 'MKV_KEY_LOCKED'));
     assert.deepEqual([...service.locked], ['/contested']);
     remote.disconnected();
     await service.release();
@@ -104,14 +109,16 @@ describe('the writer over IPC', () => {
     assert.equal(events?.length, 1);
     assert.equal(index.get('/cas/fresh')?.state, 'pending');
     assert.ok(service.locked.has('/cas/fresh'));
-    await assert.rejects(remote.lockAndAppend('/cas/fresh', recordSeq(index.get('/cas/fresh')), [started('/cas/fresh')]), (error) => isMkvError(error, 'MKV_KEY_LOCKED'));
+    await assert.rejects(remote.lockAndAppend('/cas/fresh', recordSeq(index.get('/cas/fresh')), [started('/cas/fresh')]), (error) =>
+      isMkvError(error, 'MKV_KEY_LOCKED'),
+    );
 
     const seen = recordSeq(index.get('/cas/moved')); // what the worker read: no record
     await local.append([started('/cas/moved')]); // then someone else wrote the key
     const checkpoint = index.checkpoint;
     assert.equal(await remote.lockAndAppend('/cas/moved', seen, [started('/cas/moved')]), undefined);
     assert.equal(index.checkpoint, checkpoint, 'nothing appended');
-    assert.ok(service.locked.has('/cas/moved'), 'the lock is the worker\'s');
+    assert.ok(service.locked.has('/cas/moved'), "the lock is the worker's");
     await assert.rejects(local.lock('/cas/moved'), (error) => isMkvError(error, 'MKV_KEY_LOCKED'));
 
     await remote.unlock('/cas/fresh');
@@ -129,7 +136,8 @@ describe('the writer over IPC', () => {
   });
 
   /** A PUT's decision: refuse a live key, else start the write. */
-  const decidePut = (record: KeyRecord | undefined): Decision => (record?.state === 'live' ? new MkvError('MKV_EXISTS', 'the key exists') : [started('/cas/put')]);
+  const decidePut = (record: KeyRecord | undefined): Decision =>
+    record?.state === 'live' ? new MkvError('MKV_EXISTS', 'the key exists') : [started('/cas/put')];
   /** The index as a worker with an old snapshot reads it: the first read answers `stale`. */
   const readingFirst = (stale: KeyRecord | undefined) => {
     let reads = 0;
@@ -140,7 +148,10 @@ describe('the writer over IPC', () => {
     const { primary, worker } = channelPair();
     const service = serveWriter(primary, local);
     const remote = new RemoteWriter(worker, () => undefined);
-    await local.append([started('/cas/put'), { key: '/cas/put', cause, change: { type: 'WriteCommitted', volumes: ['v1'], size: 1, md5: null } }]);
+    await local.append([
+      started('/cas/put'),
+      { key: '/cas/put', cause, change: { type: 'WriteCommitted', volumes: ['v1'], size: 1, md5: null } },
+    ]);
     const checkpoint = index.checkpoint;
     const reader = readingFirst(undefined); // it read the key before it was written
     await assert.rejects(beginWrite(remote, reader, '/cas/put', decidePut), (error) => isMkvError(error, 'MKV_EXISTS'));
@@ -156,7 +167,10 @@ describe('the writer over IPC', () => {
     const reader = readingFirst(keyRecord('live', ['v1'], 1, null, 1, 0, 0, null, null, {}, 0, null, [])); // read before the DELETE
     const write = await beginWrite(local, reader, '/cas/put', decidePut);
     assert.equal(write.record, undefined, 'the write knows the record it was decided on');
-    assert.deepEqual(write.started.map((event) => event.change.type), ['WriteStarted']);
+    assert.deepEqual(
+      write.started.map((event) => event.change.type),
+      ['WriteStarted'],
+    );
     assert.equal(index.get('/cas/put')?.state, 'pending');
     await assert.rejects(local.lock('/cas/put'), (error) => isMkvError(error, 'MKV_KEY_LOCKED'), 'held until released');
     await write.release();

@@ -12,7 +12,11 @@ import { natsSkipReason, startNats, type NatsServer } from '../helpers/nats.js';
 
 const cause = { origin: 'api', client: '127.0.0.1' };
 const started = (key: string): EventInput => ({ key, cause, change: { type: 'WriteStarted', volumes: ['127.0.0.1:3001/sv01'] } });
-const committed = (key: string): EventInput => ({ key, cause, change: { type: 'WriteCommitted', volumes: ['127.0.0.1:3001/sv01'], size: 5, md5: 'd41d8cd98f00b204e9800998ecf8427e' } });
+const committed = (key: string): EventInput => ({
+  key,
+  cause,
+  change: { type: 'WriteCommitted', volumes: ['127.0.0.1:3001/sv01'], size: 5, md5: 'd41d8cd98f00b204e9800998ecf8427e' },
+});
 
 async function readAll(log: JetStreamLog, from = 1, until?: number): Promise<LogEvent[]> {
   const events: LogEvent[] = [];
@@ -26,12 +30,15 @@ test('the Rabin fingerprint is CRC-64-AVRO: the spec\'s value for "null"', () =>
 });
 
 test('nats URLs name the servers and the stream', () => {
-  assert.deepEqual(parseNatsUrl('nats://10.0.0.1:4222,10.0.0.2:4222/LOGS'), { servers: ['10.0.0.1:4222', '10.0.0.2:4222'], stream: 'LOGS' });
+  assert.deepEqual(parseNatsUrl('nats://10.0.0.1:4222,10.0.0.2:4222/LOGS'), {
+    servers: ['10.0.0.1:4222', '10.0.0.2:4222'],
+    stream: 'LOGS',
+  });
   assert.deepEqual(parseNatsUrl('nats://127.0.0.1:4222'), { servers: ['127.0.0.1:4222'], stream: 'MKV' });
   assert.throws(() => parseNatsUrl('http://x'), /nats:\/\/host:port/);
 });
 
-test('a key\'s subject is its base64url, or a sha-256 for a long key', () => {
+test("a key's subject is its base64url, or a sha-256 for a long key", () => {
   assert.equal(keySubject('mkv', '/a/b c'), `mkv.k.${Buffer.from('/a/b c').toString('base64url')}`);
   assert.match(keySubject('mkv', `/${'x'.repeat(300)}`), /^mkv\.h\.[0-9a-f]{64}$/);
   assert.doesNotMatch(keySubject('mkv', '/dots.and*stars>'), /[*>]|\.\./);
@@ -51,14 +58,26 @@ describe('JetStream log', { skip: natsSkipReason() }, () => {
     try {
       assert.equal(log.lastSeq, 0);
       const first = await log.append([started('/a'), committed('/a')]);
-      assert.deepEqual(first.map((event) => event.seq), [1, 2]);
+      assert.deepEqual(
+        first.map((event) => event.seq),
+        [1, 2],
+      );
       const many = await Promise.all(Array.from({ length: 50 }, (_, i) => log.publish(started(`/k/${i}`))));
-      assert.deepEqual(many.map((event) => event.seq).sort((a, b) => a - b), Array.from({ length: 50 }, (_, i) => i + 3));
+      assert.deepEqual(
+        many.map((event) => event.seq).sort((a, b) => a - b),
+        Array.from({ length: 50 }, (_, i) => i + 3),
+      );
       assert.equal(log.lastSeq, 52);
       const all = await readAll(log);
-      assert.deepEqual(all.map((event) => event.seq), Array.from({ length: 52 }, (_, i) => i + 1));
+      assert.deepEqual(
+        all.map((event) => event.seq),
+        Array.from({ length: 52 }, (_, i) => i + 1),
+      );
       assert.deepEqual(all[1], first[1]);
-      assert.deepEqual((await readAll(log, 10, 12)).map((event) => event.seq), [10, 11, 12]);
+      assert.deepEqual(
+        (await readAll(log, 10, 12)).map((event) => event.seq),
+        [10, 11, 12],
+      );
       assert.deepEqual(await readAll(log, 53), []);
     } finally {
       await log.close();
@@ -78,18 +97,21 @@ describe('JetStream log', { skip: natsSkipReason() }, () => {
       // A key with no events yet: expected 0.
       await assert.rejects(two.publish(started('/raced'), 0), { code: 'MKV_KEY_LOCKED' });
       assert.equal((await two.publish(started('/other'), 0)).seq, 3);
-      assert.deepEqual((await readAll(two)).map((event) => [event.seq, event.key, event.change.type]), [
-        [1, '/raced', 'WriteStarted'],
-        [2, '/raced', 'WriteCommitted'],
-        [3, '/other', 'WriteStarted'],
-      ]);
+      assert.deepEqual(
+        (await readAll(two)).map((event) => [event.seq, event.key, event.change.type]),
+        [
+          [1, '/raced', 'WriteStarted'],
+          [2, '/raced', 'WriteCommitted'],
+          [3, '/other', 'WriteStarted'],
+        ],
+      );
     } finally {
       await one.close();
       await two.close();
     }
   });
 
-  test('each message is a standard Avro single-object encoding on the key\'s subject; the stream refuses deletes', async () => {
+  test("each message is a standard Avro single-object encoding on the key's subject; the stream refuses deletes", async () => {
     const log = await JetStreamLog.open({ url: `${nats.url}/FORMAT` });
     const nc = await connect({ servers: nats.url.slice('nats://'.length) });
     try {

@@ -54,8 +54,14 @@ describe('writer and projector', () => {
         return events;
       }),
     );
-    const seqs = results.flat().map((event) => event.seq).sort((a, b) => a - b);
-    assert.deepEqual(seqs, Array.from({ length: 400 }, (_, i) => i + 1));
+    const seqs = results
+      .flat()
+      .map((event) => event.seq)
+      .sort((a, b) => a - b);
+    assert.deepEqual(
+      seqs,
+      Array.from({ length: 400 }, (_, i) => i + 1),
+    );
     assert.equal(store.index.checkpoint, 400);
     await store.close();
     const blocks = countBlocks(db);
@@ -77,8 +83,14 @@ describe('writer and projector', () => {
       assert.equal(reopened.index.checkpoint, 5);
       assert.equal(reopened.index.get('/a')?.state, 'unlinked');
       assert.equal(reopened.index.get('/b')?.size, 2);
-      assert.deepEqual(reopened.index.historyOf('/a').map((e) => e.change.type), ['WriteStarted', 'WriteCommitted', 'KeyUnlinked']);
-      assert.deepEqual(reopened.index.historyOf('/b').map((e) => e.seq), [3, 4]);
+      assert.deepEqual(
+        reopened.index.historyOf('/a').map((e) => e.change.type),
+        ['WriteStarted', 'WriteCommitted', 'KeyUnlinked'],
+      );
+      assert.deepEqual(
+        reopened.index.historyOf('/b').map((e) => e.seq),
+        [3, 4],
+      );
       await reopened.close();
     }
   });

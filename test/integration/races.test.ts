@@ -30,7 +30,12 @@ interface HistoryEvent {
 }
 
 test(`${rounds} races of ${CLIENTS} clients on one key: one winner at a time, the log has the last word`, async (t) => {
-  const allowed: Record<string, number[]> = { PUT: [201, 403, 409], DELETE: [204, 404, 409], UNLINK: [204, 404, 409], LINK: [204, 404, 409] };
+  const allowed: Record<string, number[]> = {
+    PUT: [201, 403, 409],
+    DELETE: [204, 404, 409],
+    UNLINK: [204, 404, 409],
+    LINK: [204, 404, 409],
+  };
   let contested = 0;
   for (let round = 0; round < rounds; round++) {
     const key = `/race/${round}`;
@@ -39,11 +44,15 @@ test(`${rounds} races of ${CLIENTS} clients on one key: one winner at a time, th
     if (round % 3 === 2) assert.equal((await http('UNLINK', master.url + key)).status, 204);
     const before = (JSON.parse((await http('GET', `${master.url}${key}?history`)).text || '[]') as HistoryEvent[]).length;
     const methods = Array.from({ length: CLIENTS }, (_, i) => ['PUT', 'DELETE', 'UNLINK', 'LINK'][(i * 7 + round) % 4]!);
-    const replies = await Promise.all(methods.map((method, i) => http(method, master.url + key, method === 'PUT' ? `value ${round}.${i}` : undefined)));
+    const replies = await Promise.all(
+      methods.map((method, i) => http(method, master.url + key, method === 'PUT' ? `value ${round}.${i}` : undefined)),
+    );
     const history = (JSON.parse((await http('GET', `${master.url}${key}?history`)).text || '[]') as HistoryEvent[]).slice(before);
     const count = (method: string, status: number) => replies.filter((reply, i) => methods[i] === method && reply.status === status).length;
     const events = (type: string) => history.filter((event) => event.type === type).length;
-    replies.forEach((reply, i) => assert.ok(allowed[methods[i]!]!.includes(reply.status), `${methods[i]} answered ${reply.status}: ${reply.text}`));
+    replies.forEach((reply, i) =>
+      assert.ok(allowed[methods[i]!]!.includes(reply.status), `${methods[i]} answered ${reply.status}: ${reply.text}`),
+    );
     contested += replies.filter((reply) => reply.status === 409).length;
     assert.equal(count('PUT', 201), events('WriteCommitted'), 'each 201 is one committed write');
     assert.equal(count('DELETE', 204), events('KeyDeleted'), 'each DELETE 204 is one deletion');
@@ -53,10 +62,15 @@ test(`${rounds} races of ${CLIENTS} clients on one key: one winner at a time, th
     const reply = await http('GET', master.url + key);
     if (last && ['WriteCommitted', 'KeyLinked'].includes(last.type)) {
       assert.equal(reply.status, 302, `last word ${last.type}`);
-      const committed = (JSON.parse((await http('GET', `${master.url}${key}?history`)).text) as HistoryEvent[]).filter((e) => e.type === 'WriteCommitted').at(-1)!;
+      const committed = (JSON.parse((await http('GET', `${master.url}${key}?history`)).text) as HistoryEvent[])
+        .filter((e) => e.type === 'WriteCommitted')
+        .at(-1)!;
       assert.equal(reply.headers['content-md5'], committed.md5);
       const winners = replies.flatMap((r, i) => (methods[i] === 'PUT' && r.status === 201 ? [md5(`value ${round}.${i}`)] : []));
-      assert.ok(winners.length === 0 ? committed.md5 === md5('initial') : winners.includes(committed.md5!), 'the value is the last winner’s');
+      assert.ok(
+        winners.length === 0 ? committed.md5 === md5('initial') : winners.includes(committed.md5!),
+        'the value is the last winner’s',
+      );
     } else {
       assert.equal(reply.status, 404, `last word ${last?.type ?? 'none'}`);
     }

@@ -42,10 +42,14 @@ async function writeLog(dir: string): Promise<SegmentLog> {
     () => ({ type: 'KeyDeleted' }),
     (i) => ({ type: 'WriteAborted', reason: `reason ${i}` }),
   ];
-  for (let i = 0; i < 1500; ) {
+  for (let i = 0; i < 1500;) {
     const batch: EventInput[] = [];
     for (const size = 1 + next(40); batch.length < size; i++) {
-      batch.push({ key: `/k/${next(60)}/ключ`, cause: { origin: 'api', client: i % 2 ? null : '10.0.0.1' }, change: changes[next(changes.length)]!(i) });
+      batch.push({
+        key: `/k/${next(60)}/ключ`,
+        cause: { origin: 'api', client: i % 2 ? null : '10.0.0.1' },
+        change: changes[next(changes.length)]!(i),
+      });
     }
     await log.append(batch);
   }
@@ -61,13 +65,18 @@ function contents(index: IndexStore): unknown {
 /** The records by folding evolve over the log's events, key by key: no plan, no LMDB. */
 async function fold(log: SegmentLog, untilSeq = log.lastSeq): Promise<[string, KeyRecord][]> {
   const records = new Map<string, KeyRecord | undefined>();
-  for await (const events of log.readFrom(1, untilSeq)) for (const event of events) records.set(event.key, evolve(records.get(event.key), event));
+  for await (const events of log.readFrom(1, untilSeq))
+    for (const event of events) records.set(event.key, evolve(records.get(event.key), event));
   const keys = [...records.keys()].filter((key) => records.get(key) !== undefined);
   keys.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
   return keys.map((key) => [key, records.get(key)!]);
 }
 
-async function replay(log: SegmentLog, dir: string, options: { thread: boolean; batchEvents: number; untilSeq?: number }): Promise<IndexStore> {
+async function replay(
+  log: SegmentLog,
+  dir: string,
+  options: { thread: boolean; batchEvents: number; untilSeq?: number },
+): Promise<IndexStore> {
   const index = IndexStore.open(dir);
   const applied = await catchUp(log, index, options);
   assert.equal(applied, options.untilSeq ?? log.lastSeq, 'every event applied once');
@@ -141,7 +150,10 @@ describe('replay on two threads', () => {
     const log = await SegmentLog.open(join(dir, 'log'), { readOnly: true });
     const index = IndexStore.open(join(dir, 'threads'));
     await assert.rejects(catchUp(log, index, { thread: true, batchEvents: 10 }), (error) => isMkvError(error, 'MKV_CORRUPT_LOG'));
-    assert.ok(index.checkpoint > 0 && index.checkpoint < segment.firstSeq, `committed up to a batch before the damage (${index.checkpoint})`);
+    assert.ok(
+      index.checkpoint > 0 && index.checkpoint < segment.firstSeq,
+      `committed up to a batch before the damage (${index.checkpoint})`,
+    );
     // What was committed is whole: a one-thread replay to the same seq gives the same index.
     const expected = IndexStore.open(join(dir, 'one-thread'));
     await catchUp(log, expected, { thread: false, untilSeq: index.checkpoint });

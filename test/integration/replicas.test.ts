@@ -57,7 +57,8 @@ describe('copying a blob to several targets with one read', () => {
       assert.equal((result as { fault: string }).fault, 'source');
       assert.match((result as { reason: string }).reason, /copied md5 [0-9a-f]{32}, the index says/);
     }
-    for (const volume of [1, 2]) assert.equal(existsSync(fileOn(volume, '/tee/flipped')), false, `volume ${volume} must not keep the bad copy`);
+    for (const volume of [1, 2])
+      assert.equal(existsSync(fileOn(volume, '/tee/flipped')), false, `volume ${volume} must not keep the bad copy`);
   });
 
   test('a target that is down fails alone; the other gets a whole copy', async () => {
@@ -72,10 +73,17 @@ describe('copying a blob to several targets with one read', () => {
     assert.equal(md5(readFileSync(fileOn(2, '/tee/one-down'))), md5(value));
   });
 
-  test('a source without the blob: every target fails with the GET\'s answer', async () => {
+  test("a source without the blob: every target fails with the GET's answer", async () => {
     const record: KeyRecord = keyRecord('live', [set.volumes[0]!], 10, null, 1, Date.now(), 0, null, null, {}, Date.now(), null, []);
     const results = await copyToTargets(client, set.volumes[0]!, [set.volumes[1]!], keyToPath('/tee/nowhere'), record);
-    assert.deepEqual(results, [{ target: set.volumes[1], ok: false, fault: 'source', reason: `GET http://${set.volumes[0]}${keyToPath('/tee/nowhere')} answered 404` }]);
+    assert.deepEqual(results, [
+      {
+        target: set.volumes[1],
+        ok: false,
+        fault: 'source',
+        reason: `GET http://${set.volumes[0]}${keyToPath('/tee/nowhere')} answered 404`,
+      },
+    ]);
   });
 
   test('rebalance refills a replica that stays but was lost, from a source that goes, with one GET', async () => {
@@ -92,7 +100,14 @@ describe('copying a blob to several targets with one read', () => {
       ]);
       // Only v0, which leaves the placement, still holds the blob; v1 stays but lost its copy.
       seed(key, value);
-      const outcome = await rebalanceKey(key, store.index.get(key)!, { volumes: [v1, v2], replicas: 2, subvolumes: 1 }, client, store.writer, { origin: 'rebalance', client: null });
+      const outcome = await rebalanceKey(
+        key,
+        store.index.get(key)!,
+        { volumes: [v1, v2], replicas: 2, subvolumes: 1 },
+        client,
+        store.writer,
+        { origin: 'rebalance', client: null },
+      );
       assert.equal(outcome.status, 'moved', JSON.stringify(outcome));
       assert.deepEqual({ ...outcome, seq: 0 }, { status: 'moved', copies: 2, bytes: 2 * value.length, staleLeft: [], seq: 0 });
       for (const volume of [1, 2]) assert.equal(md5(readFileSync(fileOn(volume, key))), md5(value));

@@ -88,10 +88,13 @@ function s3Suite(kind: 'embedded' | 'nginx', skip: string | false): void {
       for (let i = 0; i < 8; i++) {
         assert.equal(md5(await bodyOf(await s3.send(new GetObjectCommand({ Bucket: 'bk', Key: 'thin.bin' })))), md5(value));
       }
-      await assert.rejects(s3.send(new GetObjectCommand({ Bucket: 'bk', Key: 'thin.bin', Range: `bytes=${value.length + 10}-` })), (error: Error) => {
-        assert.equal(error.name, 'InvalidRange');
-        return true;
-      });
+      await assert.rejects(
+        s3.send(new GetObjectCommand({ Bucket: 'bk', Key: 'thin.bin', Range: `bytes=${value.length + 10}-` })),
+        (error: Error) => {
+          assert.equal(error.name, 'InvalidRange');
+          return true;
+        },
+      );
       await new Promise((resolve) => setTimeout(resolve, 100));
       assert.equal((await http('GET', `${master.url}/bk/thin.bin`)).status, 302, 'the master still serves');
     });
@@ -106,17 +109,25 @@ function s3Suite(kind: 'embedded' | 'nginx', skip: string | false): void {
     });
 
     test('errors are S3 errors: NoSuchKey on GET and a bare 404 on HEAD', async () => {
-      await assert.rejects(s3.send(new GetObjectCommand({ Bucket: 'bk', Key: 'missing' })), (error: Error & { $metadata?: { httpStatusCode?: number } }) => {
-        assert.equal(error.name, 'NoSuchKey');
-        assert.equal(error.$metadata?.httpStatusCode, 404);
-        return true;
-      });
-      await assert.rejects(s3.send(new HeadObjectCommand({ Bucket: 'bk', Key: 'missing' })), (error: Error & { $metadata?: { httpStatusCode?: number } }) => error.$metadata?.httpStatusCode === 404);
+      await assert.rejects(
+        s3.send(new GetObjectCommand({ Bucket: 'bk', Key: 'missing' })),
+        (error: Error & { $metadata?: { httpStatusCode?: number } }) => {
+          assert.equal(error.name, 'NoSuchKey');
+          assert.equal(error.$metadata?.httpStatusCode, 404);
+          return true;
+        },
+      );
+      await assert.rejects(
+        s3.send(new HeadObjectCommand({ Bucket: 'bk', Key: 'missing' })),
+        (error: Error & { $metadata?: { httpStatusCode?: number } }) => error.$metadata?.httpStatusCode === 404,
+      );
     });
 
     test('PutObject over a live key replaces it, as S3 does; the native API stays write-once', async () => {
       await s3.send(new PutObjectCommand({ Bucket: 'bk', Key: 'twice.txt', Body: 'first' }));
-      const second = await s3.send(new PutObjectCommand({ Bucket: 'bk', Key: 'twice.txt', Body: 'second value', ContentType: 'text/plain' }));
+      const second = await s3.send(
+        new PutObjectCommand({ Bucket: 'bk', Key: 'twice.txt', Body: 'second value', ContentType: 'text/plain' }),
+      );
       assert.equal(second.ETag, `"${md5('second value')}"`);
       const got = await s3.send(new GetObjectCommand({ Bucket: 'bk', Key: 'twice.txt' }));
       assert.equal((await bodyOf(got)).toString(), 'second value');
@@ -128,20 +139,31 @@ function s3Suite(kind: 'embedded' | 'nginx', skip: string | false): void {
       const keys = ['list/a.txt', 'list/b.txt', 'list/dir1/x', 'list/dir1/y', 'list/dir2/z', 'list/q&a <1>.txt', 'list/zz'];
       for (const key of keys) await s3.send(new PutObjectCommand({ Bucket: 'lb', Key: key, Body: `v:${key}` }));
       const all = await s3.send(new ListObjectsV2Command({ Bucket: 'lb', Prefix: 'list/' }));
-      assert.deepEqual(all.Contents?.map((object) => object.Key), [...keys].sort());
+      assert.deepEqual(
+        all.Contents?.map((object) => object.Key),
+        [...keys].sort(),
+      );
       assert.equal(all.KeyCount, keys.length);
       assert.equal(all.Contents?.find((object) => object.Key === 'list/zz')?.Size, 'v:list/zz'.length);
       assert.equal(all.Contents?.find((object) => object.Key === 'list/zz')?.ETag, `"${md5('v:list/zz')}"`);
 
       const folded = await s3.send(new ListObjectsV2Command({ Bucket: 'lb', Prefix: 'list/', Delimiter: '/' }));
-      assert.deepEqual(folded.Contents?.map((object) => object.Key), ['list/a.txt', 'list/b.txt', 'list/q&a <1>.txt', 'list/zz']);
-      assert.deepEqual(folded.CommonPrefixes?.map((prefix) => prefix.Prefix), ['list/dir1/', 'list/dir2/']);
+      assert.deepEqual(
+        folded.Contents?.map((object) => object.Key),
+        ['list/a.txt', 'list/b.txt', 'list/q&a <1>.txt', 'list/zz'],
+      );
+      assert.deepEqual(
+        folded.CommonPrefixes?.map((prefix) => prefix.Prefix),
+        ['list/dir1/', 'list/dir2/'],
+      );
 
       const seen: string[] = [];
       let token: string | undefined;
       let pages = 0;
       do {
-        const page: ListObjectsV2CommandOutput = await s3.send(new ListObjectsV2Command({ Bucket: 'lb', Prefix: 'list/', Delimiter: '/', MaxKeys: 2, ContinuationToken: token }));
+        const page: ListObjectsV2CommandOutput = await s3.send(
+          new ListObjectsV2Command({ Bucket: 'lb', Prefix: 'list/', Delimiter: '/', MaxKeys: 2, ContinuationToken: token }),
+        );
         pages++;
         seen.push(...(page.Contents ?? []).map((object) => object.Key!), ...(page.CommonPrefixes ?? []).map((prefix) => prefix.Prefix!));
         token = page.IsTruncated ? page.NextContinuationToken : undefined;
@@ -150,7 +172,10 @@ function s3Suite(kind: 'embedded' | 'nginx', skip: string | false): void {
       assert.deepEqual(seen.sort(), ['list/a.txt', 'list/b.txt', 'list/dir1/', 'list/dir2/', 'list/q&a <1>.txt', 'list/zz']);
 
       const rest = await s3.send(new ListObjectsV2Command({ Bucket: 'lb', Prefix: 'list/', StartAfter: 'list/dir2/z' }));
-      assert.deepEqual(rest.Contents?.map((object) => object.Key), ['list/q&a <1>.txt', 'list/zz']);
+      assert.deepEqual(
+        rest.Contents?.map((object) => object.Key),
+        ['list/q&a <1>.txt', 'list/zz'],
+      );
       const other = await s3.send(new ListObjectsV2Command({ Bucket: 'nothing-here' }));
       assert.equal(other.KeyCount, 0);
     });
@@ -162,12 +187,17 @@ function s3Suite(kind: 'embedded' | 'nginx', skip: string | false): void {
       const etags: string[] = [];
       for (let i = 0; i * 5 * 1024 * 1024 < object.length; i++) {
         const part = object.subarray(i * 5 * 1024 * 1024, (i + 1) * 5 * 1024 * 1024);
-        const { ETag }: { ETag?: string } = await s3.send(new UploadPartCommand({ Bucket: 'mp', Key: 'big/object.bin', UploadId, PartNumber: i + 1, Body: part }));
+        const { ETag }: { ETag?: string } = await s3.send(
+          new UploadPartCommand({ Bucket: 'mp', Key: 'big/object.bin', UploadId, PartNumber: i + 1, Body: part }),
+        );
         assert.equal(ETag, `"${md5(part)}"`);
         etags.push(ETag);
       }
       const listed = await s3.send(new ListMultipartUploadsCommand({ Bucket: 'mp' }));
-      assert.deepEqual(listed.Uploads?.map((upload) => [upload.Key, upload.UploadId]), [['big/object.bin', UploadId]]);
+      assert.deepEqual(
+        listed.Uploads?.map((upload) => [upload.Key, upload.UploadId]),
+        [['big/object.bin', UploadId]],
+      );
       await s3.send(
         new CompleteMultipartUploadCommand({
           Bucket: 'mp',
@@ -179,14 +209,25 @@ function s3Suite(kind: 'embedded' | 'nginx', skip: string | false): void {
       const got = await s3.send(new GetObjectCommand({ Bucket: 'mp', Key: 'big/object.bin' }));
       assert.equal(md5(await bodyOf(got)), md5(object));
       assert.equal(master.store.index.get('/mp/big/object.bin')?.size, object.length);
-      assert.equal(((await s3.send(new ListMultipartUploadsCommand({ Bucket: 'mp' }))).Uploads ?? []).length, 0, 'a completed upload is gone');
+      assert.equal(
+        ((await s3.send(new ListMultipartUploadsCommand({ Bucket: 'mp' }))).Uploads ?? []).length,
+        0,
+        'a completed upload is gone',
+      );
     });
 
     test('multipart: a wrong part ETag is InvalidPart; abort removes the upload', async () => {
       const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: 'mp', Key: 'aborted.bin' }));
       await s3.send(new UploadPartCommand({ Bucket: 'mp', Key: 'aborted.bin', UploadId, PartNumber: 1, Body: 'part one' }));
       await assert.rejects(
-        s3.send(new CompleteMultipartUploadCommand({ Bucket: 'mp', Key: 'aborted.bin', UploadId, MultipartUpload: { Parts: [{ ETag: '"0123"', PartNumber: 1 }] } })),
+        s3.send(
+          new CompleteMultipartUploadCommand({
+            Bucket: 'mp',
+            Key: 'aborted.bin',
+            UploadId,
+            MultipartUpload: { Parts: [{ ETag: '"0123"', PartNumber: 1 }] },
+          }),
+        ),
         (error: Error) => error.name === 'InvalidPart',
       );
       await s3.send(new AbortMultipartUploadCommand({ Bucket: 'mp', Key: 'aborted.bin', UploadId }));
@@ -201,15 +242,25 @@ function s3Suite(kind: 'embedded' | 'nginx', skip: string | false): void {
       for (const key of ['d/1', 'd/2', 'd/3', 'd/4']) await s3.send(new PutObjectCommand({ Bucket: 'del', Key: key, Body: key }));
       await s3.send(new DeleteObjectCommand({ Bucket: 'del', Key: 'd/1' }));
       await s3.send(new DeleteObjectCommand({ Bucket: 'del', Key: 'd/never' }));
-      const result = await s3.send(new DeleteObjectsCommand({ Bucket: 'del', Delete: { Objects: [{ Key: 'd/2' }, { Key: 'd/3' }, { Key: 'd/absent' }] } }));
+      const result = await s3.send(
+        new DeleteObjectsCommand({ Bucket: 'del', Delete: { Objects: [{ Key: 'd/2' }, { Key: 'd/3' }, { Key: 'd/absent' }] } }),
+      );
       assert.deepEqual(result.Deleted?.map((deleted) => deleted.Key).sort(), ['d/2', 'd/3', 'd/absent']);
       assert.equal(result.Errors, undefined);
       const left = await s3.send(new ListObjectsV2Command({ Bucket: 'del' }));
-      assert.deepEqual(left.Contents?.map((object) => object.Key), ['d/4']);
+      assert.deepEqual(
+        left.Contents?.map((object) => object.Key),
+        ['d/4'],
+      );
     });
 
     test('malformed XML is a 400 MalformedXML in S3 XML; the server goes on', async () => {
-      for (const body of ['<Delete><Object><Key>x</Key></Object>', 'not xml at all', '<Delete></Delete>', '<Delete><Object><Key><b>x</b></Key></Object></Delete>']) {
+      for (const body of [
+        '<Delete><Object><Key>x</Key></Object>',
+        'not xml at all',
+        '<Delete></Delete>',
+        '<Delete><Object><Key><b>x</b></Key></Object></Delete>',
+      ]) {
         const reply = await http('POST', `${master.url}/del?delete`, body, { 'content-type': 'application/xml' });
         assert.equal(reply.status, 400, body);
         assert.match(reply.text, /<Code>MalformedXML<\/Code>/);
@@ -234,7 +285,9 @@ describe('S3 multipart aborted while a part arrives', () => {
       let reply = '';
       socket.on('data', (chunk) => (reply += chunk.toString()));
       const closed = new Promise((resolve) => socket.on('close', resolve));
-      socket.write(`PUT /bk/aborted?partNumber=1&uploadId=${uploadId} HTTP/1.1\r\nHost: x\r\nContent-Length: 200000\r\nConnection: close\r\n\r\n`);
+      socket.write(
+        `PUT /bk/aborted?partNumber=1&uploadId=${uploadId} HTTP/1.1\r\nHost: x\r\nContent-Length: 200000\r\nConnection: close\r\n\r\n`,
+      );
       socket.write(Buffer.alloc(100_000, 1));
       await new Promise((resolve) => setTimeout(resolve, 200));
       assert.equal((await http('DELETE', `${master.url}/bk/aborted?uploadId=${uploadId}`)).status, 204);
@@ -264,7 +317,19 @@ describe('S3 multipart across a master restart', () => {
       master = await startMaster(set.volumes, {}, { db: master.db });
       s3 = client(master.url);
       const two = await s3.send(new UploadPartCommand({ Bucket: 'r', Key: 'k', UploadId, PartNumber: 2, Body: 'second part' }));
-      await s3.send(new CompleteMultipartUploadCommand({ Bucket: 'r', Key: 'k', UploadId, MultipartUpload: { Parts: [{ ETag: one.ETag, PartNumber: 1 }, { ETag: two.ETag, PartNumber: 2 }] } }));
+      await s3.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: 'r',
+          Key: 'k',
+          UploadId,
+          MultipartUpload: {
+            Parts: [
+              { ETag: one.ETag, PartNumber: 1 },
+              { ETag: two.ETag, PartNumber: 2 },
+            ],
+          },
+        }),
+      );
       assert.equal((await bodyOf(await s3.send(new GetObjectCommand({ Bucket: 'r', Key: 'k' })))).toString(), 'first part, second part');
       s3.destroy();
     } finally {
@@ -291,7 +356,10 @@ describe('mkv uploads', () => {
       await new Promise((resolve) => setTimeout(resolve, 20));
       const cleaned = await runMkv(['uploads', '--db', master.db, '--abort-older-than', '1ms']);
       assert.match(cleaned.stderr, /aborted 1 uploads/);
-      await assert.rejects(s3.send(new UploadPartCommand({ Bucket: 'u', Key: 'left/behind', UploadId, PartNumber: 2, Body: 'x' })), (error: Error) => error.name === 'NoSuchUpload');
+      await assert.rejects(
+        s3.send(new UploadPartCommand({ Bucket: 'u', Key: 'left/behind', UploadId, PartNumber: 2, Body: 'x' })),
+        (error: Error) => error.name === 'NoSuchUpload',
+      );
     } finally {
       s3.destroy();
       await master.close();

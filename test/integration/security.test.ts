@@ -30,7 +30,12 @@ async function curl(args: string[]): Promise<{ status: number; body: string }> {
 }
 
 async function awsCli(args: string[], configFile?: string): Promise<string> {
-  const env: NodeJS.ProcessEnv = { ...process.env, AWS_ACCESS_KEY_ID: 'admin', AWS_SECRET_ACCESS_KEY: 'admin-secret-key', AWS_DEFAULT_REGION: 'us-east-1' };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    AWS_ACCESS_KEY_ID: 'admin',
+    AWS_SECRET_ACCESS_KEY: 'admin-secret-key',
+    AWS_DEFAULT_REGION: 'us-east-1',
+  };
   if (configFile) env.AWS_CONFIG_FILE = configFile;
   delete env.AWS_CA_BUNDLE;
   return (await run('aws', args, { env, timeout: 60_000 })).stdout;
@@ -48,7 +53,11 @@ describe(`a secured cluster (${hasNginx() ? 'nginx' : 'embedded'} volumes)`, () 
   let url: string;
   before(async () => {
     set = await startVolumes(hasNginx() ? 'nginx' : 'embedded', 3, tempDir('mkv-secure-'), SECRET);
-    master = await startMaster(set.volumes, { volumeSecret: SECRET, linkTtlMs: 60_000 }, { credentials: parseCredentials(CREDENTIALS, 'credentials') });
+    master = await startMaster(
+      set.volumes,
+      { volumeSecret: SECRET, linkTtlMs: 60_000 },
+      { credentials: parseCredentials(CREDENTIALS, 'credentials') },
+    );
     url = master.url;
     assert.equal((await http('PUT', `${url}/pub/a`, 'public value', ADMIN)).status, 201);
     assert.equal((await http('PUT', `${url}/private/b`, 'private value', ADMIN)).status, 201);
@@ -61,7 +70,14 @@ describe(`a secured cluster (${hasNginx() ? 'nginx' : 'embedded'} volumes)`, () 
   });
 
   test('no credentials: 401 with WWW-Authenticate for all but what anonymous may do', async () => {
-    for (const [method, path] of [['GET', '/pub/a'], ['PUT', '/pub/new'], ['DELETE', '/pub/a'], ['UNLINK', '/pub/a'], ['GET', '/pub/?list'], ['GET', '/pub/a?history']] as const) {
+    for (const [method, path] of [
+      ['GET', '/pub/a'],
+      ['PUT', '/pub/new'],
+      ['DELETE', '/pub/a'],
+      ['UNLINK', '/pub/a'],
+      ['GET', '/pub/?list'],
+      ['GET', '/pub/a?history'],
+    ] as const) {
       const reply = await http(method, url + path, method === 'PUT' ? 'x' : undefined);
       assert.equal(reply.status, 401, `${method} ${path}`);
       assert.match(reply.headers['www-authenticate'] ?? '', /^Basic realm="mkv"/);
@@ -108,7 +124,7 @@ describe(`a secured cluster (${hasNginx() ? 'nginx' : 'embedded'} volumes)`, () 
     assert.equal((await curl(['--aws-sigv4', 'aws:amz:us-east-1:s3', '-u', 'admin:not-the-secret', `${url}/private/curl`])).status, 403);
   });
 
-  test('someone on a volume\'s port: nothing without a link from the master, and a link only reads its blob', async () => {
+  test("someone on a volume's port: nothing without a link from the master, and a link only reads its blob", async () => {
     const volume = keyToVolumes('/private/b', set.volumes, 3, 10)[0]!;
     const blob = `http://${volume}${keyToPath('/private/b')}`;
     for (const method of ['GET', 'HEAD', 'DELETE'] as const) assert.equal((await http(method, blob)).status, 403, method);
@@ -117,47 +133,77 @@ describe(`a secured cluster (${hasNginx() ? 'nginx' : 'embedded'} volumes)`, () 
     assert.equal((await http('GET', `http://${volume.split('/')[0]}/`)).status, 403, 'nor a listing');
     const link = (await http('GET', `${url}/private/b`, undefined, ADMIN)).headers.location!;
     assert.equal((await http('GET', link)).text, 'private value');
-    assert.equal((await http('PUT', link, 'overwritten')).status, 403, 'a redirect\'s link does not write');
+    assert.equal((await http('PUT', link, 'overwritten')).status, 403, "a redirect's link does not write");
     assert.equal((await http('DELETE', link)).status, 403, 'nor delete');
     assert.equal((await http('GET', `${url}/private/b`, undefined, ADMIN)).status, 302, 'the blob is still there');
   });
 
   test('S3 with SigV4 (the AWS SDK): the right key works, a wrong secret, an unknown key and a skewed clock are refused', async () => {
     const client = (accessKeyId: string, secretAccessKey: string, systemClockOffset = 0) =>
-      new S3Client({ endpoint: url, forcePathStyle: true, region: 'us-east-1', credentials: { accessKeyId, secretAccessKey }, systemClockOffset, maxAttempts: 1 });
+      new S3Client({
+        endpoint: url,
+        forcePathStyle: true,
+        region: 'us-east-1',
+        credentials: { accessKeyId, secretAccessKey },
+        systemClockOffset,
+        maxAttempts: 1,
+      });
     const admin = client('admin', 'admin-secret-key');
     await admin.send(new PutObjectCommand({ Bucket: 'pub', Key: 'sdk.txt', Body: 'from the sdk' }));
-    assert.equal(await (await admin.send(new GetObjectCommand({ Bucket: 'pub', Key: 'sdk.txt' }))).Body!.transformToString(), 'from the sdk');
+    assert.equal(
+      await (await admin.send(new GetObjectCommand({ Bucket: 'pub', Key: 'sdk.txt' }))).Body!.transformToString(),
+      'from the sdk',
+    );
     const reader = client('reader', 'reader-secret-key');
     assert.ok((await reader.send(new ListObjectsV2Command({ Bucket: 'pub' }))).Contents!.some((object) => object.Key === 'sdk.txt'));
-    await assert.rejects(reader.send(new PutObjectCommand({ Bucket: 'pub', Key: 'no.txt', Body: 'x' })), (error: Error) => error.name === 'AccessDenied');
-    await assert.rejects(client('admin', 'wrong-secret-key').send(new GetObjectCommand({ Bucket: 'pub', Key: 'sdk.txt' })), (error: Error) => error.name === 'SignatureDoesNotMatch');
-    await assert.rejects(client('nobody', 'whatever-secret').send(new GetObjectCommand({ Bucket: 'pub', Key: 'sdk.txt' })), (error: Error) => error.name === 'InvalidAccessKeyId');
-    await assert.rejects(client('admin', 'admin-secret-key', -20 * 60_000).send(new GetObjectCommand({ Bucket: 'pub', Key: 'sdk.txt' })), (error: Error) => error.name === 'RequestTimeTooSkewed');
+    await assert.rejects(
+      reader.send(new PutObjectCommand({ Bucket: 'pub', Key: 'no.txt', Body: 'x' })),
+      (error: Error) => error.name === 'AccessDenied',
+    );
+    await assert.rejects(
+      client('admin', 'wrong-secret-key').send(new GetObjectCommand({ Bucket: 'pub', Key: 'sdk.txt' })),
+      (error: Error) => error.name === 'SignatureDoesNotMatch',
+    );
+    await assert.rejects(
+      client('nobody', 'whatever-secret').send(new GetObjectCommand({ Bucket: 'pub', Key: 'sdk.txt' })),
+      (error: Error) => error.name === 'InvalidAccessKeyId',
+    );
+    await assert.rejects(
+      client('admin', 'admin-secret-key', -20 * 60_000).send(new GetObjectCommand({ Bucket: 'pub', Key: 'sdk.txt' })),
+      (error: Error) => error.name === 'RequestTimeTooSkewed',
+    );
     for (const client of [admin, reader]) client.destroy();
   });
 
-  test('presigned URLs from the aws cli (Signature Version 2 by default, 4 when configured) read until they expire', { skip: awsCliSkipReason() }, async () => {
-    const dir = tempDir('mkv-awsconfig-');
-    const v4 = join(dir, 'config');
-    writeFileSync(v4, '[default]\ns3 =\n  signature_version = s3v4\n');
-    try {
-      for (const [version, config] of [['2', undefined], ['4', v4]] as const) {
-        const presign = async (seconds: number) => (await awsCli(['--endpoint-url', url, 's3', 'presign', 's3://pub/a', '--expires-in', String(seconds)], config)).trim();
-        const good = await presign(300);
-        assert.match(good, version === '4' ? /X-Amz-Signature=/ : /AWSAccessKeyId=admin&Signature=/);
-        assert.equal((await http('GET', good)).text, 'public value', `V${version}`);
-        assert.equal((await http('GET', good.replace('/pub/a', '/pub/b'))).status, 403, `V${version}: for that key only`);
-        const short = await presign(1);
-        await new Promise((resolve) => setTimeout(resolve, 2100));
-        const expired = await http('GET', short);
-        assert.equal(expired.status, 403, `V${version}`);
-        assert.match(expired.text, /<Code>AccessDenied<\/Code><Message>Request has expired<\/Message>/);
+  test(
+    'presigned URLs from the aws cli (Signature Version 2 by default, 4 when configured) read until they expire',
+    { skip: awsCliSkipReason() },
+    async () => {
+      const dir = tempDir('mkv-awsconfig-');
+      const v4 = join(dir, 'config');
+      writeFileSync(v4, '[default]\ns3 =\n  signature_version = s3v4\n');
+      try {
+        for (const [version, config] of [
+          ['2', undefined],
+          ['4', v4],
+        ] as const) {
+          const presign = async (seconds: number) =>
+            (await awsCli(['--endpoint-url', url, 's3', 'presign', 's3://pub/a', '--expires-in', String(seconds)], config)).trim();
+          const good = await presign(300);
+          assert.match(good, version === '4' ? /X-Amz-Signature=/ : /AWSAccessKeyId=admin&Signature=/);
+          assert.equal((await http('GET', good)).text, 'public value', `V${version}`);
+          assert.equal((await http('GET', good.replace('/pub/a', '/pub/b'))).status, 403, `V${version}: for that key only`);
+          const short = await presign(1);
+          await new Promise((resolve) => setTimeout(resolve, 2100));
+          const expired = await http('GET', short);
+          assert.equal(expired.status, 403, `V${version}`);
+          assert.match(expired.text, /<Code>AccessDenied<\/Code><Message>Request has expired<\/Message>/);
+        }
+      } finally {
+        removeDir(dir);
       }
-    } finally {
-      removeDir(dir);
-    }
-  });
+    },
+  );
 
   test('the tools reach secured volumes with the secret: verify checks every replica, rebuild --scan finds every key', async () => {
     const dir = tempDir('mkv-secure-tools-');
@@ -168,7 +214,16 @@ describe(`a secured cluster (${hasNginx() ? 'nginx' : 'embedded'} volumes)`, () 
       assert.equal(verify.status, 0, verify.stdout + verify.stderr);
       const blind = await runMkv(['verify', '--db', master.db]);
       assert.equal(blind.status, 1, 'without the secret, every replica is out of reach');
-      const scan = await runMkv(['rebuild', '--db', join(dir, 'scanned'), '--scan', '--volumes', set.volumes.join(','), '--volume-secret-file', secretFile]);
+      const scan = await runMkv([
+        'rebuild',
+        '--db',
+        join(dir, 'scanned'),
+        '--scan',
+        '--volumes',
+        set.volumes.join(','),
+        '--volume-secret-file',
+        secretFile,
+      ]);
       assert.equal(scan.status, 0, scan.stdout + scan.stderr);
       const found = await runMkv(['history', '--db', join(dir, 'scanned'), '/private/b']);
       assert.match(found.stdout, /KeyDiscovered/);
@@ -192,7 +247,22 @@ describe('a master with --credentials, started as users start it', () => {
     try {
       const file = join(dir, 'credentials');
       spawnSync('sh', ['-c', `printf 'good:long-enough-secret\\nbad-line-without-secret\\n' > ${file}`]);
-      const result = spawnSync(process.execPath, [join(import.meta.dirname, '../../src/cli/main.js'), 'server', '--db', join(dir, 'db'), '--volumes', 'a:1', '--replicas', '1', '--credentials', file], { encoding: 'utf8' });
+      const result = spawnSync(
+        process.execPath,
+        [
+          join(import.meta.dirname, '../../src/cli/main.js'),
+          'server',
+          '--db',
+          join(dir, 'db'),
+          '--volumes',
+          'a:1',
+          '--replicas',
+          '1',
+          '--credentials',
+          file,
+        ],
+        { encoding: 'utf8' },
+      );
       assert.equal(result.status, 2);
       assert.match(result.stderr, /credentials line 2: expected ACCESS_KEY:SECRET_KEY/);
       assert.doesNotMatch(result.stderr, /long-enough-secret/, 'never a secret in a message');

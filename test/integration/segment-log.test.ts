@@ -20,7 +20,10 @@ function input(i: number): EventInput {
   return {
     key: `/key-${i}`,
     cause: { origin: 'api', client: '127.0.0.1' },
-    change: i % 2 === 0 ? { type: 'WriteStarted', volumes: ['127.0.0.1:1/sv00'] } : { type: 'WriteCommitted', volumes: ['127.0.0.1:1/sv00'], size: i, md5: 'aa' },
+    change:
+      i % 2 === 0
+        ? { type: 'WriteStarted', volumes: ['127.0.0.1:1/sv00'] }
+        : { type: 'WriteCommitted', volumes: ['127.0.0.1:1/sv00'], size: i, md5: 'aa' },
   };
 }
 
@@ -36,15 +39,27 @@ describe('segment log', () => {
     const log = await SegmentLog.open(dir);
     const first = await log.append([input(0), input(1)]);
     const second = await log.append([input(2)]);
-    assert.deepEqual(first.map((e) => e.seq), [1, 2]);
-    assert.deepEqual(second.map((e) => e.seq), [3]);
+    assert.deepEqual(
+      first.map((e) => e.seq),
+      [1, 2],
+    );
+    assert.deepEqual(
+      second.map((e) => e.seq),
+      [3],
+    );
     await log.close();
     const reopened = await SegmentLog.open(dir);
     assert.equal(reopened.lastSeq, 3);
     assert.equal(reopened.recovered, undefined);
     const events = await readAll(reopened);
-    assert.deepEqual(events.map((e) => e.key), ['/key-0', '/key-1', '/key-2']);
-    assert.deepEqual((await readAll(reopened, 3)).map((e) => e.seq), [3]);
+    assert.deepEqual(
+      events.map((e) => e.key),
+      ['/key-0', '/key-1', '/key-2'],
+    );
+    assert.deepEqual(
+      (await readAll(reopened, 3)).map((e) => e.seq),
+      [3],
+    );
     assert.deepEqual(events[1]!.change, { type: 'WriteCommitted', volumes: ['127.0.0.1:1/sv00'], size: 1, md5: 'aa' });
     await reopened.close();
   });
@@ -63,7 +78,10 @@ describe('segment log', () => {
     await log.close();
     const reopened = await SegmentLog.open(dir, { segmentBytes: 600 });
     assert.equal(reopened.lastSeq, 41);
-    assert.deepEqual((await readAll(reopened)).map((e) => e.seq), Array.from({ length: 41 }, (_, i) => i + 1));
+    assert.deepEqual(
+      (await readAll(reopened)).map((e) => e.seq),
+      Array.from({ length: 41 }, (_, i) => i + 1),
+    );
     assert.deepEqual((await readAll(reopened, 20)).map((e) => e.seq)[0], 20);
     await reopened.close();
   });
@@ -123,10 +141,17 @@ describe('segment log', () => {
     await reopened.append([input(1)]);
     assert.equal(statSync(segment!.path).size, goodSize + 100_000, 'the next block went into the zeros');
     const reader = await SegmentLog.open(dir, { readOnly: true });
-    assert.deepEqual((await readAll(reader)).map((event) => event.seq), [1, 2], 'a reader stops at the zeros');
+    assert.deepEqual(
+      (await readAll(reader)).map((event) => event.seq),
+      [1, 2],
+      'a reader stops at the zeros',
+    );
     await reopened.close();
     assert.ok(statSync(segment!.path).size < goodSize + 1000, 'closed: cut to its last block');
-    assert.deepEqual((await readAll(await SegmentLog.open(dir, { readOnly: true }))).map((event) => event.seq), [1, 2]);
+    assert.deepEqual(
+      (await readAll(await SegmentLog.open(dir, { readOnly: true }))).map((event) => event.seq),
+      [1, 2],
+    );
   });
 
   test('the newest segment is written into zeros reserved ahead; a sealed one is cut to its last block', async () => {
@@ -137,7 +162,8 @@ describe('segment log', () => {
     assert.ok(segments.length >= 2);
     const newest = readFileSync(segments.at(-1)!.path);
     assert.equal(newest.at(-1), 0, 'the newest segment ends in reserved zeros');
-    for (const sealed of segments.slice(0, -1)) assert.notEqual(readFileSync(sealed.path).at(-1), 0, `${sealed.path} is cut to its last block`);
+    for (const sealed of segments.slice(0, -1))
+      assert.notEqual(readFileSync(sealed.path).at(-1), 0, `${sealed.path} is cut to its last block`);
     await log.close();
     assert.notEqual(readFileSync(segments.at(-1)!.path).at(-1), 0, 'closed: the newest is cut too');
   });
@@ -196,7 +222,10 @@ describe('segment log', () => {
     const result = spawnSync('/usr/bin/python3', ['-c', script, ...segments.map((s) => s.path)], { encoding: 'utf8' });
     assert.equal(result.status, 0, result.stderr);
     const records = JSON.parse(result.stdout) as Array<[number, string, string]>;
-    assert.deepEqual(records.map((r) => r[0]), Array.from({ length: 24 }, (_, i) => i + 1));
+    assert.deepEqual(
+      records.map((r) => r[0]),
+      Array.from({ length: 24 }, (_, i) => i + 1),
+    );
     assert.deepEqual(records[5], [6, '/key-5', '127.0.0.1']);
   });
 });

@@ -62,7 +62,12 @@ describe('short requests to a volume', () => {
         { status: 'missing' },
       ]);
       assert.equal(connections, 1);
-      assert.deepEqual(seen, ['HEAD /sv01/ab/cd/a2V50 HTTP/1.1', 'HEAD /sv01/ab/cd/a2V51 HTTP/1.1', 'HEAD /sv01/ab/cd/a2V52 HTTP/1.1', 'HEAD /sv01/ab/cd/a2V53 HTTP/1.1']);
+      assert.deepEqual(seen, [
+        'HEAD /sv01/ab/cd/a2V50 HTTP/1.1',
+        'HEAD /sv01/ab/cd/a2V51 HTTP/1.1',
+        'HEAD /sv01/ab/cd/a2V52 HTTP/1.1',
+        'HEAD /sv01/ab/cd/a2V53 HTTP/1.1',
+      ]);
     } finally {
       await client.close();
     }
@@ -70,7 +75,11 @@ describe('short requests to a volume', () => {
 
   test('Connection: close and HTTP/1.0 answers get a new connection each', async () => {
     script = (_request, socket, nth) => {
-      socket.end(nth === 1 && connections % 2 ? 'HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\n' : 'HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\n');
+      socket.end(
+        nth === 1 && connections % 2
+          ? 'HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\n'
+          : 'HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\n',
+      );
     };
     connections = 0;
     const client = new VolumeClient();
@@ -160,7 +169,12 @@ describe('short requests to a volume', () => {
       await assert.rejects(client.put(volume, '/ab/cd/a2V5', Buffer.from('x'), 1), /answered 409/);
       assert.equal(await client.delete(volume, '/ab/cd/a2V5'), 'deleted');
       assert.equal(connections, 1, 'every answer was read to its end and the connection reused');
-      assert.equal(seen[0], 'PUT /sv02/ab/cd/a2V5 HTTP/1.1\r\nHost: ' + volume + '\r\nContent-Type: application/octet-stream\r\nContent-Length: 9\r\n\r\nthe value');
+      assert.equal(
+        seen[0],
+        'PUT /sv02/ab/cd/a2V5 HTTP/1.1\r\nHost: ' +
+          volume +
+          '\r\nContent-Type: application/octet-stream\r\nContent-Length: 9\r\n\r\nthe value',
+      );
       assert.equal(seen[1], 'DELETE /sv02/ab/cd/a2V5 HTTP/1.1\r\nHost: ' + volume + '\r\n\r\n');
     } finally {
       await client.close();

@@ -110,7 +110,10 @@ function volumeContract(kind: 'embedded' | 'nginx', skip: string | false): void 
       );
       assert.ok(entries.every((entry) => !Number.isNaN(Date.parse(entry.mtime))));
       const root = JSON.parse((await http('GET', base + '/')).text) as Array<{ name: string }>;
-      assert.ok(root.every((entry) => !entry.name.startsWith('.')), 'the upload spool is not listed');
+      assert.ok(
+        root.every((entry) => !entry.name.startsWith('.')),
+        'the upload spool is not listed',
+      );
     });
 
     test('a directory without its trailing slash redirects to it', async () => {
@@ -158,7 +161,11 @@ function securedContract(kind: 'embedded' | 'nginx', skip: string | false): void
         assert.equal(got.statusCode, 200);
         assert.equal(Buffer.concat(await got.body.toArray()).toString(), 'small');
         assert.deepEqual((await client.list(`${volume}/sv03`, '/ab/cd/')).map((entry) => entry.name).sort(), ['c21hbGw=', 'c2lnbmVk']);
-        assert.equal((await http('GET', client.publicUrl(`${volume}/sv03`, '/ab/cd/c21hbGw='))).text, 'small', 'the link a redirect gives reads the blob');
+        assert.equal(
+          (await http('GET', client.publicUrl(`${volume}/sv03`, '/ab/cd/c21hbGw='))).text,
+          'small',
+          'the link a redirect gives reads the blob',
+        );
         assert.equal(await client.delete(`${volume}/sv03`, '/ab/cd/c2lnbmVk'), 'deleted');
       } finally {
         await client.close();
@@ -168,15 +175,26 @@ function securedContract(kind: 'embedded' | 'nginx', skip: string | false): void
     test('anyone else on the port: no read, write, delete or listing without a link, and a read link only reads', async () => {
       const path = '/sv01/60/08/L3dlaGF2ZQ==';
       assert.equal((await http('PUT', signed(path, 'write'), 'the value')).status, 201);
-      for (const [method, url] of [['GET', base + path], ['HEAD', base + path], ['PUT', base + path], ['DELETE', base + path], ['GET', `${base}/sv01/60/`], ['GET', `${base}/`]] as const) {
+      for (const [method, url] of [
+        ['GET', base + path],
+        ['HEAD', base + path],
+        ['PUT', base + path],
+        ['DELETE', base + path],
+        ['GET', `${base}/sv01/60/`],
+        ['GET', `${base}/`],
+      ] as const) {
         assert.equal((await http(method, url, method === 'PUT' ? 'evil' : undefined)).status, 403, `${method} ${url}`);
       }
       assert.equal((await http('GET', signed(path, 'read'))).text, 'the value');
       assert.equal((await http('GET', signed(path, 'read'), undefined, { range: 'bytes=4-8' })).text, 'value');
       assert.equal((await http('PUT', signed(path, 'read'), 'evil')).status, 403, 'a read link does not write');
       assert.equal((await http('DELETE', signed(path, 'read'))).status, 403, 'nor delete');
-      assert.equal((await http('GET', signed(path, 'read', Math.floor(Date.now() / 1000) - 5))).status, 403, 'an expired link reads nothing');
-      assert.equal((await http('GET', signed(path, 'read').replace('L3dlaGF2ZQ==', 'L2hlbGxv'))).status, 403, "a link reads only its blob");
+      assert.equal(
+        (await http('GET', signed(path, 'read', Math.floor(Date.now() / 1000) - 5))).status,
+        403,
+        'an expired link reads nothing',
+      );
+      assert.equal((await http('GET', signed(path, 'read').replace('L3dlaGF2ZQ==', 'L2hlbGxv'))).status, 403, 'a link reads only its blob');
       assert.equal((await http('GET', signed(path, 'read'))).text, 'the value', 'and the value is as it was');
     });
   });

@@ -56,7 +56,12 @@ describe('volume faults', () => {
     removeDir(faultyDir);
   });
 
-  const described = { slow: 'that stops answering', error: 'answering 500', unavailable: 'answering 503 to everything', full: 'whose disk is full' };
+  const described = {
+    slow: 'that stops answering',
+    error: 'answering 500',
+    unavailable: 'answering 503 to everything',
+    full: 'whose disk is full',
+  };
   for (const mode of ['slow', 'error', 'unavailable', 'full'] as const) {
     test(`a volume ${described[mode]}: PUT fails fast and clean, GET finds a survivor`, async () => {
       const existing = `/faults/${mode}/existing`;
@@ -107,9 +112,14 @@ describe('volume faults', () => {
     assert.match(link.text, /^MKV_DELETING: /);
     assert.equal((await http('PUT', master.url + key, 'again')).status, 409, 'nor written over: a late removal would take the new copy');
     assert.equal((await http('GET', master.url + key)).status, 404);
-    assert.ok((JSON.parse((await http('GET', `${master.url}/faults/?unlinked`)).text) as { keys: string[] }).keys.includes(key), 'listed with the unlinked');
+    assert.ok(
+      (JSON.parse((await http('GET', `${master.url}/faults/?unlinked`)).text) as { keys: string[] }).keys.includes(key),
+      'listed with the unlinked',
+    );
     assert.equal((await http('DELETE', master.url + key)).status, 204, 'DELETE again finishes it');
-    const history = (JSON.parse((await http('GET', `${master.url}${key}?history`)).text) as Array<{ type: string }>).map((event) => event.type);
+    const history = (JSON.parse((await http('GET', `${master.url}${key}?history`)).text) as Array<{ type: string }>).map(
+      (event) => event.type,
+    );
     assert.deepEqual(history, ['WriteStarted', 'WriteCommitted', 'DeleteStarted', 'KeyDeleted']);
     assert.equal((await http('PUT', master.url + key, 'new life')).status, 201);
     assert.equal((await getFollowing(master.url + key)).text, 'new life');

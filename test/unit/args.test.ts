@@ -4,8 +4,14 @@ import { parseDuration, parseFlags, UsageError } from '../../src/cli/args.js';
 import { serverFlags } from '../../src/cli/server.js';
 
 test('the original single-dash flags and the double-dash forms parse alike', () => {
-  const single = parseFlags(['-port', '3001', '-volumes', 'a:1,b:2', '-db', '/tmp/x', '-protect', '-md5sum=false', '-voltimeout', '500ms'], serverFlags).flags;
-  const double = parseFlags(['--port=3001', '--volumes', 'a:1,b:2', '--db=/tmp/x', '--protect', '--md5sum', 'false', '--voltimeout=500ms'], serverFlags).flags;
+  const single = parseFlags(
+    ['-port', '3001', '-volumes', 'a:1,b:2', '-db', '/tmp/x', '-protect', '-md5sum=false', '-voltimeout', '500ms'],
+    serverFlags,
+  ).flags;
+  const double = parseFlags(
+    ['--port=3001', '--volumes', 'a:1,b:2', '--db=/tmp/x', '--protect', '--md5sum', 'false', '--voltimeout=500ms'],
+    serverFlags,
+  ).flags;
   assert.deepEqual(single, double);
   assert.equal(single.port, 3001);
   assert.deepEqual(single.volumes, ['a:1', 'b:2']);

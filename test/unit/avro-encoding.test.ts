@@ -11,7 +11,13 @@ const committed: LogEvent = {
   cause: { origin: 'api', client: '127.0.0.1' },
   change: { type: 'WriteCommitted', volumes: ['localhost:3001/sv07'], size: 7, md5: 'df86f5729538f57b0c5312f673abefe4' },
 };
-const unlinked: LogEvent = { seq: 2, time: 1700000000001, key: '/wehave', cause: { origin: 'api', client: null }, change: { type: 'KeyUnlinked' } };
+const unlinked: LogEvent = {
+  seq: 2,
+  time: 1700000000001,
+  key: '/wehave',
+  cause: { origin: 'api', client: null },
+  change: { type: 'KeyUnlinked' },
+};
 const sync = Buffer.from('000102030405060708090a0b0c0d0e0f', 'hex');
 
 describe('event encoding', () => {
@@ -43,8 +49,33 @@ describe('event encoding', () => {
       { type: 'KeyLinked' },
       { type: 'KeyDeleted' },
       { type: 'DeleteStarted' },
-      { type: 'WriteUndone', reason: 'the request body ended after 10 of 99 bytes', restored: { state: 'unlinked', volumes: ['a:1/sv00'], size: 7, md5: 'ab', version: 0, etag: null, contentType: null, metadata: {}, modified: 1_700_000_000_000, writing: null, stale: [] } },
-      { type: 'ObjectCommitted', volumes: ['a:1/sv00'], size: 0, md5: 'd41d8cd98f00b204e9800998ecf8427e', version: 42, etag: 'abc-3', contentType: 'text/plain', metadata: { mtime: '1700000000.5' } },
+      {
+        type: 'WriteUndone',
+        reason: 'the request body ended after 10 of 99 bytes',
+        restored: {
+          state: 'unlinked',
+          volumes: ['a:1/sv00'],
+          size: 7,
+          md5: 'ab',
+          version: 0,
+          etag: null,
+          contentType: null,
+          metadata: {},
+          modified: 1_700_000_000_000,
+          writing: null,
+          stale: [],
+        },
+      },
+      {
+        type: 'ObjectCommitted',
+        volumes: ['a:1/sv00'],
+        size: 0,
+        md5: 'd41d8cd98f00b204e9800998ecf8427e',
+        version: 42,
+        etag: 'abc-3',
+        contentType: 'text/plain',
+        metadata: { mtime: '1700000000.5' },
+      },
       { type: 'MetadataReplaced', contentType: null, metadata: { mtime: '1' } },
       { type: 'OverwriteStarted', volumes: ['a:1/sv00', 'b:2/sv03'] },
       { type: 'OverwriteAborted', reason: 'the client went away' },
@@ -52,7 +83,19 @@ describe('event encoding', () => {
       { type: 'ObjectDiscovered', volumes: ['c:3'], size: 5, version: 7 },
       {
         type: 'ObjectSnapshot',
-        state: { state: 'live', volumes: ['a:1'], size: 9, md5: null, version: 12, etag: null, contentType: 'image/png', metadata: { a: 'b' }, modified: 1_600_000_000_000, writing: { version: 13, volumes: ['b:2'] }, stale: [{ version: 3, volumes: ['c:3'] }] },
+        state: {
+          state: 'live',
+          volumes: ['a:1'],
+          size: 9,
+          md5: null,
+          version: 12,
+          etag: null,
+          contentType: 'image/png',
+          metadata: { a: 'b' },
+          modified: 1_600_000_000_000,
+          writing: { version: 13, volumes: ['b:2'] },
+          stale: [{ version: 3, volumes: ['c:3'] }],
+        },
         lastSeq: 77,
         lastTime: 1_700_000_000_000,
       },
@@ -63,7 +106,13 @@ describe('event encoding', () => {
       { type: 'KeySnapshot', state: 'unlinked', volumes: ['a:1'], size: 9, md5: null, lastSeq: 77, lastTime: 1_700_000_000_000 },
     ];
     for (const [i, change] of changes.entries()) {
-      const event: LogEvent = { seq: i + 1, time: 1_700_000_000_000 + i, key: `/k${i}/é`, cause: { origin: 'rebuild', client: null }, change };
+      const event: LogEvent = {
+        seq: i + 1,
+        time: 1_700_000_000_000 + i,
+        key: `/k${i}/é`,
+        cause: { origin: 'rebuild', client: null },
+        change,
+      };
       const bytes = encodeEvent(event);
       const decoded = decodeEvent(bytes);
       assert.deepEqual({ ...decoded.event, change: { ...decoded.event.change } }, event);
@@ -78,7 +127,13 @@ describe('container file', () => {
   });
 
   test('zig-zag longs, past 2^31', () => {
-    for (const [value, hex] of [[0, '00'], [-1, '01'], [1, '02'], [64, '8001'], [1700000000000, '80a0abfef962']] as const) {
+    for (const [value, hex] of [
+      [0, '00'],
+      [-1, '01'],
+      [1, '02'],
+      [64, '8001'],
+      [1700000000000, '80a0abfef962'],
+    ] as const) {
       assert.equal(encodeLong(value).toString('hex'), hex);
       assert.deepEqual(decodeLong(Buffer.from(hex, 'hex'), 0), { value, end: hex.length / 2 });
     }
@@ -89,7 +144,14 @@ describe('container file', () => {
     const header = encodeHeader('"long"', sync);
     assert.equal(
       header.toString('hex'),
-      '4f626a01' + '04' + '166176726f2e736368656d61' + '0c226c6f6e6722' + '146176726f2e636f646563' + '0c736e61707079' + '00' + sync.toString('hex'),
+      '4f626a01' +
+        '04' +
+        '166176726f2e736368656d61' +
+        '0c226c6f6e6722' +
+        '146176726f2e636f646563' +
+        '0c736e61707079' +
+        '00' +
+        sync.toString('hex'),
     );
     const parsed = parseHeader(header);
     assert.equal(parsed.metadata.get('avro.codec')!.toString(), 'snappy');
@@ -102,7 +164,8 @@ describe('container file', () => {
       block.toString('hex'),
       '02' + // one event
         '36' + // 27 bytes of data
-        '1550' + '0482a0abfef9620e2f776568617665066170690006' + // snappy: length 21, one literal
+        '1550' +
+        '0482a0abfef9620e2f776568617665066170690006' + // snappy: length 21, one literal
         'c8e5d6d6' + // CRC-32 of the 21 raw bytes
         sync.toString('hex'),
     );

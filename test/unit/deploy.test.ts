@@ -25,11 +25,19 @@ test('docker-compose.yml is valid and runs a master and three volumes on nginx/v
   assert.equal(config.match(/MKV_VOLUME_SECRET/g)?.length, 4, 'the master and each volume take the volume secret');
 });
 
-test('docker-compose.yml with a volume secret in the environment passes it to the master and every volume', { skip: composeSkipReason() }, () => {
-  const result = spawnSync('docker-compose', ['-f', join(repoRoot, 'docker-compose.yml'), 'config'], { encoding: 'utf8', cwd: repoRoot, env: { ...process.env, MKV_VOLUME_SECRET: 'abcdef0123456789abcdef' } });
-  assert.equal(result.status, 0, result.stderr);
-  assert.equal(result.stdout.match(/MKV_VOLUME_SECRET: abcdef0123456789abcdef/g)?.length, 4);
-});
+test(
+  'docker-compose.yml with a volume secret in the environment passes it to the master and every volume',
+  { skip: composeSkipReason() },
+  () => {
+    const result = spawnSync('docker-compose', ['-f', join(repoRoot, 'docker-compose.yml'), 'config'], {
+      encoding: 'utf8',
+      cwd: repoRoot,
+      env: { ...process.env, MKV_VOLUME_SECRET: 'abcdef0123456789abcdef' },
+    });
+    assert.equal(result.status, 0, result.stderr);
+    assert.equal(result.stdout.match(/MKV_VOLUME_SECRET: abcdef0123456789abcdef/g)?.length, 4);
+  },
+);
 
 test('the Dockerfile builds in two stages and runs as a non-root user on a data volume', () => {
   const dockerfile = readFileSync(join(repoRoot, 'Dockerfile'), 'utf8');
@@ -39,7 +47,15 @@ test('the Dockerfile builds in two stages and runs as a non-root user on a data 
   assert.match(dockerfile, /^VOLUME \/data$/m);
   assert.ok(existsSync(join(repoRoot, 'nginx/volume.conf.template')));
   const template = readFileSync(join(repoRoot, 'nginx/volume.conf.template'), 'utf8');
-  for (const directive of ['dav_methods PUT DELETE;', 'create_full_put_path on;', 'autoindex_format json;', 'client_max_body_size 0;', 'access_log off;', 'sendfile on;', 'secure_link $arg_md5,$arg_expires;']) {
+  for (const directive of [
+    'dav_methods PUT DELETE;',
+    'create_full_put_path on;',
+    'autoindex_format json;',
+    'client_max_body_size 0;',
+    'access_log off;',
+    'sendfile on;',
+    'secure_link $arg_md5,$arg_expires;',
+  ]) {
     assert.ok(template.includes(directive), directive);
   }
 });

@@ -61,7 +61,10 @@ describe('keyToVolumes', () => {
     for (let i = 0; i < 2000; i++) names.add(keyToVolumes(`/k${i}`, ['v'], 1, 300)[0]!);
     assert.ok([...names].every((name) => /^v\/sv[0-9A-F]{2,}$/.test(name)));
     assert.ok(names.has('v/sv0A') || [...names].some((name) => /[A-F]/.test(name)));
-    assert.ok([...names].some((name) => name.length === 'v/sv'.length + 3), 'subvolumes past 255 take three digits');
+    assert.ok(
+      [...names].some((name) => name.length === 'v/sv'.length + 3),
+      'subvolumes past 255 take three digits',
+    );
   });
 
   test('never more replicas than volumes, and the order does not depend on the list order', () => {

@@ -26,8 +26,14 @@ test('GET Object, signed in the Authorization header', () => {
   };
   const identity = authenticate(credentials, { method: 'GET', rawPath: '/test.txt', query: '', headers }, when);
   assert.equal(identity.name, 'AKIAIOSFODNN7EXAMPLE');
-  assert.throws(() => authenticate(credentials, { method: 'GET', rawPath: '/test.txt', query: '', headers: { ...headers, range: 'bytes=0-99' } }, when), (error) => isMkvError(error, 'MKV_SIGNATURE'));
-  assert.throws(() => authenticate(credentials, { method: 'GET', rawPath: '/test.txt', query: '', headers }, when + 16 * 60_000), (error) => isMkvError(error, 'MKV_TIME_SKEWED'));
+  assert.throws(
+    () => authenticate(credentials, { method: 'GET', rawPath: '/test.txt', query: '', headers: { ...headers, range: 'bytes=0-99' } }, when),
+    (error) => isMkvError(error, 'MKV_SIGNATURE'),
+  );
+  assert.throws(
+    () => authenticate(credentials, { method: 'GET', rawPath: '/test.txt', query: '', headers }, when + 16 * 60_000),
+    (error) => isMkvError(error, 'MKV_TIME_SKEWED'),
+  );
 });
 
 test('a presigned URL, valid for its X-Amz-Expires', () => {
@@ -36,8 +42,14 @@ test('a presigned URL, valid for its X-Amz-Expires', () => {
     '&X-Amz-Expires=86400&X-Amz-SignedHeaders=host&X-Amz-Signature=aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404';
   const request = { method: 'GET', rawPath: '/test.txt', query, headers: { host: 'examplebucket.s3.amazonaws.com' } };
   assert.equal(authenticate(credentials, request, when + 3600_000).name, 'AKIAIOSFODNN7EXAMPLE');
-  assert.throws(() => authenticate(credentials, request, when + 86_401_000), (error) => isMkvError(error, 'MKV_ACCESS_DENIED') && /expired/.test((error as Error).message));
-  assert.throws(() => authenticate(credentials, { ...request, rawPath: '/other.txt' }, when), (error) => isMkvError(error, 'MKV_SIGNATURE'));
+  assert.throws(
+    () => authenticate(credentials, request, when + 86_401_000),
+    (error) => isMkvError(error, 'MKV_ACCESS_DENIED') && /expired/.test((error as Error).message),
+  );
+  assert.throws(
+    () => authenticate(credentials, { ...request, rawPath: '/other.txt' }, when),
+    (error) => isMkvError(error, 'MKV_SIGNATURE'),
+  );
 });
 
 test('PUT Object in signed chunks: the seed signature, then each chunk chained from it', async () => {
@@ -69,22 +81,47 @@ test('PUT Object in signed chunks: the seed signature, then each chunk chained f
     'b6c6ea8a5354eaf15b3cb7646744f4275b71ea724fed81ceb9323e279d449df9',
   ];
   assert.equal(body(good).length, 66824, 'the framing is as long as the example says');
-  const decoded = Buffer.concat(await Readable.from([body(good)]).pipe(new AwsChunkedDecoder(66560, signing)).toArray());
+  const decoded = Buffer.concat(
+    await Readable.from([body(good)])
+      .pipe(new AwsChunkedDecoder(66560, signing))
+      .toArray(),
+  );
   assert.equal(createHash('sha256').update(decoded).digest('hex'), createHash('sha256').update(Buffer.alloc(66560, 'a')).digest('hex'));
   // One byte changed in the second chunk: its signature no longer holds.
   const tampered = body(good);
   tampered[65536 + 200] = 0x62;
-  await assert.rejects(Readable.from([tampered]).pipe(new AwsChunkedDecoder(66560, signing)).toArray(), (error) => isMkvError(error, 'MKV_SIGNATURE'));
+  await assert.rejects(Readable.from([tampered]).pipe(new AwsChunkedDecoder(66560, signing)).toArray(), (error) =>
+    isMkvError(error, 'MKV_SIGNATURE'),
+  );
   // A signature out of its chain: the chunks' order matters.
-  await assert.rejects(Readable.from([body([good[1]!, good[0]!, good[2]!])]).pipe(new AwsChunkedDecoder(66560, signing)).toArray(), (error) => isMkvError(error, 'MKV_SIGNATURE'));
+  await assert.rejects(
+    Readable.from([body([good[1]!, good[0]!, good[2]!])])
+      .pipe(new AwsChunkedDecoder(66560, signing))
+      .toArray(),
+    (error) => isMkvError(error, 'MKV_SIGNATURE'),
+  );
 });
 
 test('Basic, and the rights and prefixes a key holds', () => {
-  const parsed = parseCredentials('admin:topsecret1 # everything\nreader:readsecret read,list /pub/ /logs/\nanonymous read /open/\n', 'creds');
-  const basic = (user: string) => ({ method: 'GET', rawPath: '/x', query: '', headers: { authorization: `Basic ${Buffer.from(user).toString('base64')}` } });
+  const parsed = parseCredentials(
+    'admin:topsecret1 # everything\nreader:readsecret read,list /pub/ /logs/\nanonymous read /open/\n',
+    'creds',
+  );
+  const basic = (user: string) => ({
+    method: 'GET',
+    rawPath: '/x',
+    query: '',
+    headers: { authorization: `Basic ${Buffer.from(user).toString('base64')}` },
+  });
   assert.equal(authenticate(parsed, basic('admin:topsecret1')).name, 'admin');
-  assert.throws(() => authenticate(parsed, basic('admin:topsecret2')), (error) => isMkvError(error, 'MKV_UNAUTHENTICATED'));
-  assert.throws(() => authenticate(parsed, basic('nobody:topsecret1')), (error) => isMkvError(error, 'MKV_UNAUTHENTICATED'));
+  assert.throws(
+    () => authenticate(parsed, basic('admin:topsecret2')),
+    (error) => isMkvError(error, 'MKV_UNAUTHENTICATED'),
+  );
+  assert.throws(
+    () => authenticate(parsed, basic('nobody:topsecret1')),
+    (error) => isMkvError(error, 'MKV_UNAUTHENTICATED'),
+  );
   const reader = parsed.keys.get('reader')!;
   assert.deepEqual([...reader.rights].sort(), ['list', 'read']);
   assert.deepEqual(reader.prefixes, ['/pub/', '/logs/']);
@@ -95,10 +132,17 @@ test('Basic, and the rights and prefixes a key holds', () => {
   assert.throws(() => parseCredentials('x:longenough read pub/\n', 'creds'), /starts with \//);
 });
 
-test('Signature Version 2 in the Authorization header (the S3 developer guide\'s GET example)', () => {
-  const headers = { host: 'johnsmith.s3.amazonaws.com', date: 'Tue, 27 Mar 2007 19:36:42 +0000', authorization: 'AWS AKIAIOSFODNN7EXAMPLE:bWq2s1WEIj+Ydj0vQ697zp+IXMU=' };
+test("Signature Version 2 in the Authorization header (the S3 developer guide's GET example)", () => {
+  const headers = {
+    host: 'johnsmith.s3.amazonaws.com',
+    date: 'Tue, 27 Mar 2007 19:36:42 +0000',
+    authorization: 'AWS AKIAIOSFODNN7EXAMPLE:bWq2s1WEIj+Ydj0vQ697zp+IXMU=',
+  };
   const request = { method: 'GET', rawPath: '/johnsmith/photos/puppy.jpg', query: '', headers };
   const at = Date.parse('Tue, 27 Mar 2007 19:36:42 +0000');
   assert.equal(authenticate(credentials, request, at).name, 'AKIAIOSFODNN7EXAMPLE');
-  assert.throws(() => authenticate(credentials, { ...request, method: 'DELETE' }, at), (error) => isMkvError(error, 'MKV_SIGNATURE'));
+  assert.throws(
+    () => authenticate(credentials, { ...request, method: 'DELETE' }, at),
+    (error) => isMkvError(error, 'MKV_SIGNATURE'),
+  );
 });

@@ -31,9 +31,11 @@ async function put(url: string, megabytes: number): Promise<number> {
   const response = await request(url, {
     method: 'PUT',
     headers: { 'content-length': String(megabytes * 2 ** 20), connection: 'close' },
-    body: Readable.from((function* () {
-      for (let i = 0; i < megabytes; i++) yield chunk;
-    })()),
+    body: Readable.from(
+      (function* () {
+        for (let i = 0; i < megabytes; i++) yield chunk;
+      })(),
+    ),
   });
   await response.body.dump();
   return response.statusCode;

@@ -29,7 +29,11 @@ async function measured(master: RunningMaster, volumePids: number[], run: () => 
   const before = { master: master.cpuSeconds(), volumes: volumesCpu() };
   const result = await run();
   const perRequest = (seconds: number) => (seconds * 1e6) / Math.max(result.requests, 1);
-  return { ...result, masterCpuUs: perRequest(master.cpuSeconds() - before.master), volumesCpuUs: perRequest(volumesCpu() - before.volumes) };
+  return {
+    ...result,
+    masterCpuUs: perRequest(master.cpuSeconds() - before.master),
+    volumesCpuUs: perRequest(volumesCpu() - before.volumes),
+  };
 }
 
 /** PUTs `count` keys of 1 KB through the master, 32 at a time. */
@@ -53,7 +57,13 @@ export async function fill(master: RunningMaster, keys: string[]): Promise<void>
 /** How long wrk loads a path before the measured run, for either master (the JIT's warm-up). */
 const WARMUP_SECONDS = 3;
 
-export async function benchGets(master: RunningMaster, volumes: string[], volumePids: number[], keys: string[], seconds: number): Promise<GetResults> {
+export async function benchGets(
+  master: RunningMaster,
+  volumes: string[],
+  volumePids: number[],
+  keys: string[],
+  seconds: number,
+): Promise<GetResults> {
   await fill(master, keys);
   await wrk({ url: master.url, paths: keys, seconds: WARMUP_SECONDS });
   const get = await measured(master, volumePids, () => wrk({ url: master.url, paths: keys, seconds }));
@@ -61,7 +71,11 @@ export async function benchGets(master: RunningMaster, volumes: string[], volume
   const missing = await measured(master, volumePids, () => wrk({ url: `${master.url}/no/such/key`, seconds }));
   // The raw reference: the same blobs, read straight from the first volume that holds them.
   const host = volumes[0]!;
-  const blobs = keys.flatMap((key) => keyToVolumes(key, volumes, 3, 10).filter((volume) => volume.startsWith(`${host}/`)).map((volume) => `/${volume.split('/')[1]}${keyToPath(key)}`));
+  const blobs = keys.flatMap((key) =>
+    keyToVolumes(key, volumes, 3, 10)
+      .filter((volume) => volume.startsWith(`${host}/`))
+      .map((volume) => `/${volume.split('/')[1]}${keyToPath(key)}`),
+  );
   const nginx = await measured(master, volumePids, () => wrk({ url: `http://${host}`, paths: blobs, seconds }));
   return { get, missing, nginx };
 }
@@ -84,7 +98,8 @@ async function main(): Promise<void> {
     const master = name === 'go' ? await startGo(go!, spec) : await startMkv(spec);
     try {
       const results = await benchGets(master, set.volumes, set.pids(), keys, seconds);
-      const cpu = (result: LoadResult) => `; CPU µs/request: master ${result.masterCpuUs.toFixed(0)}, volumes ${result.volumesCpuUs.toFixed(0)}`;
+      const cpu = (result: LoadResult) =>
+        `; CPU µs/request: master ${result.masterCpuUs.toFixed(0)}, volumes ${result.volumesCpuUs.toFixed(0)}`;
       console.log(formatWrk(`${name} GET`, results.get) + cpu(results.get));
       console.log(formatWrk(`${name} 404`, results.missing) + cpu(results.missing));
       console.log(formatWrk(`nginx GET`, results.nginx) + cpu(results.nginx));

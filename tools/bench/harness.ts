@@ -63,7 +63,7 @@ function warnWithoutJournal(dir: string): void {
   warnedAboutJournal = true;
   console.error(
     `warning: ${dir} is on ext4 without a journal (${device}): the volumes' file creation slows with every recent delete, ` +
-      'and the master that runs second pays for the first one\'s. Set TMPDIR to a journaled file system (tools/bench/README.md).',
+      "and the master that runs second pays for the first one's. Set TMPDIR to a journaled file system (tools/bench/README.md).",
   );
 }
 
@@ -100,7 +100,11 @@ export async function benchVolumes(count: number, embedded: boolean): Promise<Be
       for (const [i, port] of ports.entries()) {
         mkdirSync(dirs[i]!, { recursive: true });
         const child = embedded
-          ? spawn(process.execPath, [join(repo, 'dist/src/cli/main.js'), 'volume', '--port', String(port), '--host', '127.0.0.1', '--dir', dirs[i]!], { stdio: 'ignore' })
+          ? spawn(
+              process.execPath,
+              [join(repo, 'dist/src/cli/main.js'), 'volume', '--port', String(port), '--host', '127.0.0.1', '--dir', dirs[i]!],
+              { stdio: 'ignore' },
+            )
           : spawn(join(repo, 'nginx/volume'), [dirs[i]!], { env: { ...process.env, PORT: String(port) }, stdio: 'ignore' });
         children.push(child);
         await waitUp(port);

@@ -35,7 +35,9 @@ async function main(): Promise<void> {
       else await env.transaction(write);
     }
     const used = process.cpuUsage(cpu);
-    console.log(`${name.padEnd(48)} ${((performance.now() - started) / commits).toFixed(3)} ms wall, ${((used.user + used.system) / 1000 / commits).toFixed(3)} ms CPU a commit`);
+    console.log(
+      `${name.padEnd(48)} ${((performance.now() - started) / commits).toFixed(3)} ms wall, ${((used.user + used.system) / 1000 / commits).toFixed(3)} ms CPU a commit`,
+    );
     await env.close();
     rmSync(dir, { recursive: true, force: true });
   }

@@ -28,7 +28,18 @@ async function natsNodes(count: number): Promise<{ url: string; stop(): Promise<
   const children: ChildProcess[] = clientPorts.map((port, i) =>
     spawn(
       'nats-server',
-      ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', join(root, `n${i}`), '-n', `n${i}`, ...(count > 1 ? ['--cluster_name', 'bench', '--cluster', `nats://127.0.0.1:${routePorts[i]}`, '--routes', routes] : [])],
+      [
+        '-js',
+        '-a',
+        '127.0.0.1',
+        '-p',
+        String(port),
+        '-sd',
+        join(root, `n${i}`),
+        '-n',
+        `n${i}`,
+        ...(count > 1 ? ['--cluster_name', 'bench', '--cluster', `nats://127.0.0.1:${routePorts[i]}`, '--routes', routes] : []),
+      ],
       { stdio: 'ignore' },
     ),
   );

@@ -25,7 +25,9 @@ async function timed(command: string, args: string[]): Promise<number> {
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2000)));
     child.on('error', reject);
-    child.on('exit', (status) => (status === 0 ? resolve() : reject(new Error(`${command} ${args.join(' ')} exited with ${status}: ${stderr}`))));
+    child.on('exit', (status) =>
+      status === 0 ? resolve() : reject(new Error(`${command} ${args.join(' ')} exited with ${status}: ${stderr}`)),
+    );
   });
   return Number(process.hrtime.bigint() - started) / 1e9;
 }
@@ -34,15 +36,44 @@ async function timed(command: string, args: string[]): Promise<number> {
 export async function benchMaintenance(which: 'mkv' | 'go', keys: number): Promise<MaintenanceResult> {
   const set = await benchVolumes(5, false);
   try {
-    layOut(set, Array.from({ length: keys }, (_, i) => `/bench/${i}/clip.bin`), randomBytes(4096), 3, 10);
+    layOut(
+      set,
+      Array.from({ length: keys }, (_, i) => `/bench/${i}/clip.bin`),
+      randomBytes(4096),
+      3,
+      10,
+    );
     await set.start();
     const db = join(set.root, 'db');
     const five = set.volumes.join(',');
     const three = set.volumes.slice(0, 3).join(',');
     const mkv = join(repo, 'dist/src/cli/main.js');
     if (which === 'mkv') {
-      const rescanSeconds = await timed(process.execPath, [mkv, 'rebuild', '--db', db, '--scan', '--volumes', five, '--replicas', '3', '--subvolumes', '10']);
-      const rebalanceSeconds = await timed(process.execPath, [mkv, 'rebalance', '--db', db, '--volumes', three, '--replicas', '3', '--subvolumes', '10']);
+      const rescanSeconds = await timed(process.execPath, [
+        mkv,
+        'rebuild',
+        '--db',
+        db,
+        '--scan',
+        '--volumes',
+        five,
+        '--replicas',
+        '3',
+        '--subvolumes',
+        '10',
+      ]);
+      const rebalanceSeconds = await timed(process.execPath, [
+        mkv,
+        'rebalance',
+        '--db',
+        db,
+        '--volumes',
+        three,
+        '--replicas',
+        '3',
+        '--subvolumes',
+        '10',
+      ]);
       return { keys, rescanSeconds, rebalanceSeconds };
     }
     const go = goBinary()!;

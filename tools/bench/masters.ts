@@ -129,10 +129,20 @@ async function run(name: string, command: string, args: string[], port: number):
 export async function startMkv(spec: MasterSpec): Promise<RunningMaster> {
   const port = await freePort();
   const args = [
-    join(repo, 'dist/src/cli/main.js'), 'server',
-    '--port', String(port), '--host', '127.0.0.1',
-    '--db', spec.db, '--volumes', spec.volumes.join(','),
-    '--replicas', String(spec.replicas ?? 3), '--subvolumes', String(spec.subvolumes ?? 10),
+    join(repo, 'dist/src/cli/main.js'),
+    'server',
+    '--port',
+    String(port),
+    '--host',
+    '127.0.0.1',
+    '--db',
+    spec.db,
+    '--volumes',
+    spec.volumes.join(','),
+    '--replicas',
+    String(spec.replicas ?? 3),
+    '--subvolumes',
+    String(spec.subvolumes ?? 10),
     ...(spec.workers !== undefined ? ['--workers', String(spec.workers)] : []),
     ...(spec.flags ?? []),
     // MKV_FLAGS: more server flags for every run, e.g. "--sync none" to see what fsync costs.
@@ -146,8 +156,17 @@ export async function startMkv(spec: MasterSpec): Promise<RunningMaster> {
 export async function startGo(binary: string, spec: MasterSpec): Promise<RunningMaster> {
   const port = await freePort();
   const args = [
-    '-port', String(port), '-db', spec.db, '-volumes', spec.volumes.join(','),
-    '-replicas', String(spec.replicas ?? 3), '-subvolumes', String(spec.subvolumes ?? 10), 'server',
+    '-port',
+    String(port),
+    '-db',
+    spec.db,
+    '-volumes',
+    spec.volumes.join(','),
+    '-replicas',
+    String(spec.replicas ?? 3),
+    '-subvolumes',
+    String(spec.subvolumes ?? 10),
+    'server',
   ];
   return run('go', binary, args, port);
 }

@@ -12,7 +12,10 @@ import { VolumeClient } from '../../src/volumes/client.js';
 import { openStore } from '../../src/db/store.js';
 import { benchVolumes, layOut } from './harness.js';
 
-const numbers = process.argv.slice(2).filter((arg) => /^\d+$/.test(arg)).map(Number);
+const numbers = process.argv
+  .slice(2)
+  .filter((arg) => /^\d+$/.test(arg))
+  .map(Number);
 const keys = numbers[0] ?? 20_000;
 const size = numbers[1] ?? 4096;
 const embedded = process.argv.includes('--embedded');
@@ -20,7 +23,13 @@ const embedded = process.argv.includes('--embedded');
 async function main(): Promise<void> {
   const set = await benchVolumes(5, embedded);
   try {
-    layOut(set, Array.from({ length: keys }, (_, i) => `/bench/${i}/clip.bin`), randomBytes(size), 3, 10);
+    layOut(
+      set,
+      Array.from({ length: keys }, (_, i) => `/bench/${i}/clip.bin`),
+      randomBytes(size),
+      3,
+      10,
+    );
     await set.start();
     const db = join(set.root, 'db');
     await rescanVolumes(db, { volumes: set.volumes, replicas: 3, subvolumes: 10, quiet: true });

@@ -20,7 +20,7 @@ export async function benchReplay(total: number): Promise<{ events: number; seco
     const cause = { origin: 'api', client: '10.0.0.7' };
     const volumes = ['10.0.0.1:3001/sv03', '10.0.0.2:3001/sv07', '10.0.0.3:3001/sv01'];
     let written = Date.now();
-    for (let i = 0; i < total / 2; ) {
+    for (let i = 0; i < total / 2;) {
       const batch: EventInput[] = [];
       for (; batch.length < 10_000 && i < total / 2; i++) {
         const key = `/bench/${String(i).padStart(9, '0')}/video.mp4`;

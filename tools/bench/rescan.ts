@@ -17,12 +17,24 @@ async function main(): Promise<void> {
   try {
     const keys = Math.ceil(files / 3);
     let written = Date.now();
-    layOut(set, Array.from({ length: keys }, (_, i) => `/bench/${i}/frame.jpg`), 'x', 3, 10);
+    layOut(
+      set,
+      Array.from({ length: keys }, (_, i) => `/bench/${i}/frame.jpg`),
+      'x',
+      3,
+      10,
+    );
     written = Date.now() - written;
     await set.start();
     const concurrency = Number(process.env.CONCURRENCY ?? 32);
     const started = process.hrtime.bigint();
-    const report = await rescanVolumes(join(set.root, 'db'), { volumes: set.volumes, replicas: 3, subvolumes: 10, quiet: true, concurrency });
+    const report = await rescanVolumes(join(set.root, 'db'), {
+      volumes: set.volumes,
+      replicas: 3,
+      subvolumes: 10,
+      quiet: true,
+      concurrency,
+    });
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     console.log(
       `rescan (${embedded ? 'embedded' : 'nginx'} volumes): ${report.files} files, ${report.keys} keys in ${seconds.toFixed(2)} s = ` +

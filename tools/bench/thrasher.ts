@@ -137,7 +137,12 @@ export function formatThrash(name: string, result: ThrashResult): string {
 }
 
 async function main(): Promise<void> {
-  const options = { rounds: Number(process.argv[2] && /^\d+$/.test(process.argv[2]) ? process.argv[2] : 10_000), workers: flag('workers', 16), reads: flag('reads', 1), warmup: flag('warmup', 1000) };
+  const options = {
+    rounds: Number(process.argv[2] && /^\d+$/.test(process.argv[2]) ? process.argv[2] : 10_000),
+    workers: flag('workers', 16),
+    reads: flag('reads', 1),
+    warmup: flag('warmup', 1000),
+  };
   const mkvWorkers = process.argv.includes('--mkv-workers') ? flag('mkv-workers', 0) : undefined;
   const go = goBinary();
   for (const name of go ? ['go', 'mkv'] : ['mkv']) {

@@ -57,7 +57,12 @@ export class AwsChunkedDecoder extends Transform {
   override _flush(callback: TransformCallback): void {
     if (!this.finished) return callback(new MkvError('MKV_SHORT_BODY', 'the aws-chunked body ended before its final chunk'));
     if (this.expected !== undefined && this.produced !== this.expected) {
-      return callback(new MkvError('MKV_SHORT_BODY', `the aws-chunked body holds ${this.produced} bytes, X-Amz-Decoded-Content-Length says ${this.expected}`));
+      return callback(
+        new MkvError(
+          'MKV_SHORT_BODY',
+          `the aws-chunked body holds ${this.produced} bytes, X-Amz-Decoded-Content-Length says ${this.expected}`,
+        ),
+      );
     }
     callback();
   }
@@ -77,7 +82,8 @@ export class AwsChunkedDecoder extends Transform {
   private checkChunk(): void {
     if (!this.signing) return;
     const expected = chunkSignature(this.signing, this.previous, this.chunkHash!.digest('hex'));
-    if (!sameSignature(expected, this.claimed)) throw new MkvError('MKV_SIGNATURE', 'a chunk of the aws-chunked body does not match its signature');
+    if (!sameSignature(expected, this.claimed))
+      throw new MkvError('MKV_SIGNATURE', 'a chunk of the aws-chunked body does not match its signature');
     this.previous = this.claimed;
   }
 
@@ -103,7 +109,10 @@ export class AwsChunkedDecoder extends Transform {
         const data = this.pending.subarray(0, take);
         this.produced += take;
         if (this.expected !== undefined && this.produced > this.expected) {
-          throw new MkvError('MKV_BAD_REQUEST', `the aws-chunked body holds more than X-Amz-Decoded-Content-Length (${this.expected} bytes)`);
+          throw new MkvError(
+            'MKV_BAD_REQUEST',
+            `the aws-chunked body holds more than X-Amz-Decoded-Content-Length (${this.expected} bytes)`,
+          );
         }
         this.chunkHash?.update(data);
         this.pending = this.pending.subarray(take);
@@ -130,7 +139,8 @@ export class AwsChunkedDecoder extends Transform {
       }
       const header = /^([0-9a-fA-F]{1,16})(?:;chunk-signature=([0-9a-f]{64}))?(;.*)?$/.exec(text);
       if (!header) throw new MkvError('MKV_BAD_REQUEST', `malformed aws-chunked body (chunk header ${JSON.stringify(text.slice(0, 40))})`);
-      if (this.signing && header[2] === undefined) throw new MkvError('MKV_SIGNATURE', 'a chunk of the aws-chunked body carries no chunk-signature');
+      if (this.signing && header[2] === undefined)
+        throw new MkvError('MKV_SIGNATURE', 'a chunk of the aws-chunked body carries no chunk-signature');
       this.claimed = header[2] ?? '';
       this.chunkHash = this.signing ? createHash('sha256') : undefined;
       this.left = parseInt(header[1]!, 16);

@@ -27,13 +27,17 @@ export function listBuckets(ctx: Context, deps: MasterDeps): void {
         break;
       }
       const bucket = key.slice(1, slash);
-      if (allows(identity.grant, 'list', `/${bucket}/`)) buckets.push(element('Bucket', [element('Name', bucket), element('CreationDate', new Date(record.modified).toISOString())]));
+      if (allows(identity.grant, 'list', `/${bucket}/`))
+        buckets.push(element('Bucket', [element('Name', bucket), element('CreationDate', new Date(record.modified).toISOString())]));
       next = prefixEnd(Buffer.from(`/${bucket}/`));
       break;
     }
     from = next;
   }
-  xmlResponse(ctx, 'ListAllMyBucketsResult', [element('Owner', [element('ID', 'mkv'), element('DisplayName', 'mkv')]), element('Buckets', buckets)]);
+  xmlResponse(ctx, 'ListAllMyBucketsResult', [
+    element('Owner', [element('ID', 'mkv'), element('DisplayName', 'mkv')]),
+    element('Buckets', buckets),
+  ]);
 }
 
 /** HeadBucket: every bucket exists. */

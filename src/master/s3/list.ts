@@ -14,7 +14,8 @@ import { document, element } from './xml.js';
 
 function parseMaxKeys(value: string | null): number {
   if (value === null || value === '') return 1000;
-  if (!/^\d{1,10}$/.test(value)) throw new MkvError('MKV_BAD_QUERY', `max-keys must be a non-negative integer, not ${JSON.stringify(value)}`);
+  if (!/^\d{1,10}$/.test(value))
+    throw new MkvError('MKV_BAD_QUERY', `max-keys must be a non-negative integer, not ${JSON.stringify(value)}`);
   return Math.min(Number(value), 1000);
 }
 

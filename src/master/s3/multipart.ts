@@ -19,7 +19,11 @@ export function createUpload(ctx: Context, deps: MasterDeps, key: string): void 
   const { bucket, objectKey } = splitBucket(key);
   if (objectKey === '') throw new MkvError('MKV_BAD_REQUEST', 'a multipart upload needs an object key');
   const upload = deps.uploads.create(key, contentTypeOf(ctx), metadataOf(ctx));
-  xmlResponse(ctx, 'InitiateMultipartUploadResult', [element('Bucket', bucket), element('Key', objectKey), element('UploadId', upload.uploadId)]);
+  xmlResponse(ctx, 'InitiateMultipartUploadResult', [
+    element('Bucket', bucket),
+    element('Key', objectKey),
+    element('UploadId', upload.uploadId),
+  ]);
 }
 
 export async function uploadPart(ctx: Context, deps: MasterDeps, key: string, query: URLSearchParams): Promise<void> {
@@ -29,7 +33,12 @@ export async function uploadPart(ctx: Context, deps: MasterDeps, key: string, qu
   const number = query.get('partNumber') ?? '';
   if (!/^\d{1,5}$/.test(number)) throw new MkvError('MKV_BAD_QUERY', 'partNumber must be an integer from 1 to 10000');
   // A part may be empty (pyarrow uploads one empty part for an empty file).
-  const part = await deps.uploads.writePart(uploadId, Number(number), requestBody(ctx.req, { allowEmpty: true }), deps.config.bodyTimeoutMs);
+  const part = await deps.uploads.writePart(
+    uploadId,
+    Number(number),
+    requestBody(ctx.req, { allowEmpty: true }),
+    deps.config.bodyTimeoutMs,
+  );
   ctx.status = 200;
   ctx.set('ETag', `"${part.md5}"`);
   ctx.body = '';
@@ -48,7 +57,8 @@ export async function completeUpload(ctx: Context, deps: MasterDeps, key: string
   const stored = new Map(deps.uploads.parts(uploadId).map((part) => [part.number, part]));
   let previous = 0;
   for (const { number, etag } of requested) {
-    if (!Number.isInteger(number) || number <= previous) throw new MkvError('MKV_INVALID_PART', 'the parts must be listed in ascending order, each once');
+    if (!Number.isInteger(number) || number <= previous)
+      throw new MkvError('MKV_INVALID_PART', 'the parts must be listed in ascending order, each once');
     previous = number;
     const part = stored.get(number);
     if (!part || part.md5 !== etag) throw new MkvError('MKV_INVALID_PART', `part ${number} was not uploaded with ETag ${etag}`);
@@ -59,7 +69,11 @@ export async function completeUpload(ctx: Context, deps: MasterDeps, key: string
   const partsMd5 = createHash('md5');
   for (const number of numbers) partsMd5.update(Buffer.from(stored.get(number)!.md5, 'hex'));
   const etag = `${partsMd5.digest('hex')}-${numbers.length}`;
-  await storeValue(deps, key, { body: deps.uploads.concatenate(uploadId, numbers), length }, apiCause(ctx.state.client as string | null), { contentType: upload.contentType, metadata: upload.metadata, etag });
+  await storeValue(deps, key, { body: deps.uploads.concatenate(uploadId, numbers), length }, apiCause(ctx.state.client as string | null), {
+    contentType: upload.contentType,
+    metadata: upload.metadata,
+    etag,
+  });
   deps.uploads.remove(uploadId);
   const { bucket, objectKey } = splitBucket(key);
   xmlResponse(ctx, 'CompleteMultipartUploadResult', [

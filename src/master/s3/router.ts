@@ -21,7 +21,34 @@ import { abortUpload, completeUpload, createUpload, listUploads, uploadPart } fr
 import { deleteObject, deleteObjects, getObjectDirect, putObject, splitBucket } from './s3.js';
 
 /** Bucket sub-resources S3 has and this store does not. */
-const UNSUPPORTED = ['acl', 'policy', 'cors', 'lifecycle', 'tagging', 'website', 'logging', 'notification', 'replication', 'encryption', 'object-lock', 'accelerate', 'requestPayment', 'ownershipControls', 'publicAccessBlock', 'intelligent-tiering', 'analytics', 'metrics', 'inventory', 'versions', 'retention', 'legal-hold', 'torrent', 'select', 'restore', 'attributes'];
+const UNSUPPORTED = [
+  'acl',
+  'policy',
+  'cors',
+  'lifecycle',
+  'tagging',
+  'website',
+  'logging',
+  'notification',
+  'replication',
+  'encryption',
+  'object-lock',
+  'accelerate',
+  'requestPayment',
+  'ownershipControls',
+  'publicAccessBlock',
+  'intelligent-tiering',
+  'analytics',
+  'metrics',
+  'inventory',
+  'versions',
+  'retention',
+  'legal-hold',
+  'torrent',
+  'select',
+  'restore',
+  'attributes',
+];
 
 function notImplemented(ctx: Context): MkvError {
   return new MkvError('MKV_UNKNOWN_OPERATION', `${ctx.method} ${ctx.path}?${ctx.querystring} is not an S3 operation this store implements`);

@@ -149,7 +149,6 @@ export async function getObjectDirect(ctx: Context, deps: MasterDeps, key: strin
       }
       ctx.status = 200;
       ctx.set('Content-Length', String(head.size ?? record.size ?? 0));
-
     } else {
       let response;
       try {
@@ -198,7 +197,8 @@ export function metadataOf(ctx: Context): Record<string, string> {
     metadata[name.slice('x-amz-meta-'.length)] = text;
     bytes += Buffer.byteLength(name) - 'x-amz-meta-'.length + Buffer.byteLength(text);
   }
-  if (bytes > MAX_METADATA_BYTES) throw new MkvError('MKV_BAD_REQUEST', `the user metadata (x-amz-meta-*) is ${bytes} bytes; S3 allows ${MAX_METADATA_BYTES}`);
+  if (bytes > MAX_METADATA_BYTES)
+    throw new MkvError('MKV_BAD_REQUEST', `the user metadata (x-amz-meta-*) is ${bytes} bytes; S3 allows ${MAX_METADATA_BYTES}`);
   return metadata;
 }
 
@@ -209,7 +209,10 @@ export function metadataOf(ctx: Context): Record<string, string> {
 export async function putObject(ctx: Context, deps: MasterDeps, key: string): Promise<void> {
   authorize(identityOf(ctx.req), 'write', key, { checksBody: true });
   if (ctx.get('x-amz-copy-source')) return copyObject(ctx, deps, key);
-  const written = await storeValue(deps, key, requestBody(ctx.req, { allowEmpty: true }), apiCause(ctx.state.client as string | null), { contentType: contentTypeOf(ctx), metadata: metadataOf(ctx) });
+  const written = await storeValue(deps, key, requestBody(ctx.req, { allowEmpty: true }), apiCause(ctx.state.client as string | null), {
+    contentType: contentTypeOf(ctx),
+    metadata: metadataOf(ctx),
+  });
   ctx.status = 200;
   ctx.set('ETag', `"${written.md5 ?? ''}"`);
   ctx.body = '';
@@ -237,12 +240,15 @@ async function copyObject(ctx: Context, deps: MasterDeps, key: string): Promise<
   if (!record || record.state !== 'live') throw new MkvError('MKV_NOT_FOUND', 'The specified key does not exist.');
   let etag: string;
   if (source === key) {
-    if (!replace) throw new MkvError('MKV_BAD_REQUEST', 'copying an object onto itself changes nothing without x-amz-metadata-directive: REPLACE');
+    if (!replace)
+      throw new MkvError('MKV_BAD_REQUEST', 'copying an object onto itself changes nothing without x-amz-metadata-directive: REPLACE');
     await replaceMetadata(deps, key, contentTypeOf(ctx), metadataOf(ctx), cause);
     etag = etagOf(record);
   } else {
     const value = await openValue(deps, source, record);
-    const s3 = replace ? { contentType: contentTypeOf(ctx), metadata: metadataOf(ctx) } : { contentType: record.contentType, metadata: record.metadata };
+    const s3 = replace
+      ? { contentType: contentTypeOf(ctx), metadata: metadataOf(ctx) }
+      : { contentType: record.contentType, metadata: record.metadata };
     const written = await storeValue(deps, key, { body: value, length: record.size ?? undefined }, cause, s3);
     etag = `"${written.md5 ?? ''}"`;
   }
@@ -320,4 +326,3 @@ export function xmlResponse(ctx: Context, root: string, children: string[]): voi
   ctx.type = 'application/xml';
   ctx.body = document(root, children);
 }
-

@@ -5,7 +5,17 @@
 //   <db>/uploads/<uploadId>/part-00001      the part's bytes (written aside, fsync'd, renamed)
 //   <db>/uploads/<uploadId>/part-00001.json { size, md5 }
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  createReadStream,
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
@@ -57,7 +67,12 @@ export class UploadStore {
   get(uploadId: string, key?: string): Upload {
     const file = join(this.uploadDir(uploadId), 'upload.json');
     if (!existsSync(file)) throw new MkvError('MKV_NO_SUCH_UPLOAD', 'no such upload (completed, aborted or never created)');
-    const saved = JSON.parse(readFileSync(file, 'utf8')) as { key: string; initiated: string; contentType?: string | null; metadata?: Record<string, string> };
+    const saved = JSON.parse(readFileSync(file, 'utf8')) as {
+      key: string;
+      initiated: string;
+      contentType?: string | null;
+      metadata?: Record<string, string>;
+    };
     if (key !== undefined && saved.key !== key) throw new MkvError('MKV_NO_SUCH_UPLOAD', 'no such upload for this key');
     return { uploadId, key: saved.key, initiated: saved.initiated, contentType: saved.contentType ?? null, metadata: saved.metadata ?? {} };
   }
@@ -131,8 +146,10 @@ export class UploadStore {
       return new MkvError('MKV_NO_SUCH_UPLOAD', 'the upload was completed or aborted while this part arrived');
     }
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOSPC' || code === 'EDQUOT') return new MkvError('MKV_UPLOADS_FULL', "the disk that holds the master's multipart uploads is full");
-    if (code === undefined || code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE') return new MkvError('MKV_SHORT_BODY', "the part's body ended early");
+    if (code === 'ENOSPC' || code === 'EDQUOT')
+      return new MkvError('MKV_UPLOADS_FULL', "the disk that holds the master's multipart uploads is full");
+    if (code === undefined || code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE')
+      return new MkvError('MKV_SHORT_BODY', "the part's body ended early");
     return new MkvError('MKV_INTERNAL', `writing a part failed (${code})`, { cause: error });
   }
 

@@ -95,17 +95,27 @@ const NAMED: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', a
 
 /** Text with its references decoded; every quantifier is bounded, so this is linear. */
 function decodeText(raw: string): string {
-  return raw.replace(/&(?:#x([0-9A-Fa-f]{1,6});|#([0-9]{1,7});|(amp|lt|gt|quot|apos);)?/g, (whole, hex?: string, decimal?: string, name?: string) => {
-    if (name !== undefined) return NAMED[name]!;
-    if (hex === undefined && decimal === undefined) throw malformed(`"${whole}" starts no reference XML knows`);
-    const code = hex !== undefined ? parseInt(hex, 16) : Number(decimal);
-    if (!isXmlCharacter(code)) throw malformed(`character reference ${whole} is not a character XML can hold`);
-    return String.fromCodePoint(code);
-  });
+  return raw.replace(
+    /&(?:#x([0-9A-Fa-f]{1,6});|#([0-9]{1,7});|(amp|lt|gt|quot|apos);)?/g,
+    (whole, hex?: string, decimal?: string, name?: string) => {
+      if (name !== undefined) return NAMED[name]!;
+      if (hex === undefined && decimal === undefined) throw malformed(`"${whole}" starts no reference XML knows`);
+      const code = hex !== undefined ? parseInt(hex, 16) : Number(decimal);
+      if (!isXmlCharacter(code)) throw malformed(`character reference ${whole} is not a character XML can hold`);
+      return String.fromCodePoint(code);
+    },
+  );
 }
 
 function isXmlCharacter(code: number): boolean {
-  return code === 0x9 || code === 0xa || code === 0xd || (code >= 0x20 && code <= 0xd7ff) || (code >= 0xe000 && code <= 0xfffd) || (code >= 0x10000 && code <= 0x10ffff);
+  return (
+    code === 0x9 ||
+    code === 0xa ||
+    code === 0xd ||
+    (code >= 0x20 && code <= 0xd7ff) ||
+    (code >= 0xe000 && code <= 0xfffd) ||
+    (code >= 0x10000 && code <= 0x10ffff)
+  );
 }
 
 /** Every child element named `name`. */
