@@ -15,6 +15,7 @@ import {
   DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListBucketsCommand,
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
@@ -236,6 +237,17 @@ function s3Suite(kind: 'embedded' | 'nginx', skip: string | false): void {
         (error: Error) => error.name === 'NoSuchUpload',
       );
       assert.equal((await http('GET', `${master.url}/mp/aborted.bin`)).status, 404);
+    });
+
+    test('ListBuckets names the buckets that hold a live key: not one whose keys are all unlinked, nor a key outside any bucket', async () => {
+      await s3.send(new PutObjectCommand({ Bucket: 'lb-live', Key: 'a', Body: 'a' }));
+      await s3.send(new PutObjectCommand({ Bucket: 'lb-gone', Key: 'b', Body: 'b' }));
+      assert.equal((await http('UNLINK', `${master.url}/lb-gone/b`)).status, 204);
+      assert.equal((await http('PUT', `${master.url}/lb-outside`, 'no bucket')).status, 201);
+      const names = (await s3.send(new ListBucketsCommand({}))).Buckets?.map((bucket) => bucket.Name) ?? [];
+      assert.ok(names.includes('lb-live'), names.join(' '));
+      assert.ok(!names.includes('lb-gone'), 'a bucket of unlinked keys only');
+      assert.ok(!names.includes('lb-outside'), 'a key with no bucket');
     });
 
     test('DeleteObject (present or not) and DeleteObjects', async () => {

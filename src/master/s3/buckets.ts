@@ -11,16 +11,18 @@ import type { MasterDeps } from '../deps.js';
 import { element } from './xml.js';
 import { xmlResponse } from './s3.js';
 
-/** ListBuckets (GET / of an S3 request): the buckets that hold a key, that the caller may list. */
+/** ListBuckets (GET / of an S3 request): the buckets that hold a live key, that the caller may list. */
 export function listBuckets(ctx: Context, deps: MasterDeps): void {
   const identity = identityOf(ctx.req);
   if (!identity.grant?.rights.has('list')) authorize(identity, 'list', '/');
   const buckets: string[] = [];
   let from: Buffer | undefined = Buffer.from('/');
-  // One key per bucket: after the first, jump past the bucket's prefix.
+  // One live key per bucket: after the first, jump past the bucket's prefix. Unlinked keys, and
+  // keys a DELETE has begun, are not in a listing, so they make no bucket either.
   while (from) {
     let next: Buffer | undefined;
     for (const [key, record] of deps.index.range(from)) {
+      if (record.state !== 'live') continue;
       const slash = key.indexOf('/', 1);
       if (slash === -1) {
         next = Buffer.concat([Buffer.from(key), Buffer.from([0])]); // a key outside any bucket
