@@ -15,19 +15,25 @@ export type KeyDeleted = { type: 'KeyDeleted' };
 export type DeleteStarted = { type: 'DeleteStarted' };
 /** A version of a key's blob on volumes: 0 the key's path, N that path with ~N. */
 export type BlobVersion = { version: number; volumes: string[] };
-/** A key's whole record, as a snapshot or an undo carries it (index/evolve.ts's KeyRecord but seq and time). */
+/** A key's whole record, as a snapshot or an undo carries it (index/evolve.ts's KeyRecord is this with seq and time). */
 export type ObjectState = {
   state: KeyStateName;
+  /** Where the blob is (live, unlinked), is being written (pending) or removed (deleting), in placement order. */
   volumes: string[];
   size: number | null;
   md5: string | null;
+  /** Which blob holds the value: 0 the key's path (placement.ts keyToPath), N that path with ~N (an S3 overwrite). */
   version: number;
+  /** The S3 ETag when it is not the md5 (a multipart upload's "md5-N"). */
   etag: string | null;
   contentType: string | null;
   /** S3 user metadata (x-amz-meta-*), by lower-case name. */
   metadata: Record<string, string>;
+  /** When the value was written: S3's Last-Modified (a later UNLINK, LINK or move does not change it). */
   modified: number;
+  /** A new value being written beside this one (an S3 overwrite in progress). */
   writing: BlobVersion | null;
+  /** Blobs of earlier values still to remove (after an overwrite; gc removes what is left). */
   stale: BlobVersion[];
 };
 export type WriteUndone = { type: 'WriteUndone'; reason: string; restored: ObjectState };

@@ -7,28 +7,10 @@ import type { BlobVersion, KeyStateName, ObjectState, ProjectedEvent } from '../
  */
 export type KeyState = KeyStateName;
 
-export interface KeyRecord {
-  state: KeyState;
-  /** Where the blob is (live, unlinked), is being written (pending) or removed (deleting), in placement order. */
-  volumes: string[];
-  size: number | null;
-  md5: string | null;
-  /** The seq and time of the last event that changed this key. */
+/** A key's record in the index: its whole state (events/event.ts ObjectState) and the seq and time of the last event that changed it. */
+export interface KeyRecord extends ObjectState {
   seq: number;
   time: number;
-  /** Which blob holds the value: 0 the key's path (placement.ts keyToPath), N that path with ~N (an S3 overwrite). */
-  version: number;
-  /** The S3 ETag when it is not the md5 (a multipart upload's "md5-N"). */
-  etag: string | null;
-  contentType: string | null;
-  /** S3 user metadata (x-amz-meta-*), by lower-case name. */
-  metadata: Record<string, string>;
-  /** When the value was written: S3's Last-Modified (a later UNLINK, LINK or move does not change it). */
-  modified: number;
-  /** A new value being written beside this one (an S3 overwrite in progress). */
-  writing: BlobVersion | null;
-  /** Blobs of earlier values still to remove (after an overwrite; gc removes what is left). */
-  stale: BlobVersion[];
 }
 
 /**
