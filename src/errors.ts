@@ -9,7 +9,14 @@ export const ErrorCodes = {
   MKV_BAD_REQUEST: 400,
   MKV_REBALANCE_FAILED: 400,
   MKV_BAD_XML: 400,
+  /** The body's sha256 is not the X-Amz-Content-SHA256 its request was signed with. */
+  MKV_CONTENT_SHA256_MISMATCH: 400,
+  /** The body's md5 is not its Content-MD5. */
   MKV_BAD_DIGEST: 400,
+  /** A Content-MD5 that is not the base64 of 16 bytes. */
+  MKV_INVALID_DIGEST: 400,
+  /** A SigV4 credential scope for another service or region, or an Authorization header that cannot be read. */
+  MKV_AUTH_MALFORMED: 400,
   MKV_INVALID_PART: 400,
   MKV_NO_SUCH_UPLOAD: 404,
   MKV_INVALID_RANGE: 416,

@@ -6,13 +6,17 @@
 //              X-Amz-Signature=… in the query     ─▶ a presigned URL (V4, V2)  ─┤     (credentials.ts)
 //              none                               ─▶ anonymous                 ─┘
 //
-// Authentication happens once per request, before it is routed; each handler then asks for the
-// right it needs on the key it touches (authorize). Without --credentials every request may do
+// Authentication happens once per request, before it is routed, and an identity exists only
+// once its signature (or password) has been checked; a request signed over its body's sha256
+// is checked again as the body streams (the BodyRule). Then admit() refuses at once a request
+// its identity could not be allowed whatever it names (anonymous ones above all), before a
+// body is read, a lock taken or a Min-Log-Seq waited for; each handler then asks for the right
+// it needs on the key it touches (authorize). Without --credentials every request may do
 // everything, as in the original.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { MkvError } from '../errors.js';
-import { allows, type Credentials, type Grant, type Right } from './credentials.js';
+import { allows, RIGHTS, type Credentials, type Grant, type Right } from './credentials.js';
 import {
   ALGORITHM,
   verifyHeaderSignature,
@@ -29,6 +33,8 @@ export interface Identity {
   grant: Grant | undefined;
   /** How the request's body must be checked against what was signed. */
   body: BodyRule;
+  /** Headers the request carries signed in a presigned URL's query: they count as its headers (handler.ts). */
+  hoisted?: Record<string, string>;
 }
 
 /** Everything allowed: a server without --credentials. */
@@ -44,14 +50,16 @@ function sameSecret(given: string, secret: string): boolean {
   return timingSafeEqual(digest(given), digest(secret));
 }
 
+/** What a password given for an access key that does not exist is compared with, so that it takes as long as any other. */
+const NO_SUCH_SECRET = 'not the secret of any access key';
+
 function basic(credentials: Credentials, encoded: string): Identity {
   const decoded = Buffer.from(encoded.trim(), 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
-  const accessKey = colon === -1 ? decoded : decoded.slice(0, colon);
-  const key = credentials.keys.get(accessKey);
-  if (!key || colon === -1 || !sameSecret(decoded.slice(colon + 1), key.secret)) {
-    throw new MkvError('MKV_UNAUTHENTICATED', `wrong access key or secret key${key ? ` for ${accessKey}` : ''}`);
-  }
+  const key = colon === -1 ? undefined : credentials.keys.get(decoded.slice(0, colon));
+  const matches = sameSecret(colon === -1 ? '' : decoded.slice(colon + 1), key?.secret ?? NO_SUCH_SECRET);
+  // One answer for a wrong name and a wrong secret: the refusal does not confirm that a name exists.
+  if (!key || !matches) throw new MkvError('MKV_UNAUTHENTICATED', 'wrong access key or secret key');
   return { name: key.accessKey, grant: key, body: { kind: 'none' } };
 }
 
@@ -69,8 +77,8 @@ export function authenticate(credentials: Credentials, request: SignedRequest, n
   }
   if (authorization !== '') throw new MkvError('MKV_UNAUTHENTICATED', 'the Authorization header is neither Basic nor AWS4-HMAC-SHA256');
   if (/(?:^|&)X-Amz-(?:Signature|Credential)=/.test(request.query)) {
-    const { key, body } = verifyPresigned(credentials, request, new URLSearchParams(request.query), now);
-    return { name: key.accessKey, grant: key, body };
+    const { key, body, hoisted } = verifyPresigned(credentials, request, new URLSearchParams(request.query), now);
+    return { name: key.accessKey, grant: key, body, ...(hoisted ? { hoisted } : {}) };
   }
   if (/(?:^|&)AWSAccessKeyId=/.test(request.query)) {
     const key = verifyV2Presigned(credentials, request, new URLSearchParams(request.query), now);
@@ -79,18 +87,46 @@ export function authenticate(credentials: Credentials, request: SignedRequest, n
   return { name: 'anonymous', grant: credentials.anonymous, body: { kind: 'none' } };
 }
 
-/**
- * Throws unless `identity` may use `right` on `key` (a listing: on its prefix). An identity
- * whose signature is proved only by the body (no X-Amz-Content-SHA256) is good only for a
- * handler that checks the body before it acts (`checksBody`).
- */
-export function authorize(identity: Identity, right: Right, key: string, options: { checksBody?: boolean } = {}): void {
-  if (identity.body.kind === 'signed-sha256' && !options.checksBody) {
-    throw new MkvError('MKV_SIGNATURE', 'this request signed its body, which this operation does not read: send X-Amz-Content-SHA256');
-  }
+/** Throws unless `identity` may use `right` on `key` (a listing: on its prefix). */
+export function authorize(identity: Identity, right: Right, key: string): void {
   if (allows(identity.grant, right, key)) return;
-  if (identity.name === 'anonymous') throw new MkvError('MKV_UNAUTHENTICATED', `${right} of ${key} needs credentials`);
-  throw new MkvError('MKV_ACCESS_DENIED', `${identity.name} may not ${right} ${key}`);
+  throw refusal(identity, `${right} of ${key}`);
+}
+
+function refusal(identity: Identity, what: string): MkvError {
+  if (identity.name === 'anonymous') return new MkvError('MKV_UNAUTHENTICATED', `${what} needs credentials`);
+  return new MkvError('MKV_ACCESS_DENIED', `${identity.name} may not ${what}`);
+}
+
+/**
+ * The rights a request of each method may need, whatever its query names: GET lists, reads or
+ * shows a history; POST completes an upload, deletes objects or rebalances; DELETE of an upload
+ * is a write. The handler then asks for the one it needs.
+ */
+const METHOD_RIGHTS: Readonly<Record<string, readonly Right[]>> = {
+  GET: ['read', 'list', 'admin'],
+  HEAD: ['read', 'list', 'admin'],
+  PUT: ['write'],
+  POST: ['write', 'delete', 'admin'],
+  DELETE: ['delete', 'write'],
+  UNLINK: ['delete'],
+  LINK: ['write'],
+};
+
+/**
+ * Refuses at once a request that `identity` could not be allowed, whatever its query: it holds
+ * none of the rights its method may need on any key at or under `path` (the decoded request
+ * path; a grant under it counts, for a listing or a bucket). What passes is checked exactly by
+ * the handler (authorize); what does not costs a 401 or 403 and nothing else.
+ */
+export function admit(identity: Identity, method: string, path: string): void {
+  const { grant } = identity;
+  const rights = METHOD_RIGHTS[method] ?? RIGHTS;
+  const reaches =
+    grant !== undefined &&
+    rights.some((right) => grant.rights.has(right)) &&
+    (grant.prefixes.length === 0 || grant.prefixes.some((prefix) => path.startsWith(prefix) || prefix.startsWith(path)));
+  if (!reaches) throw refusal(identity, `${method} ${path}`);
 }
 
 const identities = new WeakMap<IncomingMessage, Identity>();

@@ -32,6 +32,8 @@ export interface Credentials {
   keys: ReadonlyMap<string, AccessKey>;
   /** What a request without credentials may do (undefined: nothing). */
   anonymous: Grant | undefined;
+  /** The one region SigV4 credentials may be scoped to (mkv server --region); undefined: any. */
+  region?: string;
 }
 
 function parseRights(text: string, where: string): Set<Right> {
@@ -79,14 +81,30 @@ export function parseCredentials(text: string, source: string): Credentials {
   return { keys, anonymous };
 }
 
-export function readCredentials(path: string): Credentials {
+/** Reads the credentials file of `mkv server --credentials`; `region`: --region, the one SigV4 scope allowed. */
+export function readCredentials(path: string, region?: string): Credentials {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
     throw new UsageError(`--credentials ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
-  return parseCredentials(text, path);
+  const credentials = parseCredentials(text, path);
+  return region ? { ...credentials, region } : credentials;
+}
+
+/**
+ * The grants whose prefix does not end in "/", as "who prefix": "/pub" covers "/publicity/" too,
+ * which is seldom what was meant (the master says so at start).
+ */
+export function openEndedPrefixes(credentials: Credentials): string[] {
+  const grants: Array<[string, Grant | undefined]> = [
+    ['anonymous', credentials.anonymous],
+    ...[...credentials.keys].map(([name, key]) => [name, key] as [string, Grant]),
+  ];
+  return grants.flatMap(([who, grant]) =>
+    (grant?.prefixes ?? []).filter((prefix) => !prefix.endsWith('/')).map((prefix) => `${who} ${prefix}`),
+  );
 }
 
 /** Whether `grant` allows `right` on `key` (for a listing: on every key under the prefix `key`). */

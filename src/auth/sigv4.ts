@@ -5,10 +5,13 @@
 //   string to sign    = AWS4-HMAC-SHA256 \n X-Amz-Date \n date/region/service/aws4_request \n sha256(canonical request)
 //   signature         = hex HMAC(signing key, string to sign), the key derived from the secret, date, region, service
 //
-// The payload hash is X-Amz-Content-SHA256: a hex sha256 (checked against the body as it
-// arrives), UNSIGNED-PAYLOAD, or STREAMING-…: aws-chunked framing whose every chunk is signed
-// in turn (checked by the decoder, s3/aws-chunked.ts, through ChunkSigning). A request without
-// it (curl --aws-sigv4 for a PUT, say) signed the body's sha256 itself.
+// The payload hash is X-Amz-Content-SHA256, which a header-signed request with a body must
+// send (as S3 requires; one without a body is signed over the empty payload's hash): a hex sha256 (checked against the body as it arrives), UNSIGNED-PAYLOAD, or
+// STREAMING-…: aws-chunked framing whose every chunk is signed in turn (checked by the decoder,
+// s3/aws-chunked.ts, through ChunkSigning). Nothing here hands out an access key before its
+// signature over the request line and headers has been checked; every x-amz-* header the
+// request carries must be among those signed, and the credential's scope must be S3's (in the
+// region the server was given, if any).
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { MkvError } from '../errors.js';
@@ -32,7 +35,7 @@ export interface SignedRequest {
 }
 
 /** Whether a request comes with a body (a Content-Length above 0, or chunked). */
-export function hasBody(headers: IncomingHttpHeaders): boolean {
+function hasBody(headers: IncomingHttpHeaders): boolean {
   return (headers['content-length'] !== undefined && headers['content-length'] !== '0') || headers['transfer-encoding'] !== undefined;
 }
 
@@ -41,13 +44,14 @@ export interface Verified {
   key: AccessKey;
   /** How the body must be checked: its sha256, its chunks' signatures, or not at all. */
   body: BodyRule;
+  /** x-amz-* headers a presigned URL carries in its query (the AWS SDK for JavaScript puts them there), signed with it. */
+  hoisted?: Record<string, string>;
 }
 
 export type BodyRule =
   | { kind: 'none' }
+  /** The body's sha256 must be this (X-Amz-Content-SHA256, which the signature covers). */
   | { kind: 'sha256'; expected: string }
-  /** No payload hash was sent: the signature holds over the body's sha256, checked once it is all here. */
-  | { kind: 'signed-sha256'; check: (sha256: string) => boolean }
   | { kind: 'chunks'; signing: ChunkSigning; trailer: boolean };
 
 /** What the chunks of an aws-chunked body are signed with. */
@@ -59,7 +63,7 @@ export interface ChunkSigning {
   seed: string;
 }
 
-function refused(code: 'MKV_SIGNATURE' | 'MKV_ACCESS_DENIED' | 'MKV_TIME_SKEWED', message: string): MkvError {
+function refused(code: 'MKV_SIGNATURE' | 'MKV_ACCESS_DENIED' | 'MKV_TIME_SKEWED' | 'MKV_AUTH_MALFORMED', message: string): MkvError {
   return new MkvError(code, message);
 }
 
@@ -153,7 +157,7 @@ interface Credential {
 function parseCredential(text: string): Credential {
   const parts = text.split('/');
   if (parts.length !== 5 || parts[4] !== 'aws4_request' || !/^\d{8}$/.test(parts[1]!)) {
-    throw refused('MKV_SIGNATURE', 'the credential is not ACCESS_KEY/YYYYMMDD/REGION/SERVICE/aws4_request');
+    throw refused('MKV_AUTH_MALFORMED', 'the credential is not ACCESS_KEY/YYYYMMDD/REGION/SERVICE/aws4_request');
   }
   const [accessKey, date, region, service] = parts as [string, string, string, string];
   return { accessKey, date, region, service, scope: `${date}/${region}/${service}/aws4_request` };
@@ -167,10 +171,28 @@ function parseAmzDate(text: string): number {
   return Date.UTC(y!, mo! - 1, d, h, mi, s);
 }
 
-function keyOf(credentials: Credentials, credential: Credential): AccessKey {
-  const key = credentials.keys.get(credential.accessKey);
-  if (!key) throw new MkvError('MKV_UNKNOWN_ACCESS_KEY', `the access key ${credential.accessKey} is not one of this server's`);
+function keyOf(credentials: Credentials, accessKey: string): AccessKey {
+  const key = credentials.keys.get(accessKey);
+  if (!key) throw new MkvError('MKV_UNKNOWN_ACCESS_KEY', `the access key ${accessKey} is not one of this server's`);
   return key;
+}
+
+/** A credential scoped to S3, in the server's region when it has one (mkv server --region); any region otherwise. */
+function checkScope(credentials: Credentials, credential: Credential): void {
+  if (credential.service !== 's3') {
+    throw refused('MKV_AUTH_MALFORMED', `the credential is scoped to the service '${credential.service}'; it should be 's3'`);
+  }
+  if (credentials.region !== undefined && credential.region !== credentials.region) {
+    throw refused('MKV_AUTH_MALFORMED', `the region '${credential.region}' is wrong; expecting '${credentials.region}'`);
+  }
+}
+
+/** Refuses a request that carries an x-amz-* header its signature does not cover (it could change what the request does). */
+function checkAllSigned(headers: IncomingHttpHeaders, signed: readonly string[], covered: readonly string[] = []): void {
+  const unsigned = Object.keys(headers).filter((name) => name.startsWith('x-amz-') && !signed.includes(name) && !covered.includes(name));
+  if (unsigned.length > 0) {
+    throw refused('MKV_ACCESS_DENIED', `There were headers present in the request which were not signed: ${unsigned.sort().join(', ')}`);
+  }
 }
 
 function checkSignature(key: AccessKey, credential: Credential, amzDate: string, canonical: string, signature: string): Buffer {
@@ -182,7 +204,19 @@ function checkSignature(key: AccessKey, credential: Credential, amzDate: string,
   return signing;
 }
 
-/** Verifies an Authorization: AWS4-HMAC-SHA256 header. */
+const STREAMING_SIGNED = new Set(['STREAMING-AWS4-HMAC-SHA256-PAYLOAD', 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER']);
+const UNSIGNED = new Set(['UNSIGNED-PAYLOAD', 'STREAMING-UNSIGNED-PAYLOAD-TRAILER']);
+
+/** Whether X-Amz-Content-SHA256 says something this server can check (or knows is unsigned). */
+function knownPayload(declared: string): boolean {
+  return UNSIGNED.has(declared) || STREAMING_SIGNED.has(declared) || /^[0-9a-f]{64}$/.test(declared);
+}
+
+/**
+ * Verifies an Authorization: AWS4-HMAC-SHA256 header: the scope, the time, that every x-amz-*
+ * header is signed, and the signature over the request line, the headers and the declared
+ * payload hash. Only then is there an access key; the body is checked as it arrives (BodyRule).
+ */
 export function verifyHeaderSignature(credentials: Credentials, request: SignedRequest, authorization: string, now = Date.now()): Verified {
   const fields = new Map<string, string>();
   for (const part of authorization.slice(ALGORITHM.length).split(',')) {
@@ -193,9 +227,10 @@ export function verifyHeaderSignature(credentials: Credentials, request: SignedR
   const signedText = fields.get('SignedHeaders');
   const signature = fields.get('Signature');
   if (!credentialText || !signedText || !signature)
-    throw refused('MKV_SIGNATURE', 'the Authorization header lacks Credential, SignedHeaders or Signature');
+    throw refused('MKV_AUTH_MALFORMED', 'the Authorization header lacks Credential, SignedHeaders or Signature');
   const credential = parseCredential(credentialText);
-  const key = keyOf(credentials, credential);
+  checkScope(credentials, credential);
+  const key = keyOf(credentials, credential.accessKey);
   const amzDate = headerValue(request.headers, 'x-amz-date');
   const time = parseAmzDate(amzDate);
   if (Number.isNaN(time)) throw refused('MKV_ACCESS_DENIED', 'a signed request needs an X-Amz-Date header (YYYYMMDDTHHMMSSZ)');
@@ -204,27 +239,20 @@ export function verifyHeaderSignature(credentials: Credentials, request: SignedR
     throw refused('MKV_TIME_SKEWED', "the difference between the request time and the server's time is too large");
   const signedHeaders = signedText.split(';');
   if (!signedHeaders.includes('host')) throw refused('MKV_SIGNATURE', 'the Host header must be signed');
+  checkAllSigned(request.headers, signedHeaders);
   const declared = headerValue(request.headers, 'x-amz-content-sha256');
-  if (declared === '' && !hasBody(request.headers)) {
-    // Signed over the sha256 of no body at all.
+  if (declared === '') {
+    // A body's hash must be declared, so that the signature is checked before the body is read.
+    if (hasBody(request.headers)) throw new MkvError('MKV_BAD_REQUEST', 'Missing required header for this request: x-amz-content-sha256');
+    // No body at all (curl --aws-sigv4 before 8.x sends no X-Amz-Content-SHA256): signed over the empty payload.
     checkSignature(key, credential, amzDate, canonicalRequest(request, signedHeaders, EMPTY_SHA256), signature);
     return { key, body: { kind: 'none' } };
   }
-  if (declared === '') {
-    // Signed over the body's own sha256: checked once the body is here.
-    const check = (bodySha256: string) => {
-      try {
-        checkSignature(key, credential, amzDate, canonicalRequest(request, signedHeaders, bodySha256), signature);
-        return true;
-      } catch {
-        return false;
-      }
-    };
-    return { key, body: { kind: 'signed-sha256', check } };
-  }
+  if (!knownPayload(declared))
+    throw new MkvError('MKV_BAD_REQUEST', 'X-Amz-Content-SHA256 is not a hex sha256, UNSIGNED-PAYLOAD or STREAMING-…');
   const signing = checkSignature(key, credential, amzDate, canonicalRequest(request, signedHeaders, declared), signature);
-  if (declared === 'UNSIGNED-PAYLOAD' || declared === 'STREAMING-UNSIGNED-PAYLOAD-TRAILER') return { key, body: { kind: 'none' } };
-  if (declared === 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD' || declared === 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER') {
+  if (UNSIGNED.has(declared)) return { key, body: { kind: 'none' } };
+  if (STREAMING_SIGNED.has(declared)) {
     return {
       key,
       body: {
@@ -234,16 +262,15 @@ export function verifyHeaderSignature(credentials: Credentials, request: SignedR
       },
     };
   }
-  if (!/^[0-9a-f]{64}$/.test(declared))
-    throw refused('MKV_SIGNATURE', 'X-Amz-Content-SHA256 is not a sha256, UNSIGNED-PAYLOAD or STREAMING-…');
   return { key, body: { kind: 'sha256', expected: declared } };
 }
 
 /** Verifies a presigned URL (X-Amz-Algorithm, -Credential, -Date, -Expires, -SignedHeaders, -Signature in the query). */
 export function verifyPresigned(credentials: Credentials, request: SignedRequest, query: URLSearchParams, now = Date.now()): Verified {
-  if (query.get('X-Amz-Algorithm') !== ALGORITHM) throw refused('MKV_SIGNATURE', `only ${ALGORITHM} presigned URLs are accepted`);
+  if (query.get('X-Amz-Algorithm') !== ALGORITHM) throw refused('MKV_AUTH_MALFORMED', `only ${ALGORITHM} presigned URLs are accepted`);
   const credential = parseCredential(query.get('X-Amz-Credential') ?? '');
-  const key = keyOf(credentials, credential);
+  checkScope(credentials, credential);
+  const key = keyOf(credentials, credential.accessKey);
   const amzDate = query.get('X-Amz-Date') ?? '';
   const time = parseAmzDate(amzDate);
   const expires = Number(query.get('X-Amz-Expires'));
@@ -255,7 +282,11 @@ export function verifyPresigned(credentials: Credentials, request: SignedRequest
   if (time - now > MAX_SKEW_MS) throw refused('MKV_TIME_SKEWED', 'the presigned URL is dated in the future');
   const signedHeaders = (query.get('X-Amz-SignedHeaders') ?? '').split(';');
   if (!signedHeaders.includes('host')) throw refused('MKV_SIGNATURE', 'the Host header must be signed');
+  // X-Amz-Content-SHA256 is the canonical request's payload line: the signature covers it either way.
+  checkAllSigned(request.headers, signedHeaders, ['x-amz-content-sha256']);
   const payload = headerValue(request.headers, 'x-amz-content-sha256') || 'UNSIGNED-PAYLOAD';
+  if (!knownPayload(payload) || STREAMING_SIGNED.has(payload))
+    throw new MkvError('MKV_BAD_REQUEST', 'a presigned request sends its body unsigned or with its hex sha256 in X-Amz-Content-SHA256');
   checkSignature(
     key,
     credential,
@@ -263,7 +294,38 @@ export function verifyPresigned(credentials: Credentials, request: SignedRequest
     canonicalRequest(request, signedHeaders, payload, 'X-Amz-Signature'),
     query.get('X-Amz-Signature') ?? '',
   );
-  return { key, body: payload === 'UNSIGNED-PAYLOAD' ? { kind: 'none' } : { kind: 'sha256', expected: payload } };
+  const body: BodyRule = UNSIGNED.has(payload) ? { kind: 'none' } : { kind: 'sha256', expected: payload };
+  const hoisted = hoistedHeaders(query, request.headers);
+  return hoisted ? { key, body, hoisted } : { key, body };
+}
+
+/** The query parameters of a presigned URL that are its own, not headers it carries. */
+const PRESIGN_PARAMETERS = new Set([
+  'x-amz-algorithm',
+  'x-amz-credential',
+  'x-amz-date',
+  'x-amz-expires',
+  'x-amz-signedheaders',
+  'x-amz-signature',
+]);
+
+/**
+ * The x-amz-* request headers a presigned URL carries in its query, as S3 reads them (the AWS
+ * SDK for JavaScript hoists x-amz-meta-*, x-amz-acl and the like there); undefined: none. One
+ * also sent as a header, with another value, is refused: which would S3 take?
+ */
+function hoistedHeaders(query: URLSearchParams, headers: IncomingHttpHeaders): Record<string, string> | undefined {
+  let hoisted: Record<string, string> | undefined;
+  for (const [name, value] of query) {
+    const header = name.toLowerCase();
+    if (!header.startsWith('x-amz-') || PRESIGN_PARAMETERS.has(header)) continue;
+    if (header === 'x-amz-security-token')
+      throw refused('MKV_AUTH_MALFORMED', 'temporary credentials (X-Amz-Security-Token) are not supported');
+    if (headers[header] !== undefined && headerValue(headers, header) !== value.trim())
+      throw new MkvError('MKV_BAD_REQUEST', `${header} is given twice, in the query and as a header, with different values`);
+    (hoisted ??= {})[header] = value;
+  }
+  return hoisted;
 }
 
 /** The signature one aws-chunked chunk must carry, chained from the one before it. */
@@ -335,8 +397,7 @@ function checkV2(key: AccessKey, stringToSign: string, signature: string): void 
 export function verifyV2Header(credentials: Credentials, request: SignedRequest, authorization: string, now = Date.now()): AccessKey {
   const match = /^AWS ([^:\s]+):(\S+)$/.exec(authorization);
   if (!match) throw refused('MKV_SIGNATURE', 'the Authorization header is not AWS ACCESS_KEY:SIGNATURE');
-  const key = credentials.keys.get(match[1]!);
-  if (!key) throw new MkvError('MKV_UNKNOWN_ACCESS_KEY', `the access key ${match[1]} is not one of this server's`);
+  const key = keyOf(credentials, match[1]!);
   // With X-Amz-Date (signed among the x-amz-* headers), the date line is empty.
   const amzDate = headerValue(request.headers, 'x-amz-date');
   const date = amzDate === '' ? headerValue(request.headers, 'date') : '';
@@ -350,11 +411,13 @@ export function verifyV2Header(credentials: Credentials, request: SignedRequest,
 
 /** Verifies a Signature Version 2 presigned URL (AWSAccessKeyId, Expires, Signature in the query). */
 export function verifyV2Presigned(credentials: Credentials, request: SignedRequest, query: URLSearchParams, now = Date.now()): AccessKey {
-  const key = credentials.keys.get(query.get('AWSAccessKeyId') ?? '');
-  if (!key) throw new MkvError('MKV_UNKNOWN_ACCESS_KEY', `the access key ${query.get('AWSAccessKeyId')} is not one of this server's`);
+  const key = keyOf(credentials, query.get('AWSAccessKeyId') ?? '');
   const expires = query.get('Expires') ?? '';
   if (!/^\d{1,12}$/.test(expires)) throw refused('MKV_ACCESS_DENIED', 'Expires is missing or not a time');
   if (now > Number(expires) * 1000) throw refused('MKV_ACCESS_DENIED', 'Request has expired');
+  // As a V4 URL's X-Amz-Expires: a link that outlives a week is a key that was never meant to be given.
+  if (Number(expires) * 1000 - now > MAX_EXPIRES_S * 1000 + MAX_SKEW_MS)
+    throw refused('MKV_ACCESS_DENIED', 'Expires is more than 7 days away (a presigned URL is valid for 7 days at most)');
   checkV2(key, v2StringToSign(request, expires), query.get('Signature') ?? '');
   return key;
 }

@@ -27,6 +27,8 @@ export interface HttpSettings {
   /** --s3-port: a second server where every request is an S3 one. */
   s3Port: number | undefined;
   credentialsFile: string | undefined;
+  /** --region: the one region SigV4 credentials may be scoped to; undefined: any. */
+  region: string | undefined;
   /** The log is shared with other masters (JetStream). */
   sharedLog: boolean;
   verbose: boolean;
@@ -59,7 +61,7 @@ export function createHttpMaster(settings: HttpSettings, index: IndexStore, writ
   const { config, host } = settings;
   const volumes = createVolumeClient(config, metrics, logger);
   const uploads = new UploadStore(uploadsDir(settings.db));
-  const credentials = settings.credentialsFile ? readCredentials(settings.credentialsFile) : undefined;
+  const credentials = settings.credentialsFile ? readCredentials(settings.credentialsFile, settings.region) : undefined;
   const deps = { config, index, writer, volumes, uploads, logger, metrics, ...(credentials ? { credentials } : {}) };
   const serve = (s3: boolean) => {
     const server = createServer(createMasterHandler(deps, { s3 }));

@@ -3,7 +3,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { availableParallelism } from 'node:os';
-import { readCredentials } from '../auth/credentials.js';
+import { openEndedPrefixes, readCredentials } from '../auth/credentials.js';
 import { defaultConfig, type MasterConfig } from '../config.js';
 import { indexDir } from '../db/paths.js';
 import { openStore, type Store } from '../db/store.js';
@@ -73,6 +73,11 @@ export const serverFlags = defineFlags({
     type: 'string',
     help: 'a file of access keys and what each may do (README: "Running it for real"); without it, anyone who reaches the master may do anything',
   },
+  region: {
+    type: 'string',
+    default: '',
+    help: 'with --credentials: the region S3 SigV4 signatures must be scoped to, as a client is configured (us-east-1, say); any region when not given',
+  },
   v: { ...originalFlags.v, help: 'debug logs (one line per request)' },
 });
 
@@ -135,7 +140,17 @@ export async function startServer(flags: ServerOptions, logger: Logger = createL
   const config = masterConfigFrom(flags);
   const { db, host } = flags;
   // Read now, so a bad file refuses the start before anything is opened.
-  const credentials = flags.credentials ? readCredentials(flags.credentials) : undefined;
+  const region = flags.region || undefined;
+  const credentials = flags.credentials ? readCredentials(flags.credentials, region) : undefined;
+  for (const grant of credentials ? openEndedPrefixes(credentials) : []) {
+    logger.warn(
+      'a key prefix without a trailing "/" covers every key that starts with it ("/pub" covers "/publicity/" too); end it with "/" for one folder',
+      {
+        grant,
+      },
+    );
+  }
+  if (region && !credentials) throw new UsageError('--region says which SigV4 signatures to accept: it needs --credentials');
   if (!credentials && !isLoopback(host)) {
     logger.warn(
       'no --credentials: anyone who reaches this master may read, list and delete every key (listen on 127.0.0.1 with --host, or give --credentials)',
@@ -154,6 +169,7 @@ export async function startServer(flags: ServerOptions, logger: Logger = createL
     port: flags.port,
     s3Port: flags['s3-port'],
     credentialsFile: flags.credentials,
+    region,
     sharedLog: flags.log !== '',
     verbose: flags.v,
   };

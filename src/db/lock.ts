@@ -13,7 +13,8 @@ import { MkvError } from '../errors.js';
 
 /** Takes the db's lock; returns its release. */
 export function lockDb(db: string, purpose: string): () => void {
-  mkdirSync(db, { recursive: true });
+  // A new db is the master's alone: its log names every key, its uploads hold values.
+  mkdirSync(db, { recursive: true, mode: 0o700 });
   const path = join(db, 'LOCK');
   const fd = openSync(path, 'a+');
   let locked: boolean;

@@ -39,8 +39,21 @@ export function watchBodyRate(body: Readable, windowMs: number, onSlow: (error: 
   return stop;
 }
 
+/**
+ * Why a body can no longer be read, if it already cannot: it failed (a check of what it was
+ * signed with, its framing) or its client went away, while the write was being set up and
+ * nobody listened; its 'error' and 'close' have gone by, so waiting on them would stall.
+ */
+export function deadBody(body: Readable): Error | undefined {
+  if (body.errored) return body.errored;
+  if (body.destroyed && !body.readableEnded) return new MkvError('MKV_SHORT_BODY', 'the request body ended early (the client went away)');
+  return undefined;
+}
+
 /** Reads a whole small body into one buffer (at most `limit` bytes), under the body timeout. */
 export function readSmallBody(body: Readable, limit: number, windowMs: number, tooLarge: () => MkvError): Promise<Buffer> {
+  const dead = deadBody(body);
+  if (dead) return Promise.reject(dead instanceof MkvError ? dead : new MkvError('MKV_SHORT_BODY', 'the request body failed'));
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;

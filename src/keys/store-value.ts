@@ -23,7 +23,6 @@
 import { createHash } from 'node:crypto';
 import { PassThrough, type Readable } from 'node:stream';
 import { MkvError } from '../errors.js';
-import type { BodyCheck } from '../auth/body-check.js';
 import type { Cause, Change } from '../events/event.js';
 import { toState, type KeyRecord } from '../index/evolve.js';
 import { blobPath, keyToVolumes } from '../placement.js';
@@ -32,15 +31,16 @@ import { checkKeyFits } from './key-limits.js';
 import { beginWrite, inFlightElsewhere, type Decision, type KeyWrite } from './key-write.js';
 import { beingDeleted } from './remove.js';
 import { removeBlobs, removeReplicas } from './replicas.js';
-import { readSmallBody, watchBodyRate } from './slow-body.js';
+import { deadBody, readSmallBody, watchBodyRate } from './slow-body.js';
 import { sweepStale } from './stale-sweeper.js';
 
-/** A value to store: a byte stream and, when known, its length. */
+/**
+ * A value to store: a byte stream and, when known, its length. A stream that must be checked
+ * (against a signature, a Content-MD5) checks itself, and errors rather than end if it fails.
+ */
 export interface ValueSource {
   body: Readable;
   length: number | undefined;
-  /** Checks the value against what its request signed, before it is committed (auth/body-check.ts). */
-  check?: BodyCheck;
 }
 
 /** S3's ways with a value: it replaces a live key's, may be empty, and keeps a Content-Type, user metadata and an ETag. */
@@ -75,10 +75,6 @@ export async function storeValue(deps: KeyDeps, key: string, source: ValueSource
     source.length !== undefined && source.length <= SMALL_VALUE_BYTES
       ? await readWhole(source.body, source.length, deps.config.bodyTimeoutMs)
       : undefined;
-  if (small && source.check) {
-    source.check.update(small);
-    source.check.finish();
-  }
   const write = await beginWrite(deps.writer, deps.index, key, (record) =>
     decideStore(deps, key, record, targetVolumes, cause, s3 !== undefined),
   );
@@ -194,6 +190,8 @@ function streamToReplicas(
 ): Promise<{ size: number; md5: string | null }> {
   const { config, volumes } = deps;
   const { body: request, length } = source;
+  const dead = deadBody(request);
+  if (dead) return Promise.reject(markBrokeOff(dead instanceof MkvError ? dead : shortBody(0, length, 'failed')));
   return new Promise((resolve, reject) => {
     const hash = config.md5sum ? createHash('md5') : undefined;
     const controller = new AbortController();
@@ -228,7 +226,6 @@ function streamToReplicas(
     request.on('data', (chunk: Buffer) => {
       size += chunk.length;
       hash?.update(chunk);
-      source.check?.update(chunk);
     });
     request.on('end', () => {
       bodyEnded = true;
@@ -248,12 +245,6 @@ function streamToReplicas(
         // source's 'end' event); without one, the volumes saw the end of the chunked body.
         if (length !== undefined ? size !== length : !bodyEnded) {
           fail(shortBody(size, length, 'ended early'));
-          return;
-        }
-        try {
-          source.check?.finish();
-        } catch (error) {
-          fail(error as Error);
           return;
         }
         settled = true;

@@ -7,6 +7,7 @@
 // /healthz and /readyz stay open for load balancers and supervisors.
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { authenticate } from '../auth/authenticate.js';
+import { MkvError } from '../errors.js';
 import type { Credentials } from '../auth/credentials.js';
 import type { Metrics } from '../metrics.js';
 import type { VolumeClient } from '../volumes/client.js';
@@ -54,13 +55,17 @@ async function readiness(deps: AdminDeps): Promise<{ ready: boolean; checks: Rec
   return { ready, checks };
 }
 
-function mayReadMetrics(credentials: Credentials, request: IncomingMessage): boolean {
+/** Why a request may not read /metrics (undefined: it may): no credentials or wrong ones (401), or a key without the admin right (403). */
+function metricsRefusal(credentials: Credentials, request: IncomingMessage): MkvError | undefined {
+  let identity;
   try {
-    const identity = authenticate(credentials, { method: 'GET', rawPath: '/metrics', query: '', headers: request.headers });
-    return identity.grant?.rights.has('admin') ?? false;
-  } catch {
-    return false;
+    identity = authenticate(credentials, { method: 'GET', rawPath: '/metrics', query: '', headers: request.headers });
+  } catch (error) {
+    return error instanceof MkvError ? error : new MkvError('MKV_UNAUTHENTICATED', 'the credentials could not be read');
   }
+  if (identity.grant?.rights.has('admin')) return undefined;
+  if (identity.name === 'anonymous') return new MkvError('MKV_UNAUTHENTICATED', '/metrics needs an access key with the admin right');
+  return new MkvError('MKV_ACCESS_DENIED', `${identity.name} may not read /metrics: it needs the admin right`);
 }
 
 export function createAdminServer(deps: AdminDeps): Server {
@@ -73,10 +78,11 @@ export function createAdminServer(deps: AdminDeps): Server {
     if (request.method !== 'GET' && request.method !== 'HEAD') return send(405, 'text/plain', 'GET only\n');
     if (path === '/healthz') return send(200, 'text/plain', 'ok\n');
     if (path === '/metrics') {
-      if (deps.credentials && !mayReadMetrics(deps.credentials, request)) {
-        response.setHeader('WWW-Authenticate', 'Basic realm="mkv", charset="UTF-8"');
-        deps.metrics.authFailures.inc({ reason: 'unauthenticated' });
-        return send(401, 'text/plain', 'MKV_UNAUTHENTICATED: /metrics needs an access key with the admin right\n');
+      const refusal = deps.credentials && metricsRefusal(deps.credentials, request);
+      if (refusal) {
+        if (refusal.status === 401) response.setHeader('WWW-Authenticate', 'Basic realm="mkv", charset="UTF-8"');
+        deps.metrics.authFailures.inc({ reason: refusal.code.slice('MKV_'.length).toLowerCase() });
+        return send(refusal.status, 'text/plain', `${refusal.code}: ${refusal.message}\n`);
       }
       (deps.gather ?? (() => deps.metrics.registry.metrics()))().then(
         (text) => send(200, deps.metrics.registry.contentType, text),

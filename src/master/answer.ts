@@ -21,9 +21,13 @@ function unread(request: IncomingMessage): boolean {
   return !request.complete;
 }
 
+/** On every answer: a browser shown an error that echoes a key takes it for what its type says, never for HTML. */
+export const NO_SNIFF = ['X-Content-Type-Options', 'nosniff'] as const;
+
 /** Writes an answer on node:http, with the headers Koa would add (handler.ts's native path). */
 export function writeAnswer(request: IncomingMessage, response: ServerResponse, answer: Answer): void {
   response.statusCode = answer.status;
+  response.setHeader(...NO_SNIFF);
   if (answer.headers) for (const name in answer.headers) response.setHeader(name, answer.headers[name]!);
   if (unread(request)) response.setHeader('Connection', 'close');
   if (answer.status === 204) {

@@ -8,7 +8,7 @@ import Koa, { type Context } from 'koa';
 import { MkvError } from '../errors.js';
 import { readOnlyError } from '../writer/writer.js';
 import type { IndexStore } from '../index/index-store.js';
-import { applyAnswer } from './answer.js';
+import { applyAnswer, NO_SNIFF } from './answer.js';
 import { recordRequest, type MasterDeps } from './deps.js';
 import { errorAnswer, failure } from './errors.js';
 import { answerNative, type ApiRequest } from './native-api.js';
@@ -73,6 +73,7 @@ export function createApp(deps: MasterDeps): Koa {
     // Read the client's address now: once a broken request's socket is gone, Koa's ctx.ip throws.
     ctx.state.client = ctx.req.socket?.remoteAddress ?? null;
     ctx.state.s3 = onS3Port(ctx.req) || isS3(ctx.req.headers, ctx.querystring);
+    ctx.set(...NO_SNIFF);
     await next();
   });
   // Outside the error answers, so the log line and the metrics see the status actually sent.

@@ -9,14 +9,20 @@ import type { MasterDeps } from './deps.js';
 import type { Answer } from './answer.js';
 
 /** Refusals for the request's credentials: counted (mkv_auth_failures_total) and logged with the access key, never a secret. */
-const AUTH_FAILURES = new Set([
+const AUTH_FAILURES = new Set<string>([
   'MKV_UNAUTHENTICATED',
   'MKV_SIGNATURE',
   'MKV_UNKNOWN_ACCESS_KEY',
   'MKV_TIME_SKEWED',
   'MKV_ACCESS_DENIED',
-  'MKV_BAD_DIGEST',
+  'MKV_AUTH_MALFORMED',
+  'MKV_CONTENT_SHA256_MISMATCH',
 ]);
+
+/** Whether an error refuses the request's credentials (or what they may do). */
+export function isAuthFailure(error: MkvError): boolean {
+  return AUTH_FAILURES.has(error.code);
+}
 
 /** The error as an MkvError; logged when it is the server's fault, counted when it is a refusal of credentials. */
 export function failure(caught: unknown, deps: MasterDeps, method: string, path: string, request?: IncomingMessage): MkvError {
@@ -33,7 +39,8 @@ export function failure(caught: unknown, deps: MasterDeps, method: string, path:
       code: error.code,
       reason: error.message,
       accessKey,
-      client: request?.socket.remoteAddress,
+      // A request whose socket is gone (the client hung up on its refusal) no longer has one.
+      client: (request?.socket as IncomingMessage['socket'] | null | undefined)?.remoteAddress,
     });
   }
   return error;

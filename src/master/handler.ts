@@ -12,10 +12,11 @@ import { writeAnswer } from './answer.js';
 import { createApp } from './app.js';
 import { recordRequest, type MasterDeps } from './deps.js';
 import { errorAnswer, failure } from './errors.js';
-import { authenticate, rememberIdentity } from '../auth/authenticate.js';
+import { admit, authenticate, rememberIdentity } from '../auth/authenticate.js';
 import type { Credentials } from '../auth/credentials.js';
 import { isS3, isS3Client, markS3Port, onS3Port, s3ErrorAnswer } from './s3/s3.js';
 import { answerNative } from './native-api.js';
+import { decodeKey } from './request-key.js';
 
 const HOT_METHODS = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'UNLINK', 'LINK']);
 const READS = new Set(['GET', 'HEAD']);
@@ -73,9 +74,11 @@ export function createMasterHandler(deps: MasterDeps, options: HandlerOptions = 
 }
 
 /**
- * Authenticates a request (--credentials) before it is routed: remembered for the handlers,
- * which ask for the rights they need. Credentials that do not hold are answered here, as S3
- * answers for an S3 request, else 401 with WWW-Authenticate; false then.
+ * Authenticates a request (--credentials) before anything else happens to it, and refuses it at
+ * once if its identity could not be allowed it (admit): no body read, no Min-Log-Seq waited
+ * for, no lock. The identity is remembered for the handlers, which ask for the rights they need.
+ * Refusals are answered here, as S3 answers for an S3 request, else 401 with WWW-Authenticate
+ * (or 403); false then.
  */
 function admitted(deps: MasterDeps, credentials: Credentials, request: IncomingMessage, response: ServerResponse): boolean {
   const url = request.url ?? '/';
@@ -83,13 +86,18 @@ function admitted(deps: MasterDeps, credentials: Credentials, request: IncomingM
   const rawPath = at === -1 ? url : url.slice(0, at);
   const query = at === -1 ? '' : url.slice(at + 1);
   try {
-    rememberIdentity(request, authenticate(credentials, { method: request.method ?? 'GET', rawPath, query, headers: request.headers }));
+    const method = request.method ?? 'GET';
+    const identity = authenticate(credentials, { method, rawPath, query, headers: request.headers });
+    admit(identity, method, decodeKey(rawPath));
+    // A presigned URL's x-amz-* query parameters are the request's headers, as S3 reads them.
+    if (identity.hoisted) Object.assign(request.headers, identity.hoisted);
+    rememberIdentity(request, identity);
     return true;
   } catch (caught) {
     const started = process.hrtime.bigint();
     const error = failure(caught, deps, request.method ?? '', rawPath, request);
     writeAnswer(request, response, onS3Port(request) || isS3(request.headers, query) ? s3ErrorAnswer(error, rawPath) : errorAnswer(error));
-    recordRequest(deps, request.method ?? '', rawPath, error.status, started, request.socket.remoteAddress);
+    recordRequest(deps, request.method ?? '', rawPath, error.status, started, request.socket?.remoteAddress);
     return false;
   }
 }

@@ -8,7 +8,7 @@
 //   UNLINK, LINK /key   setLinked    204
 //   GET ?list ?unlinked ?history, POST ?rebalance
 import type { IncomingMessage } from 'node:http';
-import { pipeline } from 'node:stream';
+import { pipeline, type Transform } from 'node:stream';
 import { MkvError } from '../errors.js';
 import { eventToJson } from '../events/event.js';
 import type { KeyState } from '../index/evolve.js';
@@ -18,7 +18,7 @@ import { rebalanceLockedKey } from '../keys/rebalance-key.js';
 import { deleteKey, setLinked } from '../keys/remove.js';
 import { storeValue, type ValueSource } from '../keys/store-value.js';
 import { authorize, identityOf } from '../auth/authenticate.js';
-import { bodyCheck } from '../auth/body-check.js';
+import { contentMd5Check, sha256Check } from '../auth/body-check.js';
 import type { Answer } from './answer.js';
 import { apiCause, type MasterDeps } from './deps.js';
 import { decodeKey } from './request-key.js';
@@ -97,42 +97,46 @@ async function answerRead(deps: MasterDeps, request: ApiRequest): Promise<Answer
 }
 
 /**
- * Where a PUT's value comes from: the request body, unwrapped from aws-chunked framing if so
- * sent, with the check of what its request signed (its sha256, or each chunk's signature).
+ * Where a PUT's value comes from: the request body, checked as it streams against what the
+ * request said of it (the sha256 it was signed with, each chunk's signature, its Content-MD5)
+ * and unwrapped from aws-chunked framing if so sent. A body that fails a check errors before its
+ * last bytes go on (auth/body-check.ts).
+ *
+ *   request ─▶ [sha256 of the bytes as sent] ─▶ [aws-chunked decoder, chunk signatures] ─▶ [Content-MD5 of the value] ─▶ value
  */
 export function requestBody(message: IncomingMessage, options: { allowEmpty?: boolean } = {}): ValueSource {
   const { headers } = message;
   const rule = identityOf(message).body;
+  const md5 = contentMd5Check(headers);
+  const stages: Transform[] = rule.kind === 'sha256' ? [sha256Check(rule.expected)] : [];
   // aws-chunked framing: said by Content-Encoding, or only by a STREAMING-… payload hash (minio-go,
   // which restic uses, sends no Content-Encoding), whether or not signatures are checked.
   const framed =
     /\baws-chunked\b/i.test(headers['content-encoding'] ?? '') || /^STREAMING-/.test(String(headers['x-amz-content-sha256'] ?? ''));
+  let length: number | undefined;
   if (framed || rule.kind === 'chunks') {
-    const decoded = message.headers['x-amz-decoded-content-length'] as string | undefined;
+    const decoded = headers['x-amz-decoded-content-length'] as string | undefined;
     if (decoded !== undefined && !/^\d{1,15}$/.test(decoded))
       throw new MkvError('MKV_BAD_REQUEST', 'X-Amz-Decoded-Content-Length must be a byte count');
-    const length = decoded === undefined ? undefined : Number(decoded);
+    length = decoded === undefined ? undefined : Number(decoded);
     if (length === 0 && !options.allowEmpty) throw new MkvError('MKV_EMPTY_BODY', 'a PUT needs a body (X-Amz-Decoded-Content-Length is 0)');
-    const decoder = new AwsChunkedDecoder(length, rule.kind === 'chunks' ? rule.signing : undefined);
-    pipeline(message, decoder, () => undefined); // errors surface on the decoder
-    return { body: decoder, length };
+    stages.push(rule.kind === 'chunks' ? new AwsChunkedDecoder(length, rule.signing, rule.trailer) : new AwsChunkedDecoder(length));
+  } else {
+    const chunked = /\bchunked\b/i.test(headers['transfer-encoding'] ?? '');
+    // Node's parser has already refused a malformed Content-Length.
+    length = headers['content-length'] === undefined ? (chunked ? undefined : 0) : Number(headers['content-length']);
+    if (length === 0 && !options.allowEmpty) throw new MkvError('MKV_EMPTY_BODY', 'a PUT needs a body (Content-Length is 0 or missing)');
   }
-  const chunked = /\bchunked\b/i.test(headers['transfer-encoding'] ?? '');
-  // Node's parser has already refused a malformed Content-Length.
-  const length = headers['content-length'] === undefined ? undefined : Number(headers['content-length']);
-  if (length === undefined && !chunked) {
-    if (!options.allowEmpty) throw new MkvError('MKV_EMPTY_BODY', 'a PUT needs a body (Content-Length is 0 or missing)');
-    return { body: message, length: 0 };
-  }
-  if (length === 0 && !options.allowEmpty) throw new MkvError('MKV_EMPTY_BODY', 'a PUT needs a body (Content-Length is 0 or missing)');
-  const check = bodyCheck(rule);
-  return { body: message, length, ...(check ? { check } : {}) };
+  if (md5) stages.push(md5);
+  if (stages.length === 0) return { body: message, length };
+  pipeline([message, ...stages], () => undefined); // errors surface on the last stage
+  return { body: stages.at(-1)!, length };
 }
 
 /** PUT /key: 201 once every replica has the value; 403 a live key; 411 an empty body. */
 async function answerPut(deps: MasterDeps, request: ApiRequest): Promise<Answer> {
   const key = decodeKey(request.rawPath);
-  authorize(identityOf(request.message), 'write', key, { checksBody: true });
+  authorize(identityOf(request.message), 'write', key);
   const stored = await storeValue(deps, key, requestBody(request.message), apiCause(request.client));
   return written(201, stored.seq, { ETag: `"${stored.md5 ?? ''}"` });
 }

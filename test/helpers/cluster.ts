@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { createServer } from 'node:http';
 import { answerClientErrors, createMasterHandler } from '../../src/master/handler.js';
 import { defaultConfig, type MasterConfig } from '../../src/config.js';
-import { silentLogger } from '../../src/logger.js';
+import { silentLogger, type Logger } from '../../src/logger.js';
 import { createVolumeClient } from '../../src/cli/http-master.js';
 import { Metrics } from '../../src/metrics.js';
 import type { Credentials } from '../../src/auth/credentials.js';
@@ -163,6 +163,8 @@ export interface TestMaster {
   port: number;
   /** The same master with every request through Koa (the native path off), on a port of its own. */
   koaUrl: string;
+  /** The same master's S3 port (--s3-port): every request an S3 one. */
+  s3Url: string;
   db: string;
   store: Store;
   config: MasterConfig;
@@ -179,14 +181,17 @@ export async function startMaster(
     nativePath?: boolean;
     /** Who may do what (mkv server --credentials). */
     credentials?: Credentials;
+    /** Where the master logs (silent by default). */
+    logger?: Logger;
   } = {},
 ): Promise<TestMaster> {
+  const logger = options.logger ?? silentLogger;
   const db = options.db ?? tempDir('mkv-db-');
   const config: MasterConfig = { ...defaultConfig, volumes, ...overrides };
-  const store = await openStore(db, { logger: silentLogger, ...options.store });
+  const store = await openStore(db, { logger, ...options.store });
   // As mkv server builds it: every failure counted (a bug in counting one surfaced only there).
   const metrics = new Metrics();
-  const volumeClient = createVolumeClient(config, metrics, silentLogger);
+  const volumeClient = createVolumeClient(config, metrics, logger);
   const uploads = new UploadStore(uploadsDir(db));
   const deps = {
     config,
@@ -194,30 +199,32 @@ export async function startMaster(
     writer: store.writer,
     volumes: volumeClient,
     uploads,
-    logger: silentLogger,
+    logger,
     metrics,
     ...(options.credentials ? { credentials: options.credentials } : {}),
   };
-  const serve = async (nativePath: boolean) => {
-    const server = createServer(createMasterHandler(deps, { nativePath }));
+  const serve = async (nativePath: boolean, s3 = false) => {
+    const server = createServer(createMasterHandler(deps, { nativePath, s3 }));
     server.requestTimeout = 0;
-    answerClientErrors(server, silentLogger);
+    answerClientErrors(server, logger);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     return server;
   };
   const server = await serve(options.nativePath ?? true);
   const koaServer = await serve(false);
+  const s3Server = await serve(false, true);
   const port = (server.address() as AddressInfo).port;
   return {
     url: `http://127.0.0.1:${port}`,
     port,
     koaUrl: `http://127.0.0.1:${(koaServer.address() as AddressInfo).port}`,
+    s3Url: `http://127.0.0.1:${(s3Server.address() as AddressInfo).port}`,
     metrics,
     db,
     store,
     config,
     async close() {
-      for (const each of [server, koaServer]) {
+      for (const each of [server, koaServer, s3Server]) {
         each.closeAllConnections();
         await new Promise((resolve) => each.close(resolve));
       }

@@ -6,7 +6,9 @@
 // This Transform yields the payload. Given the request's signing (a STREAMING-AWS4-HMAC-SHA256
 // payload), every chunk's signature is checked as its last byte arrives, each chained from the
 // one before, so a body altered on the way is refused before the master acts on it; so is the
-// trailer's signature, when it has one. Without signing (no credentials, or an unsigned
+// trailer's signature, when it has one. The latest bytes are held back until the body has ended
+// well (its final chunk, its trailer, its declared length): nothing reaches a volume whole that
+// fails. Without signing (no credentials, or an unsigned
 // payload) signatures are not read. Trailing checksums are not checked: the md5 the master
 // computes is what it records.
 import { createHash, type Hash } from 'node:crypto';
@@ -31,14 +33,21 @@ export class AwsChunkedDecoder extends Transform {
   /** The last signature checked: the next one chains from it. */
   private previous: string;
   private trailers = '';
+  /** The latest payload bytes, passed on only when more come or the body has ended well. */
+  private held: Buffer | undefined;
+
+  /** The trailer's signature has been checked: nothing may follow it. */
+  private trailerChecked = false;
 
   /**
    * `expected`: X-Amz-Decoded-Content-Length, which the payload must match exactly;
-   * `signing`: the request's, when its chunks must be signed.
+   * `signing`: the request's, when its chunks must be signed; `signedTrailer`: its trailer too
+   * (a STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER payload).
    */
   constructor(
     private readonly expected?: number,
     private readonly signing?: ChunkSigning,
+    private readonly signedTrailer = false,
   ) {
     super();
     this.previous = signing?.seed ?? '';
@@ -64,7 +73,14 @@ export class AwsChunkedDecoder extends Transform {
         ),
       );
     }
+    if (this.held) this.push(this.held);
+    this.held = undefined;
     callback();
+  }
+
+  private pass(data: Buffer): void {
+    if (this.held) this.push(this.held);
+    this.held = data;
   }
 
   private line(): string | undefined {
@@ -89,9 +105,12 @@ export class AwsChunkedDecoder extends Transform {
 
   private trailerLine(text: string): void {
     if (text === '') {
+      if (this.signing && this.signedTrailer && !this.trailerChecked)
+        throw new MkvError('MKV_SIGNATURE', 'the trailer of the aws-chunked body carries no x-amz-trailer-signature');
       this.finished = true;
       return;
     }
+    if (this.trailerChecked) throw new MkvError('MKV_SIGNATURE', 'a trailer of the aws-chunked body follows its signature, unsigned');
     const signature = /^x-amz-trailer-signature:(.*)$/i.exec(text);
     if (!signature) {
       this.trailers += `${text.slice(0, text.indexOf(':')).trim().toLowerCase()}:${text.slice(text.indexOf(':') + 1).trim()}\n`;
@@ -100,6 +119,7 @@ export class AwsChunkedDecoder extends Transform {
     if (this.signing && !sameSignature(trailerSignature(this.signing, this.previous, this.trailers), signature[1]!.trim())) {
       throw new MkvError('MKV_SIGNATURE', 'the trailer of the aws-chunked body does not match its signature');
     }
+    this.trailerChecked = true;
   }
 
   private drain(): void {
@@ -122,7 +142,7 @@ export class AwsChunkedDecoder extends Transform {
           this.checkChunk();
           this.afterData = true;
         }
-        this.push(data);
+        this.pass(data);
         continue;
       }
       const text = this.line();

@@ -27,7 +27,7 @@ export function createUpload(ctx: Context, deps: MasterDeps, key: string): void 
 }
 
 export async function uploadPart(ctx: Context, deps: MasterDeps, key: string, query: URLSearchParams): Promise<void> {
-  authorize(identityOf(ctx.req), 'write', key, { checksBody: true });
+  authorize(identityOf(ctx.req), 'write', key);
   const uploadId = query.get('uploadId') ?? '';
   deps.uploads.get(uploadId, key);
   const number = query.get('partNumber') ?? '';
@@ -45,7 +45,7 @@ export async function uploadPart(ctx: Context, deps: MasterDeps, key: string, qu
 }
 
 export async function completeUpload(ctx: Context, deps: MasterDeps, key: string, query: URLSearchParams): Promise<void> {
-  authorize(identityOf(ctx.req), 'write', key, { checksBody: true });
+  authorize(identityOf(ctx.req), 'write', key);
   const uploadId = query.get('uploadId') ?? '';
   const upload = deps.uploads.get(uploadId, key);
   const content = parseXml(await readXmlBody(ctx, deps), 'CompleteMultipartUpload');

@@ -20,9 +20,8 @@ import { replaceMetadata } from '../../keys/store-value.js';
 import { readSmallBody } from '../../keys/slow-body.js';
 import type { Answer } from '../answer.js';
 import { authorize, identityOf } from '../../auth/authenticate.js';
-import { bodyCheck } from '../../auth/body-check.js';
 import { apiCause, type MasterDeps } from '../deps.js';
-import { failure } from '../errors.js';
+import { failure, isAuthFailure } from '../errors.js';
 import { requestBody } from '../native-api.js';
 import { MAX_XML_BYTES, childElements, document, element, parseXml, requiredText } from './xml.js';
 
@@ -92,7 +91,10 @@ const S3_ERRORS: Partial<Record<ErrorCode, [string, number]>> = {
   MKV_SIGNATURE: ['SignatureDoesNotMatch', 403],
   MKV_UNKNOWN_ACCESS_KEY: ['InvalidAccessKeyId', 403],
   MKV_TIME_SKEWED: ['RequestTimeTooSkewed', 403],
-  MKV_BAD_DIGEST: ['XAmzContentSHA256Mismatch', 400],
+  MKV_CONTENT_SHA256_MISMATCH: ['XAmzContentSHA256Mismatch', 400],
+  MKV_BAD_DIGEST: ['BadDigest', 400],
+  MKV_INVALID_DIGEST: ['InvalidDigest', 400],
+  MKV_AUTH_MALFORMED: ['AuthorizationHeaderMalformed', 400],
   MKV_LOG_FULL: ['ServiceUnavailable', 503],
   MKV_UPLOADS_FULL: ['ServiceUnavailable', 503],
   MKV_LOG_UNAVAILABLE: ['ServiceUnavailable', 503],
@@ -207,7 +209,7 @@ export function metadataOf(ctx: Context): Record<string, string> {
  * does: readers get the old value until the new one is on every replica, then the new one.
  */
 export async function putObject(ctx: Context, deps: MasterDeps, key: string): Promise<void> {
-  authorize(identityOf(ctx.req), 'write', key, { checksBody: true });
+  authorize(identityOf(ctx.req), 'write', key);
   if (ctx.get('x-amz-copy-source')) return copyObject(ctx, deps, key);
   const written = await storeValue(deps, key, requestBody(ctx.req, { allowEmpty: true }), apiCause(ctx.state.client as string | null), {
     contentType: contentTypeOf(ctx),
@@ -284,15 +286,15 @@ async function removeObject(ctx: Context, deps: MasterDeps, key: string): Promis
 
 const MAX_DELETE_OBJECTS = 1000;
 
-/** A client's XML document (DeleteObjects, CompleteMultipartUpload): at most MAX_XML_BYTES, under the body timeout. */
+/**
+ * A client's XML document (DeleteObjects, CompleteMultipartUpload): at most MAX_XML_BYTES, under
+ * the body timeout, and checked as any body is (the sha256 it was signed with, its Content-MD5)
+ * before anything is done with it.
+ */
 export async function readXmlBody(ctx: Context, deps: MasterDeps): Promise<string> {
   const tooLarge = () => new MkvError('MKV_BAD_XML', `the XML body is larger than ${MAX_XML_BYTES} bytes`);
-  const body = await readSmallBody(ctx.req, MAX_XML_BYTES, deps.config.bodyTimeoutMs, tooLarge);
-  // Whether it is the document that was signed, before anything is done with it.
-  const check = bodyCheck(identityOf(ctx.req).body);
-  check?.update(body);
-  check?.finish();
-  return body.toString('utf8');
+  const { body } = requestBody(ctx.req, { allowEmpty: true });
+  return (await readSmallBody(body, MAX_XML_BYTES, deps.config.bodyTimeoutMs, tooLarge)).toString('utf8');
 }
 
 /** DeleteObjects: POST /bucket?delete with <Delete><Object><Key>…</Key></Object>…</Delete>. */
@@ -303,18 +305,33 @@ export async function deleteObjects(ctx: Context, deps: MasterDeps, bucket: stri
   if (keys.length === 0) throw new MkvError('MKV_BAD_XML', 'the XML document is malformed: no <Object> to delete');
   if (keys.length > MAX_DELETE_OBJECTS) throw new MkvError('MKV_BAD_XML', `at most ${MAX_DELETE_OBJECTS} objects per request`);
   const results: string[] = [];
+  const identity = identityOf(ctx.req);
+  let denied = 0;
   for (const objectKey of keys) {
     const key = `/${bucket}/${objectKey}`;
     try {
       checkKeyFits(key);
-      authorize(identityOf(ctx.req), 'delete', key, { checksBody: true }); // the document was checked as it was read
+      authorize(identity, 'delete', key);
       await removeObject(ctx, deps, key);
       if (!quiet) results.push(element('Deleted', [element('Key', objectKey)]));
     } catch (error) {
-      const mkv = failure(error, deps, 'POST', ctx.path, ctx.req);
+      // A key the caller may not delete is its answer's business, logged once for the request below.
+      const refused = error instanceof MkvError && isAuthFailure(error);
+      if (refused) denied++;
+      const mkv = refused ? error : failure(error, deps, 'POST', ctx.path, ctx.req);
       const [code] = S3_ERRORS[mkv.code] ?? ['InternalError'];
       results.push(`<Error>${element('Key', objectKey)}${element('Code', code)}${element('Message', mkv.message)}</Error>`);
     }
+  }
+  if (denied > 0) {
+    const what = `delete ${denied} of the ${keys.length} keys asked for`;
+    failure(
+      new MkvError(identity.name === 'anonymous' ? 'MKV_UNAUTHENTICATED' : 'MKV_ACCESS_DENIED', what),
+      deps,
+      'POST',
+      ctx.path,
+      ctx.req,
+    );
   }
   ctx.status = 200;
   ctx.type = 'application/xml';

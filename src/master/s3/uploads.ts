@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { MkvError } from '../../errors.js';
-import { watchBodyRate } from '../../keys/slow-body.js';
+import { deadBody, watchBodyRate } from '../../keys/slow-body.js';
 import type { ValueSource } from '../../keys/store-value.js';
 
 export interface Upload {
@@ -96,31 +96,33 @@ export class UploadStore {
    * (the part's ETag). A failure says what went wrong, never where the part was being written.
    */
   async writePart(uploadId: string, number: number, source: ValueSource, windowMs: number): Promise<Part> {
-    const { body, check } = source;
+    const { body } = source;
     const dir = this.uploadDir(uploadId);
     if (!Number.isInteger(number) || number < 1 || number > MAX_PART_NUMBER) {
       throw new MkvError('MKV_BAD_QUERY', `partNumber must be an integer from 1 to ${MAX_PART_NUMBER}`);
     }
+    const dead = deadBody(body);
+    if (dead) throw this.partFailure(uploadId, dead);
     const file = join(dir, partName(number));
     const temporary = `${file}.tmp-${randomBytes(6).toString('hex')}`;
     const hash = createHash('md5');
     let size = 0;
     body.on('data', (chunk: Buffer) => {
       hash.update(chunk);
-      check?.update(chunk);
       size += chunk.length;
     });
     // Through a PassThrough, so that giving up on a slow body does not destroy the request (and
     // its socket) before the 400 is sent.
     const passage = new PassThrough();
     body.pipe(passage);
+    // A body that fails its checks (auth/body-check.ts, aws-chunked) ends the part at once: pipe() does not pass errors on.
+    body.once('error', (error) => passage.destroy(error));
     const stopWatching = watchBodyRate(body, windowMs, (error) => {
       body.unpipe(passage);
       passage.destroy(error);
     });
     try {
       await pipeline(passage, createWriteStream(temporary));
-      check?.finish(); // the part that was signed, or none kept
       const handle = await open(temporary, 'r');
       await handle.sync();
       await handle.close();
