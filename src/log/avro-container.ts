@@ -9,9 +9,16 @@
 // Longs are zig-zag varints. Every block ends with the header's sync marker; a block is good
 // only when its sync matches and the CRC of its decompressed events checks.
 //
-// A file being appended to may end in zeros past its last block: space its writer reserved
-// ahead (segment-log.ts). A block never starts with a zero byte (a count of 0: every block holds
-// at least one event), so walkBlocks takes all-zero bytes where a block would start as the end.
+// A file being appended to ends in empty blocks past its last block: space its writer reserved
+// ahead (segment-log.ts), which every Avro reader takes as blocks of no records (Apache's Python
+// and Java readers do; avro-c's avrocat does not read empty blocks). An empty block is
+//
+//   count 0, size 5, snappy("") = 0x00, CRC-32("") = 0x00000000, sync      23 bytes
+//
+// and the varints of its count and size may carry up to 9 redundant continuation bytes each
+// (0x80…): 23 to 41 bytes, so that empty blocks can fill any gap the writer leaves. Files of an
+// older writer end in zeros instead; a block never starts with a zero byte unless it is an empty
+// block, so walkBlocks takes all-zero bytes where a block would start as the end too.
 import { crc32 as zlibCrc32 } from 'node:zlib';
 import snappy from 'snappyjs';
 
@@ -40,7 +47,8 @@ export function encodeLong(value: number): Buffer {
 export function decodeLong(buffer: Buffer, offset: number): { value: number; end: number } | undefined {
   let n = 0;
   let scale = 1;
-  for (let i = offset; i < buffer.length && i < offset + 8; i++) {
+  // Up to 10 bytes, as Java's reader takes them (the writer pads empty blocks' varints).
+  for (let i = offset; i < buffer.length && i < offset + 10; i++) {
     const byte = buffer[i]!;
     n += (byte & 0x7f) * scale;
     scale *= 0x80;
@@ -117,6 +125,59 @@ export function encodeBlock(records: Buffer[], sync: Buffer): Buffer {
   return Buffer.concat([encodeLong(records.length), encodeLong(compressed.length + 4), compressed, checksum, sync]);
 }
 
+/** The shortest empty block: count 0, size 5, snappy(""), CRC-32(""), sync. */
+export const EMPTY_BLOCK_BYTES = 23;
+/** The longest: both varints padded to 10 bytes. */
+export const MAX_EMPTY_BLOCK_BYTES = EMPTY_BLOCK_BYTES + 18;
+
+/** One empty block of `length` bytes (23 to 41): its count's and size's varints padded as needed. */
+function emptyBlock(length: number, sync: Buffer): Buffer {
+  const extra = length - EMPTY_BLOCK_BYTES;
+  if (extra < 0 || extra > 18) throw new RangeError(`an empty block is 23 to 41 bytes, not ${length}`);
+  const countPad = Math.ceil(extra / 2);
+  const sizePad = extra - countPad;
+  const block = Buffer.alloc(length);
+  let at = 0;
+  for (let i = 0; i < countPad; i++) block[at++] = 0x80; // 0, spelled with continuation bytes
+  block[at++] = 0x00;
+  if (sizePad === 0)
+    block[at++] = 0x0a; // zig-zag 5
+  else {
+    block[at++] = 0x8a;
+    for (let i = 1; i < sizePad; i++) block[at++] = 0x80;
+    block[at++] = 0x00;
+  }
+  at += 5; // snappy("") and CRC-32(""): zeros
+  sync.copy(block, at);
+  return block;
+}
+
+/**
+ * Empty blocks that fill exactly `length` bytes: 0, or 23 and more but not 42 to 45 (neither one
+ * block of at most 41 bytes nor two of at least 23 each fit those).
+ */
+export function emptyBlocks(length: number, sync: Buffer): Buffer {
+  if (length === 0) return Buffer.alloc(0);
+  if (length < EMPTY_BLOCK_BYTES) throw new RangeError(`empty blocks cannot fill exactly ${length} bytes`);
+  // Shortest blocks but for the remainder, which one padded block takes, or two when it is 42 to 45.
+  let plain = Math.floor((length - EMPTY_BLOCK_BYTES) / EMPTY_BLOCK_BYTES);
+  let rest = length - plain * EMPTY_BLOCK_BYTES;
+  const padded: number[] = [];
+  if (rest > MAX_EMPTY_BLOCK_BYTES) {
+    if (plain === 0) throw new RangeError(`empty blocks cannot fill exactly ${length} bytes`);
+    plain--;
+    rest += EMPTY_BLOCK_BYTES;
+    padded.push(MAX_EMPTY_BLOCK_BYTES, rest - MAX_EMPTY_BLOCK_BYTES);
+  } else padded.push(rest);
+  const blocks = padded.map((size) => emptyBlock(size, sync));
+  if (plain > 0) {
+    const one = emptyBlock(EMPTY_BLOCK_BYTES, sync);
+    blocks.push(Buffer.alloc(plain * EMPTY_BLOCK_BYTES));
+    for (let i = 0; i < plain; i++) one.copy(blocks.at(-1)!, i * EMPTY_BLOCK_BYTES);
+  }
+  return Buffer.concat(blocks, length);
+}
+
 export interface Block {
   /** Offset of the block in the file, and just past its sync marker. */
   offset: number;
@@ -135,7 +196,7 @@ export function readBlock(buffer: Buffer, offset: number, sync: Buffer): BlockSc
   if (!count) return fail('short read in block count');
   const size = count.end < buffer.length ? decodeLong(buffer, count.end) : undefined;
   if (!size) return fail('short read in block size');
-  if (count.value <= 0 || size.value < 5) return fail(`implausible block (count ${count.value}, size ${size.value})`);
+  if (count.value < 0 || size.value < 5) return fail(`implausible block (count ${count.value}, size ${size.value})`);
   const dataEnd = size.end + size.value;
   if (dataEnd + SYNC_SIZE > buffer.length)
     return fail(`short read: block needs ${dataEnd + SYNC_SIZE - offset} bytes, ${buffer.length - offset} left`);
@@ -165,9 +226,10 @@ export function zerosFrom(buffer: Buffer, offset: number): boolean {
 export type WalkStep = { ok: true; block: Block } | { ok: false; offset: number; reason: string; resumeAt?: number };
 
 /**
- * Every block of a container file, in order, each checked (sync marker, CRC): the one walk
- * behind opening, checking, replaying and copying a log. It ends at the end of the data (the
- * file's, or the zeros reserved past the last block). A bad block is yielded with its reason;
+ * Every block of a container file that holds records, in order, each checked (sync marker,
+ * CRC): the one walk behind opening, checking, replaying and copying a log. Empty blocks (the
+ * space reserved past the last block) are checked and passed over; the walk ends at the end of
+ * the file, or of the data (zeros reserved by an older writer). A bad block is yielded with its reason;
  * then `onBad` says what happens: 'stop' ends the walk there (a torn tail, a refusal), 'skip'
  * goes on at the next sync marker (a report of every damaged block).
  */
@@ -177,7 +239,7 @@ export function* walkBlocks(buffer: Buffer, header: Header, onBad: 'stop' | 'ski
     if (buffer[offset] === 0 && zerosFrom(buffer, offset)) return;
     const scan = readBlock(buffer, offset, header.sync);
     if (scan.ok) {
-      yield scan;
+      if (scan.block.count > 0) yield scan;
       offset = scan.block.end;
       continue;
     }

@@ -8,13 +8,20 @@
 // append, which is what makes fsync cheap. On open, the newest segment's blocks are checked
 // one by one and a torn or corrupt tail is truncated at the last good block, and reported.
 //
-// The newest segment is written into space reserved ahead: zeros, RESERVE_BYTES at a time.
-// A block written over them leaves the file's size, and so the file system's metadata, as it
-// was, and its fdatasync flushes the data alone; an append that grows the file waits for a
-// journal commit, which on ext4 with volumes on the same disk took 5.4 ms a block under the
-// thrasher instead of well under one (261 against 377 rounds/s, side by side). A sealed segment
-// is cut to its last block, and so is the newest when the log is closed: a stopped master's
-// segments are plain container files. Readers take the zeros as the end (walkBlocks).
+// The newest segment is written into space reserved ahead, RESERVE_BYTES at a time: empty Avro
+// blocks (avro-container.ts), which every Avro reader passes over, so the segment is a valid
+// container file at every instant — while the master runs, and after kill -9. A block written
+// over them leaves the file's size, and so the file system's metadata, as it was, and its
+// fdatasync flushes the data alone; an append that grows the file waits for a journal commit,
+// which on ext4 with volumes on the same disk took 5.4 ms a block under the thrasher instead of
+// well under one (261 against 377 rounds/s, side by side).
+//
+//   … block │ block │ filler │ empty │ empty │ empty │ …        empties on a grid of 23 bytes
+//                    ▲ size   ▲ the next grid line, or the one after
+//
+// A new block rarely ends on the grid, so the same write carries a filler: one or two padded
+// empty blocks from its end to a grid line. A sealed segment is cut to its last block, and so is
+// the newest when the log is closed: a stopped master's segments hold no reserve at all.
 import { randomBytes } from 'node:crypto';
 import {
   closeSync,
@@ -37,7 +44,7 @@ import { decodeEvent, encodeEvent, eventSchemaJson, type EventInput, type LogEve
 import type { EventLog } from './event-log.js';
 import type { Logger } from '../logger.js';
 import { silentLogger } from '../logger.js';
-import { encodeBlock, encodeHeader, parseHeader, walkBlocks, zerosFrom } from './avro-container.js';
+import { EMPTY_BLOCK_BYTES, emptyBlocks, encodeBlock, encodeHeader, parseHeader, walkBlocks } from './avro-container.js';
 
 export type SyncMode = 'fsync' | 'none';
 
@@ -71,8 +78,10 @@ export interface TailRecovery {
 }
 
 export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
-/** How far ahead of its last block the newest segment is zeroed (less for a smaller segment size). */
-const RESERVE_BYTES = 8 * 1024 * 1024;
+/** How far ahead of its last block the newest segment is reserved (less for a smaller segment size); a multiple of EMPTY_BLOCK_BYTES. */
+const RESERVE_BYTES = EMPTY_BLOCK_BYTES * 364_722; // ~8 MiB
+/** The longest filler a block's write carries to the reserve's next grid line (two empty blocks). */
+const MAX_FILLER_BYTES = 3 * EMPTY_BLOCK_BYTES - 1;
 const SEGMENT_NAME = /^(\d{20})\.avro$/;
 
 export function segmentName(firstSeq: number): string {
@@ -194,8 +203,12 @@ export class SegmentLog implements EventLog {
   private sync: Buffer | undefined;
   /** Where the newest segment's blocks end: the next block goes here. */
   private size = 0;
-  /** The newest segment's length: its blocks, then zeros reserved for the next ones. */
+  /** The newest segment's length: its blocks, then empty blocks reserved for the next ones. */
   private reserved = 0;
+  /** Where the reserve's grid of EMPTY_BLOCK_BYTES-long empty blocks begins. */
+  private grid = 0;
+  /** The bytes that lie from `size` to the next grid line: the last block's filler (none without a reserve). */
+  private filler: Buffer = Buffer.alloc(0);
   private last = 0;
   private broken: Error | undefined;
   private appending = false;
@@ -233,7 +246,7 @@ export class SegmentLog implements EventLog {
       let offset = header.end;
       for (const step of walkBlocks(buffer, header)) {
         if (!step.ok) {
-          recovered = { segment: newest.path, truncatedAt: offset, droppedBytes: writtenLength(buffer) - offset, reason: step.reason };
+          recovered = { segment: newest.path, truncatedAt: offset, droppedBytes: buffer.length - offset, reason: step.reason };
           break;
         }
         // The CRC vouches for the block; its first event's seq vouches for the numbering.
@@ -244,8 +257,8 @@ export class SegmentLog implements EventLog {
         lastSeq += step.block.count;
         offset = step.block.end;
       }
-      reserved = recovered ? offset : buffer.length;
       size = offset;
+      reserved = offset;
       if (recovered) {
         if (options.readOnly) {
           logger.warn('log tail is torn; reading up to the last good block', { ...recovered });
@@ -253,6 +266,9 @@ export class SegmentLog implements EventLog {
           logger.warn('log tail is torn or corrupt: truncating at the last good block', { ...recovered });
           truncateDurably(newest.path, offset);
         }
+      } else if (buffer.length > offset && !options.readOnly) {
+        // A reserve left by a writer that stopped without closing (kill -9): cut, and laid anew on the next append.
+        truncateDurably(newest.path, offset);
       }
     }
     if (options.verifySealed ?? !options.readOnly) {
@@ -324,16 +340,21 @@ export class SegmentLog implements EventLog {
       const events = make(this.last + 1);
       const block = encodeBlock(events.map(encodeEvent), this.sync!);
       const handle = this.handle!;
+      let filler: Buffer;
+      let written: Buffer;
       try {
-        if (this.size + block.length > this.reserved) await this.reserve(handle, this.size + block.length);
-        await writeFully(handle, block, this.size);
+        if (this.size + block.length + MAX_FILLER_BYTES > this.reserved) await this.reserve(handle, this.size + block.length);
+        filler = this.fillerAfter(this.size + block.length);
+        written = filler.length === 0 ? block : Buffer.concat([block, filler]);
+        await writeFully(handle, written, this.size);
         if (this.syncMode === 'fsync') await handle.datasync();
       } catch (error) {
-        await this.undoPartialWrite(handle, block.length, error);
+        await this.undoPartialWrite(handle, block.length + MAX_FILLER_BYTES, error);
         throw mapWriteError(error);
       }
       this.size += block.length;
-      this.reserved = Math.max(this.reserved, this.size);
+      this.reserved = Math.max(this.reserved, this.size + filler.length);
+      this.filler = filler;
       this.last += events.length;
       return events;
     } finally {
@@ -342,24 +363,42 @@ export class SegmentLog implements EventLog {
   }
 
   /**
-   * Zeros the newest segment ahead of its blocks, past `end` (see the header). On a disk too
-   * full for that, the zeros are given back and the block goes past the file's end, as without
-   * a reserve (a reserve that took the last free bytes would leave nothing for the volumes).
+   * Lays empty blocks ahead of the newest segment's blocks, past `end` (see the header). On a
+   * disk too full for that, the space is given back and blocks go past the file's end, as
+   * without a reserve (a reserve that took the last free bytes would leave nothing for the volumes).
    */
   private async reserve(handle: FileHandle, end: number): Promise<void> {
     const step = Math.min(RESERVE_BYTES, Math.max(this.segmentBytes, 64 * 1024));
-    const target = end + step;
-    const from = Math.max(this.reserved, this.size);
-    const zeros = Buffer.alloc(Math.min(target - from, 1024 * 1024));
+    // A new reserve starts its grid where the blocks end; one that grows continues its grid.
+    if (this.reserved <= this.size) {
+      this.grid = this.size;
+      this.reserved = this.size;
+      this.filler = Buffer.alloc(0);
+    }
+    const from = this.reserved;
+    const target = from + Math.ceil((end + step - from) / EMPTY_BLOCK_BYTES) * EMPTY_BLOCK_BYTES;
+    const chunk = emptyBlocks(Math.min(target - from, EMPTY_BLOCK_BYTES * 45_590), this.sync!); // ~1 MiB
     try {
-      for (let at = from; at < target; at += zeros.length)
-        await writeFully(handle, zeros.subarray(0, Math.min(zeros.length, target - at)), at);
+      for (let at = from; at < target; at += chunk.length)
+        await writeFully(handle, chunk.subarray(0, Math.min(chunk.length, target - at)), at);
       this.reserved = target;
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code !== 'ENOSPC' && code !== 'EDQUOT') throw error;
       await handle.truncate(from);
     }
+  }
+
+  /**
+   * The empty blocks a block ending at `end` is written with, to the reserve's next grid line
+   * (or the one after, when the gap is shorter than an empty block): none past the reserve.
+   */
+  private fillerAfter(end: number): Buffer {
+    if (end >= this.reserved) return Buffer.alloc(0);
+    const gap = (EMPTY_BLOCK_BYTES - ((end - this.grid) % EMPTY_BLOCK_BYTES)) % EMPTY_BLOCK_BYTES;
+    if (gap === 0) return Buffer.alloc(0);
+    // 1 to 18 bytes: one padded block of 24 to 41; 19 to 22: two blocks, 65 to 68 bytes.
+    return emptyBlocks(gap + (gap <= 18 ? EMPTY_BLOCK_BYTES : 2 * EMPTY_BLOCK_BYTES), this.sync!);
   }
 
   /**
@@ -373,6 +412,7 @@ export class SegmentLog implements EventLog {
       await handle.truncate(this.size);
       await handle.datasync();
       this.reserved = this.size;
+      this.filler = Buffer.alloc(0);
     } catch (error) {
       this.broken = new MkvError(
         'MKV_LOG_UNAVAILABLE',
@@ -383,22 +423,29 @@ export class SegmentLog implements EventLog {
     }
   }
 
-  /** Whether the `length` bytes after the last block are as they were: past the file's end, or reserved zeros. */
+  /** Whether the `length` bytes after the last block are as they were: past the file's end, or the reserve's empty blocks. */
   private async untouched(handle: FileHandle, length: number): Promise<boolean> {
     const fileSize = (await handle.stat()).size;
     if (fileSize <= this.size) return true;
     if (fileSize > this.reserved) return false;
     const after = Buffer.alloc(Math.min(length, fileSize - this.size));
     await handle.read(after, 0, after.length, this.size);
-    return zerosFrom(after, 0);
+    return after.equals(this.reserveAfterBlocks(after.length));
   }
 
-  /** Cuts the newest segment's reserve: what is left is a plain container file. */
+  /** The first `length` bytes of what the reserve holds after the last block: its filler, then empty blocks on the grid. */
+  private reserveAfterBlocks(length: number): Buffer {
+    const lines = Math.ceil(Math.max(0, length - this.filler.length) / EMPTY_BLOCK_BYTES);
+    return Buffer.concat([this.filler, emptyBlocks(lines * EMPTY_BLOCK_BYTES, this.sync!)]).subarray(0, length);
+  }
+
+  /** Cuts the newest segment's reserve: what is left ends with its last block. */
   private async seal(handle: FileHandle): Promise<void> {
     if (this.reserved === this.size) return;
     await handle.truncate(this.size);
     if (this.syncMode === 'fsync') await handle.datasync();
     this.reserved = this.size;
+    this.filler = Buffer.alloc(0);
   }
 
   /** A new segment appears whole or not at all: its header is written aside, fsync'd, renamed. */
@@ -426,6 +473,7 @@ export class SegmentLog implements EventLog {
     this.handle = await open(path, 'r+');
     this.size = (await this.handle.stat()).size;
     this.reserved = this.size;
+    this.filler = Buffer.alloc(0);
     this.sync = sync;
     this.segments.push({ firstSeq, path });
     this.logger.info('log segment started', { path });
@@ -493,13 +541,6 @@ async function checkSealedSegment(segment: Segment, nextFirstSeq: number): Promi
   if (segment.firstSeq + events !== nextFirstSeq) {
     throw refuse(`holds seq ${segment.firstSeq} to ${segment.firstSeq + events - 1}, but the next segment starts at ${nextFirstSeq}`);
   }
-}
-
-/** The file's length without the zeros reserved at its end. */
-function writtenLength(buffer: Buffer): number {
-  let end = buffer.length;
-  while (end > 0 && buffer[end - 1] === 0) end--;
-  return end;
 }
 
 async function writeFully(handle: FileHandle, data: Buffer, position: number): Promise<void> {
