@@ -146,7 +146,12 @@ export class JetStreamLog implements EventLog {
     try {
       nc = await connect({ ...access, servers, name: 'mkv', maxReconnectAttempts: -1, reconnectTimeWait: 250 });
     } catch (error) {
-      throw new MkvError('MKV_LOG_UNAVAILABLE', `${refusal(error, shown, identity)}: ${(error as Error).message}`);
+      // A server that wants a client certificate closes the connection without a word; nats.js then waits out its timeout.
+      const hint =
+        access.tls && !access.tls.cert && /timeout/i.test((error as Error).message)
+          ? ' (does the server want a client certificate: --log-tls-cert, --log-tls-key?)'
+          : '';
+      throw new MkvError('MKV_LOG_UNAVAILABLE', `${refusal(error, shown, identity)}: ${(error as Error).message}${hint}`);
     }
     const prefix = stream.toLowerCase();
     const config: Partial<StreamConfig> & { name: string } = {

@@ -16,6 +16,8 @@
 // names the log by `shown`, nats://USER:***@host:port/STREAM (a token: nats://***@...), and a URL
 // that does not parse is shown redacted the same way.
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { checkServerIdentity } from 'node:tls';
 import { credsAuthenticator, nkeyAuthenticator, nkeys, type Authenticator, type ConnectionOptions } from '@nats-io/transport-node';
 import { UsageError } from '../errors.js';
 
@@ -161,6 +163,25 @@ function readPem(flag: string, file: string): string {
 }
 
 /**
+ * For servers given by IP address: nats.js names no server to node's TLS check then, which
+ * checks the certificate against "localhost" instead. A certificate is taken when it is valid
+ * for the name node checks or for one of the listed addresses (the servers of one cluster, whose
+ * certificates the one CA signed). Node passes the option on; nats.js hands its tls options to it.
+ */
+function serverIdentityCheck(servers: string[]): { checkServerIdentity?: typeof checkServerIdentity } {
+  const addresses = servers
+    .map((server) => server.slice(0, server.lastIndexOf(':')).replace(/^\[(.*)\]$/, '$1'))
+    .filter((host) => isIP(host));
+  if (addresses.length === 0) return {};
+  return {
+    checkServerIdentity(name, certificate) {
+      const failures = [name, ...addresses].map((host) => checkServerIdentity(host, certificate));
+      return failures.includes(undefined) ? undefined : failures[1];
+    },
+  };
+}
+
+/**
  * nats.js's options for `url` and the files: one identity at most (a user and password, a token,
  * an nkey or a creds file), TLS when tls:// or a --log-tls-* file asks for it. Files are read
  * now, so a missing or bad one stops the command before it connects.
@@ -203,6 +224,7 @@ export function natsConnectOptions(url: NatsUrl, access: NatsAccess = {}): { opt
       ...(tlsCaFile !== undefined ? { ca: readPem('--log-tls-ca', tlsCaFile) } : {}),
       ...(tlsCertFile !== undefined ? { cert: readPem('--log-tls-cert', tlsCertFile) } : {}),
       ...(tlsKeyFile !== undefined ? { key: readPem('--log-tls-key', tlsKeyFile) } : {}),
+      ...serverIdentityCheck(url.servers),
     };
   }
   return { options, identity: identities[0] ?? 'no credentials' };
