@@ -5,7 +5,7 @@
 // anything they print, in /readyz, or in a file they write.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { connect, nkeys, type NatsConnection } from '@nats-io/transport-node';
@@ -136,6 +136,13 @@ describe('the log behind NATS authentication (the README configuration)', { skip
     const master = await spawnMaster([...server('url', masterUrl(nats)), '--admin-port', String(adminPort)]);
     try {
       await putAndGet(master, '/auth/url', 'through a password');
+      // Nor does ps show it, once the master runs (Linux: the command line as /proc has it).
+      const commandLine = `/proc/${master.child.pid}/cmdline`;
+      if (existsSync(commandLine)) {
+        const shown = readFileSync(commandLine, 'utf8');
+        assert.match(shown, new RegExp(`--log nats://master:\\*\\*\\*@127\\.0\\.0\\.1:${nats.port}`));
+        assertNoSecret(shown, 'the command line');
+      }
       assert.match(master.output(), new RegExp(`log nats://master:\\*\\*\\*@127\\.0\\.0\\.1:${nats.port}/MKV at seq`));
       // /readyz names the log when it does not answer.
       nats.freeze();
