@@ -78,11 +78,12 @@ export function parseNatsUrl(url: string): NatsUrl {
   const whole = /^(nats|tls):\/\/(.*?)(?:\/([A-Za-z0-9_-]+))?\/?$/is.exec(url.trim());
   const hint = url.includes('@') ? ' (in the credentials, write % , @ as %25 %2C %40)' : '';
   if (!whole) throw bad(USAGE + hint);
-  const tls = whole[1]!.toLowerCase() === 'tls';
+  let tls = whole[1]!.toLowerCase() === 'tls';
   const stream = whole[3] ?? 'MKV';
   let userinfo: string | undefined;
   const servers: string[] = [];
   for (const [i, item] of whole[2]!.split(',').entries()) {
+    if (/^\s*tls:\/\//i.test(item)) tls = true; // one server that wants TLS: the cluster does
     const entry = item.trim().replace(/^(nats|tls):\/\//i, '');
     const at = entry.lastIndexOf('@');
     if (at >= 0) {

@@ -80,6 +80,7 @@ test('a token: nats://TOKEN@host, shown as ***', () => {
 test('tls:// asks for TLS; nats:// without credentials is as before', () => {
   assert.equal(parseNatsUrl('tls://nats.internal/S').tls, true);
   assert.equal(parseNatsUrl('tls://nats.internal/S').shown, 'tls://nats.internal:4222/S');
+  assert.equal(parseNatsUrl('nats://h1:4222,tls://h2:4222').shown, 'tls://h1:4222,h2:4222/MKV');
   assert.deepEqual(natsConnectOptions(parseNatsUrl('tls://nats.internal')).options, { tls: {} });
   assert.deepEqual(parseNatsUrl('nats://127.0.0.1:4222'), {
     servers: ['127.0.0.1:4222'],
