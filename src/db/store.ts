@@ -131,6 +131,12 @@ export async function openStore(db: string, options: StoreOptions = {}): Promise
           ...(options.logReplicas !== undefined ? { replicas: options.logReplicas } : {}),
         })
       : await SegmentLog.open(logDir(db), { ...options, logger, readOnly, verifySealed: !readOnly && !options.skipLogCheck });
+    if (log instanceof JetStreamLog && !log.serverAuthenticates) {
+      logger.warn(
+        'the NATS server takes clients without credentials: anyone who reaches it reads every key name and can forge events (README: "The log behind NATS authentication")',
+        { log: log.location },
+      );
+    }
     // Open without fsync when the machine went down: maybe torn, and LMDB cannot tell.
     const torn = tornByRestart(indexDir(db));
     const health = torn ? { ok: false as const, reason: torn } : await checkIndex(indexDir(db));

@@ -192,6 +192,11 @@ export class JetStreamLog implements EventLog {
     }
   }
 
+  /** Whether the NATS server this connection reached asks its clients who they are (its INFO's auth_required). */
+  get serverAuthenticates(): boolean {
+    return this.nc.info?.auth_required === true;
+  }
+
   /** Re-reads the stream's first and last sequence. */
   async refresh(): Promise<void> {
     const { state } = await this.jsm.streams.info(this.stream);

@@ -136,6 +136,7 @@ describe('the log behind NATS authentication (the README configuration)', { skip
     const master = await spawnMaster([...server('url', masterUrl(nats)), '--admin-port', String(adminPort)]);
     try {
       await putAndGet(master, '/auth/url', 'through a password');
+      assert.doesNotMatch(master.output(), /takes clients without credentials/);
       // Nor does ps show it, once the master runs (Linux: the command line as /proc has it).
       const commandLine = `/proc/${master.child.pid}/cmdline`;
       if (existsSync(commandLine)) {
@@ -273,6 +274,28 @@ describe('the log behind NATS authentication (the README configuration)', { skip
       await refused(['log', 'dump', '--log', `nats://127.0.0.1:${nats.port}`, '--log-nkey', badSeed], 2),
       /holds no user nkey seed/,
     );
+  });
+});
+
+describe('a NATS server that takes anyone', { skip: natsSkipReason() }, () => {
+  let nats: NatsServer;
+  let set: VolumeSet;
+  let root: string;
+  before(async () => {
+    nats = await startNats();
+    set = await startVolumes('embedded', 1);
+    root = tempDir('mkv-nats-open-');
+  });
+  after(async () => {
+    await set?.close();
+    await nats?.stop();
+    if (root) removeDir(root);
+  });
+
+  test('a master on it says so when it starts', async () => {
+    const master = await spawnMaster(['--db', join(root, 'db'), '--volumes', set.volumes.join(','), '--replicas', '1', '--log', nats.url]);
+    await stop(master);
+    assert.match(master.output(), /"msg":"the NATS server takes clients without credentials: anyone who reaches it reads every key name/);
   });
 });
 
