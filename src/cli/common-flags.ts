@@ -2,10 +2,11 @@
 // lock, the log on this disk or on JetStream) and its client for the volumes.
 import { defaultConfig } from '../config.js';
 import { openStore, type Store } from '../db/store.js';
+import type { NatsAccess } from '../log/nats-connection.js';
 import { createLogger } from '../logger.js';
 import { VolumeClient } from '../volumes/client.js';
 import { volumeSecret } from '../volumes/signing.js';
-import { defineFlags, durationText, originalFlags } from './args.js';
+import { defineFlags, durationText, originalFlags, UsageError } from './args.js';
 
 /** --db, required, with what the command does with it. */
 export function dbFlag(help: string) {
@@ -16,7 +17,7 @@ export const sharedFlags = defineFlags({
   log: {
     type: 'string',
     default: '',
-    help: "the event log on NATS JetStream, nats://host:port[,host:port...][/STREAM], shared by several masters, instead of DB/log (DB then holds this process's own index of it)",
+    help: "the event log on NATS JetStream, nats://[USER:PASSWORD@]host:port[,host:port...][/STREAM] (tls://... for TLS), shared by several masters, instead of DB/log (DB then holds this process's own index of it)",
   },
   'volume-secret-file': {
     type: 'string',
@@ -33,6 +34,52 @@ export const sharedFlags = defineFlags({
   subvolumes: originalFlags.subvolumes,
   v: originalFlags.v,
 });
+
+/** How a command that takes --log reaches NATS besides the URL: credentials and TLS, each from a file. */
+export const logAccessFlags = defineFlags({
+  'log-password-file': {
+    type: 'string',
+    help: "with --log nats://USER@host: a file holding that user's NATS password (kept off the command line)",
+  },
+  'log-token-file': { type: 'string', help: 'with --log: a file holding the NATS token' },
+  'log-nkey': { type: 'string', help: 'with --log: a file holding a NATS user nkey seed (SU...)' },
+  'log-creds': { type: 'string', help: 'with --log: a NATS .creds file (user JWT and seed, for an operator-mode server)' },
+  'log-tls-ca': { type: 'string', help: "with --log: the CA (PEM) that signed the NATS servers' certificates; connect with TLS" },
+  'log-tls-cert': {
+    type: 'string',
+    help: 'with --log: a client certificate (PEM) for NATS servers that verify clients (with --log-tls-key)',
+  },
+  'log-tls-key': { type: 'string', help: "with --log: the client certificate's key (PEM)" },
+});
+
+type LogAccessFlags = { log?: string | undefined } & { [K in keyof typeof logAccessFlags]?: string | undefined };
+
+/** The --log-* files, for JetStreamLog.open; refused without --log, where they would be ignored. */
+export function logAccess(flags: LogAccessFlags): NatsAccess {
+  const access: NatsAccess = {};
+  const names = {
+    'log-password-file': 'passwordFile',
+    'log-token-file': 'tokenFile',
+    'log-nkey': 'nkeyFile',
+    'log-creds': 'credsFile',
+    'log-tls-ca': 'tlsCaFile',
+    'log-tls-cert': 'tlsCertFile',
+    'log-tls-key': 'tlsKeyFile',
+  } as const;
+  for (const [flag, field] of Object.entries(names) as Array<[keyof typeof names, (typeof names)[keyof typeof names]]>) {
+    const file = flags[flag];
+    if (file === undefined) continue;
+    if (!flags.log) throw new UsageError(`--${flag} goes with --log nats://...`);
+    access[field] = file;
+  }
+  return access;
+}
+
+/** openStore's options for --log and its files: none without --log (and then no --log-* file either). */
+export function logStoreOptions(flags: LogAccessFlags): { logUrl?: string; logAccess?: NatsAccess } {
+  const access = logAccess(flags);
+  return flags.log ? { logUrl: flags.log, logAccess: access } : {};
+}
 
 /** The volume secret of --volume-secret-file (or MKV_VOLUME_SECRET), as a VolumeClient's option. */
 export function secretOption(flags: { 'volume-secret-file'?: string | undefined }): { secret?: string } {
@@ -54,6 +101,10 @@ export function toolVolumeClient(flags: {
 }
 
 /** Opens the db for a tool that appends events: it takes the db's lock, so the master must be stopped. */
-export function openToolStore(flags: { db: string; log: string; v: boolean }, purpose: string): Promise<Store> {
-  return openStore(flags.db, { logger: createLogger({ verbose: flags.v }), purpose, ...(flags.log ? { logUrl: flags.log } : {}) });
+export function openToolStore(flags: { db: string; log: string; v: boolean } & LogAccessFlags, purpose: string): Promise<Store> {
+  return openStore(flags.db, {
+    logger: createLogger({ verbose: flags.v }),
+    purpose,
+    ...logStoreOptions(flags),
+  });
 }

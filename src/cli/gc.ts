@@ -3,10 +3,11 @@ import { defaultConfig } from '../config.js';
 import { collectGarbage } from '../ops/gc.js';
 import { createLogger } from '../logger.js';
 import { defineFlags, parseTime, type Options } from './args.js';
-import { dbFlag, openToolStore, sharedFlags, toolVolumeClient } from './common-flags.js';
+import { dbFlag, logAccessFlags, openToolStore, sharedFlags, toolVolumeClient } from './common-flags.js';
 
 export const gcFlags = defineFlags({
   log: sharedFlags.log,
+  ...logAccessFlags,
   db: dbFlag('the database directory (the master must be stopped)'),
   'unlinked-before': { type: 'string', help: 'hard-delete keys unlinked before this time, e.g. 2026-11-01T00:00:00Z' },
   'pending-older-than': {

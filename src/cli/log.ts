@@ -9,7 +9,7 @@ import { logDir } from '../db/paths.js';
 import { compactLog } from '../ops/compact.js';
 import { copyLog } from '../log/copy.js';
 import { defineFlags, parseTime, UsageError, type Options } from './args.js';
-import { sharedFlags } from './common-flags.js';
+import { logAccess, logAccessFlags, sharedFlags } from './common-flags.js';
 
 export const logFlags = defineFlags({
   db: { type: 'string', help: 'the database directory' },
@@ -18,8 +18,9 @@ export const logFlags = defineFlags({
   before: { type: 'string', help: 'compact: fold the sealed segments whose events all happened before this time' },
   log: {
     ...sharedFlags.log,
-    help: "the log on NATS JetStream instead of DB/log: dump's and export's source, import's target (nats://host:port[,...][/STREAM])",
+    help: "the log on NATS JetStream instead of DB/log: dump's and export's source, import's target (nats://[USER:PASSWORD@]host:port[,...][/STREAM])",
   },
+  ...logAccessFlags,
   into: { type: 'string', help: 'export: a new directory for the standard Avro container segments' },
 });
 
@@ -27,7 +28,7 @@ type LogOptions = Options<typeof logFlags>;
 
 /** The log a command reads: the stream with --log, else DB/log. */
 async function openForReading(flags: LogOptions): Promise<EventLog> {
-  if (flags.log) return JetStreamLog.open({ url: flags.log });
+  if (flags.log) return JetStreamLog.open({ url: flags.log, access: logAccess(flags) });
   const { db } = flags;
   if (!db) throw new UsageError('--db (or --log nats://...) is required');
   return SegmentLog.open(logDir(db), { readOnly: true });
@@ -49,6 +50,7 @@ function iso(time: number | undefined): string {
 
 export async function logCommand(flags: LogOptions, positional: string[]): Promise<void> {
   const [action] = positional;
+  logAccess(flags); // a --log-* file without --log is refused, not ignored
   if (action === 'export') {
     if (!flags.into) throw new UsageError('export needs --into DIR');
     const source = await openForReading(flags);
@@ -63,7 +65,7 @@ export async function logCommand(flags: LogOptions, positional: string[]): Promi
   if (action === 'import') {
     if (!flags.log || !flags.db) throw new UsageError('import needs --db DIR (the local log) and --log nats://... (the stream)');
     const source = await SegmentLog.open(logDir(flags.db), { readOnly: true });
-    const target = await JetStreamLog.open({ url: flags.log });
+    const target = await JetStreamLog.open({ url: flags.log, access: logAccess(flags) });
     try {
       if (source.firstSeq > 1 && source.lastSeq >= source.firstSeq)
         throw new UsageError(`the log starts at seq ${source.firstSeq} (compacted): import copies whole logs only`);
@@ -79,7 +81,7 @@ export async function logCommand(flags: LogOptions, positional: string[]): Promi
         imported += batch.length;
       }
       process.stdout.write(
-        `imported ${imported} events (seq ${from} to ${source.lastSeq}) into ${target.location}; start the masters with --log ${flags.log}\n`,
+        `imported ${imported} events (seq ${from} to ${source.lastSeq}) into ${target.location}; start the masters with --log ${target.location}\n`,
       );
     } finally {
       await target.close();

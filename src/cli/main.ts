@@ -2,6 +2,7 @@
 // mkv: the command line. One file per command; this one only dispatches.
 import { MkvError } from '../errors.js';
 import { logProcessFailures } from '../logger.js';
+import { redactNatsUrl } from '../log/nats-connection.js';
 import { findCommand, formatHelp, parseFlags, requireFlags, UsageError, withOriginalFlags, type FlagSpecs, type Options } from './args.js';
 import { gcCommand, gcFlags } from './gc.js';
 import { historyCommand, historyFlags } from './history.js';
@@ -123,7 +124,17 @@ function mainHelp(): string {
 
 const wantsHelp = (argv: readonly string[]) => argv.some((arg) => arg === '--help' || arg === '-help' || arg === '-h');
 
+/**
+ * A password or token in a URL (--log nats://user:password@host) shows in ps while the command
+ * runs: write the command line over with it as *** (on Linux, process.title takes argv's memory).
+ */
+function hideCredentials(argv: string[]): void {
+  const shown = argv.map((arg) => arg.replace(/[A-Za-z][A-Za-z0-9+.-]*:\/\/.*@.*$/s, (url) => redactNatsUrl(url)));
+  if (shown.some((arg, i) => arg !== argv[i])) process.title = [...process.argv.slice(0, 2), ...shown].join(' ');
+}
+
 async function main(argv: string[]): Promise<void> {
+  hideCredentials(argv);
   // The command may come after flags, as in the original's README: mkv -volumes ... -db DIR server.
   const { name, rest } = findCommand(
     argv,

@@ -1,10 +1,11 @@
 // mkv rebalance: move every key to where placement puts it for a new volume set.
 import { rebalanceAll } from '../ops/rebalance.js';
 import { defineFlags, type Options } from './args.js';
-import { dbFlag, openToolStore, sharedFlags, toolVolumeClient } from './common-flags.js';
+import { dbFlag, logAccessFlags, openToolStore, sharedFlags, toolVolumeClient } from './common-flags.js';
 
 export const rebalanceFlags = defineFlags({
   log: sharedFlags.log,
+  ...logAccessFlags,
   db: dbFlag('the database directory (the master must be stopped)'),
   volumes: { ...sharedFlags.volumes, help: 'the NEW volume set, host:port,...' },
   replicas: sharedFlags.replicas,

@@ -3,10 +3,11 @@ import { rebuildFromLog } from '../ops/replay.js';
 import { rescanVolumes } from '../ops/rescan.js';
 import { createLogger } from '../logger.js';
 import { defineFlags, originalFlags, parseTime, UsageError, type Options } from './args.js';
-import { dbFlag, secretOption, sharedFlags } from './common-flags.js';
+import { dbFlag, logAccessFlags, logStoreOptions, secretOption, sharedFlags } from './common-flags.js';
 
 export const rebuildFlags = defineFlags({
   log: sharedFlags.log,
+  ...logAccessFlags,
   db: dbFlag('the database directory'),
   'from-log': { type: 'boolean', default: false, help: 'rebuild the index by replaying the log' },
   'until-seq': { type: 'integer', help: 'replay up to and including this seq (needs --into)' },
@@ -40,7 +41,7 @@ export async function rebuildCommand(flags: Options<typeof rebuildFlags>): Promi
       ...(flags['until-seq'] !== undefined ? { untilSeq: flags['until-seq'] } : {}),
       ...(flags.until !== undefined ? { until: parseTime(flags.until) } : {}),
       ...(flags.into !== undefined ? { into: flags.into } : {}),
-      ...(flags.log ? { logUrl: flags.log } : {}),
+      ...logStoreOptions(flags),
     });
     process.stdout.write(
       `rebuilt ${result.db}/index: ${result.keys} keys from ${result.events} events (up to seq ${result.lastSeq}) in ${result.seconds.toFixed(2)} s\n`,
@@ -54,7 +55,7 @@ export async function rebuildCommand(flags: Options<typeof rebuildFlags>): Promi
     subvolumes: flags.subvolumes,
     concurrency: flags.concurrency,
     logger: createLogger({ verbose: flags.v }),
-    ...(flags.log ? { logUrl: flags.log } : {}),
+    ...logStoreOptions(flags),
     ...secretOption(flags),
   });
   const lines: string[] = [];

@@ -12,7 +12,7 @@ import { createAdminServer } from '../master/admin.js';
 import { Metrics } from '../metrics.js';
 import type { VolumeClient } from '../volumes/client.js';
 import { defineFlags, durationText, originalFlags, UsageError, type Options } from './args.js';
-import { dbFlag, secretOption, sharedFlags } from './common-flags.js';
+import { dbFlag, logAccessFlags, logStoreOptions, secretOption, sharedFlags } from './common-flags.js';
 import { createHttpMaster, createVolumeClient, listen, type HttpMaster, type HttpSettings } from './http-master.js';
 import { gatherMetrics, startWorkers, type WorkerPool } from './workers.js';
 
@@ -34,6 +34,7 @@ export const serverFlags = defineFlags({
     help: 'refuse a PUT whose body stalls this long',
   },
   log: sharedFlags.log,
+  ...logAccessFlags,
   'pending-grace': {
     type: 'duration',
     default: durationText(defaultConfig.pendingGraceMs),
@@ -180,7 +181,8 @@ export async function startServer(flags: ServerOptions, logger: Logger = createL
     logger,
     readOnly: config.readOnly,
     skipLogCheck: flags['skip-log-check'],
-    ...(flags.log ? { logUrl: flags.log, logReplicas: flags['log-replicas'] } : {}),
+    ...logStoreOptions(flags),
+    ...(flags.log ? { logReplicas: flags['log-replicas'] } : {}),
     onAppend(events, seconds) {
       metrics.logAppends.inc();
       metrics.logEvents.inc(events);

@@ -4,10 +4,11 @@ import { IndexStore } from '../index/index-store.js';
 import { scrub } from '../ops/scrub.js';
 import { indexDir } from '../db/paths.js';
 import { defineFlags, UsageError, type Options } from './args.js';
-import { dbFlag, openToolStore, sharedFlags, toolVolumeClient } from './common-flags.js';
+import { dbFlag, logAccessFlags, openToolStore, sharedFlags, toolVolumeClient } from './common-flags.js';
 
 export const verifyFlags = defineFlags({
   log: sharedFlags.log,
+  ...logAccessFlags,
   db: dbFlag('the database directory (--repair needs the master stopped)'),
   deep: { type: 'boolean', default: false, help: 'read every replica and check its md5' },
   repair: { type: 'boolean', default: false, help: 'rewrite missing and corrupt replicas from a good one' },

@@ -10,6 +10,7 @@ import { silentLogger } from '../logger.js';
 import type { EventLog } from '../log/event-log.js';
 import { SegmentLog, type SyncMode } from '../log/segment-log.js';
 import { JetStreamLog } from '../log/jetstream-log.js';
+import type { NatsAccess } from '../log/nats-connection.js';
 import { lockDb } from './lock.js';
 import { indexDir, logDir } from './paths.js';
 import { replayThreaded } from './replay-thread.js';
@@ -30,10 +31,12 @@ export interface StoreOptions {
   /** Told of every block the writer appends (for metrics). */
   onAppend?: (events: number, seconds: number) => void;
   /**
-   * The log on NATS JetStream (nats://host:port[,host:port...][/STREAM]) instead of DB/log:
+   * The log on NATS JetStream (nats://[USER:PASSWORD@]host:port[,host:port...][/STREAM]) instead of DB/log:
    * several masters share it, each projecting it into its own DB/index.
    */
   logUrl?: string;
+  /** With logUrl: the files of its credentials and TLS (the --log-* flags). */
+  logAccess?: NatsAccess;
   /** Copies of each event a new JetStream stream keeps. */
   logReplicas?: number;
 }
@@ -122,8 +125,18 @@ export async function openStore(db: string, options: StoreOptions = {}): Promise
   let index: IndexStore | undefined;
   try {
     log = options.logUrl
-      ? await JetStreamLog.open({ url: options.logUrl, ...(options.logReplicas !== undefined ? { replicas: options.logReplicas } : {}) })
+      ? await JetStreamLog.open({
+          url: options.logUrl,
+          ...(options.logAccess ? { access: options.logAccess } : {}),
+          ...(options.logReplicas !== undefined ? { replicas: options.logReplicas } : {}),
+        })
       : await SegmentLog.open(logDir(db), { ...options, logger, readOnly, verifySealed: !readOnly && !options.skipLogCheck });
+    if (log instanceof JetStreamLog && !log.serverAuthenticates) {
+      logger.warn(
+        'the NATS server takes clients without credentials: anyone who reaches it reads every key name and can forge events (README: "The log behind NATS authentication")',
+        { log: log.location },
+      );
+    }
     // Open without fsync when the machine went down: maybe torn, and LMDB cannot tell.
     const torn = tornByRestart(indexDir(db));
     const health = torn ? { ok: false as const, reason: torn } : await checkIndex(indexDir(db));

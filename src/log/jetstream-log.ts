@@ -14,7 +14,13 @@
 // with MKV_KEY_LOCKED (409), as a write racing on one master does. The stream denies deletes and
 // purges: events leave it only by an explicit operator action outside mkv.
 import { createHash, randomUUID } from 'node:crypto';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import {
+  AuthorizationError,
+  connect,
+  PermissionViolationError,
+  UserAuthenticationExpiredError,
+  type NatsConnection,
+} from '@nats-io/transport-node';
 import {
   DeliverPolicy,
   jetstream,
@@ -26,10 +32,13 @@ import {
 import { MkvError } from '../errors.js';
 import { decodeEvent, encodeEvent, eventType, type EventInput, type LogEvent } from '../events/event.js';
 import type { EventLog } from './event-log.js';
+import { natsConnectOptions, parseNatsUrl, type NatsAccess } from './nats-connection.js';
 
 export interface JetStreamLogOptions {
-  /** nats://host:port[,host:port...][/STREAM] */
+  /** nats://[USER:PASSWORD@]host:port[,host:port...][/STREAM] (log/nats-connection.ts) */
   url: string;
+  /** The files of the --log-* flags: credentials, TLS. */
+  access?: NatsAccess;
   /** Copies of each event the stream keeps (its Raft group size); used when the stream is created. */
   replicas?: number;
 }
@@ -52,12 +61,6 @@ export function rabinFingerprint(canonical: string): Buffer {
 
 /** C3 01 ‖ fingerprint: the header of every Avro single-object encoded event. */
 export const singleObjectHeader = Buffer.concat([Buffer.from([0xc3, 0x01]), rabinFingerprint(JSON.stringify(eventType.schema()))]);
-
-export function parseNatsUrl(url: string): { servers: string[]; stream: string } {
-  const match = /^nats:\/\/([^/]+)(?:\/([A-Za-z0-9_-]+))?\/?$/.exec(url);
-  if (!match) throw new MkvError('MKV_BAD_REQUEST', `--log ${url}: expected nats://host:port[,host:port...][/STREAM]`);
-  return { servers: match[1]!.split(','), stream: match[2] ?? 'MKV' };
-}
 
 /** The subject of a key's events. */
 export function keySubject(prefix: string, key: string): string {
@@ -99,6 +102,26 @@ async function settleWithin<T>(promise: Promise<T>, ms: number): Promise<{ settl
   }
 }
 
+/** Why NATS would not take this client: its credentials, or none given, or it could not be reached. */
+function refusal(error: unknown, shown: string, identity: string): string {
+  const refused =
+    error instanceof AuthorizationError ||
+    error instanceof UserAuthenticationExpiredError ||
+    /authorization violation/i.test(String(error));
+  if (!refused) return `cannot reach NATS at ${shown}`;
+  if (identity === 'no credentials')
+    return `NATS at ${shown} wants credentials and --log gave none (nats://USER:PASSWORD@host, --log-password-file, --log-token-file, --log-nkey or --log-creds)`;
+  return `NATS at ${shown} refused ${identity}`;
+}
+
+/** A permission violation, wherever nats.js put it (the error or its cause). */
+function isPermissionViolation(error: unknown): boolean {
+  for (let cause = error; cause instanceof Error; cause = cause.cause) {
+    if (cause instanceof PermissionViolationError || /permissions violation/i.test(cause.message)) return true;
+  }
+  return false;
+}
+
 /** JetStream's "wrong last sequence" (another publish to the subject came first). */
 const WRONG_LAST_SEQUENCE = 10071;
 
@@ -116,12 +139,19 @@ export class JetStreamLog implements EventLog {
   ) {}
 
   static async open(options: JetStreamLogOptions): Promise<JetStreamLog> {
-    const { servers, stream } = parseNatsUrl(options.url);
+    const url = parseNatsUrl(options.url);
+    const { servers, stream, shown } = url;
+    const { options: access, identity } = natsConnectOptions(url, options.access);
     let nc: NatsConnection;
     try {
-      nc = await connect({ servers, name: 'mkv', maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+      nc = await connect({ ...access, servers, name: 'mkv', maxReconnectAttempts: -1, reconnectTimeWait: 250 });
     } catch (error) {
-      throw new MkvError('MKV_LOG_UNAVAILABLE', `cannot reach NATS at ${servers.join(',')}: ${(error as Error).message}`);
+      // A server that wants a client certificate closes the connection without a word; nats.js then waits out its timeout.
+      const hint =
+        access.tls && !access.tls.cert && /timeout/i.test((error as Error).message)
+          ? ' (does the server want a client certificate: --log-tls-cert, --log-tls-key?)'
+          : '';
+      throw new MkvError('MKV_LOG_UNAVAILABLE', `${refusal(error, shown, identity)}: ${(error as Error).message}${hint}`);
     }
     const prefix = stream.toLowerCase();
     const config: Partial<StreamConfig> & { name: string } = {
@@ -144,20 +174,27 @@ export class JetStreamLog implements EventLog {
           if (!/not found/i.test((error as Error).message)) throw error;
           await jsm.streams.add(config);
         }
-        const log = new JetStreamLog(nc, jetstream(nc), jsm, stream, prefix, `nats://${servers.join(',')}/${stream}`);
+        const log = new JetStreamLog(nc, jetstream(nc), jsm, stream, prefix, shown);
         await log.refresh();
         return log;
       } catch (error) {
-        if (Date.now() > deadline) {
+        // A permission NATS denies will not come with time: say so now.
+        const denied = isPermissionViolation(error);
+        if (denied || Date.now() > deadline) {
           await nc.close();
           throw new MkvError(
             'MKV_LOG_UNAVAILABLE',
-            `JetStream at ${servers.join(',')} did not serve stream ${stream}: ${(error as Error).message}`,
+            `JetStream at ${shown} did not serve stream ${stream}: ${(error as Error).message}${denied ? ` (NATS denies ${identity} a subject mkv needs: README, "the log behind NATS authentication")` : ''}`,
           );
         }
         await new Promise((resolve) => setTimeout(resolve, 250));
       }
     }
+  }
+
+  /** Whether the NATS server this connection reached asks its clients who they are (its INFO's auth_required). */
+  get serverAuthenticates(): boolean {
+    return this.nc.info?.auth_required === true;
   }
 
   /** Re-reads the stream's first and last sequence. */

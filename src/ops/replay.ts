@@ -12,6 +12,7 @@ import { IndexStore } from '../index/index-store.js';
 import { copyLog } from '../log/copy.js';
 import type { EventLog } from '../log/event-log.js';
 import { JetStreamLog } from '../log/jetstream-log.js';
+import { parseNatsUrl, type NatsAccess } from '../log/nats-connection.js';
 import { SegmentLog } from '../log/segment-log.js';
 import { lockDb } from '../db/lock.js';
 import { catchUp } from '../db/store.js';
@@ -29,6 +30,8 @@ export interface ReplayOptions {
   quiet?: boolean;
   /** The log is this JetStream stream (nats://...), not DB/log. */
   logUrl?: string;
+  /** With logUrl: the files of its credentials and TLS. */
+  logAccess?: NatsAccess;
 }
 
 export interface ReplayResult {
@@ -72,7 +75,9 @@ export async function rebuildFromLog(db: string, options: ReplayOptions = {}): P
 
   const unlock = lockDb(db, 'mkv rebuild');
   try {
-    const log: EventLog = options.logUrl ? await JetStreamLog.open({ url: options.logUrl }) : await SegmentLog.open(logDir(db));
+    const log: EventLog = options.logUrl
+      ? await JetStreamLog.open({ url: options.logUrl, access: options.logAccess ?? {} })
+      : await SegmentLog.open(logDir(db));
     const scratch = `${indexDir(db)}.rebuild-${process.pid}`;
     rmSync(scratch, { recursive: true, force: true });
     const index = IndexStore.open(scratch);
@@ -101,7 +106,7 @@ async function rebuildInto(db: string, into: string, options: ReplayOptions, sta
   if (existsSync(into) && readdirSync(into).length > 0) throw new UsageError(`${into} is not empty; give a new directory`);
   // The source may be served by a running master: read it without locking or truncating.
   const source: EventLog = options.logUrl
-    ? await JetStreamLog.open({ url: options.logUrl })
+    ? await JetStreamLog.open({ url: options.logUrl, access: options.logAccess ?? {} })
     : await SegmentLog.open(logDir(db), { readOnly: true });
   let untilSeq: number;
   try {
@@ -124,7 +129,8 @@ async function rebuildInto(db: string, into: string, options: ReplayOptions, sta
         join(into, 'POINT_IN_TIME.json'),
         JSON.stringify(
           {
-            source: options.logUrl ?? resolve(db),
+            // The stream as messages show it: its password or token is no one's business here.
+            source: options.logUrl ? parseNatsUrl(options.logUrl).shown : resolve(db),
             untilSeq,
             lastEventTime: lastTime === undefined ? null : new Date(lastTime).toISOString(),
             requestedUntil: options.until === undefined ? null : new Date(options.until).toISOString(),

@@ -16,6 +16,7 @@ import { VolumeClient, volumeUrl } from '../volumes/client.js';
 import { openStore } from '../db/store.js';
 import { createProgress } from './progress.js';
 import { runQueue } from './work-queue.js';
+import type { NatsAccess } from '../log/nats-connection.js';
 
 export interface RescanOptions {
   volumes: string[];
@@ -27,6 +28,8 @@ export interface RescanOptions {
   logger?: Logger;
   /** The log on NATS JetStream instead of DB/log. */
   logUrl?: string;
+  /** With logUrl: the files of its credentials and TLS. */
+  logAccess?: NatsAccess;
   /** The volumes' secret (--volume-secret-file): listings and HEADs are signed with it. */
   secret?: string;
 }
@@ -79,7 +82,11 @@ export async function rescanVolumes(db: string, options: RescanOptions): Promise
     connectionsPerVolume: 16,
     ...(options.secret ? { secret: options.secret } : {}),
   });
-  const store = await openStore(db, { logger, purpose: 'mkv rebuild --scan', ...(options.logUrl ? { logUrl: options.logUrl } : {}) });
+  const store = await openStore(db, {
+    logger,
+    purpose: 'mkv rebuild --scan',
+    ...(options.logUrl ? { logUrl: options.logUrl, logAccess: options.logAccess ?? {} } : {}),
+  });
   const report: RescanReport = {
     files: 0,
     keys: 0,

@@ -1,6 +1,8 @@
 // A real nats-server with JetStream for tests: loopback only, its store in a temp dir.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
+import { join } from 'node:path';
 import { freePort, removeDir, tempDir } from './cluster.js';
 
 export function natsSkipReason(): string | false {
@@ -36,10 +38,21 @@ async function listening(port: number, child: ChildProcess): Promise<void> {
   throw new Error(`nats-server did not listen on ${port}`);
 }
 
-export async function startNats(): Promise<NatsServer> {
+/**
+ * One nats-server with JetStream on a free loopback port. With `config`, it runs from that
+ * configuration file instead (authorization, TLS): `config` gets the port and a store directory
+ * and returns the file's text, which must listen on 127.0.0.1:port and enable JetStream there.
+ */
+export async function startNats(options: { config?: (server: { port: number; storeDir: string }) => string } = {}): Promise<NatsServer> {
   const port = await freePort();
   const store = tempDir('mkv-nats-');
-  const child = spawn('nats-server', ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', store], { stdio: 'ignore' });
+  let args = ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', store];
+  if (options.config) {
+    const file = join(store, 'nats-server.conf');
+    writeFileSync(file, options.config({ port, storeDir: join(store, 'jetstream') }));
+    args = ['-c', file];
+  }
+  const child = spawn('nats-server', args, { stdio: 'ignore' });
   await listening(port, child);
   return {
     url: `nats://127.0.0.1:${port}`,

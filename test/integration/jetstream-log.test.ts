@@ -7,7 +7,8 @@ import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import avro from 'avsc';
 import { eventSchemaJson, type EventInput, type LogEvent } from '../../src/events/event.js';
-import { JetStreamLog, keySubject, parseNatsUrl, rabinFingerprint, singleObjectHeader } from '../../src/log/jetstream-log.js';
+import { JetStreamLog, keySubject, rabinFingerprint, singleObjectHeader } from '../../src/log/jetstream-log.js';
+import { parseNatsUrl } from '../../src/log/nats-connection.js';
 import { natsSkipReason, startNats, type NatsServer } from '../helpers/nats.js';
 
 const cause = { origin: 'api', client: '127.0.0.1' };
@@ -30,12 +31,10 @@ test('the Rabin fingerprint is CRC-64-AVRO: the spec\'s value for "null"', () =>
 });
 
 test('nats URLs name the servers and the stream', () => {
-  assert.deepEqual(parseNatsUrl('nats://10.0.0.1:4222,10.0.0.2:4222/LOGS'), {
-    servers: ['10.0.0.1:4222', '10.0.0.2:4222'],
-    stream: 'LOGS',
-  });
-  assert.deepEqual(parseNatsUrl('nats://127.0.0.1:4222'), { servers: ['127.0.0.1:4222'], stream: 'MKV' });
-  assert.throws(() => parseNatsUrl('http://x'), /nats:\/\/host:port/);
+  const { servers, stream } = parseNatsUrl('nats://10.0.0.1:4222,10.0.0.2:4222/LOGS');
+  assert.deepEqual({ servers, stream }, { servers: ['10.0.0.1:4222', '10.0.0.2:4222'], stream: 'LOGS' });
+  assert.equal(parseNatsUrl('nats://127.0.0.1:4222').stream, 'MKV');
+  assert.throws(() => parseNatsUrl('http://x'), /nats:\/\/\[USER:PASSWORD@\]HOST/);
 });
 
 test("a key's subject is its base64url, or a sha-256 for a long key", () => {
