@@ -7,7 +7,7 @@ import { SegmentLog } from '../log/segment-log.js';
 import { verifyLog } from '../ops/verify-log.js';
 import { logDir } from '../db/paths.js';
 import { compactLog } from '../ops/compact.js';
-import { copyLog } from '../log/copy.js';
+import { checkPrefixOf, copyLog } from '../log/copy.js';
 import { defineFlags, parseTime, UsageError, type Options } from './args.js';
 import { logAccess, logAccessFlags, sharedFlags } from './common-flags.js';
 
@@ -69,12 +69,10 @@ export async function logCommand(flags: LogOptions, positional: string[]): Promi
     try {
       if (source.firstSeq > 1 && source.lastSeq >= source.firstSeq)
         throw new UsageError(`the log starts at seq ${source.firstSeq} (compacted): import copies whole logs only`);
-      // A stream that already holds a prefix of this log (an import that stopped) goes on after it.
+      // A stream that already holds the beginning of this log (an import that stopped) goes on
+      // after it; any other stream is another cluster's log, never merged into.
+      await checkPrefixOf(source, target);
       const from = target.lastSeq + 1;
-      if (target.lastSeq > source.lastSeq)
-        throw new UsageError(
-          `the stream ${target.location} holds ${target.lastSeq} events, more than this log (${source.lastSeq}): it is another log`,
-        );
       let imported = 0;
       for await (const batch of source.readFrom(from)) {
         await target.importEvents(batch);

@@ -3,8 +3,8 @@
 // its newest segment, and any other log (JetStream), event by event.
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { MkvError } from '../errors.js';
-import { decodeEvent } from '../events/event.js';
+import { MkvError, UsageError } from '../errors.js';
+import { decodeEvent, encodeEvent, type LogEvent } from '../events/event.js';
 import { encodeBlock, parseHeader, walkBlocks } from './avro-container.js';
 import type { EventLog } from './event-log.js';
 import { SegmentLog } from './segment-log.js';
@@ -63,4 +63,41 @@ async function copyEvents(log: EventLog, target: string, untilSeq: number): Prom
   } finally {
     await copy.close();
   }
+}
+
+/**
+ * Throws unless `target`'s events are the first of `source`'s: the same seqs with the same
+ * content (time, key, cause, change), so that appending the rest of `source` continues the very
+ * same log (an import that stopped), never merges two. Says where they first differ.
+ */
+export async function checkPrefixOf(source: EventLog, target: EventLog): Promise<void> {
+  if (target.lastSeq === 0) return;
+  if (target.lastSeq > source.lastSeq) {
+    throw new UsageError(
+      `${target.location} holds ${target.lastSeq} events, more than ${source.location} (${source.lastSeq}): it is another log`,
+    );
+  }
+  const describe = (event: LogEvent | undefined) =>
+    event === undefined ? 'nothing' : `${event.change.type} of ${event.key} at ${new Date(event.time).toISOString()}`;
+  const theirs = target.readFrom(1)[Symbol.asyncIterator]();
+  let batch: LogEvent[] = [];
+  let at = 0;
+  for await (const events of source.readFrom(1, target.lastSeq)) {
+    for (const event of events) {
+      if (at === batch.length) {
+        const next = await theirs.next();
+        batch = next.done ? [] : next.value;
+        at = 0;
+      }
+      const other = batch[at++];
+      if (other === undefined || other.seq !== event.seq || !encodeEvent(other).equals(encodeEvent(event))) {
+        await theirs.return?.();
+        throw new UsageError(
+          `${target.location} is not a beginning of ${source.location}: at seq ${event.seq} it holds ${describe(other)}, ` +
+            `where ${source.location} holds ${describe(event)}. Give an empty target, or the one this log was copied to`,
+        );
+      }
+    }
+  }
+  await theirs.return?.();
 }

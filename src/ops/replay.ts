@@ -43,10 +43,51 @@ export interface ReplayResult {
   seconds: number;
 }
 
+/**
+ * The earliest point a log can be rebuilt to: 0 (its start) for a log that was never compacted;
+ * else the last event of the snapshot a compaction left at its start, which stands for every
+ * event before it (their history, and every point among them, given up).
+ */
+export async function earliestPoint(log: EventLog): Promise<{ seq: number; time: number | undefined }> {
+  const base = log.base();
+  let point: { seq: number; time: number | undefined } = { seq: base - 1, time: undefined };
+  if (base <= 1 || log.lastSeq < base) return point;
+  for await (const events of log.readFrom(base)) {
+    for (const event of events) {
+      if (event.change.type !== 'ObjectSnapshot') return point;
+      point = { seq: event.seq, time: event.time };
+    }
+  }
+  return point;
+}
+
+/** The seq a point-in-time rebuild goes to, checked against what the log holds: a point it does not hold is refused. */
+async function pointToRebuild(log: EventLog, options: ReplayOptions): Promise<number> {
+  const earliest = await earliestPoint(log);
+  const iso = (time: number) => new Date(time).toISOString();
+  const folded = () =>
+    new UsageError(
+      `the log holds no point before seq ${earliest.seq}${earliest.time === undefined ? '' : ` (${iso(earliest.time)})`}: ` +
+        `mkv log compact folded the events before it into a snapshot. The earliest point it can rebuild: --until-seq ${earliest.seq}` +
+        (earliest.time === undefined ? '' : ` or --until ${iso(earliest.time)}`),
+    );
+  let untilSeq = log.lastSeq;
+  if (options.untilSeq !== undefined) {
+    if (options.untilSeq > log.lastSeq) throw new UsageError(`--until-seq ${options.untilSeq}: the log ends at seq ${log.lastSeq}`);
+    if (options.untilSeq < earliest.seq) throw folded();
+    untilSeq = options.untilSeq;
+  }
+  if (options.until !== undefined) {
+    if (earliest.time !== undefined && options.until < earliest.time) throw folded();
+    untilSeq = Math.min(untilSeq, await seqAtTime(log, options.until, Math.max(earliest.seq, log.firstSeq)));
+  }
+  return untilSeq;
+}
+
 /** The seq of the last event appended at or before `until`, 0 if none. */
-async function seqAtTime(log: EventLog, until: number): Promise<number> {
-  let seq = 0;
-  for await (const events of log.readFrom(1)) {
+async function seqAtTime(log: EventLog, until: number, fromSeq = 1): Promise<number> {
+  let seq = fromSeq - 1;
+  for await (const events of log.readFrom(fromSeq)) {
     for (const event of events) {
       if (event.time > until) return seq;
       seq = event.seq;
@@ -103,19 +144,41 @@ export async function rebuildFromLog(db: string, options: ReplayOptions = {}): P
 
 async function rebuildInto(db: string, into: string, options: ReplayOptions, started: number): Promise<ReplayResult> {
   if (resolve(into) === resolve(db)) throw new UsageError('--into must be another directory than --db');
-  if (existsSync(into) && readdirSync(into).length > 0) throw new UsageError(`${into} is not empty; give a new directory`);
+  const existed = existsSync(into);
+  if (existed && readdirSync(into).length > 0) throw new UsageError(`${into} is not empty; give a new directory`);
   // The source may be served by a running master: read it without locking or truncating.
   const source: EventLog = options.logUrl
     ? await JetStreamLog.open({ url: options.logUrl, access: options.logAccess ?? {} })
     : await SegmentLog.open(logDir(db), { readOnly: true });
   let untilSeq: number;
   try {
-    untilSeq = Math.min(source.lastSeq, options.untilSeq ?? Infinity);
-    if (options.until !== undefined) untilSeq = Math.min(untilSeq, await seqAtTime(source, options.until));
-    await copyLog(source, logDir(into), untilSeq);
+    untilSeq = await pointToRebuild(source, options);
+    try {
+      await copyLog(source, logDir(into), untilSeq);
+    } catch (error) {
+      clearOut(into, existed);
+      throw error;
+    }
   } finally {
     await source.close();
   }
+  try {
+    return await replayCopy(db, into, untilSeq, options, started);
+  } catch (error) {
+    // Nothing half-built is left behind: OUT is as it was, new or empty.
+    clearOut(into, existed);
+    throw error;
+  }
+}
+
+/** Empties OUT again (or removes it, when the rebuild made it). */
+function clearOut(into: string, existed: boolean): void {
+  if (!existed) rmSync(into, { recursive: true, force: true });
+  else for (const name of readdirSync(into)) rmSync(join(into, name), { recursive: true, force: true });
+}
+
+/** Replays OUT's copy of the log up to `untilSeq` into OUT's index, and describes the point in POINT_IN_TIME.json. */
+async function replayCopy(db: string, into: string, untilSeq: number, options: ReplayOptions, started: number): Promise<ReplayResult> {
   const unlock = lockDb(into, 'mkv rebuild');
   try {
     const log = await SegmentLog.open(logDir(into));

@@ -1,6 +1,7 @@
 // mkv log compact: the sealed segments before a time become one snapshot segment; replay of the
 // compacted log equals the live index, key records to the letter.
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { IndexStore } from '../../src/index/index-store.js';
 import { listSegments, readBase } from '../../src/log/segment-log.js';
@@ -89,4 +90,65 @@ test('compact folds the old segments into a snapshot; replay equals the live ind
   const point = await runMkv(['rebuild', '--db', db, '--from-log', '--until', new Date().toISOString(), '--into', `${db}-pit`]);
   assert.equal(point.status, 0, point.stderr);
   removeDir(`${db}-pit`);
+});
+
+test('a point in time after compaction: exact where the log holds it, refused in one line where it does not, nothing left in --into', async () => {
+  const pitDb = tempDir('mkv-compact-pit-');
+  const entriesOf = async (dir: string) => {
+    const index = IndexStore.open(indexDir(dir), { readOnly: true });
+    try {
+      return [...index.entries()];
+    } finally {
+      await index.close();
+    }
+  };
+  const rebuild = (args: string[]) => runMkv(['rebuild', '--db', pitDb, '--from-log', ...args]);
+  try {
+    const master = await spawnMaster(['--volumes', set.volumes.join(','), '--db', pitDb, '--segment-size', '2048']);
+    const firstWrite = new Date(Date.now() - 1000).toISOString();
+    for (let i = 0; i < 30; i++) assert.equal((await http('PUT', `${master.url}/p/${i}`, `value ${i}`)).status, 201);
+    for (let i = 0; i < 5; i++) assert.equal((await http('DELETE', `${master.url}/p/${i}`)).status, 204);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    const cutoff = new Date().toISOString();
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    for (let i = 30; i < 45; i++) assert.equal((await http('PUT', `${master.url}/p/${i}`, `value ${i}`)).status, 201);
+    for (let i = 30; i < 33; i++) assert.equal((await http('UNLINK', `${master.url}/p/${i}`)).status, 204);
+    await stop(master);
+    const lastSeq = 30 * 2 + 5 * 2 + 15 * 2 + 3;
+    const late = lastSeq - 4;
+    const before = await rebuild(['--until-seq', String(late), '--into', `${pitDb}-before`]);
+    assert.equal(before.status, 0, before.stderr);
+    const expected = await entriesOf(`${pitDb}-before`);
+
+    const compacted = await runMkv(['log', 'compact', '--db', pitDb, '--before', cutoff]);
+    assert.equal(compacted.status, 0, compacted.stderr);
+    const snapshotEnd = Number(/the history before seq (\d+) is given up/.exec(compacted.stdout)![1]) - 1;
+    assert.ok(snapshotEnd > 10 && snapshotEnd < late, `the snapshot stands for seq ${snapshotEnd}`);
+
+    for (const point of [
+      ['--until-seq', '10'],
+      ['--until', firstWrite],
+    ]) {
+      const refused = await rebuild([...point, '--into', `${pitDb}-refused`]);
+      assert.equal(refused.status, 2, `${point.join(' ')}: ${refused.stdout}${refused.stderr}`);
+      assert.equal(refused.stderr.trim().split('\n').length, 1, 'one line');
+      assert.match(
+        refused.stderr,
+        new RegExp(`holds no point before seq ${snapshotEnd} .*earliest point it can rebuild: --until-seq ${snapshotEnd} or --until `),
+      );
+      assert.ok(!existsSync(`${pitDb}-refused`), 'nothing left in --into');
+    }
+    const beyond = await rebuild(['--until-seq', String(lastSeq + 100), '--into', `${pitDb}-refused`]);
+    assert.equal(beyond.status, 2);
+    assert.match(beyond.stderr, new RegExp(`the log ends at seq ${lastSeq}`));
+
+    const after = await rebuild(['--until-seq', String(late), '--into', `${pitDb}-after`]);
+    assert.equal(after.status, 0, after.stderr);
+    assert.deepEqual(await entriesOf(`${pitDb}-after`), expected, 'the same point, to the letter, before and after compaction');
+    const earliest = await rebuild(['--until-seq', String(snapshotEnd), '--into', `${pitDb}-earliest`]);
+    assert.equal(earliest.status, 0, earliest.stderr);
+    assert.equal((await entriesOf(`${pitDb}-earliest`)).length, 25, 'the snapshot: 30 keys written, 5 deleted');
+  } finally {
+    for (const dir of [pitDb, `${pitDb}-before`, `${pitDb}-after`, `${pitDb}-earliest`, `${pitDb}-refused`]) removeDir(dir);
+  }
 });

@@ -428,6 +428,28 @@ describe('moving a log between backends', { skip: natsSkipReason() }, () => {
     assert.deepEqual(back.slice(0, 43), original);
     assert.equal((await runMkv(['log', 'export', '--log', stream, '--into', `${root}/exported`])).status, 2);
   });
+
+  test('mkv log import refuses a stream that holds another log, and says where the two differ', async () => {
+    const stream = `${nats.url}/OTHERS`;
+    const dbs = [`${root}/cluster-a`, `${root}/cluster-b`];
+    for (const [i, db] of dbs.entries()) {
+      const master = await spawnMaster(['--db', db, '--volumes', set.volumes.join(','), '--replicas', '2']);
+      for (let k = 0; k < 3 + i; k++) assert.equal((await http('PUT', `${master.url}/cluster-${i}/${k}`, `value ${k}`)).status, 201);
+      await stop(master);
+    }
+    const first = await runMkv(['log', 'import', '--db', dbs[0]!, '--log', stream]);
+    assert.equal(first.status, 0, first.stderr);
+    const before = await runMkv(['log', 'dump', '--log', stream]);
+    // The other cluster's log is longer, but its first event is not this stream's.
+    const other = await runMkv(['log', 'import', '--db', dbs[1]!, '--log', stream]);
+    assert.equal(other.status, 2, other.stdout + other.stderr);
+    assert.match(
+      other.stderr,
+      /is not a beginning of .*: at seq 1 it holds WriteStarted of \/cluster-0\/0 .* where .* holds WriteStarted of \/cluster-1\/0/,
+    );
+    assert.equal(other.stderr.trim().split('\n').length, 1, 'one line');
+    assert.equal((await runMkv(['log', 'dump', '--log', stream])).stdout, before.stdout, 'the stream is as it was');
+  });
 });
 
 describe('a three-node JetStream cluster', { skip: natsSkipReason(), timeout: 120_000 }, () => {
