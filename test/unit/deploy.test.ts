@@ -54,7 +54,7 @@ test('the Dockerfile builds in two stages and runs as a non-root user on a data 
     'client_max_body_size 0;',
     'access_log off;',
     'sendfile on;',
-    'secure_link $arg_md5,$arg_expires;',
+    'secure_link $mkv_link;',
   ]) {
     assert.ok(template.includes(directive), directive);
   }
