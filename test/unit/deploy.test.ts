@@ -55,6 +55,7 @@ test('the Dockerfile builds in two stages and runs as a non-root user on a data 
     'access_log off;',
     'sendfile on;',
     'secure_link $mkv_link;',
+    'log_not_found off;',
   ]) {
     assert.ok(template.includes(directive), directive);
   }
