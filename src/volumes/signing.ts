@@ -32,6 +32,9 @@ export type VolumeOp = 'read' | 'list' | 'put' | 'delete';
 export const SIGNATURE_HEADER = 'x-mkv-signature';
 export const EXPIRES_HEADER = 'x-mkv-expires';
 
+/** The path that answers "ok" to anyone, signed or not, and serves nothing else (a healthcheck's). */
+export const HEALTH_PATH = '/health';
+
 /**
  * A request path as nginx's $uri has it: percent-decoded (one character per byte, latin1),
  * runs of slashes merged, "." and ".." resolved; undefined where nginx answers 400 (a bad

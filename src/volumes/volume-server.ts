@@ -6,6 +6,7 @@
 //   GET     a file (Range: one byte range → 206), or a directory "…/" as nginx's autoindex JSON
 //   HEAD    as GET without the body
 //   DELETE  a file: 204, missing: 404
+//   /health 200 "ok" to anyone, whatever the method: a healthcheck's, serving no file
 //   with a secret, as nginx/volume with one: 403 unless the request is signed for what it does
 //   (signing.ts: the master's signature in headers, or a redirect's read link in the query)
 import { randomBytes } from 'node:crypto';
@@ -14,7 +15,7 @@ import { mkdir, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { dirname, join, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { checkRequest, nginxUri } from './signing.js';
+import { checkRequest, HEALTH_PATH, nginxUri } from './signing.js';
 
 const TEMP_DIR = '.tmp';
 
@@ -178,6 +179,13 @@ export function createVolumeServer(options: VolumeServerOptions): Server {
       response.end(request.method === 'HEAD' ? undefined : text);
     };
     if (uri === undefined) return refuse(400, 'bad request\n');
+    if (uri === HEALTH_PATH) {
+      // As nginx's `location = /health { return 200 ... }`: any method, no signature, no file.
+      request.resume();
+      response.writeHead(200, { 'content-type': 'text/plain', 'content-length': 3 });
+      response.end(request.method === 'HEAD' ? undefined : 'ok\n');
+      return;
+    }
     if (secret && checkRequest(secret, request.method ?? '', url, request.headers) !== 'ok') return refuse(403, 'forbidden\n');
     const handler =
       request.method === 'GET' || request.method === 'HEAD'

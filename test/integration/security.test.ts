@@ -17,6 +17,7 @@ import {
   hasNginx,
   nginxSkipReason,
   removeDir,
+  repoRoot,
   runMkv,
   startMaster,
   startVolumes,
@@ -335,6 +336,59 @@ describe("the volumes' logs (nginx)", { skip: nginxSkipReason() }, () => {
       }
     }
     assert.deepEqual(found, [], 'no signature at all in the logs');
+  });
+});
+
+function composeSkipReason(): string | false {
+  const skip = nginxSkipReason();
+  if (skip) return skip;
+  if (spawnSync('docker-compose', ['version'], { stdio: 'ignore' }).status === 0) return false;
+  if (process.env.CI) throw new Error('CI must install docker-compose (see .ci/run)');
+  return 'docker-compose is not installed (apt-get install docker-compose)';
+}
+
+/** Each service's healthcheck command in docker-compose.yml, as `docker-compose config` resolves it. */
+function composeHealthchecks(environment: NodeJS.ProcessEnv): Map<string, string[]> {
+  const result = spawnSync('docker-compose', ['-f', join(repoRoot, 'docker-compose.yml'), 'config'], {
+    encoding: 'utf8',
+    cwd: repoRoot,
+    env: { ...process.env, ...environment },
+  });
+  assert.equal(result.status, 0, result.stderr);
+  const checks = new Map<string, string[]>();
+  let service = '';
+  let command: string[] | undefined;
+  for (const line of result.stdout.split('\n')) {
+    const name = /^ {2}(\S+):$/.exec(line);
+    const item = /^ {6}- (.*)$/.exec(line);
+    if (name) service = name[1]!;
+    if (command && item) command.push(item[1]!.replace(/^'(.*)'$/, '$1'));
+    else command = undefined;
+    if (line === '      test:') checks.set(service, (command = []));
+  }
+  return checks;
+}
+
+describe("docker-compose.yml's volumes with a secret", { skip: composeSkipReason() }, () => {
+  test('pass their healthcheck, so the master (depends_on: service_healthy) starts', async () => {
+    const set = await startVolumes('nginx', 1, tempDir('mkv-compose-health-'), SECRET);
+    try {
+      const checks = composeHealthchecks({ MKV_VOLUME_SECRET: SECRET });
+      for (const service of ['volume1', 'volume2', 'volume3']) {
+        const command = checks.get(service);
+        assert.equal(command?.[0], 'CMD', `${service} has a healthcheck run as a command`);
+        // In the container the volume listens on 127.0.0.1:80; here, on the test's port.
+        const args = command.slice(1).map((arg) => arg.replace(/^http:\/\/127\.0\.0\.1(:80)?\//, `http://${set.volumes[0]}/`));
+        assert.ok(
+          args.some((arg) => arg.startsWith(`http://${set.volumes[0]}/`)),
+          `${service}'s healthcheck asks the volume itself: ${command.join(' ')}`,
+        );
+        const check = spawnSync(args[0]!, args.slice(1), { encoding: 'utf8', timeout: 10_000 });
+        assert.equal(check.status, 0, `${service}: ${command.slice(1).join(' ')}: ${check.stderr}`);
+      }
+    } finally {
+      await set.close();
+    }
   });
 });
 

@@ -142,6 +142,17 @@ function volumeContract(kind: 'embedded' | 'nginx', skip: string | false): void 
       assert.match(reply.headers.location!, /\/redir\/$/);
     });
 
+    test('GET /health answers "ok" and serves no file; PUT and DELETE there write nothing', async () => {
+      const health = await http('GET', `${base}/health`);
+      assert.equal(health.status, 200);
+      assert.equal(health.text, 'ok\n');
+      assert.equal((await http('HEAD', `${base}/health`)).status, 200);
+      assert.equal(await raw(base, 'PUT', '/health', {}, 'planted'), 200);
+      assert.equal(await raw(base, 'DELETE', '/health'), 200);
+      assert.equal(existsSync(join(set.dirs[0]!, 'health')), false, 'no file was written');
+      assert.equal((await http('GET', `${base}/health`)).text, 'ok\n');
+    });
+
     test('a large body streams through and comes back whole', async () => {
       const big = Buffer.alloc(8 * 1024 * 1024 + 3, 7);
       assert.equal((await http('PUT', base + '/big/x/y', big)).status, 201);
@@ -306,6 +317,20 @@ function securedContract(kind: 'embedded' | 'nginx', skip: string | false): void
       ]) {
         assert.equal(await raw(base, 'GET', `${path}?${query}`), 403, path);
       }
+      assert.equal(await raw(base, 'GET', `/health/../sv05/ee/ff/c3BlbHQ=`), 403, 'the health path opens nothing else');
+      assert.equal(await raw(base, 'GET', `/health/..%2Fsv05/ee/ff/c3BlbHQ=`), 403);
+    });
+
+    test('/health answers anyone "ok", and only that exact URI', async () => {
+      assert.equal((await http('GET', `${base}/health`)).text, 'ok\n');
+      assert.equal((await http('HEAD', `${base}/health`)).status, 200);
+      assert.equal((await http('GET', `${base}/health?x=1`)).status, 200);
+      assert.equal(await raw(base, 'GET', '/x/../health'), 200);
+      for (const path of ['/health/', '/health/x', '/health/..', '/healthz', '/Health', '/health/.tmp/']) {
+        assert.equal(await raw(base, 'GET', path), 403, path);
+      }
+      assert.equal(await raw(base, 'PUT', '/health', {}, 'planted'), 200);
+      assert.equal(existsSync(join(set.dirs[0]!, 'health')), false, 'no file was written');
     });
   });
 }

@@ -56,6 +56,7 @@ test('the Dockerfile builds in two stages and runs as a non-root user on a data 
     'sendfile on;',
     'secure_link $mkv_link;',
     'log_not_found off;',
+    'location = /health {',
   ]) {
     assert.ok(template.includes(directive), directive);
   }
