@@ -36,6 +36,18 @@ export const EXPIRES_HEADER = 'x-mkv-expires';
 export const HEALTH_PATH = '/health';
 
 /**
+ * A request target (Node's request.url) split as nginx splits it: its path — also of an
+ * absolute-form target, "http://host/path" — and its query, undecoded.
+ */
+export function splitTarget(target: string): { path: string; query: string } {
+  const authority = /^https?:\/\/[^/?]*/i.exec(target);
+  const rest = authority ? target.slice(authority[0].length) : target;
+  const at = rest.indexOf('?');
+  const path = at === -1 ? rest : rest.slice(0, at);
+  return { path: authority && path === '' ? '/' : path, query: at === -1 ? '' : rest.slice(at + 1) };
+}
+
+/**
  * A request path as nginx's $uri has it: percent-decoded (one character per byte, latin1),
  * runs of slashes merged, "." and ".." resolved; undefined where nginx answers 400 (a bad
  * escape, a NUL, ".." above the root).
@@ -130,6 +142,16 @@ function decodeMd5(text: string): Buffer | undefined {
   return bytes.length === 16 ? bytes : undefined;
 }
 
+/** A request as a volume checks it. */
+export interface VolumeRequest {
+  method: string;
+  /** As nginxUri gives it. */
+  uri: string;
+  /** As splitTarget gives it. */
+  query: string;
+  headers: IncomingHttpHeaders;
+}
+
 /**
  * What a volume makes of a request, as nginx/volume.conf.template does: the signature from the
  * X-Mkv-Signature and X-Mkv-Expires headers when the first is there, else — for a read only —
@@ -137,14 +159,9 @@ function decodeMd5(text: string): Buffer | undefined {
  */
 export function checkRequest(
   secret: string,
-  method: string,
-  url: string,
-  headers: IncomingHttpHeaders,
+  { method, uri, query, headers }: VolumeRequest,
   nowSeconds = Math.floor(Date.now() / 1000),
 ): 'ok' | 'expired' | 'bad' {
-  const at = url.indexOf('?');
-  const uri = nginxUri(at === -1 ? url : url.slice(0, at));
-  if (uri === undefined) return 'bad';
   const op = opOf(method, uri);
   if (op === undefined) return 'bad';
   const header = headers[SIGNATURE_HEADER];
@@ -155,7 +172,6 @@ export function checkRequest(
     const given = headers[EXPIRES_HEADER];
     expires = typeof given === 'string' ? given : '';
   } else if (op === 'read') {
-    const query = at === -1 ? '' : url.slice(at + 1);
     md5 = nginxArg(query, 'md5');
     expires = nginxArg(query, 'expires');
   } else return 'bad';

@@ -15,7 +15,7 @@ import { mkdir, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { dirname, join, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { checkRequest, HEALTH_PATH, nginxUri } from './signing.js';
+import { checkRequest, HEALTH_PATH, nginxUri, splitTarget } from './signing.js';
 
 const TEMP_DIR = '.tmp';
 
@@ -170,9 +170,8 @@ export function createVolumeServer(options: VolumeServerOptions): Server {
   const root = options.root.endsWith(sep) ? options.root.slice(0, -1) : options.root;
   const { secret } = options;
   const server = createServer((request, response) => {
-    const url = request.url ?? '/';
-    const at = url.indexOf('?');
-    const uri = nginxUri(at === -1 ? url : url.slice(0, at));
+    const { path, query } = splitTarget(request.url ?? '/');
+    const uri = nginxUri(path);
     const refuse = (status: number, text: string) => {
       request.resume();
       response.writeHead(status, { 'content-type': 'text/plain', 'content-length': text.length, connection: 'close' });
@@ -186,15 +185,10 @@ export function createVolumeServer(options: VolumeServerOptions): Server {
       response.end(request.method === 'HEAD' ? undefined : 'ok\n');
       return;
     }
-    if (secret && checkRequest(secret, request.method ?? '', url, request.headers) !== 'ok') return refuse(403, 'forbidden\n');
+    const method = request.method ?? '';
+    if (secret && checkRequest(secret, { method, uri, query, headers: request.headers }) !== 'ok') return refuse(403, 'forbidden\n');
     const handler =
-      request.method === 'GET' || request.method === 'HEAD'
-        ? handleGet
-        : request.method === 'PUT'
-          ? handlePut
-          : request.method === 'DELETE'
-            ? handleDelete
-            : undefined;
+      method === 'GET' || method === 'HEAD' ? handleGet : method === 'PUT' ? handlePut : method === 'DELETE' ? handleDelete : undefined;
     const work = handler ? handler(root, uri, request, response) : Promise.reject(new HttpError(405, 'method not allowed'));
     work.catch((error: unknown) => {
       const status = error instanceof HttpError ? error.status : 500;

@@ -308,6 +308,7 @@ function securedContract(kind: 'embedded' | 'nginx', skip: string | false): void
       ]) {
         assert.equal(await raw(base, 'GET', `${path}?${query}`), 200, path);
       }
+      assert.equal(await raw(base, 'GET', `${base}${blob}?${query}`), 200, 'the absolute form of the target');
       for (const path of [
         '/sv05/ee/ff/c3BlbHQ=/',
         '/sv05/ee/ff/',
