@@ -54,6 +54,8 @@ export function splitTarget(target: string): { path: string; query: string } {
  */
 export function nginxUri(path: string): string | undefined {
   if (!path.startsWith('/')) return undefined;
+  // The master's paths (hex, base64, "/svXX") have nothing to normalize.
+  if (!/%|\/\/|\/\.|\0/.test(path)) return path;
   let decoded = '';
   for (let at = 0; at < path.length; at++) {
     const char = path[at]!;
