@@ -336,6 +336,7 @@ describe("the volumes' logs (nginx)", { skip: nginxSkipReason() }, () => {
       }
     }
     assert.deepEqual(found, [], 'no signature at all in the logs');
+    assert.doesNotMatch(logs.join(''), /md5=|x-mkv-signature/i, 'not even elsewhere in a line');
   });
 });
 
