@@ -9,7 +9,7 @@ import { MkvError } from '../errors.js';
 import { volumeHost, volumePrefix } from '../placement.js';
 import { DEFAULT_CONNECTIONS_PER_VOLUME, defaultConfig } from '../config.js';
 import { ShortRequestClient, type ShortAnswer, type ShortMethod } from './http1.js';
-import { opOf, signQuery } from './signing.js';
+import { opOf, signHeaders, signQuery, nginxUri } from './signing.js';
 
 export interface VolumeClientOptions {
   /** How long a HEAD may take before the replica counts as not answering. */
@@ -95,7 +95,7 @@ export function volumeUrl(volume: string, path: string): string {
   return `http://${volume}${path}`;
 }
 
-/** How long the link of the master's own request is valid: a volume checks it as the request starts. */
+/** How long the signature of the master's own request is valid: a volume checks it as the request starts. */
 const REQUEST_LINK_TTL_S = 300;
 
 /** How often the deadlines of short requests are checked: one times out within this much after its deadline. */
@@ -148,23 +148,31 @@ export class VolumeClient {
     return pool;
   }
 
-  /**
-   * The path of a request to a volume: its subvolume's prefix, the blob's path and, with a
-   * secret, the signed link for `method` (valid a few minutes: it is checked when the request
-   * starts, however long its body takes).
-   */
-  private target(volume: string, method: string, path: string): string {
-    const uri = volumePrefix(volume) + path;
-    if (!this.secret) return uri;
-    return `${uri}?${signQuery(this.secret, uri, opOf(method), Math.ceil(Date.now() / 1000) + REQUEST_LINK_TTL_S)}`;
+  /** The path of a request to a volume: its subvolume's prefix and the blob's (or directory's) path. */
+  private target(volume: string, path: string): string {
+    return volumePrefix(volume) + path;
   }
 
-  /** Where a client reads a blob: the URL a GET redirects to, signed to read it for the link TTL. */
+  /**
+   * With a secret, the headers that sign the master's request (signing.ts): in headers, never in
+   * the URL, which volumes write into their logs. Valid a few minutes: a volume checks them when
+   * the request starts, however long its body takes.
+   */
+  private signed(method: string, uri: string): Record<string, string> {
+    if (!this.secret) return {};
+    const op = opOf(method, nginxUri(uri) ?? uri);
+    if (op === undefined) throw new Error(`no volume signs ${method} ${uri}`);
+    return signHeaders(this.secret, uri, op, Math.ceil(Date.now() / 1000) + REQUEST_LINK_TTL_S);
+  }
+
+  /**
+   * Where a client reads a blob: the URL a GET redirects to, with a signed query (the only link
+   * a volume takes in the URL) that reads this blob, and nothing else, for the link TTL.
+   */
   publicUrl(volume: string, path: string): string {
     const url = volumeUrl(volume, path);
     if (!this.secret) return url;
-    const uri = volumePrefix(volume) + path;
-    return `${url}?${signQuery(this.secret, uri, 'read', Math.ceil((Date.now() + this.linkTtlMs) / 1000))}`;
+    return `${url}?${signQuery(this.secret, this.target(volume, path), Math.ceil((Date.now() + this.linkTtlMs) / 1000))}`;
   }
 
   private failed(volume: string, operation: string, error: unknown): void {
@@ -183,13 +191,14 @@ export class VolumeClient {
     signal: AbortSignal | undefined,
   ): Promise<number> {
     return new Promise((resolve, reject) => {
+      const uri = this.target(volume, path);
       let statusCode = 0;
       let onAbort: (() => void) | undefined;
       const settled = () => {
         if (onAbort) signal!.removeEventListener('abort', onAbort);
       };
       this.pool(volume).dispatch(
-        { method: 'PUT', path: this.target(volume, 'PUT', path), body, headers },
+        { method: 'PUT', path: uri, body, headers: { ...headers, ...this.signed('PUT', uri) } },
         {
           onRequestStart(controller) {
             if (!signal) return;
@@ -251,7 +260,8 @@ export class VolumeClient {
    * answer, or the Error that kept it from one (counted as the volume's failure).
    */
   private short(volume: string, method: ShortMethod, path: string, timeoutMs: number, body?: Buffer): Promise<ShortAnswer | Error> {
-    const { answer, abort } = this.shortClient.request(volumeHost(volume), method, this.target(volume, method, path), body);
+    const uri = this.target(volume, path);
+    const { answer, abort } = this.shortClient.request(volumeHost(volume), method, uri, this.signed(method, uri), body);
     const entry: ShortInFlight = { method, deadline: performance.now() + timeoutMs, timeoutMs, abort };
     this.inFlight.add(entry);
     this.startDeadlineTicker();
@@ -303,10 +313,11 @@ export class VolumeClient {
     options: { range?: string; signal?: AbortSignal } = {},
   ): Promise<{ statusCode: number; headers: Record<string, string | string[] | undefined>; body: Readable }> {
     try {
+      const uri = this.target(volume, path);
       const response = await this.pool(volume).request({
         method: 'GET',
-        path: this.target(volume, 'GET', path),
-        headers: options.range ? { range: options.range } : {},
+        path: uri,
+        headers: { ...(options.range ? { range: options.range } : {}), ...this.signed('GET', uri) },
         signal: options.signal,
       });
       return { statusCode: response.statusCode, headers: response.headers, body: response.body };
@@ -321,9 +332,11 @@ export class VolumeClient {
     let statusCode: number;
     let text: string;
     try {
+      const uri = this.target(volume, path);
       const response = await this.pool(volume).request({
         method: 'GET',
-        path: this.target(volume, 'GET', path),
+        path: uri,
+        headers: this.signed('GET', uri),
         // The pool bounds connect, headers and each gap in the body; no AbortSignal per listing
         // (its timer and DOMException were a tenth of a rescan's CPU).
       });

@@ -2,7 +2,7 @@
 // DELETE of every replica, and the PUT of a small value (one buffer). Each answer is only a
 // status (and a HEAD's Content-Length); a body that comes with it is read and dropped.
 //
-//   request(host, method, path, body?) ─▶ an idle socket of the host (or a new one, up to
+//   request(host, method, path, headers, body?) ─▶ an idle socket of the host (or a new one, up to
 //   `connections`; else wait) ─▶ "METHOD path HTTP/1.1" (+ the body) ─▶ status line + headers
 //   ─▶ the answer settles ─▶ its body (Content-Length, chunked) read and dropped ─▶ the socket
 //   back to the idle list, unless the volume said close or sent a body of no stated length
@@ -244,14 +244,16 @@ export class ShortRequestClient {
   constructor(private readonly connections = 128) {}
 
   /**
-   * Sends a request to `host` ("name:port"). Resolves with the answer, or an Error when the
-   * volume could not be reached or answered nonsense; never rejects. `abort` ends it early (a
-   * deadline): its socket is closed, as an answer may still be on its way.
+   * Sends a request to `host` ("name:port") with `headers` (the caller's own: no CR or LF in
+   * them). Resolves with the answer, or an Error when the volume could not be reached or
+   * answered nonsense; never rejects. `abort` ends it early (a deadline): its socket is closed,
+   * as an answer may still be on its way.
    */
   request(
     host: string,
     method: ShortMethod,
     path: string,
+    headers: Record<string, string>,
     body?: Buffer,
   ): { answer: Promise<ShortAnswer | Error>; abort: (reason: Error) => void } {
     let pool = this.pools.get(host);
@@ -260,8 +262,9 @@ export class ShortRequestClient {
       pool = new HostPool(host.slice(0, colon), Number(host.slice(colon + 1)), this.connections);
       this.pools.set(host, pool);
     }
-    const length = body ? `Content-Type: application/octet-stream\r\nContent-Length: ${body.length}\r\n` : '';
-    const head = Buffer.from(`${method} ${path} HTTP/1.1\r\nHost: ${host}\r\n${length}\r\n`, 'latin1');
+    let fields = body ? `Content-Type: application/octet-stream\r\nContent-Length: ${body.length}\r\n` : '';
+    for (const name in headers) fields += `${name}: ${headers[name]}\r\n`;
+    const head = Buffer.from(`${method} ${path} HTTP/1.1\r\nHost: ${host}\r\n${fields}\r\n`, 'latin1');
     let settle!: (answer: ShortAnswer | Error) => void;
     const answer = new Promise<ShortAnswer | Error>((resolve) => (settle = resolve));
     const exchange: Exchange = {

@@ -6,14 +6,16 @@
 //   GET     a file (Range: one byte range → 206), or a directory "…/" as nginx's autoindex JSON
 //   HEAD    as GET without the body
 //   DELETE  a file: 204, missing: 404
-//   with a secret, as nginx/volume with one: 403 unless the request's link is signed (signing.ts)
+//   /health 200 "ok" to anyone, whatever the method: a healthcheck's, serving no file
+//   with a secret, as nginx/volume with one: 403 unless the request is signed for what it does
+//   (signing.ts: the master's signature in headers, or a redirect's read link in the query)
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { dirname, join, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { checkLink, opOf } from './signing.js';
+import { checkRequest, HEALTH_PATH, nginxUri, splitTarget } from './signing.js';
 
 const TEMP_DIR = '.tmp';
 
@@ -32,18 +34,14 @@ class HttpError extends Error {
   }
 }
 
-/** The file a request path names, refusing anything that would leave the root or touch dot-files. */
-function resolvePath(root: string, rawPath: string): { file: string; isDirectoryPath: boolean; urlPath: string } {
-  let urlPath: string;
-  try {
-    urlPath = decodeURIComponent(rawPath);
-  } catch {
-    throw new HttpError(400, 'bad percent-encoding');
-  }
+/**
+ * The file a request's URI (as nginxUri gives it) names, refusing anything that would touch
+ * dot-files (the upload spool).
+ */
+function resolvePath(root: string, uri: string): { file: string; isDirectoryPath: boolean; urlPath: string } {
+  const urlPath = Buffer.from(uri, 'latin1').toString('utf8');
   const segments = urlPath.split('/').filter((segment) => segment !== '');
-  if (!urlPath.startsWith('/') || segments.some((segment) => segment === '..' || segment.startsWith('.') || segment.includes('\0'))) {
-    throw new HttpError(400, 'bad path');
-  }
+  if (segments.some((segment) => segment.startsWith('.'))) throw new HttpError(400, 'bad path');
   return { file: join(root, ...segments), isDirectoryPath: urlPath.endsWith('/'), urlPath };
 }
 
@@ -92,8 +90,8 @@ function parseRange(header: string, size: number): { start: number; end: number 
   return { start, end };
 }
 
-async function handleGet(root: string, request: IncomingMessage, response: ServerResponse): Promise<void> {
-  const { file, isDirectoryPath, urlPath } = resolvePath(root, request.url!.split('?')[0]!);
+async function handleGet(root: string, uri: string, request: IncomingMessage, response: ServerResponse): Promise<void> {
+  const { file, isDirectoryPath, urlPath } = resolvePath(root, uri);
   const info = await stat(file).catch(() => undefined);
   if (!info) throw new HttpError(404, 'not found');
   if (info.isDirectory()) {
@@ -132,8 +130,8 @@ async function handleGet(root: string, request: IncomingMessage, response: Serve
   await pipeline(createReadStream(file, { start, end }), response);
 }
 
-async function handlePut(root: string, request: IncomingMessage, response: ServerResponse): Promise<void> {
-  const { file, isDirectoryPath } = resolvePath(root, request.url!.split('?')[0]!);
+async function handlePut(root: string, uri: string, request: IncomingMessage, response: ServerResponse): Promise<void> {
+  const { file, isDirectoryPath } = resolvePath(root, uri);
   if (isDirectoryPath) throw new HttpError(409, 'cannot PUT a directory');
   const temporary = join(root, TEMP_DIR, randomBytes(12).toString('hex'));
   await mkdir(dirname(temporary), { recursive: true });
@@ -154,8 +152,8 @@ async function handlePut(root: string, request: IncomingMessage, response: Serve
   }
 }
 
-async function handleDelete(root: string, request: IncomingMessage, response: ServerResponse): Promise<void> {
-  const { file } = resolvePath(root, request.url!.split('?')[0]!);
+async function handleDelete(root: string, uri: string, request: IncomingMessage, response: ServerResponse): Promise<void> {
+  const { file } = resolvePath(root, uri);
   try {
     await unlink(file);
   } catch (error) {
@@ -172,31 +170,26 @@ export function createVolumeServer(options: VolumeServerOptions): Server {
   const root = options.root.endsWith(sep) ? options.root.slice(0, -1) : options.root;
   const { secret } = options;
   const server = createServer((request, response) => {
-    if (secret) {
-      const url = request.url ?? '/';
-      const at = url.indexOf('?');
-      const link = checkLink(
-        secret,
-        at === -1 ? url : url.slice(0, at),
-        opOf(request.method ?? 'GET'),
-        new URLSearchParams(at === -1 ? '' : url.slice(at + 1)),
-      );
-      if (link !== 'ok') {
-        request.resume();
-        response.writeHead(403, { 'content-type': 'text/plain', 'content-length': 10, connection: 'close' });
-        response.end(request.method === 'HEAD' ? undefined : 'forbidden\n');
-        return;
-      }
+    const { path, query } = splitTarget(request.url ?? '/');
+    const uri = nginxUri(path);
+    const refuse = (status: number, text: string) => {
+      request.resume();
+      response.writeHead(status, { 'content-type': 'text/plain', 'content-length': text.length, connection: 'close' });
+      response.end(request.method === 'HEAD' ? undefined : text);
+    };
+    if (uri === undefined) return refuse(400, 'bad request\n');
+    if (uri === HEALTH_PATH) {
+      // As nginx's `location = /health { return 200 ... }`: any method, no signature, no file.
+      request.resume();
+      response.writeHead(200, { 'content-type': 'text/plain', 'content-length': 3 });
+      response.end(request.method === 'HEAD' ? undefined : 'ok\n');
+      return;
     }
+    const method = request.method ?? '';
+    if (secret && checkRequest(secret, { method, uri, query, headers: request.headers }) !== 'ok') return refuse(403, 'forbidden\n');
     const handler =
-      request.method === 'GET' || request.method === 'HEAD'
-        ? handleGet
-        : request.method === 'PUT'
-          ? handlePut
-          : request.method === 'DELETE'
-            ? handleDelete
-            : undefined;
-    const work = handler ? handler(root, request, response) : Promise.reject(new HttpError(405, 'method not allowed'));
+      method === 'GET' || method === 'HEAD' ? handleGet : method === 'PUT' ? handlePut : method === 'DELETE' ? handleDelete : undefined;
+    const work = handler ? handler(root, uri, request, response) : Promise.reject(new HttpError(405, 'method not allowed'));
     work.catch((error: unknown) => {
       const status = error instanceof HttpError ? error.status : 500;
       if (response.headersSent) {

@@ -1,7 +1,7 @@
 // Real parts for tests: temp dirs, embedded and nginx volume servers, an in-process master on
 // port 0, and the `mkv` CLI as a child process.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -57,6 +57,8 @@ export interface VolumeSet {
   /** host:port of each volume server. */
   volumes: string[];
   dirs: string[];
+  /** What volume i's server wrote to its error log (nginx's stderr) so far; '' for the embedded one. */
+  log(i: number): string;
   /** Stops volume i (to simulate a dead server); start(i) brings it back on the same port. */
   stop(i: number): Promise<void>;
   start(i: number): Promise<void>;
@@ -95,6 +97,7 @@ export async function startVolumes(
   }
   const serverOptions = (i: number) => ({ root: dirs[i]!, ...(secret ? { secret } : {}) });
   const nginxEnv = (port: number) => ({ ...process.env, PORT: String(port), ...(secret ? { MKV_VOLUME_SECRET_FILE: secretFile } : {}) });
+  const logFile = (i: number) => join(root, `volume${i + 1}.log`);
   const ports: number[] = [];
   const running: Array<Server | ChildProcess | undefined> = [];
   const start = async (i: number) => {
@@ -104,7 +107,10 @@ export async function startVolumes(
       await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
       running[i] = server;
     } else {
-      const child = spawn(nginxVolumeScript, [dirs[i]!], { env: nginxEnv(port), stdio: 'ignore' });
+      mkdirSync(root, { recursive: true });
+      const stderr = openSync(logFile(i), 'a');
+      const child = spawn(nginxVolumeScript, [dirs[i]!], { env: nginxEnv(port), stdio: ['ignore', 'ignore', stderr] });
+      closeSync(stderr);
       running[i] = child;
       await waitForHttp(`http://127.0.0.1:${port}/`, child);
     }
@@ -147,6 +153,7 @@ export async function startVolumes(
     kind,
     volumes: ports.map((port) => `127.0.0.1:${port}`),
     dirs,
+    log: (i) => (existsSync(logFile(i)) ? readFileSync(logFile(i), 'utf8') : ''),
     stop,
     start,
     async close() {

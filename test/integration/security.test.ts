@@ -6,14 +6,26 @@ import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { parseCredentials } from '../../src/auth/credentials.js';
-import { keyToPath, keyToVolumes } from '../../src/placement.js';
+import { keyToPath, keyToVolumes, volumeHost, volumePrefix } from '../../src/placement.js';
+import { VolumeClient } from '../../src/volumes/client.js';
 import { http } from '../helpers/http.js';
-import { hasNginx, removeDir, runMkv, startMaster, startVolumes, tempDir, type TestMaster, type VolumeSet } from '../helpers/cluster.js';
+import {
+  hasNginx,
+  nginxSkipReason,
+  removeDir,
+  repoRoot,
+  runMkv,
+  startMaster,
+  startVolumes,
+  tempDir,
+  type TestMaster,
+  type VolumeSet,
+} from '../helpers/cluster.js';
 
 const SECRET = '0123456789abcdef0123456789abcdef';
 const CREDENTIALS = 'admin:admin-secret-key\nreader:reader-secret-key read,list /pub/\nanonymous read /open/\n';
@@ -243,6 +255,146 @@ describe(`a secured cluster (${hasNginx() ? 'nginx' : 'embedded'} volumes)`, () 
     for (const reason of ['unauthenticated', 'access_denied', 'signature', 'unknown_access_key', 'time_skewed']) {
       const count = Number(new RegExp(`^mkv_auth_failures_total\\{reason="${reason}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
       assert.ok(count > 0, `${reason}: ${count}`);
+    }
+  });
+});
+
+describe("the volumes' logs (nginx)", { skip: nginxSkipReason() }, () => {
+  let set: VolumeSet;
+  let master: TestMaster;
+  before(async () => {
+    set = await startVolumes('nginx', 3, tempDir('mkv-volume-logs-'), SECRET);
+    master = await startMaster(set.volumes, { volumeSecret: SECRET, linkTtlMs: 60_000 });
+  });
+  after(async () => {
+    await master?.close();
+    await set?.close();
+    if (master) removeDir(master.db);
+  });
+
+  /** Where each replica of `key` keeps its blob: the volume's index in the set and the file. */
+  const replicas = (key: string) =>
+    keyToVolumes(key, set.volumes, master.config.replicas, master.config.subvolumes).map((volume) => {
+      const at = set.volumes.indexOf(volumeHost(volume));
+      return { at, file: join(set.dirs[at]!, volumePrefix(volume), keyToPath(key)) };
+    });
+
+  test('after what makes nginx log a request (a DELETE of a missing blob, a failed PUT, 404s), no link in its log does anything', async () => {
+    // A DELETE of a blob that is already gone from its volumes: nginx logs it as an error.
+    assert.equal((await http('PUT', `${master.url}/logs/gone`, 'soon gone')).status, 201);
+    for (const { file } of replicas('/logs/gone')) rmSync(file);
+    assert.equal((await http('DELETE', `${master.url}/logs/gone`)).status, 204);
+    // A GET whose HEADs find no replica, and a redirect's link followed after its blob went.
+    assert.equal((await http('PUT', `${master.url}/logs/vanished`, 'soon vanished')).status, 201);
+    const link = (await http('GET', `${master.url}/logs/vanished`)).headers.location!;
+    for (const { file } of replicas('/logs/vanished')) rmSync(file);
+    assert.equal((await http('GET', `${master.url}/logs/vanished`)).status, 404);
+    assert.equal((await http('GET', link)).status, 404);
+    // A PUT that a volume fails: a file stands where the blob's directory must go.
+    const blocked = replicas('/logs/blocked')[0]!;
+    mkdirSync(dirname(dirname(blocked.file)), { recursive: true });
+    writeFileSync(dirname(blocked.file), 'in the way');
+    assert.equal((await http('PUT', `${master.url}/logs/blocked`, 'never stored')).status, 500);
+    // A large PUT (nginx spools its body to a file), and the listing of a missing directory,
+    // as rebuild --scan sends with the master's client.
+    assert.equal((await http('PUT', `${master.url}/logs/large`, Buffer.alloc(3 * 1024 * 1024, 1))).status, 201);
+    const client = new VolumeClient({ secret: SECRET });
+    try {
+      assert.deepEqual(await client.list(`${set.volumes[0]}/sv00`, '/zz/'), []);
+    } finally {
+      await client.close();
+    }
+
+    const logs = set.volumes.map((_, at) => set.log(at));
+    assert.match(
+      logs.join(''),
+      /"DELETE \/sv[0-9A-F]{2}\/[^"]* HTTP\/1\.1"/,
+      'nginx logged the DELETE of the missing blob, with its request line',
+    );
+    // What someone who reads those logs would try: every signature found there, in the URL
+    // and in the master's headers, on the URI it was logged with, to write, delete or list.
+    const found: string[] = [];
+    for (const [at, log] of logs.entries()) {
+      for (const [line, method, path, query] of log.matchAll(/request: "([A-Z]+) ([^?" ]+)\?([^" ]*) HTTP\/1\.[01]"/g)) {
+        const args = new URLSearchParams(query);
+        const md5 = args.get('md5');
+        const expires = args.get('expires');
+        if (!md5 || !expires) continue;
+        found.push(line);
+        const base = `http://${set.volumes[at]}`;
+        const attempts: Array<[string, string]> = path!.endsWith('/')
+          ? [['GET', path!]]
+          : [
+              ['PUT', path!],
+              ['DELETE', path!],
+              ['GET', `${dirname(path!)}/`],
+            ];
+        for (const [verb, target] of attempts) {
+          const tries: Array<[how: string, url: string, headers: Record<string, string>]> = [
+            ['in the URL', `${base}${target}?md5=${md5}&expires=${expires}`, {}],
+            ['in headers', `${base}${target}`, { 'x-mkv-signature': md5, 'x-mkv-expires': expires }],
+          ];
+          for (const [how, url, headers] of tries) {
+            const reply = await http(verb, url, verb === 'PUT' ? 'planted' : undefined, headers);
+            assert.equal(reply.status, 403, `the link nginx logged for ${method} ${path}, ${how}, lets ${verb} ${target}: ${reply.status}`);
+          }
+        }
+      }
+    }
+    assert.deepEqual(found, [], 'no signature at all in the logs');
+    assert.doesNotMatch(logs.join(''), /md5=|x-mkv-signature/i, 'not even elsewhere in a line');
+  });
+});
+
+function composeSkipReason(): string | false {
+  const skip = nginxSkipReason();
+  if (skip) return skip;
+  if (spawnSync('docker-compose', ['version'], { stdio: 'ignore' }).status === 0) return false;
+  if (process.env.CI) throw new Error('CI must install docker-compose (see .ci/run)');
+  return 'docker-compose is not installed (apt-get install docker-compose)';
+}
+
+/** Each service's healthcheck command in docker-compose.yml, as `docker-compose config` resolves it. */
+function composeHealthchecks(environment: NodeJS.ProcessEnv): Map<string, string[]> {
+  const result = spawnSync('docker-compose', ['-f', join(repoRoot, 'docker-compose.yml'), 'config'], {
+    encoding: 'utf8',
+    cwd: repoRoot,
+    env: { ...process.env, ...environment },
+  });
+  assert.equal(result.status, 0, result.stderr);
+  const checks = new Map<string, string[]>();
+  let service = '';
+  let command: string[] | undefined;
+  for (const line of result.stdout.split('\n')) {
+    const name = /^ {2}(\S+):$/.exec(line);
+    const item = /^ {6}- (.*)$/.exec(line);
+    if (name) service = name[1]!;
+    if (command && item) command.push(item[1]!.replace(/^'(.*)'$/, '$1'));
+    else command = undefined;
+    if (line === '      test:') checks.set(service, (command = []));
+  }
+  return checks;
+}
+
+describe("docker-compose.yml's volumes with a secret", { skip: composeSkipReason() }, () => {
+  test('pass their healthcheck, so the master (depends_on: service_healthy) starts', async () => {
+    const set = await startVolumes('nginx', 1, tempDir('mkv-compose-health-'), SECRET);
+    try {
+      const checks = composeHealthchecks({ MKV_VOLUME_SECRET: SECRET });
+      for (const service of ['volume1', 'volume2', 'volume3']) {
+        const command = checks.get(service);
+        assert.equal(command?.[0], 'CMD', `${service} has a healthcheck run as a command`);
+        // In the container the volume listens on 127.0.0.1:80; here, on the test's port.
+        const args = command.slice(1).map((arg) => arg.replace(/^http:\/\/127\.0\.0\.1(:80)?\//, `http://${set.volumes[0]}/`));
+        assert.ok(
+          args.some((arg) => arg.startsWith(`http://${set.volumes[0]}/`)),
+          `${service}'s healthcheck asks the volume itself: ${command.join(' ')}`,
+        );
+        const check = spawnSync(args[0]!, args.slice(1), { encoding: 'utf8', timeout: 10_000 });
+        assert.equal(check.status, 0, `${service}: ${command.slice(1).join(' ')}: ${check.stderr}`);
+      }
+    } finally {
+      await set.close();
     }
   });
 });

@@ -1,12 +1,31 @@
 // One contract, two volume servers: the embedded one (`mkv volume`) and stock nginx with the
 // project's config. Whatever the master and the rescans rely on is asserted here for both.
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { VolumeClient } from '../../src/volumes/client.js';
-import { signQuery } from '../../src/volumes/signing.js';
+import { signHeaders, signQuery, type VolumeOp } from '../../src/volumes/signing.js';
 import { http } from '../helpers/http.js';
 import { nginxSkipReason, startVolumes, type VolumeSet } from '../helpers/cluster.js';
+
+/**
+ * A request whose path goes out exactly as written (undici, as a browser, would resolve "." and
+ * ".." first): for the paths a volume must normalize as nginx does.
+ */
+function raw(base: string, method: string, path: string, headers: Record<string, string> = {}, body?: string): Promise<number> {
+  const { hostname, port } = new URL(base);
+  return new Promise((resolve, reject) => {
+    const sent = httpRequest({ host: hostname, port, method, path, headers, agent: false }, (response) => {
+      response.resume();
+      response.on('end', () => resolve(response.statusCode!));
+    });
+    sent.on('error', reject);
+    sent.end(body);
+  });
+}
 
 function volumeContract(kind: 'embedded' | 'nginx', skip: string | false): void {
   describe(`volume server contract: ${kind}`, { skip }, () => {
@@ -123,6 +142,17 @@ function volumeContract(kind: 'embedded' | 'nginx', skip: string | false): void 
       assert.match(reply.headers.location!, /\/redir\/$/);
     });
 
+    test('GET /health answers "ok" and serves no file; PUT and DELETE there write nothing', async () => {
+      const health = await http('GET', `${base}/health`);
+      assert.equal(health.status, 200);
+      assert.equal(health.text, 'ok\n');
+      assert.equal((await http('HEAD', `${base}/health`)).status, 200);
+      assert.equal(await raw(base, 'PUT', '/health', {}, 'planted'), 200);
+      assert.equal(await raw(base, 'DELETE', '/health'), 200);
+      assert.equal(existsSync(join(set.dirs[0]!, 'health')), false, 'no file was written');
+      assert.equal((await http('GET', `${base}/health`)).text, 'ok\n');
+    });
+
     test('a large body streams through and comes back whole', async () => {
       const big = Buffer.alloc(8 * 1024 * 1024 + 3, 7);
       assert.equal((await http('PUT', base + '/big/x/y', big)).status, 201);
@@ -148,7 +178,15 @@ function securedContract(kind: 'embedded' | 'nginx', skip: string | false): void
     });
     after(() => set?.close());
     const inAMinute = () => Math.ceil(Date.now() / 1000) + 60;
-    const signed = (path: string, op: 'read' | 'write', expires = inAMinute()) => `${base}${path}?${signQuery(secret, path, op, expires)}`;
+    /** A redirect's link: reads `path` (the query form). */
+    const readLink = (path: string, expires = inAMinute()) => `${base}${path}?${signQuery(secret, path, expires)}`;
+    /** The master's signature of `op` on `path`, in its headers. */
+    const signed = (path: string, op: VolumeOp, expires = inAMinute()) => signHeaders(secret, path, op, expires);
+    /** The same signature in a URL's query, as a volume's log would have shown it. */
+    const asQuery = (path: string, op: VolumeOp) => {
+      const headers = signed(path, op);
+      return `?md5=${headers['x-mkv-signature']}&expires=${headers['x-mkv-expires']}`;
+    };
 
     test("the master's client, signing every request, does all it does on an open volume", async () => {
       const volume = set.volumes[0]!;
@@ -157,24 +195,28 @@ function securedContract(kind: 'embedded' | 'nginx', skip: string | false): void
         await client.put(`${volume}/sv03`, '/ab/cd/c2lnbmVk', Readable.from([Buffer.from('streamed')]), 8);
         await client.put(`${volume}/sv03`, '/ab/cd/c21hbGw=', Buffer.from('small'), 5);
         assert.deepEqual(await client.head(`${volume}/sv03`, '/ab/cd/c2lnbmVk'), { status: 'found', size: 8 });
-        const got = await client.get(`${volume}/sv03`, '/ab/cd/c21hbGw=');
-        assert.equal(got.statusCode, 200);
-        assert.equal(Buffer.concat(await got.body.toArray()).toString(), 'small');
+        assert.deepEqual(await client.head(`${volume}/sv03`, '/ab/cd/bm9uZQ=='), { status: 'missing' });
+        const got = await client.get(`${volume}/sv03`, '/ab/cd/c21hbGw=', { range: 'bytes=1-3' });
+        assert.equal(got.statusCode, 206);
+        assert.equal(Buffer.concat(await got.body.toArray()).toString(), 'mal');
         assert.deepEqual((await client.list(`${volume}/sv03`, '/ab/cd/')).map((entry) => entry.name).sort(), ['c21hbGw=', 'c2lnbmVk']);
+        assert.deepEqual(await client.list(`${volume}/sv03`, '/ab/no/'), [], 'a missing directory lists nothing');
+        assert.equal((await client.head(`${volume}/sv03`, '/')).status, 'found', "the HEAD of a volume's root (the master's /readyz)");
         assert.equal(
           (await http('GET', client.publicUrl(`${volume}/sv03`, '/ab/cd/c21hbGw='))).text,
           'small',
           'the link a redirect gives reads the blob',
         );
         assert.equal(await client.delete(`${volume}/sv03`, '/ab/cd/c2lnbmVk'), 'deleted');
+        assert.equal(await client.delete(`${volume}/sv03`, '/ab/cd/c2lnbmVk'), 'missing');
       } finally {
         await client.close();
       }
     });
 
-    test('anyone else on the port: no read, write, delete or listing without a link, and a read link only reads', async () => {
+    test('anyone else on the port: no read, write, delete or listing without a signature, and a read link only reads', async () => {
       const path = '/sv01/60/08/L3dlaGF2ZQ==';
-      assert.equal((await http('PUT', signed(path, 'write'), 'the value')).status, 201);
+      assert.equal((await http('PUT', base + path, 'the value', signed(path, 'put'))).status, 201);
       for (const [method, url] of [
         ['GET', base + path],
         ['HEAD', base + path],
@@ -185,17 +227,111 @@ function securedContract(kind: 'embedded' | 'nginx', skip: string | false): void
       ] as const) {
         assert.equal((await http(method, url, method === 'PUT' ? 'evil' : undefined)).status, 403, `${method} ${url}`);
       }
-      assert.equal((await http('GET', signed(path, 'read'))).text, 'the value');
-      assert.equal((await http('GET', signed(path, 'read'), undefined, { range: 'bytes=4-8' })).text, 'value');
-      assert.equal((await http('PUT', signed(path, 'read'), 'evil')).status, 403, 'a read link does not write');
-      assert.equal((await http('DELETE', signed(path, 'read'))).status, 403, 'nor delete');
+      assert.equal((await http('GET', readLink(path))).text, 'the value');
+      assert.equal((await http('GET', readLink(path), undefined, { range: 'bytes=4-8' })).text, 'value');
+      assert.equal((await http('PUT', readLink(path), 'evil')).status, 403, 'a read link does not write');
+      assert.equal((await http('DELETE', readLink(path))).status, 403, 'nor delete');
+      assert.equal((await http('GET', readLink(path, Math.floor(Date.now() / 1000) - 5))).status, 403, 'an expired link reads nothing');
+      assert.equal((await http('GET', readLink(path).replace('L3dlaGF2ZQ==', 'L2hlbGxv'))).status, 403, 'a link reads only its blob');
+      const wrong = signHeaders('another-secret-0123456789', path, 'put', inAMinute());
+      assert.equal((await http('PUT', base + path, 'evil', wrong)).status, 403, 'a signature made with another secret does nothing');
       assert.equal(
-        (await http('GET', signed(path, 'read', Math.floor(Date.now() / 1000) - 5))).status,
+        (await http('PUT', base + path, 'evil', { ...signed(path, 'put'), 'x-mkv-expires': String(inAMinute() + 1) })).status,
         403,
-        'an expired link reads nothing',
       );
-      assert.equal((await http('GET', signed(path, 'read').replace('L3dlaGF2ZQ==', 'L2hlbGxv'))).status, 403, 'a link reads only its blob');
-      assert.equal((await http('GET', signed(path, 'read'))).text, 'the value', 'and the value is as it was');
+      assert.equal((await http('PUT', base + path, 'evil', { 'x-mkv-signature': signed(path, 'put')['x-mkv-signature']! })).status, 403);
+      assert.equal((await http('GET', readLink(path))).text, 'the value', 'and the value is as it was');
+    });
+
+    test('a signature does what it was made for and nothing else: method and blob or directory are in it', async () => {
+      const blob = '/sv02/aa/bb/b3Bz';
+      const directory = '/sv02/aa/bb/';
+      // What each request needs; none: no signature lets it through.
+      const requests: Array<[method: string, path: string, needs: VolumeOp | 'none']> = [
+        ['GET', blob, 'read'],
+        ['HEAD', blob, 'read'],
+        ['GET', directory, 'list'],
+        ['HEAD', directory, 'list'],
+        ['PUT', blob, 'put'],
+        ['DELETE', blob, 'delete'],
+        ['DELETE', directory, 'none'],
+        ['PUT', directory, 'none'],
+        ['POST', blob, 'none'],
+        ['MKCOL', `${directory}new/`, 'none'],
+        ['COPY', blob, 'none'],
+        ['MOVE', blob, 'none'],
+        ['PROPFIND', directory, 'none'],
+        ['OPTIONS', blob, 'none'],
+      ];
+      const ops: VolumeOp[] = ['read', 'list', 'put', 'delete'];
+      const putBack = async () => assert.ok([201, 204].includes((await http('PUT', base + blob, 'ops', signed(blob, 'put'))).status));
+      await putBack();
+      for (const [method, path, needs] of requests) {
+        for (const op of ops) {
+          const status = await raw(base, method, path, { ...signed(path, op), destination: `${base}/sv02/moved` }, 'body');
+          if (op === needs) assert.notEqual(status, 403, `${method} ${path} signed for ${op}`);
+          else assert.equal(status, 403, `${method} ${path} signed for ${op}: ${status}`);
+          if (method === 'DELETE' && op === needs) await putBack();
+        }
+      }
+      assert.equal((await http('GET', readLink(blob))).text, 'ops', 'the blob is as the last signed PUT left it');
+      assert.equal(existsSync(join(set.dirs[0]!, 'sv02/moved')), false);
+    });
+
+    test("a signature in the URL only reads: a put's, delete's or list's there does nothing, the same in headers does", async () => {
+      const blob = '/sv04/cc/dd/cXVlcnk=';
+      const directory = '/sv04/cc/dd/';
+      assert.equal((await http('PUT', base + blob, 'kept', signed(blob, 'put'))).status, 201);
+      assert.equal((await http('PUT', base + blob + asQuery(blob, 'put'), 'overwritten')).status, 403, 'PUT');
+      assert.equal((await http('DELETE', base + blob + asQuery(blob, 'delete'))).status, 403, 'DELETE');
+      assert.equal((await http('GET', base + directory + asQuery(directory, 'list'))).status, 403, 'a listing');
+      assert.equal((await http('GET', base + blob + asQuery(blob, 'read'))).text, 'kept', 'a read');
+      assert.equal((await http('GET', base + directory, undefined, signed(directory, 'list'))).status, 200);
+      assert.equal(
+        (await http('GET', readLink(directory))).status,
+        403,
+        "a read signature of a directory's own URI lists nothing: a listing is the list op",
+      );
+      assert.equal((await http('DELETE', base + blob, undefined, signed(blob, 'delete'))).status, 204);
+    });
+
+    test('the signed URI is the one nginx serves: a link works however its path is spelt, and only for that path', async () => {
+      const blob = '/sv05/ee/ff/c3BlbHQ=';
+      assert.equal((await http('PUT', base + blob, 'spelt', signed(blob, 'put'))).status, 201);
+      const query = signQuery(secret, blob, inAMinute());
+      for (const path of [
+        '/sv05//ee/ff/c3BlbHQ=',
+        '/sv05/./ee/ff/c3BlbHQ=',
+        '/sv05/ee/xx/../ff/c3BlbHQ=',
+        '/sv05/ee/ff/c3BlbHQ%3D',
+        '/%73v05/ee/ff/c3BlbHQ=',
+      ]) {
+        assert.equal(await raw(base, 'GET', `${path}?${query}`), 200, path);
+      }
+      assert.equal(await raw(base, 'GET', `${base}${blob}?${query}`), 200, 'the absolute form of the target');
+      for (const path of [
+        '/sv05/ee/ff/c3BlbHQ=/',
+        '/sv05/ee/ff/',
+        '/sv05/ee/ff/c3BlbHQ=/..',
+        '/sv05/ee/ff/c3BlbHQ=/.',
+        '/sv05/ee/ff/c3BlbHQ',
+      ]) {
+        assert.equal(await raw(base, 'GET', `${path}?${query}`), 403, path);
+      }
+      assert.equal(await raw(base, 'GET', `/health/../sv05/ee/ff/c3BlbHQ=`), 403, 'the health path opens nothing else');
+      assert.equal(await raw(base, 'GET', `/health/..%2Fsv05/ee/ff/c3BlbHQ=`), 403);
+    });
+
+    test('/health answers anyone "ok", and only that exact URI', async () => {
+      assert.equal((await http('GET', `${base}/health`)).text, 'ok\n');
+      assert.equal((await http('HEAD', `${base}/health`)).status, 200);
+      assert.equal((await http('GET', `${base}/health?x=1`)).status, 200);
+      assert.equal(await raw(base, 'GET', '/x/../health'), 200);
+      for (const path of ['/health/', '/health/x', '/health/..', '/healthz', '/Health', '/health/.tmp/']) {
+        assert.equal(await raw(base, 'GET', path), 403, path);
+      }
+      assert.equal(await raw(base, 'PUT', '/health', {}, 'planted'), 200);
+      assert.equal(existsSync(join(set.dirs[0]!, 'health')), false, 'no file was written');
     });
   });
 }

@@ -54,7 +54,9 @@ test('the Dockerfile builds in two stages and runs as a non-root user on a data 
     'client_max_body_size 0;',
     'access_log off;',
     'sendfile on;',
-    'secure_link $arg_md5,$arg_expires;',
+    'secure_link $mkv_link;',
+    'log_not_found off;',
+    'location = /health {',
   ]) {
     assert.ok(template.includes(directive), directive);
   }
