@@ -130,19 +130,23 @@ async function handleGet(root: string, uri: string, request: IncomingMessage, re
   await pipeline(createReadStream(file, { start, end }), response);
 }
 
+/** Blobs are the volume's own, as nginx/volume writes them (dav_access user:rw group:r): not every local user's to read. */
+const BLOB_MODE = 0o640;
+const DIR_MODE = 0o750;
+
 async function handlePut(root: string, uri: string, request: IncomingMessage, response: ServerResponse): Promise<void> {
   const { file, isDirectoryPath } = resolvePath(root, uri);
   if (isDirectoryPath) throw new HttpError(409, 'cannot PUT a directory');
   const temporary = join(root, TEMP_DIR, randomBytes(12).toString('hex'));
-  await mkdir(dirname(temporary), { recursive: true });
+  await mkdir(dirname(temporary), { recursive: true, mode: DIR_MODE });
   try {
-    await pipeline(request, createWriteStream(temporary));
+    await pipeline(request, createWriteStream(temporary, { mode: BLOB_MODE }));
     if (!request.complete) throw new HttpError(400, 'request body ended early');
     const existed = await stat(file)
       .then((info) => (info.isDirectory() ? 'directory' : 'file'))
       .catch(() => undefined);
     if (existed === 'directory') throw new HttpError(409, 'a directory has that name');
-    await mkdir(dirname(file), { recursive: true });
+    await mkdir(dirname(file), { recursive: true, mode: DIR_MODE });
     await rename(temporary, file);
     response.writeHead(existed ? 204 : 201, { 'content-length': 0 });
     response.end();

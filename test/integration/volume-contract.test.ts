@@ -1,7 +1,7 @@
 // One contract, two volume servers: the embedded one (`mkv volume`) and stock nginx with the
 // project's config. Whatever the master and the rescans rely on is asserted here for both.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
@@ -46,6 +46,8 @@ function volumeContract(kind: 'embedded' | 'nginx', skip: string | false): void 
       assert.equal(got.status, 200);
       assert.equal(got.text, 'second!');
       assert.equal(got.headers['content-length'], '7');
+      // A blob is the volume's own: no other local user reads it.
+      assert.equal(statSync(join(set.dirs[0]!, path)).mode & 0o007, 0, 'not world-readable');
     });
 
     test('a base64 name with / is a deeper directory; + and = are literal', async () => {
