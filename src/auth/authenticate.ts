@@ -98,35 +98,64 @@ function refusal(identity: Identity, what: string): MkvError {
   return new MkvError('MKV_ACCESS_DENIED', `${identity.name} may not ${what}`);
 }
 
-/**
- * The rights a request of each method may need, whatever its query names: GET lists, reads or
- * shows a history; POST completes an upload, deletes objects or rebalances; DELETE of an upload
- * is a write. The handler then asks for the one it needs.
- */
-const METHOD_RIGHTS: Readonly<Record<string, readonly Right[]>> = {
-  GET: ['read', 'list', 'admin'],
-  HEAD: ['read', 'list', 'admin'],
-  PUT: ['write'],
-  POST: ['write', 'delete', 'admin'],
-  DELETE: ['delete', 'write'],
-  UNLINK: ['delete'],
-  LINK: ['write'],
-};
+/** What a request needs, as its handler will ask: one of `rights`, on `key` (a listing: on every key under it). */
+interface Need {
+  rights: readonly Right[];
+  key: string;
+  /** Any key a grant reaches will do (ListBuckets, a DeleteObjects of keys in a bucket, a method the API has not). */
+  anywhere?: boolean;
+}
+
+/** The right a request needs, from its method, its path (a key, or an S3 bucket) and the operation its query names. */
+function needOf(method: string, path: string, query: URLSearchParams, s3: boolean): Need {
+  const slash = path.indexOf('/', 1);
+  const bucketLevel = s3 && (slash === -1 || slash === path.length - 1);
+  const bucket = `/${path.slice(1, slash === -1 ? undefined : slash)}/`;
+  switch (method) {
+    case 'GET':
+    case 'HEAD':
+      if (query.has('history')) return { rights: ['admin'], key: path };
+      if (!s3 && (query.has('list') || query.has('unlinked'))) return { rights: ['list'], key: path };
+      if (bucketLevel) {
+        // ListBuckets lists what a key may; a bucket's listings and descriptions need the list right on it (or its prefix).
+        if (path === '/') return { rights: ['list'], key: path, anywhere: true };
+        return { rights: ['list'], key: bucket + (query.get('prefix') ?? '') };
+      }
+      return { rights: ['read'], key: path };
+    case 'PUT':
+      return { rights: ['write'], key: bucketLevel ? bucket : path };
+    case 'POST':
+      if (query.has('delete')) return { rights: ['delete'], key: bucket, anywhere: true };
+      if (query.has('rebalance')) return { rights: ['admin'], key: path };
+      return { rights: ['write'], key: path };
+    case 'DELETE':
+      if (query.has('uploadId')) return { rights: ['write'], key: path };
+      return { rights: ['delete'], key: bucketLevel ? bucket : path };
+    case 'UNLINK':
+      return { rights: ['delete'], key: path };
+    case 'LINK':
+      return { rights: ['write'], key: path };
+    default:
+      return { rights: RIGHTS, key: path, anywhere: true };
+  }
+}
 
 /**
- * Refuses at once a request that `identity` could not be allowed, whatever its query: it holds
- * none of the rights its method may need on any key at or under `path` (the decoded request
- * path; a grant under it counts, for a listing or a bucket). What passes is checked exactly by
- * the handler (authorize); what does not costs a 401 or 403 and nothing else.
+ * Refuses at once a request that `identity` is not allowed, before anything is done for it (its
+ * body read, Min-Log-Seq waited for, a lock taken): the right its operation needs on the key it
+ * names (`path`, decoded), as its handler will ask again (authorize). What costs a caller without
+ * that right a 401 or 403 and nothing else. A request for keys in a bucket (DeleteObjects, whose
+ * keys are in its body) only needs the right on some key of the bucket here; each key is checked.
  */
-export function admit(identity: Identity, method: string, path: string): void {
+export function admit(identity: Identity, method: string, path: string, query: URLSearchParams, s3: boolean): void {
+  const need = needOf(method, path, query, s3);
   const { grant } = identity;
-  const rights = METHOD_RIGHTS[method] ?? RIGHTS;
   const reaches =
     grant !== undefined &&
-    rights.some((right) => grant.rights.has(right)) &&
-    (grant.prefixes.length === 0 || grant.prefixes.some((prefix) => path.startsWith(prefix) || prefix.startsWith(path)));
-  if (!reaches) throw refusal(identity, `${method} ${path}`);
+    need.rights.some((right) => grant.rights.has(right)) &&
+    (grant.prefixes.length === 0 ||
+      grant.prefixes.some((prefix) => need.key.startsWith(prefix) || (need.anywhere === true && prefix.startsWith(need.key))));
+  if (!reaches) throw refusal(identity, `${need.rights.join(' or ')} ${need.key}`);
 }
 
 const identities = new WeakMap<IncomingMessage, Identity>();
@@ -140,10 +169,22 @@ export function rememberIdentity(message: IncomingMessage, identity: Identity): 
   identities.set(message, identity);
 }
 
-/** The access key a request names, for logs: from Basic, a SigV4 header or a presigned URL; never its secret. */
-export function accessKeyOf(message: IncomingMessage): string | undefined {
+/**
+ * The access key a request names, for logs: from Basic, a SigV4 header or a presigned URL, and
+ * only when it is one of `credentials`' (else "unknown"): a client that swapped its access key and
+ * its secret sent the secret where the name goes. Never a secret.
+ */
+export function accessKeyOf(message: IncomingMessage, credentials: Credentials | undefined): string | undefined {
   const authorization = message.headers.authorization ?? '';
-  if (/^basic /i.test(authorization)) return Buffer.from(authorization.slice(6).trim(), 'base64').toString('utf8').split(':')[0];
-  const credential = /Credential=([^/,\s]+)/.exec(authorization) ?? /[?&]X-Amz-Credential=([^%/&]+)/.exec(message.url ?? '');
-  return credential?.[1];
+  let claimed: string | undefined;
+  if (/^basic /i.test(authorization)) claimed = Buffer.from(authorization.slice(6).trim(), 'base64').toString('utf8').split(':')[0];
+  else {
+    const credential =
+      /Credential=([^/,\s]+)/.exec(authorization) ??
+      /^AWS ([^:\s]+):/.exec(authorization) ??
+      /[?&](?:X-Amz-Credential|AWSAccessKeyId)=([^%/&]+)/.exec(message.url ?? '');
+    claimed = credential?.[1];
+  }
+  if (claimed === undefined) return undefined;
+  return credentials?.keys.has(claimed) ? claimed : 'unknown';
 }

@@ -1,5 +1,5 @@
 // Checking a body against what its request said of it, as it streams: the sha256 its signature
-// covers (X-Amz-Content-SHA256) and its Content-MD5.
+// covers (X-Amz-Content-SHA256), its Content-MD5 and its x-amz-checksum-* (checksums.ts).
 //
 //   request body ─▶ DigestCheck ─▶ … ─▶ the value's consumers (volumes, a part's file, an XML parser)
 //                   hashes every byte, holds the latest chunk back; at the end: the digest matches?
@@ -8,23 +8,28 @@
 // Holding the latest chunk back means no consumer has a body whole before it is known to be the
 // one the request named: a volume keeps a PUT aside until its last byte, so a body that fails is
 // never stored, and the write fails as any write whose body broke off.
-import { createHash, type Hash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { Transform, type TransformCallback } from 'node:stream';
+import { CHECKSUM_ALGORITHMS, createDigest, type ChecksumAlgorithm, type Digest } from '../checksums.js';
 import { MkvError } from '../errors.js';
 
 export class DigestCheck extends Transform {
-  private readonly hash: Hash;
+  private readonly hash: Digest;
   private held: Buffer | undefined;
 
   /** `expected`: the digest the body must have; `mismatch`: the error when it does not. */
   constructor(
-    algorithm: 'sha256' | 'md5',
+    readonly algorithm: ChecksumAlgorithm | 'md5',
     private readonly expected: Buffer,
     private readonly mismatch: () => MkvError,
   ) {
     super();
-    this.hash = createHash(algorithm);
+    this.hash = createDigest(algorithm);
+  }
+
+  /** Throws unless `digest`, computed elsewhere, is the one expected. */
+  verify(digest: Buffer): void {
+    if (!digest.equals(this.expected)) throw this.mismatch();
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
@@ -36,7 +41,11 @@ export class DigestCheck extends Transform {
   }
 
   override _flush(callback: TransformCallback): void {
-    if (!this.hash.digest().equals(this.expected)) return callback(this.mismatch());
+    try {
+      this.verify(this.hash.digest());
+    } catch (error) {
+      return callback(error as Error);
+    }
     if (this.held) this.push(this.held);
     this.held = undefined;
     callback();
@@ -52,20 +61,74 @@ export function sha256Check(expectedHex: string): DigestCheck {
   );
 }
 
-/**
- * The check of a body against its Content-MD5 (base64 of the md5 of the value, as S3 and
- * RFC 1864 have it); undefined when the request sends none. MKV_INVALID_DIGEST when the header
- * is not an md5 at all: refused before anything is read.
- */
-export function contentMd5Check(headers: IncomingHttpHeaders): DigestCheck | undefined {
-  const value = headers['content-md5'];
-  if (value === undefined) return undefined;
-  const header = String(value).trim();
-  const md5 = /^[A-Za-z0-9+/]{22}==$/.test(header) ? Buffer.from(header, 'base64') : undefined;
-  if (md5?.length !== 16) throw new MkvError('MKV_INVALID_DIGEST', 'The Content-MD5 you specified is not valid.');
+/** The length of each digest, in bytes. */
+const DIGEST_BYTES: Record<ChecksumAlgorithm | 'md5', number> = { md5: 16, crc32: 4, crc32c: 4, crc64nvme: 8, sha1: 20, sha256: 32 };
+
+/** A digest as S3 headers carry it (base64 of its bytes), read; undefined when it is not one. */
+function base64Digest(text: string, algorithm: ChecksumAlgorithm | 'md5'): Buffer | undefined {
+  const trimmed = text.trim();
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(trimmed) || trimmed.length % 4 !== 0) return undefined;
+  const digest = Buffer.from(trimmed, 'base64');
+  return digest.length === DIGEST_BYTES[algorithm] ? digest : undefined;
+}
+
+/** The algorithm an x-amz-checksum-* name (a header, or a trailer aws-chunked carries) is for; MKV_BAD_REQUEST for one S3 does not have. */
+export function checksumAlgorithm(name: string): ChecksumAlgorithm {
+  const algorithm = name.toLowerCase().slice('x-amz-checksum-'.length);
+  if (!(CHECKSUM_ALGORITHMS as readonly string[]).includes(algorithm))
+    throw new MkvError('MKV_BAD_REQUEST', `${name} is not a checksum S3 knows (${CHECKSUM_ALGORITHMS.join(', ')})`);
+  return algorithm as ChecksumAlgorithm;
+}
+
+/** The check of a value against a checksum `name` (x-amz-checksum-ALGORITHM) says it has; MKV_INVALID_DIGEST when `value` is none. */
+export function checksumCheck(name: string, value: string): DigestCheck {
+  const algorithm = checksumAlgorithm(name);
+  const expected = base64Digest(value, algorithm);
+  if (!expected) throw new MkvError('MKV_INVALID_DIGEST', `The ${name} you specified is not a base64 ${algorithm}.`);
   return new DigestCheck(
-    'md5',
-    md5,
-    () => new MkvError('MKV_BAD_DIGEST', 'The Content-MD5 you specified did not match what was received.'),
+    algorithm,
+    expected,
+    () => new MkvError('MKV_BAD_DIGEST', `The ${algorithm.toUpperCase()} you specified did not match the calculated checksum.`),
   );
+}
+
+/**
+ * The checks of a value against what its request's headers say of it: its Content-MD5 (base64
+ * of the md5 of the value, as S3 and RFC 1864 have it) and its x-amz-checksum-* headers; none
+ * when it says nothing. MKV_INVALID_DIGEST when one is not a digest at all: refused before
+ * anything is read.
+ */
+export function valueChecks(headers: IncomingHttpHeaders): DigestCheck[] {
+  const checks: DigestCheck[] = [];
+  const md5 = headers['content-md5'];
+  if (md5 !== undefined) {
+    const expected = base64Digest(String(md5), 'md5');
+    if (!expected) throw new MkvError('MKV_INVALID_DIGEST', 'The Content-MD5 you specified is not valid.');
+    checks.push(
+      new DigestCheck(
+        'md5',
+        expected,
+        () => new MkvError('MKV_BAD_DIGEST', 'The Content-MD5 you specified did not match what was received.'),
+      ),
+    );
+  }
+  for (const name in headers) {
+    // x-amz-checksum-type (FULL_OBJECT, COMPOSITE) and x-amz-checksum-algorithm name no digest.
+    if (!name.startsWith('x-amz-checksum-') || name === 'x-amz-checksum-type' || name === 'x-amz-checksum-algorithm') continue;
+    checks.push(checksumCheck(name, String(headers[name])));
+  }
+  return checks;
+}
+
+/**
+ * The checksum an aws-chunked body promises in its trailer (x-amz-trailer: x-amz-checksum-ALGORITHM),
+ * which the decoder checks against the value it yields; undefined when it promises none.
+ */
+export function trailerChecksum(headers: IncomingHttpHeaders): { name: string; algorithm: ChecksumAlgorithm } | undefined {
+  const trailer = headers['x-amz-trailer'];
+  if (trailer === undefined) return undefined;
+  const name = String(trailer).trim().toLowerCase();
+  if (!name.startsWith('x-amz-checksum-'))
+    throw new MkvError('MKV_BAD_REQUEST', `x-amz-trailer: ${name} is not a trailer this server checks`);
+  return { name, algorithm: checksumAlgorithm(name) };
 }

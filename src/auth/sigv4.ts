@@ -173,7 +173,8 @@ function parseAmzDate(text: string): number {
 
 function keyOf(credentials: Credentials, accessKey: string): AccessKey {
   const key = credentials.keys.get(accessKey);
-  if (!key) throw new MkvError('MKV_UNKNOWN_ACCESS_KEY', `the access key ${accessKey} is not one of this server's`);
+  // S3's words, which do not repeat the name: a client that swapped its key and secret sent the secret as it.
+  if (!key) throw new MkvError('MKV_UNKNOWN_ACCESS_KEY', 'The AWS Access Key Id you provided does not exist in our records.');
   return key;
 }
 
@@ -230,7 +231,6 @@ export function verifyHeaderSignature(credentials: Credentials, request: SignedR
     throw refused('MKV_AUTH_MALFORMED', 'the Authorization header lacks Credential, SignedHeaders or Signature');
   const credential = parseCredential(credentialText);
   checkScope(credentials, credential);
-  const key = keyOf(credentials, credential.accessKey);
   const amzDate = headerValue(request.headers, 'x-amz-date');
   const time = parseAmzDate(amzDate);
   if (Number.isNaN(time)) throw refused('MKV_ACCESS_DENIED', 'a signed request needs an X-Amz-Date header (YYYYMMDDTHHMMSSZ)');
@@ -240,6 +240,7 @@ export function verifyHeaderSignature(credentials: Credentials, request: SignedR
   const signedHeaders = signedText.split(';');
   if (!signedHeaders.includes('host')) throw refused('MKV_SIGNATURE', 'the Host header must be signed');
   checkAllSigned(request.headers, signedHeaders);
+  const key = keyOf(credentials, credential.accessKey);
   const declared = headerValue(request.headers, 'x-amz-content-sha256');
   if (declared === '') {
     // A body's hash must be declared, so that the signature is checked before the body is read.
@@ -270,7 +271,6 @@ export function verifyPresigned(credentials: Credentials, request: SignedRequest
   if (query.get('X-Amz-Algorithm') !== ALGORITHM) throw refused('MKV_AUTH_MALFORMED', `only ${ALGORITHM} presigned URLs are accepted`);
   const credential = parseCredential(query.get('X-Amz-Credential') ?? '');
   checkScope(credentials, credential);
-  const key = keyOf(credentials, credential.accessKey);
   const amzDate = query.get('X-Amz-Date') ?? '';
   const time = parseAmzDate(amzDate);
   const expires = Number(query.get('X-Amz-Expires'));
@@ -284,6 +284,7 @@ export function verifyPresigned(credentials: Credentials, request: SignedRequest
   if (!signedHeaders.includes('host')) throw refused('MKV_SIGNATURE', 'the Host header must be signed');
   // X-Amz-Content-SHA256 is the canonical request's payload line: the signature covers it either way.
   checkAllSigned(request.headers, signedHeaders, ['x-amz-content-sha256']);
+  const key = keyOf(credentials, credential.accessKey);
   const payload = headerValue(request.headers, 'x-amz-content-sha256') || 'UNSIGNED-PAYLOAD';
   if (!knownPayload(payload) || STREAMING_SIGNED.has(payload))
     throw new MkvError('MKV_BAD_REQUEST', 'a presigned request sends its body unsigned or with its hex sha256 in X-Amz-Content-SHA256');

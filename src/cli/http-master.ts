@@ -9,7 +9,7 @@ import type { MasterConfig } from '../config.js';
 import { uploadsDir } from '../db/paths.js';
 import type { IndexStore } from '../index/index-store.js';
 import type { Logger } from '../logger.js';
-import { answerClientErrors, createMasterHandler } from '../master/handler.js';
+import { answerClientErrors, serveMaster } from '../master/handler.js';
 import { UploadStore } from '../master/s3/uploads.js';
 import type { Metrics } from '../metrics.js';
 import { VolumeClient } from '../volumes/client.js';
@@ -64,7 +64,8 @@ export function createHttpMaster(settings: HttpSettings, index: IndexStore, writ
   const credentials = settings.credentialsFile ? readCredentials(settings.credentialsFile, settings.region) : undefined;
   const deps = { config, index, writer, volumes, uploads, logger, metrics, ...(credentials ? { credentials } : {}) };
   const serve = (s3: boolean) => {
-    const server = createServer(createMasterHandler(deps, { s3 }));
+    const server = createServer();
+    serveMaster(server, deps, { s3 });
     // A gigabyte on a slow link takes longer than Node's default 5 minutes per request.
     server.requestTimeout = 0;
     answerClientErrors(server, logger);

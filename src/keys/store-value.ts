@@ -63,11 +63,28 @@ export interface Stored {
 /** Values up to this size are read whole, then written to each replica from one buffer. */
 export const SMALL_VALUE_BYTES = 64 * 1024;
 
+/** How a value is stored: as S3 does (none: the native API), and whether it may replace a value the key holds. */
+export interface StoreOptions {
+  s3?: S3Value;
+  /**
+   * Whether the caller may destroy a value the key holds (live, or unlinked for LINK to bring
+   * back): with credentials, a key that may write but not delete never overwrites one. Default true.
+   */
+  mayReplace?: boolean;
+}
+
 /**
  * Stores `source` under `key`. The native API's PUT (no `s3`) refuses a live key (MKV_EXISTS)
  * and an empty value, as the original does; S3's replaces a live value, and stores an empty one.
  */
-export async function storeValue(deps: KeyDeps, key: string, source: ValueSource, cause: Cause, s3?: S3Value): Promise<Stored> {
+export async function storeValue(
+  deps: KeyDeps,
+  key: string,
+  source: ValueSource,
+  cause: Cause,
+  options: StoreOptions = {},
+): Promise<Stored> {
+  const { s3, mayReplace = true } = options;
   if (source.length === 0 && !s3) throw emptyBody('Content-Length is 0');
   checkKeyFits(key);
   const targetVolumes = keyToVolumes(key, deps.config.volumes, deps.config.replicas, deps.config.subvolumes);
@@ -76,7 +93,7 @@ export async function storeValue(deps: KeyDeps, key: string, source: ValueSource
       ? await readWhole(source.body, source.length, deps.config.bodyTimeoutMs)
       : undefined;
   const write = await beginWrite(deps.writer, deps.index, key, (record) =>
-    decideStore(deps, key, record, targetVolumes, cause, s3 !== undefined),
+    decideStore(deps, key, record, targetVolumes, cause, s3 !== undefined, mayReplace),
   );
   const overwrite = write.started[0]?.change.type === 'OverwriteStarted';
   // An overwrite's blob is named by the seq of the event that began it.
@@ -125,9 +142,12 @@ function decideStore(
   targetVolumes: string[],
   cause: Cause,
   s3: boolean,
+  mayReplace: boolean,
 ): Decision {
   if (record?.state === 'deleting') return beingDeleted();
   if (record?.state === 'live' && !s3) return new MkvError('MKV_EXISTS', 'the key exists; DELETE or UNLINK it first');
+  if ((record?.state === 'live' || record?.state === 'unlinked') && !mayReplace)
+    return new MkvError('MKV_ACCESS_DENIED', `${key} holds a value, and replacing it needs the delete right`);
   if (record?.state === 'pending') {
     const refusal = inFlightElsewhere(deps, record);
     if (refusal) return refusal;

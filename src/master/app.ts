@@ -18,6 +18,8 @@ import { isS3, onS3Port, s3ErrorAnswer } from './s3/s3.js';
 /** Any path: the key is the whole of it (handlers decode ctx.path themselves). */
 const ANY_KEY = '/{*key}';
 
+const API_METHODS = new Set(['GET', 'HEAD', 'PUT', 'POST', 'DELETE', 'UNLINK', 'LINK']);
+
 /** How long a request with Min-Log-Seq waits for this master's index to reach that seq. */
 const MIN_LOG_SEQ_WAIT_MS = 10_000;
 
@@ -98,8 +100,10 @@ export function createApp(deps: MasterDeps): Koa {
     });
   }
   app.use(async (ctx, next) => {
+    // Waited for once the request is admitted (handler.ts), and only by a method this API has:
+    // another is answered at once (405, 501).
     const minimum = ctx.get('min-log-seq');
-    if (minimum !== '') await waitForSeq(deps.index, parseSeq(minimum), MIN_LOG_SEQ_WAIT_MS);
+    if (minimum !== '' && API_METHODS.has(ctx.method)) await waitForSeq(deps.index, parseSeq(minimum), MIN_LOG_SEQ_WAIT_MS);
     await next();
   });
   app.use(router.routes());

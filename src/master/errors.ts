@@ -6,6 +6,7 @@ import { MkvError } from '../errors.js';
 import type { IncomingMessage } from 'node:http';
 import { accessKeyOf } from '../auth/authenticate.js';
 import type { MasterDeps } from './deps.js';
+import type { Logger } from '../logger.js';
 import type { Answer } from './answer.js';
 
 /** Refusals for the request's credentials: counted (mkv_auth_failures_total) and logged with the access key, never a secret. */
@@ -28,22 +29,54 @@ export function isAuthFailure(error: MkvError): boolean {
 export function failure(caught: unknown, deps: MasterDeps, method: string, path: string, request?: IncomingMessage): MkvError {
   const { logger } = deps;
   const error = caught instanceof MkvError ? caught : new MkvError('MKV_INTERNAL', 'internal error', { cause: caught });
-  if (error.code === 'MKV_INTERNAL') logger.error('request failed', { method, path, error: caught });
-  else if (error.status >= 500) logger.warn('request failed', { method, path, code: error.code, error: error.message });
+  if (error.code === 'MKV_INTERNAL') logger.error('request failed', { method, path: clip(path), error: caught });
+  else if (error.status >= 500) logger.warn('request failed', { method, path: clip(path), code: error.code, error: error.message });
   else if (AUTH_FAILURES.has(error.code)) {
     deps.metrics?.authFailures.inc({ reason: error.code.slice('MKV_'.length).toLowerCase() });
-    const accessKey = request ? accessKeyOf(request) : undefined;
-    logger.warn('request refused for its credentials', {
+    logRefusal(logger, {
       method,
-      path,
+      path: clip(path),
       code: error.code,
-      reason: error.message,
-      accessKey,
+      reason: clip(error.message),
+      // Only a name this server knows: a client that swapped its key and secret sent the secret there.
+      accessKey: request ? accessKeyOf(request, deps.credentials) : undefined,
       // A request whose socket is gone (the client hung up on its refusal) no longer has one.
       client: (request?.socket as IncomingMessage['socket'] | null | undefined)?.remoteAddress,
     });
   }
   return error;
+}
+
+/** What a log line holds of a client's text (a path, a message that quotes it): a client cannot fill the logs with it. */
+function clip(text: string, length = 256): string {
+  return text.length <= length ? text : `${text.slice(0, length)}… (${text.length} characters)`;
+}
+
+/** Refusals logged one by one each second; past that, counted and said in one line (with the next refusal after it). */
+const REFUSALS_LOGGED_PER_SECOND = 20;
+const refusalWindows = new WeakMap<Logger, { second: number; logged: number; unlogged: number }>();
+
+/**
+ * Logs a refusal of credentials, at most REFUSALS_LOGGED_PER_SECOND a second: anyone can send
+ * refused requests as fast as the master answers them, and each is a line (mkv_auth_failures_total
+ * counts every one).
+ */
+function logRefusal(logger: Logger, fields: Record<string, unknown>): void {
+  const second = Math.floor(Date.now() / 1000);
+  let window = refusalWindows.get(logger);
+  if (!window) refusalWindows.set(logger, (window = { second, logged: 0, unlogged: 0 }));
+  if (window.second !== second) {
+    if (window.unlogged > 0)
+      logger.warn('more requests were refused for their credentials than are logged one by one', {
+        unlogged: window.unlogged,
+        second: new Date(window.second * 1000).toISOString(),
+      });
+    window.second = second;
+    window.logged = 0;
+    window.unlogged = 0;
+  }
+  if (window.logged++ < REFUSALS_LOGGED_PER_SECOND) logger.warn('request refused for its credentials', fields);
+  else window.unlogged++;
 }
 
 /** The native API's answer to an error. A 404 has no body, as in the original (Content-Length: 0). */

@@ -6,6 +6,7 @@
 //   request ─▶ hot verb, "/key" with no query, not S3, no Min-Log-Seq, writable? ─yes─▶ answerNative ─▶ writeAnswer
 //                                    └─no─▶ Koa (app.ts): S3, queries, read-only, Min-Log-Seq, 405/501
 import type { IncomingMessage, RequestListener, Server, ServerResponse } from 'node:http';
+import { MkvError } from '../errors.js';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../logger.js';
 import { writeAnswer } from './answer.js';
@@ -13,7 +14,6 @@ import { createApp } from './app.js';
 import { recordRequest, type MasterDeps } from './deps.js';
 import { errorAnswer, failure } from './errors.js';
 import { admit, authenticate, rememberIdentity } from '../auth/authenticate.js';
-import type { Credentials } from '../auth/credentials.js';
 import { isS3, isS3Client, markS3Port, onS3Port, s3ErrorAnswer } from './s3/s3.js';
 import { answerNative } from './native-api.js';
 import { decodeKey } from './request-key.js';
@@ -43,13 +43,23 @@ export interface HandlerOptions {
   s3?: boolean;
 }
 
-export function createMasterHandler(deps: MasterDeps, options: HandlerOptions = {}): RequestListener {
+/**
+ * Serves the master on `server`: its requests, and those that ask to be told to go on with their
+ * body (Expect: 100-continue), which are admitted first: a refused one is answered without the
+ * 100, so its client sends no body.
+ */
+export function serveMaster(server: Server, deps: MasterDeps, options: HandlerOptions = {}): void {
+  const { request, checkContinue } = masterListeners(deps, options);
+  server.on('request', request);
+  server.on('checkContinue', checkContinue);
+}
+
+function masterListeners(deps: MasterDeps, options: HandlerOptions): { request: RequestListener; checkContinue: RequestListener } {
   const koa = createApp(deps).callback();
   const readOnly = deps.config.readOnly;
   const native = options.nativePath !== false && !options.s3;
-  return (request: IncomingMessage, response: ServerResponse) => {
-    if (options.s3) markS3Port(request);
-    if (deps.credentials && !admitted(deps, deps.credentials, request, response)) return;
+  /** The request, admitted. */
+  const serve = (request: IncomingMessage, response: ServerResponse) => {
     if (!native || !isHot(request, readOnly)) {
       void koa(request, response); // Koa answers its own errors
       return;
@@ -71,24 +81,49 @@ export function createMasterHandler(deps: MasterDeps, options: HandlerOptions = 
       },
     );
   };
+  const admittedHere = (request: IncomingMessage, response: ServerResponse) => {
+    if (options.s3) markS3Port(request);
+    return admitted(deps, request, response);
+  };
+  return {
+    request(request, response) {
+      if (admittedHere(request, response)) serve(request, response);
+    },
+    checkContinue(request, response) {
+      if (!admittedHere(request, response)) return;
+      response.writeContinue();
+      serve(request, response);
+    },
+  };
+}
+
+/** A request target as Koa reads it (absolute-form "http://host/path?query" too), split into its raw path and query. */
+function requestTarget(url: string): { rawPath: string; query: string } {
+  const origin = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?]*/.exec(url);
+  const target = origin ? url.slice(origin[0].length) || '/' : url;
+  const at = target.indexOf('?');
+  return at === -1 ? { rawPath: target, query: '' } : { rawPath: target.slice(0, at), query: target.slice(at + 1) };
 }
 
 /**
- * Authenticates a request (--credentials) before anything else happens to it, and refuses it at
- * once if its identity could not be allowed it (admit): no body read, no Min-Log-Seq waited
- * for, no lock. The identity is remembered for the handlers, which ask for the rights they need.
- * Refusals are answered here, as S3 answers for an S3 request, else 401 with WWW-Authenticate
- * (or 403); false then.
+ * What happens to every request before anything else: a target with a fragment is refused (a
+ * client never sends one; Koa would read the path up to it, while a signature covers all of it);
+ * then, with --credentials, the request is authenticated and refused at once if its identity
+ * could not be allowed it (admit): no body read, no Min-Log-Seq waited for, no lock. The
+ * identity is remembered for the handlers, which ask for the rights they need. Refusals are
+ * answered here, as S3 answers for an S3 request, else 401 with WWW-Authenticate (or 403); false then.
  */
-function admitted(deps: MasterDeps, credentials: Credentials, request: IncomingMessage, response: ServerResponse): boolean {
+function admitted(deps: MasterDeps, request: IncomingMessage, response: ServerResponse): boolean {
   const url = request.url ?? '/';
-  const at = url.indexOf('?');
-  const rawPath = at === -1 ? url : url.slice(0, at);
-  const query = at === -1 ? '' : url.slice(at + 1);
+  const hasFragment = url.includes('#');
+  if (!deps.credentials && !hasFragment) return true;
+  const { rawPath, query } = requestTarget(url);
   try {
+    if (hasFragment) throw new MkvError('MKV_BAD_KEY', 'the request target has a "#": a key holding one is sent as %23');
     const method = request.method ?? 'GET';
-    const identity = authenticate(credentials, { method, rawPath, query, headers: request.headers });
-    admit(identity, method, decodeKey(rawPath));
+    const identity = authenticate(deps.credentials!, { method, rawPath, query, headers: request.headers });
+    const s3 = onS3Port(request) || isS3(request.headers, query);
+    admit(identity, method, decodeKey(rawPath), new URLSearchParams(query), s3);
     // A presigned URL's x-amz-* query parameters are the request's headers, as S3 reads them.
     if (identity.hoisted) Object.assign(request.headers, identity.hoisted);
     rememberIdentity(request, identity);

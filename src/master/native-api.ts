@@ -18,7 +18,8 @@ import { rebalanceLockedKey } from '../keys/rebalance-key.js';
 import { deleteKey, setLinked } from '../keys/remove.js';
 import { storeValue, type ValueSource } from '../keys/store-value.js';
 import { authorize, identityOf } from '../auth/authenticate.js';
-import { contentMd5Check, sha256Check } from '../auth/body-check.js';
+import { allows } from '../auth/credentials.js';
+import { sha256Check, trailerChecksum, valueChecks } from '../auth/body-check.js';
 import type { Answer } from './answer.js';
 import { apiCause, type MasterDeps } from './deps.js';
 import { decodeKey } from './request-key.js';
@@ -107,7 +108,7 @@ async function answerRead(deps: MasterDeps, request: ApiRequest): Promise<Answer
 export function requestBody(message: IncomingMessage, options: { allowEmpty?: boolean } = {}): ValueSource {
   const { headers } = message;
   const rule = identityOf(message).body;
-  const md5 = contentMd5Check(headers);
+  const checks = valueChecks(headers);
   const stages: Transform[] = rule.kind === 'sha256' ? [sha256Check(rule.expected)] : [];
   // aws-chunked framing: said by Content-Encoding, or only by a STREAMING-… payload hash (minio-go,
   // which restic uses, sends no Content-Encoding), whether or not signatures are checked.
@@ -120,14 +121,23 @@ export function requestBody(message: IncomingMessage, options: { allowEmpty?: bo
       throw new MkvError('MKV_BAD_REQUEST', 'X-Amz-Decoded-Content-Length must be a byte count');
     length = decoded === undefined ? undefined : Number(decoded);
     if (length === 0 && !options.allowEmpty) throw new MkvError('MKV_EMPTY_BODY', 'a PUT needs a body (X-Amz-Decoded-Content-Length is 0)');
-    stages.push(rule.kind === 'chunks' ? new AwsChunkedDecoder(length, rule.signing, rule.trailer) : new AwsChunkedDecoder(length));
+    const trailer = trailerChecksum(headers);
+    stages.push(
+      new AwsChunkedDecoder({
+        ...(length !== undefined ? { expected: length } : {}),
+        ...(rule.kind === 'chunks' ? { signing: rule.signing, signedTrailer: rule.trailer } : {}),
+        ...(trailer ? { trailerChecksum: trailer } : {}),
+      }),
+    );
   } else {
+    if (headers['x-amz-trailer'] !== undefined)
+      throw new MkvError('MKV_BAD_REQUEST', 'x-amz-trailer needs an aws-chunked body to carry the trailer');
     const chunked = /\bchunked\b/i.test(headers['transfer-encoding'] ?? '');
     // Node's parser has already refused a malformed Content-Length.
     length = headers['content-length'] === undefined ? (chunked ? undefined : 0) : Number(headers['content-length']);
     if (length === 0 && !options.allowEmpty) throw new MkvError('MKV_EMPTY_BODY', 'a PUT needs a body (Content-Length is 0 or missing)');
   }
-  if (md5) stages.push(md5);
+  stages.push(...checks);
   if (stages.length === 0) return { body: message, length };
   pipeline([message, ...stages], () => undefined); // errors surface on the last stage
   return { body: stages.at(-1)!, length };
@@ -136,8 +146,11 @@ export function requestBody(message: IncomingMessage, options: { allowEmpty?: bo
 /** PUT /key: 201 once every replica has the value; 403 a live key; 411 an empty body. */
 async function answerPut(deps: MasterDeps, request: ApiRequest): Promise<Answer> {
   const key = decodeKey(request.rawPath);
-  authorize(identityOf(request.message), 'write', key);
-  const stored = await storeValue(deps, key, requestBody(request.message), apiCause(request.client));
+  const identity = identityOf(request.message);
+  authorize(identity, 'write', key);
+  const stored = await storeValue(deps, key, requestBody(request.message), apiCause(request.client), {
+    mayReplace: allows(identity.grant, 'delete', key),
+  });
   return written(201, stored.seq, { ETag: `"${stored.md5 ?? ''}"` });
 }
 

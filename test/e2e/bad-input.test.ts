@@ -3,6 +3,7 @@
 // request; memory comes back to its baseline. MKV_BAD_CONNECTIONS sets how many connections the
 // open-and-drop flood holds at once (2,000 in npm test; tools/reliability.sh uses 10,000).
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { SegmentLog } from '../../src/log/segment-log.js';
@@ -314,7 +315,9 @@ describe('hostile requests', () => {
   // every GET of that worker waited; the timeout only turns a return of that into a failure.
   test('800 KB of open <Object tags, twice at once: both refused at once, GETs answered meanwhile', { timeout: 60_000 }, async () => {
     const body = '<Delete>' + '<Object '.repeat(100_000) + '</Delete>';
-    const hostile = () => http('POST', `${master.url}/b?delete`, body, {}, 30_000);
+    // With its Content-MD5, as S3 wants a DeleteObjects: the parser must take the document.
+    const md5 = createHash('md5').update(body).digest('base64');
+    const hostile = () => http('POST', `${master.url}/b?delete`, body, { 'content-md5': md5 }, 30_000);
     const gets = async () => {
       const statuses: number[] = [];
       for (let i = 0; i < 20; i++) statuses.push((await http('GET', `${master.url}/q/x`, undefined, {}, 30_000)).status);
@@ -337,7 +340,7 @@ describe('hostile requests', () => {
       'PUT /trickle/put HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n',
       'PUT /trickle/large HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n\r\n',
       'PUT /b/trickle-chunked HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n',
-      'POST /b?delete HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n',
+      'POST /b?delete HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\nContent-MD5: 1B2M2Y8AsgTpgAmY7PhCfg==\r\n\r\n',
       `PUT /b/trickle?partNumber=1&uploadId=${uploadId} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n`,
       `POST /b/trickle?uploadId=${uploadId} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n`,
     ];

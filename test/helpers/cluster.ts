@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { createServer } from 'node:http';
-import { answerClientErrors, createMasterHandler } from '../../src/master/handler.js';
+import { answerClientErrors, serveMaster } from '../../src/master/handler.js';
 import { defaultConfig, type MasterConfig } from '../../src/config.js';
 import { silentLogger, type Logger } from '../../src/logger.js';
 import { createVolumeClient } from '../../src/cli/http-master.js';
@@ -211,7 +211,8 @@ export async function startMaster(
     ...(options.credentials ? { credentials: options.credentials } : {}),
   };
   const serve = async (nativePath: boolean, s3 = false) => {
-    const server = createServer(createMasterHandler(deps, { nativePath, s3 }));
+    const server = createServer();
+    serveMaster(server, deps, { nativePath, s3 });
     server.requestTimeout = 0;
     answerClientErrors(server, logger);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

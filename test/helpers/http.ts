@@ -1,4 +1,5 @@
 // A small HTTP client for tests, on undici (never following redirects unless asked).
+import { connect } from 'node:net';
 import { request } from 'undici';
 
 export interface Reply {
@@ -29,4 +30,27 @@ export async function getFollowing(url: string): Promise<Reply> {
   const first = await http('GET', url);
   if (first.status !== 302) return first;
   return http('GET', first.headers.location!);
+}
+
+/**
+ * Sends `head` (and `body`) as they are on a new connection, and resolves with what the server
+ * answered before it closed, or what it had answered after `waitMs` (for requests no client
+ * library sends: a raw "#" in the target, an Expect: 100-continue whose body never comes).
+ */
+export function rawExchange(port: number, head: string, body?: Buffer | string, waitMs = 3000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    let answer = '';
+    const done = () => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(answer);
+    };
+    const timer = setTimeout(done, waitMs);
+    socket.on('data', (chunk: Buffer) => (answer += chunk.toString('latin1')));
+    socket.on('close', done);
+    socket.on('error', (error) => (answer === '' ? reject(error) : done()));
+    socket.write(head);
+    if (body !== undefined) socket.write(body);
+  });
 }

@@ -11,12 +11,14 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { createHash } from 'node:crypto';
+import { crc32 } from 'node:zlib';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { parseCredentials, type Credentials } from '../../src/auth/credentials.js';
 import { createAdminServer } from '../../src/master/admin.js';
 import { uploadsDir } from '../../src/db/paths.js';
 import type { Logger } from '../../src/logger.js';
 import { blobsIn } from '../helpers/blobs.js';
-import { http, type Reply } from '../helpers/http.js';
+import { http, rawExchange, type Reply } from '../helpers/http.js';
 import {
   hasNginx,
   removeDir,
@@ -212,10 +214,12 @@ describe(`attacks on a secured master (${hasNginx() ? 'nginx' : 'embedded'} volu
     const head = await http('HEAD', url, undefined, await signedHeaders(OPS, 'HEAD', url));
     assert.equal(head.headers['x-amz-meta-owner'], 'backup');
     // The AWS SDK for JavaScript puts such headers in the query instead: signed there, and read as S3 reads them.
-    const hoisted = await presignedUrl(BACKUP, 'PUT', url, 300, { 'x-amz-meta-owner': 'hoisted' }, { hoist: true });
+    const hoistedKey = `${master.url}/backup/hoisted.txt`;
+    const hoisted = await presignedUrl(BACKUP, 'PUT', hoistedKey, 300, { 'x-amz-meta-owner': 'hoisted' }, { hoist: true });
     assert.match(hoisted, /x-amz-meta-owner=hoisted/);
     assert.equal((await http('PUT', hoisted, 'dropped again')).status, 200);
-    assert.equal((await http('HEAD', url, undefined, await signedHeaders(OPS, 'HEAD', url))).headers['x-amz-meta-owner'], 'hoisted');
+    const hoistedHead = await http('HEAD', hoistedKey, undefined, await signedHeaders(OPS, 'HEAD', hoistedKey));
+    assert.equal(hoistedHead.headers['x-amz-meta-owner'], 'hoisted');
     const altered = hoisted.replace('x-amz-meta-owner=hoisted', 'x-amz-meta-owner=mallory');
     assert.equal((await http('PUT', altered, 'dropped again')).status, 403, 'and cannot be changed');
   });
@@ -397,6 +401,9 @@ describe(`attacks on a secured master (${hasNginx() ? 'nginx' : 'embedded'} volu
       const again = await streamingPut(OPS, url, [Buffer.alloc(size / 2, 'c'), Buffer.alloc(size / 2, 'd')]);
       const tampered = Buffer.from(again.body);
       tampered[tampered.indexOf('c') + 10] = 'X'.charCodeAt(0);
+      // Refusals are logged one by one up to a number a second (the rest counted): start a second of its own.
+      const second = Math.floor(Date.now() / 1000);
+      while (Math.floor(Date.now() / 1000) === second) await new Promise((resolve) => setTimeout(resolve, 10));
       const logged = lines.length;
       const reply = await http('PUT', url, tampered, again.headers);
       assert.equal(reply.status, 403, reply.text);
@@ -425,6 +432,214 @@ describe(`attacks on a secured master (${hasNginx() ? 'nginx' : 'embedded'} volu
     assert.equal(known.status, 401);
     assert.deepEqual([unknown.status, unknown.text], [known.status, known.text]);
     assert.doesNotMatch(known.text, /ops/);
+  });
+
+  // Found by an attacker's review of the above (the findings' letters are that review's).
+  test('A1: a "#" in the request target is refused: a presigned URL cannot be aimed at the key before it', async () => {
+    assert.equal((await http('PUT', `${master.url}/backup/victim`, 'precious', AS_OPS)).status, 201);
+    const created = await http(
+      'POST',
+      `${master.url}/backup/victim%23part?uploads`,
+      undefined,
+      await signedHeaders(OPS, 'POST', `${master.url}/backup/victim%23part?uploads`),
+    );
+    const uploadId = /<UploadId>([^<]+)</.exec(created.text)![1]!;
+    const presigned = new URL(
+      await presignedUrl(BACKUP, 'PUT', `${master.url}/backup/victim%23part?partNumber=1&uploadId=${uploadId}`, 300),
+    );
+    const read = new URL(await presignedUrl(OPS, 'GET', `${master.url}/backup/victim%23part`, 300));
+    for (const [port, target, method] of [
+      [master.port, `/backup/victim#part${presigned.search}`, 'PUT'],
+      [Number(new URL(master.s3Url).port), `/backup/victim#part${presigned.search}`, 'PUT'],
+      [master.port, `/backup/victim#part${read.search}`, 'GET'],
+    ] as const) {
+      const answer = await rawExchange(
+        port,
+        `${method} ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\namz-sdk-invocation-id: x\r\nContent-Length: 4\r\nConnection: close\r\n\r\n`,
+        method === 'PUT' ? 'EVIL' : undefined,
+      );
+      assert.match(answer, /^HTTP\/1\.1 400 /, `${method} ${target}: ${answer.slice(0, 200)}`);
+      assert.doesNotMatch(answer, /precious/);
+    }
+    assert.equal(await valueOf('/backup/victim'), 'precious');
+  });
+
+  test('A2: Min-Log-Seq is waited for only once the exact right is checked (and never by a method the API has not)', async () => {
+    for (const [method, path] of [
+      ['GET', '/?list'],
+      ['GET', '/open/x?history'],
+      ['GET', '/'],
+      ['PATCH', '/open/x'],
+    ] as const) {
+      const reply = await http(
+        method,
+        master.url + path,
+        undefined,
+        { 'min-log-seq': '999999999', ...(path === '/' ? { 'amz-sdk-invocation-id': 'x' } : {}) },
+        5000,
+      );
+      assert.ok(reply.status !== 503 && reply.status < 500, `${method} ${path}: ${reply.status} ${reply.text}`);
+      assert.doesNotMatch(reply.text, /seq/, "no word of the log's position");
+    }
+  });
+
+  test('A3: refusals cost a line each up to a number a second, clipped; the rest are counted in one', async () => {
+    const logged = lines.length;
+    const path = `/private/${'x'.repeat(8000)}`;
+    await Promise.all(Array.from({ length: 100 }, () => http('GET', master.url + path)));
+    // The count of the rest comes with the next refusal after that second.
+    const second = Math.floor(Date.now() / 1000);
+    while (Math.floor(Date.now() / 1000) === second) await new Promise((resolve) => setTimeout(resolve, 10));
+    await http('GET', `${master.url}/private/y`);
+    const burst = lines.slice(logged);
+    assert.ok(burst.length <= 2 * 20 + 2, `${burst.length} lines for 101 refusals`);
+    for (const line of burst) assert.ok(JSON.stringify(line.fields).length < 1200, 'a line holds no 8 KB path');
+    assert.ok(
+      burst.some((line) => /more requests were refused/.test(line.message)),
+      'the rest are counted',
+    );
+  });
+
+  test('A4: Expect: 100-continue is answered only once the request is admitted: a refused one gets no 100, and sends no body', async () => {
+    const answer = await rawExchange(
+      master.port,
+      'PUT /private/evil HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5000000\r\nExpect: 100-continue\r\n\r\n',
+    );
+    assert.match(answer, /^HTTP\/1\.1 401 /, answer.slice(0, 100));
+    assert.doesNotMatch(answer, /100 Continue/);
+    const allowed = await rawExchange(
+      master.port,
+      `PUT /private/expected HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: ${AS_OPS.authorization}\r\nContent-Length: 2\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`,
+      'ok',
+    );
+    assert.match(allowed, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 201 /);
+  });
+
+  test('A5, A6: no secret in a log line or an answer when a client swaps its key and secret; unsigned headers refused alike for any name', async () => {
+    const logged = lines.length;
+    await http('GET', `${master.url}/private/x`, undefined, basic('ops-secret-key-0123'));
+    await http('GET', `${master.url}/private/x`, undefined, basic('ops-secret-key-0123:ops'));
+    const swapped = await http(
+      'GET',
+      `${master.url}/pub/a.txt`,
+      undefined,
+      await signedHeaders({ accessKey: 'ops-secret-key-0123', secret: 'ops' }, 'GET', `${master.url}/pub/a.txt`),
+    );
+    assert.equal(swapped.status, 403);
+    assert.doesNotMatch(swapped.text, /ops-secret-key/);
+    assert.doesNotMatch(JSON.stringify(lines.slice(logged)), /ops-secret-key/);
+    for (const name of ['ops', 'nosuch']) {
+      const url = `${master.url}/pub/a.txt`;
+      const headers = { ...(await signedHeaders({ accessKey: name, secret: 'whatever-secret' }, 'GET', url)), 'x-amz-meta-x': 'y' };
+      const reply = await http('GET', url, undefined, headers);
+      assert.match(reply.text, /<Code>AccessDenied<\/Code>/, name);
+    }
+  });
+
+  test('A7: a checksum a body comes with is checked, as a header or as an aws-chunked trailer, by every algorithm', async () => {
+    const url = `${master.url}/private/checked.txt`;
+    const wrong = await http('PUT', url, 'good', {
+      ...(await signedHeaders(OPS, 'PUT', url, { 'x-amz-checksum-crc32': Buffer.alloc(4).toString('base64') }, 'good')),
+    });
+    assert.equal(wrong.status, 400);
+    assert.match(wrong.text, /<Code>BadDigest<\/Code>/);
+    const crc = (text: string) => {
+      const out = Buffer.alloc(4);
+      out.writeUInt32BE(crc32(Buffer.from(text)));
+      return out.toString('base64');
+    };
+    const trailed = (text: string, checksum: string) =>
+      Buffer.from(`${text.length.toString(16)}\r\n${text}\r\n0\r\nx-amz-checksum-crc32:${checksum}\r\n\r\n`);
+    const trailerHeaders = async () =>
+      signedHeaders(OPS, 'PUT', url, {
+        'x-amz-content-sha256': 'STREAMING-UNSIGNED-PAYLOAD-TRAILER',
+        'content-encoding': 'aws-chunked',
+        'x-amz-trailer': 'x-amz-checksum-crc32',
+        'x-amz-decoded-content-length': '4',
+      });
+    const badTrailer = await http('PUT', url, trailed('EVIL', crc('good')), await trailerHeaders());
+    assert.equal(badTrailer.status, 400, badTrailer.text);
+    assert.match(badTrailer.text, /<Code>BadDigest<\/Code>/);
+    assert.equal(await valueOf('/private/checked.txt'), 404);
+    assert.equal((await http('PUT', url, trailed('good', crc('good')), await trailerHeaders())).status, 200);
+    // A real client's checksums, every algorithm, both ways (a buffer: a header; a stream: a trailer).
+    const client = new S3Client({
+      endpoint: master.url,
+      forcePathStyle: true,
+      region: 'us-east-1',
+      credentials: { accessKeyId: OPS.accessKey, secretAccessKey: OPS.secret },
+      maxAttempts: 1,
+    });
+    try {
+      for (const algorithm of ['CRC32', 'CRC32C', 'SHA1', 'SHA256'] as const) {
+        for (const body of [Buffer.from(`by ${algorithm}`), Readable.from([Buffer.from(`streamed by ${algorithm}`)])]) {
+          const key = `private/sdk-${algorithm}-${Buffer.isBuffer(body) ? 'buffer' : 'stream'}`;
+          await client.send(
+            new PutObjectCommand({
+              Bucket: 'private',
+              Key: key.slice('private/'.length),
+              Body: body,
+              ChecksumAlgorithm: algorithm,
+              ...(Buffer.isBuffer(body) ? {} : { ContentLength: `streamed by ${algorithm}`.length }),
+            }),
+          );
+          assert.match(String(await valueOf(`/${key}`)), new RegExp(`by ${algorithm}$`));
+        }
+      }
+    } finally {
+      client.destroy();
+    }
+  });
+
+  test('A8: a V2 presigned bucket URL does what it was signed for, whatever is added to its query', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const signed = v2PresignedUrl(
+      { accessKey: 'reader', secret: 'reader-secret-key' },
+      'GET',
+      master.url,
+      '/pub?location',
+      now + 300,
+    ).replace('?location?', '?location&');
+    const reply = await http('GET', `${signed}&list-type=2`);
+    assert.equal(reply.status, 200, reply.text);
+    assert.match(reply.text, /<LocationConstraint/);
+    assert.doesNotMatch(reply.text, /<ListBucketResult/);
+  });
+
+  test('A9: a key that may write but not delete destroys no value: no overwrite, no copy over one, no DeleteObjects', async () => {
+    const url = `${master.url}/backup/kept.txt`;
+    const overwrite = await http('PUT', url, 'gone', await signedHeaders(BACKUP, 'PUT', url, {}, 'gone'));
+    assert.equal(overwrite.status, 403, overwrite.text);
+    const copy = await http(
+      'PUT',
+      url,
+      undefined,
+      await signedHeaders(BACKUP, 'PUT', url, { 'x-amz-copy-source': '/backup/replayed-none' }),
+    );
+    assert.ok(copy.status === 403 || copy.status === 404, `${copy.status}`);
+    const copyOver = await http(
+      'PUT',
+      url,
+      undefined,
+      await signedHeaders(BACKUP, 'PUT', url, { 'x-amz-copy-source': '/backup/md5-s3.txt' }),
+    );
+    assert.equal(copyOver.status, 403, copyOver.text);
+    assert.equal(await valueOf('/backup/kept.txt'), 'kept');
+    const fresh = `${master.url}/backup/fresh.txt`;
+    assert.equal(
+      (await http('PUT', fresh, 'new', await signedHeaders(BACKUP, 'PUT', fresh, {}, 'new'))).status,
+      200,
+      'a new key it writes',
+    );
+    const document = '<Delete><Object><Key>kept.txt</Key></Object></Delete>';
+    const deleted = await http(
+      'POST',
+      `${master.url}/backup?delete`,
+      document,
+      await signedHeaders(BACKUP, 'POST', `${master.url}/backup?delete`, { 'content-md5': md5Base64(document) }, document),
+    );
+    assert.equal(deleted.status, 403);
+    assert.equal(await valueOf('/backup/kept.txt'), 'kept');
   });
 
   test('no answer can be sniffed into HTML: X-Content-Type-Options nosniff, native and S3', async () => {

@@ -273,10 +273,15 @@ function s3Suite(kind: 'embedded' | 'nginx', skip: string | false): void {
         '<Delete></Delete>',
         '<Delete><Object><Key><b>x</b></Key></Object></Delete>',
       ]) {
-        const reply = await http('POST', `${master.url}/del?delete`, body, { 'content-type': 'application/xml' });
+        const md5 = createHash('md5').update(body).digest('base64');
+        const reply = await http('POST', `${master.url}/del?delete`, body, { 'content-type': 'application/xml', 'content-md5': md5 });
         assert.equal(reply.status, 400, body);
         assert.match(reply.text, /<Code>MalformedXML<\/Code>/);
       }
+      // As S3: the list of keys comes with its digest.
+      const unchecked = await http('POST', `${master.url}/del?delete`, '<Delete><Object><Key>d/4</Key></Object></Delete>');
+      assert.equal(unchecked.status, 400);
+      assert.match(unchecked.text, /<Code>InvalidRequest<\/Code><Message>Missing required header for this request: Content-Md5/);
       assert.equal((await http('GET', `${master.url}/del/d/4`)).status, 302);
     });
   });

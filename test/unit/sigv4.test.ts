@@ -83,20 +83,23 @@ test('PUT Object in signed chunks: the seed signature, then each chunk chained f
   assert.equal(body(good).length, 66824, 'the framing is as long as the example says');
   const decoded = Buffer.concat(
     await Readable.from([body(good)])
-      .pipe(new AwsChunkedDecoder(66560, signing))
+      .pipe(new AwsChunkedDecoder({ expected: 66560, signing }))
       .toArray(),
   );
   assert.equal(createHash('sha256').update(decoded).digest('hex'), createHash('sha256').update(Buffer.alloc(66560, 'a')).digest('hex'));
   // One byte changed in the second chunk: its signature no longer holds.
   const tampered = body(good);
   tampered[65536 + 200] = 0x62;
-  await assert.rejects(Readable.from([tampered]).pipe(new AwsChunkedDecoder(66560, signing)).toArray(), (error) =>
-    isMkvError(error, 'MKV_SIGNATURE'),
+  await assert.rejects(
+    Readable.from([tampered])
+      .pipe(new AwsChunkedDecoder({ expected: 66560, signing }))
+      .toArray(),
+    (error) => isMkvError(error, 'MKV_SIGNATURE'),
   );
   // A signature out of its chain: the chunks' order matters.
   await assert.rejects(
     Readable.from([body([good[1]!, good[0]!, good[2]!])])
-      .pipe(new AwsChunkedDecoder(66560, signing))
+      .pipe(new AwsChunkedDecoder({ expected: 66560, signing }))
       .toArray(),
     (error) => isMkvError(error, 'MKV_SIGNATURE'),
   );

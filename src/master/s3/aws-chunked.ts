@@ -8,13 +8,26 @@
 // one before, so a body altered on the way is refused before the master acts on it; so is the
 // trailer's signature, when it has one. The latest bytes are held back until the body has ended
 // well (its final chunk, its trailer, its declared length): nothing reaches a volume whole that
-// fails. Without signing (no credentials, or an unsigned
-// payload) signatures are not read. Trailing checksums are not checked: the md5 the master
-// computes is what it records.
+// fails. Without signing (no credentials, or an unsigned payload) signatures are not read. A
+// checksum in the trailer (x-amz-checksum-ALGORITHM, promised by the request's x-amz-trailer) is
+// checked against the payload the same way: a body that does not match it never ends well.
 import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
+import { checksumCheck, type DigestCheck } from '../../auth/body-check.js';
 import { chunkSignature, sameSignature, trailerSignature, type ChunkSigning } from '../../auth/sigv4.js';
+import { createDigest, type ChecksumAlgorithm, type Digest } from '../../checksums.js';
 import { MkvError } from '../../errors.js';
+
+export interface AwsChunkedOptions {
+  /** X-Amz-Decoded-Content-Length, which the payload must match exactly. */
+  expected?: number;
+  /** The request's, when its chunks must be signed. */
+  signing?: ChunkSigning;
+  /** Its trailer must be signed too (a STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER payload). */
+  signedTrailer?: boolean;
+  /** The checksum the request's x-amz-trailer promises the trailer carries. */
+  trailerChecksum?: { name: string; algorithm: ChecksumAlgorithm };
+}
 
 const MAX_HEADER_LINE = 4096;
 
@@ -38,19 +51,23 @@ export class AwsChunkedDecoder extends Transform {
 
   /** The trailer's signature has been checked: nothing may follow it. */
   private trailerChecked = false;
+  private readonly expected: number | undefined;
+  private readonly signing: ChunkSigning | undefined;
+  private readonly signedTrailer: boolean;
+  private readonly promised: AwsChunkedOptions['trailerChecksum'];
+  /** The payload's digest for each checksum the trailer may carry (the promised one, and any it brings). */
+  private readonly digests = new Map<ChecksumAlgorithm, Digest>();
+  /** The checksums the trailer carried, by header name. */
+  private readonly carried = new Map<string, string>();
 
-  /**
-   * `expected`: X-Amz-Decoded-Content-Length, which the payload must match exactly;
-   * `signing`: the request's, when its chunks must be signed; `signedTrailer`: its trailer too
-   * (a STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER payload).
-   */
-  constructor(
-    private readonly expected?: number,
-    private readonly signing?: ChunkSigning,
-    private readonly signedTrailer = false,
-  ) {
+  constructor(options: AwsChunkedOptions = {}) {
     super();
-    this.previous = signing?.seed ?? '';
+    this.expected = options.expected;
+    this.signing = options.signing;
+    this.signedTrailer = options.signedTrailer ?? false;
+    this.promised = options.trailerChecksum;
+    if (this.promised) this.digests.set(this.promised.algorithm, createDigest(this.promised.algorithm));
+    this.previous = this.signing?.seed ?? '';
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
@@ -73,14 +90,33 @@ export class AwsChunkedDecoder extends Transform {
         ),
       );
     }
+    try {
+      this.checkTrailerChecksums();
+    } catch (error) {
+      return callback(error as Error);
+    }
     if (this.held) this.push(this.held);
     this.held = undefined;
     callback();
   }
 
   private pass(data: Buffer): void {
+    for (const digest of this.digests.values()) digest.update(data);
     if (this.held) this.push(this.held);
     this.held = data;
+  }
+
+  /** The payload against the checksums its trailer carried, and the one it promised. */
+  private checkTrailerChecksums(): void {
+    if (this.promised && !this.carried.has(this.promised.name))
+      throw new MkvError('MKV_BAD_REQUEST', `the aws-chunked body's trailer lacks the ${this.promised.name} its x-amz-trailer promised`);
+    for (const [name, value] of this.carried) {
+      const check: DigestCheck = checksumCheck(name, value);
+      const digest = this.digests.get(check.algorithm as ChecksumAlgorithm);
+      if (!digest)
+        throw new MkvError('MKV_BAD_REQUEST', `the aws-chunked body's trailer carries ${name}, which its x-amz-trailer did not promise`);
+      check.verify(digest.digest());
+    }
   }
 
   private line(): string | undefined {
@@ -113,7 +149,10 @@ export class AwsChunkedDecoder extends Transform {
     if (this.trailerChecked) throw new MkvError('MKV_SIGNATURE', 'a trailer of the aws-chunked body follows its signature, unsigned');
     const signature = /^x-amz-trailer-signature:(.*)$/i.exec(text);
     if (!signature) {
-      this.trailers += `${text.slice(0, text.indexOf(':')).trim().toLowerCase()}:${text.slice(text.indexOf(':') + 1).trim()}\n`;
+      const name = text.slice(0, text.indexOf(':')).trim().toLowerCase();
+      const value = text.slice(text.indexOf(':') + 1).trim();
+      this.trailers += `${name}:${value}\n`;
+      if (name.startsWith('x-amz-checksum-')) this.carried.set(name, value);
       return;
     }
     if (this.signing && !sameSignature(trailerSignature(this.signing, this.previous, this.trailers), signature[1]!.trim())) {

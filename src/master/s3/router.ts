@@ -66,10 +66,11 @@ export async function answerS3(ctx: Context, deps: MasterDeps): Promise<void> {
   if (UNSUPPORTED.some((name) => query.has(name))) throw notImplemented(ctx);
   if (objectKey === '') {
     if (method === 'GET') {
-      if (query.get('list-type') === '2') return listObjectsV2(ctx, deps, bucket, query);
+      // A sub-resource first, as S3 routes: it is what a Signature Version 2 signs, list-type is not.
       if (query.has('uploads')) return listUploads(ctx, deps, bucket, query);
       if (query.has('location')) return bucketLocation(ctx, bucket);
       if (query.has('versioning')) return bucketVersioning(ctx, bucket);
+      if (query.get('list-type') === '2') return listObjectsV2(ctx, deps, bucket, query);
       return listObjectsV1(ctx, deps, bucket, query);
     }
     if (method === 'HEAD') return headBucket(ctx, bucket);

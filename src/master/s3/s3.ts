@@ -20,6 +20,7 @@ import { replaceMetadata } from '../../keys/store-value.js';
 import { readSmallBody } from '../../keys/slow-body.js';
 import type { Answer } from '../answer.js';
 import { authorize, identityOf } from '../../auth/authenticate.js';
+import { allows } from '../../auth/credentials.js';
 import { apiCause, type MasterDeps } from '../deps.js';
 import { failure, isAuthFailure } from '../errors.js';
 import { requestBody } from '../native-api.js';
@@ -186,6 +187,11 @@ export async function getObjectDirect(ctx: Context, deps: MasterDeps, key: strin
   throw new MkvError('MKV_NOT_FOUND', 'The specified key does not exist on any replica.');
 }
 
+/** Whether the request may replace a value `key` holds: that destroys it, so it needs the delete right as well as write. */
+export function mayReplace(ctx: Context, key: string): boolean {
+  return allows(identityOf(ctx.req).grant, 'delete', key);
+}
+
 /** S3 keeps at most 2 KB of user metadata a value. */
 const MAX_METADATA_BYTES = 2048;
 
@@ -212,8 +218,8 @@ export async function putObject(ctx: Context, deps: MasterDeps, key: string): Pr
   authorize(identityOf(ctx.req), 'write', key);
   if (ctx.get('x-amz-copy-source')) return copyObject(ctx, deps, key);
   const written = await storeValue(deps, key, requestBody(ctx.req, { allowEmpty: true }), apiCause(ctx.state.client as string | null), {
-    contentType: contentTypeOf(ctx),
-    metadata: metadataOf(ctx),
+    s3: { contentType: contentTypeOf(ctx), metadata: metadataOf(ctx) },
+    mayReplace: mayReplace(ctx, key),
   });
   ctx.status = 200;
   ctx.set('ETag', `"${written.md5 ?? ''}"`);
@@ -251,7 +257,10 @@ async function copyObject(ctx: Context, deps: MasterDeps, key: string): Promise<
     const s3 = replace
       ? { contentType: contentTypeOf(ctx), metadata: metadataOf(ctx) }
       : { contentType: record.contentType, metadata: record.metadata };
-    const written = await storeValue(deps, key, { body: value, length: record.size ?? undefined }, cause, s3);
+    const written = await storeValue(deps, key, { body: value, length: record.size ?? undefined }, cause, {
+      s3,
+      mayReplace: mayReplace(ctx, key),
+    });
     etag = `"${written.md5 ?? ''}"`;
   }
   xmlResponse(ctx, 'CopyObjectResult', [element('LastModified', new Date().toISOString()), element('ETag', etag)]);
@@ -299,6 +308,11 @@ export async function readXmlBody(ctx: Context, deps: MasterDeps): Promise<strin
 
 /** DeleteObjects: POST /bucket?delete with <Delete><Object><Key>…</Key></Object>…</Delete>. */
 export async function deleteObjects(ctx: Context, deps: MasterDeps, bucket: string): Promise<void> {
+  // As S3: the list of keys to delete comes with its digest, so a list altered on the way (or
+  // replayed with another body, when the payload is unsigned) deletes nothing.
+  const headers = ctx.req.headers;
+  if (headers['content-md5'] === undefined && !Object.keys(headers).some((name) => /^x-amz-(checksum-|trailer$)/.test(name)))
+    throw new MkvError('MKV_BAD_REQUEST', 'Missing required header for this request: Content-Md5 (or an x-amz-checksum-*)');
   const content = parseXml(await readXmlBody(ctx, deps), 'Delete');
   const quiet = childElements(content, 'Quiet')[0]?.text.trim() === 'true';
   const keys = childElements(content, 'Object').map((object) => requiredText(object, 'Key'));
