@@ -73,7 +73,10 @@ async function pointToRebuild(log: EventLog, options: ReplayOptions): Promise<nu
     );
   let untilSeq = log.lastSeq;
   if (options.untilSeq !== undefined) {
-    if (options.untilSeq > log.lastSeq) throw new UsageError(`--until-seq ${options.untilSeq}: the log ends at seq ${log.lastSeq}`);
+    if (options.untilSeq > log.lastSeq)
+      throw new UsageError(
+        `--until-seq ${options.untilSeq}: the log ends at seq ${log.lastSeq} (without --until-seq and --until, --into gets all of it)`,
+      );
     if (options.untilSeq < earliest.seq) throw folded();
     untilSeq = options.untilSeq;
   }

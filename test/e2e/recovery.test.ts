@@ -181,7 +181,7 @@ describe('recovery and time travel', () => {
     assert.match(sound.stdout, /first seq 1 at \d{4}-/);
     const copy = join(tempDir('mkv-verify-'), 'db');
     scratch.push(copy);
-    assert.equal((await runMkv(['rebuild', '--db', db, '--from-log', '--until-seq', '1000000', '--into', copy])).status, 0);
+    assert.equal((await runMkv(['rebuild', '--db', db, '--from-log', '--into', copy])).status, 0);
     const sealed = listSegments(logDir(copy))[0]!.path;
     const bytes = readFileSync(sealed);
     bytes[bytes.length - 40]! ^= 0x20;
