@@ -9,7 +9,7 @@
 // worker waits for before planning on.
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { ErrorCodes, MkvError, type ErrorCode } from '../errors.js';
-import { decodeProjected } from '../events/event.js';
+import { readProjected } from '../events/projected.js';
 import { IndexStore } from '../index/index-store.js';
 import { PlanBuilder, type Touched } from '../index/plan.js';
 import { checkBlockEnd, readBlocks, type Segment } from '../log/segment-log.js';
@@ -122,7 +122,7 @@ async function plan(job: Job): Promise<void> {
       let position = 0;
       for (let i = 0; i < block.count; i++) {
         const start = position;
-        const { event, end } = decodeProjected(block.records, start);
+        const { event, end } = readProjected(block.records, start);
         position = end;
         if (event.seq < fromSeq) continue;
         builder ??= new PlanBuilder((key) => index.get(key), previous, 1 << 22);

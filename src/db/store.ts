@@ -89,12 +89,13 @@ export async function catchUp(
       );
     }
   }
-  const batchEvents = options.batchEvents ?? 20_000;
   const backlog = (options.untilSeq ?? log.lastSeq) - index.checkpoint;
   if (backlog <= 0) return 0;
   if (log instanceof SegmentLog && (options.thread ?? backlog >= THREAD_BACKLOG)) {
+    const batchEvents = options.batchEvents ?? THREAD_BATCH_EVENTS;
     return replayThreaded(log.listSegments(), index, options.untilSeq ?? log.lastSeq, batchEvents, options.onBatch);
   }
+  const batchEvents = options.batchEvents ?? 20_000;
   let applied = 0;
   let pending: LogEvent[] = [];
   const flush = () => {
@@ -113,6 +114,13 @@ export async function catchUp(
 
 /** A backlog at least this long is replayed on two threads (replay-thread.ts; starting one costs ~30 ms). */
 const THREAD_BACKLOG = 50_000;
+
+/**
+ * Events per batch of a replay on two threads. A batch's records live until it is committed: in
+ * batches of a few thousand they die young, which V8's collector hardly pays for; of 20,000 they
+ * outlive the young generation, and the replay took half as long again (docs/scale.md).
+ */
+const THREAD_BATCH_EVENTS = 4_000;
 
 export async function openStore(db: string, options: StoreOptions = {}): Promise<Store> {
   const logger = options.logger ?? silentLogger;

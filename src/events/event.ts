@@ -147,10 +147,33 @@ const NESTED = new Set(['WriteUndone', 'ObjectSnapshot']);
 function changeFromAvro(wrapped: AvroEvent['change']): Change {
   let wrappedName = '';
   for (wrappedName in wrapped) break;
-  const type = wrappedName.slice(NAMESPACE.length);
-  const fields = NESTED.has(type) ? structuredClone(wrapped[wrappedName]) : wrapped[wrappedName];
-  return { type, ...fields } as unknown as Change;
+  return changeOf(wrappedName.slice(NAMESPACE.length), wrapped[wrappedName]!);
 }
+
+function changeOf(type: string, fields: Record<string, unknown>): Change {
+  return { type, ...(NESTED.has(type) ? structuredClone(fields) : fields) } as unknown as Change;
+}
+
+/**
+ * The branches of the event's change union, in the schema's order: each one's type and avsc's
+ * decoder of its record alone (events/projected.ts reads the rare ones through it).
+ */
+export const changeBranches: ReadonlyArray<{
+  type: ChangeType;
+  decode: (buffer: Buffer, offset: number) => { change: Change; end: number };
+}> = (
+  (eventType as avro.types.RecordType).fields.find((field) => field.name === 'change')!.type as avro.types.UnwrappedUnionType
+).types.map((branch) => {
+  const type = (branch as avro.types.RecordType).name!.slice(NAMESPACE.length) as ChangeType;
+  return {
+    type,
+    decode(buffer: Buffer, offset: number) {
+      const decoded: { value: unknown; offset: number } = branch.decode(buffer, offset);
+      if (decoded.offset < 0) throw new Error('truncated event');
+      return { change: changeOf(type, decoded.value as Record<string, unknown>), end: decoded.offset };
+    },
+  };
+});
 
 function fromAvro(record: AvroEvent): LogEvent {
   const change = changeFromAvro(record.change);

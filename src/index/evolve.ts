@@ -38,27 +38,24 @@ function staleWith(record: KeyRecord | undefined, also: Array<BlobVersion | null
   return [...(record?.stale ?? []), ...more];
 }
 
+/**
+ * What is stale once the key's own path (version 0) holds its value: the value's blob before, if
+ * it was another version, and an overwrite in flight. A key that had neither (every new key, in
+ * a replay a million times) allocates nothing.
+ */
+function staleAtPath(record: KeyRecord | undefined, includeCurrent: boolean): BlobVersion[] {
+  if (!record) return NO_STALE;
+  if ((!includeCurrent || record.version === 0) && record.writing === null) return record.stale;
+  return staleWith(record, [includeCurrent ? current(record) : null, record.writing], 0);
+}
+
 /** undefined means the key does not exist. */
 export function evolve(record: KeyRecord | undefined, event: ProjectedEvent): KeyRecord | undefined {
   const { seq, time, change } = event;
   switch (change.type) {
     case 'WriteStarted':
       // The key's path; a versioned blob the key held before is stale from now on.
-      return keyRecord(
-        'pending',
-        change.volumes,
-        null,
-        null,
-        seq,
-        time,
-        0,
-        null,
-        null,
-        NO_METADATA,
-        time,
-        null,
-        staleWith(record, [record ? current(record) : null, record?.writing ?? null], 0),
-      );
+      return keyRecord('pending', change.volumes, null, null, seq, time, 0, null, null, NO_METADATA, time, null, staleAtPath(record, true));
     case 'WriteCommitted':
       return keyRecord(
         'live',
@@ -73,7 +70,7 @@ export function evolve(record: KeyRecord | undefined, event: ProjectedEvent): Ke
         NO_METADATA,
         time,
         null,
-        staleWith(record, [record?.writing ?? null], 0),
+        staleAtPath(record, false),
       );
     case 'ObjectCommitted':
       return keyRecord(

@@ -7,21 +7,20 @@
 //   kind 2: key record put    u8 kind, u16 key length, key, u32 value length, value (record.ts)
 //   kind 3: key record remove u8 kind, u16 key length, key, u32 0
 //   kind 4: encoded events    u8 kind, u32 length, bytes: no write; history rows point into it
-//   kind 5: replaced          a kind 2 or 3 that a later event of the batch replaced: no write
 //
 // The encoded events are copied a run at a time (a replay copies each block of the log once
-// per plan, not each of its events: a million short copies cost a second). A key's record is
-// encoded as soon as an event changes it, and the builder remembers only where, so no record
-// object outlives its event: in a replay, V8's collector threads did a third less work.
+// per plan, not each of its events: a million short copies cost a second). A key's history row is
+// written as its event comes; its record only once, when the plan is finished, whatever number of
+// the batch's events changed it: in a replay, a key written (WriteStarted, WriteCommitted) is
+// encoded once, and its pending record is never decoded back to be committed.
 import { encodedKey, type ProjectedEvent } from '../events/event.js';
 import { evolve, needsPrevious, type KeyRecord } from './evolve.js';
-import { decodeRecord, recordBound, writeRecord } from './record.js';
+import { recordBound, writeRecord } from './record.js';
 
 export const HISTORY_PUT = 1;
 export const KEY_PUT = 2;
 export const KEY_REMOVE = 3;
 const ENCODED_EVENTS = 4;
-const REPLACED = 5;
 
 export interface IndexPlan {
   /** The seq of the batch's first event: the index's checkpoint must be one less. */
@@ -44,17 +43,15 @@ export function writeHistoryKey(target: Buffer, at: number, source: Buffer, keyS
   return to + 8;
 }
 
-/** What a batch made of the keys it touched: where each key's last record op is in `writes`. */
-export interface Touched {
-  writes: Buffer;
-  ops: Map<string, number>;
-}
+/** What a batch made of the keys it touched: each one's record after it (undefined: removed). */
+export type Touched = ReadonlyMap<string, { readonly record: KeyRecord | undefined }>;
 
-/** The record of the key op at `at` (undefined: a remove). */
-function recordAt(writes: Buffer, at: number): KeyRecord | undefined {
-  if (writes[at] === KEY_REMOVE) return undefined;
-  const valueAt = at + 3 + writes.readUInt16BE(at + 1);
-  return decodeRecord(writes.subarray(valueAt + 4, valueAt + 4 + writes.readUInt32BE(valueAt)));
+/** A key the batch touched: its record now, and where its UTF-8 bytes are (in an event's encoding). */
+interface KeyOp {
+  record: KeyRecord | undefined;
+  source: Buffer;
+  keyStart: number;
+  keyEnd: number;
 }
 
 export class PlanBuilder {
@@ -62,8 +59,8 @@ export class PlanBuilder {
   private length = 0;
   private firstSeq = 0;
   private lastSeq = 0;
-  /** Where each touched key's last record op is. */
-  private readonly ops = new Map<string, number>();
+  /** Each key the batch touched, in the order it first did. */
+  private readonly keys = new Map<string, KeyOp>();
   /** The buffer of the last run of encoded events copied in, the offset it was copied from, and where it went. */
   private source: Buffer | undefined;
   private sourceFrom = 0;
@@ -92,13 +89,13 @@ export class PlanBuilder {
     else if (event.seq !== this.lastSeq + 1) throw new Error(`plan: seq ${event.seq} after ${this.lastSeq}`);
     this.lastSeq = event.seq;
     const key = event.key;
-    const op = this.ops.get(key);
+    const op = this.keys.get(key);
     let before: KeyRecord | undefined;
     if (needsPrevious(event)) {
-      if (op !== undefined) before = recordAt(this.buffer, op);
+      if (op !== undefined) before = op.record;
       else {
-        const previous = this.previous?.ops.get(key);
-        before = previous !== undefined ? recordAt(this.previous!.writes, previous) : this.lookup(key);
+        const earlier = this.previous?.get(key);
+        before = earlier !== undefined ? earlier.record : this.lookup(key);
       }
     }
     const after = evolve(before, event);
@@ -114,20 +111,20 @@ export class PlanBuilder {
     buffer.writeUInt32BE(this.sourceAt + start - this.sourceFrom, at);
     buffer.writeUInt32BE(end - start, at + 4);
     this.length = at + 8;
-    if (op !== undefined) buffer[op] = REPLACED;
-    this.ops.set(key, this.length);
-    this.addRecordOp(after, source, keyBytes.start, keyLength);
+    if (op !== undefined) op.record = after;
+    else this.keys.set(key, { record: after, source, keyStart: keyBytes.start, keyEnd: keyBytes.end });
   }
 
-  /** Appends the put (or the remove) of a key's record; the key's bytes are source[keyStart, +keyLength). */
-  private addRecordOp(record: KeyRecord | undefined, source: Buffer, keyStart: number, keyLength: number): void {
+  /** Appends the put (or the remove) of a key's record. */
+  private addRecordOp({ record, source, keyStart, keyEnd }: KeyOp): void {
+    const keyLength = keyEnd - keyStart;
     this.reserve(1 + 2 + keyLength + 4 + (record ? recordBound(record) : 0));
     const buffer = this.buffer;
     const start = this.length;
     buffer[start] = record ? KEY_PUT : KEY_REMOVE;
     buffer.writeUInt16BE(keyLength, start + 1);
     let at = start + 3;
-    for (let i = keyStart; i < keyStart + keyLength; i++) buffer[at++] = source[i]!;
+    for (let i = keyStart; i < keyEnd; i++) buffer[at++] = source[i]!;
     const end = record ? writeRecord(record, buffer, at + 4) : at + 4;
     buffer.writeUInt32BE(end - at - 4, at);
     this.length = end;
@@ -147,14 +144,15 @@ export class PlanBuilder {
     this.length = at + 5 + length;
   }
 
-  /** The plan. Its buffer is the builder's: add nothing after. */
+  /** The plan, with each touched key's record as the batch left it. Its buffer is the builder's: add nothing after. */
   finish(): IndexPlan {
+    for (const op of this.keys.values()) this.addRecordOp(op);
     return { firstSeq: this.firstSeq, lastSeq: this.lastSeq, writes: this.buffer.subarray(0, this.length) };
   }
 
-  /** What the batch made of the keys it touched, on a copy of the plan (whose buffer may move to another thread). */
+  /** What the batch made of the keys it touched (a view: add nothing after). */
   touched(): Touched {
-    return { writes: Buffer.from(this.buffer.subarray(0, this.length)), ops: this.ops };
+    return this.keys;
   }
 
   private reserve(bytes: number): void {

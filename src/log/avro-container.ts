@@ -187,11 +187,22 @@ export interface Block {
   records: Buffer;
 }
 
+/** A block's frame: where it is and how many events it holds, its data not yet read. */
+export interface Frame {
+  offset: number;
+  end: number;
+  count: number;
+  /** Where its snappy data (and the CRC after it) lie. */
+  dataStart: number;
+  dataEnd: number;
+}
+
+export type FrameScan = { ok: true; frame: Frame } | { ok: false; offset: number; reason: string };
 export type BlockScan = { ok: true; block: Block } | { ok: false; offset: number; reason: string };
 
-/** Reads and checks the block at `offset`. */
-export function readBlock(buffer: Buffer, offset: number, sync: Buffer): BlockScan {
-  const fail = (reason: string): BlockScan => ({ ok: false, offset, reason });
+/** Reads the frame of the block at `offset`: its count and size, and the sync marker they lead to. */
+export function readFrame(buffer: Buffer, offset: number, sync: Buffer): FrameScan {
+  const fail = (reason: string): FrameScan => ({ ok: false, offset, reason });
   const count = decodeLong(buffer, offset);
   if (!count) return fail('short read in block count');
   const size = count.end < buffer.length ? decodeLong(buffer, count.end) : undefined;
@@ -201,14 +212,29 @@ export function readBlock(buffer: Buffer, offset: number, sync: Buffer): BlockSc
   if (dataEnd + SYNC_SIZE > buffer.length)
     return fail(`short read: block needs ${dataEnd + SYNC_SIZE - offset} bytes, ${buffer.length - offset} left`);
   if (!buffer.subarray(dataEnd, dataEnd + SYNC_SIZE).equals(sync)) return fail('sync marker mismatch');
+  return { ok: true, frame: { offset, end: dataEnd + SYNC_SIZE, count: count.value, dataStart: size.end, dataEnd } };
+}
+
+/** Reads a framed block's events: its snappy data decompressed, checked against its CRC-32. */
+export function readFramed(buffer: Buffer, frame: Frame): BlockScan {
   let records: Buffer;
   try {
-    records = Buffer.from(snappy.uncompress(buffer.subarray(size.end, dataEnd - 4)));
+    // snappyjs answers a Buffer given one: no copy of it.
+    const uncompressed: Uint8Array = snappy.uncompress(buffer.subarray(frame.dataStart, frame.dataEnd - 4));
+    records = Buffer.isBuffer(uncompressed)
+      ? uncompressed
+      : Buffer.from(uncompressed.buffer, uncompressed.byteOffset, uncompressed.byteLength);
   } catch (error) {
-    return fail(`snappy data does not decompress (${(error as Error).message})`);
+    return { ok: false, offset: frame.offset, reason: `snappy data does not decompress (${(error as Error).message})` };
   }
-  if (crc32(records) !== buffer.readUInt32BE(dataEnd - 4)) return fail('CRC-32 mismatch');
-  return { ok: true, block: { offset, end: dataEnd + SYNC_SIZE, count: count.value, records } };
+  if (crc32(records) !== buffer.readUInt32BE(frame.dataEnd - 4)) return { ok: false, offset: frame.offset, reason: 'CRC-32 mismatch' };
+  return { ok: true, block: { offset: frame.offset, end: frame.end, count: frame.count, records } };
+}
+
+/** Reads and checks the block at `offset`. */
+export function readBlock(buffer: Buffer, offset: number, sync: Buffer): BlockScan {
+  const scan = readFrame(buffer, offset, sync);
+  return scan.ok ? readFramed(buffer, scan.frame) : scan;
 }
 
 const ZEROS = Buffer.alloc(64 * 1024);
@@ -224,28 +250,54 @@ export function zerosFrom(buffer: Buffer, offset: number): boolean {
 
 /** A bad block, and where the walk went on after it ('skip'; undefined: it could not). */
 export type WalkStep = { ok: true; block: Block } | { ok: false; offset: number; reason: string; resumeAt?: number };
+export type FrameStep = { ok: true; frame: Frame } | { ok: false; offset: number; reason: string; resumeAt?: number };
 
 /**
- * Every block of a container file that holds records, in order, each checked (sync marker,
- * CRC): the one walk behind opening, checking, replaying and copying a log. Empty blocks (the
- * space reserved past the last block) are checked and passed over; the walk ends at the end of
- * the file, or of the data (zeros reserved by an older writer). A bad block is yielded with its reason;
- * then `onBad` says what happens: 'stop' ends the walk there (a torn tail, a refusal), 'skip'
- * goes on at the next sync marker (a report of every damaged block).
+ * The frames of a container file's blocks that hold records, in order, each checked as far as
+ * its frame goes (its count and size lead to the sync marker); their data is not read. Empty
+ * blocks (the space reserved past the last block) are passed over; the walk ends at the end of
+ * the file, or of the data (zeros reserved by an older writer). A bad frame is yielded with its
+ * reason; then `onBad` says what happens: 'stop' ends the walk there (a torn tail, a refusal),
+ * 'skip' goes on at the next sync marker (a report of every damaged block).
  */
-export function* walkBlocks(buffer: Buffer, header: Header, onBad: 'stop' | 'skip' = 'stop'): Generator<WalkStep> {
+export function* walkFrames(buffer: Buffer, header: Header, onBad: 'stop' | 'skip' = 'stop'): Generator<FrameStep> {
   let offset = header.end;
   while (offset < buffer.length) {
     if (buffer[offset] === 0 && zerosFrom(buffer, offset)) return;
-    const scan = readBlock(buffer, offset, header.sync);
+    const scan = readFrame(buffer, offset, header.sync);
     if (scan.ok) {
-      if (scan.block.count > 0) yield scan;
-      offset = scan.block.end;
+      if (scan.frame.count > 0) yield scan;
+      offset = scan.frame.end;
       continue;
     }
     const resync = onBad === 'skip' ? buffer.indexOf(header.sync, offset + 1) : -1;
     yield resync === -1 ? scan : { ...scan, resumeAt: resync + SYNC_SIZE };
     if (resync === -1) return;
     offset = resync + SYNC_SIZE;
+  }
+}
+
+/**
+ * Every block of a container file that holds records, in order, each checked (sync marker,
+ * CRC): the one walk behind opening, checking, replaying and copying a log (walkFrames, each
+ * frame's data read). A bad block is yielded with its reason, and `onBad` says what happens next.
+ */
+export function* walkBlocks(buffer: Buffer, header: Header, onBad: 'stop' | 'skip' = 'stop'): Generator<WalkStep> {
+  for (const step of walkFrames(buffer, header, onBad)) {
+    if (!step.ok) {
+      yield step;
+      continue;
+    }
+    const scan = readFramed(buffer, step.frame);
+    if (scan.ok) {
+      yield scan;
+      continue;
+    }
+    if (onBad === 'stop') {
+      yield scan;
+      return;
+    }
+    // Its frame was sound: the walk goes on after it.
+    yield { ...scan, resumeAt: step.frame.end };
   }
 }

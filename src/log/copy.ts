@@ -5,7 +5,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from
 import { join } from 'node:path';
 import { MkvError, UsageError } from '../errors.js';
 import { decodeEvent, encodeEvent, type LogEvent } from '../events/event.js';
-import { encodeBlock, parseHeader, walkBlocks } from './avro-container.js';
+import { encodeBlock, parseHeader, readFramed, walkFrames } from './avro-container.js';
 import type { EventLog } from './event-log.js';
 import { SegmentLog } from './segment-log.js';
 
@@ -34,22 +34,26 @@ function copySegments(log: SegmentLog, target: string, untilSeq: number): void {
     const header = parseHeader(bytes);
     const parts: Buffer[] = [bytes.subarray(0, header.end)];
     let seq = segment.firstSeq;
-    for (const step of walkBlocks(bytes, header)) {
+    // Whole blocks go as they are (the replay of the copy checks every one); the block the point
+    // falls in is read and cut there.
+    for (const step of walkFrames(bytes, header)) {
       if (seq > Math.min(untilSeq, lastSeq)) break;
       if (!step.ok) throw new MkvError('MKV_CORRUPT_LOG', `${segment.path}: bad block at byte ${step.offset}: ${step.reason}`);
-      const { block } = step;
-      if (seq + block.count - 1 <= untilSeq) {
-        parts.push(bytes.subarray(block.offset, block.end));
+      const { frame } = step;
+      if (seq + frame.count - 1 <= untilSeq) {
+        parts.push(bytes.subarray(frame.offset, frame.end));
       } else {
+        const scan = readFramed(bytes, frame);
+        if (!scan.ok) throw new MkvError('MKV_CORRUPT_LOG', `${segment.path}: bad block at byte ${scan.offset}: ${scan.reason}`);
         const records: Buffer[] = [];
         for (let position = 0; seq + records.length <= untilSeq;) {
-          const { end } = decodeEvent(block.records, position);
-          records.push(block.records.subarray(position, end));
+          const { end } = decodeEvent(scan.block.records, position);
+          records.push(scan.block.records.subarray(position, end));
           position = end;
         }
         parts.push(encodeBlock(records, header.sync));
       }
-      seq += block.count;
+      seq += frame.count;
     }
     writeFileSync(join(target, name), Buffer.concat(parts));
   }

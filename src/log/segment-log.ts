@@ -44,7 +44,17 @@ import { decodeEvent, encodeEvent, eventSchemaJson, type EventInput, type LogEve
 import type { EventLog } from './event-log.js';
 import type { Logger } from '../logger.js';
 import { silentLogger } from '../logger.js';
-import { EMPTY_BLOCK_BYTES, emptyBlocks, encodeBlock, encodeHeader, parseHeader, walkBlocks } from './avro-container.js';
+import {
+  EMPTY_BLOCK_BYTES,
+  emptyBlocks,
+  encodeBlock,
+  encodeHeader,
+  parseHeader,
+  readFramed,
+  walkBlocks,
+  walkFrames,
+  type Frame,
+} from './avro-container.js';
 
 export type SyncMode = 'fsync' | 'none';
 
@@ -145,17 +155,26 @@ export interface EncodedBlock {
   offset: number;
   records: Buffer;
   count: number;
+  /** The seq of its first event (the log is dense: its segment's first seq and the blocks before it say). */
+  firstSeq: number;
 }
 
-/** The blocks of one segment, checked; throws on the first bad block. */
-export function* readSegmentBlocks(path: string, buffer: Buffer): Generator<EncodedBlock> {
+/** The blocks of one segment, checked; throws on the first bad block. `firstSeq`: the segment's. */
+export function* readSegmentBlocks(path: string, buffer: Buffer, firstSeq: number): Generator<EncodedBlock> {
+  let seq = firstSeq;
   for (const step of walkBlocks(buffer, parseHeader(buffer))) {
     if (!step.ok) throw new MkvError('MKV_CORRUPT_LOG', `${path}: bad block at byte ${step.offset}: ${step.reason}`);
-    yield { path, offset: step.block.offset, records: step.block.records, count: step.block.count };
+    yield { path, offset: step.block.offset, records: step.block.records, count: step.block.count, firstSeq: seq };
+    seq += step.block.count;
   }
 }
 
-/** The checked blocks of `segments` that hold events from `fromSeq` to `untilSeq` (SegmentLog.readBlocks). */
+/**
+ * The checked blocks of `segments` that hold events from `fromSeq` to `untilSeq`
+ * (SegmentLog.readBlocks). Blocks wholly before fromSeq are passed over by their frames, their
+ * data not read: a catch-up from the middle of a segment, or the last event of a point in
+ * time, reads only what it uses.
+ */
 export async function* readBlocks(segments: Segment[], fromSeq: number, untilSeq: number): AsyncGenerator<EncodedBlock> {
   for (let i = 0; i < segments.length; i++) {
     const segment = segments[i]!;
@@ -163,13 +182,23 @@ export async function* readBlocks(segments: Segment[], fromSeq: number, untilSeq
     if (next && next.firstSeq <= fromSeq) continue;
     if (segment.firstSeq > untilSeq) return;
     const buffer = await readFile(segment.path);
-    for (const block of readSegmentBlocks(segment.path, buffer)) yield block;
+    let seq = segment.firstSeq;
+    for (const step of walkFrames(buffer, parseHeader(buffer))) {
+      if (!step.ok) throw new MkvError('MKV_CORRUPT_LOG', `${segment.path}: bad block at byte ${step.offset}: ${step.reason}`);
+      const firstSeq = seq;
+      seq += step.frame.count;
+      if (firstSeq > untilSeq) return;
+      if (seq <= fromSeq) continue;
+      const scan = readFramed(buffer, step.frame);
+      if (!scan.ok) throw new MkvError('MKV_CORRUPT_LOG', `${segment.path}: bad block at byte ${scan.offset}: ${scan.reason}`);
+      yield { path: segment.path, offset: step.frame.offset, records: scan.block.records, count: step.frame.count, firstSeq };
+    }
   }
 }
 
 /** Every event of one segment, block by block; throws on the first bad block. */
-export function* readSegmentEvents(path: string, buffer: Buffer): Generator<LogEvent[]> {
-  for (const block of readSegmentBlocks(path, buffer)) yield decodeBlockEvents(block.records, block.count, path, block.offset);
+export function* readSegmentEvents(path: string, buffer: Buffer, firstSeq = 1): Generator<LogEvent[]> {
+  for (const block of readSegmentBlocks(path, buffer, firstSeq)) yield decodeBlockEvents(block.records, block.count, path, block.offset);
 }
 
 /** The events of one checked block; throws if the block holds other than exactly `count` events. */
@@ -244,18 +273,41 @@ export class SegmentLog implements EventLog {
       sync = header.sync;
       lastSeq = newest.firstSeq - 1;
       let offset = header.end;
-      for (const step of walkBlocks(buffer, header)) {
-        if (!step.ok) {
-          recovered = { segment: newest.path, truncatedAt: offset, droppedBytes: buffer.length - offset, reason: step.reason };
-          break;
+      const torn = (reason: string) => ({ segment: newest.path, truncatedAt: offset, droppedBytes: buffer.length - offset, reason });
+      if (options.readOnly) {
+        // A reader (a tool, a read-only server) finds where the log ends by the blocks' frames
+        // and reads the last one whole: only the block being appended can be torn. Every block it
+        // later reads is checked as it reads it (readBlocks).
+        let last: Frame | undefined;
+        for (const step of walkFrames(buffer, header)) {
+          if (!step.ok) {
+            recovered = torn(step.reason);
+            break;
+          }
+          last = step.frame;
+          lastSeq += step.frame.count;
+          offset = step.frame.end;
         }
-        // The CRC vouches for the block; its first event's seq vouches for the numbering.
-        const first = decodeEvent(step.block.records, 0).event;
-        if (first.seq !== lastSeq + 1) {
-          throw new MkvError('MKV_CORRUPT_LOG', `${newest.path}: seq ${first.seq} follows ${lastSeq} (the log must be dense)`);
+        const scan = last && readFramed(buffer, last);
+        if (last && scan && (!scan.ok || decodeEvent(scan.block.records, 0).event.seq !== lastSeq - last.count + 1)) {
+          lastSeq -= last.count;
+          offset = last.offset;
+          recovered = torn(scan.ok ? 'its last block does not follow the one before it' : scan.reason);
         }
-        lastSeq += step.block.count;
-        offset = step.block.end;
+      } else {
+        for (const step of walkBlocks(buffer, header)) {
+          if (!step.ok) {
+            recovered = torn(step.reason);
+            break;
+          }
+          // The CRC vouches for the block; its first event's seq vouches for the numbering.
+          const first = decodeEvent(step.block.records, 0).event;
+          if (first.seq !== lastSeq + 1) {
+            throw new MkvError('MKV_CORRUPT_LOG', `${newest.path}: seq ${first.seq} follows ${lastSeq} (the log must be dense)`);
+          }
+          lastSeq += step.block.count;
+          offset = step.block.end;
+        }
       }
       size = offset;
       reserved = offset;

@@ -184,7 +184,8 @@ function clearOut(into: string, existed: boolean): void {
 async function replayCopy(db: string, into: string, untilSeq: number, options: ReplayOptions, started: number): Promise<ReplayResult> {
   const unlock = lockDb(into, 'mkv rebuild');
   try {
-    const log = await SegmentLog.open(logDir(into));
+    // Its own copy, just written: read as it is, every block checked as the replay reads it.
+    const log = await SegmentLog.open(logDir(into), { readOnly: true });
     const index = IndexStore.open(indexDir(into));
     try {
       if (log.lastSeq !== untilSeq) throw new MkvError('MKV_INTERNAL', `copied log ends at ${log.lastSeq}, expected ${untilSeq}`);

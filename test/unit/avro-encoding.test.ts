@@ -1,7 +1,8 @@
 // The log's bytes are a format other programs read: pin them.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { decodeEvent, encodeEvent, type LogEvent } from '../../src/events/event.js';
+import { changeBranches, decodeEvent, encodeEvent, type LogEvent } from '../../src/events/event.js';
+import { readProjected } from '../../src/events/projected.js';
 import { crc32, decodeLong, encodeBlock, encodeHeader, encodeLong, parseHeader, readBlock } from '../../src/log/avro-container.js';
 
 const committed: LogEvent = {
@@ -117,7 +118,23 @@ describe('event encoding', () => {
       const decoded = decodeEvent(bytes);
       assert.deepEqual({ ...decoded.event, change: { ...decoded.event.change } }, event);
       assert.equal(decoded.end, bytes.length);
+      // The projector's reader, from inside a block, reads the same (but the cause it skips).
+      const block = Buffer.concat([Buffer.from([1, 2, 3]), bytes, Buffer.from([4])]);
+      const projected = readProjected(block, 3);
+      const { cause: _cause, ...wanted } = event;
+      assert.deepEqual({ ...projected.event, change: { ...projected.event.change } }, wanted, change.type);
+      assert.equal(projected.end, 3 + bytes.length);
     }
+    assert.deepEqual(
+      new Set(changes.map((change) => change.type)),
+      new Set(changeBranches.map((branch) => branch.type)),
+      'every branch of the schema is read here',
+    );
+  });
+
+  test("the projector's reader refuses what is not an event, never reading past it", () => {
+    const bytes = encodeEvent(committed);
+    for (let cut = 1; cut < bytes.length; cut++) assert.throws(() => readProjected(bytes.subarray(0, cut), 0), `cut at ${cut}`);
   });
 });
 
