@@ -205,6 +205,21 @@ export function encodeEvent(event: LogEvent): Buffer {
   return bytes;
 }
 
+const longType = avro.Type.forSchema('long');
+
+/**
+ * Decodes an event whose encoding at `offset` has seq 0 in place of its own (a stream message:
+ * the stream numbers it), and gives it `seq`. Its encoding is remembered with the seq, its other
+ * bytes as they came: the projector's history row costs no encoding.
+ */
+export function decodeRenumbered(buffer: Buffer, offset: number, seq: number): LogEvent {
+  if (buffer[offset] !== 0) throw new Error('not an event of seq 0');
+  const { event: decoded, end } = decodeEvent(buffer, offset);
+  const event: LogEvent = { seq, time: decoded.time, key: decoded.key, cause: decoded.cause, change: decoded.change };
+  remember(event, Buffer.concat([longType.toBuffer(seq), buffer.subarray(offset + 1, end)]));
+  return event;
+}
+
 /** Decodes one event at `offset` of `buffer`; returns the event and the offset after it. */
 export function decodeEvent(buffer: Buffer, offset = 0): { event: LogEvent; end: number } {
   const decoded = eventType.decode(buffer, offset);

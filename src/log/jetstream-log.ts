@@ -30,7 +30,7 @@ import {
   type StreamConfig,
 } from '@nats-io/jetstream';
 import { MkvError } from '../errors.js';
-import { decodeEvent, encodeEvent, eventType, type EventInput, type LogEvent } from '../events/event.js';
+import { decodeRenumbered, encodeEvent, eventType, type EventInput, type LogEvent } from '../events/event.js';
 import type { EventLog } from './event-log.js';
 import { natsConnectOptions, parseNatsUrl, type NatsAccess } from './nats-connection.js';
 
@@ -78,8 +78,7 @@ export function decodeMessage(data: Uint8Array, seq: number): LogEvent {
   if (buffer.length < 10 || !buffer.subarray(0, 10).equals(singleObjectHeader)) {
     throw new MkvError('MKV_CORRUPT_LOG', `stream message ${seq} is not an mkv event (wrong single-object header or schema fingerprint)`);
   }
-  const { event } = decodeEvent(buffer, 10);
-  return { ...event, seq };
+  return decodeRenumbered(buffer, 10, seq);
 }
 
 /** How long opening waits for JetStream to serve the stream (a cluster electing its leaders). */
