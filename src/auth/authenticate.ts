@@ -129,7 +129,8 @@ function needOf(method: string, path: string, query: URLSearchParams, s3: boolea
       if (query.has('rebalance')) return { rights: ['admin'], key: path };
       return { rights: ['write'], key: path };
     case 'DELETE':
-      if (query.has('uploadId')) return { rights: ['write'], key: path };
+      // Aborting an upload destroys parts others may have sent: as any destruction, it needs delete.
+      if (query.has('uploadId')) return { rights: ['delete'], key: path };
       return { rights: ['delete'], key: bucketLevel ? bucket : path };
     case 'UNLINK':
       return { rights: ['delete'], key: path };

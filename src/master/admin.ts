@@ -59,7 +59,15 @@ async function readiness(deps: AdminDeps): Promise<{ ready: boolean; checks: Rec
 function metricsRefusal(credentials: Credentials, request: IncomingMessage): MkvError | undefined {
   let identity;
   try {
-    identity = authenticate(credentials, { method: 'GET', rawPath: '/metrics', query: '', headers: request.headers });
+    // The request as it came (its path, its query, its Host): a signature made for another port's /metrics does not hold here.
+    const url = request.url ?? '/metrics';
+    const at = url.indexOf('?');
+    identity = authenticate(credentials, {
+      method: request.method ?? 'GET',
+      rawPath: at === -1 ? url : url.slice(0, at),
+      query: at === -1 ? '' : url.slice(at + 1),
+      headers: request.headers,
+    });
   } catch (error) {
     return error instanceof MkvError ? error : new MkvError('MKV_UNAUTHENTICATED', 'the credentials could not be read');
   }

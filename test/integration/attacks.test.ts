@@ -631,6 +631,25 @@ describe(`attacks on a secured master (${hasNginx() ? 'nginx' : 'embedded'} volu
       200,
       'a new key it writes',
     );
+    const metadata = await http(
+      'PUT',
+      url,
+      undefined,
+      await signedHeaders(BACKUP, 'PUT', url, {
+        'x-amz-copy-source': '/backup/kept.txt',
+        'x-amz-metadata-directive': 'REPLACE',
+        'content-type': 'text/html',
+        'x-amz-meta-evil': '1',
+      }),
+    );
+    assert.equal(metadata.status, 403, 'nor the metadata it holds');
+    const head = await http('HEAD', url, undefined, await signedHeaders(OPS, 'HEAD', url));
+    assert.notEqual(head.headers['content-type'], 'text/html');
+    // An upload's parts are others' data too: aborting it needs delete.
+    const multi = `${master.url}/backup/multi.bin`;
+    const created = await http('POST', `${multi}?uploads`, undefined, await signedHeaders(OPS, 'POST', `${multi}?uploads`));
+    const abort = `${multi}?uploadId=${/<UploadId>([^<]+)</.exec(created.text)![1]}`;
+    assert.equal((await http('DELETE', abort, undefined, await signedHeaders(BACKUP, 'DELETE', abort))).status, 403);
     const document = '<Delete><Object><Key>kept.txt</Key></Object></Delete>';
     const deleted = await http(
       'POST',
@@ -640,6 +659,24 @@ describe(`attacks on a secured master (${hasNginx() ? 'nginx' : 'embedded'} volu
     );
     assert.equal(deleted.status, 403);
     assert.equal(await valueOf('/backup/kept.txt'), 'kept');
+  });
+
+  test('A10: a DeleteObjects needs a digest of its body, not a header that only names one; a document the parser cannot take is 400', async () => {
+    const url = `${master.url}/backup?delete`;
+    const document = '<Delete><Object><Key>kept.txt</Key></Object></Delete>';
+    const namedOnly: Array<Record<string, string>> = [{ 'x-amz-checksum-type': 'FULL_OBJECT' }, { 'x-amz-checksum-algorithm': 'CRC32' }];
+    for (const named of namedOnly) {
+      const headers = await signedHeaders(OPS, 'POST', url, { ...named, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' });
+      const reply = await http('POST', url, document, headers);
+      assert.equal(reply.status, 400, JSON.stringify(named));
+    }
+    assert.equal(await valueOf('/backup/kept.txt'), 'kept');
+    const nested = `<Delete>${'<a>'.repeat(24000)}${'</a>'.repeat(24000)}</Delete>`;
+    const logged = lines.length;
+    const deep = await http('POST', url, nested, await signedHeaders(OPS, 'POST', url, { 'content-md5': md5Base64(nested) }, nested));
+    assert.equal(deep.status, 400, deep.text.slice(0, 200));
+    assert.match(deep.text, /<Code>MalformedXML<\/Code>/);
+    assert.ok(!lines.slice(logged).some((line) => line.level === 'error'), 'no error logged');
   });
 
   test('no answer can be sniffed into HTML: X-Content-Type-Options nosniff, native and S3', async () => {

@@ -84,7 +84,7 @@ export async function completeUpload(ctx: Context, deps: MasterDeps, key: string
 }
 
 export function abortUpload(ctx: Context, deps: MasterDeps, key: string, query: URLSearchParams): void {
-  authorize(identityOf(ctx.req), 'write', key);
+  authorize(identityOf(ctx.req), 'delete', key);
   const uploadId = query.get('uploadId') ?? '';
   deps.uploads.get(uploadId, key);
   deps.uploads.remove(uploadId);

@@ -66,10 +66,16 @@ export function parseXml(xml: string, root: string): XmlElement {
     if (++tags > MAX_XML_TAGS) throw malformed(`more than ${MAX_XML_TAGS} tags`);
   }
   if (/<!DOCTYPE/i.test(xml)) throw malformed('a DOCTYPE is not accepted');
-  // eslint-disable-next-line @typescript-eslint/no-deprecated -- fast-xml-parser 5 still ships it; its successor (fast-xml-validator) is a package of its own
-  const valid = XMLValidator.validate(xml);
-  if (valid !== true) throw malformed(`${valid.err.msg} (line ${valid.err.line})`);
-  const nodes = parser.parse(xml) as ParsedNode[];
+   
+  let nodes: ParsedNode[];
+  try {
+    const valid = XMLValidator.validate(xml);
+    if (valid !== true) throw malformed(`${valid.err.msg} (line ${valid.err.line})`);
+    nodes = parser.parse(xml) as ParsedNode[];
+  } catch (error) {
+    // The parser's own limits (nesting, entities) are the document's fault, not the server's.
+    throw error instanceof MkvError ? error : malformed((error as Error).message);
+  }
   const elements = nodes.map(toElement).filter((node): node is XmlElement => node !== undefined);
   if (elements.length !== 1 || elements[0]!.name !== root) throw malformed(`expected one <${root}> element`);
   return elements[0]!;
