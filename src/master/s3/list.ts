@@ -150,16 +150,25 @@ export function listObjectsV2(ctx: Context, deps: MasterDeps, bucket: string, qu
   ]);
 }
 
+/**
+ * Where a listing resumes after `marker` (V1's marker, ListObjectVersions' key-marker): just
+ * after it, or, when it is (or lies in) a CommonPrefix the delimiter folds, after every key of
+ * that prefix: a NextMarker that is a CommonPrefix is not listed again.
+ */
+function resumeAfter(root: string, prefix: string, delimiter: string, marker: string): Buffer {
+  const start = Buffer.from(root + prefix, 'utf8');
+  if (!marker) return start;
+  const cut = delimiter && marker.startsWith(prefix) ? marker.indexOf(delimiter, prefix.length) : -1;
+  const resume =
+    cut === -1 ? justAfter(root + marker) : (after(root + marker.slice(0, cut + delimiter.length)) ?? justAfter(root + marker));
+  return Buffer.compare(resume, start) > 0 ? resume : start;
+}
+
 /** ListObjects (V1): resumed after `marker`; NextMarker is the last key or CommonPrefix listed. */
 export function listObjectsV1(ctx: Context, deps: MasterDeps, bucket: string, query: URLSearchParams): void {
   const { root, prefix, delimiter, maxKeys, urlEncoded, encode } = listing(ctx, bucket, query);
   const marker = query.get('marker') ?? '';
-  let start: Buffer = Buffer.from(root + prefix, 'utf8');
-  if (marker) {
-    const afterMarker = justAfter(root + marker);
-    if (Buffer.compare(afterMarker, start) > 0) start = afterMarker;
-  }
-  const page = listPage(deps, root, prefix, delimiter, start, maxKeys);
+  const page = listPage(deps, root, prefix, delimiter, resumeAfter(root, prefix, delimiter, marker), maxKeys);
   xml(ctx, [
     element('Name', bucket),
     element('Prefix', encode(prefix)),
@@ -170,5 +179,46 @@ export function listObjectsV1(ctx: Context, deps: MasterDeps, bucket: string, qu
     ...(page.next !== undefined && page.last !== undefined ? [element('NextMarker', encode(page.last))] : []),
     ...(urlEncoded ? [element('EncodingType', 'url')] : []),
     ...entries(page, encode, true),
+  ]);
+}
+
+/**
+ * ListObjectVersions (GET /bucket?versions). Versions are not kept (yet): every live key is its
+ * one version, "null", as S3 lists the objects of a bucket that never had versioning.
+ */
+export function listObjectVersions(ctx: Context, deps: MasterDeps, bucket: string, query: URLSearchParams): void {
+  const { root, prefix, delimiter, maxKeys, urlEncoded, encode } = listing(ctx, bucket, query);
+  const keyMarker = query.get('key-marker') ?? '';
+  const versionMarker = query.get('version-id-marker') ?? '';
+  if (versionMarker && !keyMarker) throw new MkvError('MKV_BAD_QUERY', 'A version-id marker cannot be specified without a key marker.');
+  if (versionMarker && versionMarker !== 'null') throw new MkvError('MKV_BAD_QUERY', 'Invalid version id specified');
+  const page = listPage(deps, root, prefix, delimiter, resumeAfter(root, prefix, delimiter, keyMarker), maxKeys);
+  ctx.status = 200;
+  ctx.type = 'application/xml';
+  ctx.body = document('ListVersionsResult', [
+    element('Name', bucket),
+    element('Prefix', encode(prefix)),
+    element('KeyMarker', encode(keyMarker)),
+    element('VersionIdMarker', versionMarker),
+    element('MaxKeys', maxKeys),
+    ...(delimiter ? [element('Delimiter', encode(delimiter))] : []),
+    element('IsTruncated', page.next !== undefined),
+    ...(page.next !== undefined && page.last !== undefined
+      ? [element('NextKeyMarker', encode(page.last)), element('NextVersionIdMarker', 'null')]
+      : []),
+    ...(urlEncoded ? [element('EncodingType', 'url')] : []),
+    ...page.objects.map(([objectKey, record]) =>
+      element('Version', [
+        element('Key', encode(objectKey)),
+        element('VersionId', 'null'),
+        element('IsLatest', true),
+        element('LastModified', new Date(record.modified).toISOString()),
+        element('ETag', etagOf(record)),
+        element('Size', record.size ?? 0),
+        element('Owner', [element('ID', 'mkv'), element('DisplayName', 'mkv')]),
+        element('StorageClass', 'STANDARD'),
+      ]),
+    ),
+    ...page.commonPrefixes.map((common) => element('CommonPrefixes', [element('Prefix', encode(common))])),
   ]);
 }

@@ -16,7 +16,7 @@ import { checkKeyFits } from '../../keys/key-limits.js';
 import type { MasterDeps } from '../deps.js';
 import { decodeKey } from '../request-key.js';
 import { bucketLocation, bucketVersioning, createBucket, deleteBucket, headBucket, listBuckets } from './buckets.js';
-import { listObjectsV1, listObjectsV2 } from './list.js';
+import { listObjectVersions, listObjectsV1, listObjectsV2 } from './list.js';
 import { abortUpload, completeUpload, createUpload, listUploads, uploadPart } from './multipart.js';
 import { deleteObject, deleteObjects, getObjectDirect, putObject, splitBucket } from './s3.js';
 
@@ -41,7 +41,6 @@ const UNSUPPORTED = [
   'analytics',
   'metrics',
   'inventory',
-  'versions',
   'retention',
   'legal-hold',
   'torrent',
@@ -70,6 +69,7 @@ export async function answerS3(ctx: Context, deps: MasterDeps): Promise<void> {
       if (query.has('uploads')) return listUploads(ctx, deps, bucket, query);
       if (query.has('location')) return bucketLocation(ctx, bucket);
       if (query.has('versioning')) return bucketVersioning(ctx, bucket);
+      if (query.has('versions')) return listObjectVersions(ctx, deps, bucket, query);
       if (query.get('list-type') === '2') return listObjectsV2(ctx, deps, bucket, query);
       return listObjectsV1(ctx, deps, bucket, query);
     }

@@ -137,6 +137,7 @@ export function contentTypeOf(ctx: Context): string | null {
 /** GetObject / HeadObject for S3 clients: the bytes through the master, Range passed to the volume. */
 export async function getObjectDirect(ctx: Context, deps: MasterDeps, key: string): Promise<void> {
   checkKeyFits(key);
+  checkVersionId(new URLSearchParams(ctx.querystring).get('versionId') ?? undefined);
   authorize(identityOf(ctx.req), 'read', key);
   const record = deps.index.get(key);
   if (!record || record.state !== 'live') throw new MkvError('MKV_NOT_FOUND', 'The specified key does not exist.');
@@ -190,6 +191,14 @@ export async function getObjectDirect(ctx: Context, deps: MasterDeps, key: strin
 /** Whether the request may replace a value `key` holds: that destroys it, so it needs the delete right as well as write. */
 export function mayReplace(ctx: Context, key: string): boolean {
   return allows(identityOf(ctx.req).grant, 'delete', key);
+}
+
+/**
+ * Refuses a version other than the current one. No key has versions here (yet): its value is
+ * its one version, "null", as S3 names the object of a bucket that never had versioning.
+ */
+export function checkVersionId(versionId: string | undefined): void {
+  if (versionId !== undefined && versionId !== 'null') throw new MkvError('MKV_BAD_QUERY', 'Invalid version id specified');
 }
 
 /** S3 keeps at most 2 KB of user metadata a value. */
@@ -250,6 +259,8 @@ async function copyObject(ctx: Context, deps: MasterDeps, key: string): Promise<
   if (source === key) {
     if (!replace)
       throw new MkvError('MKV_BAD_REQUEST', 'copying an object onto itself changes nothing without x-amz-metadata-directive: REPLACE');
+    // New metadata replaces the old, which is gone after: as any write that destroys, it needs delete.
+    if (!mayReplace(ctx, key)) throw new MkvError('MKV_ACCESS_DENIED', `replacing the metadata of ${key} needs the delete right`);
     await replaceMetadata(deps, key, contentTypeOf(ctx), metadataOf(ctx), cause);
     etag = etagOf(record);
   } else {
@@ -279,6 +290,7 @@ async function openValue(deps: MasterDeps, key: string, record: KeyRecord): Prom
 
 /** DeleteObject: S3 answers 204 whether or not the key existed. */
 export async function deleteObject(ctx: Context, deps: MasterDeps, key: string): Promise<void> {
+  checkVersionId(new URLSearchParams(ctx.querystring).get('versionId') ?? undefined);
   authorize(identityOf(ctx.req), 'delete', key);
   await removeObject(ctx, deps, key);
   ctx.status = 204;
@@ -311,23 +323,29 @@ export async function deleteObjects(ctx: Context, deps: MasterDeps, bucket: stri
   // As S3: the list of keys to delete comes with its digest, so a list altered on the way (or
   // replayed with another body, when the payload is unsigned) deletes nothing.
   const headers = ctx.req.headers;
-  if (headers['content-md5'] === undefined && !Object.keys(headers).some((name) => /^x-amz-(checksum-|trailer$)/.test(name)))
+  const digests = Object.keys(headers).filter((name) => /^x-amz-(checksum-(crc32|crc32c|crc64nvme|sha1|sha256)|trailer)$/.test(name));
+  if (headers['content-md5'] === undefined && digests.length === 0)
     throw new MkvError('MKV_BAD_REQUEST', 'Missing required header for this request: Content-Md5 (or an x-amz-checksum-*)');
   const content = parseXml(await readXmlBody(ctx, deps), 'Delete');
   const quiet = childElements(content, 'Quiet')[0]?.text.trim() === 'true';
-  const keys = childElements(content, 'Object').map((object) => requiredText(object, 'Key'));
+  const objects = childElements(content, 'Object').map((object) => ({
+    key: requiredText(object, 'Key'),
+    versionId: childElements(object, 'VersionId')[0]?.text.trim(),
+  }));
+  const keys = objects.map((object) => object.key);
   if (keys.length === 0) throw new MkvError('MKV_BAD_XML', 'the XML document is malformed: no <Object> to delete');
   if (keys.length > MAX_DELETE_OBJECTS) throw new MkvError('MKV_BAD_XML', `at most ${MAX_DELETE_OBJECTS} objects per request`);
   const results: string[] = [];
   const identity = identityOf(ctx.req);
   let denied = 0;
-  for (const objectKey of keys) {
+  for (const { key: objectKey, versionId } of objects) {
     const key = `/${bucket}/${objectKey}`;
     try {
       checkKeyFits(key);
+      checkVersionId(versionId);
       authorize(identity, 'delete', key);
       await removeObject(ctx, deps, key);
-      if (!quiet) results.push(element('Deleted', [element('Key', objectKey)]));
+      if (!quiet) results.push(element('Deleted', [element('Key', objectKey), ...(versionId ? [element('VersionId', versionId)] : [])]));
     } catch (error) {
       // A key the caller may not delete is its answer's business, logged once for the request below.
       const refused = error instanceof MkvError && isAuthFailure(error);
