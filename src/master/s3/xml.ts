@@ -66,7 +66,7 @@ export function parseXml(xml: string, root: string): XmlElement {
     if (++tags > MAX_XML_TAGS) throw malformed(`more than ${MAX_XML_TAGS} tags`);
   }
   if (/<!DOCTYPE/i.test(xml)) throw malformed('a DOCTYPE is not accepted');
-   
+
   let nodes: ParsedNode[];
   try {
     const valid = XMLValidator.validate(xml);
