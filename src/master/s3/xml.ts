@@ -66,9 +66,9 @@ export function parseXml(xml: string, root: string): XmlElement {
     if (++tags > MAX_XML_TAGS) throw malformed(`more than ${MAX_XML_TAGS} tags`);
   }
   if (/<!DOCTYPE/i.test(xml)) throw malformed('a DOCTYPE is not accepted');
-
   let nodes: ParsedNode[];
   try {
+    // eslint-disable-next-line @typescript-eslint/no-deprecated -- fast-xml-parser 5 still ships it; its successor (fast-xml-validator) is a package of its own
     const valid = XMLValidator.validate(xml);
     if (valid !== true) throw malformed(`${valid.err.msg} (line ${valid.err.line})`);
     nodes = parser.parse(xml) as ParsedNode[];
