@@ -10,6 +10,7 @@
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { ErrorCodes, MkvError, type ErrorCode } from '../errors.js';
 import { readProjected } from '../events/projected.js';
+import { encodeEvent, type ProjectedEvent } from '../events/event.js';
 import { IndexStore } from '../index/index-store.js';
 import { PlanBuilder, type Touched } from '../index/plan.js';
 import { checkBlockEnd, readBlocks, type Segment } from '../log/segment-log.js';
@@ -122,11 +123,25 @@ async function plan(job: Job): Promise<void> {
       let position = 0;
       for (let i = 0; i < block.count; i++) {
         const start = position;
-        const { event, end } = readProjected(block.records, start);
-        position = end;
+        // A segment of this build's schema is read by hand, its bytes kept for the history rows;
+        // an older one's through avsc's resolver, each event encoded as this build writes it.
+        let event: ProjectedEvent;
+        let source: Buffer;
+        let from: number;
+        let to: number;
+        if (block.reader.current) {
+          ({ event, end: position } = readProjected(block.records, start));
+          [source, from, to] = [block.records, start, position];
+        } else {
+          const decoded = block.reader.decode(block.records, start);
+          event = decoded.event;
+          position = decoded.end;
+          source = encodeEvent(decoded.event);
+          [from, to] = [0, source.length];
+        }
         if (event.seq < fromSeq) continue;
         builder ??= new PlanBuilder((key) => index.get(key), previous, 1 << 22);
-        builder.add(event, block.records, start, end);
+        builder.add(event, source, from, to);
         // Stop at untilSeq itself: past it the log may be torn (a read-only open keeps its tail).
         if (event.seq >= untilSeq) break blocks;
         if (++inBatch === job.batchEvents) await handOver();

@@ -2,9 +2,11 @@
 //
 // In TypeScript an event's change is a tagged union ({ type: 'WriteCommitted', ... }); in Avro
 // it is a wrapped union ({ 'mkv.WriteCommitted': {...} }). toAvro/fromAvro convert between them.
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import avro from 'avsc';
+import { MkvError } from '../errors.js';
 
 export type WriteStarted = { type: 'WriteStarted'; volumes: string[] };
 export type WriteCommitted = { type: 'WriteCommitted'; volumes: string[]; size: number; md5: string | null };
@@ -35,7 +37,17 @@ export type ObjectState = {
   writing: BlobVersion | null;
   /** Blobs of earlier values still to remove (after an overwrite; gc removes what is left). */
   stale: BlobVersion[];
+  /** The object headers S3 keeps and serves back (cache-control, content-disposition, content-encoding, content-language, expires), by lower-case name. */
+  headers: Record<string, string>;
+  /** The checksum the client sent with the value, checked as it arrived. */
+  checksum: Checksum | null;
+  /** A multipart upload's parts, in order; none for a value written whole. */
+  parts: Part[];
 };
+/** A checksum of a value (x-amz-checksum-ALGORITHM): its base64 digest; COMPOSITE: of its parts' digests, then -N. */
+export type Checksum = { algorithm: string; value: string; type: string };
+/** One part of a value a multipart upload wrote. */
+export type Part = { size: number; etag: string; checksum: string | null };
 export type WriteUndone = { type: 'WriteUndone'; reason: string; restored: ObjectState };
 export type ObjectCommitted = {
   type: 'ObjectCommitted';
@@ -46,8 +58,16 @@ export type ObjectCommitted = {
   etag: string | null;
   contentType: string | null;
   metadata: Record<string, string>;
+  headers: Record<string, string>;
+  checksum: Checksum | null;
+  parts: Part[];
 };
-export type MetadataReplaced = { type: 'MetadataReplaced'; contentType: string | null; metadata: Record<string, string> };
+export type MetadataReplaced = {
+  type: 'MetadataReplaced';
+  contentType: string | null;
+  metadata: Record<string, string>;
+  headers: Record<string, string>;
+};
 export type OverwriteStarted = { type: 'OverwriteStarted'; volumes: string[] };
 export type OverwriteAborted = { type: 'OverwriteAborted'; reason: string };
 export type StaleRemoved = { type: 'StaleRemoved'; version: number };
@@ -120,14 +140,20 @@ const schemaPath = fileURLToPath(new URL('../../../schemas/event.avsc', import.m
 /** The writer schema, exactly as stored in every segment header. */
 export const eventSchemaJson: string = JSON.stringify(JSON.parse(readFileSync(schemaPath, 'utf8')));
 
-export const eventType = avro.Type.forSchema(JSON.parse(eventSchemaJson) as avro.Schema);
+/**
+ * The schemas earlier builds wrote events with (schemas/past/): a stream's messages name theirs
+ * only by a fingerprint, and a stream outlives the build that started it. (A segment names its
+ * schema whole, in its header.)
+ */
+export function pastSchemas(): string[] {
+  const dir = fileURLToPath(new URL('../../../schemas/past/', import.meta.url));
+  return readdirSync(dir)
+    .filter((name) => name.endsWith('.avsc'))
+    .sort()
+    .map((name) => JSON.stringify(JSON.parse(readFileSync(join(dir, name), 'utf8'))));
+}
 
-// The projector's view of an event: the schema without `cause`, read through a resolver, so
-// avsc skips the cause's bytes instead of building it (replay reads a million events).
-const projectedSchema = JSON.parse(eventSchemaJson) as { fields: { name: string }[] };
-projectedSchema.fields = projectedSchema.fields.filter((field) => field.name !== 'cause');
-const projectedType = avro.Type.forSchema(projectedSchema as avro.Schema);
-const projectedResolver = projectedType.createResolver(eventType);
+export const eventType = avro.Type.forSchema(JSON.parse(eventSchemaJson) as avro.Schema);
 
 const NAMESPACE = 'mkv.';
 
@@ -141,7 +167,7 @@ function toAvro(event: LogEvent): AvroEvent {
 }
 
 /** Changes that hold records of their own, which avsc decodes as instances of its classes. */
-const NESTED = new Set(['WriteUndone', 'ObjectSnapshot']);
+const NESTED = new Set(['WriteUndone', 'ObjectSnapshot', 'ObjectCommitted']);
 
 /** The change of a decoded event: the wrapped union's one branch, tagged with its type, as plain data. */
 function changeFromAvro(wrapped: AvroEvent['change']): Change {
@@ -232,16 +258,57 @@ export function decodeEvent(buffer: Buffer, offset = 0): { event: LogEvent; end:
 }
 
 /**
- * Decodes one event at `offset` for the projector, which reads neither its cause nor a
- * remembered encoding (replay: a million events, a few allocations fewer each).
+ * How the events of one writer's schema are read (a segment's header names its writer's; a
+ * stream message's fingerprint does): the current schema's as they are, an older one's through
+ * avsc's resolver into the current types — the fields a newer schema added take their defaults.
+ * The log is never rewritten for a new schema; every older segment stays readable as it is.
  */
-export function decodeProjected(buffer: Buffer, offset: number): { event: ProjectedEvent; end: number } {
-  const decoded = projectedType.decode(buffer, offset, projectedResolver);
-  const value: unknown = decoded.value;
-  const end = decoded.offset;
-  if (end < 0) throw new Error('truncated event');
-  const record = value as Omit<AvroEvent, 'cause'>;
-  return { event: { seq: record.seq, time: record.time, key: record.key, change: changeFromAvro(record.change) }, end };
+export interface EventReader {
+  /** The schema is this build's: the events' bytes are what this build would write. */
+  readonly current: boolean;
+  decode(buffer: Buffer, offset: number): { event: LogEvent; end: number };
+}
+
+export const currentReader: EventReader = { current: true, decode: (buffer, offset) => decodeEvent(buffer, offset) };
+
+const readers = new Map<string, EventReader>([[eventSchemaJson, currentReader]]);
+
+/** The reader of events written with `writerSchemaJson` (a segment's avro.schema); MKV_CORRUPT_LOG when it is no event schema this build can resolve. */
+export function eventReader(writerSchemaJson: string): EventReader {
+  let reader = readers.get(writerSchemaJson);
+  if (reader) return reader;
+  let resolver: avro.Resolver;
+  try {
+    resolver = eventType.createResolver(avro.Type.forSchema(JSON.parse(writerSchemaJson) as avro.Schema));
+  } catch (error) {
+    throw new MkvError('MKV_CORRUPT_LOG', `the log was written with a schema this version cannot read (${(error as Error).message})`);
+  }
+  reader = {
+    current: false,
+    decode(buffer, offset) {
+      const decoded = eventType.decode(buffer, offset, resolver);
+      const value: unknown = decoded.value;
+      if (decoded.offset < 0) throw new Error('truncated event');
+      // Remembered as this build encodes it: a history row holds the current schema's bytes.
+      const event = fromAvro(value as AvroEvent);
+      return { event, end: decoded.offset };
+    },
+  };
+  readers.set(writerSchemaJson, reader);
+  return reader;
+}
+
+/** The seq of the event encoded at `offset`: its first field, in every schema. */
+export function seqOf(buffer: Buffer, offset: number): number {
+  let n = 0;
+  let scale = 1;
+  for (let at = offset; at < buffer.length; at++) {
+    const byte = buffer[at]!;
+    n += (byte & 0x7f) * scale;
+    scale *= 0x80;
+    if ((byte & 0x80) === 0) return n % 2 === 0 ? n / 2 : -(n + 1) / 2;
+  }
+  throw new Error('truncated event');
 }
 
 /**

@@ -10,7 +10,7 @@
 //
 // Longs are zig-zag varints; strings a long length then UTF-8; arrays and maps blocks of a long
 // count (negative: then a long byte size) and their items, ended by a count of 0.
-import type { Change, ChangeType, ProjectedEvent } from './event.js';
+import type { Change, ChangeType, Part, ProjectedEvent } from './event.js';
 import { changeBranches } from './event.js';
 
 /**
@@ -154,7 +154,18 @@ const readers: Partial<Record<ChangeType, (cursor: Cursor) => Change>> = {
     const version = cursor.long();
     const etag = cursor.optionalString();
     const contentType = cursor.optionalString();
-    return { type: 'ObjectCommitted', volumes, size, md5, version, etag, contentType, metadata: cursor.stringMap() };
+    const metadata = cursor.stringMap();
+    const headers = cursor.stringMap();
+    const checksum = cursor.long() === 0 ? null : { algorithm: cursor.string(), value: cursor.string(), type: cursor.string() };
+    const parts: Part[] = [];
+    for (let count = cursor.long(); count !== 0; count = cursor.long()) {
+      if (count < 0) {
+        count = -count;
+        cursor.long(); // the block's byte size
+      }
+      for (let i = 0; i < count; i++) parts.push({ size: cursor.long(), etag: cursor.string(), checksum: cursor.optionalString() });
+    }
+    return { type: 'ObjectCommitted', volumes, size, md5, version, etag, contentType, metadata, headers, checksum, parts };
   },
 };
 

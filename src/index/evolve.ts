@@ -1,5 +1,5 @@
 // evolve: the pure function the projector folds over the log. (record before, event) → record after.
-import type { BlobVersion, KeyStateName, ObjectState, ProjectedEvent } from '../events/event.js';
+import type { BlobVersion, Checksum, KeyStateName, ObjectState, Part, ProjectedEvent } from '../events/event.js';
 
 /**
  * live: served. unlinked: not served, its blob kept (LINK serves it again). pending: a write in
@@ -55,41 +55,49 @@ export function evolve(record: KeyRecord | undefined, event: ProjectedEvent): Ke
   switch (change.type) {
     case 'WriteStarted':
       // The key's path; a versioned blob the key held before is stale from now on.
-      return keyRecord('pending', change.volumes, null, null, seq, time, 0, null, null, NO_METADATA, time, null, staleAtPath(record, true));
+      return keyRecord({ state: 'pending', volumes: change.volumes, seq, time, stale: staleAtPath(record, true) });
     case 'WriteCommitted':
-      return keyRecord(
-        'live',
-        change.volumes,
-        change.size,
-        change.md5,
+      return keyRecord({
+        state: 'live',
+        volumes: change.volumes,
         seq,
         time,
-        0,
-        null,
-        null,
-        NO_METADATA,
-        time,
-        null,
-        staleAtPath(record, false),
-      );
-    case 'ObjectCommitted':
-      return keyRecord(
-        'live',
-        change.volumes,
-        change.size,
-        change.md5,
+        size: change.size,
+        md5: change.md5,
+        stale: staleAtPath(record, false),
+      });
+    case 'ObjectCommitted': {
+      const { volumes, size, md5, version, etag, contentType, metadata, headers, checksum, parts } = change;
+      const stale = staleWith(record, [record ? current(record) : null, record?.writing ?? null], version);
+      return keyRecord({
+        state: 'live',
         seq,
         time,
-        change.version,
-        change.etag,
-        change.contentType,
-        change.metadata,
-        time,
-        null,
-        staleWith(record, [record ? current(record) : null, record?.writing ?? null], change.version),
-      );
+        volumes,
+        size,
+        md5,
+        version,
+        etag,
+        contentType,
+        metadata,
+        headers,
+        checksum,
+        parts,
+        stale,
+      });
+    }
     case 'MetadataReplaced':
-      return record && { ...record, contentType: change.contentType, metadata: change.metadata, modified: time, seq, time };
+      return (
+        record && {
+          ...record,
+          contentType: change.contentType,
+          metadata: change.metadata,
+          headers: change.headers,
+          modified: time,
+          seq,
+          time,
+        }
+      );
     case 'OverwriteStarted':
       // A write over a key that had one in flight (its master died): that one's blobs are stale.
       return (
@@ -120,21 +128,14 @@ export function evolve(record: KeyRecord | undefined, event: ProjectedEvent): Ke
       return record && { ...record, volumes: change.volumes, seq, time };
     case 'KeySnapshot':
       // The record as it was when the log was compacted, stamped as it was then.
-      return keyRecord(
-        change.state,
-        change.volumes,
-        change.size,
-        change.md5,
-        change.lastSeq,
-        change.lastTime,
-        0,
-        null,
-        null,
-        NO_METADATA,
-        change.lastTime,
-        null,
-        NO_STALE,
-      );
+      return keyRecord({
+        state: change.state,
+        volumes: change.volumes,
+        size: change.size,
+        md5: change.md5,
+        seq: change.lastSeq,
+        time: change.lastTime,
+      });
     case 'ObjectSnapshot':
       return fromState(change.state, change.lastSeq, change.lastTime);
     case 'ReplicaRepaired':
@@ -143,24 +144,9 @@ export function evolve(record: KeyRecord | undefined, event: ProjectedEvent): Ke
       // A rescan knows where a blob is, not its story: a key the log already knows keeps its state and md5.
       return record
         ? { ...record, volumes: change.volumes, size: record.size ?? change.size, seq, time }
-        : keyRecord('live', change.volumes, change.size, change.md5, seq, time, 0, null, null, NO_METADATA, time, null, NO_STALE);
+        : keyRecord({ state: 'live', volumes: change.volumes, size: change.size, md5: change.md5, seq, time });
     case 'ObjectDiscovered':
-      if (!record)
-        return keyRecord(
-          'live',
-          change.volumes,
-          change.size,
-          null,
-          seq,
-          time,
-          change.version,
-          null,
-          null,
-          NO_METADATA,
-          time,
-          null,
-          NO_STALE,
-        );
+      if (!record) return keyRecord({ state: 'live', volumes: change.volumes, size: change.size, version: change.version, seq, time });
       if (record.version === change.version) return { ...record, volumes: change.volumes, size: record.size ?? change.size, seq, time };
       // Another version than the key's value: left over from an earlier one.
       return { ...record, seq, time, stale: staleWith(record, [{ version: change.version, volumes: change.volumes }], record.version) };
@@ -179,43 +165,57 @@ export function allBlobs(record: KeyRecord): BlobVersion[] {
 
 /** A record as a snapshot or an undo carries it. */
 export function toState(record: KeyRecord): ObjectState {
-  const { state, volumes, size, md5, version, etag, contentType, metadata, modified, writing, stale } = record;
-  return { state, volumes, size, md5, version, etag, contentType, metadata, modified, writing, stale };
+  const { state, volumes, size, md5, version, etag, contentType, metadata, modified, writing, stale, headers, checksum, parts } = record;
+  return { state, volumes, size, md5, version, etag, contentType, metadata, modified, writing, stale, headers, checksum, parts };
 }
 
 function fromState(state: ObjectState, seq: number, time: number): KeyRecord {
-  return keyRecord(
-    state.state,
-    state.volumes,
-    state.size,
-    state.md5,
-    seq,
-    time,
-    state.version,
-    state.etag,
-    state.contentType,
-    state.metadata,
-    state.modified,
-    state.writing,
-    state.stale,
-  );
+  return keyRecord({ ...state, seq, time });
 }
 
-/** Every record built in one place, so all have one shape (a replay builds millions). */
-export function keyRecord(
-  state: KeyState,
-  volumes: string[],
-  size: number | null,
-  md5: string | null,
-  seq: number,
-  time: number,
-  version: number,
-  etag: string | null,
-  contentType: string | null,
-  metadata: Record<string, string>,
-  modified: number,
-  writing: BlobVersion | null,
-  stale: BlobVersion[],
-): KeyRecord {
-  return { state, volumes, size, md5, seq, time, version, etag, contentType, metadata, modified, writing, stale };
+/** What a record holds when an event says nothing of it. */
+const NO_HEADERS: Record<string, string> = {};
+const NO_PARTS: Part[] = [];
+
+/**
+ * Every record built in one place, so all have one shape (a replay builds millions): what the
+ * event gives, and for the rest what a value written whole, by no S3 client, holds.
+ */
+export function keyRecord(fields: {
+  state: KeyState;
+  volumes: string[];
+  seq: number;
+  time: number;
+  size?: number | null;
+  md5?: string | null;
+  version?: number;
+  etag?: string | null;
+  contentType?: string | null;
+  metadata?: Record<string, string>;
+  /** When the value was written: the event's time unless given. */
+  modified?: number;
+  writing?: BlobVersion | null;
+  stale?: BlobVersion[];
+  headers?: Record<string, string>;
+  checksum?: Checksum | null;
+  parts?: Part[];
+}): KeyRecord {
+  return {
+    state: fields.state,
+    volumes: fields.volumes,
+    size: fields.size ?? null,
+    md5: fields.md5 ?? null,
+    seq: fields.seq,
+    time: fields.time,
+    version: fields.version ?? 0,
+    etag: fields.etag ?? null,
+    contentType: fields.contentType ?? null,
+    metadata: fields.metadata ?? NO_METADATA,
+    modified: fields.modified ?? fields.time,
+    writing: fields.writing ?? null,
+    stale: fields.stale ?? NO_STALE,
+    headers: fields.headers ?? NO_HEADERS,
+    checksum: fields.checksum ?? null,
+    parts: fields.parts ?? NO_PARTS,
+  };
 }

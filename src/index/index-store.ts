@@ -26,7 +26,7 @@ import { forEachWrite, HISTORY_PUT, KEY_PUT, PlanBuilder, writeHistoryKey, type 
 import { decodeRecord, recordState } from './record.js';
 
 /** The layout of the index's records; 1 (no "format" in meta) stored them as msgpack. */
-export const INDEX_FORMAT = 3;
+export const INDEX_FORMAT = 4;
 
 /** LMDB's key limit is 1978 bytes; a history row adds 10 bytes to the key. */
 export const MAX_KEY_BYTES = 1968;

@@ -1,7 +1,8 @@
-// A key's record in the index's `keys` database, in a fixed binary layout (index format 3).
+// A key's record in the index's `keys` database, in a fixed binary layout (index format 4).
 //
 //   u8  state         0 live, 1 unlinked, 2 pending, 3 deleting
-//   u8  flags         1 size, 2 md5, 4 etag, 8 contentType, 16 version, 32 writing, 64 stale, 128 metadata
+//   u16 flags (LE)    1 size, 2 md5, 4 etag, 8 contentType, 16 version, 32 writing, 64 stale, 128 metadata,
+//                     256 headers, 512 checksum, 1024 parts
 //   f64 seq, f64 time, f64 modified (little-endian)
 //   f64 size                                 when flag 1
 //   u16 length, md5                          when flag 2 (UTF-8, as every string here)
@@ -12,11 +13,15 @@
 //   writing: f64 version, u16 count, volumes when flag 32
 //   stale: u16 count, then each as writing   when flag 64
 //   metadata: u16 count, then name, value    when flag 128
+//   headers: u16 count, then name, value     when flag 256
+//   checksum: algorithm, value, type          when flag 512
+//   parts: u32 count, then per part: f64 size, etag, u8 1 and checksum (or u8 0)   when flag 1024
 //
 // Format 1 stored the record as msgpack through lmdb-js; format 2 had no version, S3 metadata,
-// overwrite or stale blobs. This layout costs a fifth of msgpack's encoding, and it can be
-// written by a thread that does not share lmdb-js's msgpack structures (replay's planner).
-import type { BlobVersion } from '../events/event.js';
+// overwrite or stale blobs; format 3 had a one-byte flags field and no headers, checksum or
+// parts. This layout costs a fifth of msgpack's encoding, and it can be written by a thread that
+// does not share lmdb-js's msgpack structures (replay's planner).
+import type { BlobVersion, Part } from '../events/event.js';
 import type { KeyRecord, KeyState } from './evolve.js';
 
 const STATES: readonly KeyState[] = ['live', 'unlinked', 'pending', 'deleting'];
@@ -28,7 +33,10 @@ const VERSION = 16;
 const WRITING = 32;
 const STALE = 64;
 const METADATA = 128;
-const ALL = SIZE | MD5 | ETAG | CONTENT_TYPE | VERSION | WRITING | STALE | METADATA;
+const HEADERS = 256;
+const CHECKSUM = 512;
+const PARTS = 1024;
+const ALL = SIZE | MD5 | ETAG | CONTENT_TYPE | VERSION | WRITING | STALE | METADATA | HEADERS | CHECKSUM | PARTS;
 
 function stringBound(text: string | null): number {
   return text === null ? 0 : 2 + 3 * text.length;
@@ -43,12 +51,21 @@ function volumesBound(volumes: readonly string[]): number {
 /** The most bytes `record` can take encoded (a string's UTF-8 is at most 3 bytes per UTF-16 unit). */
 export function recordBound(record: KeyRecord): number {
   let bound =
-    2 + 8 * 5 + stringBound(record.md5) + stringBound(record.etag) + stringBound(record.contentType) + volumesBound(record.volumes);
+    3 + 8 * 5 + stringBound(record.md5) + stringBound(record.etag) + stringBound(record.contentType) + volumesBound(record.volumes);
   if (record.writing) bound += 8 + volumesBound(record.writing.volumes);
   bound += 2;
   for (const blob of record.stale) bound += 8 + volumesBound(blob.volumes);
-  bound += 2;
-  for (const name in record.metadata) bound += stringBound(name) + stringBound(record.metadata[name]!);
+  bound += 2 + mapBound(record.metadata) + 2 + mapBound(record.headers);
+  if (record.checksum)
+    bound += stringBound(record.checksum.algorithm) + stringBound(record.checksum.value) + stringBound(record.checksum.type);
+  bound += 4;
+  for (const part of record.parts) bound += 8 + stringBound(part.etag) + 1 + stringBound(part.checksum);
+  return bound;
+}
+
+function mapBound(map: Record<string, string>): number {
+  let bound = 0;
+  for (const name in map) bound += stringBound(name) + stringBound(map[name]!);
   return bound;
 }
 
@@ -56,15 +73,20 @@ export function recordBound(record: KeyRecord): number {
 export function writeRecord(record: KeyRecord, target: Buffer, offset: number): number {
   let at = offset;
   target[at++] = STATES.indexOf(record.state);
-  target[at++] =
+  at = target.writeUInt16LE(
     (record.size !== null ? SIZE : 0) |
-    (record.md5 !== null ? MD5 : 0) |
-    (record.etag !== null ? ETAG : 0) |
-    (record.contentType !== null ? CONTENT_TYPE : 0) |
-    (record.version !== 0 ? VERSION : 0) |
-    (record.writing !== null ? WRITING : 0) |
-    (record.stale.length > 0 ? STALE : 0) |
-    (hasMetadata(record) ? METADATA : 0);
+      (record.md5 !== null ? MD5 : 0) |
+      (record.etag !== null ? ETAG : 0) |
+      (record.contentType !== null ? CONTENT_TYPE : 0) |
+      (record.version !== 0 ? VERSION : 0) |
+      (record.writing !== null ? WRITING : 0) |
+      (record.stale.length > 0 ? STALE : 0) |
+      (hasEntries(record.metadata) ? METADATA : 0) |
+      (hasEntries(record.headers) ? HEADERS : 0) |
+      (record.checksum !== null ? CHECKSUM : 0) |
+      (record.parts.length > 0 ? PARTS : 0),
+    at,
+  );
   at = target.writeDoubleLE(record.seq, at);
   at = target.writeDoubleLE(record.time, at);
   at = target.writeDoubleLE(record.modified, at);
@@ -79,16 +101,33 @@ export function writeRecord(record: KeyRecord, target: Buffer, offset: number): 
     at = target.writeUInt16LE(record.stale.length, at);
     for (const blob of record.stale) at = writeBlob(blob, target, at);
   }
-  if (hasMetadata(record)) {
-    const names = Object.keys(record.metadata);
-    at = target.writeUInt16LE(names.length, at);
-    for (const name of names) at = writeString(record.metadata[name]!, target, writeString(name, target, at));
+  if (hasEntries(record.metadata)) at = writeMap(record.metadata, target, at);
+  if (hasEntries(record.headers)) at = writeMap(record.headers, target, at);
+  if (record.checksum !== null) {
+    at = writeString(record.checksum.algorithm, target, at);
+    at = writeString(record.checksum.value, target, at);
+    at = writeString(record.checksum.type, target, at);
+  }
+  if (record.parts.length > 0) {
+    at = target.writeUInt32LE(record.parts.length, at);
+    for (const part of record.parts) {
+      at = writeString(part.etag, target, target.writeDoubleLE(part.size, at));
+      target[at++] = part.checksum === null ? 0 : 1;
+      if (part.checksum !== null) at = writeString(part.checksum, target, at);
+    }
   }
   return at;
 }
 
-function hasMetadata(record: KeyRecord): boolean {
-  for (const _ in record.metadata) return true;
+function writeMap(map: Record<string, string>, target: Buffer, offset: number): number {
+  const names = Object.keys(map);
+  let at = target.writeUInt16LE(names.length, offset);
+  for (const name of names) at = writeString(map[name]!, target, writeString(name, target, at));
+  return at;
+}
+
+function hasEntries(map: Record<string, string>): boolean {
+  for (const _ in map) return true;
   return false;
 }
 
@@ -145,15 +184,26 @@ class Reader {
     const version = this.number();
     return { version, volumes: this.volumes() };
   }
+
+  map(): Record<string, string> {
+    const count = this.buffer.readUInt16LE(this.at);
+    this.at += 2;
+    const map: Record<string, string> = {};
+    for (let i = 0; i < count; i++) {
+      const name = this.string();
+      map[name] = this.string();
+    }
+    return map;
+  }
 }
 
 export function decodeRecord(bytes: Uint8Array): KeyRecord {
   const buffer = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const state = STATES[buffer[0]!];
-  const flags = buffer[1]!;
+  const flags = buffer.readUInt16LE(1);
   if (state === undefined || (flags & ~ALL) !== 0) throw new Error(`not a key record (state ${buffer[0]}, flags ${flags})`);
   const read = new Reader(buffer);
-  read.at = 2;
+  read.at = 3;
   const seq = read.number();
   const time = read.number();
   const modified = read.number();
@@ -170,15 +220,20 @@ export function decodeRecord(bytes: Uint8Array): KeyRecord {
     read.at += 2;
     stale = Array.from({ length: count }, () => read.blob());
   }
-  const metadata: Record<string, string> = {};
-  if (flags & METADATA) {
-    const count = buffer.readUInt16LE(read.at);
-    read.at += 2;
+  const metadata = flags & METADATA ? read.map() : {};
+  const headers = flags & HEADERS ? read.map() : {};
+  const checksum = flags & CHECKSUM ? { algorithm: read.string(), value: read.string(), type: read.string() } : null;
+  const parts: Part[] = [];
+  if (flags & PARTS) {
+    const count = buffer.readUInt32LE(read.at);
+    read.at += 4;
     for (let i = 0; i < count; i++) {
-      const name = read.string();
-      metadata[name] = read.string();
+      const partSize = read.number();
+      const partEtag = read.string();
+      const hasChecksum = buffer[read.at++] === 1;
+      parts.push({ size: partSize, etag: partEtag, checksum: hasChecksum ? read.string() : null });
     }
   }
   if (read.at !== buffer.length) throw new Error(`not a key record (${buffer.length} bytes, ${read.at} read)`);
-  return { state, volumes, size, md5, seq, time, version, etag, contentType, metadata, modified, writing, stale };
+  return { state, volumes, size, md5, seq, time, version, etag, contentType, metadata, modified, writing, stale, headers, checksum, parts };
 }

@@ -23,7 +23,7 @@
 import { createHash } from 'node:crypto';
 import { PassThrough, type Readable } from 'node:stream';
 import { MkvError } from '../errors.js';
-import type { Cause, Change } from '../events/event.js';
+import type { Cause, Change, Checksum, Part } from '../events/event.js';
 import { toState, type KeyRecord } from '../index/evolve.js';
 import { blobPath, keyToVolumes } from '../placement.js';
 import type { KeyDeps } from './deps.js';
@@ -41,6 +41,8 @@ import { sweepStale } from './stale-sweeper.js';
 export interface ValueSource {
   body: Readable;
   length: number | undefined;
+  /** The checksum the value came with, known once the body has ended well (a trailer brings it last). */
+  checksum?: () => Checksum | null;
 }
 
 /** S3's ways with a value: it replaces a live key's, may be empty, and keeps a Content-Type, user metadata and an ETag. */
@@ -48,8 +50,13 @@ export interface S3Value {
   contentType: string | null;
   /** x-amz-meta-* (by lower-case name, without the prefix). */
   metadata: Record<string, string>;
+  /** The object headers S3 keeps (cache-control, content-disposition, content-encoding, content-language, expires). */
+  headers: Record<string, string>;
   /** A multipart upload's ETag ("md5 of the parts' md5s-N"); the value's md5 otherwise. */
   etag?: string;
+  /** A multipart upload's checksum (of its parts'), and its parts; else the source's checksum, if it came with one. */
+  checksum?: Checksum | null;
+  parts?: Part[];
 }
 
 export interface Stored {
@@ -119,6 +126,9 @@ export async function storeValue(
           etag: s3.etag ?? null,
           contentType: s3.contentType,
           metadata: s3.metadata,
+          headers: s3.headers,
+          checksum: s3.checksum ?? source.checksum?.() ?? null,
+          parts: s3.parts ?? [],
         }
       : { type: 'WriteCommitted', volumes: targetVolumes, size: written.size, md5: written.md5 };
     const [event] = await write.finish([{ key, cause, change }]);
@@ -368,13 +378,12 @@ async function abandonOverwrite(
 export async function replaceMetadata(
   deps: KeyDeps,
   key: string,
-  contentType: string | null,
-  metadata: Record<string, string>,
+  { contentType, metadata, headers }: Pick<S3Value, 'contentType' | 'metadata' | 'headers'>,
   cause: Cause,
 ): Promise<number> {
   const write = await beginWrite(deps.writer, deps.index, key, (record) =>
     record?.state === 'live'
-      ? [{ key, cause, change: { type: 'MetadataReplaced', contentType, metadata } }]
+      ? [{ key, cause, change: { type: 'MetadataReplaced', contentType, metadata, headers } }]
       : new MkvError('MKV_NOT_FOUND', 'The specified key does not exist.'),
   );
   await write.release();

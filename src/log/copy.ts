@@ -4,10 +4,10 @@
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MkvError, UsageError } from '../errors.js';
-import { decodeEvent, encodeEvent, type LogEvent } from '../events/event.js';
+import { encodeEvent, type LogEvent } from '../events/event.js';
 import { encodeBlock, parseHeader, readFramed, walkFrames } from './avro-container.js';
 import type { EventLog } from './event-log.js';
-import { SegmentLog } from './segment-log.js';
+import { segmentReader, SegmentLog } from './segment-log.js';
 
 /** Copies `source` up to and including seq `untilSeq` (default: all of it) into a new segment log in `target`. */
 export async function copyLog(source: EventLog, target: string, untilSeq = source.lastSeq): Promise<void> {
@@ -33,6 +33,7 @@ function copySegments(log: SegmentLog, target: string, untilSeq: number): void {
     const bytes = readFileSync(segment.path);
     const header = parseHeader(bytes);
     const parts: Buffer[] = [bytes.subarray(0, header.end)];
+    const reader = segmentReader(header);
     let seq = segment.firstSeq;
     // Whole blocks go as they are (the replay of the copy checks every one); the block the point
     // falls in is read and cut there.
@@ -47,7 +48,7 @@ function copySegments(log: SegmentLog, target: string, untilSeq: number): void {
         if (!scan.ok) throw new MkvError('MKV_CORRUPT_LOG', `${segment.path}: bad block at byte ${scan.offset}: ${scan.reason}`);
         const records: Buffer[] = [];
         for (let position = 0; seq + records.length <= untilSeq;) {
-          const { end } = decodeEvent(scan.block.records, position);
+          const { end } = reader.decode(scan.block.records, position);
           records.push(scan.block.records.subarray(position, end));
           position = end;
         }

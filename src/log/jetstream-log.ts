@@ -14,6 +14,7 @@
 // with MKV_KEY_LOCKED (409), as a write racing on one master does. The stream denies deletes and
 // purges: events leave it only by an explicit operator action outside mkv.
 import { createHash, randomUUID } from 'node:crypto';
+import avro from 'avsc';
 import {
   AuthorizationError,
   connect,
@@ -30,7 +31,17 @@ import {
   type StreamConfig,
 } from '@nats-io/jetstream';
 import { MkvError } from '../errors.js';
-import { decodeRenumbered, encodeEvent, eventType, type EventInput, type LogEvent } from '../events/event.js';
+import {
+  currentReader,
+  decodeRenumbered,
+  encodeEvent,
+  eventReader,
+  eventSchemaJson,
+  pastSchemas,
+  type EventInput,
+  type EventReader,
+  type LogEvent,
+} from '../events/event.js';
 import type { EventLog } from './event-log.js';
 import { natsConnectOptions, parseNatsUrl, type NatsAccess } from './nats-connection.js';
 
@@ -59,8 +70,17 @@ export function rabinFingerprint(canonical: string): Buffer {
   return out;
 }
 
+/** The single-object fingerprint of a schema, given as JSON. */
+function fingerprintOf(schemaJson: string): Buffer {
+  return rabinFingerprint(JSON.stringify(avro.Type.forSchema(JSON.parse(schemaJson) as avro.Schema).schema()));
+}
+
 /** C3 01 ‖ fingerprint: the header of every Avro single-object encoded event. */
-export const singleObjectHeader = Buffer.concat([Buffer.from([0xc3, 0x01]), rabinFingerprint(JSON.stringify(eventType.schema()))]);
+export const singleObjectHeader = Buffer.concat([Buffer.from([0xc3, 0x01]), fingerprintOf(eventSchemaJson)]);
+
+/** How a message is read, by its schema's fingerprint: this build's, or an earlier build's (schemas/past/). */
+const messageReaders = new Map<string, EventReader>([[singleObjectHeader.subarray(2).toString('hex'), currentReader]]);
+for (const schema of pastSchemas()) messageReaders.set(fingerprintOf(schema).toString('hex'), eventReader(schema));
 
 /** The subject of a key's events. */
 export function keySubject(prefix: string, key: string): string {
@@ -75,10 +95,19 @@ export function encodeMessage(input: EventInput, time: number): Buffer {
 
 export function decodeMessage(data: Uint8Array, seq: number): LogEvent {
   const buffer = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  if (buffer.length < 10 || !buffer.subarray(0, 10).equals(singleObjectHeader)) {
-    throw new MkvError('MKV_CORRUPT_LOG', `stream message ${seq} is not an mkv event (wrong single-object header or schema fingerprint)`);
+  const reader =
+    buffer.length >= 10 && buffer[0] === 0xc3 && buffer[1] === 0x01
+      ? messageReaders.get(buffer.subarray(2, 10).toString('hex'))
+      : undefined;
+  if (!reader) {
+    throw new MkvError(
+      'MKV_CORRUPT_LOG',
+      `stream message ${seq} is not an mkv event (wrong single-object header, or a schema this build does not know)`,
+    );
   }
-  return decodeRenumbered(buffer, 10, seq);
+  if (reader.current) return decodeRenumbered(buffer, 10, seq);
+  const { event } = reader.decode(buffer, 10);
+  return { ...event, seq };
 }
 
 /** How long opening waits for JetStream to serve the stream (a cluster electing its leaders). */

@@ -40,7 +40,16 @@ import { open, readFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fsyncPath, writeFileDurably } from '../durable-files.js';
 import { MkvError } from '../errors.js';
-import { decodeEvent, encodeEvent, eventSchemaJson, type EventInput, type LogEvent } from '../events/event.js';
+import {
+  currentReader,
+  encodeEvent,
+  eventReader,
+  eventSchemaJson,
+  seqOf,
+  type EventInput,
+  type EventReader,
+  type LogEvent,
+} from '../events/event.js';
 import type { EventLog } from './event-log.js';
 import type { Logger } from '../logger.js';
 import { silentLogger } from '../logger.js';
@@ -54,6 +63,7 @@ import {
   walkBlocks,
   walkFrames,
   type Frame,
+  type Header,
 } from './avro-container.js';
 
 export type SyncMode = 'fsync' | 'none';
@@ -157,14 +167,24 @@ export interface EncodedBlock {
   count: number;
   /** The seq of its first event (the log is dense: its segment's first seq and the blocks before it say). */
   firstSeq: number;
+  /** How its events are read: by the schema its segment was written with. */
+  reader: EventReader;
+}
+
+/** How a segment's events are read, by the schema its header names. */
+export function segmentReader(header: Header): EventReader {
+  const schema = header.metadata.get('avro.schema');
+  return schema === undefined ? currentReader : eventReader(schema.toString('utf8'));
 }
 
 /** The blocks of one segment, checked; throws on the first bad block. `firstSeq`: the segment's. */
 export function* readSegmentBlocks(path: string, buffer: Buffer, firstSeq: number): Generator<EncodedBlock> {
   let seq = firstSeq;
-  for (const step of walkBlocks(buffer, parseHeader(buffer))) {
+  const header = parseHeader(buffer);
+  const reader = segmentReader(header);
+  for (const step of walkBlocks(buffer, header)) {
     if (!step.ok) throw new MkvError('MKV_CORRUPT_LOG', `${path}: bad block at byte ${step.offset}: ${step.reason}`);
-    yield { path, offset: step.block.offset, records: step.block.records, count: step.block.count, firstSeq: seq };
+    yield { path, offset: step.block.offset, records: step.block.records, count: step.block.count, firstSeq: seq, reader };
     seq += step.block.count;
   }
 }
@@ -183,7 +203,9 @@ export async function* readBlocks(segments: Segment[], fromSeq: number, untilSeq
     if (segment.firstSeq > untilSeq) return;
     const buffer = await readFile(segment.path);
     let seq = segment.firstSeq;
-    for (const step of walkFrames(buffer, parseHeader(buffer))) {
+    const header = parseHeader(buffer);
+    const reader = segmentReader(header);
+    for (const step of walkFrames(buffer, header)) {
       if (!step.ok) throw new MkvError('MKV_CORRUPT_LOG', `${segment.path}: bad block at byte ${step.offset}: ${step.reason}`);
       const firstSeq = seq;
       seq += step.frame.count;
@@ -191,22 +213,23 @@ export async function* readBlocks(segments: Segment[], fromSeq: number, untilSeq
       if (seq <= fromSeq) continue;
       const scan = readFramed(buffer, step.frame);
       if (!scan.ok) throw new MkvError('MKV_CORRUPT_LOG', `${segment.path}: bad block at byte ${scan.offset}: ${scan.reason}`);
-      yield { path: segment.path, offset: step.frame.offset, records: scan.block.records, count: step.frame.count, firstSeq };
+      yield { path: segment.path, offset: step.frame.offset, records: scan.block.records, count: step.frame.count, firstSeq, reader };
     }
   }
 }
 
 /** Every event of one segment, block by block; throws on the first bad block. */
 export function* readSegmentEvents(path: string, buffer: Buffer, firstSeq = 1): Generator<LogEvent[]> {
-  for (const block of readSegmentBlocks(path, buffer, firstSeq)) yield decodeBlockEvents(block.records, block.count, path, block.offset);
+  for (const block of readSegmentBlocks(path, buffer, firstSeq))
+    yield decodeBlockEvents(block.records, block.count, path, block.offset, block.reader);
 }
 
 /** The events of one checked block; throws if the block holds other than exactly `count` events. */
-export function decodeBlockEvents(records: Buffer, count: number, path: string, offset: number): LogEvent[] {
+export function decodeBlockEvents(records: Buffer, count: number, path: string, offset: number, reader = currentReader): LogEvent[] {
   const events: LogEvent[] = [];
   let position = 0;
   for (let i = 0; i < count; i++) {
-    const { event, end } = decodeEvent(records, position);
+    const { event, end } = reader.decode(records, position);
     events.push(event);
     position = end;
   }
@@ -289,7 +312,7 @@ export class SegmentLog implements EventLog {
           offset = step.frame.end;
         }
         const scan = last && readFramed(buffer, last);
-        if (last && scan && (!scan.ok || decodeEvent(scan.block.records, 0).event.seq !== lastSeq - last.count + 1)) {
+        if (last && scan && (!scan.ok || seqOf(scan.block.records, 0) !== lastSeq - last.count + 1)) {
           lastSeq -= last.count;
           offset = last.offset;
           recovered = torn(scan.ok ? 'its last block does not follow the one before it' : scan.reason);
@@ -301,9 +324,9 @@ export class SegmentLog implements EventLog {
             break;
           }
           // The CRC vouches for the block; its first event's seq vouches for the numbering.
-          const first = decodeEvent(step.block.records, 0).event;
-          if (first.seq !== lastSeq + 1) {
-            throw new MkvError('MKV_CORRUPT_LOG', `${newest.path}: seq ${first.seq} follows ${lastSeq} (the log must be dense)`);
+          const first = seqOf(step.block.records, 0);
+          if (first !== lastSeq + 1) {
+            throw new MkvError('MKV_CORRUPT_LOG', `${newest.path}: seq ${first} follows ${lastSeq} (the log must be dense)`);
           }
           lastSeq += step.block.count;
           offset = step.block.end;
@@ -537,7 +560,7 @@ export class SegmentLog implements EventLog {
    */
   async *readFrom(fromSeq: number, untilSeq = this.last): AsyncGenerator<LogEvent[]> {
     for await (const block of this.readBlocks(fromSeq, untilSeq)) {
-      const events = decodeBlockEvents(block.records, block.count, block.path, block.offset);
+      const events = decodeBlockEvents(block.records, block.count, block.path, block.offset, block.reader);
       const wanted = events.filter((event) => event.seq >= fromSeq && event.seq <= untilSeq);
       if (wanted.length > 0) yield wanted;
       if (events.at(-1)!.seq >= untilSeq) return;

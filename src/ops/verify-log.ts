@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { LogEvent } from '../events/event.js';
 import { parseHeader, walkBlocks } from '../log/avro-container.js';
-import { decodeBlockEvents, listSegments, readBase } from '../log/segment-log.js';
+import { decodeBlockEvents, listSegments, readBase, segmentReader } from '../log/segment-log.js';
 
 export interface LogSummary {
   segments: number;
@@ -73,7 +73,7 @@ export function verifyLog(dir: string): LogSummary {
       if (step.ok) {
         summary.blocks++;
         try {
-          take(name, decodeBlockEvents(step.block.records, step.block.count, name, step.block.offset));
+          take(name, decodeBlockEvents(step.block.records, step.block.count, name, step.block.offset, segmentReader(header)));
         } catch (error) {
           summary.problems.push(`${name}: block at byte ${step.block.offset} does not decode (${(error as Error).message})`);
         }

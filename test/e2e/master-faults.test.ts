@@ -214,7 +214,7 @@ describe('master faults', () => {
     assert.notEqual(history.status, 0, 'a tool refuses to read an index of another format');
     assert.match(history.stderr, /MKV_INDEX_FORMAT|has format 1/);
     const { url, output } = await start();
-    assert.match(output(), /has format 1, this version reads format 3/);
+    assert.match(output(), /has format 1, this version reads format 4/);
     assert.match(output(), /set aside, rebuilding it from the log/);
     await assertAllServed(url);
     await stop();

@@ -164,7 +164,7 @@ describe('the writer over IPC', () => {
 
   test('beginWrite: a refusal on the read before the lock is decided again under it, and the write goes ahead', async () => {
     await local.append([{ key: '/cas/put', cause, change: { type: 'KeyDeleted' } }]);
-    const reader = readingFirst(keyRecord('live', ['v1'], 1, null, 1, 0, 0, null, null, {}, 0, null, [])); // read before the DELETE
+    const reader = readingFirst(keyRecord({ state: 'live', volumes: ['v1'], size: 1, seq: 1, time: 0 })); // read before the DELETE
     const write = await beginWrite(local, reader, '/cas/put', decidePut);
     assert.equal(write.record, undefined, 'the write knows the record it was decided on');
     assert.deepEqual(

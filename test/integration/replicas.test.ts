@@ -31,7 +31,7 @@ describe('copying a blob to several targets with one read', () => {
   function seed(key: string, value: Buffer, recorded = value): KeyRecord {
     mkdirSync(dirname(fileOn(0, key)), { recursive: true });
     writeFileSync(fileOn(0, key), value);
-    return keyRecord('live', [set.volumes[0]!], recorded.length, md5(recorded), 1, Date.now(), 0, null, null, {}, Date.now(), null, []);
+    return keyRecord({ state: 'live', volumes: [set.volumes[0]!], size: recorded.length, md5: md5(recorded), seq: 1, time: Date.now() });
   }
 
   test('every target gets the bytes of one GET, large enough to need backpressure', async () => {
@@ -74,7 +74,7 @@ describe('copying a blob to several targets with one read', () => {
   });
 
   test("a source without the blob: every target fails with the GET's answer", async () => {
-    const record: KeyRecord = keyRecord('live', [set.volumes[0]!], 10, null, 1, Date.now(), 0, null, null, {}, Date.now(), null, []);
+    const record: KeyRecord = keyRecord({ state: 'live', volumes: [set.volumes[0]!], size: 10, seq: 1, time: Date.now() });
     const results = await copyToTargets(client, set.volumes[0]!, [set.volumes[1]!], keyToPath('/tee/nowhere'), record);
     assert.deepEqual(results, [
       {

@@ -10,7 +10,7 @@ import { storeValue } from '../../keys/store-value.js';
 import { createHash } from 'node:crypto';
 import { apiCause, type MasterDeps } from '../deps.js';
 import { requestBody } from '../native-api.js';
-import { contentTypeOf, mayReplace, metadataOf, readXmlBody, splitBucket, xmlResponse } from './s3.js';
+import { mayReplace, readXmlBody, splitBucket, valueAttributesOf, xmlResponse } from './s3.js';
 import { childElements, element, parseXml, requiredText } from './xml.js';
 
 export function createUpload(ctx: Context, deps: MasterDeps, key: string): void {
@@ -18,7 +18,7 @@ export function createUpload(ctx: Context, deps: MasterDeps, key: string): void 
   authorize(identityOf(ctx.req), 'write', key);
   const { bucket, objectKey } = splitBucket(key);
   if (objectKey === '') throw new MkvError('MKV_BAD_REQUEST', 'a multipart upload needs an object key');
-  const upload = deps.uploads.create(key, contentTypeOf(ctx), metadataOf(ctx));
+  const upload = deps.uploads.create(key, valueAttributesOf(ctx));
   xmlResponse(ctx, 'InitiateMultipartUploadResult', [
     element('Bucket', bucket),
     element('Key', objectKey),
@@ -70,7 +70,7 @@ export async function completeUpload(ctx: Context, deps: MasterDeps, key: string
   for (const number of numbers) partsMd5.update(Buffer.from(stored.get(number)!.md5, 'hex'));
   const etag = `${partsMd5.digest('hex')}-${numbers.length}`;
   await storeValue(deps, key, { body: deps.uploads.concatenate(uploadId, numbers), length }, apiCause(ctx.state.client as string | null), {
-    s3: { contentType: upload.contentType, metadata: upload.metadata, etag },
+    s3: { contentType: upload.contentType, metadata: upload.metadata, headers: upload.headers, etag },
     mayReplace: mayReplace(ctx, key),
   });
   deps.uploads.remove(uploadId);

@@ -126,6 +126,39 @@ export function etagOf(record: KeyRecord): string {
 /** What S3 calls a value of no stated type. */
 const DEFAULT_TYPE = 'binary/octet-stream';
 
+/** The object headers S3 keeps with a value and serves back on GET and HEAD, by lower-case name. */
+export const OBJECT_HEADERS = ['cache-control', 'content-disposition', 'content-encoding', 'content-language', 'expires'] as const;
+
+/**
+ * The object headers a PUT (or CreateMultipartUpload, a copy with REPLACE) gives its value.
+ * Content-Encoding is kept without aws-chunked, which only frames the request's body.
+ */
+export function objectHeadersOf(ctx: Context): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const name of OBJECT_HEADERS) {
+    let value = ctx.get(name);
+    if (name === 'content-encoding')
+      value = value
+        .split(',')
+        .map((coding) => coding.trim())
+        .filter((coding) => coding !== '' && coding.toLowerCase() !== 'aws-chunked')
+        .join(', ');
+    if (value === '') continue;
+    if (value.length > 1024) throw new MkvError('MKV_BAD_REQUEST', `the ${name} header is longer than 1024 characters`);
+    headers[name] = value;
+  }
+  return headers;
+}
+
+/** What a request gives the value it writes: its Content-Type, user metadata and object headers. */
+export function valueAttributesOf(ctx: Context): {
+  contentType: string | null;
+  metadata: Record<string, string>;
+  headers: Record<string, string>;
+} {
+  return { contentType: contentTypeOf(ctx), metadata: metadataOf(ctx), headers: objectHeadersOf(ctx) };
+}
+
 /** The Content-Type a PUT gives its value, kept and served back; none: S3's default. */
 export function contentTypeOf(ctx: Context): string | null {
   const type = ctx.get('content-type');
@@ -227,7 +260,7 @@ export async function putObject(ctx: Context, deps: MasterDeps, key: string): Pr
   authorize(identityOf(ctx.req), 'write', key);
   if (ctx.get('x-amz-copy-source')) return copyObject(ctx, deps, key);
   const written = await storeValue(deps, key, requestBody(ctx.req, { allowEmpty: true }), apiCause(ctx.state.client as string | null), {
-    s3: { contentType: contentTypeOf(ctx), metadata: metadataOf(ctx) },
+    s3: valueAttributesOf(ctx),
     mayReplace: mayReplace(ctx, key),
   });
   ctx.status = 200;
@@ -261,13 +294,11 @@ async function copyObject(ctx: Context, deps: MasterDeps, key: string): Promise<
       throw new MkvError('MKV_BAD_REQUEST', 'copying an object onto itself changes nothing without x-amz-metadata-directive: REPLACE');
     // New metadata replaces the old, which is gone after: as any write that destroys, it needs delete.
     if (!mayReplace(ctx, key)) throw new MkvError('MKV_ACCESS_DENIED', `replacing the metadata of ${key} needs the delete right`);
-    await replaceMetadata(deps, key, contentTypeOf(ctx), metadataOf(ctx), cause);
+    await replaceMetadata(deps, key, valueAttributesOf(ctx), cause);
     etag = etagOf(record);
   } else {
     const value = await openValue(deps, source, record);
-    const s3 = replace
-      ? { contentType: contentTypeOf(ctx), metadata: metadataOf(ctx) }
-      : { contentType: record.contentType, metadata: record.metadata };
+    const s3 = replace ? valueAttributesOf(ctx) : { contentType: record.contentType, metadata: record.metadata, headers: record.headers };
     const written = await storeValue(deps, key, { body: value, length: record.size ?? undefined }, cause, {
       s3,
       mayReplace: mayReplace(ctx, key),

@@ -28,9 +28,10 @@ export interface Upload {
   uploadId: string;
   key: string;
   initiated: string;
-  /** The Content-Type and user metadata CreateMultipartUpload gave the value. */
+  /** The Content-Type, user metadata and object headers CreateMultipartUpload gave the value. */
   contentType: string | null;
   metadata: Record<string, string>;
+  headers: Record<string, string>;
 }
 
 export interface Part {
@@ -54,13 +55,16 @@ export class UploadStore {
     return join(this.dir, uploadId);
   }
 
-  create(key: string, contentType: string | null = null, metadata: Record<string, string> = {}): Upload {
+  create(
+    key: string,
+    value: Pick<Upload, 'contentType' | 'metadata' | 'headers'> = { contentType: null, metadata: {}, headers: {} },
+  ): Upload {
     const uploadId = randomBytes(16).toString('hex');
     const dir = join(this.dir, uploadId);
     mkdirSync(dir, { recursive: true });
-    const upload = { uploadId, key, initiated: new Date().toISOString(), contentType, metadata };
-    writeFileSync(join(dir, 'upload.json'), JSON.stringify({ key, initiated: upload.initiated, contentType, metadata }));
-    return upload;
+    const initiated = new Date().toISOString();
+    writeFileSync(join(dir, 'upload.json'), JSON.stringify({ key, initiated, ...value }));
+    return { uploadId, key, initiated, ...value };
   }
 
   /** The upload, checked to belong to `key`. */
@@ -72,9 +76,17 @@ export class UploadStore {
       initiated: string;
       contentType?: string | null;
       metadata?: Record<string, string>;
+      headers?: Record<string, string>;
     };
     if (key !== undefined && saved.key !== key) throw new MkvError('MKV_NO_SUCH_UPLOAD', 'no such upload for this key');
-    return { uploadId, key: saved.key, initiated: saved.initiated, contentType: saved.contentType ?? null, metadata: saved.metadata ?? {} };
+    return {
+      uploadId,
+      key: saved.key,
+      initiated: saved.initiated,
+      contentType: saved.contentType ?? null,
+      metadata: saved.metadata ?? {},
+      headers: saved.headers ?? {},
+    };
   }
 
   list(): Upload[] {
