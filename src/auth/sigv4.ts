@@ -198,7 +198,8 @@ function checkAllSigned(headers: IncomingHttpHeaders, signed: readonly string[],
 
 function checkSignature(key: AccessKey, credential: Credential, amzDate: string, canonical: string, signature: string): Buffer {
   const signing = signingKey(key.secret, credential.date, credential.region, credential.service);
-  const stringToSign = `${ALGORITHM}\n${amzDate}\n${credential.scope}\n${sha256(canonical)}`;
+  // Hashed as node:http read it, one char a byte: a header's UTF-8 (x-amz-meta-*) is hashed as sent.
+  const stringToSign = `${ALGORITHM}\n${amzDate}\n${credential.scope}\n${createHash('sha256').update(canonical, 'latin1').digest('hex')}`;
   if (!sameSignature(createHmac('sha256', signing).update(stringToSign).digest('hex'), signature)) {
     throw refused('MKV_SIGNATURE', 'the signature does not match: check the secret key and how the request was signed');
   }
@@ -374,7 +375,7 @@ const V2_SUBRESOURCES = new Set([
   'response-expires',
 ]);
 
-function v2StringToSign(request: SignedRequest, date: string): string {
+function v2StringToSign(request: SignedRequest, date: string, path = request.rawPath): string {
   const amzHeaders = Object.keys(request.headers)
     .filter((name) => name.startsWith('x-amz-'))
     .sort()
@@ -383,15 +384,23 @@ function v2StringToSign(request: SignedRequest, date: string): string {
   const subresources = new URLSearchParams(request.query);
   const kept = [...subresources.keys()].filter((name) => V2_SUBRESOURCES.has(name)).sort();
   const resource =
-    request.rawPath +
+    path +
     (kept.length === 0 ? '' : '?' + kept.map((name) => (subresources.get(name) ? `${name}=${subresources.get(name)}` : name)).join('&'));
   return `${request.method}\n${headerValue(request.headers, 'content-md5')}\n${headerValue(request.headers, 'content-type')}\n${date}\n${amzHeaders}${resource}`;
 }
 
-function checkV2(key: AccessKey, stringToSign: string, signature: string): void {
-  if (!sameSignature(createHmac('sha1', key.secret).update(stringToSign).digest('base64'), signature)) {
-    throw refused('MKV_SIGNATURE', 'the signature does not match: check the secret key and how the request was signed');
-  }
+function v2Matches(key: AccessKey, stringToSign: string, signature: string): boolean {
+  return sameSignature(createHmac('sha1', key.secret).update(stringToSign, 'latin1').digest('base64'), signature);
+}
+
+/**
+ * Checks a V2 signature over the request. A bucket's own resource ("/bucket") is signed as
+ * "/bucket/" by S3 and botocore, as it is sent by others: either is taken.
+ */
+function checkV2(key: AccessKey, request: SignedRequest, date: string, signature: string): void {
+  if (v2Matches(key, v2StringToSign(request, date), signature)) return;
+  if (/^\/[^/]+$/.test(request.rawPath) && v2Matches(key, v2StringToSign(request, date, `${request.rawPath}/`), signature)) return;
+  throw refused('MKV_SIGNATURE', 'the signature does not match: check the secret key and how the request was signed');
 }
 
 /** Verifies Authorization: AWS ACCESS_KEY:SIGNATURE (Signature Version 2). */
@@ -399,14 +408,15 @@ export function verifyV2Header(credentials: Credentials, request: SignedRequest,
   const match = /^AWS ([^:\s]+):(\S+)$/.exec(authorization);
   if (!match) throw refused('MKV_SIGNATURE', 'the Authorization header is not AWS ACCESS_KEY:SIGNATURE');
   const key = keyOf(credentials, match[1]!);
-  // With X-Amz-Date (signed among the x-amz-* headers), the date line is empty.
-  const amzDate = headerValue(request.headers, 'x-amz-date');
-  const date = amzDate === '' ? headerValue(request.headers, 'date') : '';
-  const time = Date.parse(amzDate || date);
+  // With X-Amz-Date (signed among the x-amz-* headers), the date line is empty, and X-Amz-Date
+  // is the request's time, even empty: then it has none (S3 does not fall back to Date).
+  const hasAmzDate = request.headers['x-amz-date'] !== undefined;
+  const date = hasAmzDate ? '' : headerValue(request.headers, 'date');
+  const time = Date.parse(hasAmzDate ? headerValue(request.headers, 'x-amz-date') : date);
   if (Number.isNaN(time)) throw refused('MKV_ACCESS_DENIED', 'a signed request needs a Date or X-Amz-Date header');
   if (Math.abs(now - time) > MAX_SKEW_MS)
     throw refused('MKV_TIME_SKEWED', "the difference between the request time and the server's time is too large");
-  checkV2(key, v2StringToSign(request, date), match[2]!);
+  checkV2(key, request, date, match[2]!);
   return key;
 }
 
@@ -419,6 +429,6 @@ export function verifyV2Presigned(credentials: Credentials, request: SignedReque
   // As a V4 URL's X-Amz-Expires: a link that outlives a week is a key that was never meant to be given.
   if (Number(expires) * 1000 - now > MAX_EXPIRES_S * 1000 + MAX_SKEW_MS)
     throw refused('MKV_ACCESS_DENIED', 'Expires is more than 7 days away (a presigned URL is valid for 7 days at most)');
-  checkV2(key, v2StringToSign(request, expires), query.get('Signature') ?? '');
+  checkV2(key, request, expires, query.get('Signature') ?? '');
   return key;
 }
