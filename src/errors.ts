@@ -27,6 +27,8 @@ export const ErrorCodes = {
   MKV_ACCESS_DENIED: 403,
   MKV_UNKNOWN_OPERATION: 403,
   MKV_EXISTS: 403,
+  /** A condition the request set (If-Match, If-None-Match, If-*-Since) does not hold. */
+  MKV_PRECONDITION_FAILED: 412,
   MKV_PROTECTED: 403,
   MKV_READ_ONLY: 403,
   MKV_NOT_FOUND: 404,

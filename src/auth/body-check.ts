@@ -27,6 +27,11 @@ export class DigestCheck extends Transform {
     this.hash = createDigest(algorithm);
   }
 
+  /** The digest the body must have, as S3 headers carry it (base64). */
+  get expectedBase64(): string {
+    return this.expected.toString('base64');
+  }
+
   /** Throws unless `digest`, computed elsewhere, is the one expected. */
   verify(digest: Buffer): void {
     if (!digest.equals(this.expected)) throw this.mismatch();

@@ -28,6 +28,7 @@ import { toState, type KeyRecord } from '../index/evolve.js';
 import { blobPath, keyToVolumes } from '../placement.js';
 import type { KeyDeps } from './deps.js';
 import { checkKeyFits } from './key-limits.js';
+import { checkWriteCondition, type WriteCondition } from './write-condition.js';
 import { beginWrite, inFlightElsewhere, type Decision, type KeyWrite } from './key-write.js';
 import { beingDeleted } from './remove.js';
 import { removeBlobs, removeReplicas } from './replicas.js';
@@ -60,6 +61,8 @@ export interface S3Value {
 }
 
 export interface Stored {
+  /** The checksum the value came with and is kept with (S3), if any. */
+  checksum: Checksum | null;
   size: number;
   /** Hex md5 of the value (null with --md5sum false). */
   md5: string | null;
@@ -78,6 +81,8 @@ export interface StoreOptions {
    * back): with credentials, a key that may write but not delete never overwrites one. Default true.
    */
   mayReplace?: boolean;
+  /** What the write asks of the value the key holds (S3's If-None-Match: *, If-Match), checked under the key's lock. */
+  condition?: WriteCondition;
 }
 
 /**
@@ -91,7 +96,7 @@ export async function storeValue(
   cause: Cause,
   options: StoreOptions = {},
 ): Promise<Stored> {
-  const { s3, mayReplace = true } = options;
+  const { s3, mayReplace = true, condition } = options;
   if (source.length === 0 && !s3) throw emptyBody('Content-Length is 0');
   checkKeyFits(key);
   const targetVolumes = keyToVolumes(key, deps.config.volumes, deps.config.replicas, deps.config.subvolumes);
@@ -100,7 +105,7 @@ export async function storeValue(
       ? await readWhole(source.body, source.length, deps.config.bodyTimeoutMs)
       : undefined;
   const write = await beginWrite(deps.writer, deps.index, key, (record) =>
-    decideStore(deps, key, record, targetVolumes, cause, s3 !== undefined, mayReplace),
+    decideStore(deps, key, record, targetVolumes, cause, s3 !== undefined, mayReplace, condition),
   );
   const overwrite = write.started[0]?.change.type === 'OverwriteStarted';
   // An overwrite's blob is named by the seq of the event that began it.
@@ -116,6 +121,7 @@ export async function storeValue(
       else await abandonWrite(deps, write, key, targetVolumes, cause, error as Error);
       throw error;
     }
+    const checksum = s3 ? (s3.checksum ?? source.checksum?.() ?? null) : null;
     const change: Change = s3
       ? {
           type: 'ObjectCommitted',
@@ -127,14 +133,14 @@ export async function storeValue(
           contentType: s3.contentType,
           metadata: s3.metadata,
           headers: s3.headers,
-          checksum: s3.checksum ?? source.checksum?.() ?? null,
+          checksum,
           parts: s3.parts ?? [],
         }
       : { type: 'WriteCommitted', volumes: targetVolumes, size: written.size, md5: written.md5 };
     const [event] = await write.finish([{ key, cause, change }]);
     // What the value replaced: removed once readers sent to it a moment ago have had their bytes.
     sweepStale(deps, key);
-    return { ...written, seq: event!.seq };
+    return { ...written, checksum, seq: event!.seq };
   } finally {
     await write.release();
   }
@@ -153,8 +159,14 @@ function decideStore(
   cause: Cause,
   s3: boolean,
   mayReplace: boolean,
+  condition: WriteCondition,
 ): Decision {
   if (record?.state === 'deleting') return beingDeleted();
+  try {
+    checkWriteCondition(condition, record);
+  } catch (error) {
+    return error as MkvError;
+  }
   if (record?.state === 'live' && !s3) return new MkvError('MKV_EXISTS', 'the key exists; DELETE or UNLINK it first');
   if ((record?.state === 'live' || record?.state === 'unlinked') && !mayReplace)
     return new MkvError('MKV_ACCESS_DENIED', `${key} holds a value, and replacing it needs the delete right`);

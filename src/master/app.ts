@@ -13,7 +13,7 @@ import { recordRequest, type MasterDeps } from './deps.js';
 import { errorAnswer, failure } from './errors.js';
 import { answerNative, type ApiRequest } from './native-api.js';
 import { answerS3 } from './s3/router.js';
-import { isS3, onS3Port, s3ErrorAnswer } from './s3/s3.js';
+import { isS3, newRequestId, onS3Port, s3ErrorAnswer } from './s3/s3.js';
 
 /** Any path: the key is the whole of it (handlers decode ctx.path themselves). */
 const ANY_KEY = '/{*key}';
@@ -76,6 +76,10 @@ export function createApp(deps: MasterDeps): Koa {
     ctx.state.client = ctx.req.socket?.remoteAddress ?? null;
     ctx.state.s3 = onS3Port(ctx.req) || isS3(ctx.req.headers, ctx.querystring);
     ctx.set(...NO_SNIFF);
+    if (ctx.state.s3) {
+      ctx.state.requestId = newRequestId();
+      ctx.set('x-amz-request-id', ctx.state.requestId as string);
+    }
     await next();
   });
   // Outside the error answers, so the log line and the metrics see the status actually sent.
@@ -88,7 +92,7 @@ export function createApp(deps: MasterDeps): Koa {
       await next();
     } catch (caught) {
       const error = failure(caught, deps, ctx.method, ctx.path, ctx.req);
-      applyAnswer(ctx, ctx.state.s3 ? s3ErrorAnswer(error, ctx.path) : errorAnswer(error));
+      applyAnswer(ctx, ctx.state.s3 ? s3ErrorAnswer(error, ctx.path, ctx.state.requestId as string) : errorAnswer(error));
     }
   });
   if (deps.config.readOnly) {

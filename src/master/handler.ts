@@ -52,6 +52,8 @@ export function serveMaster(server: Server, deps: MasterDeps, options: HandlerOp
   const { request, checkContinue } = masterListeners(deps, options);
   server.on('request', request);
   server.on('checkContinue', checkContinue);
+  // An Expect other than 100-continue: S3 ignores it, where node:http would answer 417.
+  server.on('checkExpectation', request);
 }
 
 function masterListeners(deps: MasterDeps, options: HandlerOptions): { request: RequestListener; checkContinue: RequestListener } {

@@ -17,6 +17,7 @@ import { locateKey } from '../keys/locate.js';
 import { rebalanceLockedKey } from '../keys/rebalance-key.js';
 import { deleteKey, setLinked } from '../keys/remove.js';
 import { storeValue, type ValueSource } from '../keys/store-value.js';
+import type { Checksum } from '../events/event.js';
 import { authorize, identityOf } from '../auth/authenticate.js';
 import { allows } from '../auth/credentials.js';
 import { sha256Check, trailerChecksum, valueChecks } from '../auth/body-check.js';
@@ -110,11 +111,14 @@ export function requestBody(message: IncomingMessage, options: { allowEmpty?: bo
   const rule = identityOf(message).body;
   const checks = valueChecks(headers);
   const stages: Transform[] = rule.kind === 'sha256' ? [sha256Check(rule.expected)] : [];
-  // aws-chunked framing: said by Content-Encoding, or only by a STREAMING-… payload hash (minio-go,
-  // which restic uses, sends no Content-Encoding), whether or not signatures are checked.
+  // aws-chunked framing: said by a STREAMING-… payload hash (minio-go, which restic uses, sends
+  // no Content-Encoding), or by Content-Encoding with the decoded length it needs (an unsigned
+  // client's); Content-Encoding alone is the value's own (S3 stores "gzip, aws-chunked" as gzip).
   const framed =
-    /\baws-chunked\b/i.test(headers['content-encoding'] ?? '') || /^STREAMING-/.test(String(headers['x-amz-content-sha256'] ?? ''));
+    /^STREAMING-/.test(String(headers['x-amz-content-sha256'] ?? '')) ||
+    (/\baws-chunked\b/i.test(headers['content-encoding'] ?? '') && headers['x-amz-decoded-content-length'] !== undefined);
   let length: number | undefined;
+  let decoder: AwsChunkedDecoder | undefined;
   if (framed || rule.kind === 'chunks') {
     const decoded = headers['x-amz-decoded-content-length'] as string | undefined;
     if (decoded !== undefined && !/^\d{1,15}$/.test(decoded))
@@ -122,13 +126,12 @@ export function requestBody(message: IncomingMessage, options: { allowEmpty?: bo
     length = decoded === undefined ? undefined : Number(decoded);
     if (length === 0 && !options.allowEmpty) throw new MkvError('MKV_EMPTY_BODY', 'a PUT needs a body (X-Amz-Decoded-Content-Length is 0)');
     const trailer = trailerChecksum(headers);
-    stages.push(
-      new AwsChunkedDecoder({
-        ...(length !== undefined ? { expected: length } : {}),
-        ...(rule.kind === 'chunks' ? { signing: rule.signing, signedTrailer: rule.trailer } : {}),
-        ...(trailer ? { trailerChecksum: trailer } : {}),
-      }),
-    );
+    decoder = new AwsChunkedDecoder({
+      ...(length !== undefined ? { expected: length } : {}),
+      ...(rule.kind === 'chunks' ? { signing: rule.signing, signedTrailer: rule.trailer } : {}),
+      ...(trailer ? { trailerChecksum: trailer } : {}),
+    });
+    stages.push(decoder);
   } else {
     if (headers['x-amz-trailer'] !== undefined)
       throw new MkvError('MKV_BAD_REQUEST', 'x-amz-trailer needs an aws-chunked body to carry the trailer');
@@ -138,9 +141,16 @@ export function requestBody(message: IncomingMessage, options: { allowEmpty?: bo
     if (length === 0 && !options.allowEmpty) throw new MkvError('MKV_EMPTY_BODY', 'a PUT needs a body (Content-Length is 0 or missing)');
   }
   stages.push(...checks);
-  if (stages.length === 0) return { body: message, length };
+  // The checksum the value came with (x-amz-checksum-*, as a header or a trailer): known, and
+  // checked, once the body has ended well.
+  const checksum = (): Checksum | null => {
+    const stated = checks.find((check) => check.algorithm !== 'md5');
+    const carried = stated ? { algorithm: stated.algorithm, value: stated.expectedBase64 } : decoder?.trailerChecksum();
+    return carried ? { ...carried, type: 'FULL_OBJECT' } : null;
+  };
+  if (stages.length === 0) return { body: message, length, checksum };
   pipeline([message, ...stages], () => undefined); // errors surface on the last stage
-  return { body: stages.at(-1)!, length };
+  return { body: stages.at(-1)!, length, checksum };
 }
 
 /** PUT /key: 201 once every replica has the value; 403 a live key; 411 an empty body. */

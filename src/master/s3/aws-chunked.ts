@@ -100,6 +100,12 @@ export class AwsChunkedDecoder extends Transform {
     callback();
   }
 
+  /** The checksum the trailer carried (checked once the body has ended well), if any. */
+  trailerChecksum(): { algorithm: ChecksumAlgorithm; value: string } | undefined {
+    for (const [name, value] of this.carried) return { algorithm: name.slice('x-amz-checksum-'.length) as ChecksumAlgorithm, value };
+    return undefined;
+  }
+
   private pass(data: Buffer): void {
     for (const digest of this.digests.values()) digest.update(data);
     if (this.held) this.push(this.held);

@@ -9,7 +9,7 @@ import { MkvError } from '../../errors.js';
 import type { KeyRecord } from '../../index/evolve.js';
 import { prefixEnd } from '../../index/index-store.js';
 import type { MasterDeps } from '../deps.js';
-import { etagOf } from './s3.js';
+import { etagOf } from '../../keys/write-condition.js';
 import { document, element } from './xml.js';
 
 function parseMaxKeys(value: string | null): number {
@@ -55,6 +55,8 @@ interface Page {
 function listPage(deps: MasterDeps, root: string, prefix: string, delimiter: string, start: Buffer, maxKeys: number): Page {
   const end = after(root + prefix);
   const page: Page = { objects: [], commonPrefixes: [], next: undefined, last: undefined };
+  // max-keys=0 asks for nothing, and S3 says there is nothing more: not truncated.
+  if (maxKeys === 0) return page;
   let from = start;
   let count = 0;
   // A delimiter folds a run of keys into one CommonPrefix and jumps past it.
@@ -86,7 +88,7 @@ function listPage(deps: MasterDeps, root: string, prefix: string, delimiter: str
   return page;
 }
 
-function entries(page: Page, encode: (text: string) => string, v1: boolean): string[] {
+function entries(page: Page, encode: (text: string) => string, withOwner: boolean): string[] {
   return [
     ...page.objects.map(([objectKey, record]) =>
       element('Contents', [
@@ -94,7 +96,7 @@ function entries(page: Page, encode: (text: string) => string, v1: boolean): str
         element('LastModified', new Date(record.modified).toISOString()),
         element('ETag', etagOf(record)),
         element('Size', record.size ?? 0),
-        ...(v1 ? [element('Owner', [element('ID', 'mkv'), element('DisplayName', 'mkv')])] : []),
+        ...(withOwner ? [element('Owner', [element('ID', 'mkv'), element('DisplayName', 'mkv')])] : []),
         element('StorageClass', 'STANDARD'),
       ]),
     ),
@@ -142,11 +144,11 @@ export function listObjectsV2(ctx: Context, deps: MasterDeps, bucket: string, qu
     element('MaxKeys', maxKeys),
     element('KeyCount', page.objects.length + page.commonPrefixes.length),
     element('IsTruncated', page.next !== undefined),
-    ...(token ? [element('ContinuationToken', token)] : []),
+    ...(token !== null ? [element('ContinuationToken', token)] : []),
     ...(page.next !== undefined ? [element('NextContinuationToken', encodeToken(page.next))] : []),
     ...(startAfter ? [element('StartAfter', encode(startAfter))] : []),
     ...(urlEncoded ? [element('EncodingType', 'url')] : []),
-    ...entries(page, encode, false),
+    ...entries(page, encode, query.get('fetch-owner') === 'true'),
   ]);
 }
 

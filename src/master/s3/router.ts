@@ -11,6 +11,7 @@
 //   POST   /b/k ?uploads     CreateMultipartUpload   ?uploadId CompleteMultipartUpload
 //   DELETE /b/k              DeleteObject      ?uploadId AbortMultipartUpload
 import type { Context } from 'koa';
+import { authorize, identityOf } from '../../auth/authenticate.js';
 import { MkvError } from '../../errors.js';
 import { checkKeyFits } from '../../keys/key-limits.js';
 import type { MasterDeps } from '../deps.js';
@@ -18,11 +19,10 @@ import { decodeKey } from '../request-key.js';
 import { bucketLocation, bucketVersioning, createBucket, deleteBucket, headBucket, listBuckets } from './buckets.js';
 import { listObjectVersions, listObjectsV1, listObjectsV2 } from './list.js';
 import { abortUpload, completeUpload, createUpload, listUploads, uploadPart } from './multipart.js';
-import { deleteObject, deleteObjects, getObjectDirect, putObject, splitBucket } from './s3.js';
+import { aclOf, deleteObject, deleteObjects, getObjectDirect, putObject, splitBucket } from './s3.js';
 
 /** Bucket sub-resources S3 has and this store does not. */
 const UNSUPPORTED = [
-  'acl',
   'policy',
   'cors',
   'lifecycle',
@@ -49,6 +49,36 @@ const UNSUPPORTED = [
   'attributes',
 ];
 
+/**
+ * Headers that ask for what this store does not do: refused (501 NotImplemented), never taken and
+ * dropped, so a client never believes its value is encrypted, locked, tagged, public or kept
+ * in another storage class. Name → the values that ask for nothing more than this store does.
+ */
+const UNSUPPORTED_HEADERS: ReadonlyArray<[RegExp, RegExp | undefined, string]> = [
+  [/^x-amz-server-side-encryption/, undefined, 'server-side encryption'],
+  [/^x-amz-copy-source-server-side-encryption/, undefined, 'server-side encryption'],
+  [/^x-amz-object-lock-/, undefined, 'object lock (retention, legal hold)'],
+  [/^x-amz-tagging$/, undefined, 'tagging'],
+  [/^x-amz-tagging-directive$/, /^COPY$/i, 'tagging'],
+  [/^x-amz-storage-class$/, /^STANDARD$/, 'storage classes other than STANDARD'],
+  [/^x-amz-website-redirect-location$/, undefined, 'website redirects'],
+  // Who may do what is the credentials file's: an ACL that grants no one else anything says no more.
+  [/^x-amz-acl$/, /^(private|bucket-owner-full-control|bucket-owner-read)$/, 'ACLs that grant access'],
+  [/^x-amz-grant-/, undefined, 'ACLs that grant access'],
+  [/^x-amz-mfa$/, undefined, 'MFA delete'],
+];
+
+/** Refuses a request whose headers ask for something this store does not do (UNSUPPORTED_HEADERS). */
+function refuseUnsupportedHeaders(ctx: Context): void {
+  for (const name in ctx.req.headers) {
+    if (!name.startsWith('x-amz-')) continue;
+    for (const [pattern, allowed, what] of UNSUPPORTED_HEADERS) {
+      if (!pattern.test(name) || (allowed && allowed.test(ctx.get(name).trim()))) continue;
+      throw new MkvError('MKV_UNKNOWN_OPERATION', `${what} ${what.endsWith('s') ? 'are' : 'is'} not offered by this store (${name})`);
+    }
+  }
+}
+
 function notImplemented(ctx: Context): MkvError {
   return new MkvError('MKV_UNKNOWN_OPERATION', `${ctx.method} ${ctx.path}?${ctx.querystring} is not an S3 operation this store implements`);
 }
@@ -63,6 +93,19 @@ export async function answerS3(ctx: Context, deps: MasterDeps): Promise<void> {
   }
   const { bucket, objectKey } = splitBucket(key);
   if (UNSUPPORTED.some((name) => query.has(name))) throw notImplemented(ctx);
+  refuseUnsupportedHeaders(ctx);
+  if (query.has('acl')) {
+    // Reading an ACL is answered (the owner may do everything; the credentials file says who is);
+    // setting one is refused unless it grants no one else anything.
+    if (method === 'GET') return aclOf(ctx, bucket, objectKey === '' ? 'list' : 'read');
+    const document = ctx.get('content-length') !== '' && ctx.get('content-length') !== '0';
+    if (method !== 'PUT' || ctx.get('x-amz-acl') === '' || document) throw notImplemented(ctx);
+    // A canned ACL that grants no one else anything (refuseUnsupportedHeaders let it by) changes nothing.
+    authorize(identityOf(ctx.req), 'write', objectKey === '' ? `/${bucket}/` : key);
+    ctx.status = 200;
+    ctx.body = '';
+    return;
+  }
   if (objectKey === '') {
     if (method === 'GET') {
       // A sub-resource first, as S3 routes: it is what a Signature Version 2 signs, list-type is not.

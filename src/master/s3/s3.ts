@@ -4,7 +4,7 @@
 // directly: the bytes stream from a replica through the master (with Range). Plain HTTP
 // clients keep the redirect. Keys are write-once as in minikeyvalue: a PutObject over a live
 // key fails like a conditional PUT (If-None-Match: *) does, 412 PreconditionFailed.
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Context } from 'koa';
 import { MkvError, type ErrorCode } from '../../errors.js';
@@ -17,12 +17,15 @@ import { storeValue } from '../../keys/store-value.js';
 import type { KeyRecord } from '../../index/evolve.js';
 import type { Readable } from 'node:stream';
 import { replaceMetadata } from '../../keys/store-value.js';
+import { etagOf } from '../../keys/write-condition.js';
+import { checkReadConditions, writeConditionOf } from './conditions.js';
 import { readSmallBody } from '../../keys/slow-body.js';
 import type { Answer } from '../answer.js';
 import { authorize, identityOf } from '../../auth/authenticate.js';
 import { allows } from '../../auth/credentials.js';
 import { apiCause, type MasterDeps } from '../deps.js';
 import { failure, isAuthFailure } from '../errors.js';
+import { decodeKey } from '../request-key.js';
 import { requestBody } from '../native-api.js';
 import { MAX_XML_BYTES, childElements, document, element, parseXml, requiredText } from './xml.js';
 
@@ -46,17 +49,22 @@ export function onS3Port(message: IncomingMessage): boolean {
 /**
  * Sent by an AWS SDK, signed or not: every current one (botocore under the aws cli and boto3,
  * the C++ SDK under pyarrow, JavaScript v3, Java v2, Go v2) sends amz-sdk-invocation-id with each
- * request, and curl and the original's clients never do. So an S3 client that signs nothing
+ * request, and the aws cli v2's own s3 commands (Debian's 2.9, unsigned) say who they are in their
+ * User-Agent; curl and the original's clients do neither. So an S3 client that signs nothing
  * (pyarrow anonymous=True, aws --no-sign-request) gets S3's answers on the master's own port too;
  * the S3 port (--s3-port) serves any other unsigned S3 client.
  */
 export function isS3Client(headers: IncomingHttpHeaders): boolean {
-  return headers['amz-sdk-invocation-id'] !== undefined || isS3Signed(headers, '');
+  return (
+    headers['amz-sdk-invocation-id'] !== undefined ||
+    isS3Signed(headers, '') ||
+    /^(aws-cli|Boto3|Botocore|aws-sdk-[a-z]+)\//i.test(headers['user-agent'] ?? '')
+  );
 }
 
 /** An S3 request: from an S3 client, or naming an S3 operation in its query; answered (and refused) as S3 answers. */
 export function isS3(headers: IncomingHttpHeaders, query: string): boolean {
-  if (headers['amz-sdk-invocation-id'] !== undefined || isS3Signed(headers, query)) return true;
+  if (isS3Client(headers) || isS3Signed(headers, query)) return true;
   if (query === '') return false;
   const params = new URLSearchParams(query);
   return ['list-type', 'uploads', 'uploadId', 'delete'].some((name) => params.has(name));
@@ -72,6 +80,7 @@ const S3_ERRORS: Partial<Record<ErrorCode, [string, number]>> = {
   MKV_NOT_FOUND: ['NoSuchKey', 404],
   MKV_NO_SUCH_UPLOAD: ['NoSuchUpload', 404],
   MKV_EXISTS: ['PreconditionFailed', 412],
+  MKV_PRECONDITION_FAILED: ['PreconditionFailed', 412],
   MKV_KEY_LOCKED: ['OperationAborted', 409],
   MKV_DELETING: ['OperationAborted', 409],
   MKV_BUCKET_NOT_EMPTY: ['BucketNotEmpty', 409],
@@ -101,26 +110,26 @@ const S3_ERRORS: Partial<Record<ErrorCode, [string, number]>> = {
   MKV_LOG_UNAVAILABLE: ['ServiceUnavailable', 503],
 };
 
+/** An S3 request's id, as S3 gives one (16 hex digits): in its x-amz-request-id header, and in its error document. */
+export function newRequestId(): string {
+  return randomBytes(8).toString('hex').toUpperCase();
+}
+
 /** An MkvError as S3's XML error document; `resource` is the request's path. */
-export function s3ErrorAnswer(error: MkvError, resource: string): Answer {
+export function s3ErrorAnswer(error: MkvError, resource: string, requestId = newRequestId()): Answer {
   const [code, status] = S3_ERRORS[error.code] ?? ['InternalError', error.status >= 500 ? error.status : 500];
   return {
     status,
-    headers: { 'Mkv-Error': error.code },
+    headers: { 'Mkv-Error': error.code, 'x-amz-request-id': requestId },
     type: 'application/xml',
     body:
       `<?xml version="1.0" encoding="UTF-8"?>\n<Error>${element('Code', code)}${element('Message', error.message)}` +
-      `${element('Resource', resource)}${element('RequestId', randomUUID())}</Error>`,
+      `${element('Resource', resource)}${element('RequestId', requestId)}</Error>`,
   };
 }
 
 function httpDate(time: number): string {
   return new Date(time).toUTCString();
-}
-
-/** A value's S3 ETag, quoted: a multipart upload's, else the md5 (none with --md5sum false). */
-export function etagOf(record: KeyRecord): string {
-  return `"${record.etag ?? record.md5 ?? ''}"`;
 }
 
 /** What S3 calls a value of no stated type. */
@@ -167,13 +176,63 @@ export function contentTypeOf(ctx: Context): string | null {
   return type;
 }
 
-/** GetObject / HeadObject for S3 clients: the bytes through the master, Range passed to the volume. */
+/** What a GET may ask its answer's headers to say instead of the value's (S3 takes them from a signed request only). */
+const RESPONSE_OVERRIDES: ReadonlyArray<[string, string]> = [
+  ['response-content-type', 'Content-Type'],
+  ['response-content-language', 'Content-Language'],
+  ['response-expires', 'Expires'],
+  ['response-cache-control', 'Cache-Control'],
+  ['response-content-disposition', 'Content-Disposition'],
+  ['response-content-encoding', 'Content-Encoding'],
+];
+
+/** A header value holding text, as node:http sends it: one char a byte; a char past one byte as its UTF-8 bytes. */
+function asHeaderBytes(text: string): string {
+  return /^[\x00-\xff]*$/.test(text) ? text : Buffer.from(text, 'utf8').toString('latin1');
+}
+
+/**
+ * The headers S3 answers a GET or HEAD of a value with: when it was written, its ETag, type,
+ * object headers and user metadata, its checksum when asked (x-amz-checksum-mode: ENABLED, a
+ * whole value), then what the request's response-* parameters override.
+ */
+function valueHeaders(ctx: Context, record: KeyRecord, whole: boolean): void {
+  ctx.set('Accept-Ranges', 'bytes');
+  ctx.set('Last-Modified', httpDate(record.modified));
+  ctx.set('ETag', etagOf(record));
+  ctx.set('Content-Type', record.contentType ?? DEFAULT_TYPE);
+  for (const [name, value] of Object.entries(record.headers)) ctx.set(name, value);
+  for (const [name, value] of Object.entries(record.metadata)) ctx.set(`x-amz-meta-${name}`, asHeaderBytes(value));
+  if (record.parts.length > 0) ctx.set('x-amz-mp-parts-count', String(record.parts.length));
+  if (record.checksum && whole && ctx.get('x-amz-checksum-mode').toUpperCase() === 'ENABLED') {
+    ctx.set(`x-amz-checksum-${record.checksum.algorithm}`, record.checksum.value);
+    ctx.set('x-amz-checksum-type', record.checksum.type);
+  }
+  const query = new URLSearchParams(ctx.querystring);
+  const overrides = RESPONSE_OVERRIDES.filter(([parameter]) => query.has(parameter));
+  if (overrides.length === 0) return;
+  if (identityOf(ctx.req).name === 'anonymous')
+    throw new MkvError('MKV_BAD_REQUEST', 'Request specific response headers cannot be used for anonymous GET requests.');
+  for (const [parameter, name] of overrides) ctx.set(name, asHeaderBytes(query.get(parameter)!));
+}
+
+/**
+ * GetObject / HeadObject for S3 clients: the bytes through the master, Range passed to the
+ * volume; a conditional request (If-Match, If-None-Match, If-Modified-Since, If-Unmodified-Since)
+ * answered from the record before a volume is asked.
+ */
 export async function getObjectDirect(ctx: Context, deps: MasterDeps, key: string): Promise<void> {
   checkKeyFits(key);
   checkVersionId(new URLSearchParams(ctx.querystring).get('versionId') ?? undefined);
   authorize(identityOf(ctx.req), 'read', key);
   const record = deps.index.get(key);
   if (!record || record.state !== 'live') throw new MkvError('MKV_NOT_FOUND', 'The specified key does not exist.');
+  if (checkReadConditions(ctx.req.headers, record) === 'not-modified') {
+    ctx.status = 304;
+    ctx.set('ETag', etagOf(record));
+    ctx.set('Last-Modified', httpDate(record.modified));
+    return;
+  }
   const path = blobPath(key, record.version);
   const range = ctx.get('range') || undefined;
   const problems: string[] = [];
@@ -210,11 +269,7 @@ export async function getObjectDirect(ctx: Context, deps: MasterDeps, key: strin
       }
       ctx.body = response.body;
     }
-    ctx.set('Accept-Ranges', 'bytes');
-    ctx.set('Last-Modified', httpDate(record.modified));
-    ctx.set('ETag', etagOf(record));
-    ctx.set('Content-Type', record.contentType ?? DEFAULT_TYPE);
-    for (const [name, value] of Object.entries(record.metadata)) ctx.set(`x-amz-meta-${name}`, value);
+    valueHeaders(ctx, record, ctx.status === 200);
     return;
   }
   deps.logger.warn('no replica served an S3 GET', { key, problems });
@@ -243,6 +298,8 @@ export function metadataOf(ctx: Context): Record<string, string> {
   let bytes = 0;
   for (const [name, value] of Object.entries(ctx.req.headers)) {
     if (!name.startsWith('x-amz-meta-') || value === undefined) continue;
+    // Kept as its bytes came (node:http reads them one char each) and served back so: a value
+    // round-trips whatever a client encoded it in (botocore: latin-1; others: UTF-8).
     const text = Array.isArray(value) ? value.join(',') : value;
     metadata[name.slice('x-amz-meta-'.length)] = text;
     bytes += Buffer.byteLength(name) - 'x-amz-meta-'.length + Buffer.byteLength(text);
@@ -262,9 +319,11 @@ export async function putObject(ctx: Context, deps: MasterDeps, key: string): Pr
   const written = await storeValue(deps, key, requestBody(ctx.req, { allowEmpty: true }), apiCause(ctx.state.client as string | null), {
     s3: valueAttributesOf(ctx),
     mayReplace: mayReplace(ctx, key),
+    condition: writeConditionOf(ctx.req.headers),
   });
   ctx.status = 200;
   ctx.set('ETag', `"${written.md5 ?? ''}"`);
+  if (written.checksum) ctx.set(`x-amz-checksum-${written.checksum.algorithm}`, written.checksum.value);
   ctx.body = '';
 }
 
@@ -288,6 +347,7 @@ async function copyObject(ctx: Context, deps: MasterDeps, key: string): Promise<
   const cause = apiCause(ctx.state.client as string | null);
   const record = deps.index.get(source);
   if (!record || record.state !== 'live') throw new MkvError('MKV_NOT_FOUND', 'The specified key does not exist.');
+  checkReadConditions(ctx.req.headers, record, 'x-amz-copy-source-');
   let etag: string;
   if (source === key) {
     if (!replace)
@@ -300,8 +360,10 @@ async function copyObject(ctx: Context, deps: MasterDeps, key: string): Promise<
     const value = await openValue(deps, source, record);
     const s3 = replace ? valueAttributesOf(ctx) : { contentType: record.contentType, metadata: record.metadata, headers: record.headers };
     const written = await storeValue(deps, key, { body: value, length: record.size ?? undefined }, cause, {
-      s3,
+      // A whole value's checksum holds for its copy; a multipart one's (of its parts) does not.
+      s3: { ...s3, checksum: record.checksum?.type === 'FULL_OBJECT' ? record.checksum : null },
       mayReplace: mayReplace(ctx, key),
+      condition: writeConditionOf(ctx.req.headers),
     });
     etag = `"${written.md5 ?? ''}"`;
   }
@@ -405,4 +467,19 @@ export function xmlResponse(ctx: Context, root: string, children: string[]): voi
   ctx.status = 200;
   ctx.type = 'application/xml';
   ctx.body = document(root, children);
+}
+
+/**
+ * GetBucketAcl / GetObjectAcl: the owner has every permission, and no grant is given to anyone
+ * else (who may do what is the credentials file's, by key prefix, not an ACL's).
+ */
+export function aclOf(ctx: Context, bucket: string, right: 'list' | 'read'): void {
+  authorize(identityOf(ctx.req), right, right === 'list' ? `/${bucket}/` : decodeKey(ctx.path));
+  const owner = [element('ID', 'mkv'), element('DisplayName', 'mkv')];
+  xmlResponse(ctx, 'AccessControlPolicy', [
+    element('Owner', owner),
+    element('AccessControlList', [
+      `<Grant><Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="CanonicalUser">${owner.join('')}</Grantee>${element('Permission', 'FULL_CONTROL')}</Grant>`,
+    ]),
+  ]);
 }
