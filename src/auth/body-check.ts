@@ -85,11 +85,15 @@ export function checksumAlgorithm(name: string): ChecksumAlgorithm {
   return algorithm as ChecksumAlgorithm;
 }
 
-/** The check of a value against a checksum `name` (x-amz-checksum-ALGORITHM) says it has; MKV_INVALID_DIGEST when `value` is none. */
+/**
+ * The check of a value against a checksum `name` (x-amz-checksum-ALGORITHM) says it has;
+ * MKV_BAD_DIGEST when `value` is none, as for a wrong one (S3-compatible stores answer so, and
+ * ceph's s3-tests hold them to it; only a malformed Content-MD5 is InvalidDigest).
+ */
 export function checksumCheck(name: string, value: string): DigestCheck {
   const algorithm = checksumAlgorithm(name);
   const expected = base64Digest(value, algorithm);
-  if (!expected) throw new MkvError('MKV_INVALID_DIGEST', `The ${name} you specified is not a base64 ${algorithm}.`);
+  if (!expected) throw new MkvError('MKV_BAD_DIGEST', `The ${name} you specified is not a base64 ${algorithm}.`);
   return new DigestCheck(
     algorithm,
     expected,
