@@ -40,17 +40,20 @@ const OVERWRITE_TRIES = 8;
 /**
  * Takes the key's lock (MKV_KEY_LOCKED when another write or delete holds it) and appends the
  * events `decide` names for the key's record; throws the decision's refusal, the lock released.
- * A decision that is an S3 overwrite alone starts one that others may overlap (module header).
+ * A decision that is an S3 overwrite alone starts one that others may overlap (module header),
+ * unless `overlap` is false: a conditional write holds the lock to its commit, so the value it
+ * was decided on is the one it replaces (S3 answers a conditional write that races another 409).
  */
 export async function beginWrite(
   writer: Writer,
   index: RecordReader,
   key: string,
   decide: (record: KeyRecord | undefined) => Decision,
+  overlap = true,
 ): Promise<KeyWrite> {
   let record = index.get(key);
   let decision = decide(record);
-  for (let tries = 0; tries < OVERWRITE_TRIES && overwriteAlone(decision); tries++) {
+  for (let tries = 0; overlap && tries < OVERWRITE_TRIES && overwriteAlone(decision); tries++) {
     const started = await writer.startOverwrite(key, recordSeq(record), decision[0]);
     if (started) return overwriteInFlight(writer, key, record, started);
     record = index.get(key);

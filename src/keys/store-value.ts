@@ -106,8 +106,12 @@ export async function storeValue(
     source.length !== undefined && source.length <= SMALL_VALUE_BYTES
       ? await readWhole(source.body, source.length, deps.config.bodyTimeoutMs)
       : undefined;
-  const write = await beginWrite(deps.writer, deps.index, key, (record) =>
-    decideStore(deps, key, record, targetVolumes, cause, s3 !== undefined, mayReplace, condition),
+  const write = await beginWrite(
+    deps.writer,
+    deps.index,
+    key,
+    (record) => decideStore(deps, key, record, targetVolumes, cause, s3 !== undefined, mayReplace, condition),
+    condition === undefined,
   );
   const overwrite = write.started[0]?.change.type === 'OverwriteStarted';
   // An overwrite's blob is named by the seq of the event that began it.

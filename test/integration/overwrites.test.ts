@@ -148,6 +148,28 @@ describe('S3 overwrites of one key at once', () => {
     assert.equal(await overwrite.finish(), 200);
     assert.equal((await get(`${master.url}${key}`)).body.length, SIZE);
   });
+
+  test('a conditional PutObject does not overlap one in flight: 409, as S3 answers a conditional write that races another', async () => {
+    const key = '/bucket/conditional';
+    const url = `${master.s3Url}${key}`;
+    assert.equal((await fetch(url, { method: 'PUT', body: 'old' })).status, 200);
+    const overwrite = startPut(url, randomBytes(SIZE));
+    await poll('the overwrite to start', () => inFlightOf(key) === 1);
+    const conditional = await fetch(url, {
+      method: 'PUT',
+      body: 'conditional',
+      headers: { 'if-none-match': '"0123456789abcdef0123456789abcdef"' },
+    });
+    assert.equal(conditional.status, 409);
+    assert.equal(await overwrite.finish(), 200);
+    assert.equal((await get(url)).body.length, SIZE);
+    const now = await fetch(url, {
+      method: 'PUT',
+      body: 'conditional',
+      headers: { 'if-none-match': '"0123456789abcdef0123456789abcdef"' },
+    });
+    assert.equal(now.status, 200, 'alone, it is taken');
+  });
 });
 
 describe('S3 overwrites in flight when the master dies', () => {

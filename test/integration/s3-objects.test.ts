@@ -105,6 +105,12 @@ describe('S3 objects on a secured master', () => {
     assert.equal(await bodyOf(await get('lock-file')), 'first');
     await put({ Key: 'lock-file', Body: 'fourth', IfMatch: ETag });
     assert.equal(await bodyOf(await get('lock-file')), 'fourth');
+    // If-None-Match with ETags: refused when one names the value, as S3-compatible stores do.
+    const { ETag: fourth } = await s3.send(new HeadObjectCommand({ Bucket: 'objects', Key: 'lock-file' }));
+    assert.equal((await failure(put({ Key: 'lock-file', Body: 'fifth', IfNoneMatch: fourth })))?.status, 412);
+    assert.equal(await bodyOf(await get('lock-file')), 'fourth');
+    await put({ Key: 'lock-file', Body: 'sixth', IfNoneMatch: ETag });
+    assert.equal(await bodyOf(await get('lock-file')), 'sixth');
     // If-Match of a key that does not exist: nothing to match.
     assert.equal((await failure(put({ Key: 'never-written', Body: 'x', IfMatch: ETag })))?.status, 404);
   });
@@ -156,6 +162,13 @@ describe('S3 objects on a secured master', () => {
     assert.equal(overridden.ContentDisposition, 'inline');
     assert.equal(overridden.CacheControl, 'no-store');
     assert.equal(overridden.ContentLanguage, 'fr', 'what is not overridden is as stored');
+  });
+
+  test('user metadata that is not ASCII comes back as the SDK sent it', async () => {
+    // The SDK sends a header's UTF-8 bytes and reads an answer's as latin-1, as botocore does.
+    await put({ Key: 'unicode', Body: 'u', Metadata: { note: 'café crème' } });
+    const { Metadata } = await s3.send(new HeadObjectCommand({ Bucket: 'objects', Key: 'unicode' }));
+    assert.equal(Metadata?.note, 'café crème');
   });
 
   test('response-* overrides are refused to a request that is not signed, as S3 refuses them', async () => {
