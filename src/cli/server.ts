@@ -261,9 +261,10 @@ export async function serverCommand(flags: ServerOptions): Promise<void> {
 
 export function stopOnSignal(stop: () => Promise<void>): void {
   let stopping = false;
-  const handler = () => {
+  const handler = (signal: NodeJS.Signals) => {
     if (stopping) process.exit(1);
     stopping = true;
+    process.stdout.write(`mkv: ${signal}: stopping once the requests in flight have finished (again: stop now)\n`);
     stop().then(
       () => process.exit(0),
       (error: unknown) => {

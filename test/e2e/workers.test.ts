@@ -9,6 +9,7 @@ import { after, before, test } from 'node:test';
 import { Agent, request } from 'undici';
 import { removeDir, spawnMaster, startVolumes, tempDir, type MkvProcess, type VolumeSet } from '../helpers/cluster.js';
 import { getFollowing, http } from '../helpers/http.js';
+import { until } from '../helpers/wait.js';
 
 let set: VolumeSet;
 let root: string;
@@ -31,14 +32,6 @@ function alive(pid: number): boolean {
     return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
   } catch {
     return false;
-  }
-}
-
-async function until(what: string, check: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
   }
 }
 
@@ -203,7 +196,7 @@ test('SIGTERM lets the write in flight finish, then stops every process', async 
   const workers = workerPids(master);
   const slow = await slowPut(master, '/graceful/key');
   master.child.kill('SIGTERM');
-  await new Promise((resolve) => setTimeout(resolve, 200));
+  await until('the master to take the signal', () => master.output().includes('SIGTERM: stopping'));
   slow.finish();
   assert.equal((await slow.reply).status, 201);
   assert.equal(await master.exited, 0);

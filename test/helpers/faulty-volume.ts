@@ -16,6 +16,8 @@ export interface FaultyVolume {
   delayMs: number;
   /** Requests that met a fault. */
   faults: number;
+  /** Requests a slow fault holds now, not yet handled. */
+  readonly holding: number;
   /**
    * Forgets the requests a slow fault is still holding, as a replaced disk does: without this,
    * a DELETE held since the fault (an abandoned write's cleanup) runs seconds later and removes
@@ -88,6 +90,9 @@ export async function startFaultyVolume(root: string): Promise<FaultyVolume> {
     },
     set faults(count: number) {
       state.faults = count;
+    },
+    get holding() {
+      return held.size;
     },
     dropHeld() {
       for (const [timer, request] of held) {

@@ -9,6 +9,7 @@ import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { keyToPath, keyToVolumes } from '../../src/placement.js';
 import { getFollowing, http } from '../helpers/http.js';
+import { until } from '../helpers/wait.js';
 import { nginxSkipReason, removeDir, startMaster, startVolumes, type TestMaster, type VolumeSet } from '../helpers/cluster.js';
 
 const md5 = (data: string | Buffer) => createHash('md5').update(data).digest('hex');
@@ -294,15 +295,12 @@ function apiSuite(kind: 'embedded' | 'nginx', skip: string | false, nativePath =
       socket.on('error', () => {});
       socket.write('PUT /kept-unlinked HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n');
       socket.write(Buffer.alloc(300_000, 0x42));
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      socket.destroy();
+      const historyOf = async () =>
+        (JSON.parse((await http('GET', `${url}/kept-unlinked?history`)).text) as Array<{ type: string }>).map((event) => event.type);
       let history: string[] = [];
-      for (let i = 0; i < 50 && history.at(-1) !== 'WriteUndone'; i++) {
-        await new Promise((resolve) => setTimeout(resolve, 50));
-        history = (JSON.parse((await http('GET', `${url}/kept-unlinked?history`)).text) as Array<{ type: string }>).map(
-          (event) => event.type,
-        );
-      }
+      await until('the write to begin', async () => (history = await historyOf()).length === 4);
+      socket.destroy();
+      await until('the write to be undone', async () => (history = await historyOf()).at(-1) === 'WriteUndone');
       assert.deepEqual(history, ['WriteStarted', 'WriteCommitted', 'KeyUnlinked', 'WriteStarted', 'WriteUndone']);
       assert.equal((await http('LINK', `${url}/kept-unlinked`)).status, 204);
       assert.equal((await getFollowing(`${url}/kept-unlinked`)).text, 'the original');

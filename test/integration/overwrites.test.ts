@@ -11,6 +11,7 @@ import { blobPath } from '../../src/placement.js';
 import { blobsIn } from '../helpers/blobs.js';
 import { removeDir, spawnMaster, startMaster, startVolumes, tempDir, type TestMaster, type VolumeSet } from '../helpers/cluster.js';
 import { assertIndexEqualsReplay } from '../helpers/replay.js';
+import { until } from '../helpers/wait.js';
 
 /** Bigger than SMALL_VALUE_BYTES, so the value streams to the volumes as it arrives. */
 const SIZE = 1024 * 1024;
@@ -40,14 +41,6 @@ function startPut(url: string, body: Buffer) {
       put.destroy();
     },
   };
-}
-
-async function poll(what: string, check: () => boolean | Promise<boolean>, deadlineMs = 10_000): Promise<void> {
-  const deadline = Date.now() + deadlineMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 async function get(url: string): Promise<{ status: number; body: Buffer }> {
@@ -92,9 +85,9 @@ describe('S3 overwrites of one key at once', () => {
     assert.equal((await fetch(url, { method: 'PUT', body: old })).status, 200);
     const [a, b] = [randomBytes(SIZE), randomBytes(SIZE)];
     const first = startPut(url, a);
-    await poll('the first overwrite to start', () => inFlightOf(key) === 1);
+    await until('the first overwrite to start', () => inFlightOf(key) === 1);
     const second = startPut(url, b);
-    await poll('the second overwrite to start beside it', () => inFlightOf(key) === 2);
+    await until('the second overwrite to start beside it', () => inFlightOf(key) === 2);
     assert.equal(md5((await get(url)).body), md5(old), 'both in flight: the old value is served');
     // Anything else that would change the key waits for neither: it is refused, as a held lock is.
     assert.equal((await fetch(url, { method: 'DELETE' })).status, 409);
@@ -105,7 +98,7 @@ describe('S3 overwrites of one key at once', () => {
     assert.equal(inFlightOf(key), 0);
     // The replaced values' blobs go once their grace has passed: only the value's remain.
     const record = master.store.index.get(key)!;
-    await poll('the stale blobs to be removed', () => master.store.index.get(key)!.stale.length === 0);
+    await until('the stale blobs to be removed', () => master.store.index.get(key)!.stale.length === 0);
     assert.deepEqual(blobFilesOf(set, key), record.volumes.map(() => blobPath(key, record.version)).sort());
     assert.equal(record.version, master.store.index.historyOf(key).filter((event) => event.change.type === 'OverwriteStarted')[0]!.seq);
   });
@@ -116,11 +109,11 @@ describe('S3 overwrites of one key at once', () => {
     assert.equal((await fetch(url, { method: 'PUT', body: 'old' })).status, 200);
     const [a, b] = [randomBytes(SIZE), randomBytes(SIZE)];
     const failing = startPut(url, a);
-    await poll('the first overwrite to start', () => inFlightOf(key) === 1);
+    await until('the first overwrite to start', () => inFlightOf(key) === 1);
     const second = startPut(url, b);
-    await poll('the second overwrite to start', () => inFlightOf(key) === 2);
+    await until('the second overwrite to start', () => inFlightOf(key) === 2);
     failing.abort();
-    await poll('the failed overwrite to be given up', () => inFlightOf(key) === 1);
+    await until('the failed overwrite to be given up', () => inFlightOf(key) === 1);
     assert.equal((await get(url)).body.toString(), 'old');
     assert.equal(await second.finish(), 200);
     assert.equal(md5((await get(url)).body), md5(b));
@@ -132,7 +125,7 @@ describe('S3 overwrites of one key at once', () => {
       [started[0]!.seq],
       'the abort names the overwrite that failed',
     );
-    await poll('the stale blobs to be removed', () => master.store.index.get(key)!.stale.length === 0);
+    await until('the stale blobs to be removed', () => master.store.index.get(key)!.stale.length === 0);
     const record = master.store.index.get(key)!;
     assert.deepEqual(blobFilesOf(set, key), record.volumes.map(() => blobPath(key, record.version)).sort());
   });
@@ -141,7 +134,7 @@ describe('S3 overwrites of one key at once', () => {
     const key = '/bucket/native';
     assert.equal((await fetch(`${master.url}${key}`, { method: 'PUT', body: 'v1' })).status, 201);
     const overwrite = startPut(`${master.s3Url}${key}`, randomBytes(SIZE));
-    await poll('the overwrite to start', () => inFlightOf(key) === 1);
+    await until('the overwrite to start', () => inFlightOf(key) === 1);
     const refused = (await fetch(`${master.url}${key}`, { method: 'PUT', body: 'v2' })).status;
     assert.ok(refused === 403 || refused === 409, `a native PUT is refused (${refused})`);
     assert.equal((await fetch(`${master.url}${key}`, { method: 'UNLINK' })).status, 409);
@@ -154,7 +147,7 @@ describe('S3 overwrites of one key at once', () => {
     const url = `${master.s3Url}${key}`;
     assert.equal((await fetch(url, { method: 'PUT', body: 'old' })).status, 200);
     const overwrite = startPut(url, randomBytes(SIZE));
-    await poll('the overwrite to start', () => inFlightOf(key) === 1);
+    await until('the overwrite to start', () => inFlightOf(key) === 1);
     const conditional = await fetch(url, {
       method: 'PUT',
       body: 'conditional',
@@ -196,7 +189,10 @@ describe('S3 overwrites in flight when the master dies', () => {
     const history = async () =>
       (await (await fetch(`${master.url}${key}?history`)).json()) as Array<{ seq: number; type: string; abandons?: number[] }>;
     const puts = [startPutWith(url, s3), startPutWith(url, s3)];
-    await poll('two overwrites in flight', async () => (await history()).filter((event) => event.type === 'OverwriteStarted').length === 2);
+    await until(
+      'two overwrites in flight',
+      async () => (await history()).filter((event) => event.type === 'OverwriteStarted').length === 2,
+    );
     master.child.kill('SIGKILL');
     await master.exited;
     for (const put of puts) put.abort();
@@ -210,7 +206,7 @@ describe('S3 overwrites in flight when the master dies', () => {
       assert.equal(md5((await get(`${master.url}${key}`)).body), md5(value));
       const started = (await history()).filter((event) => event.type === 'OverwriteStarted');
       assert.deepEqual(started[2]!.abandons, [started[0]!.seq, started[1]!.seq], 'the new overwrite gives up the two its dead master left');
-      await poll('only the value to be left on the volumes', () =>
+      await until('only the value to be left on the volumes', () =>
         blobFilesOf(set, key).every((file) => file.includes(`~${started[2]!.seq}`)),
       );
       assert.equal(blobFilesOf(set, key).length, 2);
@@ -254,7 +250,7 @@ describe('S3 overwrites at once across HTTP workers', () => {
       // Several connections, so the workers' round robin gives both of them one.
       const bodies = [randomBytes(SIZE), randomBytes(SIZE), randomBytes(SIZE)];
       const puts = bodies.map((body) => startPut(url, body));
-      await poll(
+      await until(
         'three overwrites in flight',
         async () => (await history()).filter((event) => event.type === 'OverwriteStarted').length === 3,
       );

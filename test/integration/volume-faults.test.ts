@@ -11,6 +11,7 @@ import { blobsIn } from '../helpers/blobs.js';
 import { startFaultyVolume, type FaultyVolume } from '../helpers/faulty-volume.js';
 import { getFollowing, http } from '../helpers/http.js';
 import { keysInLog } from '../helpers/replay.js';
+import { until } from '../helpers/wait.js';
 import { removeDir, runMkv, startMaster, startVolumes, tempDir, type TestMaster, type VolumeSet } from '../helpers/cluster.js';
 
 const BOUND_MS = 5000;
@@ -105,7 +106,7 @@ describe('volume faults', () => {
     faulty.delayMs = 1500; // past the master's 1 s volume timeout; then the volume does the DELETE
     const reply = await http('DELETE', master.url + key);
     assert.equal(reply.status, 500, reply.text);
-    await new Promise((resolve) => setTimeout(resolve, 2000));
+    await until('the stalled volume to do the DELETE it held', () => faulty.holding === 0);
     faulty.mode = 'ok';
     const link = await http('LINK', master.url + key);
     assert.equal(link.status, 409, 'LINK of a key whose DELETE began');
