@@ -3,7 +3,8 @@
 import { UsageError } from '../errors.js';
 import { defaultConfig } from '../config.js';
 
-export type FlagType = 'string' | 'integer' | 'boolean' | 'duration' | 'list';
+/** volumes: a list of volume servers' host:port, each checked (volumeAddresses). */
+export type FlagType = 'string' | 'integer' | 'boolean' | 'duration' | 'list' | 'volumes';
 
 export interface FlagSpec {
   readonly type: FlagType;
@@ -71,7 +72,7 @@ export const originalFlags = defineFlags({
   fallback: { type: 'string', default: '', help: 'host:port to redirect missing keys to' },
   replicas: { type: 'integer', default: defaultConfig.replicas, help: 'copies of every value' },
   subvolumes: { type: 'integer', default: defaultConfig.subvolumes, help: 'subvolumes (directories sv00, sv01, ...) per volume' },
-  volumes: { type: 'list', help: 'volume servers, host:port,host:port,...' },
+  volumes: { type: 'volumes', help: 'volume servers, host:port,host:port,...' },
   protect: { type: 'boolean', default: false, help: 'refuse DELETE of a key that was not UNLINKed first' },
   v: { type: 'boolean', default: false, aliases: ['verbose'], help: 'debug logs' },
   md5sum: { type: 'boolean', default: true, help: 'compute the md5 of every value' },
@@ -159,11 +160,38 @@ function convert(name: string, spec: FlagSpec, raw: string): string | number | b
     case 'duration':
       return parseDuration(raw);
     case 'list':
-      return raw
-        .split(',')
-        .map((item) => item.trim())
-        .filter((item) => item !== '');
+      return listItems(raw);
+    case 'volumes':
+      return volumeAddresses(name, listItems(raw));
   }
+}
+
+function listItems(raw: string): string[] {
+  return raw
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
+}
+
+/**
+ * Volume servers as placement names them: host:port each (a host name, an IPv4 address or a
+ * [bracketed] IPv6 one), no scheme or path, none twice — two "replicas" on one server are one copy.
+ */
+export function volumeAddresses(name: string, items: string[]): string[] {
+  const seen = new Set<string>();
+  for (const item of items) {
+    const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(item);
+    if (scheme) throw new UsageError(`--${name}: ${JSON.stringify(item)}: give host:port, without ${scheme[0]}`);
+    const match = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(item);
+    if (!match)
+      throw new UsageError(`--${name}: ${JSON.stringify(item)} is not host:port (a volume server's address and port, e.g. 127.0.0.1:3001)`);
+    const port = Number(match[2]);
+    if (port < 1 || port > 65535) throw new UsageError(`--${name}: ${JSON.stringify(item)}: the port must be 1 to 65535`);
+    if (seen.has(item.toLowerCase()))
+      throw new UsageError(`--${name}: ${item} is given twice (each replica must be on a volume of its own)`);
+    seen.add(item.toLowerCase());
+  }
+  return items;
 }
 
 export function parseFlags<S extends FlagSpecs>(argv: readonly string[], specs: S): { flags: ParsedFlags<S>; positional: string[] } {
@@ -229,7 +257,10 @@ export function formatHelp(usage: string, description: string, specs: FlagSpecs)
   if (own.length > 0) lines.push('flags (also accepted with one dash, as the original: -port 3000):');
   for (const [name, spec] of own) {
     const names = [name, ...(spec.aliases ?? [])].map((n) => `--${n}`).join(', ');
-    const value = spec.type === 'boolean' ? '' : ` ${spec.type === 'list' ? 'A,B,...' : spec.type.toUpperCase()}`;
+    const value =
+      spec.type === 'boolean'
+        ? ''
+        : ` ${spec.type === 'list' ? 'A,B,...' : spec.type === 'volumes' ? 'HOST:PORT,...' : spec.type.toUpperCase()}`;
     const fallback = spec.required
       ? ' (required)'
       : spec.default === undefined || spec.default === ''

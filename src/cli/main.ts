@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // mkv: the command line. One file per command; this one only dispatches.
+import { readFileSync } from 'node:fs';
 import { MkvError } from '../errors.js';
 import { logProcessFailures } from '../logger.js';
 import { redactNatsUrl } from '../log/nats-connection.js';
@@ -118,8 +119,14 @@ const commands: Record<string, Command> = {
 function mainHelp(): string {
   const lines = ['usage: mkv COMMAND [flags]', '', 'commands:'];
   for (const [name, command] of Object.entries(commands)) lines.push(`  ${name.padEnd(8)} ${command.description}`);
-  lines.push('', 'mkv COMMAND --help shows the flags of a command.');
+  lines.push('', 'mkv COMMAND --help shows the flags of a command; mkv --version, the version.');
   return lines.join('\n') + '\n';
+}
+
+/** This build's version, from the package it was built from (dist/src/cli/ is three levels below it). */
+function version(): string {
+  const manifest = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { name: string; version: string };
+  return `mkv ${manifest.version} (${manifest.name}), node ${process.version}`;
 }
 
 const wantsHelp = (argv: readonly string[]) => argv.some((arg) => arg === '--help' || arg === '-help' || arg === '-h');
@@ -135,6 +142,10 @@ function hideCredentials(argv: string[]): void {
 
 async function main(argv: string[]): Promise<void> {
   hideCredentials(argv);
+  if (argv.length === 1 && ['--version', '-version', 'version'].includes(argv[0]!)) {
+    process.stdout.write(`${version()}\n`);
+    return;
+  }
   // The command may come after flags, as in the original's README: mkv -volumes ... -db DIR server.
   const { name, rest } = findCommand(
     argv,

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { getFollowing, http } from '../helpers/http.js';
@@ -39,6 +39,21 @@ test('mkv --help lists the commands; each command has --help', async () => {
     assert.match(commandHelp.stdout, /usage: mkv/);
   }
   assert.match((await runMkv(['server', '--help'])).stdout, /--voltimeout/);
+});
+
+test('mkv --version says the version it was built as', async () => {
+  const { version } = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string };
+  const answer = await runMkv(['--version']);
+  assert.equal(answer.status, 0);
+  assert.match(answer.stdout, new RegExp(`^mkv ${version.replace(/\./g, '\\.')} `));
+});
+
+test('a volume address that is not host:port stops the master at once, with one line and nothing created', async () => {
+  const db = join(tempDir('mkv-cli-'), 'db');
+  const answer = await runMkv(['server', '--db', db, '--volumes', 'http://127.0.0.1:3001,127.0.0.1:3002,127.0.0.1:3003']);
+  assert.equal(answer.status, 2);
+  assert.equal(answer.stderr, 'mkv: --volumes: "http://127.0.0.1:3001": give host:port, without http://\n');
+  assert.equal(existsSync(db), false);
 });
 
 test('usage errors exit 2 with a message', async () => {

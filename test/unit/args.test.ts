@@ -45,3 +45,21 @@ test('Go durations', () => {
   assert.equal(parseDuration('2'), 2000);
   assert.throws(() => parseDuration('1 s'), UsageError);
 });
+
+test('volume addresses: host:port each, no scheme, a port in range, none twice', () => {
+  const volumes = (list: string) => parseFlags(['--volumes', list], serverFlags).flags.volumes;
+  assert.deepEqual(volumes('localhost:3001, 10.0.0.2:80,[::1]:3003'), ['localhost:3001', '10.0.0.2:80', '[::1]:3003']);
+  for (const [list, message] of [
+    ['http://localhost:3001', /without http:\/\//],
+    ['localhost', /is not host:port/],
+    ['localhost:3001/sv00', /is not host:port/],
+    ['localhost:0', /1 to 65535/],
+    ['localhost:70000', /1 to 65535/],
+    ['a:1,b:2,A:1', /given twice/],
+  ] as const)
+    assert.throws(
+      () => volumes(list),
+      (error: Error) => error instanceof UsageError && message.test(error.message),
+      list,
+    );
+});
