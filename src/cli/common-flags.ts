@@ -1,6 +1,8 @@
 // The flags several commands take, declared once, and what a tool opens with them: its db (the
 // lock, the log on this disk or on JetStream) and its client for the volumes.
+import { existsSync } from 'node:fs';
 import { defaultConfig } from '../config.js';
+import { indexDir, logDir } from '../db/paths.js';
 import { openStore, type Store } from '../db/store.js';
 import type { NatsAccess } from '../log/nats-connection.js';
 import { createLogger } from '../logger.js';
@@ -100,8 +102,24 @@ export function toolVolumeClient(flags: {
   });
 }
 
-/** Opens the db for a tool that appends events: it takes the db's lock, so the master must be stopped. */
+/**
+ * Refuses a --db that is no mkv db (neither DB/log nor DB/index in it: a typo, or the data
+ * directory above it), before anything reads or creates anything there.
+ */
+export function existingDb(db: string): string {
+  if (existsSync(logDir(db)) || existsSync(indexDir(db))) return db;
+  throw new UsageError(
+    `--db ${db} is not an mkv db (it has no log/ or index/); give the directory mkv server --db was given (mkv up: DATA/master)`,
+  );
+}
+
+/**
+ * Opens the db for a tool that appends events: it takes the db's lock, so the master must be
+ * stopped. A db of its own (a local log) must exist; with --log the stream holds the log, and
+ * DB is this tool's index of it, made if new.
+ */
 export function openToolStore(flags: { db: string; log: string; v: boolean } & LogAccessFlags, purpose: string): Promise<Store> {
+  if (!flags.log) existingDb(flags.db);
   return openStore(flags.db, {
     logger: createLogger({ verbose: flags.v }),
     purpose,

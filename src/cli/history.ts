@@ -6,7 +6,7 @@ import { IndexStore } from '../index/index-store.js';
 import { SegmentLog } from '../log/segment-log.js';
 import { indexDir, logDir } from '../db/paths.js';
 import { defineFlags, UsageError, type Options } from './args.js';
-import { dbFlag } from './common-flags.js';
+import { dbFlag, existingDb } from './common-flags.js';
 
 export const historyFlags = defineFlags({
   db: dbFlag('the database directory'),
@@ -46,7 +46,7 @@ export async function historyCommand(flags: Options<typeof historyFlags>, positi
   const { db } = flags;
   if (positional.length !== 1) throw new UsageError('give one KEY (with its leading slash, e.g. /wehave)');
   const key = positional[0]!;
-  const events = await historyOf(db, key);
+  const events = await historyOf(existingDb(db), key);
   if (events.length === 0) {
     process.stderr.write(`no events for ${key}\n`);
     process.exitCode = 1;

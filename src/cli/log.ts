@@ -9,7 +9,7 @@ import { logDir } from '../db/paths.js';
 import { compactLog } from '../ops/compact.js';
 import { checkPrefixOf, copyLog } from '../log/copy.js';
 import { defineFlags, parseTime, UsageError, type Options } from './args.js';
-import { logAccess, logAccessFlags, sharedFlags } from './common-flags.js';
+import { existingDb, logAccess, logAccessFlags, sharedFlags } from './common-flags.js';
 
 export const logFlags = defineFlags({
   db: { type: 'string', help: 'the database directory' },
@@ -31,7 +31,7 @@ async function openForReading(flags: LogOptions): Promise<EventLog> {
   if (flags.log) return JetStreamLog.open({ url: flags.log, access: logAccess(flags) });
   const { db } = flags;
   if (!db) throw new UsageError('--db (or --log nats://...) is required');
-  return SegmentLog.open(logDir(db), { readOnly: true });
+  return SegmentLog.open(logDir(existingDb(db)), { readOnly: true });
 }
 
 /** Copies every event of `source` into a new segment log in `into`; returns how many. */
@@ -64,7 +64,7 @@ export async function logCommand(flags: LogOptions, positional: string[]): Promi
   }
   if (action === 'import') {
     if (!flags.log || !flags.db) throw new UsageError('import needs --db DIR (the local log) and --log nats://... (the stream)');
-    const source = await SegmentLog.open(logDir(flags.db), { readOnly: true });
+    const source = await SegmentLog.open(logDir(existingDb(flags.db)), { readOnly: true });
     const target = await JetStreamLog.open({ url: flags.log, access: logAccess(flags) });
     try {
       if (source.firstSeq > 1 && source.lastSeq >= source.firstSeq)
@@ -109,6 +109,7 @@ export async function logCommand(flags: LogOptions, positional: string[]): Promi
   }
   const { db } = flags;
   if (!db) throw new UsageError('--db is required: the database directory');
+  existingDb(db);
   if (action === 'verify') {
     const summary = verifyLog(logDir(db));
     const out = [

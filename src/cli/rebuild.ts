@@ -3,7 +3,7 @@ import { rebuildFromLog } from '../ops/replay.js';
 import { rescanVolumes } from '../ops/rescan.js';
 import { createLogger } from '../logger.js';
 import { defineFlags, originalFlags, parseTime, UsageError, type Options } from './args.js';
-import { dbFlag, logAccessFlags, logStoreOptions, secretOption, sharedFlags } from './common-flags.js';
+import { dbFlag, existingDb, logAccessFlags, logStoreOptions, secretOption, sharedFlags } from './common-flags.js';
 
 export const rebuildFlags = defineFlags({
   log: sharedFlags.log,
@@ -37,6 +37,7 @@ export async function rebuildCommand(flags: Options<typeof rebuildFlags>): Promi
     );
   }
   if (flags['from-log']) {
+    if (!flags.log) existingDb(db);
     const result = await rebuildFromLog(db, {
       ...(flags['until-seq'] !== undefined ? { untilSeq: flags['until-seq'] } : {}),
       ...(flags.until !== undefined ? { until: parseTime(flags.until) } : {}),

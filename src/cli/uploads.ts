@@ -3,7 +3,7 @@
 import { UploadStore } from '../master/s3/uploads.js';
 import { uploadsDir } from '../db/paths.js';
 import { defineFlags, type Options } from './args.js';
-import { dbFlag } from './common-flags.js';
+import { dbFlag, existingDb } from './common-flags.js';
 
 export const uploadsFlags = defineFlags({
   db: dbFlag('the database directory'),
@@ -11,7 +11,7 @@ export const uploadsFlags = defineFlags({
 });
 
 export async function uploadsCommand(flags: Options<typeof uploadsFlags>): Promise<void> {
-  const store = new UploadStore(uploadsDir(flags.db));
+  const store = new UploadStore(uploadsDir(existingDb(flags.db)));
   const maxAge = flags['abort-older-than'];
   let aborted = 0;
   for (const upload of store.list()) {

@@ -4,7 +4,7 @@ import { IndexStore } from '../index/index-store.js';
 import { scrub } from '../ops/scrub.js';
 import { indexDir } from '../db/paths.js';
 import { defineFlags, UsageError, type Options } from './args.js';
-import { dbFlag, logAccessFlags, openToolStore, sharedFlags, toolVolumeClient } from './common-flags.js';
+import { dbFlag, existingDb, logAccessFlags, openToolStore, sharedFlags, toolVolumeClient } from './common-flags.js';
 
 export const verifyFlags = defineFlags({
   log: sharedFlags.log,
@@ -21,7 +21,9 @@ export const verifyFlags = defineFlags({
 
 export async function verifyCommand(flags: Options<typeof verifyFlags>): Promise<void> {
   const { db } = flags;
-  if (!existsSync(indexDir(db))) throw new UsageError(`${indexDir(db)} does not exist`);
+  existingDb(db);
+  if (!existsSync(indexDir(db)))
+    throw new UsageError(`${indexDir(db)} does not exist: start the master on it once (it builds its index from the log)`);
   const client = toolVolumeClient(flags);
   // Checking only reads the index (the master may run); repairing appends events, so it takes the db.
   const store = flags.repair ? await openToolStore(flags, 'mkv verify --repair') : undefined;

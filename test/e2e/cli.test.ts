@@ -48,6 +48,31 @@ test('mkv --version says the version it was built as', async () => {
   assert.match(answer.stdout, new RegExp(`^mkv ${version.replace(/\./g, '\\.')} `));
 });
 
+test('a --db that is no mkv db: every command that reads or changes one refuses in one line and creates nothing', async () => {
+  const db = join(tempDir('mkv-cli-'), 'typo');
+  for (const args of [
+    ['history', '--db', db, '/k'],
+    ['log', 'dump', '--db', db],
+    ['log', 'verify', '--db', db],
+    ['log', 'compact', '--db', db, '--before', '2026-01-01T00:00:00Z'],
+    ['uploads', '--db', db],
+    ['gc', '--db', db, '--dry-run', '--volumes', '127.0.0.1:1'],
+    ['restore', '--db', db, '--unlinked-since', '2026-01-01T00:00:00Z', '--dry-run'],
+    ['rebuild', '--db', db, '--from-log'],
+    ['verify', '--db', db, '--volumes', '127.0.0.1:1'],
+    ['rebalance', '--db', db, '--volumes', '127.0.0.1:1', '--replicas', '1'],
+  ]) {
+    const answer = await runMkv(args);
+    assert.equal(answer.status, 2, args.join(' '));
+    assert.match(
+      answer.stderr,
+      /^mkv: --db .* is not an mkv db \(it has no log\/ or index\/\); give the directory mkv server --db was given/,
+    );
+    assert.equal(answer.stderr.split('\n').length, 2, `one line: ${answer.stderr}`);
+    assert.equal(existsSync(db), false, `${args.join(' ')} created nothing`);
+  }
+});
+
 test('a volume address that is not host:port stops the master at once, with one line and nothing created', async () => {
   const db = join(tempDir('mkv-cli-'), 'db');
   const answer = await runMkv(['server', '--db', db, '--volumes', 'http://127.0.0.1:3001,127.0.0.1:3002,127.0.0.1:3003']);
