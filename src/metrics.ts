@@ -68,6 +68,12 @@ export class Metrics {
     labelNames: ['volume', 'operation'],
     registers: [this.registry],
   });
+  readonly volumeUp = new Gauge({
+    name: 'mkv_volume_up',
+    help: "1 when the volume answered the master's last probe (at start, and each /readyz), 0 when it did not",
+    labelNames: ['volume'],
+    registers: [this.registry],
+  });
 
   /** Label children by "method status", so counting a request does not hash its labels each time. */
   private readonly requestChildren = new Map<string, { count: { inc(): void }; time: { observe(value: number): void } }>();

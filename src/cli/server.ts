@@ -217,6 +217,7 @@ export async function startServer(flags: ServerOptions, logger: Logger = createL
     await store.close();
     throw error;
   }
+  await probeVolumes(volumes, config.volumes, metrics, logger);
   let admin: Server | undefined;
   if (flags['admin-port'] !== undefined) {
     const workers = pool;
@@ -244,6 +245,18 @@ export async function startServer(flags: ServerOptions, logger: Logger = createL
       return closing;
     },
   };
+}
+
+/**
+ * The master starts with volumes down, as the original does; it says which, and why (refused,
+ * timed out, a signature it lacks), and /readyz and mkv_volume_up go on saying it.
+ */
+async function probeVolumes(volumes: VolumeClient, names: string[], metrics: Metrics, logger: Logger): Promise<void> {
+  const states = await Promise.all(names.map(async (name) => [name, await volumes.probe(name)] as const));
+  for (const [volume, state] of states) {
+    metrics.volumeUp.set({ volume }, state === 'ok' ? 1 : 0);
+    if (state !== 'ok') logger.warn(`volume ${volume}: ${state}; the keys placed on it cannot be written or read there until it answers`);
+  }
 }
 
 export async function serverCommand(flags: ServerOptions): Promise<void> {

@@ -32,8 +32,9 @@ async function readiness(deps: AdminDeps): Promise<{ ready: boolean; checks: Rec
   const [volumes, logAnswer] = await Promise.all([
     Promise.all(
       deps.volumeNames.map(async (volume) => {
-        const head = await deps.volumes.head(volume, '/');
-        return [volume, head.status === 'unknown' ? head.reason : 'ok'] as const;
+        const state = await deps.volumes.probe(volume);
+        deps.metrics.volumeUp.set({ volume }, state === 'ok' ? 1 : 0);
+        return [volume, state] as const;
       }),
     ),
     // A log on a service can be gone while this process is fine: ask it (this also refreshes

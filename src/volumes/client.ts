@@ -282,6 +282,22 @@ export class VolumeClient {
     return { status: 'unknown', reason: `HEAD answered ${result.status}` };
   }
 
+  /**
+   * Whether a volume serves this master: 'ok', or what is wrong in a few words (refused, timed
+   * out, not resolving, or a signature it asks for that the master does not have or does not
+   * share). Its listing of / is what it is asked: what the master lists, signed as the master signs.
+   */
+  async probe(volume: string): Promise<string> {
+    const result = await this.short(volume, 'HEAD', '/', this.headTimeoutMs);
+    if (result instanceof Error) return describeFailure(result);
+    if (result.status === 200 || result.status === 404) return 'ok'; // it answers (a root without a listing is 404)
+    if (result.status === 401 || result.status === 403)
+      return this.secret
+        ? `refuses the master's signature (HEAD answered ${result.status}): its volume secret is not the master's --volume-secret-file`
+        : `asks for a signature (HEAD answered ${result.status}): it holds a volume secret, give the master the same one (--volume-secret-file or MKV_VOLUME_SECRET)`;
+    return `HEAD answered ${result.status}`;
+  }
+
   /** Aborts the short requests past their deadline, ten times a second while any is in flight. */
   private startDeadlineTicker(): void {
     if (this.deadlineTicker) return;

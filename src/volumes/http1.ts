@@ -14,6 +14,9 @@
 // new connection. Deadlines are the caller's (abort()).
 import { connect, type Socket } from 'node:net';
 
+/** Why a socket closed, when it failed (ECONNREFUSED, ENOTFOUND, ECONNRESET, ...). */
+const socketErrors = new WeakMap<Socket, Error>();
+
 /** A volume's answer: its status and Content-Length. */
 export interface ShortAnswer {
   status: number;
@@ -81,7 +84,8 @@ class HostPool {
       const next = this.waiting.shift();
       if (next) this.send(next);
     });
-    socket.on('error', () => {}); // 'close' follows; the exchange learns of it there
+    // 'close' follows; the exchange learns of it there, by its cause (refused, not found, reset).
+    socket.on('error', (error) => socketErrors.set(socket, error));
     socket.on('timeout', () => socket.destroy());
     return socket;
   }
@@ -173,6 +177,8 @@ class HostPool {
         this.send(exchange);
         return;
       }
+      const cause = socketErrors.get(socket);
+      if (cause && head === '') return fail(cause); // never connected, or reset: say which
       fail(new Error(head === '' ? 'the volume closed the connection without answering' : 'the volume closed the connection mid-answer'));
     };
     socket.on('data', onData);

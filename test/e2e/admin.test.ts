@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { http } from '../helpers/http.js';
-import { removeDir, spawnMaster, startVolumes, tempDir, type MkvProcess, type VolumeSet } from '../helpers/cluster.js';
+import { freePort, removeDir, spawnMaster, startVolumes, tempDir, type MkvProcess, type VolumeSet } from '../helpers/cluster.js';
 
 let set: VolumeSet;
 let db: string;
@@ -57,8 +57,14 @@ test('/healthz and /readyz answer; /readyz names a volume that does not answer',
     const notReady = await http('GET', `${admin}/readyz`);
     assert.equal(notReady.status, 503);
     const { checks } = JSON.parse(notReady.text) as { checks: { volumes: Record<string, string> } };
-    assert.notEqual(checks.volumes[set.volumes[2]!], 'ok');
+    assert.equal(checks.volumes[set.volumes[2]!], 'refused the connection', 'the true cause, not "closed without answering"');
     assert.equal(checks.volumes[set.volumes[0]!], 'ok');
+    const up = parsePrometheus((await http('GET', `${admin}/metrics`)).text).samples.filter((sample) => sample.name === 'mkv_volume_up');
+    assert.deepEqual(Object.fromEntries(up.map((sample) => [sample.labels.volume, sample.value])), {
+      [set.volumes[0]!]: 1,
+      [set.volumes[1]!]: 1,
+      [set.volumes[2]!]: 0,
+    });
   } finally {
     await set.start(2);
   }
@@ -99,4 +105,26 @@ test('/metrics is Prometheus text with requests, log appends, fsync latency, lag
   assert.equal(value('mkv_locks_in_flight'), 0);
   assert.ok(value('mkv_volume_errors_total', { volume: set.volumes[1]! }) >= 1, 'the dead volume is counted');
   assert.ok(value('mkv_process_resident_memory_bytes') > 0);
+});
+
+test('a master started with volumes down says, per volume, what is wrong, and starts anyway', async () => {
+  const secured = await startVolumes('embedded', 1, tempDir('mkv-admin-secured-'), '0123456789abcdef0123456789abcdef');
+  const downDb = tempDir('mkv-admin-down-');
+  const down = `127.0.0.1:${await freePort()}`;
+  const started = await spawnMaster(['--volumes', `${set.volumes[0]},${secured.volumes[0]},${down}`, '--db', downDb, '--replicas', '1']);
+  try {
+    const lines = started.output().split('\n');
+    const warning = (volume: string) => lines.find((line) => line.includes(`"msg":"volume ${volume}: `)) ?? '';
+    assert.match(warning(down), /refused the connection/);
+    assert.match(warning(secured.volumes[0]!), /asks for a signature \(HEAD answered 403\): it holds a volume secret/);
+    assert.equal(warning(set.volumes[0]!), '', 'a volume that answers is not warned of');
+    const put = await http('PUT', `${started.url}/down/k`, 'v');
+    assert.ok([201, 500].includes(put.status), put.text);
+    if (put.status === 500) assert.match(put.text, /refused the connection|HEAD answered 403|answered 403/);
+  } finally {
+    started.child.kill('SIGKILL');
+    await started.exited;
+    await secured.close();
+    removeDir(downDb);
+  }
 });
