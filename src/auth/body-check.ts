@@ -85,11 +85,15 @@ export function checksumAlgorithm(name: string): ChecksumAlgorithm {
   return algorithm as ChecksumAlgorithm;
 }
 
-/** The check of a value against a checksum `name` (x-amz-checksum-ALGORITHM) says it has; MKV_INVALID_DIGEST when `value` is none. */
+/**
+ * The check of a value against a checksum `name` (x-amz-checksum-ALGORITHM) says it has. One that
+ * is no digest of that algorithm at all cannot match either: BadDigest, as ceph's s3-tests hold
+ * (test_object_checksum_sha256), refused before anything is read.
+ */
 export function checksumCheck(name: string, value: string): DigestCheck {
   const algorithm = checksumAlgorithm(name);
   const expected = base64Digest(value, algorithm);
-  if (!expected) throw new MkvError('MKV_INVALID_DIGEST', `The ${name} you specified is not a base64 ${algorithm}.`);
+  if (!expected) throw new MkvError('MKV_BAD_DIGEST', `The ${name} you specified is not a base64 ${algorithm}.`);
   return new DigestCheck(
     algorithm,
     expected,
@@ -100,8 +104,8 @@ export function checksumCheck(name: string, value: string): DigestCheck {
 /**
  * The checks of a value against what its request's headers say of it: its Content-MD5 (base64
  * of the md5 of the value, as S3 and RFC 1864 have it) and its x-amz-checksum-* headers; none
- * when it says nothing. MKV_INVALID_DIGEST when one is not a digest at all: refused before
- * anything is read.
+ * when it says nothing. A Content-MD5 that is not a digest at all is MKV_INVALID_DIGEST, an
+ * x-amz-checksum-* MKV_BAD_DIGEST: refused before anything is read.
  */
 export function valueChecks(headers: IncomingHttpHeaders, options: { checksums?: boolean } = {}): DigestCheck[] {
   const checks: DigestCheck[] = [];

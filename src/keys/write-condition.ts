@@ -3,8 +3,8 @@
 // key's record under its lock, at the commit, so a write that raced another still sees the
 // value it would replace.
 //
-//   If-None-Match: * and the key holds a value → 412; If-Match and no value → 404 NoSuchKey,
-//   another ETag → 412
+//   If-None-Match: * and the key holds a value → 412; If-None-Match: ETag and the key holds that
+//   value → 412; If-Match and no value → 404 NoSuchKey, another ETag → 412
 import { MkvError } from '../errors.js';
 import type { KeyRecord } from '../index/evolve.js';
 
@@ -22,7 +22,7 @@ export function namesEtag(list: string, etag: string): boolean {
 }
 
 /** What a write asks of the value the key holds when it commits: nothing, none at all, or one of these ETags. */
-export type WriteCondition = { kind: 'absent' } | { kind: 'match'; etags: string } | undefined;
+export type WriteCondition = { kind: 'absent' } | { kind: 'match' | 'none-match'; etags: string } | undefined;
 
 /** Throws unless the key's record (live, or none) meets a write's condition. */
 export function checkWriteCondition(condition: WriteCondition, record: KeyRecord | undefined): void {
@@ -31,6 +31,10 @@ export function checkWriteCondition(condition: WriteCondition, record: KeyRecord
   const failed = () => new MkvError('MKV_PRECONDITION_FAILED', 'At least one of the pre-conditions you specified did not hold');
   if (condition.kind === 'absent') {
     if (live) throw failed();
+    return;
+  }
+  if (condition.kind === 'none-match') {
+    if (live && namesEtag(condition.etags, etagOf(live))) throw failed();
     return;
   }
   if (!live) throw new MkvError('MKV_NOT_FOUND', 'The specified key does not exist.');

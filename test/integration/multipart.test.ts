@@ -272,11 +272,36 @@ describe('S3 multipart upload as S3 answers it', () => {
     );
   });
 
-  test('UploadPart checks its body: a wrong x-amz-checksum-* or Content-MD5 is BadDigest, a malformed one InvalidDigest; no part is kept', async () => {
+  test('CompleteMultipartUpload takes If-None-Match (* or ETags) and If-Match, checked when it commits', async () => {
+    const attempt = async (condition: { IfNoneMatch?: string; IfMatch?: string }) => {
+      const UploadId = await begin('conditional');
+      const { ETag } = await s3.send(new UploadPartCommand({ Bucket: 'dst', Key: 'conditional', UploadId, PartNumber: 1, Body: 'abc' }));
+      return s3.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: 'dst',
+          Key: 'conditional',
+          UploadId,
+          MultipartUpload: { Parts: [{ PartNumber: 1, ETag: ETag! }] },
+          ...condition,
+        }),
+      );
+    };
+    await assert.rejects(attempt({ IfMatch: '*' }), s3Error('NoSuchKey', 404));
+    const first = await attempt({ IfNoneMatch: '*' });
+    await assert.rejects(attempt({ IfNoneMatch: '*' }), s3Error('PreconditionFailed', 412));
+    await assert.rejects(attempt({ IfNoneMatch: first.ETag! }), s3Error('PreconditionFailed', 412));
+    await assert.rejects(attempt({ IfMatch: '"badetag"' }), s3Error('PreconditionFailed', 412));
+    await attempt({ IfNoneMatch: '"badetag"' });
+    await attempt({ IfMatch: first.ETag! });
+  });
+
+  test('UploadPart checks its body: a wrong (or malformed) x-amz-checksum-* or a wrong Content-MD5 is BadDigest, a malformed Content-MD5 InvalidDigest; no part is kept', async () => {
     const UploadId = await begin('digests');
     const upload = (extra: Partial<ConstructorParameters<typeof UploadPartCommand>[0]>) =>
       s3.send(new UploadPartCommand({ Bucket: 'dst', Key: 'digests', UploadId, PartNumber: 1, Body: 'part bytes', ...extra }));
     await assert.rejects(upload({ ChecksumCRC32: 'AAAAAA==' }), s3Error('BadDigest', 400));
+    // Not a CRC32 at all: no body matches it either (ceph's s3-tests: BadDigest).
+    await assert.rejects(upload({ ChecksumCRC32: 'bad' }), s3Error('BadDigest', 400));
     await assert.rejects(upload({ ChecksumSHA256: createHash('sha256').update('other').digest('base64') }), s3Error('BadDigest', 400));
     await assert.rejects(upload({ ContentMD5: createHash('md5').update('other').digest('base64') }), s3Error('BadDigest', 400));
     await assert.rejects(upload({ ContentMD5: 'not-an-md5' }), s3Error('InvalidDigest', 400));

@@ -92,7 +92,22 @@ describe('chosenParts: what CompleteMultipartUpload may take', () => {
     assert.throws(() => chosenParts([ask(9)], stored), code('MKV_INVALID_PART'));
     assert.throws(() => chosenParts([{ ...ask(1), etag: 'other' }], stored), code('MKV_INVALID_PART'));
     assert.throws(() => chosenParts([ask(3), ask(1)], stored), code('MKV_INVALID_PART'));
-    assert.throws(() => chosenParts([ask(1), ask(1)], stored), code('MKV_INVALID_PART'));
+    // A part named twice in a row counts once, by the ETag of the part stored (its last upload).
+    assert.deepEqual(
+      chosenParts([{ ...ask(1), etag: 'an earlier upload of it' }, ask(1), ask(3)], stored).map((chosen) => chosen.number),
+      [1, 3],
+    );
+    assert.throws(
+      () =>
+        chosenParts(
+          [
+            { ...ask(1), etag: 'x' },
+            { ...ask(1), etag: 'y' },
+          ],
+          stored,
+        ),
+      code('MKV_INVALID_PART'),
+    );
     assert.throws(() => chosenParts([ask(1, [{ algorithm: 'sha256', value: 'two' }])], stored), code('MKV_INVALID_PART'));
     assert.throws(() => chosenParts([ask(1, [{ algorithm: 'crc32', value: 'one' }])], stored), code('MKV_INVALID_PART'));
     assert.equal(chosenParts([ask(1, [{ algorithm: 'sha256', value: 'one' }])], stored).length, 1);

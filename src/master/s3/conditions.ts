@@ -60,16 +60,13 @@ export function checkReadConditions(headers: IncomingHttpHeaders, record: KeyRec
   return undefined;
 }
 
-/** The condition of a PutObject or CompleteMultipartUpload, from its headers: none, If-None-Match: *, or If-Match. */
+/** The condition of a PutObject or CompleteMultipartUpload, from its headers: none, If-None-Match (* or ETags), or If-Match. */
 export function writeConditionOf(headers: IncomingHttpHeaders): WriteCondition {
   const ifNoneMatch = header(headers, 'if-none-match');
   const ifMatch = header(headers, 'if-match');
   if (ifNoneMatch !== undefined && ifMatch !== undefined)
     throw new MkvError('MKV_BAD_REQUEST', 'If-Match and If-None-Match cannot both be given to a write');
-  if (ifNoneMatch !== undefined) {
-    if (ifNoneMatch.trim() !== '*') throw new MkvError('MKV_UNKNOWN_OPERATION', 'a write takes If-None-Match: * only');
-    return { kind: 'absent' };
-  }
+  if (ifNoneMatch !== undefined) return ifNoneMatch.trim() === '*' ? { kind: 'absent' } : { kind: 'none-match', etags: ifNoneMatch };
   for (const name of ['if-modified-since', 'if-unmodified-since']) {
     if (header(headers, name) !== undefined) throw new MkvError('MKV_UNKNOWN_OPERATION', `a write does not take ${name}`);
   }

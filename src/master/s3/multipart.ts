@@ -197,19 +197,27 @@ function requestedParts(xml: string): RequestedPart[] {
  * ETag and those checksums (InvalidPart), each but the last at least 5 MiB (EntityTooSmall).
  */
 export function chosenParts(requested: RequestedPart[], stored: Map<number, Part>): Part[] {
-  let previous = 0;
-  const chosen = requested.map(({ number, etag, checksums }) => {
-    if (!Number.isInteger(number) || number <= previous)
+  const chosen: Part[] = [];
+  for (let i = 0; i < requested.length; i++) {
+    const { number } = requested[i]!;
+    if (!Number.isInteger(number) || number <= (chosen.at(-1)?.number ?? 0))
       throw new MkvError('MKV_INVALID_PART', 'the parts must be listed in ascending order, each once');
-    previous = number;
+    // A part named twice in a row (a client that uploaded it twice at once, and listed both
+    // answers) counts once, by the answer of the upload that finished last: the part stored.
+    // ceph's RGW takes it so (s3-tests' test_multipart_resend_first_finishes_last).
+    let same = i;
+    while (requested[same + 1]?.number === number) same++;
+    const named = requested.slice(i, same + 1);
+    i = same;
     const part = stored.get(number);
-    if (!part || part.md5 !== etag) throw new MkvError('MKV_INVALID_PART', `part ${number} was not uploaded with ETag ${etag}`);
-    for (const { algorithm, value } of checksums) {
+    const match = named.find(({ etag }) => part?.md5 === etag);
+    if (!part || !match) throw new MkvError('MKV_INVALID_PART', `part ${number} was not uploaded with ETag ${named[0]!.etag}`);
+    for (const { algorithm, value } of match.checksums) {
       if (part.checksum?.algorithm !== algorithm || part.checksum.value !== value)
         throw new MkvError('MKV_INVALID_PART', `part ${number} was not uploaded with the ${upper(algorithm)} checksum ${value}`);
     }
-    return part;
-  });
+    chosen.push(part);
+  }
   chosen.slice(0, -1).forEach((part) => {
     if (part.size < MIN_PART_BYTES)
       throw new MkvError(
