@@ -272,6 +272,23 @@ describe('S3 multipart upload as S3 answers it', () => {
     );
   });
 
+  test('two CompleteMultipartUploads of one upload at once: both answer the same, one value is written', async () => {
+    const UploadId = await begin('at-once');
+    const parts: CompletedPart[] = [];
+    for (const PartNumber of [1, 2]) {
+      const { ETag } = await s3.send(
+        new UploadPartCommand({ Bucket: 'dst', Key: 'at-once', UploadId, PartNumber, Body: Buffer.alloc(5 * MiB, PartNumber) }),
+      );
+      parts.push({ PartNumber, ETag: ETag! });
+    }
+    const complete = () =>
+      s3.send(new CompleteMultipartUploadCommand({ Bucket: 'dst', Key: 'at-once', UploadId, MultipartUpload: { Parts: parts } }));
+    const [one, two] = await Promise.all([complete(), complete()]);
+    assert.equal(one.ETag, two.ETag);
+    const committed = master.store.index.historyOf('/dst/at-once').filter((event) => event.change.type === 'ObjectCommitted');
+    assert.equal(committed.length, 1);
+  });
+
   test('CompleteMultipartUpload takes If-None-Match (* or ETags) and If-Match, checked when it commits', async () => {
     const attempt = async (condition: { IfNoneMatch?: string; IfMatch?: string }) => {
       const UploadId = await begin('conditional');

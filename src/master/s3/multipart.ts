@@ -258,9 +258,24 @@ function badDigest(algorithm: string): MkvError {
   return new MkvError('MKV_BAD_DIGEST', `The ${upper(algorithm)} you specified did not match the calculated checksum.`);
 }
 
+/** The completions under way in this process, by upload id: one that arrives meanwhile waits for it, then answers as it did. */
+const completing = new Map<string, Promise<void>>();
+
 export async function completeUpload(ctx: Context, deps: MasterDeps, key: string, query: URLSearchParams): Promise<void> {
   authorize(identityOf(ctx.req), 'write', key);
   const uploadId = query.get('uploadId') ?? '';
+  const earlier = completing.get(uploadId);
+  if (earlier) await earlier.catch(() => undefined);
+  const completion = completeOnce(ctx, deps, key, uploadId);
+  completing.set(uploadId, completion);
+  try {
+    await completion;
+  } finally {
+    if (completing.get(uploadId) === completion) completing.delete(uploadId);
+  }
+}
+
+async function completeOnce(ctx: Context, deps: MasterDeps, key: string, uploadId: string): Promise<void> {
   const completed = deps.uploads.completion(uploadId, key);
   if (completed) return completeAgain(ctx, deps, key, completed);
   const upload = deps.uploads.get(uploadId, key);
