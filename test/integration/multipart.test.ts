@@ -6,6 +6,8 @@
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
@@ -26,7 +28,8 @@ import {
 } from '@aws-sdk/client-s3';
 import { parseCredentials } from '../../src/auth/credentials.js';
 import { http } from '../helpers/http.js';
-import { removeDir, startMaster, startVolumes, type TestMaster, type VolumeSet } from '../helpers/cluster.js';
+import { uploadsDir } from '../../src/db/paths.js';
+import { removeDir, runMkv, startMaster, startVolumes, type TestMaster, type VolumeSet } from '../helpers/cluster.js';
 
 const MiB = 1024 * 1024;
 const CREDENTIALS = 'admin:admin-secret-key\nwriter:writer-secret-key read,write,list,delete /dst/\n';
@@ -549,6 +552,26 @@ describe('S3 multipart upload as S3 answers it', () => {
       authorization: `Basic ${Buffer.from('admin:admin-secret-key').toString('base64')}`,
     });
     assert.equal(answer.status, 501);
+  });
+
+  test('mkv uploads lists no completed upload, and forgets one as old', async () => {
+    const UploadId = await begin('forgotten');
+    const { ETag } = await s3.send(new UploadPartCommand({ Bucket: 'dst', Key: 'forgotten', UploadId, PartNumber: 1, Body: 'x' }));
+    await s3.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: 'dst',
+        Key: 'forgotten',
+        UploadId,
+        MultipartUpload: { Parts: [{ PartNumber: 1, ETag }] },
+      }),
+    );
+    assert.deepEqual(readdirSync(join(uploadsDir(master.db), UploadId)).sort(), ['completed.json', 'upload.json'], 'no part kept');
+    const listed = await runMkv(['uploads', '--db', master.db]);
+    assert.equal(listed.status, 0, listed.stderr);
+    assert.doesNotMatch(listed.stdout, new RegExp(UploadId));
+    const cleaned = await runMkv(['uploads', '--db', master.db, '--abort-older-than', '1ms']);
+    assert.equal(cleaned.status, 0, cleaned.stderr);
+    assert.ok(!existsSync(join(uploadsDir(master.db), UploadId)));
   });
 
   const awsMissing = spawnSync('aws', ['--version'], { stdio: 'ignore' }).status === 0 ? false : 'the aws cli is not installed';
