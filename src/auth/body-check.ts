@@ -86,9 +86,9 @@ export function checksumAlgorithm(name: string): ChecksumAlgorithm {
 }
 
 /**
- * The check of a value against a checksum `name` (x-amz-checksum-ALGORITHM) says it has. One that
- * is no digest of that algorithm at all cannot match either: BadDigest, as ceph's s3-tests hold
- * (test_object_checksum_sha256), refused before anything is read.
+ * The check of a value against a checksum `name` (x-amz-checksum-ALGORITHM) says it has;
+ * MKV_BAD_DIGEST when `value` is none, as for a wrong one (S3-compatible stores answer so, and
+ * ceph's s3-tests hold them to it; only a malformed Content-MD5 is InvalidDigest).
  */
 export function checksumCheck(name: string, value: string): DigestCheck {
   const algorithm = checksumAlgorithm(name);
@@ -104,8 +104,8 @@ export function checksumCheck(name: string, value: string): DigestCheck {
 /**
  * The checks of a value against what its request's headers say of it: its Content-MD5 (base64
  * of the md5 of the value, as S3 and RFC 1864 have it) and its x-amz-checksum-* headers; none
- * when it says nothing. A Content-MD5 that is not a digest at all is MKV_INVALID_DIGEST, an
- * x-amz-checksum-* MKV_BAD_DIGEST: refused before anything is read.
+ * when it says nothing. MKV_INVALID_DIGEST when one is not a digest at all: refused before
+ * anything is read.
  */
 export function valueChecks(headers: IncomingHttpHeaders, options: { checksums?: boolean } = {}): DigestCheck[] {
   const checks: DigestCheck[] = [];
@@ -121,6 +121,7 @@ export function valueChecks(headers: IncomingHttpHeaders, options: { checksums?:
       ),
     );
   }
+  // CompleteMultipartUpload's x-amz-checksum-* (checksums: false) are of the value it forms, not of its body.
   for (const name in options.checksums === false ? {} : headers) {
     // x-amz-checksum-type (FULL_OBJECT, COMPOSITE) and x-amz-checksum-algorithm name no digest.
     if (!name.startsWith('x-amz-checksum-') || name === 'x-amz-checksum-type' || name === 'x-amz-checksum-algorithm') continue;

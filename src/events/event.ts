@@ -43,6 +43,8 @@ export type ObjectState = {
   checksum: Checksum | null;
   /** A multipart upload's parts, in order; none for a value written whole. */
   parts: Part[];
+  /** Further overwrites in progress at once, after `writing` (S3 PutObjects of one key that overlap), oldest first. */
+  overwrites: BlobVersion[];
 };
 /** A checksum of a value (x-amz-checksum-ALGORITHM): its base64 digest; COMPOSITE: of its parts' digests, then -N. */
 export type Checksum = { algorithm: string; value: string; type: string };
@@ -68,8 +70,10 @@ export type MetadataReplaced = {
   metadata: Record<string, string>;
   headers: Record<string, string>;
 };
-export type OverwriteStarted = { type: 'OverwriteStarted'; volumes: string[] };
-export type OverwriteAborted = { type: 'OverwriteAborted'; reason: string };
+/** `abandons`: the earlier overwrites (versions) this one gives up as never to finish; null (older logs): every one. */
+export type OverwriteStarted = { type: 'OverwriteStarted'; volumes: string[]; abandons: number[] | null };
+/** `version`: the overwrite given up; 0 (and older logs): every one in progress. */
+export type OverwriteAborted = { type: 'OverwriteAborted'; reason: string; version: number };
 export type StaleRemoved = { type: 'StaleRemoved'; version: number };
 export type ObjectSnapshot = { type: 'ObjectSnapshot'; state: ObjectState; lastSeq: number; lastTime: number };
 export type ObjectDiscovered = { type: 'ObjectDiscovered'; volumes: string[]; size: number | null; version: number };

@@ -144,8 +144,6 @@ const readers: Partial<Record<ChangeType, (cursor: Cursor) => Change>> = {
   KeyDeleted: () => ({ type: 'KeyDeleted' }),
   DeleteStarted: () => ({ type: 'DeleteStarted' }),
   KeyRelocated: (cursor) => ({ type: 'KeyRelocated', volumes: cursor.volumes() }),
-  OverwriteStarted: (cursor) => ({ type: 'OverwriteStarted', volumes: cursor.volumes() }),
-  OverwriteAborted: (cursor) => ({ type: 'OverwriteAborted', reason: cursor.string() }),
   StaleRemoved: (cursor) => ({ type: 'StaleRemoved', version: cursor.long() }),
   ObjectCommitted: (cursor) => {
     const volumes = cursor.volumes();

@@ -40,13 +40,25 @@ function staleWith(record: KeyRecord | undefined, also: Array<BlobVersion | null
 
 /**
  * What is stale once the key's own path (version 0) holds its value: the value's blob before, if
- * it was another version, and an overwrite in flight. A key that had neither (every new key, in
- * a replay a million times) allocates nothing.
+ * it was another version, and the overwrites in flight (a write in the key's path is taken only
+ * when none is: their masters died). A key that had neither (every new key, in a replay a
+ * million times) allocates nothing.
  */
 function staleAtPath(record: KeyRecord | undefined, includeCurrent: boolean): BlobVersion[] {
   if (!record) return NO_STALE;
   if ((!includeCurrent || record.version === 0) && record.writing === null) return record.stale;
-  return staleWith(record, [includeCurrent ? current(record) : null, record.writing], 0);
+  return staleWith(record, [includeCurrent ? current(record) : null, ...inFlight(record)], 0);
+}
+
+/** The overwrites of the key in progress, oldest first. */
+export function inFlight(record: KeyRecord): BlobVersion[] {
+  if (record.writing === null) return NO_STALE;
+  return record.overwrites.length === 0 ? [record.writing] : [record.writing, ...record.overwrites];
+}
+
+/** The record with the overwrites in progress `writing` (oldest first). */
+function withInFlight(writing: BlobVersion[]): Pick<KeyRecord, 'writing' | 'overwrites'> {
+  return { writing: writing[0] ?? null, overwrites: writing.length > 1 ? writing.slice(1) : NO_STALE };
 }
 
 /** undefined means the key does not exist. */
@@ -67,8 +79,10 @@ export function evolve(record: KeyRecord | undefined, event: ProjectedEvent): Ke
         stale: staleAtPath(record, false),
       });
     case 'ObjectCommitted': {
+      // The value it replaces is stale; the other overwrites in flight go on (the last to commit wins).
       const { volumes, size, md5, version, etag, contentType, metadata, headers, checksum, parts } = change;
-      const stale = staleWith(record, [record ? current(record) : null, record?.writing ?? null], version);
+      const stale = staleWith(record, [record ? current(record) : null], version);
+      const writing = record ? inFlight(record).filter((blob) => blob.version !== version) : NO_STALE;
       return keyRecord({
         state: 'live',
         seq,
@@ -84,6 +98,8 @@ export function evolve(record: KeyRecord | undefined, event: ProjectedEvent): Ke
         checksum,
         parts,
         stale,
+        writing: writing[0] ?? null,
+        overwrites: writing.slice(1),
       });
     }
     case 'MetadataReplaced':
@@ -98,19 +114,29 @@ export function evolve(record: KeyRecord | undefined, event: ProjectedEvent): Ke
           time,
         }
       );
-    case 'OverwriteStarted':
-      // A write over a key that had one in flight (its master died): that one's blobs are stale.
-      return (
-        record && {
-          ...record,
-          seq,
-          time,
-          writing: { version: seq, volumes: change.volumes },
-          stale: staleWith(record, [record.writing], record.version),
-        }
-      );
+    case 'OverwriteStarted': {
+      // Beside the overwrites in flight, but those it gives up (their master died): their blobs are stale.
+      if (!record) return record;
+      const { abandons } = change;
+      const earlier = inFlight(record);
+      const given = abandons === null ? earlier : earlier.filter((blob) => abandons.includes(blob.version));
+      const going = given.length === earlier.length ? NO_STALE : earlier.filter((blob) => !given.includes(blob));
+      return {
+        ...record,
+        seq,
+        time,
+        ...withInFlight([...going, { version: seq, volumes: change.volumes }]),
+        stale: staleWith(record, given, record.version),
+      };
+    }
     case 'OverwriteAborted':
-      return record && { ...record, seq, time, writing: null };
+      if (!record) return record;
+      return {
+        ...record,
+        seq,
+        time,
+        ...withInFlight(change.version === 0 ? NO_STALE : inFlight(record).filter((blob) => blob.version !== change.version)),
+      };
     case 'StaleRemoved':
       return record && { ...record, seq, time, stale: record.stale.filter((blob) => blob.version !== change.version) };
     case 'WriteAborted':
@@ -158,15 +184,47 @@ export function current(record: KeyRecord): BlobVersion {
   return { version: record.version, volumes: record.volumes };
 }
 
-/** Every blob the key has on volumes: its value's, an overwrite's in flight, earlier values'. */
+/** Every blob the key has on volumes: its value's, the overwrites' in flight, earlier values'. */
 export function allBlobs(record: KeyRecord): BlobVersion[] {
-  return [current(record), ...(record.writing ? [record.writing] : []), ...record.stale];
+  return [current(record), ...inFlight(record), ...record.stale];
 }
 
 /** A record as a snapshot or an undo carries it. */
 export function toState(record: KeyRecord): ObjectState {
-  const { state, volumes, size, md5, version, etag, contentType, metadata, modified, writing, stale, headers, checksum, parts } = record;
-  return { state, volumes, size, md5, version, etag, contentType, metadata, modified, writing, stale, headers, checksum, parts };
+  const {
+    state,
+    volumes,
+    size,
+    md5,
+    version,
+    etag,
+    contentType,
+    metadata,
+    modified,
+    writing,
+    stale,
+    headers,
+    checksum,
+    parts,
+    overwrites,
+  } = record;
+  return {
+    state,
+    volumes,
+    size,
+    md5,
+    version,
+    etag,
+    contentType,
+    metadata,
+    modified,
+    writing,
+    stale,
+    headers,
+    checksum,
+    parts,
+    overwrites,
+  };
 }
 
 function fromState(state: ObjectState, seq: number, time: number): KeyRecord {
@@ -195,6 +253,7 @@ export function keyRecord(fields: {
   /** When the value was written: the event's time unless given. */
   modified?: number;
   writing?: BlobVersion | null;
+  overwrites?: BlobVersion[];
   stale?: BlobVersion[];
   headers?: Record<string, string>;
   checksum?: Checksum | null;
@@ -217,5 +276,6 @@ export function keyRecord(fields: {
     headers: fields.headers ?? NO_HEADERS,
     checksum: fields.checksum ?? null,
     parts: fields.parts ?? NO_PARTS,
+    overwrites: fields.overwrites ?? NO_STALE,
   };
 }

@@ -2,7 +2,7 @@
 //
 //   u8  state         0 live, 1 unlinked, 2 pending, 3 deleting
 //   u16 flags (LE)    1 size, 2 md5, 4 etag, 8 contentType, 16 version, 32 writing, 64 stale, 128 metadata,
-//                     256 headers, 512 checksum, 1024 parts
+//                     256 headers, 512 checksum, 1024 parts, 2048 overwrites
 //   f64 seq, f64 time, f64 modified (little-endian)
 //   f64 size                                 when flag 1
 //   u16 length, md5                          when flag 2 (UTF-8, as every string here)
@@ -16,6 +16,7 @@
 //   headers: u16 count, then name, value     when flag 256
 //   checksum: algorithm, value, type          when flag 512
 //   parts: u32 count, then per part: f64 size, etag, u8 1 and checksum (or u8 0)   when flag 1024
+//   overwrites: u16 count, then each as writing    when flag 2048 (more overwrites in flight)
 //
 // Format 1 stored the record as msgpack through lmdb-js; format 2 had no version, S3 metadata,
 // overwrite or stale blobs; format 3 had a one-byte flags field and no headers, checksum or
@@ -24,6 +25,7 @@
 import type { BlobVersion, Part } from '../events/event.js';
 import type { KeyRecord, KeyState } from './evolve.js';
 
+const NO_BLOBS: BlobVersion[] = [];
 const STATES: readonly KeyState[] = ['live', 'unlinked', 'pending', 'deleting'];
 const SIZE = 1;
 const MD5 = 2;
@@ -36,7 +38,8 @@ const METADATA = 128;
 const HEADERS = 256;
 const CHECKSUM = 512;
 const PARTS = 1024;
-const ALL = SIZE | MD5 | ETAG | CONTENT_TYPE | VERSION | WRITING | STALE | METADATA | HEADERS | CHECKSUM | PARTS;
+const OVERWRITES = 2048;
+const ALL = SIZE | MD5 | ETAG | CONTENT_TYPE | VERSION | WRITING | STALE | METADATA | HEADERS | CHECKSUM | PARTS | OVERWRITES;
 
 function stringBound(text: string | null): number {
   return text === null ? 0 : 2 + 3 * text.length;
@@ -60,6 +63,8 @@ export function recordBound(record: KeyRecord): number {
     bound += stringBound(record.checksum.algorithm) + stringBound(record.checksum.value) + stringBound(record.checksum.type);
   bound += 4;
   for (const part of record.parts) bound += 8 + stringBound(part.etag) + 1 + stringBound(part.checksum);
+  bound += 2;
+  for (const blob of record.overwrites) bound += 8 + volumesBound(blob.volumes);
   return bound;
 }
 
@@ -84,7 +89,8 @@ export function writeRecord(record: KeyRecord, target: Buffer, offset: number): 
       (hasEntries(record.metadata) ? METADATA : 0) |
       (hasEntries(record.headers) ? HEADERS : 0) |
       (record.checksum !== null ? CHECKSUM : 0) |
-      (record.parts.length > 0 ? PARTS : 0),
+      (record.parts.length > 0 ? PARTS : 0) |
+      (record.overwrites.length > 0 ? OVERWRITES : 0),
     at,
   );
   at = target.writeDoubleLE(record.seq, at);
@@ -115,6 +121,10 @@ export function writeRecord(record: KeyRecord, target: Buffer, offset: number): 
       target[at++] = part.checksum === null ? 0 : 1;
       if (part.checksum !== null) at = writeString(part.checksum, target, at);
     }
+  }
+  if (record.overwrites.length > 0) {
+    at = target.writeUInt16LE(record.overwrites.length, at);
+    for (const blob of record.overwrites) at = writeBlob(blob, target, at);
   }
   return at;
 }
@@ -234,6 +244,30 @@ export function decodeRecord(bytes: Uint8Array): KeyRecord {
       parts.push({ size: partSize, etag: partEtag, checksum: hasChecksum ? read.string() : null });
     }
   }
+  let overwrites: BlobVersion[] = NO_BLOBS;
+  if (flags & OVERWRITES) {
+    const count = buffer.readUInt16LE(read.at);
+    read.at += 2;
+    overwrites = Array.from({ length: count }, () => read.blob());
+  }
   if (read.at !== buffer.length) throw new Error(`not a key record (${buffer.length} bytes, ${read.at} read)`);
-  return { state, volumes, size, md5, seq, time, version, etag, contentType, metadata, modified, writing, stale, headers, checksum, parts };
+  return {
+    state,
+    volumes,
+    size,
+    md5,
+    seq,
+    time,
+    version,
+    etag,
+    contentType,
+    metadata,
+    modified,
+    writing,
+    stale,
+    headers,
+    checksum,
+    parts,
+    overwrites,
+  };
 }

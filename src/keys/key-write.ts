@@ -9,6 +9,10 @@
 // writer, which for an HTTP worker is a message to another process. If the key changed in the
 // meantime, or the decision was a refusal, the lock is held and the decision is taken again on
 // the record read under it — every outcome is the one lock-then-read gives.
+//
+// An S3 overwrite holds no lock while its value streams: other overwrites of the key may
+// overlap it (S3 takes them all; the last to commit wins). The writer starts and ends it in the
+// key's turn, and refuses the key's lock to anything else while it is in flight.
 import { MkvError } from '../errors.js';
 import type { EventInput, LogEvent } from '../events/event.js';
 import type { KeyRecord } from '../index/evolve.js';
@@ -30,18 +34,31 @@ export interface KeyWrite {
   release(): Promise<void>;
 }
 
+/** How many times an overwrite is decided again when the key moved on before it could start. */
+const OVERWRITE_TRIES = 8;
+
 /**
  * Takes the key's lock (MKV_KEY_LOCKED when another write or delete holds it) and appends the
  * events `decide` names for the key's record; throws the decision's refusal, the lock released.
+ * A decision that is an S3 overwrite alone starts one that others may overlap (module header),
+ * unless `overlap` is false: a conditional write holds the lock to its commit, so the value it
+ * was decided on is the one it replaces (S3 answers a conditional write that races another 409).
  */
 export async function beginWrite(
   writer: Writer,
   index: RecordReader,
   key: string,
   decide: (record: KeyRecord | undefined) => Decision,
+  overlap = true,
 ): Promise<KeyWrite> {
   let record = index.get(key);
   let decision = decide(record);
+  for (let tries = 0; overlap && tries < OVERWRITE_TRIES && overwriteAlone(decision); tries++) {
+    const started = await writer.startOverwrite(key, recordSeq(record), decision[0]);
+    if (started) return overwriteInFlight(writer, key, record, started);
+    record = index.get(key);
+    decision = decide(record);
+  }
   let started: LogEvent[] | undefined;
   if (decision instanceof MkvError || decision.length === 0) await writer.lock(key);
   else started = await writer.lockAndAppend(key, recordSeq(record), decision);
@@ -69,6 +86,28 @@ export async function beginWrite(
       if (!held) return;
       held = false;
       await writer.unlock(key);
+    },
+  };
+}
+
+function overwriteAlone(decision: Decision): decision is [EventInput] {
+  return !(decision instanceof MkvError) && decision.length === 1 && decision[0]!.change.type === 'OverwriteStarted';
+}
+
+/** An overwrite others may overlap: it ends with writer.finishOverwrite, holding no lock meanwhile. */
+function overwriteInFlight(writer: Writer, key: string, record: KeyRecord | undefined, started: LogEvent): KeyWrite {
+  let inFlight = true;
+  return {
+    record,
+    started: [started],
+    finish(events) {
+      inFlight = false;
+      return writer.finishOverwrite(key, started.seq, events);
+    },
+    async release() {
+      if (!inFlight) return;
+      inFlight = false;
+      await writer.finishOverwrite(key, started.seq, []);
     },
   };
 }

@@ -7,7 +7,7 @@
 //           answer in time may have removed its copy, or still remove it, later.
 import { MkvError } from '../errors.js';
 import type { Cause, Change } from '../events/event.js';
-import { allBlobs, type KeyRecord, type KeyState } from '../index/evolve.js';
+import { allBlobs, inFlight, type KeyRecord, type KeyState } from '../index/evolve.js';
 import type { KeyDeps } from './deps.js';
 import { beginWrite, inFlightElsewhere, type Decision } from './key-write.js';
 import { removeBlobs } from './replicas.js';
@@ -51,13 +51,14 @@ export async function abandonPendingWrite(deps: KeyDeps, key: string, seq: numbe
 export async function abandonOverwrite(deps: KeyDeps, key: string, seq: number, cause: Cause, reason: string): Promise<void> {
   const write = await beginWrite(deps.writer, deps.index, key, (record) => (record?.writing && record.seq === seq ? [] : notFound()));
   try {
-    const failures = await removeBlobs(deps.volumes, key, [write.record!.writing!]);
+    // Under the key's lock, so none is in flight in this master: every one the record names goes.
+    const failures = await removeBlobs(deps.volumes, key, inFlight(write.record!));
     if (failures.length > 0)
       throw new MkvError(
         'MKV_VOLUME_FAILED',
         `removing the overwrite's blob failed (${failures.map((failure) => `${failure.volume}: ${failure.reason}`).join('; ')})`,
       );
-    await write.finish([{ key, cause, change: { type: 'OverwriteAborted', reason } }]);
+    await write.finish([{ key, cause, change: { type: 'OverwriteAborted', reason, version: 0 } }]);
   } finally {
     await write.release();
   }

@@ -6,10 +6,12 @@
 //     ─▶ the value to every replica at once ─▶ WriteCommitted (ObjectCommitted for S3) ─▶ unlock
 //     a failure ─▶ remove what reached the replicas ─▶ WriteAborted (or the key stays pending)
 //   an S3 overwrite, beside the value it replaces (which readers keep getting meanwhile):
-//     lock + OverwriteStarted (its seq N names the blob: the key's path with ~N)
-//     ─▶ the value to every replica ─▶ ObjectCommitted (the switch: old value or new, never a mix)
-//     ─▶ unlock ─▶ the old value's blob removed a little later (stale-sweeper.ts), StaleRemoved
-//     a failure ─▶ remove what reached the replicas ─▶ OverwriteAborted: the old value stays
+//     OverwriteStarted (its seq N names the blob: the key's path with ~N; no lock is held, so
+//     other overwrites of the key may overlap it, each in its own blob)
+//     ─▶ the value to every replica ─▶ ObjectCommitted (the switch: old value or new, never a mix;
+//     the last to commit wins) ─▶ the value it replaced removed a little later
+//     (stale-sweeper.ts), StaleRemoved
+//     a failure ─▶ remove what reached the replicas ─▶ OverwriteAborted N: the old value stays
 //
 // A small value (up to SMALL_VALUE_BYTES, its length known) is read whole before anything
 // else, then sent to each replica as one buffer: no stream per replica, and a client that goes
@@ -24,7 +26,7 @@ import { createHash } from 'node:crypto';
 import { PassThrough, type Readable } from 'node:stream';
 import { MkvError } from '../errors.js';
 import type { Cause, Change, Checksum, Part } from '../events/event.js';
-import { toState, type KeyRecord } from '../index/evolve.js';
+import { inFlight, toState, type KeyRecord } from '../index/evolve.js';
 import { blobPath, keyToVolumes } from '../placement.js';
 import type { KeyDeps } from './deps.js';
 import { checkKeyFits } from './key-limits.js';
@@ -104,8 +106,12 @@ export async function storeValue(
     source.length !== undefined && source.length <= SMALL_VALUE_BYTES
       ? await readWhole(source.body, source.length, deps.config.bodyTimeoutMs)
       : undefined;
-  const write = await beginWrite(deps.writer, deps.index, key, (record) =>
-    decideStore(deps, key, record, targetVolumes, cause, s3 !== undefined, mayReplace, condition),
+  const write = await beginWrite(
+    deps.writer,
+    deps.index,
+    key,
+    (record) => decideStore(deps, key, record, targetVolumes, cause, s3 !== undefined, mayReplace, condition),
+    condition === undefined,
   );
   const overwrite = write.started[0]?.change.type === 'OverwriteStarted';
   // An overwrite's blob is named by the seq of the event that began it.
@@ -117,7 +123,7 @@ export async function storeValue(
       written = small ? await putToReplicas(deps, small, targetVolumes, path) : await streamToReplicas(deps, source, targetVolumes, path);
       if (written.size === 0 && !s3) throw emptyBody('the chunked body was empty');
     } catch (error) {
-      if (overwrite) await abandonOverwrite(deps, write, key, targetVolumes, path, cause, error as Error);
+      if (overwrite) await abandonOverwrite(deps, write, key, targetVolumes, version, cause, error as Error);
       else await abandonWrite(deps, write, key, targetVolumes, cause, error as Error);
       throw error;
     }
@@ -177,12 +183,11 @@ function decideStore(
   const inPlace =
     !record || record.state === 'pending' || (record.state === 'unlinked' && !s3 && record.version === 0 && record.writing === null);
   if (inPlace) return [{ key, cause, change: { type: 'WriteStarted', volumes: targetVolumes } }];
-  if (record.writing) {
-    // Another master may be writing beside the value right now (a shared log).
-    const refusal = inFlightElsewhere(deps, record);
-    if (refusal) return refusal;
-  }
-  return [{ key, cause, change: { type: 'OverwriteStarted', volumes: targetVolumes } }];
+  // The overwrites the record names that never finished (their master died) are given up; the
+  // writer keeps those in flight in this master. With a log shared by several masters, any of
+  // them may be in flight on another one until the key has been quiet for --pending-grace.
+  const abandons = inFlightElsewhere(deps, record) ? [] : inFlight(record).map((blob) => blob.version);
+  return [{ key, cause, change: { type: 'OverwriteStarted', volumes: targetVolumes, abandons } }];
 }
 
 function emptyBody(why: string): MkvError {
@@ -367,11 +372,11 @@ async function abandonOverwrite(
   write: KeyWrite,
   key: string,
   targetVolumes: string[],
-  path: string,
+  version: number,
   cause: Cause,
   reason: Error,
 ): Promise<void> {
-  const failures = await removeReplicas(deps.volumes, targetVolumes, path);
+  const failures = await removeReplicas(deps.volumes, targetVolumes, blobPath(key, version));
   if (failures.length > 0) {
     deps.logger.warn('a failed overwrite left replicas that could not be removed; the key keeps its value and names them', {
       key,
@@ -380,7 +385,7 @@ async function abandonOverwrite(
     return;
   }
   try {
-    await write.finish([{ key, cause, change: { type: 'OverwriteAborted', reason: reason.message } }]);
+    await write.finish([{ key, cause, change: { type: 'OverwriteAborted', reason: reason.message, version } }]);
   } catch (error) {
     deps.logger.warn('a failed overwrite could not be recorded as aborted', { key, error });
   }

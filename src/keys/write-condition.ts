@@ -1,10 +1,10 @@
 // What a write may ask of the value a key holds when it commits (S3's conditional writes:
-// PutObject or CompleteMultipartUpload with If-None-Match: * or If-Match): checked against the
-// key's record under its lock, at the commit, so a write that raced another still sees the
-// value it would replace.
+// PutObject or CompleteMultipartUpload with If-None-Match or If-Match): checked against the
+// key's record under its lock, which a conditional write holds to its commit (it does not
+// overlap other overwrites), so the value it was checked on is the one it replaces.
 //
-//   If-None-Match: * and the key holds a value → 412; If-None-Match: ETag and the key holds that
-//   value → 412; If-Match and no value → 404 NoSuchKey, another ETag → 412
+//   If-None-Match: * and the key holds a value → 412; If-None-Match: ETags that name its value
+//   → 412; If-Match and no value → 404 NoSuchKey, another ETag → 412
 import { MkvError } from '../errors.js';
 import type { KeyRecord } from '../index/evolve.js';
 
@@ -21,7 +21,7 @@ export function namesEtag(list: string, etag: string): boolean {
   });
 }
 
-/** What a write asks of the value the key holds when it commits: nothing, none at all, or one of these ETags. */
+/** What a write asks of the value the key holds when it commits: nothing, none at all, one of these ETags, or none of them. */
 export type WriteCondition = { kind: 'absent' } | { kind: 'match' | 'none-match'; etags: string } | undefined;
 
 /** Throws unless the key's record (live, or none) meets a write's condition. */

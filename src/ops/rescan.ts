@@ -8,7 +8,7 @@
 // saw deleted are reported, not resurrected; files that are not keys, and listing errors, are
 // reported; keys in the index that no volume holds are reported.
 import type { Change, EventInput } from '../events/event.js';
-import { current } from '../index/evolve.js';
+import { allBlobs } from '../index/evolve.js';
 import type { Logger } from '../logger.js';
 import { silentLogger } from '../logger.js';
 import { blobPath, keyToVolumes, pathNameToKey, splitVersion } from '../placement.js';
@@ -187,9 +187,7 @@ export async function rescanVolumes(db: string, options: RescanOptions): Promise
       const versions = [...found.get(key)!.entries()].sort(([a], [b]) => b - a);
       for (const [version, { volumes, size }] of versions) {
         const ordered = placementOrder(volumes, target);
-        const known =
-          record &&
-          [current(record), ...(record.writing ? [record.writing] : []), ...record.stale].find((blob) => blob.version === version);
+        const known = record && allBlobs(record).find((blob) => blob.version === version);
         if (known && known.volumes.length === ordered.length && known.volumes.every((volume, i) => volume === ordered[i])) {
           report.unchanged++;
           continue;

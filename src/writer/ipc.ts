@@ -7,7 +7,9 @@
 // The primary answers an append only after the index has committed the events, and the worker
 // refreshes its LMDB read snapshot before it resolves the call: a worker reads its own writes.
 // Locks are owned by the worker that took them; when a worker dies, its locks are released
-// (a write it had started stays pending, as after any crash, and a later write cleans it up).
+// (a write it had started stays pending, as after any crash, and a later write cleans it up),
+// and so are its overwrites in flight (their blobs stay named in the record, for the next
+// overwrite or gc to give up).
 //
 // The messages one side produces in one turn of its event loop go out as one (an Outbox): a
 // group commit answers many appends at once, and each IPC write costs a syscall and wakes the
@@ -20,7 +22,9 @@ type Operation =
   | { op: 'lock' | 'unlock'; key: string }
   | { op: 'append'; events: EventInput[] }
   | { op: 'appendAndUnlock'; events: EventInput[]; key: string }
-  | { op: 'lockAndAppend'; key: string; seenSeq: number; events: EventInput[] };
+  | { op: 'lockAndAppend'; key: string; seenSeq: number; events: EventInput[] }
+  | { op: 'startOverwrite'; key: string; seenSeq: number; event: EventInput }
+  | { op: 'finishOverwrite'; key: string; version: number; events: EventInput[] };
 type Call = { mkv: 'call'; id: number } & Operation;
 
 /** `events` absent: the call appends nothing (lock, unlock, or a lockAndAppend whose key had changed). */
@@ -76,6 +80,8 @@ function errorReply(error: unknown): Reply['error'] {
 export interface WriterService {
   /** Keys this worker holds locked. */
   readonly locked: ReadonlySet<string>;
+  /** The overwrites this worker has in flight: versions by key. */
+  readonly overwriting: ReadonlyMap<string, ReadonlySet<number>>;
   /** Stops answering the worker and releases its locks (call when the worker has exited). */
   release(): Promise<void>;
 }
@@ -83,6 +89,7 @@ export interface WriterService {
 /** Primary side: answers one worker's calls with the local writer. */
 export function serveWriter(channel: Channel, writer: Writer): WriterService {
   const locked = new Set<string>();
+  const overwriting = new Map<string, Set<number>>();
   let released = false;
   const outbox = new Outbox<Reply>((message) => {
     if (!released && channel.connected !== false) channel.send(message);
@@ -123,6 +130,23 @@ export function serveWriter(channel: Channel, writer: Writer): WriterService {
         locked.delete(message.key);
         outcome = writer.appendAndUnlock(message.events, message.key);
         break;
+      case 'startOverwrite': {
+        const { key } = message;
+        outcome = writer.startOverwrite(key, message.seenSeq, message.event).then((started) => {
+          if (!started) return undefined;
+          if (released) void writer.finishOverwrite(key, started.seq, []);
+          else overwriting.set(key, (overwriting.get(key) ?? new Set()).add(started.seq));
+          return [started];
+        });
+        break;
+      }
+      case 'finishOverwrite': {
+        const versions = overwriting.get(message.key);
+        versions?.delete(message.version);
+        if (versions?.size === 0) overwriting.delete(message.key);
+        outcome = writer.finishOverwrite(message.key, message.version, message.events);
+        break;
+      }
     }
     outcome.then(
       (events) => reply(events ? { mkv: 'reply', id, events } : { mkv: 'reply', id }),
@@ -132,11 +156,14 @@ export function serveWriter(channel: Channel, writer: Writer): WriterService {
   channel.on('message', listener);
   return {
     locked,
+    overwriting,
     async release() {
       released = true;
       channel.off('message', listener);
       for (const key of locked) await writer.unlock(key);
       locked.clear();
+      for (const [key, versions] of overwriting) for (const version of versions) await writer.finishOverwrite(key, version, []);
+      overwriting.clear();
     },
   };
 }
@@ -206,6 +233,14 @@ export class RemoteWriter implements Writer {
 
   async appendAndUnlock(events: EventInput[], key: string): Promise<LogEvent[]> {
     return (await this.call({ op: 'appendAndUnlock', events, key })) ?? [];
+  }
+
+  async startOverwrite(key: string, seenSeq: number, event: EventInput): Promise<LogEvent | undefined> {
+    return (await this.call({ op: 'startOverwrite', key, seenSeq, event }))?.[0];
+  }
+
+  async finishOverwrite(key: string, version: number, events: EventInput[]): Promise<LogEvent[]> {
+    return (await this.call({ op: 'finishOverwrite', key, version, events })) ?? [];
   }
 
   /** Fails every call still waiting (the channel to the primary is gone). */

@@ -13,6 +13,10 @@ export function shuttingDown(): MkvError {
 export abstract class KeyLockingWriter implements Writer {
   /** The keys locked now, with what the lock remembers of each (lockedAt). */
   protected readonly locked = new Map<string, number>();
+  /** The S3 overwrites in flight, by key: the versions (seqs of their OverwriteStarted). */
+  private readonly overwriting = new Map<string, Set<number>>();
+  /** Per key, the end of the last start or finish of an overwrite queued: each waits for the one before. */
+  private readonly turns = new Map<string, Promise<void>>();
   protected closed = false;
 
   constructor(protected readonly index: IndexStore) {}
@@ -32,7 +36,8 @@ export abstract class KeyLockingWriter implements Writer {
 
   async lock(key: string): Promise<void> {
     if (this.closed) throw shuttingDown();
-    if (this.locked.has(key)) throw new MkvError('MKV_KEY_LOCKED', 'another write or delete of this key is in flight');
+    if (this.locked.has(key) || this.overwriting.has(key))
+      throw new MkvError('MKV_KEY_LOCKED', 'another write or delete of this key is in flight');
     this.locked.set(key, this.lockedAt(key));
   }
 
@@ -57,6 +62,61 @@ export abstract class KeyLockingWriter implements Writer {
       return await this.append(events);
     } finally {
       await this.unlock(key);
+    }
+  }
+
+  startOverwrite(key: string, seenSeq: number, event: EventInput): Promise<LogEvent | undefined> {
+    return this.inTurn(key, async () => {
+      if (this.closed) throw shuttingDown();
+      if (this.locked.has(key)) throw new MkvError('MKV_KEY_LOCKED', 'another write or delete of this key is in flight');
+      if (recordSeq(this.index.get(key)) !== seenSeq) return undefined;
+      const { change } = event;
+      if (change.type !== 'OverwriteStarted')
+        throw new MkvError('MKV_INTERNAL', `startOverwrite takes an OverwriteStarted, not ${change.type}`);
+      const here = this.overwriting.get(key);
+      const abandons = change.abandons?.filter((version) => !here?.has(version)) ?? null;
+      const [started] = await this.appendLocked(key, [{ ...event, change: { ...change, abandons } }]);
+      if (here) here.add(started!.seq);
+      else this.overwriting.set(key, new Set([started!.seq]));
+      return started;
+    });
+  }
+
+  finishOverwrite(key: string, version: number, events: EventInput[]): Promise<LogEvent[]> {
+    return this.inTurn(key, async () => {
+      try {
+        return events.length > 0 ? await this.appendLocked(key, events) : [];
+      } finally {
+        const here = this.overwriting.get(key);
+        here?.delete(version);
+        if (here?.size === 0) this.overwriting.delete(key);
+      }
+    });
+  }
+
+  /** Appends holding the key's lock for the append alone (what lock() remembers is what the append checks against). */
+  private async appendLocked(key: string, events: EventInput[]): Promise<LogEvent[]> {
+    this.locked.set(key, this.lockedAt(key));
+    try {
+      return await this.append(events);
+    } finally {
+      this.locked.delete(key);
+    }
+  }
+
+  /** Runs `work` once the key's overwrite steps queued before it have ended. */
+  private async inTurn<T>(key: string, work: () => Promise<T>): Promise<T> {
+    const before = this.turns.get(key);
+    let done!: () => void;
+    const mine = new Promise<void>((resolve) => (done = resolve));
+    const last = before ? before.then(() => mine) : mine;
+    this.turns.set(key, last);
+    try {
+      if (before) await before;
+      return await work();
+    } finally {
+      done();
+      if (this.turns.get(key) === last) this.turns.delete(key);
     }
   }
 }

@@ -32,6 +32,18 @@ export interface Writer {
    * call, so an HTTP worker pays one round trip to the writer process for it, not two.
    */
   appendAndUnlock(events: EventInput[], key: string): Promise<LogEvent[]>;
+  /**
+   * The first step of an S3 overwrite, which other overwrites of the key may overlap (S3 takes
+   * two PutObjects of one key at once; the last to commit wins). In the key's turn (the starts
+   * and ends of its overwrites go one at a time): refuses (MKV_KEY_LOCKED) while a write or
+   * delete holds the key's lock; resolves undefined, appending nothing, if the key's record is
+   * no longer `seenSeq` (decide again); else appends `event`, an OverwriteStarted. Of the
+   * versions its `abandons` names, only those not in flight here are given up. The overwrite is
+   * in flight until finishOverwrite: lock() refuses the key meanwhile, as it does a held lock.
+   */
+  startOverwrite(key: string, seenSeq: number, event: EventInput): Promise<LogEvent | undefined>;
+  /** The last step of overwrite `version`: appends `events` (maybe none) in the key's turn; it is no longer in flight, whatever the outcome. */
+  finishOverwrite(key: string, version: number, events: EventInput[]): Promise<LogEvent[]>;
   /** Waits for queued appends, then refuses new ones. */
   close(): Promise<void>;
   /** Whether appends can still succeed. */
@@ -84,6 +96,14 @@ export class ReadOnlyWriter implements Writer {
 
   async appendAndUnlock(): Promise<LogEvent[]> {
     this.refuse();
+  }
+
+  async startOverwrite(): Promise<LogEvent | undefined> {
+    this.refuse();
+  }
+
+  async finishOverwrite(): Promise<LogEvent[]> {
+    return [];
   }
 
   async close(): Promise<void> {}

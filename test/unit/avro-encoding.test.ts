@@ -68,6 +68,7 @@ describe('event encoding', () => {
           headers: {},
           checksum: null,
           parts: [],
+          overwrites: [],
         },
       },
       {
@@ -87,8 +88,10 @@ describe('event encoding', () => {
         ],
       },
       { type: 'MetadataReplaced', contentType: null, metadata: { mtime: '1' }, headers: { expires: 'Thu, 01 Dec 2027 16:00:00 GMT' } },
-      { type: 'OverwriteStarted', volumes: ['a:1/sv00', 'b:2/sv03'] },
-      { type: 'OverwriteAborted', reason: 'the client went away' },
+      { type: 'OverwriteStarted', volumes: ['a:1/sv00', 'b:2/sv03'], abandons: null },
+      { type: 'OverwriteStarted', volumes: ['a:1/sv00'], abandons: [41, 2 ** 40] },
+      { type: 'OverwriteAborted', reason: 'the client went away', version: 0 },
+      { type: 'OverwriteAborted', reason: 'a volume refused', version: 2 ** 33 },
       { type: 'StaleRemoved', version: 41 },
       { type: 'ObjectDiscovered', volumes: ['c:3'], size: 5, version: 7 },
       {
@@ -108,6 +111,7 @@ describe('event encoding', () => {
           headers: { 'content-disposition': 'attachment' },
           checksum: { algorithm: 'sha256', value: 'AAAA', type: 'FULL_OBJECT' },
           parts: [],
+          overwrites: [{ version: 14, volumes: ['a:1', 'c:3'] }],
         },
         lastSeq: 77,
         lastTime: 1_700_000_000_000,

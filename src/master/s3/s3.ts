@@ -4,6 +4,7 @@
 // directly: the bytes stream from a replica through the master (with Range). Plain HTTP
 // clients keep the redirect. Keys are write-once as in minikeyvalue: a PutObject over a live
 // key fails like a conditional PUT (If-None-Match: *) does, 412 PreconditionFailed.
+import { isUtf8 } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Context } from 'koa';
@@ -188,9 +189,13 @@ const RESPONSE_OVERRIDES: ReadonlyArray<[string, string]> = [
   ['response-content-encoding', 'Content-Encoding'],
 ];
 
-/** A header value holding text, as node:http sends it: one char a byte; a char past one byte as its UTF-8 bytes. */
+/**
+ * A user metadata value as a header: one byte a char when every char fits in one (botocore and
+ * the JavaScript SDK read a header as latin-1, so they get back the text they sent as UTF-8);
+ * else RFC 2047's encoded word of its UTF-8, as S3 sends a value that is not ASCII.
+ */
 function asHeaderBytes(text: string): string {
-  return /^[\x00-\xff]*$/.test(text) ? text : Buffer.from(text, 'utf8').toString('latin1');
+  return /^[\x00-\xff]*$/.test(text) ? text : `=?UTF-8?B?${Buffer.from(text, 'utf8').toString('base64')}?=`;
 }
 
 /**
@@ -318,9 +323,11 @@ export function metadataOf(ctx: Context): Record<string, string> {
   let bytes = 0;
   for (const [name, value] of Object.entries(ctx.req.headers)) {
     if (!name.startsWith('x-amz-meta-') || value === undefined) continue;
-    // Kept as its bytes came (node:http reads them one char each) and served back so: a value
-    // round-trips whatever a client encoded it in (botocore: latin-1; others: UTF-8).
-    const text = Array.isArray(value) ? value.join(',') : value;
+    // node:http reads a header one char a byte. A value whose bytes are UTF-8 (what botocore and
+    // the JavaScript SDK send) is kept as the text they encode; any other as its bytes (latin-1).
+    const raw = Array.isArray(value) ? value.join(',') : value;
+    const sent = /[\x80-\xff]/.test(raw) ? Buffer.from(raw, 'latin1') : undefined;
+    const text = sent && isUtf8(sent) ? sent.toString('utf8') : raw;
     metadata[name.slice('x-amz-meta-'.length)] = text;
     bytes += Buffer.byteLength(name) - 'x-amz-meta-'.length + Buffer.byteLength(text);
   }
