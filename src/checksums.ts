@@ -140,3 +140,16 @@ function crc64Update(state: { hi: number; lo: number }, data: Buffer): void {
   state.hi = hi;
   state.lo = lo;
 }
+
+/**
+ * A multipart upload's COMPOSITE checksum, as S3 forms it: the digest of its parts' digests (each
+ * as its bytes, in part order), base64, then "-" and the number of parts.
+ */
+export function compositeChecksum(algorithm: ChecksumAlgorithm, partDigests: readonly string[]): string {
+  const digest = createDigest(algorithm);
+  for (const part of partDigests) digest.update(Buffer.from(part, 'base64'));
+  return `${digest.digest().toString('base64')}-${partDigests.length}`;
+}
+
+/** The algorithms whose value's checksum may be FULL_OBJECT after a multipart upload (a CRC of every byte); the others are COMPOSITE only. */
+export const FULL_OBJECT_ALGORITHMS: readonly ChecksumAlgorithm[] = ['crc32', 'crc32c', 'crc64nvme'];

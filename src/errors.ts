@@ -18,6 +18,7 @@ export const ErrorCodes = {
   /** A SigV4 credential scope for another service or region, or an Authorization header that cannot be read. */
   MKV_AUTH_MALFORMED: 400,
   MKV_INVALID_PART: 400,
+  MKV_ENTITY_TOO_SMALL: 400,
   MKV_NO_SUCH_UPLOAD: 404,
   MKV_INVALID_RANGE: 416,
   MKV_UNAUTHENTICATED: 401,

@@ -328,7 +328,9 @@ describe('S3 multipart across a master restart', () => {
     try {
       let s3 = client(master.url);
       const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: 'r', Key: 'k' }));
-      const one = await s3.send(new UploadPartCommand({ Bucket: 'r', Key: 'k', UploadId, PartNumber: 1, Body: 'first part, ' }));
+      // Every part but the last is 5 MiB at least (S3's EntityTooSmall otherwise).
+      const first = Buffer.alloc(5 * 1024 * 1024, 'first part, ');
+      const one = await s3.send(new UploadPartCommand({ Bucket: 'r', Key: 'k', UploadId, PartNumber: 1, Body: first }));
       s3.destroy();
       await master.close();
       master = await startMaster(set.volumes, {}, { db: master.db });
@@ -347,7 +349,10 @@ describe('S3 multipart across a master restart', () => {
           },
         }),
       );
-      assert.equal((await bodyOf(await s3.send(new GetObjectCommand({ Bucket: 'r', Key: 'k' })))).toString(), 'first part, second part');
+      assert.deepEqual(
+        await bodyOf(await s3.send(new GetObjectCommand({ Bucket: 'r', Key: 'k' }))),
+        Buffer.concat([first, Buffer.from('second part')]),
+      );
       s3.destroy();
     } finally {
       await master.close();

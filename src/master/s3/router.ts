@@ -7,7 +7,8 @@
 //   GET    /b                ListObjects (V1)  HEAD /b HeadBucket   PUT /b CreateBucket   DELETE /b DeleteBucket
 //   POST   /b?delete         DeleteObjects
 //   GET    /b/k, HEAD        GetObject, HeadObject (the bytes, through the master)
-//   PUT    /b/k              PutObject         ?partNumber&uploadId UploadPart
+//                            ?partNumber a part of it   ?uploadId ListParts   ?attributes GetObjectAttributes
+//   PUT    /b/k              PutObject         ?partNumber&uploadId UploadPart (UploadPartCopy with x-amz-copy-source)
 //   POST   /b/k ?uploads     CreateMultipartUpload   ?uploadId CompleteMultipartUpload
 //   DELETE /b/k              DeleteObject      ?uploadId AbortMultipartUpload
 import type { Context } from 'koa';
@@ -18,7 +19,8 @@ import type { MasterDeps } from '../deps.js';
 import { decodeKey } from '../request-key.js';
 import { bucketLocation, bucketVersioning, createBucket, deleteBucket, headBucket, listBuckets } from './buckets.js';
 import { listObjectVersions, listObjectsV1, listObjectsV2 } from './list.js';
-import { abortUpload, completeUpload, createUpload, listUploads, uploadPart } from './multipart.js';
+import { objectAttributes } from './attributes.js';
+import { abortUpload, completeUpload, createUpload, listParts, listUploads, uploadPart } from './multipart.js';
 import { aclOf, deleteObject, deleteObjects, getObjectDirect, putObject, splitBucket } from './s3.js';
 
 /** Bucket sub-resources S3 has and this store does not. */
@@ -46,7 +48,6 @@ const UNSUPPORTED = [
   'torrent',
   'select',
   'restore',
-  'attributes',
 ];
 
 /**
@@ -126,7 +127,14 @@ export async function answerS3(ctx: Context, deps: MasterDeps): Promise<void> {
   switch (method) {
     case 'GET':
     case 'HEAD':
-      if (query.has('uploadId')) throw notImplemented(ctx); // ListParts
+      if (query.has('uploadId')) {
+        if (method === 'HEAD') throw notImplemented(ctx);
+        return listParts(ctx, deps, key, query);
+      }
+      if (query.has('attributes')) {
+        if (method === 'HEAD') throw notImplemented(ctx);
+        return objectAttributes(ctx, deps, key, query);
+      }
       return getObjectDirect(ctx, deps, key);
     case 'PUT':
       return query.has('uploadId') ? uploadPart(ctx, deps, key, query) : putObject(ctx, deps, key);

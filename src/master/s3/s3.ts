@@ -20,6 +20,7 @@ import type { Readable } from 'node:stream';
 import { replaceMetadata } from '../../keys/store-value.js';
 import { etagOf } from '../../keys/write-condition.js';
 import { checkReadConditions, writeConditionOf } from './conditions.js';
+import { partOf } from './parts.js';
 import { readSmallBody } from '../../keys/slow-body.js';
 import type { Answer } from '../answer.js';
 import { authorize, identityOf } from '../../auth/authenticate.js';
@@ -90,6 +91,7 @@ const S3_ERRORS: Partial<Record<ErrorCode, [string, number]>> = {
   MKV_BAD_QUERY: ['InvalidArgument', 400],
   MKV_BAD_XML: ['MalformedXML', 400],
   MKV_INVALID_PART: ['InvalidPart', 400],
+  MKV_ENTITY_TOO_SMALL: ['EntityTooSmall', 400],
   MKV_INVALID_RANGE: ['InvalidRange', 416],
   MKV_EMPTY_BODY: ['MissingContentLength', 411],
   MKV_SHORT_BODY: ['IncompleteBody', 400],
@@ -239,10 +241,13 @@ export async function getObjectDirect(ctx: Context, deps: MasterDeps, key: strin
     return;
   }
   const path = blobPath(key, record.version);
-  const range = ctx.get('range') || undefined;
+  // ?partNumber=N: the bytes of a multipart value's part N (the whole value is a single one's part 1).
+  const part = partOf(record, new URLSearchParams(ctx.querystring), ctx.get('range'));
+  const ranged = part !== undefined && part.part !== undefined && part.end >= part.start;
+  const range = ranged ? `bytes=${part.start}-${part.end}` : ctx.get('range') || undefined;
   const problems: string[] = [];
   for (const volume of shuffled(record.volumes)) {
-    if (ctx.method === 'HEAD') {
+    if (ctx.method === 'HEAD' || (part?.part && !ranged)) {
       const head = await deps.volumes.head(volume, path);
       if (head.status !== 'found') {
         problems.push(`${volume}: ${head.status}`);
@@ -250,6 +255,13 @@ export async function getObjectDirect(ctx: Context, deps: MasterDeps, key: strin
       }
       ctx.status = 200;
       ctx.set('Content-Length', String(head.size ?? record.size ?? 0));
+      if (part?.part) {
+        // A part's bytes, as a GET of them would answer (an empty part: none).
+        ctx.status = 206;
+        ctx.set('Content-Length', String(part.part.size));
+        if (ranged) ctx.set('Content-Range', `bytes ${part.start}-${part.end}/${record.size ?? 0}`);
+        if (ctx.method === 'GET') ctx.body = '';
+      }
     } else {
       let response;
       try {
@@ -274,7 +286,15 @@ export async function getObjectDirect(ctx: Context, deps: MasterDeps, key: strin
       }
       ctx.body = response.body;
     }
-    valueHeaders(ctx, record, ctx.status === 200);
+    valueHeaders(ctx, record, ctx.status === 200 && part?.part === undefined);
+    if (part?.part) {
+      ctx.set('x-amz-mp-parts-count', String(part.count));
+      // A part's own checksum (the one its upload gave it), of the value's algorithm.
+      if (part.part.checksum !== null && record.checksum) {
+        ctx.set(`x-amz-checksum-${record.checksum.algorithm}`, part.part.checksum);
+        ctx.set('x-amz-checksum-type', record.checksum.type);
+      }
+    }
     return;
   }
   deps.logger.warn('no replica served an S3 GET', { key, problems });
@@ -341,15 +361,7 @@ export async function putObject(ctx: Context, deps: MasterDeps, key: string): Pr
  * its metadata (rclone sets a file's time this way).
  */
 async function copyObject(ctx: Context, deps: MasterDeps, key: string): Promise<void> {
-  let source: string;
-  try {
-    source = decodeURIComponent(ctx.get('x-amz-copy-source').split('?')[0]!);
-  } catch {
-    throw new MkvError('MKV_BAD_REQUEST', 'x-amz-copy-source is not valid percent-encoded UTF-8');
-  }
-  if (!source.startsWith('/')) source = `/${source}`;
-  checkKeyFits(source);
-  authorize(identityOf(ctx.req), 'read', source);
+  const source = copySourceOf(ctx);
   const replace = ctx.get('x-amz-metadata-directive').toUpperCase() === 'REPLACE';
   const cause = apiCause(ctx.state.client as string | null);
   const record = deps.index.get(source);
@@ -377,12 +389,38 @@ async function copyObject(ctx: Context, deps: MasterDeps, key: string): Promise<
   xmlResponse(ctx, 'CopyObjectResult', [element('LastModified', new Date().toISOString()), element('ETag', etag)]);
 }
 
-/** A live value's bytes, from the first replica that serves them. */
-async function openValue(deps: MasterDeps, key: string, record: KeyRecord): Promise<Readable> {
+/**
+ * The key a copy reads (x-amz-copy-source: [/]bucket/key[?versionId=…], percent-encoded), once
+ * the request may read it: CopyObject and UploadPartCopy alike.
+ */
+export function copySourceOf(ctx: Context): string {
+  const [path, query] = ctx.get('x-amz-copy-source').split('?', 2) as [string, string | undefined];
+  let source: string;
+  try {
+    source = decodeURIComponent(path);
+  } catch {
+    throw new MkvError('MKV_BAD_REQUEST', 'x-amz-copy-source is not valid percent-encoded UTF-8');
+  }
+  if (!source.startsWith('/')) source = `/${source}`;
+  checkKeyFits(source);
+  checkVersionId(new URLSearchParams(query ?? '').get('versionId') ?? undefined);
+  authorize(identityOf(ctx.req), 'read', source);
+  return source;
+}
+
+/** A live value's bytes (those from `start` to `end`, inclusive, when given), from the first replica that serves them. */
+export async function openValue(
+  deps: MasterDeps,
+  key: string,
+  record: KeyRecord,
+  range?: { start: number; end: number },
+): Promise<Readable> {
   const path = blobPath(key, record.version);
   for (const volume of shuffled(record.volumes)) {
-    const response = await deps.volumes.get(volume, path).catch(() => undefined);
-    if (response?.statusCode === 200) return response.body;
+    const response = await deps.volumes
+      .get(volume, path, range ? { range: `bytes=${range.start}-${range.end}` } : {})
+      .catch(() => undefined);
+    if (response?.statusCode === (range ? 206 : 200)) return response.body;
     if (response) discardBody(response.body);
   }
   throw new MkvError('MKV_NOT_FOUND', 'The specified key does not exist on any replica.');
@@ -412,9 +450,9 @@ const MAX_DELETE_OBJECTS = 1000;
  * the body timeout, and checked as any body is (the sha256 it was signed with, its Content-MD5)
  * before anything is done with it.
  */
-export async function readXmlBody(ctx: Context, deps: MasterDeps): Promise<string> {
+export async function readXmlBody(ctx: Context, deps: MasterDeps, options: { checksumHeaders?: boolean } = {}): Promise<string> {
   const tooLarge = () => new MkvError('MKV_BAD_XML', `the XML body is larger than ${MAX_XML_BYTES} bytes`);
-  const { body } = requestBody(ctx.req, { allowEmpty: true });
+  const { body } = requestBody(ctx.req, { allowEmpty: true, ...options });
   return (await readSmallBody(body, MAX_XML_BYTES, deps.config.bodyTimeoutMs, tooLarge)).toString('utf8');
 }
 

@@ -1,9 +1,13 @@
 // Multipart uploads on disk, under the master's data directory (so they survive a restart and
 // sit on a disk the operator chose, not /tmp):
 //
-//   <db>/uploads/<uploadId>/upload.json     { key, initiated }
+//   <db>/uploads/<uploadId>/upload.json     { key, initiated, initiator, the value's headers, checksum algorithm and type }
 //   <db>/uploads/<uploadId>/part-00001      the part's bytes (written aside, fsync'd, renamed)
-//   <db>/uploads/<uploadId>/part-00001.json { size, md5 }
+//   <db>/uploads/<uploadId>/part-00001.json { size, md5, checksum, modified }
+//   <db>/uploads/<uploadId>/completed.json  { etag, checksum }: completed (its parts are gone), so
+//                                           that a repeated CompleteMultipartUpload answers as the
+//                                           first did; removed with the directory, as an abandoned
+//                                           upload is (mkv uploads --abort-older-than)
 import { createHash, randomBytes } from 'node:crypto';
 import {
   createReadStream,
@@ -20,7 +24,9 @@ import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { createDigest, type ChecksumAlgorithm } from '../../checksums.js';
 import { MkvError } from '../../errors.js';
+import type { Checksum } from '../../events/event.js';
 import { deadBody, watchBodyRate } from '../../keys/slow-body.js';
 import type { ValueSource } from '../../keys/store-value.js';
 
@@ -32,12 +38,30 @@ export interface Upload {
   contentType: string | null;
   metadata: Record<string, string>;
   headers: Record<string, string>;
+  /** Who began it (the access key, or "anonymous"): its Initiator and Owner. */
+  initiator: string;
+  /** The checksum CreateMultipartUpload asked each part to have (x-amz-checksum-algorithm), and how the value's is formed from them. */
+  checksumAlgorithm: ChecksumAlgorithm | null;
+  checksumType: 'COMPOSITE' | 'FULL_OBJECT' | null;
 }
+
+/** What an upload's value, its parts and headers, is given when it begins. */
+export type UploadValue = Pick<Upload, 'contentType' | 'metadata' | 'headers' | 'initiator' | 'checksumAlgorithm' | 'checksumType'>;
 
 export interface Part {
   number: number;
   size: number;
   md5: string;
+  /** The part's checksum (base64): of the upload's algorithm, else the one the part came with, if any. */
+  checksum: { algorithm: ChecksumAlgorithm; value: string } | null;
+  /** When it was uploaded (ISO 8601). */
+  modified: string;
+}
+
+/** What a completed upload answered, kept so that completing it again answers the same. */
+export interface Completion {
+  etag: string;
+  checksum: Checksum | null;
 }
 
 const UPLOAD_ID = /^[0-9a-f]{32}$/;
@@ -55,29 +79,39 @@ export class UploadStore {
     return join(this.dir, uploadId);
   }
 
-  create(
-    key: string,
-    value: Pick<Upload, 'contentType' | 'metadata' | 'headers'> = { contentType: null, metadata: {}, headers: {} },
-  ): Upload {
+  create(key: string, value: Partial<UploadValue> = {}): Upload {
     const uploadId = randomBytes(16).toString('hex');
     const dir = join(this.dir, uploadId);
     mkdirSync(dir, { recursive: true });
     const initiated = new Date().toISOString();
-    writeFileSync(join(dir, 'upload.json'), JSON.stringify({ key, initiated, ...value }));
-    return { uploadId, key, initiated, ...value };
+    const upload: Upload = {
+      uploadId,
+      key,
+      initiated,
+      contentType: null,
+      metadata: {},
+      headers: {},
+      initiator: 'anonymous',
+      checksumAlgorithm: null,
+      checksumType: null,
+      ...value,
+    };
+    writeFileSync(join(dir, 'upload.json'), JSON.stringify({ ...upload, uploadId: undefined }));
+    return upload;
   }
 
-  /** The upload, checked to belong to `key`. */
+  /** The upload in progress, checked to belong to `key`; a completed one is NoSuchUpload too. */
   get(uploadId: string, key?: string): Upload {
+    const upload = this.read(uploadId, key);
+    if (existsSync(join(this.uploadDir(uploadId), 'completed.json')))
+      throw new MkvError('MKV_NO_SUCH_UPLOAD', 'no such upload (it was completed)');
+    return upload;
+  }
+
+  private read(uploadId: string, key?: string): Upload {
     const file = join(this.uploadDir(uploadId), 'upload.json');
     if (!existsSync(file)) throw new MkvError('MKV_NO_SUCH_UPLOAD', 'no such upload (completed, aborted or never created)');
-    const saved = JSON.parse(readFileSync(file, 'utf8')) as {
-      key: string;
-      initiated: string;
-      contentType?: string | null;
-      metadata?: Record<string, string>;
-      headers?: Record<string, string>;
-    };
+    const saved = JSON.parse(readFileSync(file, 'utf8')) as Partial<Upload> & { key: string; initiated: string };
     if (key !== undefined && saved.key !== key) throw new MkvError('MKV_NO_SUCH_UPLOAD', 'no such upload for this key');
     return {
       uploadId,
@@ -86,16 +120,21 @@ export class UploadStore {
       contentType: saved.contentType ?? null,
       metadata: saved.metadata ?? {},
       headers: saved.headers ?? {},
+      initiator: saved.initiator ?? 'anonymous',
+      checksumAlgorithm: saved.checksumAlgorithm ?? null,
+      checksumType: saved.checksumType ?? null,
     };
   }
 
-  list(): Upload[] {
+  /** The uploads in progress (with `completed`, the completed ones kept for a repeated completion too), by key, then age. */
+  list(options: { completed?: boolean } = {}): Array<Upload & { completed: boolean }> {
     if (!existsSync(this.dir)) return [];
     return readdirSync(this.dir)
       .filter((name) => UPLOAD_ID.test(name))
       .flatMap((uploadId) => {
         try {
-          return [this.get(uploadId)];
+          const completed = existsSync(join(this.dir, uploadId, 'completed.json'));
+          return completed && !options.completed ? [] : [{ ...this.read(uploadId), completed }];
         } catch {
           return [];
         }
@@ -104,10 +143,40 @@ export class UploadStore {
   }
 
   /**
-   * Streams a part to disk, under the body timeout (`windowMs`); resolves with its size and md5
-   * (the part's ETag). A failure says what went wrong, never where the part was being written.
+   * Marks an upload completed with what its completion answered, then drops its parts (the value
+   * is on the volumes now). A crash in between leaves parts a repeated completion does not need.
    */
-  async writePart(uploadId: string, number: number, source: ValueSource, windowMs: number): Promise<Part> {
+  complete(uploadId: string, completion: Completion): void {
+    const dir = this.uploadDir(uploadId);
+    const file = join(dir, 'completed.json');
+    writeFileSync(`${file}.tmp`, JSON.stringify(completion));
+    renameSync(`${file}.tmp`, file);
+    for (const name of readdirSync(dir)) if (name.startsWith('part-')) rmSync(join(dir, name), { force: true });
+  }
+
+  /** What a completed upload of `key` answered; undefined if it was not completed (or is not `key`'s). */
+  completion(uploadId: string, key: string): Completion | undefined {
+    try {
+      this.read(uploadId, key);
+      return JSON.parse(readFileSync(join(this.uploadDir(uploadId), 'completed.json'), 'utf8')) as Completion;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Streams a part to disk, under the body timeout (`windowMs`); resolves with its size, md5 (the
+   * part's ETag) and checksum: of `algorithm` (the upload's), computed here, else the one the part
+   * came with (checked as it arrived, ValueSource.checksum). A failure says what went wrong,
+   * never where the part was being written.
+   */
+  async writePart(
+    uploadId: string,
+    number: number,
+    source: ValueSource,
+    windowMs: number,
+    algorithm: ChecksumAlgorithm | null = null,
+  ): Promise<Part> {
     const { body } = source;
     const dir = this.uploadDir(uploadId);
     if (!Number.isInteger(number) || number < 1 || number > MAX_PART_NUMBER) {
@@ -118,9 +187,11 @@ export class UploadStore {
     const file = join(dir, partName(number));
     const temporary = `${file}.tmp-${randomBytes(6).toString('hex')}`;
     const hash = createHash('md5');
+    const digest = algorithm ? createDigest(algorithm) : undefined;
     let size = 0;
     body.on('data', (chunk: Buffer) => {
       hash.update(chunk);
+      digest?.update(chunk);
       size += chunk.length;
     });
     // Through a PassThrough, so that giving up on a slow body does not destroy the request (and
@@ -135,14 +206,22 @@ export class UploadStore {
     });
     try {
       await pipeline(passage, createWriteStream(temporary));
+      // A source of known length that ended short (a volume's answer cut off) is no part.
+      if (source.length !== undefined && size !== source.length)
+        throw new MkvError('MKV_SHORT_BODY', `the part's body ended after ${size} of ${source.length} bytes`);
       const handle = await open(temporary, 'r');
       await handle.sync();
       await handle.close();
-      const part = { number, size, md5: hash.digest('hex') };
+      const carried = source.checksum?.() ?? null;
+      const checksum =
+        algorithm && digest
+          ? { algorithm, value: digest.digest().toString('base64') }
+          : carried && { algorithm: carried.algorithm as ChecksumAlgorithm, value: carried.value };
+      const part: Part = { number, size, md5: hash.digest('hex'), checksum, modified: new Date().toISOString() };
       // The bytes first, then their description: a crash in between leaves a description that
       // does not match the client's ETag (so completing fails), never a wrong part that does.
       renameSync(temporary, file);
-      writeFileSync(`${temporary}.json`, JSON.stringify({ size: part.size, md5: part.md5 }));
+      writeFileSync(`${temporary}.json`, JSON.stringify({ ...part, number: undefined }));
       renameSync(`${temporary}.json`, `${file}.json`);
       return part;
     } catch (error) {
@@ -173,8 +252,8 @@ export class UploadStore {
       .map((name) => /^part-(\d{5})$/.exec(name))
       .filter((match): match is RegExpExecArray => match !== null && existsSync(join(dir, `${match[0]}.json`)))
       .map((match) => {
-        const meta = JSON.parse(readFileSync(join(dir, `${match[0]}.json`), 'utf8')) as { size: number; md5: string };
-        return { number: Number(match[1]), ...meta };
+        const meta = JSON.parse(readFileSync(join(dir, `${match[0]}.json`), 'utf8')) as Omit<Part, 'number'>;
+        return { number: Number(match[1]), size: meta.size, md5: meta.md5, checksum: meta.checksum ?? null, modified: meta.modified ?? '' };
       })
       .sort((a, b) => a.number - b.number);
   }
