@@ -1,7 +1,7 @@
 // mkv verify: scrub the replicas of every key; --deep reads and hashes them; --repair rewrites bad ones.
 import { existsSync } from 'node:fs';
 import { IndexStore } from '../index/index-store.js';
-import { scrub } from '../ops/scrub.js';
+import { scrub } from '../ops/verify-replicas.js';
 import { indexDir } from '../db/paths.js';
 import { defineFlags, UsageError, type Options } from './args.js';
 import { dbFlag, existingDb, logAccessFlags, openToolStore, sharedFlags, toolVolumeClient } from './common-flags.js';

@@ -22,17 +22,17 @@ export type RebalanceOutcome =
   | { status: 'moved'; copies: number; bytes: number; staleLeft: string[]; seq: number }
   | { status: 'failed'; reason: string };
 
-export interface Placement {
+export interface VolumeLayout {
   volumes: string[];
   replicas: number;
   subvolumes: number;
 }
 
-/** Moves one key; the caller holds its lock, or the whole db (an offline rebalance). */
-export async function rebalanceKey(
+/** Moves one key whose lock the caller holds (or the whole db: an offline rebalance); rebalanceKey takes the lock itself. */
+export async function moveLockedKey(
   key: string,
   record: KeyRecord,
-  placement: Placement,
+  placement: VolumeLayout,
   client: VolumeClient,
   writer: Writer,
   cause: Cause,
@@ -90,14 +90,14 @@ export async function rebalanceKey(
 }
 
 /**
- * POST /key?rebalance: moves one key holding its lock. Returns the seq of the KeyRelocated event,
+ * POST /key?rebalance: takes the key's lock and moves it (moveLockedKey). Returns the seq of the KeyRelocated event,
  * or undefined when the key was already in place.
  */
-export async function rebalanceLockedKey(deps: KeyDeps, key: string, cause: Cause): Promise<number | undefined> {
+export async function rebalanceKey(deps: KeyDeps, key: string, cause: Cause): Promise<number | undefined> {
   return withKeyLock(deps.writer, key, async () => {
     const record = deps.index.get(key);
     if (!record) throw new MkvError('MKV_NOT_FOUND', 'no such key');
-    const outcome = await rebalanceKey(key, record, deps.config, deps.volumes, deps.writer, cause);
+    const outcome = await moveLockedKey(key, record, deps.config, deps.volumes, deps.writer, cause);
     if (outcome.status === 'failed') throw new MkvError('MKV_REBALANCE_FAILED', `rebalance failed: ${outcome.reason}`);
     return outcome.status === 'moved' ? outcome.seq : undefined;
   });

@@ -48,7 +48,7 @@ export async function abandonPendingWrite(deps: KeyDeps, key: string, seq: numbe
 }
 
 /** gc: gives up an S3 overwrite that never finished (record `seq`): what it wrote goes, the value stays. */
-export async function abandonOverwrite(deps: KeyDeps, key: string, seq: number, cause: Cause, reason: string): Promise<void> {
+export async function giveUpOverwrites(deps: KeyDeps, key: string, seq: number, cause: Cause, reason: string): Promise<void> {
   const write = await beginWrite(deps.writer, deps.index, key, (record) => (record?.writing && record.seq === seq ? [] : notFound()));
   try {
     // Under the key's lock, so none is in flight in this master: every one the record names goes.

@@ -123,8 +123,8 @@ export async function storeValue(
       written = small ? await putToReplicas(deps, small, targetVolumes, path) : await streamToReplicas(deps, source, targetVolumes, path);
       if (written.size === 0 && !s3) throw emptyBody('the chunked body was empty');
     } catch (error) {
-      if (overwrite) await abandonOverwrite(deps, write, key, targetVolumes, version, cause, error as Error);
-      else await abandonWrite(deps, write, key, targetVolumes, cause, error as Error);
+      if (overwrite) await undoFailedOverwrite(deps, write, key, targetVolumes, version, cause, error as Error);
+      else await undoFailedWrite(deps, write, key, targetVolumes, cause, error as Error);
       throw error;
     }
     const checksum = s3 ? (s3.checksum ?? source.checksum?.() ?? null) : null;
@@ -321,7 +321,7 @@ function markBrokeOff(error: Error): Error {
  * as it was, for LINK to restore. (A write that failed after the whole body, on a volume, may
  * have replaced some replicas: those are removed, as for any key.)
  */
-async function abandonWrite(
+async function undoFailedWrite(
   deps: KeyDeps,
   write: KeyWrite,
   key: string,
@@ -367,7 +367,7 @@ async function abandonWrite(
  * the key keeps its value all along. If a replica cannot be removed, the key stays "writing"
  * (the log names the blob, and the next overwrite, a DELETE or gc cleans it up).
  */
-async function abandonOverwrite(
+async function undoFailedOverwrite(
   deps: KeyDeps,
   write: KeyWrite,
   key: string,

@@ -14,7 +14,7 @@ import { eventToJson } from '../events/event.js';
 import type { KeyState } from '../index/evolve.js';
 import { checkKeyFits } from '../keys/key-limits.js';
 import { locateKey } from '../keys/locate.js';
-import { rebalanceLockedKey } from '../keys/rebalance-key.js';
+import { rebalanceKey } from '../keys/rebalance-key.js';
 import { deleteKey, setLinked } from '../keys/remove.js';
 import { storeValue, type ValueSource } from '../keys/store-value.js';
 import type { Checksum } from '../events/event.js';
@@ -185,7 +185,7 @@ async function answerLink(deps: MasterDeps, request: ApiRequest, linked: boolean
 async function answerRebalance(deps: MasterDeps, request: ApiRequest): Promise<Answer> {
   const key = singleKey(request.rawPath);
   authorize(identityOf(request.message), 'admin', key);
-  const seq = await rebalanceLockedKey(deps, key, apiCause(request.client));
+  const seq = await rebalanceKey(deps, key, apiCause(request.client));
   // A key already in place appended nothing: what this master has applied covers it.
   return { ...written(204, seq ?? deps.index.checkpoint), body: undefined };
 }

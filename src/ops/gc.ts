@@ -6,7 +6,7 @@
 // complete.
 import { isMkvError } from '../errors.js';
 import type { KeyDeps } from '../keys/deps.js';
-import { abandonOverwrite, abandonPendingWrite, deleteKey } from '../keys/remove.js';
+import { giveUpOverwrites, abandonPendingWrite, deleteKey } from '../keys/remove.js';
 import { removeStale } from '../keys/stale-sweeper.js';
 import { createProgress } from './progress.js';
 import { forEachConcurrent } from './work-queue.js';
@@ -58,7 +58,7 @@ export async function collectGarbage(deps: KeyDeps, options: GcOptions): Promise
       if (deletes) await deleteKey(deps, key, cause, unchanged);
       else if (abandoned) await abandonPendingWrite(deps, key, record.seq, cause, 'gc: the write never committed');
       else {
-        if (halfWritten) await abandonOverwrite(deps, key, record.seq, cause, 'gc: the overwrite never committed');
+        if (halfWritten) await giveUpOverwrites(deps, key, record.seq, cause, 'gc: the overwrite never committed');
         // The blobs of values overwrites replaced, that their grace period left behind.
         if (record.stale.length > 0 && (await removeStale(deps, key)) > 0) report.stale.push(key);
         if (halfWritten) report.aborted.push(key);

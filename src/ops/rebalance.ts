@@ -1,7 +1,7 @@
 // mkv rebalance: every key moved to where placement puts it for the current volume set, each as
 // keys/rebalance-key.ts moves one, many at once.
 import type { IndexStore } from '../index/index-store.js';
-import { rebalanceKey, type Placement, type RebalanceOutcome } from '../keys/rebalance-key.js';
+import { moveLockedKey, type VolumeLayout, type RebalanceOutcome } from '../keys/rebalance-key.js';
 import type { Logger } from '../logger.js';
 import type { VolumeClient } from '../volumes/client.js';
 import type { Writer } from '../writer/writer.js';
@@ -24,7 +24,7 @@ export async function rebalanceAll(
   index: IndexStore,
   writer: Writer,
   client: VolumeClient,
-  placement: Placement,
+  placement: VolumeLayout,
   options: { concurrency?: number; quiet?: boolean; logger?: Logger } = {},
 ): Promise<RebalanceReport> {
   const started = Date.now();
@@ -33,7 +33,7 @@ export async function rebalanceAll(
   const cause = { origin: 'rebalance', client: null };
   await forEachConcurrent(index.entries(), options.concurrency ?? 16, async ([key, record]) => {
     report.keys++;
-    const outcome = await rebalanceKey(key, record, placement, client, writer, cause).catch((error: unknown): RebalanceOutcome => ({
+    const outcome = await moveLockedKey(key, record, placement, client, writer, cause).catch((error: unknown): RebalanceOutcome => ({
       status: 'failed',
       reason: (error as Error).message,
     }));

@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { keyRecord, type KeyRecord } from '../../src/index/evolve.js';
 import { copyToTargets } from '../../src/keys/replicas.js';
-import { rebalanceKey } from '../../src/keys/rebalance-key.js';
+import { moveLockedKey } from '../../src/keys/rebalance-key.js';
 import { openStore } from '../../src/db/store.js';
 import { keyToPath } from '../../src/placement.js';
 import { VolumeClient } from '../../src/volumes/client.js';
@@ -100,7 +100,7 @@ describe('copying a blob to several targets with one read', () => {
       ]);
       // Only v0, which leaves the placement, still holds the blob; v1 stays but lost its copy.
       seed(key, value);
-      const outcome = await rebalanceKey(
+      const outcome = await moveLockedKey(
         key,
         store.index.get(key)!,
         { volumes: [v1, v2], replicas: 2, subvolumes: 1 },
