@@ -48,8 +48,8 @@ export async function startWorkers(options: {
   logger: Logger;
 }): Promise<WorkerPool> {
   const { count, settings, writer, logger } = options;
-  // JSON: events are plain data (numbers, strings, arrays), and JSON costs half of 'advanced'
-  // (structured clone) per message — ~11 µs a call here, the hot path of every write.
+  // JSON: events are plain data (numbers, strings, arrays), and JSON costs about half of
+  // 'advanced' (structured clone) per message, on the hot path of every write (docs/design-figures.md).
   cluster.setupPrimary({ exec: workerEntry, args: [], serialization: 'json' });
   let env = { MKV_WORKER_SETTINGS: JSON.stringify(settings) };
   const running = new Set<Worker>();

@@ -9,7 +9,7 @@
 // each event is applied exactly once: after a crash, replay starts at checkpoint + 1.
 //
 // The index is written without fsync (LMDB's noSync): the log is the durable copy, and an
-// fsync'd LMDB commit cost 20 times an unsynced one (1.3 ms against 0.06 ms here). What noSync
+// fsync'd LMDB commit costs some twenty unsynced ones (docs/design-figures.md). What noSync
 // gives up is integrity across a crash of the machine — the kernel may have written some of a
 // commit's pages and not others — never across a crash of the process, whose writes the page
 // cache keeps. So a writable index carries an UNSYNCED marker naming the machine's boot while it
@@ -197,8 +197,8 @@ export class IndexStore {
 
   /**
    * Applies events (in seq order, following the checkpoint) in one transaction, committed
-   * synchronously: unsynced, a commit is a few page writes (0.06 ms for one event here), cheaper
-   * than handing it to lmdb-js's write thread and waiting for it (0.3 ms, 4× the CPU).
+   * synchronously: unsynced, a commit is a few page writes, cheaper than handing it to lmdb-js's
+   * write thread and waiting for it (docs/design-figures.md).
    */
   apply(events: LogEvent[]): void {
     if (events.length === 0) return;

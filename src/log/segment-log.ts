@@ -13,8 +13,8 @@
 // container file at every instant — while the master runs, and after kill -9. A block written
 // over them leaves the file's size, and so the file system's metadata, as it was, and its
 // fdatasync flushes the data alone; an append that grows the file waits for a journal commit,
-// which on ext4 with volumes on the same disk took 5.4 ms a block under the thrasher instead of
-// well under one (261 against 377 rounds/s, side by side).
+// which on ext4 with volumes on the same disk costs several times the fdatasync into the reserve
+// (docs/design-figures.md).
 //
 //   … block │ block │ filler │ empty │ empty │ empty │ …        empties on a grid of 23 bytes
 //                    ▲ size   ▲ the next grid line, or the one after

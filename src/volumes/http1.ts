@@ -7,8 +7,8 @@
 //   ─▶ the answer settles ─▶ its body (Content-Length, chunked) read and dropped ─▶ the socket
 //   back to the idle list, unless the volume said close or sent a body of no stated length
 //
-// Why not undici, which streams the large PUTs and the GETs: through undici these cost 67–82 µs
-// of CPU a HEAD and 49–55 µs a PUT or DELETE here (its request objects, its WASM parser), and
+// Why not undici, which streams the large PUTs and the GETs: through undici these short requests
+// cost several times the CPU (its request objects, its WASM parser; docs/design-figures.md), and
 // a thrasher round sends seven. These requests repeat without harm, so a reused socket that
 // the volume closed just as the request went out (the keep-alive race) is retried once on a
 // new connection. Deadlines are the caller's (abort()).

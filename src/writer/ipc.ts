@@ -13,7 +13,7 @@
 //
 // The messages one side produces in one turn of its event loop go out as one (an Outbox): a
 // group commit answers many appends at once, and each IPC write costs a syscall and wakes the
-// other process (here about 20 µs of CPU per write, more than encoding the message).
+// other process, which costs more CPU than encoding the message (docs/design-figures.md).
 import { isMkvError, MkvError, type ErrorCode } from '../errors.js';
 import type { EventInput, LogEvent } from '../events/event.js';
 import type { Writer } from './writer.js';

@@ -10,7 +10,7 @@ describe('keyToPath', () => {
     assert.equal(keyToPath('helloworld'), '/fc/5e/aGVsbG93b3JsZA==');
   });
 
-  test('DESIGN.md vectors', () => {
+  test('the vectors of docs/placement.md', () => {
     assert.equal(keyToPath('/wehave'), '/60/08/L3dlaGF2ZQ==');
     assert.equal(keyToPath('/hello'), '/3e/d1/L2hlbGxv');
     assert.equal(keyToPath('/swag-é中'), '/ed/31/L3N3YWctw6nkuK0=');
@@ -34,14 +34,14 @@ describe('keyToPath', () => {
 });
 
 describe('keyToVolumes', () => {
-  test('DESIGN.md vectors: 3 replicas, 10 subvolumes', () => {
+  test('docs/placement.md vectors: 3 replicas, 10 subvolumes', () => {
     assert.deepEqual(keyToVolumes('/wehave', fiveVolumes, 3, 10), ['localhost:3001/sv07', 'localhost:3002/sv04', 'localhost:3005/sv01']);
     assert.deepEqual(keyToVolumes('/hello', fiveVolumes, 3, 10), ['localhost:3004/sv07', 'localhost:3003/sv04', 'localhost:3005/sv07']);
     assert.deepEqual(keyToVolumes('/swag-é中', fiveVolumes, 3, 10), ['localhost:3001/sv00', 'localhost:3004/sv05', 'localhost:3002/sv01']);
     assert.deepEqual(keyToVolumes('/???', fiveVolumes, 3, 10), ['localhost:3001/sv07', 'localhost:3005/sv04', 'localhost:3004/sv04']);
   });
 
-  test('DESIGN.md vectors: 1 replica, 1 subvolume', () => {
+  test('docs/placement.md vectors: 1 replica, 1 subvolume', () => {
     assert.deepEqual(
       ['/wehave', '/hello', '/swag-é中', '/???'].map((key) => keyToVolumes(key, fiveVolumes, 1, 1)[0]),
       ['localhost:3001', 'localhost:3004', 'localhost:3001', 'localhost:3001'],
