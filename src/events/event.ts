@@ -77,6 +77,11 @@ export type OverwriteAborted = { type: 'OverwriteAborted'; reason: string; versi
 export type StaleRemoved = { type: 'StaleRemoved'; version: number };
 export type ObjectSnapshot = { type: 'ObjectSnapshot'; state: ObjectState; lastSeq: number; lastTime: number };
 export type ObjectDiscovered = { type: 'ObjectDiscovered'; volumes: string[]; size: number | null; version: number };
+/** S3 CreateBucket, DeleteBucket: the event's key is the bucket's name (no leading slash, so no key's). */
+export type BucketCreated = { type: 'BucketCreated' };
+export type BucketDeleted = { type: 'BucketDeleted' };
+/** A created bucket as a compaction found it. */
+export type BucketSnapshot = { type: 'BucketSnapshot'; created: number; lastSeq: number };
 export type KeyRelocated = { type: 'KeyRelocated'; volumes: string[] };
 export type KeyDiscovered = { type: 'KeyDiscovered'; volumes: string[]; size: number | null; md5: string | null };
 export type ReplicaRepaired = { type: 'ReplicaRepaired'; volume: string; source: string };
@@ -109,7 +114,15 @@ export type Change =
   | StaleRemoved
   | ObjectSnapshot
   | ObjectDiscovered
-  | MetadataReplaced;
+  | MetadataReplaced
+  | BucketCreated
+  | BucketDeleted
+  | BucketSnapshot;
+
+/** The changes of a bucket (index/buckets.ts), not of a key: their event's key is the bucket's name. */
+export function isBucketChange(change: Change): change is BucketCreated | BucketDeleted | BucketSnapshot {
+  return change.type === 'BucketCreated' || change.type === 'BucketDeleted' || change.type === 'BucketSnapshot';
+}
 
 export type ChangeType = Change['type'];
 

@@ -42,6 +42,11 @@ async function main(dir: string): Promise<void> {
     if (++read === 10) break;
   }
   index.count();
+  read = 0;
+  for (const entry of index.bucketEntries()) {
+    void entry;
+    if (++read === 10) break;
+  }
   await index.close();
   process.stdout.write(`ok ${checkpoint}\n`);
 }

@@ -176,6 +176,10 @@ export function evolve(record: KeyRecord | undefined, event: ProjectedEvent): Ke
       if (record.version === change.version) return { ...record, volumes: change.volumes, size: record.size ?? change.size, seq, time };
       // Another version than the key's value: left over from an earlier one.
       return { ...record, seq, time, stale: staleWith(record, [{ version: change.version, volumes: change.volumes }], record.version) };
+    case 'BucketCreated':
+    case 'BucketDeleted':
+    case 'BucketSnapshot':
+      return record; // a bucket's, not a key's: projected into `buckets` (index/buckets.ts)
   }
 }
 

@@ -2,6 +2,7 @@
 //
 //   keys     key (UTF-8 bytes)                          → KeyRecord (record.ts's layout)
 //   history  u16 key length ‖ key bytes ‖ u64 seq (BE)  → the event's Avro bytes, as in the log
+//   buckets  bucket name (UTF-8)                        → BucketRecord (buckets.ts): the buckets S3 clients created
 //   meta     "checkpoint"                               → seq of the last event applied
 //            "format"                                   → INDEX_FORMAT
 //
@@ -22,7 +23,8 @@ import { fsyncPath, writeFileDurably } from '../durable-files.js';
 import { MkvError } from '../errors.js';
 import { decodeEvent, encodeEvent, type LogEvent } from '../events/event.js';
 import type { KeyRecord, KeyState } from './evolve.js';
-import { forEachWrite, HISTORY_PUT, KEY_PUT, PlanBuilder, writeHistoryKey, type IndexPlan } from './plan.js';
+import { BUCKET_PUT, BUCKET_REMOVE, forEachWrite, HISTORY_PUT, KEY_PUT, PlanBuilder, writeHistoryKey, type IndexPlan } from './plan.js';
+import { decodeBucketRecord, type BucketRecord } from './buckets.js';
 import { decodeRecord, recordState } from './record.js';
 
 /** The layout of the index's records; 1 (no "format" in meta) stored them as msgpack. */
@@ -49,7 +51,7 @@ export interface ListPage {
 
 /** Opens the LMDB environment of an index; noSubdir: false, or lmdb-js takes a directory name with a dot in it for a file name. */
 function openEnv(dir: string, readOnly: boolean, noSync: boolean): RootDatabase {
-  return open({ path: dir, maxDbs: 4, readOnly, noSubdir: false, ...(noSync ? { noSync: true } : {}) });
+  return open({ path: dir, maxDbs: 8, readOnly, noSubdir: false, ...(noSync ? { noSync: true } : {}) });
 }
 
 function historyKey(key: Buffer, seq: number): Buffer {
@@ -110,6 +112,8 @@ export class IndexStore {
   private readonly keys: Database<Buffer, Buffer>;
   private readonly history: Database<Buffer, Buffer>;
   private readonly meta: Database<number, string>;
+  /** Undefined in an index opened read-only that has none (one written before buckets were projected: none created). */
+  private readonly buckets: Database<Buffer, Buffer> | undefined;
 
   private constructor(
     env: RootDatabase,
@@ -121,6 +125,8 @@ export class IndexStore {
     this.keys = env.openDB<Buffer, Buffer>({ name: 'keys', keyEncoding: 'binary', encoding: 'binary' });
     this.history = env.openDB<Buffer, Buffer>({ name: 'history', keyEncoding: 'binary', encoding: 'binary' });
     this.meta = env.openDB<number, string>({ name: 'meta' });
+    this.buckets = env.openDB<Buffer, Buffer>({ name: 'buckets', keyEncoding: 'binary', encoding: 'binary' }) as
+      Database<Buffer, Buffer> | undefined;
   }
 
   static open(dir: string, options: { readOnly?: boolean } = {}): IndexStore {
@@ -222,9 +228,25 @@ export class IndexStore {
     forEachWrite(plan, (kind, key, value) => {
       if (kind === HISTORY_PUT) this.history.putSync(key, value!);
       else if (kind === KEY_PUT) this.keys.putSync(key, value!);
+      else if (kind === BUCKET_PUT) this.buckets!.putSync(key, value!);
+      else if (kind === BUCKET_REMOVE) this.buckets!.removeSync(key);
       else this.keys.removeSync(key);
     });
     this.meta.putSync('checkpoint', plan.lastSeq);
+  }
+
+  /** The record of a bucket an S3 client created (undefined: none; it may still hold keys). */
+  bucket(name: string): BucketRecord | undefined {
+    const bytes = this.buckets?.getBinaryFast(Buffer.from(name, 'utf8'));
+    return bytes === undefined ? undefined : decodeBucketRecord(bytes);
+  }
+
+  /** Every created bucket, by name (bytewise), from `start` (inclusive) on. */
+  *bucketEntries(start?: string): Generator<[string, BucketRecord]> {
+    const from = start === undefined ? undefined : Buffer.from(start, 'utf8');
+    if (!this.buckets || (from && from.length > MAX_KEY_BYTES)) return;
+    for (const { key, value } of this.buckets.getRange(from ? { start: from } : {}))
+      yield [key.toString('utf8'), decodeBucketRecord(value)];
   }
 
   /** Keys in one of `states` that start with `prefix`, sorted bytewise. */

@@ -7,13 +7,16 @@
 //   kind 2: key record put    u8 kind, u16 key length, key, u32 value length, value (record.ts)
 //   kind 3: key record remove u8 kind, u16 key length, key, u32 0
 //   kind 4: encoded events    u8 kind, u32 length, bytes: no write; history rows point into it
+//   kind 5: bucket record put u8 kind, u16 name length, name, u32 value length, value (buckets.ts)
+//   kind 6: bucket remove     u8 kind, u16 name length, name, u32 0
 //
 // The encoded events are copied a run at a time (a replay copies each block of the log once
 // per plan, not each of its events: a million short copies cost a second). A key's history row is
 // written as its event comes; its record only once, when the plan is finished, whatever number of
 // the batch's events changed it: in a replay, a key written (WriteStarted, WriteCommitted) is
 // encoded once, and its pending record is never decoded back to be committed.
-import { encodedKey, type ProjectedEvent } from '../events/event.js';
+import { encodedKey, isBucketChange, type ProjectedEvent } from '../events/event.js';
+import { BUCKET_RECORD_BYTES, evolveBucket, writeBucketRecord, type BucketRecord } from './buckets.js';
 import { evolve, needsPrevious, type KeyRecord } from './evolve.js';
 import { recordBound, writeRecord } from './record.js';
 
@@ -21,6 +24,8 @@ export const HISTORY_PUT = 1;
 export const KEY_PUT = 2;
 export const KEY_REMOVE = 3;
 const ENCODED_EVENTS = 4;
+export const BUCKET_PUT = 5;
+export const BUCKET_REMOVE = 6;
 
 export interface IndexPlan {
   /** The seq of the batch's first event: the index's checkpoint must be one less. */
@@ -61,6 +66,8 @@ export class PlanBuilder {
   private lastSeq = 0;
   /** Each key the batch touched, in the order it first did. */
   private readonly keys = new Map<string, KeyOp>();
+  /** Each bucket the batch created or deleted, and its record after the last of them. */
+  private readonly buckets = new Map<string, { record: BucketRecord | undefined; source: Buffer; keyStart: number; keyEnd: number }>();
   /** The buffer of the last run of encoded events copied in, the offset it was copied from, and where it went. */
   private source: Buffer | undefined;
   private sourceFrom = 0;
@@ -89,16 +96,17 @@ export class PlanBuilder {
     else if (event.seq !== this.lastSeq + 1) throw new Error(`plan: seq ${event.seq} after ${this.lastSeq}`);
     this.lastSeq = event.seq;
     const key = event.key;
-    const op = this.keys.get(key);
+    const bucket = isBucketChange(event.change);
+    const op = bucket ? undefined : this.keys.get(key);
     let before: KeyRecord | undefined;
-    if (needsPrevious(event)) {
+    if (!bucket && needsPrevious(event)) {
       if (op !== undefined) before = op.record;
       else {
         const earlier = this.previous?.get(key);
         before = earlier !== undefined ? earlier.record : this.lookup(key);
       }
     }
-    const after = evolve(before, event);
+    const after = bucket ? undefined : evolve(before, event);
     if (source !== this.source || start < this.sourceFrom) this.copyEncoded(source, start);
     const keyBytes = encodedKey(source, start);
     const keyLength = keyBytes.end - keyBytes.start;
@@ -111,7 +119,8 @@ export class PlanBuilder {
     buffer.writeUInt32BE(this.sourceAt + start - this.sourceFrom, at);
     buffer.writeUInt32BE(end - start, at + 4);
     this.length = at + 8;
-    if (op !== undefined) op.record = after;
+    if (bucket) this.buckets.set(key, { record: evolveBucket(event), source, keyStart: keyBytes.start, keyEnd: keyBytes.end });
+    else if (op !== undefined) op.record = after;
     else this.keys.set(key, { record: after, source, keyStart: keyBytes.start, keyEnd: keyBytes.end });
   }
 
@@ -126,6 +135,20 @@ export class PlanBuilder {
     let at = start + 3;
     for (let i = keyStart; i < keyEnd; i++) buffer[at++] = source[i]!;
     const end = record ? writeRecord(record, buffer, at + 4) : at + 4;
+    buffer.writeUInt32BE(end - at - 4, at);
+    this.length = end;
+  }
+
+  /** Appends the put (or the remove) of a bucket's record. */
+  private addBucketOp(record: BucketRecord | undefined, source: Buffer, keyStart: number, keyEnd: number): void {
+    const nameLength = keyEnd - keyStart;
+    this.reserve(1 + 2 + nameLength + 4 + BUCKET_RECORD_BYTES);
+    const buffer = this.buffer;
+    buffer[this.length] = record ? BUCKET_PUT : BUCKET_REMOVE;
+    buffer.writeUInt16BE(nameLength, this.length + 1);
+    let at = this.length + 3;
+    for (let i = keyStart; i < keyEnd; i++) buffer[at++] = source[i]!;
+    const end = record ? writeBucketRecord(record, buffer, at + 4) : at + 4;
     buffer.writeUInt32BE(end - at - 4, at);
     this.length = end;
   }
@@ -147,6 +170,7 @@ export class PlanBuilder {
   /** The plan, with each touched key's record as the batch left it. Its buffer is the builder's: add nothing after. */
   finish(): IndexPlan {
     for (const op of this.keys.values()) this.addRecordOp(op);
+    for (const op of this.buckets.values()) this.addBucketOp(op.record, op.source, op.keyStart, op.keyEnd);
     return { firstSeq: this.firstSeq, lastSeq: this.lastSeq, writes: this.buffer.subarray(0, this.length) };
   }
 
@@ -184,8 +208,8 @@ export function forEachWrite(plan: IndexPlan, write: (kind: number, key: Buffer,
       continue;
     }
     const valueLength = buffer.readUInt32BE(at);
-    if (kind === KEY_PUT) write(kind, key, buffer.subarray(at + 4, at + 4 + valueLength));
-    else if (kind === KEY_REMOVE) write(kind, key, undefined);
+    if (kind === KEY_PUT || kind === BUCKET_PUT) write(kind, key, buffer.subarray(at + 4, at + 4 + valueLength));
+    else if (kind === KEY_REMOVE || kind === BUCKET_REMOVE) write(kind, key, undefined);
     at += 4 + valueLength;
   }
 }

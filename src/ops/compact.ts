@@ -1,6 +1,7 @@
 // mkv log compact --before TIME: bound the log. The sealed segments whose events all happened
 // before TIME are replaced by one snapshot segment holding an ObjectSnapshot per key (live,
-// unlinked or pending) as it stood after them; the history of those events is given up.
+// unlinked or pending) as it stood after them, and a BucketSnapshot per bucket created then (and
+// not deleted since); the history of those events is given up.
 //
 //   [seg 1][seg 2][seg 3][seg 4 (newest)]     events of 1–3 all before TIME
 //   [snapshot: K events, seq N-K+1 … N][seg 4]   N = seg 4's first seq - 1; <log>/BASE = N-K+1
@@ -69,15 +70,24 @@ export async function compactLog(db: string, before: number, options: { quiet?: 
       let snapshot: LogEvent[] = [];
       try {
         await catchUp(log, scratch, { untilSeq });
-        const keys = scratch.count();
-        let seq = untilSeq - keys + 1;
+        const buckets = [...scratch.bucketEntries()];
+        let seq = untilSeq - scratch.count() - buckets.length + 1;
+        const cause = { origin: 'compact', client: null };
         snapshot = [...scratch.entries()].map(([key, record]) => ({
           seq: seq++,
           time: untilTime,
           key,
-          cause: { origin: 'compact', client: null },
+          cause,
           change: { type: 'ObjectSnapshot', state: toState(record), lastSeq: record.seq, lastTime: record.time },
         }));
+        for (const [name, record] of buckets)
+          snapshot.push({
+            seq: seq++,
+            time: untilTime,
+            key: name,
+            cause,
+            change: { type: 'BucketSnapshot', created: record.created, lastSeq: record.seq },
+          });
       } finally {
         await scratch.close();
         rmSync(scratchDir, { recursive: true, force: true });
@@ -106,7 +116,13 @@ export async function compactLog(db: string, before: number, options: { quiet?: 
       writeFileDurably(join(dir, 'COMPACTING'), JSON.stringify(journal));
       finishCompaction(dir);
       const events = dropped.reduce((sum, segment, i) => sum + ((segments[i + 1]?.firstSeq ?? untilSeq + 1) - segment.firstSeq), 0);
-      result = { dropped: dropped.length, events, keys: snapshot.length, firstSeq, untilSeq };
+      result = {
+        dropped: dropped.length,
+        events,
+        keys: snapshot.filter((event) => event.change.type === 'ObjectSnapshot').length,
+        firstSeq,
+        untilSeq,
+      };
     } finally {
       await log.close();
     }

@@ -54,7 +54,7 @@ export async function earliestPoint(log: EventLog): Promise<{ seq: number; time:
   if (base <= 1 || log.lastSeq < base) return point;
   for await (const events of log.readFrom(base)) {
     for (const event of events) {
-      if (event.change.type !== 'ObjectSnapshot') return point;
+      if (event.change.type !== 'ObjectSnapshot' && event.change.type !== 'BucketSnapshot') return point;
       point = { seq: event.seq, time: event.time };
     }
   }

@@ -19,6 +19,7 @@ export async function assertIndexEqualsReplay(db: string): Promise<number> {
     assert.equal(replayed.checkpoint, log.lastSeq);
     const liveEntries = [...live.entries()];
     assert.deepEqual(liveEntries, [...replayed.entries()], 'index == replay(log)');
+    assert.deepEqual([...live.bucketEntries()], [...replayed.bucketEntries()], 'buckets == replay(log)');
     return liveEntries.length;
   } finally {
     await log.close();
