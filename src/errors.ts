@@ -36,6 +36,10 @@ export const ErrorCodes = {
   MKV_KEY_LOCKED: 409,
   MKV_DELETING: 409,
   MKV_BUCKET_NOT_EMPTY: 409,
+  /** An S3 request for a bucket that was never created (or was deleted) and holds no live key. */
+  MKV_NO_SUCH_BUCKET: 404,
+  /** CreateBucket of a name S3 does not allow (3 to 63 of a-z 0-9 . -, ...). */
+  MKV_INVALID_BUCKET_NAME: 400,
   MKV_EMPTY_BODY: 411,
   MKV_TOO_MANY_KEYS: 413,
   MKV_VOLUME_FAILED: 500,

@@ -125,8 +125,8 @@ export class IndexStore {
     this.keys = env.openDB<Buffer, Buffer>({ name: 'keys', keyEncoding: 'binary', encoding: 'binary' });
     this.history = env.openDB<Buffer, Buffer>({ name: 'history', keyEncoding: 'binary', encoding: 'binary' });
     this.meta = env.openDB<number, string>({ name: 'meta' });
-    this.buckets = env.openDB<Buffer, Buffer>({ name: 'buckets', keyEncoding: 'binary', encoding: 'binary' }) as
-      Database<Buffer, Buffer> | undefined;
+    // lmdb-js gives undefined (its types do not say so) for a database a read-only env does not have.
+    this.buckets = env.openDB<Buffer, Buffer>({ name: 'buckets', keyEncoding: 'binary', encoding: 'binary' });
   }
 
   static open(dir: string, options: { readOnly?: boolean } = {}): IndexStore {

@@ -9,6 +9,7 @@ import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import {
   AbortMultipartUploadCommand,
+  CreateBucketCommand,
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
@@ -51,6 +52,7 @@ function s3Suite(kind: 'embedded' | 'nginx', skip: string | false): void {
       set = await startVolumes(kind, 3);
       master = await startMaster(set.volumes);
       s3 = client(master.url);
+      for (const Bucket of ['bkt', 'del', 'lbk', 'mpu']) await s3.send(new CreateBucketCommand({ Bucket }));
     });
     after(async () => {
       s3?.destroy();
@@ -61,57 +63,57 @@ function s3Suite(kind: 'embedded' | 'nginx', skip: string | false): void {
 
     test('PutObject, HeadObject, GetObject (whole and a range); a plain client still gets the redirect', async () => {
       const value = Buffer.from('hello from an S3 client');
-      const put = await s3.send(new PutObjectCommand({ Bucket: 'bk', Key: 'greeting.txt', Body: value }));
+      const put = await s3.send(new PutObjectCommand({ Bucket: 'bkt', Key: 'greeting.txt', Body: value }));
       assert.equal(put.ETag, `"${md5(value)}"`);
-      const head = await s3.send(new HeadObjectCommand({ Bucket: 'bk', Key: 'greeting.txt' }));
+      const head = await s3.send(new HeadObjectCommand({ Bucket: 'bkt', Key: 'greeting.txt' }));
       assert.equal(head.ContentLength, value.length);
       assert.equal(head.ETag, `"${md5(value)}"`);
-      const got = await s3.send(new GetObjectCommand({ Bucket: 'bk', Key: 'greeting.txt' }));
+      const got = await s3.send(new GetObjectCommand({ Bucket: 'bkt', Key: 'greeting.txt' }));
       assert.deepEqual(await bodyOf(got), value);
-      const ranged = await s3.send(new GetObjectCommand({ Bucket: 'bk', Key: 'greeting.txt', Range: 'bytes=6-9' }));
+      const ranged = await s3.send(new GetObjectCommand({ Bucket: 'bkt', Key: 'greeting.txt', Range: 'bytes=6-9' }));
       assert.equal((await bodyOf(ranged)).toString(), 'from');
       assert.equal(ranged.ContentRange, `bytes 6-9/${value.length}`);
-      const plain = await http('GET', `${master.url}/bk/greeting.txt`);
+      const plain = await http('GET', `${master.url}/bkt/greeting.txt`);
       assert.equal(plain.status, 302);
-      assert.equal((await getFollowing(`${master.url}/bk/greeting.txt`)).text, value.toString());
+      assert.equal((await getFollowing(`${master.url}/bkt/greeting.txt`)).text, value.toString());
     });
 
     test('GetObject with replicas missing by hand is served from the one left; a range past the end is InvalidRange', async () => {
       const value = randomBytes(50_000);
-      await s3.send(new PutObjectCommand({ Bucket: 'bk', Key: 'thin.bin', Body: value }));
-      const volumes = master.store.index.get('/bk/thin.bin')!.volumes;
+      await s3.send(new PutObjectCommand({ Bucket: 'bkt', Key: 'thin.bin', Body: value }));
+      const volumes = master.store.index.get('/bkt/thin.bin')!.volumes;
       const fileOf = (volume: string) => {
         const [host, subvolume] = volume.split('/');
-        return join(set.dirs[set.volumes.indexOf(host!)]!, subvolume ?? '', keyToPath('/bk/thin.bin'));
+        return join(set.dirs[set.volumes.indexOf(host!)]!, subvolume ?? '', keyToPath('/bkt/thin.bin'));
       };
       for (const volume of volumes.slice(1)) rmSync(fileOf(volume));
       // The replicas are tried in random order: most reads meet a 404 (an unread error body) first.
       for (let i = 0; i < 8; i++) {
-        assert.equal(md5(await bodyOf(await s3.send(new GetObjectCommand({ Bucket: 'bk', Key: 'thin.bin' })))), md5(value));
+        assert.equal(md5(await bodyOf(await s3.send(new GetObjectCommand({ Bucket: 'bkt', Key: 'thin.bin' })))), md5(value));
       }
       await assert.rejects(
-        s3.send(new GetObjectCommand({ Bucket: 'bk', Key: 'thin.bin', Range: `bytes=${value.length + 10}-` })),
+        s3.send(new GetObjectCommand({ Bucket: 'bkt', Key: 'thin.bin', Range: `bytes=${value.length + 10}-` })),
         (error: Error) => {
           assert.equal(error.name, 'InvalidRange');
           return true;
         },
       );
       await new Promise((resolve) => setTimeout(resolve, 100));
-      assert.equal((await http('GET', `${master.url}/bk/thin.bin`)).status, 302, 'the master still serves');
+      assert.equal((await http('GET', `${master.url}/bkt/thin.bin`)).status, 302, 'the master still serves');
     });
 
     test('a streamed PutObject (aws-chunked with a trailing checksum) stores the payload only', async () => {
       const parts = [randomBytes(70_000), randomBytes(3), randomBytes(100_000)];
       const whole = Buffer.concat(parts);
-      await s3.send(new PutObjectCommand({ Bucket: 'bk', Key: 'streamed.bin', Body: Readable.from(parts), ContentLength: whole.length }));
-      const got = await s3.send(new GetObjectCommand({ Bucket: 'bk', Key: 'streamed.bin' }));
+      await s3.send(new PutObjectCommand({ Bucket: 'bkt', Key: 'streamed.bin', Body: Readable.from(parts), ContentLength: whole.length }));
+      const got = await s3.send(new GetObjectCommand({ Bucket: 'bkt', Key: 'streamed.bin' }));
       assert.equal(md5(await bodyOf(got)), md5(whole));
-      assert.equal(master.store.index.get('/bk/streamed.bin')?.md5, md5(whole));
+      assert.equal(master.store.index.get('/bkt/streamed.bin')?.md5, md5(whole));
     });
 
     test('errors are S3 errors: NoSuchKey on GET and a bare 404 on HEAD', async () => {
       await assert.rejects(
-        s3.send(new GetObjectCommand({ Bucket: 'bk', Key: 'missing' })),
+        s3.send(new GetObjectCommand({ Bucket: 'bkt', Key: 'missing' })),
         (error: Error & { $metadata?: { httpStatusCode?: number } }) => {
           assert.equal(error.name, 'NoSuchKey');
           assert.equal(error.$metadata?.httpStatusCode, 404);
@@ -119,27 +121,27 @@ function s3Suite(kind: 'embedded' | 'nginx', skip: string | false): void {
         },
       );
       await assert.rejects(
-        s3.send(new HeadObjectCommand({ Bucket: 'bk', Key: 'missing' })),
+        s3.send(new HeadObjectCommand({ Bucket: 'bkt', Key: 'missing' })),
         (error: Error & { $metadata?: { httpStatusCode?: number } }) => error.$metadata?.httpStatusCode === 404,
       );
     });
 
     test('PutObject over a live key replaces it, as S3 does; the native API stays write-once', async () => {
-      await s3.send(new PutObjectCommand({ Bucket: 'bk', Key: 'twice.txt', Body: 'first' }));
+      await s3.send(new PutObjectCommand({ Bucket: 'bkt', Key: 'twice.txt', Body: 'first' }));
       const second = await s3.send(
-        new PutObjectCommand({ Bucket: 'bk', Key: 'twice.txt', Body: 'second value', ContentType: 'text/plain' }),
+        new PutObjectCommand({ Bucket: 'bkt', Key: 'twice.txt', Body: 'second value', ContentType: 'text/plain' }),
       );
       assert.equal(second.ETag, `"${md5('second value')}"`);
-      const got = await s3.send(new GetObjectCommand({ Bucket: 'bk', Key: 'twice.txt' }));
+      const got = await s3.send(new GetObjectCommand({ Bucket: 'bkt', Key: 'twice.txt' }));
       assert.equal((await bodyOf(got)).toString(), 'second value');
       assert.equal(got.ContentType, 'text/plain');
-      assert.equal((await http('PUT', `${master.url}/bk/twice.txt`, 'native')).status, 403);
+      assert.equal((await http('PUT', `${master.url}/bkt/twice.txt`, 'native')).status, 403);
     });
 
     test('ListObjectsV2: prefix, delimiter with CommonPrefixes, pagination, start-after, escaping', async () => {
       const keys = ['list/a.txt', 'list/b.txt', 'list/dir1/x', 'list/dir1/y', 'list/dir2/z', 'list/q&a <1>.txt', 'list/zz'];
-      for (const key of keys) await s3.send(new PutObjectCommand({ Bucket: 'lb', Key: key, Body: `v:${key}` }));
-      const all = await s3.send(new ListObjectsV2Command({ Bucket: 'lb', Prefix: 'list/' }));
+      for (const key of keys) await s3.send(new PutObjectCommand({ Bucket: 'lbk', Key: key, Body: `v:${key}` }));
+      const all = await s3.send(new ListObjectsV2Command({ Bucket: 'lbk', Prefix: 'list/' }));
       assert.deepEqual(
         all.Contents?.map((object) => object.Key),
         [...keys].sort(),
@@ -148,7 +150,7 @@ function s3Suite(kind: 'embedded' | 'nginx', skip: string | false): void {
       assert.equal(all.Contents?.find((object) => object.Key === 'list/zz')?.Size, 'v:list/zz'.length);
       assert.equal(all.Contents?.find((object) => object.Key === 'list/zz')?.ETag, `"${md5('v:list/zz')}"`);
 
-      const folded = await s3.send(new ListObjectsV2Command({ Bucket: 'lb', Prefix: 'list/', Delimiter: '/' }));
+      const folded = await s3.send(new ListObjectsV2Command({ Bucket: 'lbk', Prefix: 'list/', Delimiter: '/' }));
       assert.deepEqual(
         folded.Contents?.map((object) => object.Key),
         ['list/a.txt', 'list/b.txt', 'list/q&a <1>.txt', 'list/zz'],
@@ -163,7 +165,7 @@ function s3Suite(kind: 'embedded' | 'nginx', skip: string | false): void {
       let pages = 0;
       do {
         const page: ListObjectsV2CommandOutput = await s3.send(
-          new ListObjectsV2Command({ Bucket: 'lb', Prefix: 'list/', Delimiter: '/', MaxKeys: 2, ContinuationToken: token }),
+          new ListObjectsV2Command({ Bucket: 'lbk', Prefix: 'list/', Delimiter: '/', MaxKeys: 2, ContinuationToken: token }),
         );
         pages++;
         seen.push(...(page.Contents ?? []).map((object) => object.Key!), ...(page.CommonPrefixes ?? []).map((prefix) => prefix.Prefix!));
@@ -172,58 +174,57 @@ function s3Suite(kind: 'embedded' | 'nginx', skip: string | false): void {
       assert.equal(pages, 3);
       assert.deepEqual(seen.sort(), ['list/a.txt', 'list/b.txt', 'list/dir1/', 'list/dir2/', 'list/q&a <1>.txt', 'list/zz']);
 
-      const rest = await s3.send(new ListObjectsV2Command({ Bucket: 'lb', Prefix: 'list/', StartAfter: 'list/dir2/z' }));
+      const rest = await s3.send(new ListObjectsV2Command({ Bucket: 'lbk', Prefix: 'list/', StartAfter: 'list/dir2/z' }));
       assert.deepEqual(
         rest.Contents?.map((object) => object.Key),
         ['list/q&a <1>.txt', 'list/zz'],
       );
-      const other = await s3.send(new ListObjectsV2Command({ Bucket: 'nothing-here' }));
-      assert.equal(other.KeyCount, 0);
+      await assert.rejects(s3.send(new ListObjectsV2Command({ Bucket: 'nothing-here' })), (error: Error) => error.name === 'NoSuchBucket');
     });
 
     test('multipart: a 12 MB object in 5 MB parts, streamed to the replicas', async () => {
       const object = randomBytes(12 * 1024 * 1024);
-      const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: 'mp', Key: 'big/object.bin' }));
+      const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: 'mpu', Key: 'big/object.bin' }));
       assert.ok(UploadId);
       const etags: string[] = [];
       for (let i = 0; i * 5 * 1024 * 1024 < object.length; i++) {
         const part = object.subarray(i * 5 * 1024 * 1024, (i + 1) * 5 * 1024 * 1024);
         const { ETag }: { ETag?: string } = await s3.send(
-          new UploadPartCommand({ Bucket: 'mp', Key: 'big/object.bin', UploadId, PartNumber: i + 1, Body: part }),
+          new UploadPartCommand({ Bucket: 'mpu', Key: 'big/object.bin', UploadId, PartNumber: i + 1, Body: part }),
         );
         assert.equal(ETag, `"${md5(part)}"`);
         etags.push(ETag);
       }
-      const listed = await s3.send(new ListMultipartUploadsCommand({ Bucket: 'mp' }));
+      const listed = await s3.send(new ListMultipartUploadsCommand({ Bucket: 'mpu' }));
       assert.deepEqual(
         listed.Uploads?.map((upload) => [upload.Key, upload.UploadId]),
         [['big/object.bin', UploadId]],
       );
       await s3.send(
         new CompleteMultipartUploadCommand({
-          Bucket: 'mp',
+          Bucket: 'mpu',
           Key: 'big/object.bin',
           UploadId,
           MultipartUpload: { Parts: etags.map((ETag, i) => ({ ETag, PartNumber: i + 1 })) },
         }),
       );
-      const got = await s3.send(new GetObjectCommand({ Bucket: 'mp', Key: 'big/object.bin' }));
+      const got = await s3.send(new GetObjectCommand({ Bucket: 'mpu', Key: 'big/object.bin' }));
       assert.equal(md5(await bodyOf(got)), md5(object));
-      assert.equal(master.store.index.get('/mp/big/object.bin')?.size, object.length);
+      assert.equal(master.store.index.get('/mpu/big/object.bin')?.size, object.length);
       assert.equal(
-        ((await s3.send(new ListMultipartUploadsCommand({ Bucket: 'mp' }))).Uploads ?? []).length,
+        ((await s3.send(new ListMultipartUploadsCommand({ Bucket: 'mpu' }))).Uploads ?? []).length,
         0,
         'a completed upload is gone',
       );
     });
 
     test('multipart: a wrong part ETag is InvalidPart; abort removes the upload', async () => {
-      const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: 'mp', Key: 'aborted.bin' }));
-      await s3.send(new UploadPartCommand({ Bucket: 'mp', Key: 'aborted.bin', UploadId, PartNumber: 1, Body: 'part one' }));
+      const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: 'mpu', Key: 'aborted.bin' }));
+      await s3.send(new UploadPartCommand({ Bucket: 'mpu', Key: 'aborted.bin', UploadId, PartNumber: 1, Body: 'part one' }));
       await assert.rejects(
         s3.send(
           new CompleteMultipartUploadCommand({
-            Bucket: 'mp',
+            Bucket: 'mpu',
             Key: 'aborted.bin',
             UploadId,
             MultipartUpload: { Parts: [{ ETag: '"0123"', PartNumber: 1 }] },
@@ -231,21 +232,22 @@ function s3Suite(kind: 'embedded' | 'nginx', skip: string | false): void {
         ),
         (error: Error) => error.name === 'InvalidPart',
       );
-      await s3.send(new AbortMultipartUploadCommand({ Bucket: 'mp', Key: 'aborted.bin', UploadId }));
+      await s3.send(new AbortMultipartUploadCommand({ Bucket: 'mpu', Key: 'aborted.bin', UploadId }));
       await assert.rejects(
-        s3.send(new UploadPartCommand({ Bucket: 'mp', Key: 'aborted.bin', UploadId, PartNumber: 2, Body: 'late' })),
+        s3.send(new UploadPartCommand({ Bucket: 'mpu', Key: 'aborted.bin', UploadId, PartNumber: 2, Body: 'late' })),
         (error: Error) => error.name === 'NoSuchUpload',
       );
-      assert.equal((await http('GET', `${master.url}/mp/aborted.bin`)).status, 404);
+      assert.equal((await http('GET', `${master.url}/mpu/aborted.bin`)).status, 404);
     });
 
-    test('ListBuckets names the buckets that hold a live key: not one whose keys are all unlinked, nor a key outside any bucket', async () => {
-      await s3.send(new PutObjectCommand({ Bucket: 'lb-live', Key: 'a', Body: 'a' }));
-      await s3.send(new PutObjectCommand({ Bucket: 'lb-gone', Key: 'b', Body: 'b' }));
+    test('ListBuckets names the created buckets and those that hold a live key: not one whose keys are all unlinked, nor a key outside any bucket', async () => {
+      assert.equal((await http('PUT', `${master.url}/lb-live/a`, 'a')).status, 201);
+      assert.equal((await http('PUT', `${master.url}/lb-gone/b`, 'b')).status, 201);
       assert.equal((await http('UNLINK', `${master.url}/lb-gone/b`)).status, 204);
       assert.equal((await http('PUT', `${master.url}/lb-outside`, 'no bucket')).status, 201);
       const names = (await s3.send(new ListBucketsCommand({}))).Buckets?.map((bucket) => bucket.Name) ?? [];
       assert.ok(names.includes('lb-live'), names.join(' '));
+      assert.ok(names.includes('bkt') && names.includes('lbk'), 'created buckets');
       assert.ok(!names.includes('lb-gone'), 'a bucket of unlinked keys only');
       assert.ok(!names.includes('lb-outside'), 'a key with no bucket');
     });
@@ -295,7 +297,8 @@ describe('S3 multipart aborted while a part arrives', () => {
     const set = await startVolumes('embedded', 3);
     const master = await startMaster(set.volumes);
     try {
-      const created = await http('POST', `${master.url}/bk/aborted?uploads`, '');
+      assert.equal((await http('PUT', `${master.url}/bkt`, '', { 'user-agent': 'aws-cli/2' })).status, 200);
+      const created = await http('POST', `${master.url}/bkt/aborted?uploads`, '');
       const uploadId = /<UploadId>([^<]+)<\/UploadId>/.exec(created.text)![1]!;
       // A part on its way (half its bytes sent), then the abort, then the rest of the part.
       const socket = connect(master.port, '127.0.0.1');
@@ -303,11 +306,11 @@ describe('S3 multipart aborted while a part arrives', () => {
       socket.on('data', (chunk) => (reply += chunk.toString()));
       const closed = new Promise((resolve) => socket.on('close', resolve));
       socket.write(
-        `PUT /bk/aborted?partNumber=1&uploadId=${uploadId} HTTP/1.1\r\nHost: x\r\nContent-Length: 200000\r\nConnection: close\r\n\r\n`,
+        `PUT /bkt/aborted?partNumber=1&uploadId=${uploadId} HTTP/1.1\r\nHost: x\r\nContent-Length: 200000\r\nConnection: close\r\n\r\n`,
       );
       socket.write(Buffer.alloc(100_000, 1));
       await new Promise((resolve) => setTimeout(resolve, 200));
-      assert.equal((await http('DELETE', `${master.url}/bk/aborted?uploadId=${uploadId}`)).status, 204);
+      assert.equal((await http('DELETE', `${master.url}/bkt/aborted?uploadId=${uploadId}`)).status, 204);
       socket.write(Buffer.alloc(100_000, 2));
       await closed; // Connection: close
       assert.match(reply, /^HTTP\/1\.1 404/, reply.slice(0, 300));
@@ -327,18 +330,19 @@ describe('S3 multipart across a master restart', () => {
     let master = await startMaster(set.volumes);
     try {
       let s3 = client(master.url);
-      const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: 'r', Key: 'k' }));
+      await s3.send(new CreateBucketCommand({ Bucket: 'rst' }));
+      const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: 'rst', Key: 'k' }));
       // Every part but the last is 5 MiB at least (S3's EntityTooSmall otherwise).
       const first = Buffer.alloc(5 * 1024 * 1024, 'first part, ');
-      const one = await s3.send(new UploadPartCommand({ Bucket: 'r', Key: 'k', UploadId, PartNumber: 1, Body: first }));
+      const one = await s3.send(new UploadPartCommand({ Bucket: 'rst', Key: 'k', UploadId, PartNumber: 1, Body: first }));
       s3.destroy();
       await master.close();
       master = await startMaster(set.volumes, {}, { db: master.db });
       s3 = client(master.url);
-      const two = await s3.send(new UploadPartCommand({ Bucket: 'r', Key: 'k', UploadId, PartNumber: 2, Body: 'second part' }));
+      const two = await s3.send(new UploadPartCommand({ Bucket: 'rst', Key: 'k', UploadId, PartNumber: 2, Body: 'second part' }));
       await s3.send(
         new CompleteMultipartUploadCommand({
-          Bucket: 'r',
+          Bucket: 'rst',
           Key: 'k',
           UploadId,
           MultipartUpload: {
@@ -350,7 +354,7 @@ describe('S3 multipart across a master restart', () => {
         }),
       );
       assert.deepEqual(
-        await bodyOf(await s3.send(new GetObjectCommand({ Bucket: 'r', Key: 'k' }))),
+        await bodyOf(await s3.send(new GetObjectCommand({ Bucket: 'rst', Key: 'k' }))),
         Buffer.concat([first, Buffer.from('second part')]),
       );
       s3.destroy();
@@ -368,18 +372,19 @@ describe('mkv uploads', () => {
     const master = await startMaster(set.volumes);
     const s3 = client(master.url);
     try {
-      const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: 'u', Key: 'left/behind' }));
-      await s3.send(new UploadPartCommand({ Bucket: 'u', Key: 'left/behind', UploadId, PartNumber: 1, Body: 'twelve bytes' }));
+      await s3.send(new CreateBucketCommand({ Bucket: 'upl' }));
+      const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: 'upl', Key: 'left/behind' }));
+      await s3.send(new UploadPartCommand({ Bucket: 'upl', Key: 'left/behind', UploadId, PartNumber: 1, Body: 'twelve bytes' }));
       const listed = await runMkv(['uploads', '--db', master.db]);
       assert.equal(listed.status, 0, listed.stderr);
-      assert.match(listed.stdout, new RegExp(`^${UploadId}\\t\\S+\\t1 parts\\t12 bytes\\t/u/left/behind\\n$`));
+      assert.match(listed.stdout, new RegExp(`^${UploadId}\\t\\S+\\t1 parts\\t12 bytes\\t/upl/left/behind\\n$`));
       const young = await runMkv(['uploads', '--db', master.db, '--abort-older-than', '1h']);
       assert.match(young.stderr, /aborted 0 uploads/);
       await new Promise((resolve) => setTimeout(resolve, 20));
       const cleaned = await runMkv(['uploads', '--db', master.db, '--abort-older-than', '1ms']);
       assert.match(cleaned.stderr, /aborted 1 uploads/);
       await assert.rejects(
-        s3.send(new UploadPartCommand({ Bucket: 'u', Key: 'left/behind', UploadId, PartNumber: 2, Body: 'x' })),
+        s3.send(new UploadPartCommand({ Bucket: 'upl', Key: 'left/behind', UploadId, PartNumber: 2, Body: 'x' })),
         (error: Error) => error.name === 'NoSuchUpload',
       );
     } finally {

@@ -1,78 +1,104 @@
-// Buckets, as S3 answers for a store where a bucket is a key prefix: bucket b is every key
-// "/b/…". Every bucket exists (HeadBucket 200, CreateBucket a no-op), ListBuckets names those
-// that hold a key, and DeleteBucket succeeds on one that holds no live key, as S3's does on an
-// empty bucket.
+// Buckets, as S3 answers for them: bucket b is every key "/b/…", and it exists once created
+// (the log's BucketCreated) or while it holds a live key (keys/buckets.ts). A bucket that does
+// not exist is 404 NoSuchBucket for every request into it.
 import type { Context } from 'koa';
 import { authorize, identityOf } from '../../auth/authenticate.js';
 import { allows } from '../../auth/credentials.js';
 import { MkvError } from '../../errors.js';
-import { prefixEnd } from '../../index/index-store.js';
-import type { MasterDeps } from '../deps.js';
+import { createBucket as create, deleteBucket as remove, listBuckets as list, requireBucket } from '../../keys/buckets.js';
+import { apiCause, type MasterDeps } from '../deps.js';
 import { element } from './xml.js';
 import { xmlResponse } from './s3.js';
 
-/** ListBuckets (GET / of an S3 request): the buckets that hold a live key, that the caller may list. */
+/** The one owner of every bucket here (a single account): ListBuckets' and the ACLs' Owner ID. */
+export const OWNER_ID = 'mkv';
+
+/** x-amz-expected-bucket-owner names another account than the buckets' owner: 403 AccessDenied, as S3. */
+export function checkExpectedOwner(ctx: Context): void {
+  const expected = ctx.get('x-amz-expected-bucket-owner');
+  if (expected !== '' && expected !== OWNER_ID) throw new MkvError('MKV_ACCESS_DENIED', 'the bucket is not owned by the expected owner');
+}
+
+function parseMaxBuckets(value: string | null): number | undefined {
+  if (value === null) return undefined;
+  if (!/^\d{1,5}$/.test(value) || Number(value) < 1 || Number(value) > 10_000)
+    throw new MkvError('MKV_BAD_QUERY', `max-buckets must be an integer from 1 to 10000, not ${JSON.stringify(value)}`);
+  return Number(value);
+}
+
+/**
+ * ListBuckets (GET / of an S3 request): the buckets that exist and that the caller may list,
+ * created ones (empty ones too) and those that hold a live key, with max-buckets,
+ * continuation-token (the next bucket's name, base64url) and prefix.
+ */
 export function listBuckets(ctx: Context, deps: MasterDeps): void {
   const identity = identityOf(ctx.req);
   if (!identity.grant?.rights.has('list')) authorize(identity, 'list', '/');
-  const buckets: string[] = [];
-  let from: Buffer | undefined = Buffer.from('/');
-  // One live key per bucket: after the first, jump past the bucket's prefix. Unlinked keys, and
-  // keys a DELETE has begun, are not in a listing, so they make no bucket either.
-  while (from) {
-    let next: Buffer | undefined;
-    for (const [key, record] of deps.index.range(from)) {
-      if (record.state !== 'live') continue;
-      const slash = key.indexOf('/', 1);
-      if (slash === -1) {
-        next = Buffer.concat([Buffer.from(key), Buffer.from([0])]); // a key outside any bucket
-        break;
-      }
-      const bucket = key.slice(1, slash);
-      if (allows(identity.grant, 'list', `/${bucket}/`))
-        buckets.push(element('Bucket', [element('Name', bucket), element('CreationDate', new Date(record.modified).toISOString())]));
-      next = prefixEnd(Buffer.from(`/${bucket}/`));
-      break;
-    }
-    from = next;
+  const query = new URLSearchParams(ctx.querystring);
+  const limit = parseMaxBuckets(query.get('max-buckets'));
+  const token = query.get('continuation-token');
+  let start: string | undefined;
+  if (token !== null && token !== '') {
+    start = Buffer.from(token, 'base64url').toString('utf8');
+    if (Buffer.from(start, 'utf8').toString('base64url') !== token)
+      throw new MkvError('MKV_BAD_QUERY', 'the continuation-token is not one this server gave');
   }
+  const prefix = query.get('prefix') ?? '';
+  const listing = list(deps.index, {
+    prefix,
+    ...(start !== undefined ? { start } : {}),
+    ...(limit !== undefined ? { limit } : {}),
+    visible: (name) => allows(identity.grant, 'list', `/${name}/`),
+  });
   xmlResponse(ctx, 'ListAllMyBucketsResult', [
-    element('Owner', [element('ID', 'mkv'), element('DisplayName', 'mkv')]),
-    element('Buckets', buckets),
+    element('Owner', [element('ID', OWNER_ID), element('DisplayName', OWNER_ID)]),
+    element(
+      'Buckets',
+      listing.buckets.map(({ name, created }) =>
+        element('Bucket', [element('Name', name), element('CreationDate', new Date(created).toISOString())]),
+      ),
+    ),
+    ...(listing.next !== undefined ? [element('ContinuationToken', Buffer.from(listing.next, 'utf8').toString('base64url'))] : []),
+    ...(query.has('prefix') ? [element('Prefix', prefix)] : []),
   ]);
 }
 
-/** HeadBucket: every bucket exists. */
-export function headBucket(ctx: Context, bucket: string): void {
-  authorize(identityOf(ctx.req), 'list', `/${bucket}/`);
+/** The caller may `right` the bucket, and it exists (else 404 NoSuchBucket). */
+export function authorizeBucket(ctx: Context, deps: MasterDeps, bucket: string, right: 'list' | 'write' | 'read' | 'delete'): void {
+  authorize(identityOf(ctx.req), right, `/${bucket}/`);
+  requireBucket(deps.index, bucket);
+}
+
+/** HeadBucket: 200 when it exists, 404 when not. */
+export function headBucket(ctx: Context, deps: MasterDeps, bucket: string): void {
+  authorizeBucket(ctx, deps, bucket, 'list');
   ctx.status = 200;
 }
 
-/** CreateBucket: nothing to create, a bucket is a key prefix. */
-export function createBucket(ctx: Context, bucket: string): void {
+/** CreateBucket: 200, created or already there (S3 in us-east-1, to its owner); 400 InvalidBucketName. */
+export async function createBucket(ctx: Context, deps: MasterDeps, bucket: string): Promise<void> {
   authorize(identityOf(ctx.req), 'write', `/${bucket}/`);
+  await create(deps, bucket, apiCause(ctx.state.client as string | null));
   ctx.status = 200;
   ctx.set('Location', `/${bucket}`);
   ctx.body = '';
 }
 
-/** DeleteBucket: 204 when no live key is in the bucket, 409 BucketNotEmpty otherwise. */
-export function deleteBucket(ctx: Context, deps: MasterDeps, bucket: string): void {
+/** DeleteBucket: 204; 404 NoSuchBucket when it does not exist; 409 BucketNotEmpty while it holds a live key. */
+export async function deleteBucket(ctx: Context, deps: MasterDeps, bucket: string): Promise<void> {
   authorize(identityOf(ctx.req), 'delete', `/${bucket}/`);
-  if (deps.index.list({ prefix: `/${bucket}/`, states: ['live'], limit: 1 }).keys.length > 0) {
-    throw new MkvError('MKV_BUCKET_NOT_EMPTY', 'The bucket you tried to delete is not empty');
-  }
+  await remove(deps, bucket, apiCause(ctx.state.client as string | null));
   ctx.status = 204;
 }
 
 /** GetBucketLocation: the default region (an empty LocationConstraint means us-east-1). */
-export function bucketLocation(ctx: Context, bucket: string): void {
-  authorize(identityOf(ctx.req), 'list', `/${bucket}/`);
+export function bucketLocation(ctx: Context, deps: MasterDeps, bucket: string): void {
+  authorizeBucket(ctx, deps, bucket, 'list');
   xmlResponse(ctx, 'LocationConstraint', []);
 }
 
 /** GetBucketVersioning: versioning was never enabled. */
-export function bucketVersioning(ctx: Context, bucket: string): void {
-  authorize(identityOf(ctx.req), 'list', `/${bucket}/`);
+export function bucketVersioning(ctx: Context, deps: MasterDeps, bucket: string): void {
+  authorizeBucket(ctx, deps, bucket, 'list');
   xmlResponse(ctx, 'VersioningConfiguration', []);
 }

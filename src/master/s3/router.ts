@@ -17,7 +17,8 @@ import { MkvError } from '../../errors.js';
 import { checkKeyFits } from '../../keys/key-limits.js';
 import type { MasterDeps } from '../deps.js';
 import { decodeKey } from '../request-key.js';
-import { bucketLocation, bucketVersioning, createBucket, deleteBucket, headBucket, listBuckets } from './buckets.js';
+import { requireBucket } from '../../keys/buckets.js';
+import { bucketLocation, bucketVersioning, checkExpectedOwner, createBucket, deleteBucket, headBucket, listBuckets } from './buckets.js';
 import { listObjectVersions, listObjectsV1, listObjectsV2 } from './list.js';
 import { objectAttributes } from './attributes.js';
 import { abortUpload, completeUpload, createUpload, listParts, listUploads, uploadPart } from './multipart.js';
@@ -95,35 +96,47 @@ export async function answerS3(ctx: Context, deps: MasterDeps): Promise<void> {
   const { bucket, objectKey } = splitBucket(key);
   if (UNSUPPORTED.some((name) => query.has(name))) throw notImplemented(ctx);
   refuseUnsupportedHeaders(ctx);
+  checkExpectedOwner(ctx);
   if (query.has('acl')) {
     // Reading an ACL is answered (the owner may do everything; the credentials file says who is);
     // setting one is refused unless it grants no one else anything.
-    if (method === 'GET') return aclOf(ctx, bucket, objectKey === '' ? 'list' : 'read');
+    if (method === 'GET') {
+      requireBucket(deps.index, bucket);
+      return aclOf(ctx, bucket, objectKey === '' ? 'list' : 'read');
+    }
     const document = ctx.get('content-length') !== '' && ctx.get('content-length') !== '0';
     if (method !== 'PUT' || ctx.get('x-amz-acl') === '' || document) throw notImplemented(ctx);
     // A canned ACL that grants no one else anything (refuseUnsupportedHeaders let it by) changes nothing.
     authorize(identityOf(ctx.req), 'write', objectKey === '' ? `/${bucket}/` : key);
+    requireBucket(deps.index, bucket);
     ctx.status = 200;
     ctx.body = '';
     return;
   }
   if (objectKey === '') {
     if (method === 'GET') {
+      requireBucket(deps.index, bucket);
       // A sub-resource first, as S3 routes: it is what a Signature Version 2 signs, list-type is not.
       if (query.has('uploads')) return listUploads(ctx, deps, bucket, query);
-      if (query.has('location')) return bucketLocation(ctx, bucket);
-      if (query.has('versioning')) return bucketVersioning(ctx, bucket);
+      if (query.has('location')) return bucketLocation(ctx, deps, bucket);
+      if (query.has('versioning')) return bucketVersioning(ctx, deps, bucket);
       if (query.has('versions')) return listObjectVersions(ctx, deps, bucket, query);
       if (query.get('list-type') === '2') return listObjectsV2(ctx, deps, bucket, query);
       return listObjectsV1(ctx, deps, bucket, query);
     }
-    if (method === 'HEAD') return headBucket(ctx, bucket);
-    if (method === 'PUT' && ctx.querystring === '') return createBucket(ctx, bucket);
+    if (method === 'HEAD') return headBucket(ctx, deps, bucket);
+    if (method === 'PUT' && ctx.querystring === '') return createBucket(ctx, deps, bucket);
     if (method === 'DELETE' && ctx.querystring === '') return deleteBucket(ctx, deps, bucket);
-    if (method === 'POST' && query.has('delete')) return deleteObjects(ctx, deps, bucket);
+    if (method === 'POST' && query.has('delete')) {
+      requireBucket(deps.index, bucket);
+      return deleteObjects(ctx, deps, bucket);
+    }
     throw notImplemented(ctx);
   }
   checkKeyFits(key);
+  // Into a bucket that exists, else 404 NoSuchBucket (the caller was admitted to do what it asks
+  // there: handler.ts). An upload begun in a bucket deleted since can still be aborted.
+  if (!(method === 'DELETE' && query.has('uploadId'))) requireBucket(deps.index, bucket);
   switch (method) {
     case 'GET':
     case 'HEAD':
