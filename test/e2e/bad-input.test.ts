@@ -129,18 +129,18 @@ function corpus(): Case[] {
     add(`GET ?${op}`, [request('GET', `/q/x?${op}`)]);
   for (const op of ['frobnicate', 'history', 'list']) add(`POST ?${op}`, [request('POST', `/q/x?${op}`, ['Content-Length: 0'])]);
   for (const maxKeys of ['-1', 'abc', '1.5', '1e9999'])
-    add(`list-type=2&max-keys=${maxKeys}`, [request('GET', `/b?list-type=2&max-keys=${maxKeys}`)]);
+    add(`list-type=2&max-keys=${maxKeys}`, [request('GET', `/hostile?list-type=2&max-keys=${maxKeys}`)]);
   for (const token of ['garbage!', '%ff%fe', 'AAAA===='])
-    add(`continuation-token=${token}`, [request('GET', `/b?list-type=2&continuation-token=${token}`)]);
+    add(`continuation-token=${token}`, [request('GET', `/hostile?list-type=2&continuation-token=${token}`)]);
   // Listing bounds longer than any key (LMDB refuses them).
   const long = 'p'.repeat(5000);
   add('?list with a 5,000-byte prefix', [request('GET', `/${long}?list`)]);
   add('?list with a 2,000-byte start', [request('GET', `/q/?list&start=${'s'.repeat(2000)}`)]);
   add('?unlinked with a 3,000-byte prefix', [request('GET', `/${'u'.repeat(3000)}?unlinked`)]);
-  add('S3 list with a 5,000-byte prefix', [request('GET', `/b?list-type=2&prefix=${long}`)]);
-  add('S3 list with a 5,000-byte start-after', [request('GET', `/b?list-type=2&start-after=${long}`)]);
+  add('S3 list with a 5,000-byte prefix', [request('GET', `/hostile?list-type=2&prefix=${long}`)]);
+  add('S3 list with a 5,000-byte start-after', [request('GET', `/hostile?list-type=2&start-after=${long}`)]);
   add('S3 list with a 5,000-byte continuation-token', [
-    request('GET', `/b?list-type=2&continuation-token=${Buffer.from('/b/' + long).toString('base64url')}`),
+    request('GET', `/hostile?list-type=2&continuation-token=${Buffer.from('/hostile/' + long).toString('base64url')}`),
   ]);
   for (const [part, upload] of [
     ['0', 'x'],
@@ -149,11 +149,11 @@ function corpus(): Case[] {
     ['10001', 'x'],
     ['1', '%00'],
   ]) {
-    add(`UploadPart ${part} ${upload}`, [request('PUT', `/b/k?partNumber=${part}&uploadId=${upload}`, ['Content-Length: 1'], 'x')]);
+    add(`UploadPart ${part} ${upload}`, [request('PUT', `/hostile/k?partNumber=${part}&uploadId=${upload}`, ['Content-Length: 1'], 'x')]);
   }
-  add('CompleteMultipartUpload of no upload', [request('POST', '/b/k?uploadId=0123', ['Content-Length: 5'], '<a/>x')]);
-  add('AbortMultipartUpload of no upload', [request('DELETE', '/b/k?uploadId=ffffffffffffffffffffffffffffffff')]);
-  add('CreateMultipartUpload on a bucket', [request('POST', '/b?uploads', ['Content-Length: 0'])]);
+  add('CompleteMultipartUpload of no upload', [request('POST', '/hostile/k?uploadId=0123', ['Content-Length: 5'], '<a/>x')]);
+  add('AbortMultipartUpload of no upload', [request('DELETE', '/hostile/k?uploadId=ffffffffffffffffffffffffffffffff')]);
+  add('CreateMultipartUpload on a bucket', [request('POST', '/hostile?uploads', ['Content-Length: 0'])]);
   // Content-Length that lies, both ways; broken framing.
   add('Content-Length longer than the body, then silence', [request('PUT', '/lie/short', ['Content-Length: 100'], 'ten bytes!')]);
   add('Content-Length longer than the body, then half-close', [request('PUT', '/lie/short2', ['Content-Length: 100'], 'ten bytes!')], {
@@ -176,21 +176,26 @@ function corpus(): Case[] {
   add('body cut off mid-stream', [request('PUT', '/cut/mid', ['Content-Length: 100000'], 'y'.repeat(30_000))], { destroyAfterMs: 100 });
   add('slow sender that stops', [request('PUT', '/slow/stops', ['Content-Length: 50'], ''), 'a', 'b', 'c'], { pauseMs: 200 });
   add('aws-chunked body that is not', [
-    request('PUT', '/b/awsbad', ['Content-Encoding: aws-chunked', 'X-Amz-Decoded-Content-Length: 3', 'Content-Length: 8'], 'garbage!'),
+    request(
+      'PUT',
+      '/hostile/awsbad',
+      ['Content-Encoding: aws-chunked', 'X-Amz-Decoded-Content-Length: 3', 'Content-Length: 8'],
+      'garbage!',
+    ),
   ]);
   const chunked = '3\r\nabc\r\n0\r\n\r\n';
   for (const decoded of ['abc', '-1', '1e3', '99', '2', String(2 ** 20)]) {
     add(`aws-chunked with X-Amz-Decoded-Content-Length: ${decoded}`, [
       request(
         'PUT',
-        `/b/awslen${decoded}`,
+        `/hostile/awslen${decoded}`,
         ['Content-Encoding: aws-chunked', `X-Amz-Decoded-Content-Length: ${decoded}`, `Content-Length: ${chunked.length}`],
         chunked,
       ),
     ]);
   }
   // Malformed and huge S3 XML.
-  const xml = (body: string) => [request('POST', '/b?delete', [`Content-Length: ${Buffer.byteLength(body)}`], body)];
+  const xml = (body: string) => [request('POST', '/hostile?delete', [`Content-Length: ${Buffer.byteLength(body)}`], body)];
   for (const body of [
     '',
     'x',
@@ -209,7 +214,7 @@ function corpus(): Case[] {
   add('CompleteMultipartUpload of 800 KB of open tags', [
     request(
       'POST',
-      '/b/k?uploadId=0123',
+      '/hostile/k?uploadId=0123',
       ['Content-Length: 900014'],
       '<CompleteMultipartUpload>' + '<Part '.repeat(150_000) + '</CompleteMultipartUpload>',
     ),
@@ -249,6 +254,8 @@ describe('hostile requests', () => {
       '2s',
     ]);
     assert.equal((await http('PUT', `${master.url}/q/x`, 'a real value')).status, 201);
+    // The bucket the S3 requests go to exists, so they reach what they attack, not a NoSuchBucket.
+    assert.equal((await http('PUT', `${master.url}/hostile`, '', { 'user-agent': 'aws-cli/2.9.19' })).status, 200);
   });
   after(async () => {
     master?.child.kill('SIGKILL');
@@ -317,7 +324,7 @@ describe('hostile requests', () => {
     const body = '<Delete>' + '<Object '.repeat(100_000) + '</Delete>';
     // With its Content-MD5, as S3 wants a DeleteObjects: the parser must take the document.
     const md5 = createHash('md5').update(body).digest('base64');
-    const hostile = () => http('POST', `${master.url}/b?delete`, body, { 'content-md5': md5 }, 30_000);
+    const hostile = () => http('POST', `${master.url}/hostile?delete`, body, { 'content-md5': md5 }, 30_000);
     const gets = async () => {
       const statuses: number[] = [];
       for (let i = 0; i < 20; i++) statuses.push((await http('GET', `${master.url}/q/x`, undefined, {}, 30_000)).status);
@@ -334,15 +341,15 @@ describe('hostile requests', () => {
   // A client that sends a byte now and then holds a connection, and a worker's slot, for as long
   // as it likes unless every body path has the body timeout (1 s here): each is cut off.
   test('clients trickling a byte every 300 ms into every body path are cut off with a 400', { timeout: 60_000 }, async () => {
-    const upload = await http('POST', `${master.url}/b/trickle?uploads`, '');
+    const upload = await http('POST', `${master.url}/hostile/trickle?uploads`, '');
     const uploadId = /<UploadId>([^<]+)<\/UploadId>/.exec(upload.text)![1]!;
     const heads = [
       'PUT /trickle/put HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n',
       'PUT /trickle/large HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n\r\n',
-      'PUT /b/trickle-chunked HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n',
-      'POST /b?delete HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\nContent-MD5: 1B2M2Y8AsgTpgAmY7PhCfg==\r\n\r\n',
-      `PUT /b/trickle?partNumber=1&uploadId=${uploadId} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n`,
-      `POST /b/trickle?uploadId=${uploadId} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n`,
+      'PUT /hostile/trickle-chunked HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n',
+      'POST /hostile?delete HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\nContent-MD5: 1B2M2Y8AsgTpgAmY7PhCfg==\r\n\r\n',
+      `PUT /hostile/trickle?partNumber=1&uploadId=${uploadId} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n`,
+      `POST /hostile/trickle?uploadId=${uploadId} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n`,
     ];
     const started = Date.now();
     const replies = await Promise.all(
