@@ -326,6 +326,42 @@ describe('buckets are the log’s', () => {
   });
 });
 
+describe('buckets on a master with HTTP workers', () => {
+  let set: VolumeSet;
+  let root: string;
+  before(async () => {
+    set = await startVolumes('embedded', 3);
+    root = tempDir('mkv-buckets-workers-');
+  });
+  after(async () => {
+    await set?.close();
+    if (root) removeDir(root);
+  });
+
+  test('every worker answers for the buckets created and deleted through any of them', async () => {
+    const master = await spawnMaster(['--workers', '2', '--db', `${root}/db`, '--volumes', set.volumes.join(',')]);
+    const s3 = client(master.url);
+    // New connections each time, so the requests spread over both workers.
+    const head = async (Bucket: string) =>
+      (await http('HEAD', `${master.url}/${Bucket}`, undefined, { ...S3_AGENT, connection: 'close' })).status;
+    try {
+      for (let i = 0; i < 4; i++) {
+        const reply = await http('PUT', `${master.url}/worker-${i}`, '', { ...S3_AGENT, connection: 'close' });
+        assert.equal(reply.status, 200, reply.text);
+      }
+      for (let round = 0; round < 4; round++) for (let i = 0; i < 4; i++) assert.equal(await head(`worker-${i}`), 200);
+      for (let i = 0; i < 4; i++)
+        assert.equal((await http('DELETE', `${master.url}/worker-${i}`, undefined, { ...S3_AGENT, connection: 'close' })).status, 204);
+      for (let round = 0; round < 4; round++) for (let i = 0; i < 4; i++) assert.equal(await head(`worker-${i}`), 404);
+      assert.ok(!(await bucketNames(s3)).some((name) => name.startsWith('worker-')));
+    } finally {
+      s3.destroy();
+      await stop(master);
+    }
+    await assertIndexEqualsReplay(`${root}/db`);
+  });
+});
+
 describe('buckets on two masters of one JetStream stream', { skip: natsSkipReason() }, () => {
   let nats: NatsServer;
   let set: VolumeSet;
