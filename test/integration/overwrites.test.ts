@@ -66,6 +66,7 @@ describe('S3 overwrites of one key at once', () => {
   before(async () => {
     set = await startVolumes('embedded', 3);
     master = await startMaster(set.volumes, { replicas: 2, staleGraceMs: 50 });
+    assert.equal((await fetch(`${master.s3Url}/bucket`, { method: 'PUT' })).status, 200);
   });
   after(async () => {
     await master?.close();
@@ -185,6 +186,7 @@ describe('S3 overwrites in flight when the master dies', () => {
     const old = randomBytes(SIZE);
     // S3 on the main port: an SDK's request (amz-sdk-invocation-id) gets S3's answers.
     const s3 = { 'amz-sdk-invocation-id': 'test' };
+    assert.equal((await fetch(`${master.url}/bucket`, { method: 'PUT', headers: s3 })).status, 200);
     assert.equal((await fetch(url, { method: 'PUT', body: old, headers: s3 })).status, 200);
     const history = async () =>
       (await (await fetch(`${master.url}${key}?history`)).json()) as Array<{ seq: number; type: string; abandons?: number[] }>;
@@ -245,6 +247,7 @@ describe('S3 overwrites at once across HTTP workers', () => {
       const s3Port = Number(/S3 on port (\d+)/.exec(master.output())?.[1] ?? NaN);
       assert.ok(Number.isInteger(s3Port), `the S3 port is announced:\n${master.output()}`);
       const url = `http://127.0.0.1:${s3Port}/bucket/workers`;
+      assert.equal((await fetch(`http://127.0.0.1:${s3Port}/bucket`, { method: 'PUT' })).status, 200);
       assert.equal((await fetch(url, { method: 'PUT', body: 'old' })).status, 200);
       const history = async () => (await (await fetch(`${master.url}/bucket/workers?history`)).json()) as Array<{ type: string }>;
       // Several connections, so the workers' round robin gives both of them one.

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import {
   CopyObjectCommand,
+  CreateBucketCommand,
   GetObjectAclCommand,
   GetObjectCommand,
   HeadObjectCommand,
@@ -59,6 +60,7 @@ describe('S3 objects on a secured master', () => {
     set = await startVolumes('embedded', 3);
     master = await startMaster(set.volumes, {}, { credentials: parseCredentials(CREDENTIALS, 'credentials') });
     s3 = client(master.s3Url);
+    for (const Bucket of ['objects', 'open']) await s3.send(new CreateBucketCommand({ Bucket }));
   });
   after(async () => {
     s3?.destroy();
