@@ -16,7 +16,7 @@
 // the batch's events changed it: in a replay, a key written (WriteStarted, WriteCommitted) is
 // encoded once, and its pending record is never decoded back to be committed.
 import { encodedKey, isBucketChange, type ProjectedEvent } from '../events/event.js';
-import { BUCKET_RECORD_BYTES, evolveBucket, writeBucketRecord, type BucketRecord } from './buckets.js';
+import { bucketRecordBound, evolveBucket, writeBucketRecord, type BucketRecord } from './buckets.js';
 import { evolve, needsPrevious, type KeyRecord } from './evolve.js';
 import { recordBound, writeRecord } from './record.js';
 
@@ -142,7 +142,7 @@ export class PlanBuilder {
   /** Appends the put (or the remove) of a bucket's record. */
   private addBucketOp(record: BucketRecord | undefined, source: Buffer, keyStart: number, keyEnd: number): void {
     const nameLength = keyEnd - keyStart;
-    this.reserve(1 + 2 + nameLength + 4 + BUCKET_RECORD_BYTES);
+    this.reserve(1 + 2 + nameLength + 4 + bucketRecordBound(record));
     const buffer = this.buffer;
     buffer[this.length] = record ? BUCKET_PUT : BUCKET_REMOVE;
     buffer.writeUInt16BE(nameLength, this.length + 1);

@@ -54,9 +54,15 @@ export function requireBucket(index: IndexStore, name: string): void {
 /**
  * CreateBucket: BucketCreated, unless it is created already. Creating a bucket that exists
  * answers as S3 in us-east-1 answers its owner (there is one owner here): success. A bucket that
- * exists only because it holds keys is created by it, so it stays when they go.
+ * exists only because it holds keys is created by it, so it stays when they go. `location` is
+ * the LocationConstraint asked for, which GetBucketLocation answers (this store has no regions).
  */
-export async function createBucket(deps: KeyDeps, name: string, cause: Cause): Promise<'created' | 'existed'> {
+export async function createBucket(
+  deps: KeyDeps,
+  name: string,
+  cause: Cause,
+  location: string | null = null,
+): Promise<'created' | 'existed'> {
   const problem = bucketNameProblem(name);
   if (problem) throw new MkvError('MKV_INVALID_BUCKET_NAME', `The specified bucket is not valid: ${problem}`);
   if (deps.index.bucket(name)) return 'existed';
@@ -65,7 +71,7 @@ export async function createBucket(deps: KeyDeps, name: string, cause: Cause): P
     await deps.writer.unlock(name);
     return 'existed';
   }
-  await deps.writer.appendAndUnlock([{ key: name, cause, change: { type: 'BucketCreated' } }], name);
+  await deps.writer.appendAndUnlock([{ key: name, cause, change: { type: 'BucketCreated', location } }], name);
   return 'created';
 }
 

@@ -86,7 +86,7 @@ export async function compactLog(db: string, before: number, options: { quiet?: 
             time: untilTime,
             key: name,
             cause,
-            change: { type: 'BucketSnapshot', created: record.created, lastSeq: record.seq },
+            change: { type: 'BucketSnapshot', created: record.created, lastSeq: record.seq, location: record.location },
           });
       } finally {
         await scratch.close();

@@ -11,6 +11,7 @@ import {
   CreateMultipartUploadCommand,
   DeleteBucketCommand,
   DeleteObjectCommand,
+  GetBucketLocationCommand,
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
@@ -19,6 +20,7 @@ import {
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
+  type BucketLocationConstraint,
 } from '@aws-sdk/client-s3';
 import { indexDir } from '../../src/db/paths.js';
 import { IndexStore } from '../../src/index/index-store.js';
@@ -210,6 +212,22 @@ describe('S3 buckets', () => {
     assert.equal((await s3.send(new HeadBucketCommand({ Bucket: 'reborn' }))).$metadata.httpStatusCode, 200);
   });
 
+  test('GetBucketLocation answers the LocationConstraint the bucket was created with, none without one', async () => {
+    await s3.send(new CreateBucketCommand({ Bucket: 'located', CreateBucketConfiguration: { LocationConstraint: 'eu-west-1' } }));
+    assert.equal((await s3.send(new GetBucketLocationCommand({ Bucket: 'located' }))).LocationConstraint, 'eu-west-1');
+    await s3.send(new CreateBucketCommand({ Bucket: 'unlocated' }));
+    assert.equal((await s3.send(new GetBucketLocationCommand({ Bucket: 'unlocated' }))).LocationConstraint, undefined);
+    assert.deepEqual(await failure(s3.send(new GetBucketLocationCommand({ Bucket: 'never-made' }))), { name: 'NoSuchBucket', status: 404 });
+    const bad = await http(
+      'PUT',
+      `${master.url}/badly-located`,
+      '<CreateBucketConfiguration><LocationConstraint>no place/here</LocationConstraint></CreateBucketConfiguration>',
+      S3_AGENT,
+    );
+    assert.equal(bad.status, 400);
+    assert.equal(master.store.index.bucket('badly-located'), undefined);
+  });
+
   test('x-amz-expected-bucket-owner other than the owner is 403 AccessDenied', async () => {
     await s3.send(new CreateBucketCommand({ Bucket: 'owned' }));
     assert.equal((await s3.send(new HeadBucketCommand({ Bucket: 'owned', ExpectedBucketOwner: 'mkv' }))).$metadata.httpStatusCode, 200);
@@ -256,7 +274,13 @@ describe('buckets are the log’s', () => {
     const db = `${root}/db`;
     let master = await spawnMaster(['--volumes', set.volumes.join(','), '--db', db, '--segment-size', '2048']);
     let s3 = client(master.url);
-    for (const Bucket of ['kept-empty', 'kept-full', 'dropped']) await s3.send(new CreateBucketCommand({ Bucket }));
+    await s3.send(
+      new CreateBucketCommand({
+        Bucket: 'kept-empty',
+        CreateBucketConfiguration: { LocationConstraint: 'default' as BucketLocationConstraint },
+      }),
+    );
+    for (const Bucket of ['kept-full', 'dropped']) await s3.send(new CreateBucketCommand({ Bucket }));
     await s3.send(new PutObjectCommand({ Bucket: 'kept-full', Key: 'k', Body: 'v' }));
     for (let i = 0; i < 20; i++) assert.equal((await http('PUT', `${master.url}/filler/${i}`, `value ${i}`)).status, 201);
     await s3.send(new DeleteBucketCommand({ Bucket: 'dropped' }));
@@ -268,6 +292,7 @@ describe('buckets are the log’s', () => {
       buckets.map(([name]) => name),
       ['kept-empty', 'kept-full'],
     );
+    assert.equal(buckets[0]![1].location, 'default');
     await assertIndexEqualsReplay(db);
 
     // Rebuilt from the log, in place.

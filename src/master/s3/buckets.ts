@@ -7,8 +7,8 @@ import { allows } from '../../auth/credentials.js';
 import { MkvError } from '../../errors.js';
 import { createBucket as create, deleteBucket as remove, listBuckets as list, requireBucket } from '../../keys/buckets.js';
 import { apiCause, type MasterDeps } from '../deps.js';
-import { element } from './xml.js';
-import { xmlResponse } from './s3.js';
+import { childElements, element, escapeXml, parseXml } from './xml.js';
+import { readXmlBody, xmlResponse } from './s3.js';
 
 /** The one owner of every bucket here (a single account): ListBuckets' and the ACLs' Owner ID. */
 export const OWNER_ID = 'mkv';
@@ -75,10 +75,28 @@ export function headBucket(ctx: Context, deps: MasterDeps, bucket: string): void
   ctx.status = 200;
 }
 
-/** CreateBucket: 200, created or already there (S3 in us-east-1, to its owner); 400 InvalidBucketName. */
+/** The LocationConstraint of a CreateBucketConfiguration body (null: no body, or none named). */
+async function locationOf(ctx: Context, deps: MasterDeps): Promise<string | null> {
+  const length = ctx.get('content-length');
+  if ((length === '' || length === '0') && ctx.get('transfer-encoding') === '') return null;
+  const xml = await readXmlBody(ctx, deps);
+  if (xml.trim() === '') return null;
+  const [constraint] = childElements(parseXml(xml, 'CreateBucketConfiguration'), 'LocationConstraint');
+  const location = constraint?.text.trim() ?? '';
+  if (location === '') return null;
+  if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/.test(location))
+    throw new MkvError('MKV_BAD_XML', `${JSON.stringify(location.slice(0, 80))} is not a LocationConstraint`);
+  return location;
+}
+
+/**
+ * CreateBucket: 200, created or already there (S3 in us-east-1, to its owner); 400
+ * InvalidBucketName. A LocationConstraint it names is kept for GetBucketLocation.
+ */
 export async function createBucket(ctx: Context, deps: MasterDeps, bucket: string): Promise<void> {
   authorize(identityOf(ctx.req), 'write', `/${bucket}/`);
-  await create(deps, bucket, apiCause(ctx.state.client as string | null));
+  const location = await locationOf(ctx, deps);
+  await create(deps, bucket, apiCause(ctx.state.client as string | null), location);
   ctx.status = 200;
   ctx.set('Location', `/${bucket}`);
   ctx.body = '';
@@ -91,10 +109,11 @@ export async function deleteBucket(ctx: Context, deps: MasterDeps, bucket: strin
   ctx.status = 204;
 }
 
-/** GetBucketLocation: the default region (an empty LocationConstraint means us-east-1). */
+/** GetBucketLocation: the LocationConstraint it was created with, else none (an empty one means us-east-1). */
 export function bucketLocation(ctx: Context, deps: MasterDeps, bucket: string): void {
   authorizeBucket(ctx, deps, bucket, 'list');
-  xmlResponse(ctx, 'LocationConstraint', []);
+  const location = deps.index.bucket(bucket)?.location ?? null;
+  xmlResponse(ctx, 'LocationConstraint', location === null ? [] : [escapeXml(location)]);
 }
 
 /** GetBucketVersioning: versioning was never enabled. */
