@@ -40,6 +40,8 @@ export const ErrorCodes = {
   MKV_NO_SUCH_BUCKET: 404,
   /** CreateBucket of a name S3 does not allow (3 to 63 of a-z 0-9 . -, ...). */
   MKV_INVALID_BUCKET_NAME: 400,
+  /** CreateBucket of a bucket another access key created. */
+  MKV_BUCKET_EXISTS: 409,
   MKV_EMPTY_BODY: 411,
   MKV_TOO_MANY_KEYS: 413,
   MKV_VOLUME_FAILED: 500,

@@ -78,10 +78,16 @@ export type StaleRemoved = { type: 'StaleRemoved'; version: number };
 export type ObjectSnapshot = { type: 'ObjectSnapshot'; state: ObjectState; lastSeq: number; lastTime: number };
 export type ObjectDiscovered = { type: 'ObjectDiscovered'; volumes: string[]; size: number | null; version: number };
 /** S3 CreateBucket, DeleteBucket: the event's key is the bucket's name (no leading slash, so no key's). */
-export type BucketCreated = { type: 'BucketCreated'; location: string | null };
+export type BucketCreated = { type: 'BucketCreated'; location: string | null; owner: string | null };
 export type BucketDeleted = { type: 'BucketDeleted' };
 /** A created bucket as a compaction found it. */
-export type BucketSnapshot = { type: 'BucketSnapshot'; created: number; lastSeq: number; location: string | null };
+export type BucketSnapshot = {
+  type: 'BucketSnapshot';
+  created: number;
+  lastSeq: number;
+  location: string | null;
+  owner: string | null;
+};
 export type KeyRelocated = { type: 'KeyRelocated'; volumes: string[] };
 export type KeyDiscovered = { type: 'KeyDiscovered'; volumes: string[]; size: number | null; md5: string | null };
 export type ReplicaRepaired = { type: 'ReplicaRepaired'; volume: string; source: string };

@@ -12,6 +12,7 @@
 // that lock is conditional on the name's last event, so two masters cannot both decide on it.
 import { MkvError } from '../errors.js';
 import type { Cause } from '../events/event.js';
+import type { BucketRecord } from '../index/buckets.js';
 import type { IndexStore } from '../index/index-store.js';
 import { MAX_KEY_BYTES, prefixEnd } from '../index/index-store.js';
 import type { KeyDeps } from './deps.js';
@@ -51,28 +52,43 @@ export function requireBucket(index: IndexStore, name: string): void {
   if (!bucketExists(index, name)) throw noSuchBucket();
 }
 
+/** A created bucket's record, unless another `owner` created it (409 BucketAlreadyExists: S3's names are everyone's). */
+function createdBy(index: IndexStore, name: string, owner: string | null): BucketRecord | undefined {
+  const record = index.bucket(name);
+  if (record && record.owner !== null && owner !== null && record.owner !== owner)
+    throw new MkvError('MKV_BUCKET_EXISTS', 'The requested bucket name is not available: another access key created it');
+  return record;
+}
+
 /**
  * CreateBucket: BucketCreated, unless it is created already. Creating a bucket that exists
- * answers as S3 in us-east-1 answers its owner (there is one owner here): success. A bucket that
- * exists only because it holds keys is created by it, so it stays when they go. `location` is
- * the LocationConstraint asked for, which GetBucketLocation answers (this store has no regions).
+ * answers as S3 in us-east-1 answers its owner: success; one another access key created is 409
+ * BucketAlreadyExists (`owner` is the caller's access key with --credentials, null without). A
+ * bucket that exists only because it holds keys is created by it, so it stays when they go.
+ * `location` is the LocationConstraint asked for, which GetBucketLocation answers (this store
+ * has no regions).
  */
 export async function createBucket(
   deps: KeyDeps,
   name: string,
   cause: Cause,
-  location: string | null = null,
+  options: { location?: string | null; owner?: string | null } = {},
 ): Promise<'created' | 'existed'> {
   const problem = bucketNameProblem(name);
   if (problem) throw new MkvError('MKV_INVALID_BUCKET_NAME', `The specified bucket is not valid: ${problem}`);
-  if (deps.index.bucket(name)) return 'existed';
+  const owner = options.owner ?? null;
+  if (createdBy(deps.index, name, owner)) return 'existed';
   await deps.writer.lock(name);
-  if (deps.index.bucket(name)) {
-    await deps.writer.unlock(name);
-    return 'existed';
+  let appended = false;
+  try {
+    if (createdBy(deps.index, name, owner)) return 'existed';
+    appended = true;
+    const change = { type: 'BucketCreated' as const, location: options.location ?? null, owner };
+    await deps.writer.appendAndUnlock([{ key: name, cause, change }], name);
+    return 'created';
+  } finally {
+    if (!appended) await deps.writer.unlock(name);
   }
-  await deps.writer.appendAndUnlock([{ key: name, cause, change: { type: 'BucketCreated', location } }], name);
-  return 'created';
 }
 
 /**

@@ -86,7 +86,13 @@ export async function compactLog(db: string, before: number, options: { quiet?: 
             time: untilTime,
             key: name,
             cause,
-            change: { type: 'BucketSnapshot', created: record.created, lastSeq: record.seq, location: record.location },
+            change: {
+              type: 'BucketSnapshot',
+              created: record.created,
+              lastSeq: record.seq,
+              location: record.location,
+              owner: record.owner,
+            },
           });
       } finally {
         await scratch.close();

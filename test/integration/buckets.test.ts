@@ -22,6 +22,7 @@ import {
   S3Client,
   type BucketLocationConstraint,
 } from '@aws-sdk/client-s3';
+import { parseCredentials } from '../../src/auth/credentials.js';
 import { indexDir } from '../../src/db/paths.js';
 import { IndexStore } from '../../src/index/index-store.js';
 import type { BucketRecord } from '../../src/index/buckets.js';
@@ -41,12 +42,12 @@ import {
 } from '../helpers/cluster.js';
 import { natsSkipReason, startNats, type NatsServer } from '../helpers/nats.js';
 
-function client(url: string): S3Client {
+function client(url: string, accessKeyId = 'test', secretAccessKey = 'test'): S3Client {
   return new S3Client({
     endpoint: url,
     forcePathStyle: true,
     region: 'us-east-1',
-    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+    credentials: { accessKeyId, secretAccessKey },
     maxAttempts: 1,
   });
 }
@@ -240,6 +241,39 @@ describe('S3 buckets', () => {
       { name: 'AccessDenied', status: 403 },
     );
     assert.equal(master.store.index.get('/owned/k'), undefined);
+  });
+});
+
+describe('S3 buckets with --credentials', () => {
+  let set: VolumeSet;
+  let master: TestMaster;
+  before(async () => {
+    set = await startVolumes('embedded', 3);
+    master = await startMaster(set.volumes, {}, { credentials: parseCredentials('one:one-secret\ntwo:two-secret\n', 'credentials') });
+  });
+  after(async () => {
+    await master?.close();
+    await set?.close();
+    if (master) removeDir(master.db);
+  });
+
+  test('CreateBucket of a bucket another access key created is 409 BucketAlreadyExists; its creator gets 200 again', async () => {
+    const one = client(master.url, 'one', 'one-secret');
+    const two = client(master.url, 'two', 'two-secret');
+    try {
+      await one.send(new CreateBucketCommand({ Bucket: 'first-come' }));
+      assert.equal(master.store.index.bucket('first-come')?.owner, 'one');
+      assert.equal((await one.send(new CreateBucketCommand({ Bucket: 'first-come' }))).$metadata.httpStatusCode, 200);
+      assert.deepEqual(await failure(two.send(new CreateBucketCommand({ Bucket: 'first-come' }))), {
+        name: 'BucketAlreadyExists',
+        status: 409,
+      });
+      // The credentials file says who may do what in it: the other key may still use it.
+      await two.send(new PutObjectCommand({ Bucket: 'first-come', Key: 'k', Body: 'v' }));
+    } finally {
+      one.destroy();
+      two.destroy();
+    }
   });
 });
 

@@ -121,10 +121,10 @@ describe('event encoding', () => {
       { type: 'KeyDiscovered', volumes: ['c:3'], size: 5, md5: 'ab' },
       { type: 'ReplicaRepaired', volume: 'c:3/sv01', source: 'a:1/sv00' },
       { type: 'KeySnapshot', state: 'unlinked', volumes: ['a:1'], size: 9, md5: null, lastSeq: 77, lastTime: 1_700_000_000_000 },
-      { type: 'BucketCreated', location: null },
-      { type: 'BucketCreated', location: 'eu-west-1' },
+      { type: 'BucketCreated', location: null, owner: null },
+      { type: 'BucketCreated', location: 'eu-west-1', owner: 'ops' },
       { type: 'BucketDeleted' },
-      { type: 'BucketSnapshot', created: 1_600_000_000_000, lastSeq: 78, location: 'default' },
+      { type: 'BucketSnapshot', created: 1_600_000_000_000, lastSeq: 78, location: 'default', owner: 'anonymous' },
     ];
     for (const [i, change] of changes.entries()) {
       const event: LogEvent = {

@@ -94,9 +94,12 @@ async function locationOf(ctx: Context, deps: MasterDeps): Promise<string | null
  * InvalidBucketName. A LocationConstraint it names is kept for GetBucketLocation.
  */
 export async function createBucket(ctx: Context, deps: MasterDeps, bucket: string): Promise<void> {
-  authorize(identityOf(ctx.req), 'write', `/${bucket}/`);
+  const identity = identityOf(ctx.req);
+  authorize(identity, 'write', `/${bucket}/`);
   const location = await locationOf(ctx, deps);
-  await create(deps, bucket, apiCause(ctx.state.client as string | null), location);
+  // Without --credentials every caller is the same one: buckets have no owner to tell apart.
+  const owner = deps.credentials ? identity.name : null;
+  await create(deps, bucket, apiCause(ctx.state.client as string | null), { location, owner });
   ctx.status = 200;
   ctx.set('Location', `/${bucket}`);
   ctx.body = '';

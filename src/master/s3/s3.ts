@@ -88,6 +88,7 @@ const S3_ERRORS: Partial<Record<ErrorCode, [string, number]>> = {
   MKV_BUCKET_NOT_EMPTY: ['BucketNotEmpty', 409],
   MKV_NO_SUCH_BUCKET: ['NoSuchBucket', 404],
   MKV_INVALID_BUCKET_NAME: ['InvalidBucketName', 400],
+  MKV_BUCKET_EXISTS: ['BucketAlreadyExists', 409],
   MKV_BAD_KEY: ['InvalidURI', 400],
   MKV_KEY_TOO_LONG: ['KeyTooLongError', 400],
   MKV_BAD_QUERY: ['InvalidArgument', 400],
