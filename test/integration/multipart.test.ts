@@ -14,6 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
+  CreateBucketCommand,
   CreateMultipartUploadCommand,
   GetObjectAttributesCommand,
   GetObjectCommand,
@@ -77,6 +78,7 @@ describe('S3 multipart upload as S3 answers it', () => {
     master = await startMaster(set.volumes, {}, { credentials: parseCredentials(CREDENTIALS, 'credentials') });
     s3 = client(master.url);
     writer = client(master.url, 'writer');
+    for (const Bucket of ['src', 'dst']) await s3.send(new CreateBucketCommand({ Bucket }));
     await s3.send(new PutObjectCommand({ Bucket: 'src', Key: 'big', Body: source }));
   });
   after(async () => {
