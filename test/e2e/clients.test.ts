@@ -84,6 +84,30 @@ describe(`real S3 clients against an mkv cluster (${hasNginx() ? 'nginx' : 'embe
     removeDir(work);
   });
 
+  test(
+    "the README's client lines, word for word (its port changed for the test's)",
+    {
+      skip:
+        missing('aws', ['--version'], 'apt-get install awscli') ||
+        missing('rclone', ['version'], 'apt-get install rclone') ||
+        missing('restic', ['version'], 'apt-get install restic'),
+    },
+    async () => {
+      const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
+      const block = /With `npm start` running[^\n]*\n\n```sh\n([\s\S]*?)```/.exec(readme)?.[1];
+      assert.ok(block, 'the README has its block of client lines');
+      const port = new URL(endpoint).port;
+      const dir = join(work, 'readme');
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, 'video.mp4'), randomBytes(MB));
+      const script = `set -e\n${block.replaceAll('localhost:3000', `127.0.0.1:${port}`)}`;
+      const { stdout } = await run('bash', ['-c', script], { cwd: dir, env: clientEnv({ HOME: dir }), timeout: 120_000 });
+      assert.match(stdout, /\svideo\.mp4$/m, 'aws s3 ls, unsigned, lists what aws s3 cp wrote');
+      assert.match(stdout, /^2026\/$/m, 'rclone lsf lists the bucket');
+      assert.match(stdout, /created restic repository/);
+    },
+  );
+
   describe('aws s3', { skip: missing('aws', ['--version'], 'apt-get install awscli') }, () => {
     const aws = async (args: string[], options: { s3Port?: boolean } = {}) =>
       (
