@@ -19,6 +19,13 @@ export const upFlags = defineFlags({
   's3-port': { type: 'integer', help: 'S3 port (every request an S3 one, signed or not); default PORT + 200' },
   sync: serverFlags.sync,
   v: serverFlags.v,
+  // The original's flags that mean the same for a local cluster as for a master (the others are ignored, as --help says).
+  replicas: serverFlags.replicas,
+  subvolumes: serverFlags.subvolumes,
+  protect: serverFlags.protect,
+  md5sum: serverFlags.md5sum,
+  voltimeout: serverFlags.voltimeout,
+  fallback: serverFlags.fallback,
 });
 
 const nginxVolumeScript = fileURLToPath(new URL('../../../nginx/volume', import.meta.url));
@@ -69,6 +76,12 @@ export async function upCommand(flags: Options<typeof upFlags>): Promise<void> {
       volumes: volumePorts.map((volumePort) => `${host === '0.0.0.0' ? 'localhost' : host}:${volumePort}`),
       sync: flags.sync,
       v: flags.v,
+      replicas: flags.replicas,
+      subvolumes: flags.subvolumes,
+      protect: flags.protect,
+      md5sum: flags.md5sum,
+      voltimeout: flags.voltimeout,
+      fallback: flags.fallback,
       'admin-port': flags['admin-port'] ?? port + 100,
       's3-port': flags['s3-port'] ?? port + 200,
     });

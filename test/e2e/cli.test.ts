@@ -99,7 +99,7 @@ test('package.json runs `mkv up` on npm start and names the bin mkv', () => {
   assert.match(pkg.scripts.start!, /main\.js up/);
 });
 
-test('mkv up: a master and three volumes that curl -L can use; Ctrl-C stops all of it', async () => {
+test('mkv up: a master and three volumes that curl -L can use, with the original flags that mean something to it; Ctrl-C stops all of it', async () => {
   const data = tempDir('mkv-up-');
   dirs.push(data);
   // mkv up takes PORT and the three after it; another process may hold one of them, so try
@@ -111,9 +111,13 @@ test('mkv up: a master and three volumes that curl -L can use; Ctrl-C stops all 
   for (let attempt = 0; attempt < 5 && !child; attempt++) {
     port = await fourFreePorts();
     const admin = await freePort();
-    const candidate = spawn(process.execPath, [mkvBin, 'up', '--port', String(port), '--admin-port', String(admin), '--data', data], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const candidate = spawn(
+      process.execPath,
+      [mkvBin, 'up', '--port', String(port), '--admin-port', String(admin), '--data', data, '-replicas', '2', '-protect'],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     output = '';
     candidate.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     candidate.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -135,8 +139,9 @@ test('mkv up: a master and three volumes that curl -L can use; Ctrl-C stops all 
     assert.equal((await http('PUT', `${url}/wehave`, 'bigswag')).status, 201);
     assert.equal((await getFollowing(`${url}/wehave`)).text, 'bigswag');
     const volumes = (await http('GET', `${url}/wehave`)).headers['key-volumes']!.split(',');
-    assert.equal(volumes.length, 3);
+    assert.equal(volumes.length, 2, '-replicas 2');
     assert.ok(volumes.every((volume) => /^127\.0\.0\.1:\d+\/sv[0-9A-F]{2}$/.test(volume)));
+    assert.equal((await http('DELETE', `${url}/wehave`)).status, 403, '-protect: a DELETE needs an UNLINK first');
   } finally {
     child.kill('SIGINT');
   }
