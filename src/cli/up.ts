@@ -49,7 +49,9 @@ export async function upCommand(flags: Options<typeof upFlags>): Promise<void> {
   const volumePorts = [port + 1, port + 2, port + 3];
   const embedded: Server[] = [];
   const children: ChildProcess[] = [];
+  let stopping = false;
   const stopVolumes = async () => {
+    stopping = true;
     for (const child of children) child.kill('SIGTERM');
     await Promise.all(embedded.map((server) => new Promise((done) => server.close(done))));
   };
@@ -63,6 +65,13 @@ export async function upCommand(flags: Options<typeof upFlags>): Promise<void> {
           stdio: ['ignore', 'inherit', 'inherit'],
         });
         children.push(child);
+        // A volume that stops while the cluster runs is said at once: its keys fail from now on.
+        child.once('exit', (code, signal) => {
+          if (!stopping)
+            process.stderr.write(
+              `mkv up: the nginx volume on port ${volumePort} exited (${signal ?? `code ${code}`}); its keys cannot be read or written until mkv up is started again\n`,
+            );
+        });
         await waitForPort(host, volumePort, child);
       } else {
         embedded.push((await startVolume(dir, volumePort, host)).server);
