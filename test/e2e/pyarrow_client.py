@@ -12,9 +12,12 @@ import pyarrow.parquet as pq
 
 mode, endpoint, bucket = sys.argv[1:4]
 if mode == 'signed':
-    fs = pafs.S3FileSystem(access_key='client', secret_key='client-secret', endpoint_override=endpoint, scheme='http', region='us-east-1')
+    fs = pafs.S3FileSystem(access_key='client', secret_key='client-secret', endpoint_override=endpoint, scheme='http', region='us-east-1',
+                           allow_bucket_creation=True)
 else:
-    fs = pafs.S3FileSystem(anonymous=True, endpoint_override=endpoint, scheme='http', region='us-east-1')
+    fs = pafs.S3FileSystem(anonymous=True, endpoint_override=endpoint, scheme='http', region='us-east-1', allow_bucket_creation=True)
+# A bucket is made before it is written into, as on S3 (an existing one is left as it is).
+fs.create_dir(bucket)
 
 rows = 400_000
 table = pa.table({'id': pa.array(range(rows), pa.int64()), 'name': pa.array([f'row {i:07d}' for i in range(rows)])})
