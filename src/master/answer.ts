@@ -16,9 +16,33 @@ export interface Answer {
 /** The Content-Type Koa gives a text body, and every native answer has. */
 const TEXT = 'text/plain; charset=utf-8';
 
-/** Whether the request's body was not read to its end: closing beats reading a gigabyte for nothing. */
-function unread(request: IncomingMessage): boolean {
-  return !request.complete;
+/** How much of a refused body is read and dropped, and for how long, before the connection is cut. */
+const DROP_BYTES = 8 * 1024 * 1024;
+const DROP_MS = 10_000;
+
+/**
+ * What an answer does with a body it did not read to its end. One never read at all (a refusal
+ * before it, a key that exists) is read and dropped after the answer, up to DROP_BYTES within
+ * DROP_MS, the connection kept: closing a socket with bytes still arriving resets it, and a
+ * client still sending then loses the answer (curl: "Send failure: Broken pipe", no status),
+ * while a client that sees the answer stops sending. A body read in part (it stalled or failed
+ * its check) is cut off at once: Connection: close. Returns whether the connection closes.
+ */
+function settleUnread(request: IncomingMessage): boolean {
+  if (request.complete) return false;
+  if (request.readableDidRead || request.destroyed || !request.socket) return true;
+  const socket = request.socket;
+  let dropped = 0;
+  const timer = setTimeout(() => socket.destroy(), DROP_MS);
+  timer.unref();
+  request.on('data', (chunk: Buffer) => {
+    dropped += chunk.length;
+    if (dropped > DROP_BYTES) socket.destroy();
+  });
+  request.once('end', () => clearTimeout(timer));
+  request.once('close', () => clearTimeout(timer));
+  request.resume();
+  return false;
 }
 
 /** On every answer: a browser shown an error that echoes a key takes it for what its type says, never for HTML. */
@@ -29,7 +53,7 @@ export function writeAnswer(request: IncomingMessage, response: ServerResponse, 
   response.statusCode = answer.status;
   response.setHeader(...NO_SNIFF);
   if (answer.headers) for (const name in answer.headers) response.setHeader(name, answer.headers[name]!);
-  if (unread(request)) response.setHeader('Connection', 'close');
+  if (settleUnread(request)) response.setHeader('Connection', 'close');
   if (answer.status === 204) {
     response.end();
     return;
@@ -44,7 +68,7 @@ export function writeAnswer(request: IncomingMessage, response: ServerResponse, 
 export function applyAnswer(ctx: Context, answer: Answer): void {
   ctx.status = answer.status;
   if (answer.headers) ctx.set(answer.headers);
-  if (unread(ctx.req)) ctx.set('Connection', 'close');
+  if (settleUnread(ctx.req)) ctx.set('Connection', 'close');
   if (answer.status === 204) return;
   ctx.type = answer.type ?? TEXT;
   ctx.body = answer.body ?? '';

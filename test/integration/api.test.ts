@@ -288,6 +288,28 @@ function apiSuite(kind: 'embedded' | 'nginx', skip: string | false, nativePath =
       }
     });
 
+    test('a big PUT refused before its body is read gets its answer, not a reset, while the client is still sending', async () => {
+      assert.equal((await http('PUT', `${url}/refused-big`, 'exists')).status, 201);
+      for (let round = 0; round < 5; round++) {
+        // As curl without Expect: the whole body goes out, and the answer is read when it comes.
+        const socket = connect(master.port, '127.0.0.1');
+        const errors: string[] = [];
+        socket.on('error', (error: NodeJS.ErrnoException) => errors.push(error.code ?? error.message));
+        let answer = '';
+        const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+        socket.on('data', (chunk: Buffer) => (answer += chunk.toString('latin1')));
+        const size = 32 * 1024 * 1024;
+        socket.write(`PUT /refused-big HTTP/1.1\r\nHost: x\r\nContent-Length: ${size}\r\n\r\n`);
+        const chunk = Buffer.alloc(256 * 1024, 0x41);
+        for (let sent = 0; sent < size && answer === '' && !socket.destroyed; sent += chunk.length)
+          if (!socket.write(chunk)) await new Promise((resolve) => socket.once('drain', resolve).once('close', resolve));
+        socket.end();
+        await closed;
+        assert.match(answer, /^HTTP\/1\.1 403 /, `round ${round}: the answer arrived (${answer.slice(0, 40)})`);
+        assert.deepEqual(errors, [], `round ${round}: no reset under the answer`);
+      }
+    });
+
     test('a PUT over an unlinked key whose client goes away mid-body leaves the unlinked value for LINK', async () => {
       assert.equal((await http('PUT', `${url}/kept-unlinked`, 'the original')).status, 201);
       assert.equal((await http('UNLINK', `${url}/kept-unlinked`)).status, 204);
