@@ -42,6 +42,12 @@ export const ErrorCodes = {
   MKV_INVALID_BUCKET_NAME: 400,
   /** CreateBucket of a bucket another access key created. */
   MKV_BUCKET_EXISTS: 409,
+  /** GetBucketTagging: no bucket has tags here. */
+  MKV_NO_TAG_SET: 404,
+  /** More user metadata (x-amz-meta-*) than S3 keeps, 2 KB. */
+  MKV_METADATA_TOO_LARGE: 400,
+  /** A conditional write (If-Match, If-None-Match) that races another write of its key. */
+  MKV_CONDITIONAL_CONFLICT: 409,
   MKV_EMPTY_BODY: 411,
   MKV_TOO_MANY_KEYS: 413,
   MKV_VOLUME_FAILED: 500,

@@ -131,6 +131,8 @@ function needOf(method: string, path: string, query: URLSearchParams, s3: boolea
     case 'DELETE':
       // Aborting an upload destroys parts others may have sent: as any destruction, it needs delete.
       if (query.has('uploadId')) return { rights: ['delete'], key: path };
+      // DeleteObjectTagging removes no value (no key has tags here: master/s3/tagging.ts).
+      if (s3 && query.has('tagging')) return { rights: ['write'], key: bucketLevel ? bucket : path };
       return { rights: ['delete'], key: bucketLevel ? bucket : path };
     case 'UNLINK':
       return { rights: ['delete'], key: path };

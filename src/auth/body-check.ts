@@ -79,9 +79,17 @@ function base64Digest(text: string, algorithm: ChecksumAlgorithm | 'md5'): Buffe
 
 /** The algorithm an x-amz-checksum-* name (a header, or a trailer aws-chunked carries) is for; MKV_BAD_REQUEST for one S3 does not have. */
 export function checksumAlgorithm(name: string): ChecksumAlgorithm {
-  const algorithm = name.toLowerCase().slice('x-amz-checksum-'.length);
+  return checksumAlgorithmOf(name.slice('x-amz-checksum-'.length), name);
+}
+
+/**
+ * The algorithm a value of x-amz-checksum-algorithm (or x-amz-sdk-checksum-algorithm, the
+ * SDK's word for what it sends) names, any case; MKV_BAD_REQUEST for one S3 does not have.
+ */
+export function checksumAlgorithmOf(value: string, said = value): ChecksumAlgorithm {
+  const algorithm = value.trim().toLowerCase();
   if (!(CHECKSUM_ALGORITHMS as readonly string[]).includes(algorithm))
-    throw new MkvError('MKV_BAD_REQUEST', `${name} is not a checksum S3 knows (${CHECKSUM_ALGORITHMS.join(', ')})`);
+    throw new MkvError('MKV_BAD_REQUEST', `${said} is not a checksum S3 knows (${CHECKSUM_ALGORITHMS.join(', ')})`);
   return algorithm as ChecksumAlgorithm;
 }
 

@@ -13,7 +13,8 @@
 // An S3 overwrite holds no lock while its value streams: other overwrites of the key may
 // overlap it (S3 takes them all; the last to commit wins). The writer starts and ends it in the
 // key's turn, and refuses the key's lock to anything else while it is in flight.
-import { MkvError } from '../errors.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { isMkvError, MkvError } from '../errors.js';
 import type { EventInput, LogEvent } from '../events/event.js';
 import type { KeyRecord } from '../index/evolve.js';
 import { recordSeq, type RecordReader, type Writer } from '../writer/writer.js';
@@ -88,6 +89,40 @@ export async function beginWrite(
       await writer.unlock(key);
     },
   };
+}
+
+/** How long a write S3 takes whatever else is in flight waits for a key's lock another write or delete holds. */
+export const LOCK_PATIENCE_MS = 60_000;
+
+/**
+ * beginWrite for a write S3 takes whatever else is in flight (an unconditional PutObject, a
+ * CompleteMultipartUpload): a key whose lock another write or delete holds (the first write of a
+ * new key holds it while its value streams) is tried again, a few milliseconds apart, until that
+ * one has ended, for up to `patienceMs`; then MKV_KEY_LOCKED. The body waits unread meanwhile. A
+ * refusal the record itself gives (a write in flight on another master) is not waited for.
+ */
+export async function beginWriteWhenFree(
+  writer: Writer,
+  index: RecordReader,
+  key: string,
+  decide: (record: KeyRecord | undefined) => Decision,
+  patienceMs = LOCK_PATIENCE_MS,
+): Promise<KeyWrite> {
+  const deadline = Date.now() + patienceMs;
+  let refusal: MkvError | undefined;
+  const decideNoting = (record: KeyRecord | undefined): Decision => {
+    const decision = decide(record);
+    refusal = decision instanceof MkvError ? decision : undefined;
+    return decision;
+  };
+  for (let pause = 2; ; pause = Math.min(pause * 2, 50)) {
+    try {
+      return await beginWrite(writer, index, key, decideNoting);
+    } catch (error) {
+      if (!isMkvError(error, 'MKV_KEY_LOCKED') || error === refusal || Date.now() + pause > deadline) throw error;
+    }
+    await sleep(pause);
+  }
 }
 
 function overwriteAlone(decision: Decision): decision is [EventInput] {

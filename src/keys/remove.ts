@@ -9,7 +9,7 @@ import { MkvError } from '../errors.js';
 import type { Cause, Change } from '../events/event.js';
 import { allBlobs, inFlight, type KeyRecord, type KeyState } from '../index/evolve.js';
 import type { KeyDeps } from './deps.js';
-import { beginWrite, inFlightElsewhere, type Decision } from './key-write.js';
+import { beginWrite, beginWriteWhenFree, inFlightElsewhere, type Decision } from './key-write.js';
 import { removeBlobs } from './replicas.js';
 
 function notFound(): MkvError {
@@ -24,14 +24,24 @@ export function beingDeleted(): MkvError {
   );
 }
 
-/**
- * DELETE: removes the key and its blob from every replica; returns the seq of KeyDeleted.
- * `expected`, when given, must hold of the record (else MKV_NOT_FOUND): gc deletes only the
- * record it looked at.
- */
-export async function deleteKey(deps: KeyDeps, key: string, cause: Cause, expected?: (record: KeyRecord) => boolean): Promise<number> {
-  return removeKey(deps, key, cause, { type: 'KeyDeleted' }, (record) => {
-    if (!record || (expected && !expected(record))) return notFound();
+/** What a DELETE asks beyond removing the key. */
+export interface DeleteOptions {
+  /**
+   * Asked of the record under the key's lock; what it returns is the answer instead: gc deletes
+   * only the record it looked at, S3's If-Match only the value it names.
+   */
+  refuse?: (record: KeyRecord | undefined) => MkvError | undefined;
+  /** Wait for a write or delete of the key in flight to end (S3 takes both), instead of MKV_KEY_LOCKED. */
+  waitTurn?: boolean;
+}
+
+/** DELETE: removes the key and its blob from every replica; returns the seq of KeyDeleted. */
+export async function deleteKey(deps: KeyDeps, key: string, cause: Cause, options: DeleteOptions = {}): Promise<number> {
+  const { refuse, waitTurn = false } = options;
+  return removeKey(deps, key, cause, { type: 'KeyDeleted' }, waitTurn, (record) => {
+    const refusal = refuse?.(record);
+    if (refusal) return refusal;
+    if (!record) return notFound();
     if (record.state === 'pending') return inFlightElsewhere(deps, record) ?? [];
     if (record.state === 'deleting') return [];
     if (record.state === 'live' && deps.config.protect)
@@ -42,7 +52,7 @@ export async function deleteKey(deps: KeyDeps, key: string, cause: Cause, expect
 
 /** gc: cleans up a write that never committed (a pending key) when it is still the record `seq`. */
 export async function abandonPendingWrite(deps: KeyDeps, key: string, seq: number, cause: Cause, reason: string): Promise<number> {
-  return removeKey(deps, key, cause, { type: 'WriteAborted', reason }, (record) =>
+  return removeKey(deps, key, cause, { type: 'WriteAborted', reason }, false, (record) =>
     record?.state === 'pending' && record.seq === seq ? [] : notFound(),
   );
 }
@@ -69,9 +79,10 @@ async function removeKey(
   key: string,
   cause: Cause,
   last: Change,
+  waitTurn: boolean,
   decide: (record: KeyRecord | undefined) => Decision,
 ): Promise<number> {
-  const write = await beginWrite(deps.writer, deps.index, key, decide);
+  const write = await (waitTurn ? beginWriteWhenFree : beginWrite)(deps.writer, deps.index, key, decide);
   try {
     const record = write.record!; // decide refused a key without one
     // Every blob the key has: its value's, an overwrite's in flight, earlier values' left over.

@@ -24,14 +24,14 @@
 //            └─ 'data' ─▶ md5, byte count, body timeout
 import { createHash } from 'node:crypto';
 import { PassThrough, type Readable } from 'node:stream';
-import { MkvError } from '../errors.js';
+import { isMkvError, MkvError } from '../errors.js';
 import type { Cause, Change, Checksum, Part } from '../events/event.js';
 import { inFlight, toState, type KeyRecord } from '../index/evolve.js';
 import { blobPath, keyToVolumes } from '../placement.js';
 import type { KeyDeps } from './deps.js';
 import { checkKeyFits } from './key-limits.js';
 import { checkWriteCondition, type WriteCondition } from './write-condition.js';
-import { beginWrite, inFlightElsewhere, type Decision, type KeyWrite } from './key-write.js';
+import { beginWrite, beginWriteWhenFree, inFlightElsewhere, type Decision, type KeyWrite } from './key-write.js';
 import { beingDeleted } from './remove.js';
 import { removeBlobs, removeReplicas } from './replicas.js';
 import { deadBody, readSmallBody, watchBodyRate } from './slow-body.js';
@@ -106,13 +106,17 @@ export async function storeValue(
     source.length !== undefined && source.length <= SMALL_VALUE_BYTES
       ? await readWhole(source.body, source.length, deps.config.bodyTimeoutMs)
       : undefined;
-  const write = await beginWrite(
-    deps.writer,
-    deps.index,
-    key,
-    (record) => decideStore(deps, key, record, targetVolumes, cause, s3 !== undefined, mayReplace, condition),
-    condition === undefined,
-  );
+  const decide = (record: KeyRecord | undefined) =>
+    decideStore(deps, key, record, targetVolumes, cause, s3 !== undefined, mayReplace, condition);
+  const write = await (s3 && condition === undefined
+    ? // S3 takes every unconditional write of a key, the last to end wins: one that finds the key held waits its turn.
+      beginWriteWhenFree(deps.writer, deps.index, key, decide)
+    : beginWrite(deps.writer, deps.index, key, decide, condition === undefined).catch((error: unknown) => {
+        // A conditional write that races another: S3's ConditionalRequestConflict.
+        if (condition && isMkvError(error, 'MKV_KEY_LOCKED'))
+          throw new MkvError('MKV_CONDITIONAL_CONFLICT', 'A conflicting operation occurred: another write of this key is in flight; retry');
+        throw error;
+      }));
   const overwrite = write.started[0]?.change.type === 'OverwriteStarted';
   // An overwrite's blob is named by the seq of the event that began it.
   const version = overwrite ? write.started[0]!.seq : 0;

@@ -111,7 +111,11 @@ export function requestBody(message: IncomingMessage, options: { allowEmpty?: bo
   const rule = identityOf(message).body;
   // CompleteMultipartUpload's x-amz-checksum-* are of the value it forms, not of its XML body.
   const checks = valueChecks(headers, { checksums: options.checksumHeaders ?? true });
-  const stages: Transform[] = rule.kind === 'sha256' ? [sha256Check(rule.expected)] : [];
+  // The sha256 the body was signed with; else one the request states (an open cluster verifies no
+  // signature, but a body that is not what its request says it is is still refused).
+  const stated = String(headers['x-amz-content-sha256'] ?? '');
+  const sha256 = rule.kind === 'sha256' ? rule.expected : /^[0-9a-f]{64}$/i.test(stated) ? stated.toLowerCase() : undefined;
+  const stages: Transform[] = sha256 ? [sha256Check(sha256)] : [];
   // aws-chunked framing: said by a STREAMING-… payload hash (minio-go, which restic uses, sends
   // no Content-Encoding), or by Content-Encoding with the decoded length it needs (an unsigned
   // client's); Content-Encoding alone is the value's own (S3 stores "gzip, aws-chunked" as gzip).

@@ -4,7 +4,8 @@
 // finish DELETEs that never did (deleting keys), and remove the blobs of values overwrites
 // replaced that were left behind. Each appends events (KeyDeleted, WriteAborted), so history stays
 // complete.
-import { isMkvError } from '../errors.js';
+import { isMkvError, MkvError } from '../errors.js';
+import type { KeyRecord } from '../index/evolve.js';
 import type { KeyDeps } from '../keys/deps.js';
 import { giveUpOverwrites, abandonPendingWrite, deleteKey } from '../keys/remove.js';
 import { removeStale } from '../keys/stale-sweeper.js';
@@ -53,9 +54,10 @@ export async function collectGarbage(deps: KeyDeps, options: GcOptions): Promise
       else report.stale.push(key);
       return;
     }
-    const unchanged = (now: { seq: number }) => now.seq === record.seq;
+    const unchanged = (now: KeyRecord | undefined) =>
+      now?.seq === record.seq ? undefined : new MkvError('MKV_NOT_FOUND', 'the key changed since gc read it');
     try {
-      if (deletes) await deleteKey(deps, key, cause, unchanged);
+      if (deletes) await deleteKey(deps, key, cause, { refuse: unchanged });
       else if (abandoned) await abandonPendingWrite(deps, key, record.seq, cause, 'gc: the write never committed');
       else {
         if (halfWritten) await giveUpOverwrites(deps, key, record.seq, cause, 'gc: the overwrite never committed');

@@ -90,8 +90,8 @@ describe('S3 overwrites of one key at once', () => {
     const second = startPut(url, b);
     await until('the second overwrite to start beside it', () => inFlightOf(key) === 2);
     assert.equal(md5((await get(url)).body), md5(old), 'both in flight: the old value is served');
-    // Anything else that would change the key waits for neither: it is refused, as a held lock is.
-    assert.equal((await fetch(url, { method: 'DELETE' })).status, 409);
+    // A native DELETE waits for neither: it is refused, as a held lock is.
+    assert.equal((await fetch(`${master.url}${key}`, { method: 'DELETE' })).status, 409);
     assert.equal(await second.finish(), 200);
     assert.equal(md5((await get(url)).body), md5(b), 'the second committed first');
     assert.equal(await first.finish(), 200);
@@ -143,6 +143,47 @@ describe('S3 overwrites of one key at once', () => {
     assert.equal((await get(`${master.url}${key}`)).body.length, SIZE);
   });
 
+  test('two PutObjects of a new key at once both succeed: the second waits for the first, which holds the key, and wins', async () => {
+    const key = '/bucket/new-twice';
+    const url = `${master.s3Url}${key}`;
+    const [a, b] = [randomBytes(SIZE), randomBytes(SIZE)];
+    const first = startPut(url, a);
+    await until('the first write to hold the key', () => master.store.index.get(key)?.state === 'pending');
+    let secondAnswered = false;
+    const second = startPut(url, b)
+      .finish()
+      .then((status) => ((secondAnswered = true), status));
+    const first2xx = first.finish();
+    assert.equal(await first2xx, 200);
+    assert.equal(await second, 200);
+    assert.ok(secondAnswered);
+    assert.equal(md5((await get(url)).body), md5(b), 'the second, which ended last, wins');
+    assert.deepEqual(
+      master.store.index.historyOf(key).map((event) => event.change.type),
+      ['WriteStarted', 'ObjectCommitted', 'OverwriteStarted', 'ObjectCommitted'],
+      'the second began once the first had committed',
+    );
+  });
+
+  test('an S3 DeleteObject while a write is in flight waits for it, then deletes: S3 takes both', async () => {
+    const key = '/bucket/delete-during';
+    const url = `${master.s3Url}${key}`;
+    assert.equal((await fetch(url, { method: 'PUT', body: 'old' })).status, 200);
+    const overwrite = startPut(url, randomBytes(SIZE));
+    await until('the overwrite to start', () => inFlightOf(key) === 1);
+    const deleted = fetch(url, { method: 'DELETE' });
+    assert.equal(await overwrite.finish(), 200);
+    assert.equal((await deleted).status, 204);
+    assert.equal((await get(url)).status, 404);
+    assert.deepEqual(
+      master.store.index
+        .historyOf(key)
+        .map((event) => event.change.type)
+        .slice(-4),
+      ['OverwriteStarted', 'ObjectCommitted', 'DeleteStarted', 'KeyDeleted'],
+    );
+  });
+
   test('a conditional PutObject does not overlap one in flight: 409, as S3 answers a conditional write that races another', async () => {
     const key = '/bucket/conditional';
     const url = `${master.s3Url}${key}`;
@@ -155,6 +196,7 @@ describe('S3 overwrites of one key at once', () => {
       headers: { 'if-none-match': '"0123456789abcdef0123456789abcdef"' },
     });
     assert.equal(conditional.status, 409);
+    assert.match(await conditional.text(), /<Code>ConditionalRequestConflict<\/Code>/);
     assert.equal(await overwrite.finish(), 200);
     assert.equal((await get(url)).body.length, SIZE);
     const now = await fetch(url, {

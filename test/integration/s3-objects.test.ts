@@ -6,6 +6,17 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import {
+  AbortMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  DeleteBucketCommand,
+  DeleteObjectCommand,
+  DeleteObjectsCommand,
+  DeleteObjectTaggingCommand,
+  GetBucketTaggingCommand,
+  GetObjectTaggingCommand,
+  ListMultipartUploadsCommand,
+  PutObjectTaggingCommand,
+  UploadPartCommand,
   CopyObjectCommand,
   CreateBucketCommand,
   GetObjectAclCommand,
@@ -21,14 +32,14 @@ import {
 import { parseCredentials } from '../../src/auth/credentials.js';
 import { removeDir, startMaster, startVolumes, type TestMaster, type VolumeSet } from '../helpers/cluster.js';
 
-const CREDENTIALS = 'ops:ops-secret-key\nanonymous read /open/\n';
+const CREDENTIALS = 'ops:ops-secret-key\nwriter:writer-secret read,write,list /objects/\nanonymous read /open/\n';
 
-function client(url: string): S3Client {
+function client(url: string, accessKeyId = 'ops', secretAccessKey = 'ops-secret-key'): S3Client {
   return new S3Client({
     endpoint: url,
     forcePathStyle: true,
     region: 'us-east-1',
-    credentials: { accessKeyId: 'ops', secretAccessKey: 'ops-secret-key' },
+    credentials: { accessKeyId, secretAccessKey },
     maxAttempts: 1,
   });
 }
@@ -230,6 +241,96 @@ describe('S3 objects on a secured master', () => {
     await put({ Key: 'standard', Body: 'x', StorageClass: 'STANDARD' });
     // A version that is not the one version an object has here.
     assert.equal((await failure(s3.send(new GetObjectCommand({ Bucket: 'objects', Key: 'standard', VersionId: 'v1' }))))?.status, 400);
+  });
+
+  test('no value has tags: reading them says so (the aws cli does before it copies), setting them is refused', async () => {
+    await put({ Key: 'tagged', Body: 'x' });
+    const tags = await s3.send(new GetObjectTaggingCommand({ Bucket: 'objects', Key: 'tagged' }));
+    assert.deepEqual(tags.TagSet, []);
+    assert.equal((await failure(s3.send(new GetObjectTaggingCommand({ Bucket: 'objects', Key: 'untagged-missing' }))))?.status, 404);
+    assert.deepEqual(await failure(s3.send(new GetBucketTaggingCommand({ Bucket: 'objects' }))), { status: 404, code: 'NoSuchTagSet' });
+    const setting = s3.send(
+      new PutObjectTaggingCommand({ Bucket: 'objects', Key: 'tagged', Tagging: { TagSet: [{ Key: 'a', Value: 'b' }] } }),
+    );
+    assert.deepEqual(await failure(setting), { status: 501, code: 'NotImplemented' });
+    await s3.send(new DeleteObjectTaggingCommand({ Bucket: 'objects', Key: 'tagged' }));
+    assert.deepEqual((await s3.send(new GetObjectTaggingCommand({ Bucket: 'objects', Key: 'tagged' }))).TagSet, []);
+  });
+
+  test('an append, an object-lock bucket, a checksum algorithm S3 has not: refused, nothing made', async () => {
+    await put({ Key: 'appended', Body: 'start' });
+    assert.deepEqual(await failure(put({ Key: 'appended', Body: 'more', WriteOffsetBytes: 5 })), { status: 501, code: 'NotImplemented' });
+    assert.equal(await bodyOf(await get('appended')), 'start', 'the value is not replaced by what was to be appended');
+    const locked = s3.send(new CreateBucketCommand({ Bucket: 'locked-bucket', ObjectLockEnabledForBucket: true }));
+    assert.deepEqual(await failure(locked), { status: 501, code: 'NotImplemented' });
+    assert.deepEqual(await failure(s3.send(new HeadObjectCommand({ Bucket: 'locked-bucket', Key: 'x' }))), {
+      status: 404,
+      code: 'NotFound',
+    });
+    const foo = await fetch(`${master.s3Url}/open/x`, { headers: { 'x-amz-sdk-checksum-algorithm': 'FOO' } });
+    assert.equal(foo.status, 400);
+    assert.deepEqual(await failure(put({ Key: 'meta', Body: 'x', Metadata: { big: 'm'.repeat(2100) } })), {
+      status: 400,
+      code: 'MetadataTooLarge',
+    });
+  });
+
+  test('CopyObject with a checksum algorithm gives the copy that checksum, computed as it copies', async () => {
+    const body = 'copied with a checksum';
+    await put({ Key: 'copy-source', Body: body });
+    const copied = await s3.send(
+      new CopyObjectCommand({ Bucket: 'objects', Key: 'copy-sum', CopySource: 'objects/copy-source', ChecksumAlgorithm: 'SHA256' }),
+    );
+    const sha256 = createHash('sha256').update(body).digest('base64');
+    assert.equal(copied.CopyObjectResult?.ChecksumSHA256, sha256);
+    const head = await s3.send(new HeadObjectCommand({ Bucket: 'objects', Key: 'copy-sum', ChecksumMode: 'ENABLED' }));
+    assert.equal(head.ChecksumSHA256, sha256);
+  });
+
+  test('a part sent again replaces the first, so a key without the delete right may not send it again', async () => {
+    const writer = client(master.s3Url, 'writer', 'writer-secret');
+    try {
+      const { UploadId } = await writer.send(new CreateMultipartUploadCommand({ Bucket: 'objects', Key: 'parts' }));
+      const part = { Bucket: 'objects', Key: 'parts', UploadId, PartNumber: 1 };
+      await writer.send(new UploadPartCommand({ ...part, Body: 'first' }));
+      assert.deepEqual(await failure(writer.send(new UploadPartCommand({ ...part, Body: 'second' }))), {
+        status: 403,
+        code: 'AccessDenied',
+      });
+      await s3.send(new UploadPartCommand({ ...part, Body: 'second' }));
+      await s3.send(new AbortMultipartUploadCommand({ Bucket: 'objects', Key: 'parts', UploadId }));
+    } finally {
+      writer.destroy();
+    }
+  });
+
+  test('DeleteBucket aborts its uploads in progress: none comes back in a bucket of the same name', async () => {
+    await s3.send(new CreateBucketCommand({ Bucket: 'short-lived' }));
+    const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: 'short-lived', Key: 'big' }));
+    await s3.send(new UploadPartCommand({ Bucket: 'short-lived', Key: 'big', UploadId, PartNumber: 1, Body: 'part' }));
+    await s3.send(new DeleteBucketCommand({ Bucket: 'short-lived' }));
+    await s3.send(new CreateBucketCommand({ Bucket: 'short-lived' }));
+    assert.equal((await s3.send(new ListMultipartUploadsCommand({ Bucket: 'short-lived' }))).Uploads, undefined);
+    const part = s3.send(new UploadPartCommand({ Bucket: 'short-lived', Key: 'big', UploadId, PartNumber: 2, Body: 'late' }));
+    assert.deepEqual(await failure(part), { status: 404, code: 'NoSuchUpload' });
+  });
+
+  test('DeleteObject and DeleteObjects with If-Match / ETag delete only the value named', async () => {
+    const { ETag } = await put({ Key: 'conditional-delete', Body: 'x' });
+    const other = '"0123456789abcdef0123456789abcdef"';
+    const wrong = s3.send(new DeleteObjectCommand({ Bucket: 'objects', Key: 'conditional-delete', IfMatch: other }));
+    assert.deepEqual(await failure(wrong), { status: 412, code: 'PreconditionFailed' });
+    const many = await s3.send(
+      new DeleteObjectsCommand({ Bucket: 'objects', Delete: { Objects: [{ Key: 'conditional-delete', ETag: other }] } }),
+    );
+    assert.equal(many.Errors?.[0]?.Code, 'PreconditionFailed');
+    assert.equal(await bodyOf(await get('conditional-delete')), 'x', 'still there');
+    await s3.send(new DeleteObjectCommand({ Bucket: 'objects', Key: 'conditional-delete', IfMatch: ETag }));
+    assert.equal((await failure(get('conditional-delete')))?.status, 404);
+    const gone = s3.send(new DeleteObjectCommand({ Bucket: 'objects', Key: 'conditional-delete', IfMatch: ETag }));
+    assert.deepEqual(await failure(gone), { status: 404, code: 'NoSuchKey' });
+    const noneMatch = await fetch(`${master.s3Url}/open/x`, { method: 'DELETE', headers: { 'if-none-match': '*' } });
+    assert.ok(noneMatch.status >= 400, 'If-None-Match on a DELETE is not dropped');
   });
 
   test('ListObjectsV2: max-keys=0 is an empty page that is not truncated; fetch-owner names the owner', async () => {

@@ -286,6 +286,19 @@ function s3Suite(kind: 'embedded' | 'nginx', skip: string | false): void {
       assert.match(unchecked.text, /<Code>InvalidRequest<\/Code><Message>Missing required header for this request: Content-Md5/);
       assert.equal((await http('GET', `${master.url}/del/d/4`)).status, 302);
     });
+
+    test('with no credentials to check a signature, a body is still checked against the sha256 its request states', async () => {
+      const stated = createHash('sha256').update('what was signed').digest('hex');
+      const headers = { 'x-amz-content-sha256': stated, 'amz-sdk-invocation-id': 'test' };
+      const swapped = await http('PUT', `${master.url}/bkt/swapped`, 'another body', headers);
+      assert.equal(swapped.status, 400);
+      assert.match(swapped.text, /<Code>XAmzContentSHA256Mismatch<\/Code>/);
+      assert.equal((await http('HEAD', `${master.url}/bkt/swapped`, undefined, { 'amz-sdk-invocation-id': 'test' })).status, 404);
+      assert.equal((await http('PUT', `${master.url}/bkt/swapped`, 'what was signed', headers)).status, 200);
+      // PutObject has one version, "null": another named is refused, not dropped.
+      const versioned = await http('PUT', `${master.url}/bkt/swapped?versionId=abc`, 'x', { 'amz-sdk-invocation-id': 'test' });
+      assert.equal(versioned.status, 400);
+    });
   });
 }
 

@@ -105,10 +105,15 @@ export async function createBucket(ctx: Context, deps: MasterDeps, bucket: strin
   ctx.body = '';
 }
 
-/** DeleteBucket: 204; 404 NoSuchBucket when it does not exist; 409 BucketNotEmpty while it holds a live key. */
+/** DeleteBucket: 204, its multipart uploads in progress aborted; 404 NoSuchBucket when it does not exist; 409 BucketNotEmpty while it holds a live key. */
 export async function deleteBucket(ctx: Context, deps: MasterDeps, bucket: string): Promise<void> {
   authorize(identityOf(ctx.req), 'delete', `/${bucket}/`);
   await remove(deps, bucket, apiCause(ctx.state.client as string | null));
+  // As S3 does, the bucket's multipart uploads in progress go with it: they never come back in a
+  // bucket of the same name created later.
+  const uploads = deps.uploads.list({ completed: true }).filter((upload) => upload.key.startsWith(`/${bucket}/`));
+  for (const upload of uploads) deps.uploads.remove(upload.uploadId);
+  if (uploads.length > 0) deps.logger.info('DeleteBucket aborted its multipart uploads', { bucket, uploads: uploads.length });
   ctx.status = 204;
 }
 

@@ -12,7 +12,7 @@ import type { Context } from 'koa';
 import { createHash } from 'node:crypto';
 import { Transform, type Readable } from 'node:stream';
 import { authorize, identityOf } from '../../auth/authenticate.js';
-import { checksumAlgorithm, checksumCheck, type DigestCheck } from '../../auth/body-check.js';
+import { checksumAlgorithm, checksumAlgorithmOf, checksumCheck, type DigestCheck } from '../../auth/body-check.js';
 import { CHECKSUM_ALGORITHMS, FULL_OBJECT_ALGORITHMS, compositeChecksum, createDigest, type ChecksumAlgorithm } from '../../checksums.js';
 import { MkvError } from '../../errors.js';
 import type { Checksum, Part as ValuePart } from '../../events/event.js';
@@ -45,9 +45,7 @@ function uploadChecksumOf(ctx: Context): Pick<Upload, 'checksumAlgorithm' | 'che
     if (type !== '') throw new MkvError('MKV_BAD_REQUEST', 'x-amz-checksum-type needs x-amz-checksum-algorithm');
     return { checksumAlgorithm: null, checksumType: null };
   }
-  if (!(CHECKSUM_ALGORITHMS as readonly string[]).includes(name))
-    throw new MkvError('MKV_BAD_REQUEST', `x-amz-checksum-algorithm ${name} is not one S3 knows (${CHECKSUM_ALGORITHMS.join(', ')})`);
-  const algorithm = name as ChecksumAlgorithm;
+  const algorithm = checksumAlgorithmOf(name, `x-amz-checksum-algorithm ${name}`);
   const full = FULL_OBJECT_ALGORITHMS.includes(algorithm);
   // CRC64NVME is FULL_OBJECT only; SHA-1 and SHA-256 COMPOSITE only; CRC32 and CRC32C either (COMPOSITE unless asked).
   const checksumType = type === '' ? (algorithm === 'crc64nvme' ? 'FULL_OBJECT' : 'COMPOSITE') : type;
@@ -100,6 +98,9 @@ export async function uploadPart(ctx: Context, deps: MasterDeps, key: string, qu
   const uploadId = query.get('uploadId') ?? '';
   const upload = deps.uploads.get(uploadId, key);
   const number = partNumberOf(query.get('partNumber'));
+  // A part sent again replaces the one sent before, which is gone after: as any write that destroys, it needs delete.
+  if (deps.uploads.hasPart(uploadId, number) && !mayReplace(ctx, key))
+    throw new MkvError('MKV_ACCESS_DENIED', `part ${number} of this upload was sent already, and replacing it needs the delete right`);
   if (ctx.get('x-amz-copy-source')) return uploadPartCopy(ctx, deps, upload, number);
   const carried = carriedAlgorithm(ctx);
   if (upload.checksumAlgorithm && carried && carried !== upload.checksumAlgorithm)

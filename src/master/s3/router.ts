@@ -11,16 +11,19 @@
 //   PUT    /b/k              PutObject         ?partNumber&uploadId UploadPart (UploadPartCopy with x-amz-copy-source)
 //   POST   /b/k ?uploads     CreateMultipartUpload   ?uploadId CompleteMultipartUpload
 //   DELETE /b/k              DeleteObject      ?uploadId AbortMultipartUpload
+//   ?tagging on /b or /b/k   read as no tags, PUT refused (tagging.ts)
 import type { Context } from 'koa';
 import { authorize, identityOf } from '../../auth/authenticate.js';
 import { MkvError } from '../../errors.js';
 import { checkKeyFits } from '../../keys/key-limits.js';
+import { checksumAlgorithmOf } from '../../auth/body-check.js';
 import type { MasterDeps } from '../deps.js';
 import { decodeKey } from '../request-key.js';
 import { requireBucket } from '../../keys/buckets.js';
 import { bucketLocation, bucketVersioning, checkExpectedOwner, createBucket, deleteBucket, headBucket, listBuckets } from './buckets.js';
 import { listObjectVersions, listObjectsV1, listObjectsV2 } from './list.js';
 import { objectAttributes } from './attributes.js';
+import { tagging } from './tagging.js';
 import { abortUpload, completeUpload, createUpload, listParts, listUploads, uploadPart } from './multipart.js';
 import { aclOf, deleteObject, deleteObjects, getObjectDirect, putObject, splitBucket } from './s3.js';
 
@@ -29,7 +32,6 @@ const UNSUPPORTED = [
   'policy',
   'cors',
   'lifecycle',
-  'tagging',
   'website',
   'logging',
   'notification',
@@ -49,6 +51,7 @@ const UNSUPPORTED = [
   'torrent',
   'select',
   'restore',
+  'renameObject',
 ];
 
 /**
@@ -60,6 +63,10 @@ const UNSUPPORTED_HEADERS: ReadonlyArray<[RegExp, RegExp | undefined, string]> =
   [/^x-amz-server-side-encryption/, undefined, 'server-side encryption'],
   [/^x-amz-copy-source-server-side-encryption/, undefined, 'server-side encryption'],
   [/^x-amz-object-lock-/, undefined, 'object lock (retention, legal hold)'],
+  [/^x-amz-bucket-object-lock-enabled$/, /^false$/i, 'object lock (retention, legal hold)'],
+  [/^x-amz-write-offset-bytes$/, undefined, 'appends to an object'],
+  // Conditions only S3 Express directory buckets have: never taken for met.
+  [/^x-amz-if-match-(last-modified-time|size|initiated-time)$/, undefined, 'conditions on size and times'],
   [/^x-amz-tagging$/, undefined, 'tagging'],
   [/^x-amz-tagging-directive$/, /^COPY$/i, 'tagging'],
   [/^x-amz-storage-class$/, /^STANDARD$/, 'storage classes other than STANDARD'],
@@ -67,6 +74,8 @@ const UNSUPPORTED_HEADERS: ReadonlyArray<[RegExp, RegExp | undefined, string]> =
   // Who may do what is the credentials file's: an ACL that grants no one else anything says no more.
   [/^x-amz-acl$/, /^(private|bucket-owner-full-control|bucket-owner-read)$/, 'ACLs that grant access'],
   [/^x-amz-grant-/, undefined, 'ACLs that grant access'],
+  // Who owns what an ACL would say: every value is its bucket's owner's here, as S3's default has it.
+  [/^x-amz-object-ownership$/, /^BucketOwnerEnforced$/, 'ACLs that grant access'],
   [/^x-amz-mfa$/, undefined, 'MFA delete'],
 ];
 
@@ -74,6 +83,7 @@ const UNSUPPORTED_HEADERS: ReadonlyArray<[RegExp, RegExp | undefined, string]> =
 function refuseUnsupportedHeaders(ctx: Context): void {
   for (const name in ctx.req.headers) {
     if (!name.startsWith('x-amz-')) continue;
+    if (name === 'x-amz-sdk-checksum-algorithm' || name === 'x-amz-checksum-algorithm') checksumAlgorithmOf(ctx.get(name));
     for (const [pattern, allowed, what] of UNSUPPORTED_HEADERS) {
       if (!pattern.test(name) || (allowed && allowed.test(ctx.get(name).trim()))) continue;
       throw new MkvError('MKV_UNKNOWN_OPERATION', `${what} ${what.endsWith('s') ? 'are' : 'is'} not offered by this store (${name})`);
@@ -97,6 +107,7 @@ export async function answerS3(ctx: Context, deps: MasterDeps): Promise<void> {
   if (UNSUPPORTED.some((name) => query.has(name))) throw notImplemented(ctx);
   refuseUnsupportedHeaders(ctx);
   checkExpectedOwner(ctx);
+  if (query.has('tagging')) return tagging(ctx, deps, bucket, objectKey);
   if (query.has('acl')) {
     // Reading an ACL is answered (the owner may do everything; the credentials file says who is);
     // setting one is refused unless it grants no one else anything.

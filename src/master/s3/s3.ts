@@ -8,7 +8,7 @@ import { isUtf8 } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Context } from 'koa';
-import { MkvError, type ErrorCode } from '../../errors.js';
+import { isMkvError, MkvError, type ErrorCode } from '../../errors.js';
 import { blobPath } from '../../placement.js';
 import { discardBody } from '../../volumes/client.js';
 import { checkKeyFits } from '../../keys/key-limits.js';
@@ -16,9 +16,12 @@ import { shuffled } from '../../keys/locate.js';
 import { deleteKey } from '../../keys/remove.js';
 import { storeValue } from '../../keys/store-value.js';
 import type { KeyRecord } from '../../index/evolve.js';
-import type { Readable } from 'node:stream';
+import { PassThrough, pipeline, type Readable } from 'node:stream';
+import { createDigest, type ChecksumAlgorithm } from '../../checksums.js';
+import type { Checksum } from '../../events/event.js';
+import { checksumAlgorithmOf } from '../../auth/body-check.js';
 import { replaceMetadata } from '../../keys/store-value.js';
-import { etagOf } from '../../keys/write-condition.js';
+import { checkWriteCondition, etagOf, type WriteCondition } from '../../keys/write-condition.js';
 import { checkReadConditions, writeConditionOf } from './conditions.js';
 import { partOf } from './parts.js';
 import { readSmallBody } from '../../keys/slow-body.js';
@@ -89,6 +92,9 @@ const S3_ERRORS: Partial<Record<ErrorCode, [string, number]>> = {
   MKV_NO_SUCH_BUCKET: ['NoSuchBucket', 404],
   MKV_INVALID_BUCKET_NAME: ['InvalidBucketName', 400],
   MKV_BUCKET_EXISTS: ['BucketAlreadyExists', 409],
+  MKV_NO_TAG_SET: ['NoSuchTagSet', 404],
+  MKV_METADATA_TOO_LARGE: ['MetadataTooLarge', 400],
+  MKV_CONDITIONAL_CONFLICT: ['ConditionalRequestConflict', 409],
   MKV_BAD_KEY: ['InvalidURI', 400],
   MKV_KEY_TOO_LONG: ['KeyTooLongError', 400],
   MKV_BAD_QUERY: ['InvalidArgument', 400],
@@ -335,7 +341,10 @@ export function metadataOf(ctx: Context): Record<string, string> {
     bytes += Buffer.byteLength(name) - 'x-amz-meta-'.length + Buffer.byteLength(text);
   }
   if (bytes > MAX_METADATA_BYTES)
-    throw new MkvError('MKV_BAD_REQUEST', `the user metadata (x-amz-meta-*) is ${bytes} bytes; S3 allows ${MAX_METADATA_BYTES}`);
+    throw new MkvError(
+      'MKV_METADATA_TOO_LARGE',
+      `Your metadata headers exceed the maximum allowed metadata size: ${bytes} bytes of x-amz-meta-*, S3 allows ${MAX_METADATA_BYTES}`,
+    );
   return metadata;
 }
 
@@ -344,6 +353,7 @@ export function metadataOf(ctx: Context): Record<string, string> {
  * does: readers get the old value until the new one is on every replica, then the new one.
  */
 export async function putObject(ctx: Context, deps: MasterDeps, key: string): Promise<void> {
+  checkVersionId(new URLSearchParams(ctx.querystring).get('versionId') ?? undefined);
   authorize(identityOf(ctx.req), 'write', key);
   if (ctx.get('x-amz-copy-source')) return copyObject(ctx, deps, key);
   const written = await storeValue(deps, key, requestBody(ctx.req, { allowEmpty: true }), apiCause(ctx.state.client as string | null), {
@@ -370,10 +380,15 @@ async function copyObject(ctx: Context, deps: MasterDeps, key: string): Promise<
   const record = deps.index.get(source);
   if (!record || record.state !== 'live') throw new MkvError('MKV_NOT_FOUND', 'The specified key does not exist.');
   checkReadConditions(ctx.req.headers, record, 'x-amz-copy-source-');
+  // A checksum the copy is to be given (S3 computes it as it copies); else the source's, when it holds for the copy.
+  const asked = ctx.get('x-amz-checksum-algorithm') === '' ? undefined : checksumAlgorithmOf(ctx.get('x-amz-checksum-algorithm'));
   let etag: string;
+  let checksum: Checksum | null = null;
   if (source === key) {
     if (!replace)
       throw new MkvError('MKV_BAD_REQUEST', 'copying an object onto itself changes nothing without x-amz-metadata-directive: REPLACE');
+    if (asked)
+      throw new MkvError('MKV_UNKNOWN_OPERATION', 'a new checksum for a value copied onto itself is not offered: copy it to another key');
     // New metadata replaces the old, which is gone after: as any write that destroys, it needs delete.
     if (!mayReplace(ctx, key)) throw new MkvError('MKV_ACCESS_DENIED', `replacing the metadata of ${key} needs the delete right`);
     await replaceMetadata(deps, key, valueAttributesOf(ctx), cause);
@@ -381,15 +396,34 @@ async function copyObject(ctx: Context, deps: MasterDeps, key: string): Promise<
   } else {
     const value = await openValue(deps, source, record);
     const s3 = replace ? valueAttributesOf(ctx) : { contentType: record.contentType, metadata: record.metadata, headers: record.headers };
-    const written = await storeValue(deps, key, { body: value, length: record.size ?? undefined }, cause, {
-      // A whole value's checksum holds for its copy; a multipart one's (of its parts) does not.
-      s3: { ...s3, checksum: record.checksum?.type === 'FULL_OBJECT' ? record.checksum : null },
-      mayReplace: mayReplace(ctx, key),
-      condition: writeConditionOf(ctx.req.headers),
-    });
+    const digest = asked && digesting(value, asked);
+    const written = await storeValue(
+      deps,
+      key,
+      { body: digest?.body ?? value, length: record.size ?? undefined, ...(digest ? { checksum: digest.checksum } : {}) },
+      cause,
+      {
+        // A whole value's checksum holds for its copy; a multipart one's (of its parts) does not.
+        s3: { ...s3, ...(digest ? {} : { checksum: record.checksum?.type === 'FULL_OBJECT' ? record.checksum : null }) },
+        mayReplace: mayReplace(ctx, key),
+        condition: writeConditionOf(ctx.req.headers),
+      },
+    );
     etag = `"${written.md5 ?? ''}"`;
+    checksum = written.checksum;
   }
-  xmlResponse(ctx, 'CopyObjectResult', [element('LastModified', new Date().toISOString()), element('ETag', etag)]);
+  const checksumElements = checksum ? [element(`Checksum${checksum.algorithm.toUpperCase()}`, checksum.value)] : [];
+  xmlResponse(ctx, 'CopyObjectResult', [element('LastModified', new Date().toISOString()), element('ETag', etag), ...checksumElements]);
+}
+
+/** `body` passed through a running digest of `algorithm`: the value's checksum once it has ended. */
+function digesting(body: Readable, algorithm: ChecksumAlgorithm): { body: Readable; checksum: () => Checksum } {
+  const digest = createDigest(algorithm);
+  const through = new PassThrough();
+  body.on('data', (chunk: Buffer) => digest.update(chunk));
+  pipeline(body, through, () => undefined); // an error reaches `through`, which the store reads
+  let value: string | undefined;
+  return { body: through, checksum: () => ({ algorithm, value: (value ??= digest.digest().toString('base64')), type: 'FULL_OBJECT' }) };
 }
 
 /**
@@ -429,20 +463,37 @@ export async function openValue(
   throw new MkvError('MKV_NOT_FOUND', 'The specified key does not exist on any replica.');
 }
 
-/** DeleteObject: S3 answers 204 whether or not the key existed. */
+/**
+ * DeleteObject: S3 answers 204 whether or not the key existed; with If-Match, only the value
+ * it names goes (another: 412, none: 404), checked under the key's lock.
+ */
 export async function deleteObject(ctx: Context, deps: MasterDeps, key: string): Promise<void> {
   checkVersionId(new URLSearchParams(ctx.querystring).get('versionId') ?? undefined);
+  if (ctx.get('if-none-match') !== '' || ctx.get('if-modified-since') !== '' || ctx.get('if-unmodified-since') !== '')
+    throw new MkvError('MKV_UNKNOWN_OPERATION', 'a DELETE may be conditional on If-Match only (as S3 has it)');
   authorize(identityOf(ctx.req), 'delete', key);
-  await removeObject(ctx, deps, key);
+  await removeObject(ctx, deps, key, ctx.get('if-match') || undefined);
   ctx.status = 204;
 }
 
-/** Deletes a key as S3 does: a key that is not there is not an error. */
-async function removeObject(ctx: Context, deps: MasterDeps, key: string): Promise<void> {
+/** Deletes a key as S3 does: a key that is not there is not an error, unless `ifMatch` (ETags, or *) asked for a value. */
+async function removeObject(ctx: Context, deps: MasterDeps, key: string, ifMatch?: string): Promise<void> {
+  const condition: WriteCondition = ifMatch === undefined ? undefined : { kind: 'match', etags: ifMatch };
+  const refuse = (record: KeyRecord | undefined): MkvError | undefined => {
+    try {
+      checkWriteCondition(condition, record);
+      return undefined;
+    } catch (error) {
+      return error as MkvError;
+    }
+  };
   try {
-    await deleteKey(deps, key, apiCause(ctx.state.client as string | null));
+    // S3 takes a DELETE and a write of one key at once: unconditional, it waits for the write to end.
+    await deleteKey(deps, key, apiCause(ctx.state.client as string | null), condition ? { refuse } : { waitTurn: true });
   } catch (error) {
-    if (!(error instanceof MkvError && error.code === 'MKV_NOT_FOUND')) throw error;
+    if (condition && isMkvError(error, 'MKV_KEY_LOCKED'))
+      throw new MkvError('MKV_CONDITIONAL_CONFLICT', 'A conflicting operation occurred: another write of this key is in flight; retry');
+    if (!(error instanceof MkvError && error.code === 'MKV_NOT_FOUND' && condition === undefined)) throw error;
   }
 }
 
@@ -472,6 +523,8 @@ export async function deleteObjects(ctx: Context, deps: MasterDeps, bucket: stri
   const objects = childElements(content, 'Object').map((object) => ({
     key: requiredText(object, 'Key'),
     versionId: childElements(object, 'VersionId')[0]?.text.trim(),
+    // Deleted only if it is still this value (S3's conditional DeleteObjects).
+    etag: childElements(object, 'ETag')[0]?.text.trim(),
   }));
   const keys = objects.map((object) => object.key);
   if (keys.length === 0) throw new MkvError('MKV_BAD_XML', 'the XML document is malformed: no <Object> to delete');
@@ -479,13 +532,13 @@ export async function deleteObjects(ctx: Context, deps: MasterDeps, bucket: stri
   const results: string[] = [];
   const identity = identityOf(ctx.req);
   let denied = 0;
-  for (const { key: objectKey, versionId } of objects) {
+  for (const { key: objectKey, versionId, etag } of objects) {
     const key = `/${bucket}/${objectKey}`;
     try {
       checkKeyFits(key);
       checkVersionId(versionId);
       authorize(identity, 'delete', key);
-      await removeObject(ctx, deps, key);
+      await removeObject(ctx, deps, key, etag);
       if (!quiet) results.push(element('Deleted', [element('Key', objectKey), ...(versionId ? [element('VersionId', versionId)] : [])]));
     } catch (error) {
       // A key the caller may not delete is its answer's business, logged once for the request below.

@@ -246,6 +246,11 @@ export class UploadStore {
     return new MkvError('MKV_INTERNAL', `writing a part failed (${code})`, { cause: error });
   }
 
+  /** Whether part `number` of the upload has been written (its description too). */
+  hasPart(uploadId: string, number: number): boolean {
+    return existsSync(join(this.uploadDir(uploadId), `${partName(number)}.json`));
+  }
+
   parts(uploadId: string): Part[] {
     const dir = this.uploadDir(uploadId);
     return readdirSync(dir)
