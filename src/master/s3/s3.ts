@@ -472,7 +472,10 @@ export async function deleteObject(ctx: Context, deps: MasterDeps, key: string):
   if (ctx.get('if-none-match') !== '' || ctx.get('if-modified-since') !== '' || ctx.get('if-unmodified-since') !== '')
     throw new MkvError('MKV_UNKNOWN_OPERATION', 'a DELETE may be conditional on If-Match only (as S3 has it)');
   authorize(identityOf(ctx.req), 'delete', key);
-  await removeObject(ctx, deps, key, ctx.get('if-match') || undefined);
+  const ifMatch = ctx.get('if-match') || undefined;
+  // Its answer says whether the value is the one named: as on S3, that needs the read right too.
+  if (ifMatch) authorize(identityOf(ctx.req), 'read', key);
+  await removeObject(ctx, deps, key, ifMatch);
   ctx.status = 204;
 }
 
@@ -538,6 +541,7 @@ export async function deleteObjects(ctx: Context, deps: MasterDeps, bucket: stri
       checkKeyFits(key);
       checkVersionId(versionId);
       authorize(identity, 'delete', key);
+      if (etag) authorize(identity, 'read', key);
       await removeObject(ctx, deps, key, etag);
       if (!quiet) results.push(element('Deleted', [element('Key', objectKey), ...(versionId ? [element('VersionId', versionId)] : [])]));
     } catch (error) {
