@@ -167,13 +167,39 @@ async function main(argv: string[]): Promise<void> {
 
 logProcessFailures();
 
+/** What the system said no to, in words: errno's name, for an operator. */
+const SYSTEM_ERRORS: Record<string, string> = {
+  EADDRINUSE: 'already in use (another mkv, or another program, listens there): choose another port',
+  EADDRNOTAVAIL: 'not an address of this machine',
+  EACCES: 'permission denied',
+  EPERM: 'not permitted',
+  ENOENT: 'no such file or directory',
+  ENOTDIR: 'a part of the path is a file, not a directory',
+  EISDIR: 'is a directory',
+  EROFS: 'on a read-only file system',
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'over the disk quota',
+  EMFILE: 'too many open files (raise ulimit -n)',
+};
+
+/**
+ * A failure the system reported (a port in use, a directory that cannot be made) as one line
+ * naming what and where; undefined for anything else, which is a bug and keeps its stack.
+ */
+function systemFailure(error: unknown): string | undefined {
+  const { code, syscall, path, address, port } = error as NodeJS.ErrnoException & { address?: string; port?: number };
+  if (typeof code !== 'string' || !(code in SYSTEM_ERRORS) || typeof syscall !== 'string') return undefined;
+  const where = path ?? (port !== undefined ? `${address && address !== '::' ? `${address}:` : 'port '}${port}` : undefined);
+  const what = syscall === 'listen' || syscall === 'bind' ? 'cannot listen on' : `cannot ${syscall}`;
+  return `${what}${where ? ` ${where}` : ''}: ${SYSTEM_ERRORS[code]}`;
+}
+
 main(process.argv.slice(2)).catch((error: unknown) => {
   if (error instanceof UsageError) {
     process.stderr.write(`mkv: ${error.message}\n`);
     process.exit(2);
   }
-  process.stderr.write(
-    `mkv: ${error instanceof MkvError ? `${error.code}: ${error.message}` : ((error as Error).stack ?? String(error))}\n`,
-  );
+  const said = error instanceof MkvError ? `${error.code}: ${error.message}` : systemFailure(error);
+  process.stderr.write(`mkv: ${said ?? (error as Error).stack ?? String(error)}\n`);
   process.exit(1);
 });

@@ -81,6 +81,30 @@ test('a volume address that is not host:port stops the master at once, with one 
   assert.equal(existsSync(db), false);
 });
 
+test('a port in use or a --db that cannot be made: one line naming it, no stack trace, exit 1', async () => {
+  const taken = createServer();
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+  const port = (taken.address() as { port: number }).port;
+  try {
+    const volumes = '127.0.0.1:1,127.0.0.1:2,127.0.0.1:3';
+    const db = join(tempDir('mkv-cli-'), 'db');
+    dirs.push(db);
+    const inUse = await runMkv(['server', '--host', '127.0.0.1', '--port', String(port), '--db', db, '--volumes', volumes]);
+    assert.equal(inUse.status, 1);
+    const lines = inUse.stderr.split('\n').filter((line) => line.startsWith('mkv: '));
+    assert.deepEqual(lines, [
+      `mkv: cannot listen on 127.0.0.1:${port}: already in use (another mkv, or another program, listens there): choose another port`,
+    ]);
+    assert.doesNotMatch(inUse.stderr, /\n\s+at /, 'no stack trace');
+    const underFile = await runMkv(['server', '--db', '/dev/null/db', '--volumes', volumes]);
+    assert.equal(underFile.status, 1);
+    assert.match(underFile.stderr, /^mkv: cannot mkdir \/dev\/null\/db: a part of the path is a file, not a directory\n$/m);
+    assert.doesNotMatch(underFile.stderr, /\n\s+at /, 'no stack trace');
+  } finally {
+    taken.close();
+  }
+});
+
 test('usage errors exit 2 with a message', async () => {
   const noVolumes = await runMkv(['server', '--db', '/tmp/x']);
   assert.equal(noVolumes.status, 2);
