@@ -113,9 +113,14 @@ export function findCommand(argv: readonly string[], specsOfCommands: readonly F
   return { name: undefined, rest: [...argv] };
 }
 
-/** Go durations as the original takes them: "1s", "500ms", "1m30s", "2h"; a bare number is seconds. */
+/**
+ * Go durations as the original takes them: "1s", "500ms", "1m30s", "2h". A number without a unit
+ * is refused, as Go's flags refuse it ("0" aside): "--abort-older-than 24" is not a day.
+ */
 export function parseDuration(text: string): number {
-  if (/^\d+(\.\d+)?$/.test(text)) return Number(text) * 1000;
+  if (/^0+(\.0+)?$/.test(text)) return 0;
+  if (/^\d+(\.\d+)?$/.test(text))
+    throw new UsageError(`not a duration: ${JSON.stringify(text)} has no unit (${text}s, ${text}m or ${text}h?)`);
   const units: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
   const pattern = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/gy;
   let total = 0;

@@ -3,7 +3,7 @@ import { eventToJson } from '../events/event.js';
 import { existsSync, readdirSync } from 'node:fs';
 import type { EventLog } from '../log/event-log.js';
 import { JetStreamLog } from '../log/jetstream-log.js';
-import { SegmentLog } from '../log/segment-log.js';
+import { DEFAULT_SEGMENT_BYTES, SegmentLog } from '../log/segment-log.js';
 import { verifyLog } from '../ops/verify-log.js';
 import { logDir } from '../db/paths.js';
 import { compactLog } from '../ops/compact.js';
@@ -133,7 +133,7 @@ export async function logCommand(flags: LogOptions, positional: string[]): Promi
     const result = await compactLog(db, parseTime(flags.before));
     process.stdout.write(
       result.dropped === 0
-        ? 'nothing to compact: no sealed segment ends before that time\n'
+        ? `nothing to compact: no sealed segment ends before that time (a segment is sealed when it reaches ${DEFAULT_SEGMENT_BYTES / 2 ** 20} MB, or when a master starts writing after a restart; the one being written is never compacted)\n`
         : `compacted ${result.dropped} segments (${result.events} events) into a snapshot of ${result.keys} keys; the log now starts at seq ${result.firstSeq} (the history before seq ${result.untilSeq + 1} is given up)\n`,
     );
     return;

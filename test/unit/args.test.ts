@@ -42,7 +42,9 @@ test('Go durations', () => {
   assert.equal(parseDuration('1s'), 1000);
   assert.equal(parseDuration('250ms'), 250);
   assert.equal(parseDuration('1m30s'), 90_000);
-  assert.equal(parseDuration('2'), 2000);
+  assert.equal(parseDuration('0'), 0);
+  // As Go's flags: a number without a unit is no duration (is 24 a day, or 24 seconds?).
+  assert.throws(() => parseDuration('24'), /has no unit \(24s, 24m or 24h\?\)/);
   assert.throws(() => parseDuration('1 s'), UsageError);
 });
 
