@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // mkv: the command line. One file per command; this one only dispatches.
-import { readFileSync } from 'node:fs';
+import { mkvVersion } from './version.js';
 import { MkvError } from '../errors.js';
 import { logProcessFailures } from '../logger.js';
 import { redactNatsUrl } from '../log/nats-connection.js';
@@ -12,6 +12,7 @@ import { rebalanceCommand, rebalanceFlags } from './rebalance.js';
 import { rebuildCommand, rebuildFlags } from './rebuild.js';
 import { restoreCommand, restoreFlags } from './restore.js';
 import { serverCommand, serverFlags } from './server.js';
+import { statusCommand, statusFlags } from './status.js';
 import { upCommand, upFlags } from './up.js';
 import { uploadsCommand, uploadsFlags } from './uploads.js';
 import { verifyCommand, verifyFlags } from './verify.js';
@@ -81,6 +82,13 @@ const commands: Record<string, Command> = {
     flags: verifyFlags,
     run: (flags) => verifyCommand(flags),
   }),
+  status: command({
+    usage: 'mkv status [--admin http://127.0.0.1:3100] [--access-key NAME --secret-file FILE]',
+    description:
+      "Shows a running master's cluster: volumes up or down, keys by state, the log, request rates, the last events (its admin port's status page).",
+    flags: statusFlags,
+    run: (flags) => statusCommand(flags),
+  }),
   history: command({
     usage: 'mkv history --db DIR KEY',
     description: 'Prints every event of a key, oldest first: seq, time, type, volumes, size, md5, and who caused it.',
@@ -123,12 +131,6 @@ function mainHelp(): string {
   return lines.join('\n') + '\n';
 }
 
-/** This build's version, from the package it was built from (dist/src/cli/ is three levels below it). */
-function version(): string {
-  const manifest = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { name: string; version: string };
-  return `mkv ${manifest.version} (${manifest.name}), node ${process.version}`;
-}
-
 const wantsHelp = (argv: readonly string[]) => argv.some((arg) => arg === '--help' || arg === '-help' || arg === '-h');
 
 /**
@@ -143,7 +145,7 @@ function hideCredentials(argv: string[]): void {
 async function main(argv: string[]): Promise<void> {
   hideCredentials(argv);
   if (argv.length === 1 && ['--version', '-version', 'version'].includes(argv[0]!)) {
-    process.stdout.write(`${version()}\n`);
+    process.stdout.write(`${mkvVersion()}\n`);
     return;
   }
   // The command may come after flags, as in the original's README: mkv -volumes ... -db DIR server.

@@ -9,6 +9,8 @@ import { indexDir } from '../db/paths.js';
 import { openStore, type Store } from '../db/store.js';
 import { createLogger, type Logger } from '../logger.js';
 import { createAdminServer } from '../master/admin.js';
+import { StatusSource } from '../master/status.js';
+import { mkvVersion } from './version.js';
 import { Metrics } from '../metrics.js';
 import type { VolumeClient } from '../volumes/client.js';
 import { defineFlags, durationText, originalFlags, UsageError, type Options } from './args.js';
@@ -198,6 +200,7 @@ export async function startServer(flags: ServerOptions, logger: Logger = createL
   });
   let http: HttpMaster | undefined;
   let volumes: VolumeClient;
+  let statusSource: StatusSource | undefined;
   let pool: WorkerPool | undefined;
   let port: number;
   let s3Port: number | undefined;
@@ -222,7 +225,23 @@ export async function startServer(flags: ServerOptions, logger: Logger = createL
   if (flags['admin-port'] !== undefined) {
     const workers = pool;
     const gather = workers ? () => gatherMetrics(metrics, workers) : () => metrics.registry.metrics();
-    admin = createAdminServer({ metrics, gather, store, volumes, volumeNames: config.volumes, ...(credentials ? { credentials } : {}) });
+    statusSource = new StatusSource({
+      store,
+      volumes,
+      placement: { volumes: config.volumes, replicas: config.replicas, subvolumes: config.subvolumes },
+      gather,
+      version: mkvVersion(),
+      startedAt: Date.now(),
+    });
+    admin = createAdminServer({
+      metrics,
+      gather,
+      store,
+      volumes,
+      volumeNames: config.volumes,
+      status: statusSource,
+      ...(credentials ? { credentials } : {}),
+    });
     await listen(admin, flags['admin-port'], host);
   }
   const adminPort = admin ? (admin.address() as AddressInfo).port : undefined;
@@ -237,6 +256,7 @@ export async function startServer(flags: ServerOptions, logger: Logger = createL
     close() {
       closing ??= (async () => {
         admin?.close();
+        statusSource?.close();
         await http?.close();
         await pool?.close();
         await store.close();

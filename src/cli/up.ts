@@ -96,7 +96,7 @@ export async function upCommand(flags: Options<typeof upFlags>): Promise<void> {
     });
     process.stdout.write(
       `mkv up: master on http://${host}:${port}, volumes on ${volumePorts.join(', ')} (${flags.nginx ? 'nginx' : 'embedded'}), data in ${data}\n` +
-        `S3 on http://${host}:${master.s3Port} (path style), metrics on http://${host}:${master.adminPort}/metrics (also /healthz, /readyz)\n` +
+        `S3 on http://${host}:${master.s3Port} (path style), status on http://${host}:${master.adminPort}/ (also /metrics, /healthz, /readyz; mkv status --admin ${host}:${master.adminPort})\n` +
         `try: curl -L -X PUT -d bigswag http://${host}:${port}/wehave && curl -L http://${host}:${port}/wehave\n` +
         `Ctrl-C stops the cluster.\n`,
     );

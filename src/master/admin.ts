@@ -1,10 +1,12 @@
 // The admin listener (--admin-port), off the key space:
-//   GET /metrics  Prometheus text (metrics.ts)
-//   GET /healthz  200 while the process serves
-//   GET /readyz   200 when the log takes writes, the index has applied the whole log and every
-//                 volume answers; else 503, with each check's result as JSON
-// With --credentials, /metrics needs a key with the admin right (Basic, as Prometheus sends it);
-// /healthz and /readyz stay open for load balancers and supervisors.
+//   GET /             the status page: volumes, keys, log, request rates, last events (status.ts)
+//   GET /status.json  the same as JSON (mkv status reads it)
+//   GET /metrics      Prometheus text (metrics.ts)
+//   GET /healthz      200 while the process serves
+//   GET /readyz       200 when the log takes writes, the index has applied the whole log and every
+//                     volume answers; else 503, with each check's result as JSON
+// With --credentials, the status and /metrics need a key with the admin right (Basic, as
+// Prometheus and browsers send it); /healthz and /readyz stay open for load balancers and supervisors.
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { authenticate } from '../auth/authenticate.js';
 import { MkvError } from '../errors.js';
@@ -12,6 +14,8 @@ import type { Credentials } from '../auth/credentials.js';
 import type { Metrics } from '../metrics.js';
 import type { VolumeClient } from '../volumes/client.js';
 import type { Store } from '../db/store.js';
+import type { StatusSource } from './status.js';
+import { statusPage } from './status-page.js';
 
 export interface AdminDeps {
   metrics: Metrics;
@@ -20,8 +24,9 @@ export interface AdminDeps {
   store: Store;
   volumes: VolumeClient;
   volumeNames: string[];
-  /** mkv server --credentials: who may read /metrics. */
+  /** mkv server --credentials: who may read /metrics and the status. */
   credentials?: Credentials;
+  status?: StatusSource;
 }
 
 /** How long /readyz waits for a log service (JetStream) to answer. */
@@ -56,8 +61,8 @@ async function readiness(deps: AdminDeps): Promise<{ ready: boolean; checks: Rec
   return { ready, checks };
 }
 
-/** Why a request may not read /metrics (undefined: it may): no credentials or wrong ones (401), or a key without the admin right (403). */
-function metricsRefusal(credentials: Credentials, request: IncomingMessage): MkvError | undefined {
+/** Why a request may not read `path` (undefined: it may): no credentials or wrong ones (401), or a key without the admin right (403). */
+function adminRefusal(credentials: Credentials, request: IncomingMessage, path: string): MkvError | undefined {
   let identity;
   try {
     // The request as it came (its path, its query, its Host): a signature made for another port's /metrics does not hold here.
@@ -73,26 +78,50 @@ function metricsRefusal(credentials: Credentials, request: IncomingMessage): Mkv
     return error instanceof MkvError ? error : new MkvError('MKV_UNAUTHENTICATED', 'the credentials could not be read');
   }
   if (identity.grant?.rights.has('admin')) return undefined;
-  if (identity.name === 'anonymous') return new MkvError('MKV_UNAUTHENTICATED', '/metrics needs an access key with the admin right');
-  return new MkvError('MKV_ACCESS_DENIED', `${identity.name} may not read /metrics: it needs the admin right`);
+  if (identity.name === 'anonymous') return new MkvError('MKV_UNAUTHENTICATED', `${path} needs an access key with the admin right`);
+  return new MkvError('MKV_ACCESS_DENIED', `${identity.name} may not read ${path}: it needs the admin right`);
 }
 
 export function createAdminServer(deps: AdminDeps): Server {
   return createServer((request, response) => {
     const path = (request.url ?? '/').split('?')[0];
     const send = (status: number, type: string, body: string) => {
-      response.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
+      // The page runs nothing, loads nothing and is framed by no one: what an index holds (a key
+      // with markup in it) can never act in an operator's browser, escaped or not.
+      const page = type.startsWith('text/html')
+        ? {
+            'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'",
+            'x-frame-options': 'DENY',
+            'cache-control': 'no-store',
+          }
+        : {};
+      response.writeHead(status, {
+        'content-type': type,
+        'content-length': Buffer.byteLength(body),
+        'x-content-type-options': 'nosniff',
+        ...page,
+      });
       response.end(request.method === 'HEAD' ? undefined : body);
     };
     if (request.method !== 'GET' && request.method !== 'HEAD') return send(405, 'text/plain', 'GET only\n');
     if (path === '/healthz') return send(200, 'text/plain', 'ok\n');
+    const status = deps.status;
+    const guarded = path === '/metrics' || (status !== undefined && (path === '/' || path === '/status.json'));
+    const refusal = guarded && deps.credentials ? adminRefusal(deps.credentials, request, path) : undefined;
+    if (refusal) {
+      if (refusal.status === 401) response.setHeader('WWW-Authenticate', 'Basic realm="mkv", charset="UTF-8"');
+      deps.metrics.authFailures.inc({ reason: refusal.code.slice('MKV_'.length).toLowerCase() });
+      return send(refusal.status, 'text/plain', `${refusal.code}: ${refusal.message}\n`);
+    }
+    if (status && (path === '/' || path === '/status.json')) {
+      status.status().then(
+        (now) =>
+          path === '/' ? send(200, 'text/html; charset=utf-8', statusPage(now)) : send(200, 'application/json', JSON.stringify(now) + '\n'),
+        () => send(500, 'text/plain', 'internal error\n'),
+      );
+      return;
+    }
     if (path === '/metrics') {
-      const refusal = deps.credentials && metricsRefusal(deps.credentials, request);
-      if (refusal) {
-        if (refusal.status === 401) response.setHeader('WWW-Authenticate', 'Basic realm="mkv", charset="UTF-8"');
-        deps.metrics.authFailures.inc({ reason: refusal.code.slice('MKV_'.length).toLowerCase() });
-        return send(refusal.status, 'text/plain', `${refusal.code}: ${refusal.message}\n`);
-      }
       (deps.gather ?? (() => deps.metrics.registry.metrics()))().then(
         (text) => send(200, deps.metrics.registry.contentType, text),
         () => send(500, 'text/plain', 'internal error\n'),
@@ -106,6 +135,6 @@ export function createAdminServer(deps: AdminDeps): Server {
       );
       return;
     }
-    send(404, 'text/plain', 'the admin port serves /metrics, /healthz and /readyz\n');
+    send(404, 'text/plain', 'the admin port serves / (status), /status.json, /metrics, /healthz and /readyz\n');
   });
 }

@@ -9,7 +9,7 @@ import { MkvError } from '../errors.js';
 import { volumeHost, volumePrefix } from '../placement.js';
 import { DEFAULT_CONNECTIONS_PER_VOLUME, defaultConfig } from '../config.js';
 import { ShortRequestClient, type ShortAnswer, type ShortMethod } from './http1.js';
-import { opOf, signHeaders, signQuery, nginxUri } from './signing.js';
+import { HEALTH_PATH, opOf, signHeaders, signQuery, nginxUri } from './signing.js';
 
 export interface VolumeClientOptions {
   /** How long a HEAD may take before the replica counts as not answering. */
@@ -296,6 +296,24 @@ export class VolumeClient {
         ? `refuses the master's signature (HEAD answered ${result.status}): its volume secret is not the master's --volume-secret-file`
         : `asks for a signature (HEAD answered ${result.status}): it holds a volume secret, give the master the same one (--volume-secret-file or MKV_VOLUME_SECRET)`;
     return `HEAD answered ${result.status}`;
+  }
+
+  /**
+   * The free and total bytes of a volume's disk, when the volume says them (the embedded volume
+   * does, on a /health request it can verify; nginx cannot): undefined otherwise.
+   */
+  async disk(volume: string): Promise<{ free: number; size: number } | undefined> {
+    try {
+      const answer = await this.get(volume, HEALTH_PATH, { signal: AbortSignal.timeout(this.headTimeoutMs) });
+      discardBody(answer.body);
+      const free = Number(answer.headers['mkv-disk-free']);
+      const size = Number(answer.headers['mkv-disk-size']);
+      return answer.statusCode === 200 && Number.isFinite(free) && Number.isFinite(size) && answer.headers['mkv-disk-size'] !== undefined
+        ? { free, size }
+        : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   /** Aborts the short requests past their deadline, ten times a second while any is in flight. */

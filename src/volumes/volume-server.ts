@@ -6,11 +6,11 @@
 //   GET     a file (Range: one byte range → 206), or a directory "…/" as nginx's autoindex JSON
 //   HEAD    as GET without the body
 //   DELETE  a file: 204, missing: 404
-//   /health 200 "ok" to anyone, whatever the method: a healthcheck's, serving no file
+//   /health 200 "ok" to anyone, whatever the method: a healthcheck's, serving no file; to the master (signed) also Mkv-Disk-Free / Mkv-Disk-Size
 //   with a secret, as nginx/volume with one: 403 unless the request is signed for what it does
 //   (signing.ts: the master's signature in headers, or a redirect's read link in the query)
 import { randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, statfsSync } from 'node:fs';
 import { mkdir, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { dirname, join, sep } from 'node:path';
@@ -170,6 +170,16 @@ async function handleDelete(root: string, uri: string, request: IncomingMessage,
   response.end();
 }
 
+/** The free and total bytes of the disk that holds `root`, as headers (none if it cannot be read). */
+function diskHeaders(root: string): Record<string, string> {
+  try {
+    const disk = statfsSync(root);
+    return { 'mkv-disk-free': String(disk.bavail * disk.bsize), 'mkv-disk-size': String(disk.blocks * disk.bsize) };
+  } catch {
+    return {};
+  }
+}
+
 export function createVolumeServer(options: VolumeServerOptions): Server {
   const root = options.root.endsWith(sep) ? options.root.slice(0, -1) : options.root;
   const { secret } = options;
@@ -182,14 +192,16 @@ export function createVolumeServer(options: VolumeServerOptions): Server {
       response.end(request.method === 'HEAD' ? undefined : text);
     };
     if (uri === undefined) return refuse(400, 'bad request\n');
+    const method = request.method ?? '';
     if (uri === HEALTH_PATH) {
       // As nginx's `location = /health { return 200 ... }`: any method, no signature, no file.
+      // To the master (a request it signed, or any without a secret): its disk's free space too.
       request.resume();
-      response.writeHead(200, { 'content-type': 'text/plain', 'content-length': 3 });
+      const master = !secret || checkRequest(secret, { method, uri, query, headers: request.headers }) === 'ok';
+      response.writeHead(200, { 'content-type': 'text/plain', 'content-length': 3, ...(master ? diskHeaders(root) : {}) });
       response.end(request.method === 'HEAD' ? undefined : 'ok\n');
       return;
     }
-    const method = request.method ?? '';
     if (secret && checkRequest(secret, { method, uri, query, headers: request.headers }) !== 'ok') return refuse(403, 'forbidden\n');
     const handler =
       method === 'GET' || method === 'HEAD' ? handleGet : method === 'PUT' ? handlePut : method === 'DELETE' ? handleDelete : undefined;

@@ -288,9 +288,12 @@ export async function spawnMaster(args: string[]): Promise<MkvProcess> {
  * Runs an mkv command to completion. Asynchronous, so volume servers in this process keep
  * answering while it runs.
  */
-export function runMkv(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+export function runMkv(args: string[], env?: NodeJS.ProcessEnv): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [mkvBin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [mkvBin, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...(env ? { env: { ...process.env, ...env } } : {}),
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
