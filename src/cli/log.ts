@@ -6,7 +6,7 @@ import { JetStreamLog } from '../log/jetstream-log.js';
 import { DEFAULT_SEGMENT_BYTES, SegmentLog } from '../log/segment-log.js';
 import { verifyLog } from '../ops/verify-log.js';
 import { logDir } from '../db/paths.js';
-import { compactLog } from '../ops/compact.js';
+import { compactLog, planCompaction } from '../ops/compact.js';
 import { checkPrefixOf, copyLog } from '../log/copy.js';
 import { defineFlags, parseTime, UsageError, type Options } from './args.js';
 import { existingDb, logAccess, logAccessFlags, sharedFlags } from './common-flags.js';
@@ -16,6 +16,7 @@ export const logFlags = defineFlags({
   'from-seq': { type: 'integer', default: 1, help: 'dump: start at this seq' },
   limit: { type: 'integer', help: 'dump: at most this many events' },
   before: { type: 'string', help: 'compact: fold the sealed segments whose events all happened before this time' },
+  'dry-run': { type: 'boolean', default: false, help: 'compact: say what would be folded (and its history given up), change nothing' },
   log: {
     ...sharedFlags.log,
     help: "the log on NATS JetStream instead of DB/log: dump's and export's source, import's target (nats://[USER:PASSWORD@]host:port[,...][/STREAM])",
@@ -130,6 +131,15 @@ export async function logCommand(flags: LogOptions, positional: string[]): Promi
   }
   if (action === 'compact') {
     if (flags.before === undefined) throw new UsageError('compact needs --before TIME');
+    if (flags['dry-run']) {
+      const plan = await planCompaction(db, parseTime(flags.before));
+      process.stdout.write(
+        plan.dropped === 0
+          ? 'would compact nothing: no sealed segment ends before that time\n'
+          : `would compact ${plan.dropped} segments (${plan.events} events, seq ${plan.fromSeq} to ${plan.untilSeq}) into a snapshot: the history of those events would be given up\n`,
+      );
+      return;
+    }
     const result = await compactLog(db, parseTime(flags.before));
     process.stdout.write(
       result.dropped === 0

@@ -37,6 +37,42 @@ export interface CompactResult {
 
 const EVENTS_PER_BLOCK = 1000;
 
+type Segments = ReturnType<SegmentLog['listSegments']>;
+
+/** Where a compaction before `before` cuts: the sealed segments whose events all came before it (the newest always stays). */
+async function cutBefore(log: SegmentLog, before: number): Promise<{ segments: Segments; dropped: Segments; untilSeq: number }> {
+  const segments = log.listSegments();
+  let firstAfter = log.lastSeq + 1;
+  search: for await (const events of log.readFrom(log.firstSeq)) {
+    for (const event of events) {
+      if (event.time > before) {
+        firstAfter = event.seq;
+        break search;
+      }
+    }
+  }
+  const kept = segments.findIndex((segment, i) => i === segments.length - 1 || segments[i + 1]!.firstSeq > firstAfter);
+  return { segments, dropped: segments.slice(0, kept), untilSeq: kept > 0 ? segments[kept]!.firstSeq - 1 : log.firstSeq - 1 };
+}
+
+function eventsIn(segments: Segments, count: number, untilSeq: number): number {
+  return segments.slice(0, count).reduce((sum, segment, i) => sum + ((segments[i + 1]?.firstSeq ?? untilSeq + 1) - segment.firstSeq), 0);
+}
+
+/** What compacting before `before` would give up (mkv log compact --dry-run): read beside a running master, nothing changed. */
+export async function planCompaction(
+  db: string,
+  before: number,
+): Promise<{ dropped: number; events: number; fromSeq: number; untilSeq: number }> {
+  const log = await SegmentLog.open(logDir(db), { readOnly: true });
+  try {
+    const { segments, dropped, untilSeq } = await cutBefore(log, before);
+    return { dropped: dropped.length, events: eventsIn(segments, dropped.length, untilSeq), fromSeq: log.firstSeq, untilSeq };
+  } finally {
+    await log.close();
+  }
+}
+
 export async function compactLog(db: string, before: number, options: { quiet?: boolean } = {}): Promise<CompactResult> {
   const dir = logDir(db);
   const unlock = lockDb(db, 'mkv log compact');
@@ -45,23 +81,9 @@ export async function compactLog(db: string, before: number, options: { quiet?: 
     const log = await SegmentLog.open(dir);
     const scratchDir = join(db, 'compact-index-tmp');
     try {
-      const segments = log.listSegments();
-      // The first event after `before` decides the cut; the newest segment (the log's tail) always stays.
-      let firstAfter = log.lastSeq + 1;
-      let untilTime = 0;
-      search: for await (const events of log.readFrom(log.firstSeq)) {
-        for (const event of events) {
-          if (event.time > before) {
-            firstAfter = event.seq;
-            break search;
-          }
-          untilTime = event.time;
-        }
-      }
-      const kept = segments.findIndex((segment, i) => i === segments.length - 1 || segments[i + 1]!.firstSeq > firstAfter);
-      const dropped = segments.slice(0, kept);
+      const { segments, dropped, untilSeq } = await cutBefore(log, before);
       if (dropped.length === 0) return { dropped: 0, events: 0, keys: 0, firstSeq: log.firstSeq, untilSeq: log.firstSeq - 1 };
-      const untilSeq = segments[kept]!.firstSeq - 1;
+      let untilTime = 0;
       for await (const events of log.readFrom(untilSeq, untilSeq)) untilTime = events.at(-1)!.time;
 
       // The state after untilSeq, folded from the log (and the previous snapshot, if any).
@@ -121,10 +143,9 @@ export async function compactLog(db: string, before: number, options: { quiet?: 
       };
       writeFileDurably(join(dir, 'COMPACTING'), JSON.stringify(journal));
       finishCompaction(dir);
-      const events = dropped.reduce((sum, segment, i) => sum + ((segments[i + 1]?.firstSeq ?? untilSeq + 1) - segment.firstSeq), 0);
       result = {
         dropped: dropped.length,
-        events,
+        events: eventsIn(segments, dropped.length, untilSeq),
         keys: snapshot.filter((event) => event.change.type === 'ObjectSnapshot').length,
         firstSeq,
         untilSeq,

@@ -1,6 +1,7 @@
 // mkv rebalance: every key moved to where placement puts it for the current volume set, each as
 // keys/rebalance-key.ts moves one, many at once.
 import type { IndexStore } from '../index/index-store.js';
+import { keyToVolumes, needsRebalance } from '../placement.js';
 import { moveLockedKey, type VolumeLayout, type RebalanceOutcome } from '../keys/rebalance-key.js';
 import type { Logger } from '../logger.js';
 import type { VolumeClient } from '../volumes/client.js';
@@ -57,4 +58,40 @@ export async function rebalanceAll(
       `already balanced ${report.balanced}, failed ${report.failed.length}`,
   );
   return report;
+}
+
+/** What a rebalance to `placement` would do, changing nothing (mkv rebalance --dry-run). */
+export interface RebalancePlan {
+  keys: number;
+  /** Keys whose replicas are not where placement puts them, the copies they need and their bytes. */
+  moves: number;
+  copies: number;
+  bytes: number;
+  balanced: number;
+  /** Keys a rebalance would report failed now (a write pending, a DELETE unfinished, an overwrite in flight). */
+  blocked: number;
+  /** Blobs on each volume now that would leave it, by volume. */
+  leaving: Record<string, number>;
+}
+
+export function planRebalance(index: IndexStore, placement: VolumeLayout): RebalancePlan {
+  const plan: RebalancePlan = { keys: 0, moves: 0, copies: 0, bytes: 0, balanced: 0, blocked: 0, leaving: {} };
+  for (const [key, record] of index.entries()) {
+    plan.keys++;
+    if (record.state === 'pending' || record.state === 'deleting' || record.writing) {
+      plan.blocked++;
+      continue;
+    }
+    const targets = keyToVolumes(key, placement.volumes, placement.replicas, placement.subvolumes);
+    if (!needsRebalance(record.volumes, targets)) {
+      plan.balanced++;
+      continue;
+    }
+    const copies = targets.filter((volume) => !record.volumes.includes(volume)).length;
+    plan.moves++;
+    plan.copies += copies;
+    plan.bytes += copies * (record.size ?? 0);
+    for (const volume of record.volumes) if (!targets.includes(volume)) plan.leaving[volume] = (plan.leaving[volume] ?? 0) + 1;
+  }
+  return plan;
 }

@@ -49,9 +49,20 @@ test('compact folds the old segments into a snapshot; replay equals the live ind
   const segmentsBefore = listSegments(logDir(db)).length;
   const recordsBefore = await records();
 
+  const dry = await runMkv(['log', 'compact', '--db', db, '--before', cutoff, '--dry-run']);
+  assert.equal(dry.status, 0, dry.stderr);
+  const planned =
+    /^would compact (\d+) segments \((\d+) events, seq 1 to \d+\) into a snapshot: the history of those events would be given up\n$/.exec(
+      dry.stdout,
+    );
+  assert.ok(planned, dry.stdout);
+  assert.equal(listSegments(logDir(db)).length, segmentsBefore, 'a dry run changes nothing');
   const result = await runMkv(['log', 'compact', '--db', db, '--before', cutoff]);
   assert.equal(result.status, 0, result.stderr);
-  assert.match(result.stdout, /compacted \d+ segments \(\d+ events\) into a snapshot of 25 keys; the log now starts at seq \d+/);
+  assert.match(
+    result.stdout,
+    new RegExp(`compacted ${planned[1]} segments \\(${planned[2]} events\\) into a snapshot of 25 keys; the log now starts at seq \\d+`),
+  );
   assert.ok(listSegments(logDir(db)).length < segmentsBefore, 'older segments are gone');
   assert.ok(readBase(logDir(db)) > 1);
   assert.deepEqual(await records(), recordsBefore, 'every key record is as it was, seq and time included');

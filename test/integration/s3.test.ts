@@ -390,11 +390,13 @@ describe('mkv uploads', () => {
       await s3.send(new UploadPartCommand({ Bucket: 'upl', Key: 'left/behind', UploadId, PartNumber: 1, Body: 'twelve bytes' }));
       const listed = await runMkv(['uploads', '--db', master.db]);
       assert.equal(listed.status, 0, listed.stderr);
-      assert.match(listed.stdout, new RegExp(`^${UploadId}\\t\\S+\\t1 parts\\t12 bytes\\t/upl/left/behind\\n$`));
+      assert.match(listed.stdout, new RegExp(`^${UploadId}\\t\\S+\\t1 parts\\t12 bytes\\t"/upl/left/behind"\\n$`));
       const young = await runMkv(['uploads', '--db', master.db, '--abort-older-than', '1h']);
       assert.match(young.stderr, /aborted 0 uploads/);
-      await new Promise((resolve) => setTimeout(resolve, 20));
-      const cleaned = await runMkv(['uploads', '--db', master.db, '--abort-older-than', '1ms']);
+      const dry = await runMkv(['uploads', '--db', master.db, '--abort-older-than', '0', '--dry-run']);
+      assert.match(dry.stdout, /\twould abort\n$/);
+      assert.match(dry.stderr, /would abort 1 uploads/);
+      const cleaned = await runMkv(['uploads', '--db', master.db, '--abort-older-than', '0']);
       assert.match(cleaned.stderr, /aborted 1 uploads/);
       await assert.rejects(
         s3.send(new UploadPartCommand({ Bucket: 'upl', Key: 'left/behind', UploadId, PartNumber: 2, Body: 'x' })),
