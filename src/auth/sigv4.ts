@@ -8,7 +8,7 @@
 // The payload hash is X-Amz-Content-SHA256, which a header-signed request with a body must
 // send (as S3 requires; one without a body is signed over the empty payload's hash): a hex sha256 (checked against the body as it arrives), UNSIGNED-PAYLOAD, or
 // STREAMING-…: aws-chunked framing whose every chunk is signed in turn (checked by the decoder,
-// s3/aws-chunked.ts, through ChunkSigning). Nothing here hands out an access key before its
+// master/aws-chunked.ts, through ChunkSigning). Nothing here hands out an access key before its
 // signature over the request line and headers has been checked; every x-amz-* header the
 // request carries must be among those signed, and the credential's scope must be S3's (in the
 // region the server was given, if any).

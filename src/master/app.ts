@@ -13,7 +13,8 @@ import { recordRequest, type MasterDeps } from './deps.js';
 import { errorAnswer, failure } from './errors.js';
 import { answerNative, type ApiRequest } from './native-api.js';
 import { answerS3 } from './s3/router.js';
-import { isS3, newRequestId, onS3Port, s3ErrorAnswer } from './s3/s3.js';
+import { isS3, onS3Port } from './s3-request.js';
+import { newRequestId, s3ErrorAnswer } from './s3/s3.js';
 
 /** Any path: the key is the whole of it (handlers decode ctx.path themselves). */
 const ANY_KEY = '/{*key}';

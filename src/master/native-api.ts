@@ -8,7 +8,6 @@
 //   UNLINK, LINK /key   setLinked    204
 //   GET ?list ?unlinked ?history, POST ?rebalance
 import type { IncomingMessage } from 'node:http';
-import { pipeline, type Transform } from 'node:stream';
 import { MkvError } from '../errors.js';
 import { eventToJson } from '../events/event.js';
 import type { KeyState } from '../index/evolve.js';
@@ -16,15 +15,13 @@ import { checkKeyFits } from '../keys/key-limits.js';
 import { locateKey } from '../keys/locate.js';
 import { rebalanceKey } from '../keys/rebalance-key.js';
 import { deleteKey, setLinked } from '../keys/remove.js';
-import { storeValue, type ValueSource } from '../keys/store-value.js';
-import type { Checksum } from '../events/event.js';
+import { storeValue } from '../keys/store-value.js';
+import { requestBody } from './request-body.js';
 import { authorize, identityOf } from '../auth/authenticate.js';
 import { allows } from '../auth/credentials.js';
-import { sha256Check, trailerChecksum, valueChecks } from '../auth/body-check.js';
 import type { Answer } from './answer.js';
 import { apiCause, type MasterDeps } from './deps.js';
 import { decodeKey } from './request-key.js';
-import { AwsChunkedDecoder } from './s3/aws-chunked.js';
 
 /** A request of the native API, as both paths see it. */
 export interface ApiRequest {
@@ -96,66 +93,6 @@ async function answerRead(deps: MasterDeps, request: ApiRequest): Promise<Answer
   }
   headers.Location = location;
   return { status: 302, headers, body: '' };
-}
-
-/**
- * Where a PUT's value comes from: the request body, checked as it streams against what the
- * request said of it (the sha256 it was signed with, each chunk's signature, its Content-MD5)
- * and unwrapped from aws-chunked framing if so sent. A body that fails a check errors before its
- * last bytes go on (auth/body-check.ts).
- *
- *   request ─▶ [sha256 of the bytes as sent] ─▶ [aws-chunked decoder, chunk signatures] ─▶ [Content-MD5 of the value] ─▶ value
- */
-export function requestBody(message: IncomingMessage, options: { allowEmpty?: boolean; checksumHeaders?: boolean } = {}): ValueSource {
-  const { headers } = message;
-  const rule = identityOf(message).body;
-  // CompleteMultipartUpload's x-amz-checksum-* are of the value it forms, not of its XML body.
-  const checks = valueChecks(headers, { checksums: options.checksumHeaders ?? true });
-  // The sha256 the body was signed with; else one the request states (an open cluster verifies no
-  // signature, but a body that is not what its request says it is is still refused).
-  const stated = String(headers['x-amz-content-sha256'] ?? '');
-  const sha256 = rule.kind === 'sha256' ? rule.expected : /^[0-9a-f]{64}$/i.test(stated) ? stated.toLowerCase() : undefined;
-  const stages: Transform[] = sha256 ? [sha256Check(sha256)] : [];
-  // aws-chunked framing: said by a STREAMING-… payload hash (minio-go, which restic uses, sends
-  // no Content-Encoding), or by Content-Encoding with the decoded length it needs (an unsigned
-  // client's); Content-Encoding alone is the value's own (S3 stores "gzip, aws-chunked" as gzip).
-  const framed =
-    /^STREAMING-/.test(String(headers['x-amz-content-sha256'] ?? '')) ||
-    (/\baws-chunked\b/i.test(headers['content-encoding'] ?? '') && headers['x-amz-decoded-content-length'] !== undefined);
-  let length: number | undefined;
-  let decoder: AwsChunkedDecoder | undefined;
-  if (framed || rule.kind === 'chunks') {
-    const decoded = headers['x-amz-decoded-content-length'] as string | undefined;
-    if (decoded !== undefined && !/^\d{1,15}$/.test(decoded))
-      throw new MkvError('MKV_BAD_REQUEST', 'X-Amz-Decoded-Content-Length must be a byte count');
-    length = decoded === undefined ? undefined : Number(decoded);
-    if (length === 0 && !options.allowEmpty) throw new MkvError('MKV_EMPTY_BODY', 'a PUT needs a body (X-Amz-Decoded-Content-Length is 0)');
-    const trailer = trailerChecksum(headers);
-    decoder = new AwsChunkedDecoder({
-      ...(length !== undefined ? { expected: length } : {}),
-      ...(rule.kind === 'chunks' ? { signing: rule.signing, signedTrailer: rule.trailer } : {}),
-      ...(trailer ? { trailerChecksum: trailer } : {}),
-    });
-    stages.push(decoder);
-  } else {
-    if (headers['x-amz-trailer'] !== undefined)
-      throw new MkvError('MKV_BAD_REQUEST', 'x-amz-trailer needs an aws-chunked body to carry the trailer');
-    const chunked = /\bchunked\b/i.test(headers['transfer-encoding'] ?? '');
-    // Node's parser has already refused a malformed Content-Length.
-    length = headers['content-length'] === undefined ? (chunked ? undefined : 0) : Number(headers['content-length']);
-    if (length === 0 && !options.allowEmpty) throw new MkvError('MKV_EMPTY_BODY', 'a PUT needs a body (Content-Length is 0 or missing)');
-  }
-  stages.push(...checks);
-  // The checksum the value came with (x-amz-checksum-*, as a header or a trailer): known, and
-  // checked, once the body has ended well.
-  const checksum = (): Checksum | null => {
-    const stated = checks.find((check) => check.algorithm !== 'md5');
-    const carried = stated ? { algorithm: stated.algorithm, value: stated.expectedBase64 } : decoder?.trailerChecksum();
-    return carried ? { ...carried, type: 'FULL_OBJECT' } : null;
-  };
-  if (stages.length === 0) return { body: message, length, checksum };
-  pipeline([message, ...stages], () => undefined); // errors surface on the last stage
-  return { body: stages.at(-1)!, length, checksum };
 }
 
 /** PUT /key: 201 once every replica has the value; 403 a live key; 411 an empty body. */

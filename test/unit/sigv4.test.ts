@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import { parseCredentials } from '../../src/auth/credentials.js';
 import { authenticate } from '../../src/auth/authenticate.js';
 import { isMkvError } from '../../src/errors.js';
-import { AwsChunkedDecoder } from '../../src/master/s3/aws-chunked.js';
+import { AwsChunkedDecoder } from '../../src/master/aws-chunked.js';
 
 const credentials = parseCredentials('AKIAIOSFODNN7EXAMPLE:wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n', 'test');
 const when = Date.UTC(2013, 4, 24, 0, 0, 0);

@@ -20,7 +20,7 @@ import { checkKeyFits } from '../../keys/key-limits.js';
 import { storeValue } from '../../keys/store-value.js';
 import { etagOf } from '../../keys/write-condition.js';
 import { apiCause, type MasterDeps } from '../deps.js';
-import { requestBody } from '../native-api.js';
+import { requestBody } from '../request-body.js';
 import { checkReadConditions, writeConditionOf } from './conditions.js';
 import { partNumberOf } from './parts.js';
 import { copySourceOf, mayReplace, openValue, readXmlBody, splitBucket, valueAttributesOf, xmlResponse } from './s3.js';

@@ -6,7 +6,6 @@
 // key fails like a conditional PUT (If-None-Match: *) does, 412 PreconditionFailed.
 import { isUtf8 } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
-import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Context } from 'koa';
 import { isMkvError, MkvError, type ErrorCode } from '../../errors.js';
 import { blobPath } from '../../placement.js';
@@ -31,49 +30,8 @@ import { allows } from '../../auth/credentials.js';
 import { apiCause, type MasterDeps } from '../deps.js';
 import { failure, isAuthFailure } from '../errors.js';
 import { decodeKey } from '../request-key.js';
-import { requestBody } from '../native-api.js';
+import { requestBody } from '../request-body.js';
 import { MAX_XML_BYTES, childElements, document, element, parseXml, requiredText } from './xml.js';
-
-/** S3-signed: a SigV4 (or V2) Authorization header, or a presigned URL's query (X-Amz-*, or V2's AWSAccessKeyId). */
-export function isS3Signed(headers: IncomingHttpHeaders, query: string): boolean {
-  if (/^AWS4-HMAC-SHA256 |^AWS /.test(headers.authorization ?? '')) return true;
-  return /(?:^|&)(?:X-Amz-(?:Algorithm|Credential|Signature)|AWSAccessKeyId)=/i.test(query);
-}
-
-const s3Port = new WeakSet<IncomingMessage>();
-
-/** Marks a request as one that came to the S3 port (--s3-port): an S3 request, signed or not. */
-export function markS3Port(message: IncomingMessage): void {
-  s3Port.add(message);
-}
-
-export function onS3Port(message: IncomingMessage): boolean {
-  return s3Port.has(message);
-}
-
-/**
- * Sent by an AWS SDK, signed or not: every current one (botocore under the aws cli and boto3,
- * the C++ SDK under pyarrow, JavaScript v3, Java v2, Go v2) sends amz-sdk-invocation-id with each
- * request, and the aws cli v2's own s3 commands (Debian's 2.9, unsigned) say who they are in their
- * User-Agent; curl and the original's clients do neither. So an S3 client that signs nothing
- * (pyarrow anonymous=True, aws --no-sign-request) gets S3's answers on the master's own port too;
- * the S3 port (--s3-port) serves any other unsigned S3 client.
- */
-export function isS3Client(headers: IncomingHttpHeaders): boolean {
-  return (
-    headers['amz-sdk-invocation-id'] !== undefined ||
-    isS3Signed(headers, '') ||
-    /^(aws-cli|Boto3|Botocore|aws-sdk-[a-z]+)\//i.test(headers['user-agent'] ?? '')
-  );
-}
-
-/** An S3 request: from an S3 client, or naming an S3 operation in its query; answered (and refused) as S3 answers. */
-export function isS3(headers: IncomingHttpHeaders, query: string): boolean {
-  if (isS3Client(headers) || isS3Signed(headers, query)) return true;
-  if (query === '') return false;
-  const params = new URLSearchParams(query);
-  return ['list-type', 'uploads', 'uploadId', 'delete'].some((name) => params.has(name));
-}
 
 /** "/bucket/a/b" → { bucket: "bucket", objectKey: "a/b" }; objectKey is "" for the bucket itself. */
 export function splitBucket(key: string): { bucket: string; objectKey: string } {

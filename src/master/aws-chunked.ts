@@ -13,10 +13,10 @@
 // checked against the payload the same way: a body that does not match it never ends well.
 import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
-import { checksumCheck, type DigestCheck } from '../../auth/body-check.js';
-import { chunkSignature, sameSignature, trailerSignature, type ChunkSigning } from '../../auth/sigv4.js';
-import { createDigest, type ChecksumAlgorithm, type Digest } from '../../checksums.js';
-import { MkvError } from '../../errors.js';
+import { checksumCheck, type DigestCheck } from '../auth/body-check.js';
+import { chunkSignature, sameSignature, trailerSignature, type ChunkSigning } from '../auth/sigv4.js';
+import { createDigest, type ChecksumAlgorithm, type Digest } from '../checksums.js';
+import { MkvError } from '../errors.js';
 
 export interface AwsChunkedOptions {
   /** X-Amz-Decoded-Content-Length, which the payload must match exactly. */
