@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { until } from '../helpers/wait.js';
 import { after, before, test } from 'node:test';
 import { blobsIn } from '../helpers/blobs.js';
 import { http } from '../helpers/http.js';
@@ -156,11 +156,11 @@ test('a master started at once after kill -9, while the killed one is still a zo
     { stdio: ['ignore', 'pipe', 'ignore'] },
   );
   try {
-    const pid = Number(
-      await new Promise<string>((resolve) => parent.stdout.once('data', (chunk: Buffer) => resolve(chunk.toString().trim()))),
-    );
-    for (let i = 0; i < 100 && !existsSync(join(zombieDb, 'index')); i++) await new Promise((resolve) => setTimeout(resolve, 50));
-    await new Promise((resolve) => setTimeout(resolve, 1000)); // listening, the lock held
+    // The parent prints the master's pid, then the master (its stdout is the parent's) that it listens, the lock held.
+    let said = '';
+    parent.stdout.on('data', (chunk: Buffer) => (said += chunk.toString()));
+    await until('the master to listen', () => /listening on/.test(said), 30_000);
+    const pid = Number(/^(\d+)\n/.exec(said)![1]);
     process.kill(pid, 'SIGKILL');
     for (let i = 0; i < 100 && !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8')); i++)
       await new Promise((resolve) => setTimeout(resolve, 10));

@@ -2,9 +2,11 @@
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { createHash, randomBytes } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { keyToPath } from '../../src/placement.js';
+import { uploadsDir } from '../../src/db/paths.js';
+import { until } from '../helpers/wait.js';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import {
@@ -98,7 +100,6 @@ function s3Suite(kind: 'embedded' | 'nginx', skip: string | false): void {
           return true;
         },
       );
-      await new Promise((resolve) => setTimeout(resolve, 100));
       assert.equal((await http('GET', `${master.url}/bkt/thin.bin`)).status, 302, 'the master still serves');
     });
 
@@ -322,7 +323,11 @@ describe('S3 multipart aborted while a part arrives', () => {
         `PUT /bkt/aborted?partNumber=1&uploadId=${uploadId} HTTP/1.1\r\nHost: x\r\nContent-Length: 200000\r\nConnection: close\r\n\r\n`,
       );
       socket.write(Buffer.alloc(100_000, 1));
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      // The part is being written: its file, aside, holds bytes already.
+      const upload = join(uploadsDir(master.db), uploadId);
+      await until('the part to be on its way to disk', () =>
+        readdirSync(upload).some((name) => name.startsWith('part-00001.tmp-') && statSync(join(upload, name)).size > 0),
+      );
       assert.equal((await http('DELETE', `${master.url}/bkt/aborted?uploadId=${uploadId}`)).status, 204);
       socket.write(Buffer.alloc(100_000, 2));
       await closed; // Connection: close
