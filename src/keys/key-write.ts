@@ -153,7 +153,7 @@ function overwriteInFlight(writer: Writer, key: string, record: KeyRecord | unde
  * file. Until it is older than --pending-grace it counts as locked; after that it is abandoned,
  * and a PUT or DELETE cleans it up as on one master.
  */
-export function inFlightElsewhere(deps: KeyDeps, record: KeyRecord): MkvError | undefined {
+export function inFlightElsewhere(deps: Pick<KeyDeps, 'writer' | 'config'>, record: KeyRecord): MkvError | undefined {
   if (!deps.writer.sharedLog) return undefined;
   const age = Date.now() - record.time;
   if (age >= deps.config.pendingGraceMs) return undefined;

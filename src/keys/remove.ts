@@ -38,16 +38,27 @@ export interface DeleteOptions {
 /** DELETE: removes the key and its blob from every replica; returns the seq of KeyDeleted. */
 export async function deleteKey(deps: KeyDeps, key: string, cause: Cause, options: DeleteOptions = {}): Promise<number> {
   const { refuse, waitTurn = false } = options;
-  return removeKey(deps, key, cause, { type: 'KeyDeleted' }, waitTurn, (record) => {
-    const refusal = refuse?.(record);
-    if (refusal) return refusal;
-    if (!record) return notFound();
-    if (record.state === 'pending') return inFlightElsewhere(deps, record) ?? [];
-    if (record.state === 'deleting') return [];
-    if (record.state === 'live' && deps.config.protect)
-      return new MkvError('MKV_PROTECTED', 'the server runs with --protect: UNLINK the key before you DELETE it');
-    return [{ key, cause, change: { type: 'DeleteStarted' } }];
-  });
+  return removeKey(
+    deps,
+    key,
+    cause,
+    { type: 'KeyDeleted' },
+    waitTurn,
+    (record) => refuse?.(record) ?? decideDelete(deps, key, record, cause),
+  );
+}
+
+/**
+ * How a DELETE begins on the key's record: DeleteStarted (a value), nothing to begin (a write
+ * that never committed, a DELETE that never finished: its blobs go, then KeyDeleted), or refused.
+ */
+export function decideDelete(deps: Pick<KeyDeps, 'writer' | 'config'>, key: string, record: KeyRecord | undefined, cause: Cause): Decision {
+  if (!record) return notFound();
+  if (record.state === 'pending') return inFlightElsewhere(deps, record) ?? [];
+  if (record.state === 'deleting') return [];
+  if (record.state === 'live' && deps.config.protect)
+    return new MkvError('MKV_PROTECTED', 'the server runs with --protect: UNLINK the key before you DELETE it');
+  return [{ key, cause, change: { type: 'DeleteStarted' } }];
 }
 
 /** gc: cleans up a write that never committed (a pending key) when it is still the record `seq`. */

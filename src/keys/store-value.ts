@@ -161,8 +161,8 @@ export async function storeValue(
  * finished, a native PUT over an unlinked value, as the original overwrote it in place), beside
  * its value (S3 over a live or unlinked key), or not at all.
  */
-function decideStore(
-  deps: KeyDeps,
+export function decideStore(
+  deps: Pick<KeyDeps, 'writer' | 'config'>,
   key: string,
   record: KeyRecord | undefined,
   targetVolumes: string[],
