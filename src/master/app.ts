@@ -10,7 +10,7 @@ import { readOnlyError } from '../writer/writer.js';
 import type { IndexStore } from '../index/index-store.js';
 import { applyAnswer, NO_SNIFF } from './answer.js';
 import { recordRequest, type MasterDeps } from './deps.js';
-import { errorAnswer, failure } from './errors.js';
+import { errorAnswer, recordFailure } from './errors.js';
 import { answerNative, type ApiRequest } from './native-api.js';
 import { answerS3 } from './s3/router.js';
 import { isS3, onS3Port } from './s3-request.js';
@@ -92,7 +92,7 @@ export function createApp(deps: MasterDeps): Koa {
     try {
       await next();
     } catch (caught) {
-      const error = failure(caught, deps, ctx.method, ctx.path, ctx.req);
+      const error = recordFailure(caught, deps, ctx.method, ctx.path, ctx.req);
       applyAnswer(ctx, ctx.state.s3 ? s3ErrorAnswer(error, ctx.path, ctx.state.requestId as string) : errorAnswer(error));
     }
   });

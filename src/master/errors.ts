@@ -25,8 +25,8 @@ export function isAuthFailure(error: MkvError): boolean {
   return AUTH_FAILURES.has(error.code);
 }
 
-/** The error as an MkvError; logged when it is the server's fault, counted when it is a refusal of credentials. */
-export function failure(caught: unknown, deps: MasterDeps, method: string, path: string, request?: IncomingMessage): MkvError {
+/** Records a request's failure (logged when it is the server's fault, counted and logged once when it refuses credentials) and returns it as an MkvError. */
+export function recordFailure(caught: unknown, deps: MasterDeps, method: string, path: string, request?: IncomingMessage): MkvError {
   const { logger } = deps;
   const error = caught instanceof MkvError ? caught : new MkvError('MKV_INTERNAL', 'internal error', { cause: caught });
   if (error.code === 'MKV_INTERNAL') logger.error('request failed', { method, path: clip(path), error: caught });

@@ -12,7 +12,7 @@ import type { Logger } from '../logger.js';
 import { writeAnswer } from './answer.js';
 import { createApp } from './app.js';
 import { recordRequest, type MasterDeps } from './deps.js';
-import { errorAnswer, failure } from './errors.js';
+import { errorAnswer, recordFailure } from './errors.js';
 import { admit, authenticate, rememberIdentity } from '../auth/authenticate.js';
 import { isS3, isS3Client, markS3Port, onS3Port } from './s3-request.js';
 import { s3ErrorAnswer } from './s3/s3.js';
@@ -78,7 +78,7 @@ function masterListeners(deps: MasterDeps, options: HandlerOptions): { request: 
         answered(answer.status);
       },
       (caught: unknown) => {
-        const answer = errorAnswer(failure(caught, deps, method, url, request));
+        const answer = errorAnswer(recordFailure(caught, deps, method, url, request));
         if (!response.headersSent) writeAnswer(request, response, answer);
         answered(answer.status);
       },
@@ -133,7 +133,7 @@ function admitted(deps: MasterDeps, request: IncomingMessage, response: ServerRe
     return true;
   } catch (caught) {
     const started = process.hrtime.bigint();
-    const error = failure(caught, deps, request.method ?? '', rawPath, request);
+    const error = recordFailure(caught, deps, request.method ?? '', rawPath, request);
     writeAnswer(request, response, onS3Port(request) || isS3(request.headers, query) ? s3ErrorAnswer(error, rawPath) : errorAnswer(error));
     recordRequest(deps, request.method ?? '', rawPath, error.status, started, request.socket?.remoteAddress);
     return false;

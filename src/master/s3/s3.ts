@@ -2,8 +2,9 @@
 //
 // S3 clients do not follow a 302 on GET/HEAD, so a request that is S3-signed is answered
 // directly: the bytes stream from a replica through the master (with Range). Plain HTTP
-// clients keep the redirect. Keys are write-once as in minikeyvalue: a PutObject over a live
-// key fails like a conditional PUT (If-None-Match: *) does, 412 PreconditionFailed.
+// clients keep the redirect. A PutObject over a live key replaces its value, as S3 does (the
+// native PUT keeps the original's write-once rule): overwrites of one key may overlap, the last
+// to commit wins, and readers get the old value or a new one throughout (keys/store-value.ts).
 import { isUtf8 } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import type { Context } from 'koa';
@@ -28,7 +29,7 @@ import type { Answer } from '../answer.js';
 import { authorize, identityOf } from '../../auth/authenticate.js';
 import { allows } from '../../auth/credentials.js';
 import { apiCause, type MasterDeps } from '../deps.js';
-import { failure, isAuthFailure } from '../errors.js';
+import { isAuthFailure, recordFailure } from '../errors.js';
 import { decodeKey } from '../request-key.js';
 import { requestBody } from '../request-body.js';
 import { MAX_XML_BYTES, childElements, document, element, parseXml, requiredText } from './xml.js';
@@ -506,14 +507,14 @@ export async function deleteObjects(ctx: Context, deps: MasterDeps, bucket: stri
       // A key the caller may not delete is its answer's business, logged once for the request below.
       const refused = error instanceof MkvError && isAuthFailure(error);
       if (refused) denied++;
-      const mkv = refused ? error : failure(error, deps, 'POST', ctx.path, ctx.req);
+      const mkv = refused ? error : recordFailure(error, deps, 'POST', ctx.path, ctx.req);
       const [code] = S3_ERRORS[mkv.code] ?? ['InternalError'];
       results.push(`<Error>${element('Key', objectKey)}${element('Code', code)}${element('Message', mkv.message)}</Error>`);
     }
   }
   if (denied > 0) {
     const what = `delete ${denied} of the ${keys.length} keys asked for`;
-    failure(
+    recordFailure(
       new MkvError(identity.name === 'anonymous' ? 'MKV_UNAUTHENTICATED' : 'MKV_ACCESS_DENIED', what),
       deps,
       'POST',
