@@ -4,7 +4,7 @@
 import type { Server } from 'node:http';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { readCredentials } from '../auth/credentials.js';
+import { readCredentials, type Credentials } from '../auth/credentials.js';
 import type { MasterConfig } from '../config.js';
 import { uploadsDir } from '../db/paths.js';
 import type { IndexStore } from '../index/index-store.js';
@@ -57,11 +57,21 @@ export interface HttpMaster {
   close(): Promise<void>;
 }
 
-export function createHttpMaster(settings: HttpSettings, index: IndexStore, writer: Writer, logger: Logger, metrics: Metrics): HttpMaster {
+/**
+ * The master's HTTP side over an index and a writer. `credentials`: the file as the caller read
+ * it (the master's own process); a worker, another process, reads settings.credentialsFile once here.
+ */
+export function createHttpMaster(
+  settings: HttpSettings,
+  index: IndexStore,
+  writer: Writer,
+  logger: Logger,
+  metrics: Metrics,
+  credentials: Credentials | undefined = settings.credentialsFile ? readCredentials(settings.credentialsFile, settings.region) : undefined,
+): HttpMaster {
   const { config, host } = settings;
   const volumes = createVolumeClient(config, metrics, logger);
   const uploads = new UploadStore(uploadsDir(settings.db));
-  const credentials = settings.credentialsFile ? readCredentials(settings.credentialsFile, settings.region) : undefined;
   const deps = { config, index, writer, volumes, uploads, logger, metrics, ...(credentials ? { credentials } : {}) };
   const serve = (s3: boolean) => {
     const server = createServer();

@@ -206,7 +206,7 @@ export async function startServer(flags: ServerOptions, logger: Logger = createL
   let s3Port: number | undefined;
   try {
     if (workerCount === 0) {
-      http = createHttpMaster(settings, store.index, store.writer, logger, metrics);
+      http = createHttpMaster(settings, store.index, store.writer, logger, metrics, credentials);
       volumes = http.volumes;
       ({ port, s3Port } = await http.listen());
     } else {
