@@ -16,7 +16,6 @@ import { checksumAlgorithm, checksumAlgorithmOf, checksumCheck, type DigestCheck
 import { CHECKSUM_ALGORITHMS, FULL_OBJECT_ALGORITHMS, compositeChecksum, createDigest, type ChecksumAlgorithm } from '../../checksums.js';
 import { MkvError } from '../../errors.js';
 import type { Checksum, Part as ValuePart } from '../../events/event.js';
-import { checkKeyFits } from '../../keys/key-limits.js';
 import { storeValue } from '../../keys/store-value.js';
 import { etagOf } from '../../keys/write-condition.js';
 import { apiCause, type MasterDeps } from '../deps.js';
@@ -60,7 +59,6 @@ function uploadChecksumOf(ctx: Context): Pick<Upload, 'checksumAlgorithm' | 'che
 }
 
 export function createUpload(ctx: Context, deps: MasterDeps, key: string): void {
-  checkKeyFits(key);
   authorize(identityOf(ctx.req), 'write', key);
   const { bucket, objectKey } = splitBucket(key);
   if (objectKey === '') throw new MkvError('MKV_BAD_REQUEST', 'a multipart upload needs an object key');

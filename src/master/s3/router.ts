@@ -107,6 +107,8 @@ export async function answerS3(ctx: Context, deps: MasterDeps): Promise<void> {
   if (UNSUPPORTED.some((name) => query.has(name))) throw notImplemented(ctx);
   refuseUnsupportedHeaders(ctx);
   checkExpectedOwner(ctx);
+  // An object's key is checked once, here: the handlers below take it as it fits.
+  if (objectKey !== '') checkKeyFits(key);
   if (query.has('tagging')) return tagging(ctx, deps, bucket, objectKey);
   if (query.has('acl')) {
     // Reading an ACL is answered (the owner may do everything; the credentials file says who is);
@@ -144,7 +146,6 @@ export async function answerS3(ctx: Context, deps: MasterDeps): Promise<void> {
     }
     throw notImplemented(ctx);
   }
-  checkKeyFits(key);
   // Into a bucket that exists, else 404 NoSuchBucket (the caller was admitted to do what it asks
   // there: handler.ts). An upload begun in a bucket deleted since can still be aborted.
   if (!(method === 'DELETE' && query.has('uploadId'))) requireBucket(deps.index, bucket);

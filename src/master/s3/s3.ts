@@ -197,7 +197,6 @@ function valueHeaders(ctx: Context, record: KeyRecord, whole: boolean): void {
  * answered from the record before a volume is asked.
  */
 export async function getObjectDirect(ctx: Context, deps: MasterDeps, key: string): Promise<void> {
-  checkKeyFits(key);
   checkVersionId(new URLSearchParams(ctx.querystring).get('versionId') ?? undefined);
   authorize(identityOf(ctx.req), 'read', key);
   const record = deps.index.get(key);

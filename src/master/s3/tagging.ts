@@ -10,14 +10,12 @@
 import type { Context } from 'koa';
 import { authorize, identityOf } from '../../auth/authenticate.js';
 import { MkvError } from '../../errors.js';
-import { checkKeyFits } from '../../keys/key-limits.js';
 import { requireBucket } from '../../keys/buckets.js';
 import type { MasterDeps } from '../deps.js';
 import { xmlResponse } from './s3.js';
 
 export function tagging(ctx: Context, deps: MasterDeps, bucket: string, objectKey: string): void {
   const target = objectKey === '' ? `/${bucket}/` : `/${bucket}/${objectKey}`;
-  if (objectKey !== '') checkKeyFits(target);
   const identity = identityOf(ctx.req);
   switch (ctx.method) {
     case 'GET':
