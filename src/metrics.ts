@@ -9,6 +9,7 @@
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { writesWaiting } from './keys/key-write.js';
 
 export interface StoreView {
   lastSeq(): number;
@@ -130,6 +131,14 @@ export class Metrics {
       registers: [this.registry],
       collect() {
         this.set(store.lockedKeys());
+      },
+    });
+    new Gauge({
+      name: 'mkv_key_waits',
+      help: 'S3 writes and deletes waiting for a key another write or delete holds',
+      registers: [this.registry],
+      collect() {
+        this.set(writesWaiting());
       },
     });
   }

@@ -94,20 +94,29 @@ export async function beginWrite(
 /** How long a write S3 takes whatever else is in flight waits for a key's lock another write or delete holds. */
 export const LOCK_PATIENCE_MS = 60_000;
 
+let waiting = 0;
+
+/** Writes and DELETEs of this process waiting for their key's turn now (mkv_key_waits). */
+export function writesWaiting(): number {
+  return waiting;
+}
+
 /**
  * beginWrite for a write S3 takes whatever else is in flight (an unconditional PutObject, a
  * CompleteMultipartUpload): a key whose lock another write or delete holds (the first write of a
  * new key holds it while its value streams) is tried again, a few milliseconds apart, until that
- * one has ended, for up to `patienceMs`; then MKV_KEY_LOCKED. The body waits unread meanwhile. A
- * refusal the record itself gives (a write in flight on another master) is not waited for.
+ * one has ended, for up to `patienceMs`; then MKV_KEY_LOCKED. The body waits unread meanwhile;
+ * a client that goes meanwhile (`clientGone`) ends the wait, its write never made. A refusal the
+ * record itself gives (a write in flight on another master) is not waited for.
  */
 export async function beginWriteWhenFree(
   writer: Writer,
   index: RecordReader,
   key: string,
   decide: (record: KeyRecord | undefined) => Decision,
-  patienceMs = LOCK_PATIENCE_MS,
+  options: { patienceMs?: number; clientGone?: () => boolean } = {},
 ): Promise<KeyWrite> {
+  const { patienceMs = LOCK_PATIENCE_MS, clientGone } = options;
   const deadline = Date.now() + patienceMs;
   let refusal: MkvError | undefined;
   const decideNoting = (record: KeyRecord | undefined): Decision => {
@@ -115,13 +124,27 @@ export async function beginWriteWhenFree(
     refusal = decision instanceof MkvError ? decision : undefined;
     return decision;
   };
-  for (let pause = 2; ; pause = Math.min(pause * 2, 50)) {
-    try {
-      return await beginWrite(writer, index, key, decideNoting);
-    } catch (error) {
-      if (!isMkvError(error, 'MKV_KEY_LOCKED') || error === refusal || Date.now() + pause > deadline) throw error;
+  try {
+    return await beginWrite(writer, index, key, decideNoting);
+  } catch (error) {
+    if (!isMkvError(error, 'MKV_KEY_LOCKED') || error === refusal) throw error;
+  }
+  waiting++;
+  try {
+    for (let pause = 2; ; pause = Math.min(pause * 2, 50)) {
+      if (Date.now() + pause > deadline)
+        throw new MkvError('MKV_KEY_LOCKED', `another write or delete of this key held it for ${Math.round(patienceMs / 1000)} s; retry`);
+      await sleep(pause);
+      // A client that has gone does not get its write made later, over one that came after it.
+      if (clientGone?.()) throw new MkvError('MKV_SHORT_BODY', 'the client went away while its write waited for the key');
+      try {
+        return await beginWrite(writer, index, key, decideNoting);
+      } catch (error) {
+        if (!isMkvError(error, 'MKV_KEY_LOCKED') || error === refusal) throw error;
+      }
     }
-    await sleep(pause);
+  } finally {
+    waiting--;
   }
 }
 

@@ -33,19 +33,15 @@ export interface DeleteOptions {
   refuse?: (record: KeyRecord | undefined) => MkvError | undefined;
   /** Wait for a write or delete of the key in flight to end (S3 takes both), instead of MKV_KEY_LOCKED. */
   waitTurn?: boolean;
+  /** While waiting: whether the client has gone (then the DELETE is not made). */
+  clientGone?: () => boolean;
 }
 
 /** DELETE: removes the key and its blob from every replica; returns the seq of KeyDeleted. */
 export async function deleteKey(deps: KeyDeps, key: string, cause: Cause, options: DeleteOptions = {}): Promise<number> {
-  const { refuse, waitTurn = false } = options;
-  return removeKey(
-    deps,
-    key,
-    cause,
-    { type: 'KeyDeleted' },
-    waitTurn,
-    (record) => refuse?.(record) ?? decideDelete(deps, key, record, cause),
-  );
+  const { refuse, waitTurn = false, clientGone } = options;
+  const wait = waitTurn ? (clientGone ? { clientGone } : {}) : undefined;
+  return removeKey(deps, key, cause, { type: 'KeyDeleted' }, wait, (record) => refuse?.(record) ?? decideDelete(deps, key, record, cause));
 }
 
 /**
@@ -63,7 +59,7 @@ export function decideDelete(deps: Pick<KeyDeps, 'writer' | 'config'>, key: stri
 
 /** gc: cleans up a write that never committed (a pending key) when it is still the record `seq`. */
 export async function abandonPendingWrite(deps: KeyDeps, key: string, seq: number, cause: Cause, reason: string): Promise<number> {
-  return removeKey(deps, key, cause, { type: 'WriteAborted', reason }, false, (record) =>
+  return removeKey(deps, key, cause, { type: 'WriteAborted', reason }, undefined, (record) =>
     record?.state === 'pending' && record.seq === seq ? [] : notFound(),
   );
 }
@@ -90,10 +86,12 @@ async function removeKey(
   key: string,
   cause: Cause,
   last: Change,
-  waitTurn: boolean,
+  wait: { clientGone?: () => boolean } | undefined,
   decide: (record: KeyRecord | undefined) => Decision,
 ): Promise<number> {
-  const write = await (waitTurn ? beginWriteWhenFree : beginWrite)(deps.writer, deps.index, key, decide);
+  const write = await (wait
+    ? beginWriteWhenFree(deps.writer, deps.index, key, decide, wait)
+    : beginWrite(deps.writer, deps.index, key, decide));
   try {
     const record = write.record!; // decide refused a key without one
     // Every blob the key has: its value's, an overwrite's in flight, earlier values' left over.

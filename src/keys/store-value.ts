@@ -85,6 +85,8 @@ export interface StoreOptions {
   mayReplace?: boolean;
   /** What the write asks of the value the key holds (S3's If-None-Match: *, If-Match), checked under the key's lock. */
   condition?: WriteCondition;
+  /** Whether the client that asked for the write has gone (an S3 write waiting for its key stops waiting). */
+  clientGone?: () => boolean;
 }
 
 /**
@@ -98,7 +100,7 @@ export async function storeValue(
   cause: Cause,
   options: StoreOptions = {},
 ): Promise<Stored> {
-  const { s3, mayReplace = true, condition } = options;
+  const { s3, mayReplace = true, condition, clientGone } = options;
   if (source.length === 0 && !s3) throw emptyBody('Content-Length is 0');
   checkKeyFits(key);
   const targetVolumes = keyToVolumes(key, deps.config.volumes, deps.config.replicas, deps.config.subvolumes);
@@ -110,7 +112,7 @@ export async function storeValue(
     decideStore(deps, key, record, targetVolumes, cause, s3 !== undefined, mayReplace, condition);
   const write = await (s3 && condition === undefined
     ? // S3 takes every unconditional write of a key, the last to end wins: one that finds the key held waits its turn.
-      beginWriteWhenFree(deps.writer, deps.index, key, decide)
+      beginWriteWhenFree(deps.writer, deps.index, key, decide, clientGone ? { clientGone } : {})
     : beginWrite(deps.writer, deps.index, key, decide, condition === undefined).catch((error: unknown) => {
         // A conditional write that races another: S3's ConditionalRequestConflict.
         if (condition && isMkvError(error, 'MKV_KEY_LOCKED'))

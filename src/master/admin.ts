@@ -77,9 +77,12 @@ function adminRefusal(credentials: Credentials, request: IncomingMessage, path: 
   } catch (error) {
     return error instanceof MkvError ? error : new MkvError('MKV_UNAUTHENTICATED', 'the credentials could not be read');
   }
-  if (identity.grant?.rights.has('admin')) return undefined;
-  if (identity.name === 'anonymous') return new MkvError('MKV_UNAUTHENTICATED', `${path} needs an access key with the admin right`);
-  return new MkvError('MKV_ACCESS_DENIED', `${identity.name} may not read ${path}: it needs the admin right`);
+  // The admin port shows the whole cluster (every key's last events, every volume): an admin
+  // right limited to some prefixes is not enough.
+  if (identity.grant?.rights.has('admin') && identity.grant.prefixes.length === 0) return undefined;
+  if (identity.name === 'anonymous')
+    return new MkvError('MKV_UNAUTHENTICATED', `${path} needs an access key with the admin right on every key`);
+  return new MkvError('MKV_ACCESS_DENIED', `${identity.name} may not read ${path}: it needs the admin right on every key, with no prefix`);
 }
 
 export function createAdminServer(deps: AdminDeps): Server {

@@ -47,6 +47,12 @@ function unknownOperation(request: ApiRequest): MkvError {
 /** The native API; `undefined` for a method it does not have (the router answers 405/501). */
 export function answerNative(deps: MasterDeps, request: ApiRequest): Promise<Answer> | undefined {
   const { method, query } = request;
+  // A write takes no query: one it does not know is an operation it does not do (a DELETE of
+  // /k?tagging must not delete k), refused, never dropped.
+  if (query !== '' && (method === 'PUT' || method === 'DELETE' || method === 'UNLINK' || method === 'LINK'))
+    return Promise.reject(
+      new MkvError('MKV_BAD_QUERY', `${method} takes no query (?${query.slice(0, 64)}): the key is the path, percent-encoded`),
+    );
   switch (method) {
     case 'GET':
     case 'HEAD':

@@ -36,10 +36,40 @@ export function isS3Client(headers: IncomingHttpHeaders): boolean {
   );
 }
 
+/** Query parameters that name an S3 operation (or a part of one) the native API does not have. */
+const S3_SUBRESOURCES = [
+  'list-type',
+  'uploads',
+  'uploadId',
+  'delete',
+  'tagging',
+  'acl',
+  'versionId',
+  'versions',
+  'versioning',
+  'location',
+  'attributes',
+  'partNumber',
+  'retention',
+  'legal-hold',
+  'object-lock',
+  'policy',
+  'cors',
+  'lifecycle',
+  'website',
+  'encryption',
+  'notification',
+  'replication',
+  'restore',
+  'select',
+  'torrent',
+  'renameObject',
+];
+
 /** An S3 request: from an S3 client, or naming an S3 operation in its query; answered (and refused) as S3 answers. */
 export function isS3(headers: IncomingHttpHeaders, query: string): boolean {
   if (isS3Client(headers) || isS3Signed(headers, query)) return true;
   if (query === '') return false;
   const params = new URLSearchParams(query);
-  return ['list-type', 'uploads', 'uploadId', 'delete'].some((name) => params.has(name));
+  return S3_SUBRESOURCES.some((name) => params.has(name));
 }

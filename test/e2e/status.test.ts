@@ -136,7 +136,7 @@ describe('the status of a master with --credentials', () => {
     set = await startVolumes('embedded', 3);
     db = tempDir('mkv-status-');
     const credentials = join(db, '..', `credentials-${process.pid}`);
-    writeFileSync(credentials, 'ops:ops-secret admin\nwriter:writer-secret read,write,list\nanonymous read\n');
+    writeFileSync(credentials, 'ops:ops-secret admin\nwriter:writer-secret read,write,list\npfx:pfx-secret all /pfx/\nanonymous read\n');
     master = await spawnMaster(['--volumes', set.volumes.join(','), '--db', db, '--admin-port', '0', '--credentials', credentials]);
     admin = `http://127.0.0.1:${/admin .* on port (\d+)/.exec(master.output())![1]}`;
   });
@@ -146,13 +146,15 @@ describe('the status of a master with --credentials', () => {
     if (db) removeDir(db);
   });
 
-  test('needs the admin right: 401 without a key, 403 with one that lacks it, the page with it', async () => {
+  test('needs the admin right on every key: 401 without a key, 403 with one that lacks it (or has it on a prefix), the page with it', async () => {
     const basic = (user: string, secret: string) => ({ authorization: `Basic ${Buffer.from(`${user}:${secret}`).toString('base64')}` });
     for (const path of ['/', '/status.json']) {
       const anonymous = await http('GET', `${admin}${path}`);
       assert.equal(anonymous.status, 401, path);
       assert.doesNotMatch(anonymous.text, /volume|seq/i, 'nothing of the cluster');
       assert.equal((await http('GET', `${admin}${path}`, undefined, basic('writer', 'writer-secret'))).status, 403);
+      // Admin on some keys only: the page shows every key's events, so no.
+      assert.equal((await http('GET', `${admin}${path}`, undefined, basic('pfx', 'pfx-secret'))).status, 403);
       assert.equal((await http('GET', `${admin}${path}`, undefined, basic('ops', 'wrong'))).status, 401);
       assert.equal((await http('GET', `${admin}${path}`, undefined, basic('ops', 'ops-secret'))).status, 200);
     }

@@ -124,6 +124,24 @@ function apiSuite(kind: 'embedded' | 'nginx', skip: string | false, nativePath =
       assert.equal((await http('DELETE', `${url}/deleteme2`)).status, 204, 'an unlinked key can be deleted');
     });
 
+    test("a write with a query is refused, never taken as the key's: DELETE /k?tagging deletes nothing", async () => {
+      assert.equal((await http('PUT', `${url}/qb/queried`, 'kept')).status, 201);
+      // S3's sub-resources are S3 operations, whoever sends them (DeleteObjectTagging removes no value).
+      assert.equal((await http('DELETE', `${url}/qb/queried?tagging`)).status, 204);
+      for (const [method, target] of [
+        ['DELETE', '/qb/queried?x=1'],
+        ['UNLINK', '/qb/queried?foo'],
+        ['PUT', '/qb/queried?bar'],
+        ['LINK', '/qb/queried?baz'],
+      ] as const) {
+        const refused = await http(method, `${url}${target}`, method === 'PUT' ? 'replaced' : undefined);
+        assert.equal(refused.status, 400, `${method} ${target}`);
+        assert.match(refused.text, /takes no query/);
+      }
+      assert.equal((await http('PUT', `${url}/qb/queried?tagging`, '<Tagging/>')).status, 501, 'PutObjectTagging');
+      assert.equal((await getFollowing(`${url}/qb/queried`)).body.toString(), 'kept');
+    });
+
     test('list: prefix, sorted bytewise, limit/next, start; bad limit 400; unknown op 403', async () => {
       for (const key of ['/list/b', '/list/a', '/list/c', '/list/é', '/lisz']) await http('PUT', `${url}${encodeURI(key)}`, 'v');
       const all = JSON.parse((await http('GET', `${url}/list/?list`)).text);

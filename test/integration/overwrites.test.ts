@@ -5,6 +5,8 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { request } from 'node:http';
+import { connect } from 'node:net';
+import { writesWaiting } from '../../src/keys/key-write.js';
 import { after, before, describe, test } from 'node:test';
 import { inFlight } from '../../src/index/evolve.js';
 import { blobPath } from '../../src/placement.js';
@@ -163,6 +165,47 @@ describe('S3 overwrites of one key at once', () => {
       ['WriteStarted', 'ObjectCommitted', 'OverwriteStarted', 'ObjectCommitted'],
       'the second began once the first had committed',
     );
+  });
+
+  test('a PutObject waiting for a key whose client goes is never made: the next write is not undone by it', async () => {
+    const key = '/bucket/gone-waiter';
+    const url = `${master.s3Url}${key}`;
+    const first = startPut(url, randomBytes(SIZE));
+    await until('the first write to hold the key', () => master.store.index.get(key)?.state === 'pending');
+    const { port } = new URL(master.s3Url);
+    const waiter = connect(Number(port), '127.0.0.1');
+    waiter.on('error', () => undefined);
+    waiter.write(`PUT ${key} HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nlate`);
+    await until('the second to wait its turn', () => writesWaiting() === 1);
+    waiter.destroy();
+    await until('the wait to end with its client', () => writesWaiting() === 0);
+    assert.equal(await first.finish(), 200);
+    const later = await fetch(url, { method: 'PUT', body: 'after' });
+    assert.equal(later.status, 200);
+    assert.equal((await get(url)).body.toString(), 'after');
+    const commits = master.store.index.historyOf(key).filter((event) => event.change.type === 'ObjectCommitted');
+    assert.equal(commits.length, 2, 'the first and the one after it; never the one whose client went');
+  });
+
+  test('DeleteObjects does not wait for a key held: that key is OperationAborted at once, the others deleted', async () => {
+    const key = '/bucket/held-in-batch';
+    const url = `${master.s3Url}${key}`;
+    assert.equal((await fetch(url, { method: 'PUT', body: 'old' })).status, 200);
+    assert.equal((await fetch(`${master.s3Url}/bucket/free-in-batch`, { method: 'PUT', body: 'x' })).status, 200);
+    const overwrite = startPut(url, randomBytes(SIZE));
+    await until('the overwrite to start', () => inFlightOf(key) === 1);
+    const body = '<Delete><Object><Key>held-in-batch</Key></Object><Object><Key>free-in-batch</Key></Object></Delete>';
+    const answer = await fetch(`${master.s3Url}/bucket?delete`, {
+      method: 'POST',
+      body,
+      headers: { 'content-md5': createHash('md5').update(body).digest('base64') },
+    });
+    assert.equal(answer.status, 200);
+    const text = await answer.text();
+    assert.match(text, /<Error><Key>held-in-batch<\/Key><Code>OperationAborted<\/Code>/);
+    assert.match(text, /<Deleted><Key>free-in-batch<\/Key><\/Deleted>/);
+    assert.equal(inFlightOf(key), 1, 'answered while the write was still in flight');
+    assert.equal(await overwrite.finish(), 200);
   });
 
   test('an S3 DeleteObject while a write is in flight waits for it, then deletes: S3 takes both', async () => {

@@ -22,7 +22,7 @@ import { apiCause, type MasterDeps } from '../deps.js';
 import { requestBody } from '../request-body.js';
 import { checkReadConditions, writeConditionOf } from './conditions.js';
 import { partNumberOf } from './parts.js';
-import { copySourceOf, mayReplace, openValue, readXmlBody, splitBucket, valueAttributesOf, xmlResponse } from './s3.js';
+import { clientGoneOf, copySourceOf, mayReplace, openValue, readXmlBody, splitBucket, valueAttributesOf, xmlResponse } from './s3.js';
 import type { Part, Upload } from './uploads.js';
 import { childElements, element, parseXml, requiredText } from './xml.js';
 
@@ -343,6 +343,7 @@ async function completeOnce(ctx: Context, deps: MasterDeps, key: string, uploadI
         ...(checksum !== undefined ? { checksum } : {}),
         parts: valueParts,
       },
+      clientGone: clientGoneOf(ctx),
       mayReplace: mayReplace(ctx, key),
       condition: writeConditionOf(ctx.req.headers),
     },

@@ -268,6 +268,11 @@ export async function getObjectDirect(ctx: Context, deps: MasterDeps, key: strin
   throw new MkvError('MKV_NOT_FOUND', 'The specified key does not exist on any replica.');
 }
 
+/** Whether the client of a request has gone (its connection closed): a write waiting for its key is then not made. */
+export function clientGoneOf(ctx: Context): () => boolean {
+  return () => ctx.req.socket.destroyed;
+}
+
 /** Whether the request may replace a value `key` holds: that destroys it, so it needs the delete right as well as write. */
 export function mayReplace(ctx: Context, key: string): boolean {
   return allows(identityOf(ctx.req).grant, 'delete', key);
@@ -318,6 +323,7 @@ export async function putObject(ctx: Context, deps: MasterDeps, key: string): Pr
     s3: valueAttributesOf(ctx),
     mayReplace: mayReplace(ctx, key),
     condition: writeConditionOf(ctx.req.headers),
+    clientGone: clientGoneOf(ctx),
   });
   ctx.status = 200;
   ctx.set('ETag', `"${written.md5 ?? ''}"`);
@@ -365,6 +371,7 @@ async function copyObject(ctx: Context, deps: MasterDeps, key: string): Promise<
         s3: { ...s3, ...(digest ? {} : { checksum: record.checksum?.type === 'FULL_OBJECT' ? record.checksum : null }) },
         mayReplace: mayReplace(ctx, key),
         condition: writeConditionOf(ctx.req.headers),
+        clientGone: clientGoneOf(ctx),
       },
     );
     etag = `"${written.md5 ?? ''}"`;
@@ -433,12 +440,18 @@ export async function deleteObject(ctx: Context, deps: MasterDeps, key: string):
   const ifMatch = ctx.get('if-match') || undefined;
   // Its answer says whether the value is the one named: as on S3, that needs the read right too.
   if (ifMatch) authorize(identityOf(ctx.req), 'read', key);
-  await removeObject(ctx, deps, key, ifMatch);
+  await removeObject(ctx, deps, key, { ifMatch, waitTurn: true });
   ctx.status = 204;
 }
 
 /** Deletes a key as S3 does: a key that is not there is not an error, unless `ifMatch` (ETags, or *) asked for a value. */
-async function removeObject(ctx: Context, deps: MasterDeps, key: string, ifMatch?: string): Promise<void> {
+async function removeObject(
+  ctx: Context,
+  deps: MasterDeps,
+  key: string,
+  options: { ifMatch?: string; waitTurn?: boolean } = {},
+): Promise<void> {
+  const { ifMatch, waitTurn = false } = options;
   const condition: WriteCondition = ifMatch === undefined ? undefined : { kind: 'match', etags: ifMatch };
   const refuse = (record: KeyRecord | undefined): MkvError | undefined => {
     try {
@@ -449,8 +462,10 @@ async function removeObject(ctx: Context, deps: MasterDeps, key: string, ifMatch
     }
   };
   try {
-    // S3 takes a DELETE and a write of one key at once: unconditional, it waits for the write to end.
-    await deleteKey(deps, key, apiCause(ctx.state.client as string | null), condition ? { refuse } : { waitTurn: true });
+    // S3 takes a DELETE and a write of one key at once: unconditional, a DeleteObject waits for the
+    // write to end (DeleteObjects does not: a thousand keys are answered at once, one held is OperationAborted).
+    const wait = !condition && waitTurn ? { waitTurn, clientGone: clientGoneOf(ctx) } : {};
+    await deleteKey(deps, key, apiCause(ctx.state.client as string | null), condition ? { refuse } : wait);
   } catch (error) {
     if (condition && isMkvError(error, 'MKV_KEY_LOCKED'))
       throw new MkvError('MKV_CONDITIONAL_CONFLICT', 'A conflicting operation occurred: another write of this key is in flight; retry');
@@ -500,7 +515,7 @@ export async function deleteObjects(ctx: Context, deps: MasterDeps, bucket: stri
       checkVersionId(versionId);
       authorize(identity, 'delete', key);
       if (etag) authorize(identity, 'read', key);
-      await removeObject(ctx, deps, key, etag);
+      await removeObject(ctx, deps, key, etag === undefined ? {} : { ifMatch: etag });
       if (!quiet) results.push(element('Deleted', [element('Key', objectKey), ...(versionId ? [element('VersionId', versionId)] : [])]));
     } catch (error) {
       // A key the caller may not delete is its answer's business, logged once for the request below.
