@@ -90,7 +90,7 @@ export function authenticate(credentials: Credentials, request: SignedRequest, n
 /** Throws unless `identity` may use `right` on `key` (a listing: on its prefix). */
 export function authorize(identity: Identity, right: Right, key: string): void {
   if (allows(identity.grant, right, key)) return;
-  throw refusal(identity, `${right} of ${key}`);
+  throw refusal(identity, `${right} ${key}`);
 }
 
 function refusal(identity: Identity, what: string): MkvError {

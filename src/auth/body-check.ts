@@ -135,7 +135,32 @@ export function valueChecks(headers: IncomingHttpHeaders, options: { checksums?:
     if (!name.startsWith('x-amz-checksum-') || name === 'x-amz-checksum-type' || name === 'x-amz-checksum-algorithm') continue;
     checks.push(checksumCheck(name, String(headers[name])));
   }
+  if (options.checksums !== false) checkChecksumHeaders(headers, checks);
   return checks;
+}
+
+/**
+ * One checksum a body, and the one the SDK says it sends (x-amz-sdk-checksum-algorithm; on a
+ * PUT, x-amz-checksum-algorithm says the same): 400, as S3 answers, when they disagree or the
+ * one said is not sent, rather than a checksum asked for and never checked.
+ */
+function checkChecksumHeaders(headers: IncomingHttpHeaders, checks: DigestCheck[]): void {
+  const sent = checks.filter((check) => check.algorithm !== 'md5').map((check) => check.algorithm);
+  const trailer = trailerChecksum(headers);
+  if (trailer) sent.push(trailer.algorithm);
+  if (sent.length > 1)
+    throw new MkvError('MKV_BAD_REQUEST', 'Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.');
+  const header = headers['x-amz-sdk-checksum-algorithm'] !== undefined ? 'x-amz-sdk-checksum-algorithm' : 'x-amz-checksum-algorithm';
+  const said = headers[header];
+  if (said === undefined) return;
+  const algorithm = checksumAlgorithmOf(String(said), `${header}: ${String(said)}`);
+  if (sent.length === 0)
+    throw new MkvError(
+      'MKV_BAD_REQUEST',
+      `${header} specified, but no corresponding x-amz-checksum-* or x-amz-trailer headers were found.`,
+    );
+  if (sent[0] !== algorithm)
+    throw new MkvError('MKV_BAD_REQUEST', `${header} says ${algorithm.toUpperCase()}, but the checksum sent is ${sent[0]!.toUpperCase()}`);
 }
 
 /**

@@ -210,7 +210,7 @@ const STREAMING_SIGNED = new Set(['STREAMING-AWS4-HMAC-SHA256-PAYLOAD', 'STREAMI
 const UNSIGNED = new Set(['UNSIGNED-PAYLOAD', 'STREAMING-UNSIGNED-PAYLOAD-TRAILER']);
 
 /** Whether X-Amz-Content-SHA256 says something this server can check (or knows is unsigned). */
-function knownPayload(declared: string): boolean {
+export function knownPayload(declared: string): boolean {
   return UNSIGNED.has(declared) || STREAMING_SIGNED.has(declared) || /^[0-9a-f]{64}$/.test(declared);
 }
 

@@ -5,6 +5,7 @@ import type { IncomingMessage } from 'node:http';
 import { pipeline, type Transform } from 'node:stream';
 import { identityOf } from '../auth/authenticate.js';
 import { sha256Check, trailerChecksum, valueChecks } from '../auth/body-check.js';
+import { knownPayload } from '../auth/sigv4.js';
 import { MkvError } from '../errors.js';
 import type { Checksum } from '../events/event.js';
 import type { ValueSource } from '../keys/store-value.js';
@@ -26,6 +27,9 @@ export function requestBody(message: IncomingMessage, options: { allowEmpty?: bo
   // The sha256 the body was signed with; else one the request states (an open cluster verifies no
   // signature, but a body that is not what its request says it is is still refused).
   const stated = String(headers['x-amz-content-sha256'] ?? '');
+  // Unsigned (no credentials to check it against), it is still a statement about the body.
+  if (rule.kind === 'none' && stated !== '' && !knownPayload(stated))
+    throw new MkvError('MKV_BAD_REQUEST', 'X-Amz-Content-SHA256 is not a hex sha256, UNSIGNED-PAYLOAD or STREAMING-…');
   const sha256 = rule.kind === 'sha256' ? rule.expected : /^[0-9a-f]{64}$/i.test(stated) ? stated.toLowerCase() : undefined;
   const stages: Transform[] = sha256 ? [sha256Check(sha256)] : [];
   // aws-chunked framing: said by a STREAMING-… payload hash (minio-go, which restic uses, sends

@@ -250,6 +250,16 @@ describe('S3 multipart upload as S3 answers it', () => {
     assert.equal(again.ETag, first.ETag);
     assert.equal(again.Key, 'twice');
     assert.equal(master.store.index.get('/dst/twice')?.seq, seq, 'nothing written again');
+    // Again with other parts: not the completion that was made.
+    const other = s3.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: 'dst',
+        Key: 'twice',
+        UploadId,
+        MultipartUpload: { Parts: [{ PartNumber: 1, ETag: '"ffffffffffffffffffffffffffffffff"' }] },
+      }),
+    );
+    await assert.rejects(other, s3Error('NoSuchUpload', 404));
     // Completed: no longer listed, and no part may be added.
     const uploads = await s3.send(new ListMultipartUploadsCommand({ Bucket: 'dst' }));
     assert.ok(!(uploads.Uploads ?? []).some((upload) => upload.UploadId === UploadId));
@@ -275,6 +285,25 @@ describe('S3 multipart upload as S3 answers it', () => {
       s3.send(new AbortMultipartUploadCommand({ Bucket: 'dst', Key: 'twice', UploadId: '56788' })),
       s3Error('NoSuchUpload', 404),
     );
+  });
+
+  test('CompleteMultipartUpload with x-amz-mp-object-size: the size the parts hold, else 400 and nothing written', async () => {
+    const UploadId = await begin('sized');
+    const { ETag } = await s3.send(new UploadPartCommand({ Bucket: 'dst', Key: 'sized', UploadId, PartNumber: 1, Body: randomBytes(100) }));
+    const complete = (MpuObjectSize: number) =>
+      s3.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: 'dst',
+          Key: 'sized',
+          UploadId,
+          MpuObjectSize,
+          MultipartUpload: { Parts: [{ PartNumber: 1, ETag: ETag! }] },
+        }),
+      );
+    await assert.rejects(complete(12345), s3Error('InvalidRequest', 400));
+    assert.equal(master.store.index.get('/dst/sized'), undefined);
+    await complete(100);
+    assert.equal(master.store.index.get('/dst/sized')?.size, 100);
   });
 
   test('two CompleteMultipartUploads of one upload at once: both answer the same, one value is written', async () => {

@@ -285,6 +285,13 @@ describe('S3 objects on a secured master', () => {
     assert.equal(copied.CopyObjectResult?.ChecksumSHA256, sha256);
     const head = await s3.send(new HeadObjectCommand({ Bucket: 'objects', Key: 'copy-sum', ChecksumMode: 'ENABLED' }));
     assert.equal(head.ChecksumSHA256, sha256);
+    // Onto itself, as S3 documents adding a checksum to a value that has none: copied whole.
+    await s3.send(
+      new CopyObjectCommand({ Bucket: 'objects', Key: 'copy-source', CopySource: 'objects/copy-source', ChecksumAlgorithm: 'SHA256' }),
+    );
+    const itself = await s3.send(new GetObjectCommand({ Bucket: 'objects', Key: 'copy-source', ChecksumMode: 'ENABLED' }));
+    assert.equal(itself.ChecksumSHA256, sha256);
+    assert.equal(await bodyOf(itself), body);
   });
 
   test('a part sent again replaces the first, so a key without the delete right may not send it again', async () => {

@@ -288,6 +288,38 @@ function s3Suite(kind: 'embedded' | 'nginx', skip: string | false): void {
       assert.equal((await http('GET', `${master.url}/del/d/4`)).status, 302);
     });
 
+    test('checksum headers that disagree, or promise a checksum never sent, are refused: nothing stored', async () => {
+      const sdk = { 'amz-sdk-invocation-id': 'test' };
+      const crc32 = 'NSRBwg=='; // of "abc"
+      const sha256 = 'ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=';
+      const refused: Array<Record<string, string>> = [
+        { 'x-amz-sdk-checksum-algorithm': 'CRC32' },
+        { 'x-amz-checksum-algorithm': 'CRC32' },
+        { 'x-amz-sdk-checksum-algorithm': 'CRC32', 'x-amz-checksum-sha256': sha256 },
+        { 'x-amz-checksum-crc32': crc32, 'x-amz-checksum-sha256': sha256 },
+      ];
+      for (const headers of refused) {
+        const answer = await http('PUT', `${master.url}/bkt/checked`, 'abc', { ...sdk, ...headers });
+        assert.equal(answer.status, 400, JSON.stringify(headers));
+        assert.match(answer.text, /<Code>InvalidRequest<\/Code>/);
+      }
+      assert.equal((await http('HEAD', `${master.url}/bkt/checked`, undefined, sdk)).status, 404);
+      const agreed = await http('PUT', `${master.url}/bkt/checked`, 'abc', {
+        ...sdk,
+        'x-amz-sdk-checksum-algorithm': 'CRC32',
+        'x-amz-checksum-crc32': crc32,
+      });
+      assert.equal(agreed.status, 200);
+    });
+
+    test('ListObjectsV2 refuses a continuation-token it did not give for the bucket, and an encoding-type other than url', async () => {
+      const sdk = { 'amz-sdk-invocation-id': 'test' };
+      const foreign = await http('GET', `${master.url}/bkt?list-type=2&continuation-token=Zm9v`, undefined, sdk);
+      assert.equal(foreign.status, 400);
+      assert.match(foreign.text, /continuation token provided is incorrect/);
+      assert.equal((await http('GET', `${master.url}/bkt?list-type=2&encoding-type=zzz`, undefined, sdk)).status, 400);
+    });
+
     test('with no credentials to check a signature, a body is still checked against the sha256 its request states', async () => {
       const stated = createHash('sha256').update('what was signed').digest('hex');
       const headers = { 'x-amz-content-sha256': stated, 'amz-sdk-invocation-id': 'test' };
@@ -296,6 +328,11 @@ function s3Suite(kind: 'embedded' | 'nginx', skip: string | false): void {
       assert.match(swapped.text, /<Code>XAmzContentSHA256Mismatch<\/Code>/);
       assert.equal((await http('HEAD', `${master.url}/bkt/swapped`, undefined, { 'amz-sdk-invocation-id': 'test' })).status, 404);
       assert.equal((await http('PUT', `${master.url}/bkt/swapped`, 'what was signed', headers)).status, 200);
+      const malformed = await http('PUT', `${master.url}/bkt/swapped`, 'x', {
+        'x-amz-content-sha256': 'garbage',
+        'amz-sdk-invocation-id': 'test',
+      });
+      assert.equal(malformed.status, 400, 'a stated sha256 that is none is refused, as with credentials');
       // PutObject has one version, "null": another named is refused, not dropped.
       const versioned = await http('PUT', `${master.url}/bkt/swapped?versionId=abc`, 'x', { 'amz-sdk-invocation-id': 'test' });
       assert.equal(versioned.status, 400);

@@ -23,9 +23,11 @@ function encodeToken(key: string): string {
   return Buffer.from(key, 'utf8').toString('base64url');
 }
 
-function decodeToken(token: string): string {
+/** The key a continuation-token resumes after: one this server gave for a listing of `root` (the bucket), else 400. */
+function decodeToken(token: string, root: string): string {
   const key = Buffer.from(token, 'base64url').toString('utf8');
-  if (encodeToken(key) !== token) throw new MkvError('MKV_BAD_QUERY', 'the continuation-token is not one this server gave');
+  if (encodeToken(key) !== token || !key.startsWith(root))
+    throw new MkvError('MKV_BAD_QUERY', 'The continuation token provided is incorrect: it is not one this server gave for this bucket');
   return key;
 }
 
@@ -106,7 +108,10 @@ function entries(page: Page, encode: (text: string) => string, withOwner: boolea
 
 function listing(ctx: Context, bucket: string, query: URLSearchParams) {
   const prefix = query.get('prefix') ?? '';
-  const urlEncoded = query.get('encoding-type') === 'url';
+  const encoding = query.get('encoding-type');
+  if (encoding !== null && encoding !== 'url')
+    throw new MkvError('MKV_BAD_QUERY', 'Invalid Encoding Method specified in Request: encoding-type is url or none');
+  const urlEncoded = encoding === 'url';
   const root = `/${bucket}/`;
   authorize(identityOf(ctx.req), 'list', root + prefix);
   return {
@@ -135,7 +140,7 @@ export function listObjectsV2(ctx: Context, deps: MasterDeps, bucket: string, qu
     if (Buffer.compare(candidate, start) > 0) start = candidate;
   };
   if (startAfter) bump(justAfter(root + startAfter));
-  if (token) bump(Buffer.from(decodeToken(token), 'utf8'));
+  if (token) bump(Buffer.from(decodeToken(token, root), 'utf8'));
   const page = listPage(deps, root, prefix, delimiter, start, maxKeys);
   xml(ctx, [
     element('Name', bucket),

@@ -281,6 +281,10 @@ async function completeOnce(ctx: Context, deps: MasterDeps, key: string, uploadI
   const requested = requestedParts(await readXmlBody(ctx, deps, { checksumHeaders: false }));
   const parts = chosenParts(requested, new Map(deps.uploads.parts(uploadId).map((part) => [part.number, part])));
   const length = parts.reduce((sum, part) => sum + part.size, 0);
+  // The size the client expects the value to have (x-amz-mp-object-size): a mismatch is refused, as S3 refuses it.
+  const expectedSize = ctx.get('x-amz-mp-object-size');
+  if (expectedSize !== '' && (!/^\d{1,15}$/.test(expectedSize) || Number(expectedSize) !== length))
+    throw new MkvError('MKV_BAD_REQUEST', `x-amz-mp-object-size is ${expectedSize.slice(0, 20)}, but the parts named hold ${length} bytes`);
   // S3's ETag of a multipart upload: the md5 of the parts' md5s, then the number of parts.
   const partsMd5 = createHash('md5');
   for (const part of parts) partsMd5.update(Buffer.from(part.md5, 'hex'));
@@ -362,10 +366,13 @@ async function completeAgain(
   key: string,
   completed: { etag: string; checksum: Checksum | null },
 ): Promise<void> {
-  await readXmlBody(ctx, deps, { checksumHeaders: false });
+  const requested = requestedParts(await readXmlBody(ctx, deps, { checksumHeaders: false }));
   const record = deps.index.get(key);
   if (!record || record.state !== 'live' || etagOf(record) !== `"${completed.etag}"`)
     throw new MkvError('MKV_NO_SUCH_UPLOAD', 'no such upload (it was completed, and the key holds another value since)');
+  // Answered as the first completion only when it names the same parts.
+  const same = requested.length === record.parts.length && requested.every((part, i) => part.etag === record.parts[i]!.etag);
+  if (!same) throw new MkvError('MKV_NO_SUCH_UPLOAD', 'no such upload (it was completed with other parts)');
   completionAnswer(ctx, key, completed);
 }
 

@@ -335,7 +335,8 @@ export async function putObject(ctx: Context, deps: MasterDeps, key: string): Pr
  * CopyObject (PUT with x-amz-copy-source: /bucket/key): the source's value streamed from one of
  * its replicas into the destination, with its Content-Type and metadata (directive COPY) or the
  * request's (REPLACE). A key copied onto itself with REPLACE keeps its value and changes only
- * its metadata (rclone sets a file's time this way).
+ * its metadata (rclone sets a file's time this way); with x-amz-checksum-algorithm it is copied
+ * whole, as an overwrite of itself, to be given that checksum.
  */
 async function copyObject(ctx: Context, deps: MasterDeps, key: string): Promise<void> {
   const source = copySourceOf(ctx);
@@ -348,11 +349,9 @@ async function copyObject(ctx: Context, deps: MasterDeps, key: string): Promise<
   const asked = ctx.get('x-amz-checksum-algorithm') === '' ? undefined : checksumAlgorithmOf(ctx.get('x-amz-checksum-algorithm'));
   let etag: string;
   let checksum: Checksum | null = null;
-  if (source === key) {
+  if (source === key && !asked) {
     if (!replace)
       throw new MkvError('MKV_BAD_REQUEST', 'copying an object onto itself changes nothing without x-amz-metadata-directive: REPLACE');
-    if (asked)
-      throw new MkvError('MKV_UNKNOWN_OPERATION', 'a new checksum for a value copied onto itself is not offered: copy it to another key');
     // New metadata replaces the old, which is gone after: as any write that destroys, it needs delete.
     if (!mayReplace(ctx, key)) throw new MkvError('MKV_ACCESS_DENIED', `replacing the metadata of ${key} needs the delete right`);
     await replaceMetadata(deps, key, valueAttributesOf(ctx), cause);

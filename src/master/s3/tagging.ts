@@ -12,11 +12,13 @@ import { authorize, identityOf } from '../../auth/authenticate.js';
 import { MkvError } from '../../errors.js';
 import { requireBucket } from '../../keys/buckets.js';
 import type { MasterDeps } from '../deps.js';
-import { xmlResponse } from './s3.js';
+import { checkVersionId, xmlResponse } from './s3.js';
 
 export function tagging(ctx: Context, deps: MasterDeps, bucket: string, objectKey: string): void {
   const target = objectKey === '' ? `/${bucket}/` : `/${bucket}/${objectKey}`;
   const identity = identityOf(ctx.req);
+  // Of the one version a value has here (s3.ts checkVersionId).
+  checkVersionId(new URLSearchParams(ctx.querystring).get('versionId') ?? undefined);
   switch (ctx.method) {
     case 'GET':
       authorize(identity, objectKey === '' ? 'list' : 'read', target);

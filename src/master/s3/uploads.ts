@@ -246,9 +246,10 @@ export class UploadStore {
     return new MkvError('MKV_INTERNAL', `writing a part failed (${code})`, { cause: error });
   }
 
-  /** Whether part `number` of the upload has been written (its description too). */
+  /** Whether part `number` of the upload has been written, or is being written now. */
   hasPart(uploadId: string, number: number): boolean {
-    return existsSync(join(this.uploadDir(uploadId), `${partName(number)}.json`));
+    const name = partName(number);
+    return readdirSync(this.uploadDir(uploadId)).some((file) => file === `${name}.json` || file.startsWith(`${name}.tmp-`));
   }
 
   parts(uploadId: string): Part[] {
