@@ -6,27 +6,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { getFollowing, http } from '../helpers/http.js';
-import { freePort, mkvBin, removeDir, repoRoot, runMkv, tempDir } from '../helpers/cluster.js';
+import { fourFreePorts, freePort, mkvBin, removeDir, repoRoot, runMkv, tempDir } from '../helpers/cluster.js';
 
 const dirs: string[] = [];
 
-/** A port p such that p, p+1, p+2 and p+3 are all free now. */
-async function fourFreePorts(): Promise<number> {
-  for (;;) {
-    const base = await freePort();
-    const free = await Promise.all(
-      [1, 2, 3].map(
-        (offset) =>
-          new Promise<boolean>((resolve) => {
-            const probe = createServer();
-            probe.once('error', () => resolve(false));
-            probe.listen(base + offset, '127.0.0.1', () => probe.close(() => resolve(true)));
-          }),
-      ),
-    );
-    if (free.every(Boolean)) return base;
-  }
-}
 after(() => dirs.forEach(removeDir));
 
 test('mkv --help lists the commands; each command has --help', async () => {

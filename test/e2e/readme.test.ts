@@ -8,10 +8,9 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { freePort, nginxSkipReason, removeDir, repoRoot, tempDir } from '../helpers/cluster.js';
+import { fourFreePorts, nginxSkipReason, removeDir, repoRoot, tempDir } from '../helpers/cluster.js';
 import { until } from '../helpers/wait.js';
 
 const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
@@ -23,24 +22,6 @@ function shellBlocks(heading: string): string[] {
   const end = readme.indexOf('\n## ', start + heading.length + 2);
   const section = readme.slice(start, end === -1 ? undefined : end);
   return [...section.matchAll(/```sh\n([\s\S]*?)```/g)].map((match) => match[1]!);
-}
-
-/** A port p such that p+1, p+2 and p+3 are free too: the README's 3000–3003. */
-async function fourFreePorts(): Promise<number> {
-  for (;;) {
-    const base = await freePort();
-    const free = await Promise.all(
-      [1, 2, 3].map(
-        (offset) =>
-          new Promise<boolean>((resolve) => {
-            const probe = createServer();
-            probe.once('error', () => resolve(false));
-            probe.listen(base + offset, '127.0.0.1', () => probe.close(() => resolve(true)));
-          }),
-      ),
-    );
-    if (free.every(Boolean)) return base;
-  }
 }
 
 /** The README's text with this machine's ports and directories. */

@@ -52,6 +52,24 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+/** A port p such that p, p+1, p+2 and p+3 are all free now (a master and its three volumes, as mkv up and the README lay them out). */
+export async function fourFreePorts(): Promise<number> {
+  for (;;) {
+    const base = await freePort();
+    const free = await Promise.all(
+      [1, 2, 3].map(
+        (offset) =>
+          new Promise<boolean>((resolve) => {
+            const probe = createNetServer();
+            probe.once('error', () => resolve(false));
+            probe.listen(base + offset, '127.0.0.1', () => probe.close(() => resolve(true)));
+          }),
+      ),
+    );
+    if (free.every(Boolean)) return base;
+  }
+}
+
 export interface VolumeSet {
   kind: 'embedded' | 'nginx';
   /** host:port of each volume server. */
