@@ -3,16 +3,7 @@
 import type { KeyRecord } from '../index/evolve.js';
 import { blobPath, keyToVolumes, needsRebalance } from '../placement.js';
 import type { KeyDeps } from './deps.js';
-
-/** A copy in random order (Fisher–Yates): replicas are tried in random order, as the original did. */
-export function shuffled<T>(items: readonly T[]): T[] {
-  const copy = [...items];
-  for (let i = copy.length - 1; i > 0; i--) {
-    const j = Math.floor(Math.random() * (i + 1));
-    [copy[i], copy[j]] = [copy[j]!, copy[i]!];
-  }
-  return copy;
-}
+import { findReplica } from './read-value.js';
 
 export interface Located {
   /** The key's record (undefined: none). */
@@ -28,11 +19,6 @@ export async function locateKey(deps: KeyDeps, key: string): Promise<Located> {
   if (!record || record.state !== 'live') return { record, url: undefined, balanced: true };
   const { config, volumes } = deps;
   const balanced = !needsRebalance(record.volumes, keyToVolumes(key, config.volumes, config.replicas, config.subvolumes));
-  const path = blobPath(key, record.version);
-  for (const volume of shuffled(record.volumes)) {
-    const head = await volumes.head(volume, path);
-    if (head.status === 'found') return { record, url: volumes.publicUrl(volume, path), balanced };
-    if (head.status === 'unknown') deps.logger.warn('replica did not answer a HEAD', { key, volume, reason: head.reason });
-  }
-  return { record, url: undefined, balanced };
+  const found = await findReplica(deps, key, record);
+  return { record, url: found && volumes.publicUrl(found.volume, blobPath(key, record.version)), balanced };
 }

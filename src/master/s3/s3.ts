@@ -9,10 +9,8 @@ import { isUtf8 } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import type { Context } from 'koa';
 import { isMkvError, MkvError, type ErrorCode } from '../../errors.js';
-import { blobPath } from '../../placement.js';
-import { discardBody } from '../../volumes/client.js';
 import { checkKeyFits } from '../../keys/key-limits.js';
-import { shuffled } from '../../keys/locate.js';
+import { findReplica, readValue } from '../../keys/read-value.js';
 import { deleteKey } from '../../keys/remove.js';
 import { storeValue } from '../../keys/store-value.js';
 import type { KeyRecord } from '../../index/evolve.js';
@@ -207,65 +205,37 @@ export async function getObjectDirect(ctx: Context, deps: MasterDeps, key: strin
     ctx.set('Last-Modified', httpDate(record.modified));
     return;
   }
-  const path = blobPath(key, record.version);
   // ?partNumber=N: the bytes of a multipart value's part N (the whole value is a single one's part 1).
   const part = partOf(record, new URLSearchParams(ctx.querystring), ctx.get('range'));
   const ranged = part !== undefined && part.part !== undefined && part.end >= part.start;
-  const range = ranged ? `bytes=${part.start}-${part.end}` : ctx.get('range') || undefined;
-  const problems: string[] = [];
-  for (const volume of shuffled(record.volumes)) {
-    if (ctx.method === 'HEAD' || (part?.part && !ranged)) {
-      const head = await deps.volumes.head(volume, path);
-      if (head.status !== 'found') {
-        problems.push(`${volume}: ${head.status}`);
-        continue;
-      }
-      ctx.status = 200;
-      ctx.set('Content-Length', String(head.size ?? record.size ?? 0));
-      if (part?.part) {
-        // A part's bytes, as a GET of them would answer (an empty part: none).
-        ctx.status = 206;
-        ctx.set('Content-Length', String(part.part.size));
-        if (ranged) ctx.set('Content-Range', `bytes ${part.start}-${part.end}/${record.size ?? 0}`);
-        if (ctx.method === 'GET') ctx.body = '';
-      }
-    } else {
-      let response;
-      try {
-        response = await deps.volumes.get(volume, path, range ? { range } : {});
-      } catch (error) {
-        problems.push((error as Error).message);
-        continue;
-      }
-      if (response.statusCode === 416) {
-        discardBody(response.body);
-        throw new MkvError('MKV_INVALID_RANGE', 'The requested range is not satisfiable');
-      }
-      if (response.statusCode !== 200 && response.statusCode !== 206) {
-        discardBody(response.body);
-        problems.push(`${volume}: GET answered ${response.statusCode}`);
-        continue;
-      }
-      ctx.status = response.statusCode;
-      for (const header of ['content-length', 'content-range']) {
-        const value = response.headers[header];
-        if (typeof value === 'string') ctx.set(header, value);
-      }
-      ctx.body = response.body;
-    }
-    valueHeaders(ctx, record, ctx.status === 200 && part?.part === undefined);
+  if (ctx.method === 'HEAD' || (part?.part && !ranged)) {
+    const found = await findReplica(deps, key, record);
+    if (!found) throw new MkvError('MKV_NOT_FOUND', 'The specified key does not exist on any replica.');
+    ctx.status = 200;
+    ctx.set('Content-Length', String(found.size ?? record.size ?? 0));
     if (part?.part) {
-      ctx.set('x-amz-mp-parts-count', String(part.count));
-      // A part's own checksum (the one its upload gave it), of the value's algorithm.
-      if (part.part.checksum !== null && record.checksum) {
-        ctx.set(`x-amz-checksum-${record.checksum.algorithm}`, part.part.checksum);
-        ctx.set('x-amz-checksum-type', record.checksum.type);
-      }
+      // A part's bytes, as a GET of them would answer (an empty part: none).
+      ctx.status = 206;
+      ctx.set('Content-Length', String(part.part.size));
+      if (ranged) ctx.set('Content-Range', `bytes ${part.start}-${part.end}/${record.size ?? 0}`);
+      if (ctx.method === 'GET') ctx.body = '';
     }
-    return;
+  } else {
+    const bytes = await readValue(deps, key, record, ranged ? `bytes=${part.start}-${part.end}` : ctx.get('range') || undefined);
+    ctx.status = bytes.status;
+    if (bytes.length !== undefined) ctx.set('Content-Length', bytes.length);
+    if (bytes.range !== undefined) ctx.set('Content-Range', bytes.range);
+    ctx.body = bytes.body;
   }
-  deps.logger.warn('no replica served an S3 GET', { key, problems });
-  throw new MkvError('MKV_NOT_FOUND', 'The specified key does not exist on any replica.');
+  valueHeaders(ctx, record, ctx.status === 200 && part?.part === undefined);
+  if (part?.part) {
+    ctx.set('x-amz-mp-parts-count', String(part.count));
+    // A part's own checksum (the one its upload gave it), of the value's algorithm.
+    if (part.part.checksum !== null && record.checksum) {
+      ctx.set(`x-amz-checksum-${record.checksum.algorithm}`, part.part.checksum);
+      ctx.set('x-amz-checksum-type', record.checksum.type);
+    }
+  }
 }
 
 /** Whether the client of a request has gone (its connection closed): a write waiting for its key is then not made. */
@@ -416,15 +386,13 @@ export async function openValue(
   record: KeyRecord,
   range?: { start: number; end: number },
 ): Promise<Readable> {
-  const path = blobPath(key, record.version);
-  for (const volume of shuffled(record.volumes)) {
-    const response = await deps.volumes
-      .get(volume, path, range ? { range: `bytes=${range.start}-${range.end}` } : {})
-      .catch(() => undefined);
-    if (response?.statusCode === (range ? 206 : 200)) return response.body;
-    if (response) discardBody(response.body);
+  const bytes = await readValue(deps, key, record, range && `bytes=${range.start}-${range.end}`);
+  if (range && bytes.status !== 206) {
+    // A volume that sent the whole value for a range would make a part of the wrong bytes.
+    bytes.body.destroy();
+    throw new MkvError('MKV_VOLUME_FAILED', 'a replica answered a range with the whole value');
   }
-  throw new MkvError('MKV_NOT_FOUND', 'The specified key does not exist on any replica.');
+  return bytes.body;
 }
 
 /**
