@@ -9,6 +9,7 @@ import { indexDir, logDir } from '../../src/db/paths.js';
 import { getFollowing, http } from '../helpers/http.js';
 import { assertIndexEqualsReplay } from '../helpers/replay.js';
 import { removeDir, runMkv, spawnMaster, startVolumes, tempDir, type MkvProcess, type VolumeSet } from '../helpers/cluster.js';
+import { instantBetween } from '../helpers/wait.js';
 
 let set: VolumeSet;
 let db: string;
@@ -40,9 +41,7 @@ test('compact folds the old segments into a snapshot; replay equals the live ind
   for (let i = 0; i < 30; i++) assert.equal((await http('PUT', `${master.url}/c/${i}`, `value ${i}`)).status, 201);
   for (let i = 0; i < 5; i++) assert.equal((await http('UNLINK', `${master.url}/c/${i}`)).status, 204);
   for (let i = 5; i < 10; i++) assert.equal((await http('DELETE', `${master.url}/c/${i}`)).status, 204);
-  await new Promise((resolve) => setTimeout(resolve, 30));
-  const cutoff = new Date().toISOString();
-  await new Promise((resolve) => setTimeout(resolve, 30));
+  const cutoff = await instantBetween();
   for (let i = 30; i < 40; i++) assert.equal((await http('PUT', `${master.url}/c/${i}`, `value ${i}`)).status, 201);
   assert.equal((await http('UNLINK', `${master.url}/c/12`)).status, 204);
   await stop(master);
@@ -119,9 +118,7 @@ test('a point in time after compaction: exact where the log holds it, refused in
     const firstWrite = new Date(Date.now() - 1000).toISOString();
     for (let i = 0; i < 30; i++) assert.equal((await http('PUT', `${master.url}/p/${i}`, `value ${i}`)).status, 201);
     for (let i = 0; i < 5; i++) assert.equal((await http('DELETE', `${master.url}/p/${i}`)).status, 204);
-    await new Promise((resolve) => setTimeout(resolve, 30));
-    const cutoff = new Date().toISOString();
-    await new Promise((resolve) => setTimeout(resolve, 30));
+    const cutoff = await instantBetween();
     for (let i = 30; i < 45; i++) assert.equal((await http('PUT', `${master.url}/p/${i}`, `value ${i}`)).status, 201);
     for (let i = 30; i < 33; i++) assert.equal((await http('UNLINK', `${master.url}/p/${i}`)).status, 204);
     await stop(master);

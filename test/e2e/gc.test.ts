@@ -7,6 +7,7 @@ import { keyToPath, keyToVolumes } from '../../src/placement.js';
 import { getFollowing, http } from '../helpers/http.js';
 import { assertIndexEqualsReplay } from '../helpers/replay.js';
 import { removeDir, runMkv, spawnMaster, startVolumes, tempDir, type VolumeSet } from '../helpers/cluster.js';
+import { instantBetween } from '../helpers/wait.js';
 
 let set: VolumeSet;
 let db: string;
@@ -30,9 +31,7 @@ test('gc deletes keys unlinked before the time and cleans up abandoned writes; h
   const master = await spawnMaster(['--volumes', set.volumes.join(','), '--db', db]);
   for (const key of ['/gc/old', '/gc/recent', '/gc/live']) assert.equal((await http('PUT', master.url + key, key)).status, 201);
   assert.equal((await http('UNLINK', `${master.url}/gc/old`)).status, 204);
-  await new Promise((resolve) => setTimeout(resolve, 30));
-  const cutoff = new Date().toISOString();
-  await new Promise((resolve) => setTimeout(resolve, 30));
+  const cutoff = await instantBetween();
   assert.equal((await http('UNLINK', `${master.url}/gc/recent`)).status, 204);
   // An abandoned write: a volume is down, so the failed PUT cannot be cleaned up and stays pending.
   await set.stop(1);

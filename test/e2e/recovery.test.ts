@@ -10,6 +10,7 @@ import { indexDir, logDir } from '../../src/db/paths.js';
 import { getFollowing, http } from '../helpers/http.js';
 import { assertIndexEqualsReplay } from '../helpers/replay.js';
 import { removeDir, runMkv, spawnMaster, startVolumes, tempDir, type MkvProcess, type VolumeSet } from '../helpers/cluster.js';
+import { instantBetween } from '../helpers/wait.js';
 
 interface Snapshot {
   live: string[];
@@ -59,9 +60,7 @@ describe('recovery and time travel', () => {
     atN = await snapshot(url);
     const lastKeyHistory = JSON.parse((await http('GET', `${url}/pit/0?history`)).text) as Array<{ seq: number }>;
     seqN = lastKeyHistory.at(-1)!.seq;
-    await new Promise((resolve) => setTimeout(resolve, 30));
-    timeN = new Date().toISOString();
-    await new Promise((resolve) => setTimeout(resolve, 30));
+    timeN = await instantBetween();
     // After N: more of everything.
     for (let i = 10; i < 15; i++) assert.equal((await http('DELETE', `${url}/pit/${i}`)).status, 204);
     for (let i = 30; i < 40; i++) assert.equal((await http('PUT', `${url}/pit/${i}`, `later ${i}`)).status, 201);
@@ -197,8 +196,7 @@ describe('recovery and time travel', () => {
     await http('PUT', `${url}/restore/early`, 'early value');
     await http('PUT', `${url}/restore/late`, 'late value');
     await http('UNLINK', `${url}/restore/early`);
-    await new Promise((resolve) => setTimeout(resolve, 30));
-    const since = new Date().toISOString();
+    const since = await instantBetween();
     await http('UNLINK', `${url}/restore/late`);
     await stop(master);
     const dry = await runMkv(['restore', '--db', db, '--unlinked-since', since, '--dry-run']);

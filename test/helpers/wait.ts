@@ -8,3 +8,18 @@ export async function until(what: string, check: () => boolean | Promise<boolean
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
+
+/**
+ * A time (ISO 8601) after every event logged before the call and before every event logged after
+ * it returns: the clock is watched moving on past both sides of it (event times are milliseconds).
+ * For a cutoff (gc, compact, point in time, restore) between two steps of a test.
+ */
+export async function instantBetween(): Promise<string> {
+  const next = async (after: number) => {
+    while (Date.now() <= after) await new Promise((resolve) => setImmediate(resolve));
+    return Date.now();
+  };
+  const at = await next(Date.now());
+  await next(at);
+  return new Date(at).toISOString();
+}
