@@ -89,8 +89,7 @@ export type ServerOptions = Options<typeof serverFlags>;
 /**
  * --workers when not given. On 2 cores, HTTP in the writer process measured fastest: a write
  * from a worker costs two IPC round trips, and a second process shares the cores with nginx and
- * the clients (thrasher: 326-360 rounds/s and 1.9-2.1 ms of master CPU a round with 0 workers,
- * 285 and 3.3 ms with 2). With more cores, reads spread over one worker per core.
+ * the clients (the figures: docs/design-figures.md). With more cores, reads spread over one worker per core.
  */
 export function defaultWorkers(cores = availableParallelism()): number {
   return cores <= 2 ? 0 : cores;
