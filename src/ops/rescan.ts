@@ -74,6 +74,9 @@ function placementOrder(found: string[], target: string[]): string[] {
   return [...target.filter((volume) => found.includes(volume)), ...found.filter((volume) => !target.includes(volume)).sort()];
 }
 
+/** The two hash directories a blob's path starts with (placement.ts keyToPath), as a listing's path holds them. */
+const HASH_DIRS = '/XX/YY/';
+
 export async function rescanVolumes(db: string, options: RescanOptions): Promise<RescanReport> {
   const started = Date.now();
   const logger = options.logger ?? silentLogger;
@@ -150,7 +153,7 @@ export async function rescanVolumes(db: string, options: RescanOptions): Promise
         const key = versioned && pathNameToKey(name);
         if (
           key === undefined ||
-          blobPath(key, versioned!.version) !== listing.path.slice(0, 7) + [...listing.nameParts, entry.name].join('/')
+          blobPath(key, versioned!.version) !== listing.path.slice(0, HASH_DIRS.length) + [...listing.nameParts, entry.name].join('/')
         ) {
           report.notKeys.push(where);
           continue;
