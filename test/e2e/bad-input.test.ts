@@ -4,6 +4,7 @@
 // open-and-drop flood holds at once (2,000 in npm test; tools/reliability.sh uses 10,000).
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { readdirSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { SegmentLog } from '../../src/log/segment-log.js';
@@ -11,6 +12,7 @@ import { logDir } from '../../src/db/paths.js';
 import { http } from '../helpers/http.js';
 import { memoryOf } from '../helpers/rss.js';
 import { removeDir, spawnMaster, startVolumes, tempDir, type MkvProcess, type VolumeSet } from '../helpers/cluster.js';
+import { until } from '../helpers/wait.js';
 
 const floodSize = Number(process.env.MKV_BAD_CONNECTIONS ?? 2000);
 
@@ -368,8 +370,14 @@ describe('hostile requests', () => {
     assert.ok(Date.now() - started < 10_000, `cut off after ${Date.now() - started} ms`);
   });
 
+  /** How many files (sockets included) a process holds open. */
+  function openFiles(pid: number): number {
+    return readdirSync(`/proc/${pid}/fd`).length;
+  }
+
   /** Opens `count` connections (half of them start a PUT they never finish), then drops them all. */
   async function flood(count: number): Promise<{ opened: number; refused: number; peak: number }> {
+    const filesBefore = openFiles(master.child.pid!);
     const sockets: Socket[] = [];
     let refused = 0;
     for (let opened = 0; opened < count; opened += 500) {
@@ -391,7 +399,8 @@ describe('hostile requests', () => {
     }
     const peak = memoryOf(master.child.pid!).rss;
     for (const socket of sockets) socket.destroy();
-    await new Promise((resolve) => setTimeout(resolve, 2500));
+    // The master has let go of them when its open files are back where they were.
+    await until('the master to close the dropped connections', () => openFiles(master.child.pid!) <= filesBefore + 16, 30_000);
     return { opened: sockets.length, refused, peak };
   }
 

@@ -25,6 +25,7 @@ import {
   type MkvProcess,
   type VolumeSet,
 } from '../helpers/cluster.js';
+import { until } from '../helpers/wait.js';
 import { http } from '../helpers/http.js';
 import { natsSkipReason, startNats, startNatsCluster, type NatsServer } from '../helpers/nats.js';
 
@@ -142,10 +143,12 @@ describe('masters on one JetStream stream', { skip: natsSkipReason() }, () => {
     const b = await spawnMaster(args(dbB, 'CRASH'));
     try {
       let stopLoad = false;
+      let written = 0;
       const load = Promise.all(
         Array.from({ length: 8 }, async (_, client) => {
           for (let n = 0; !stopLoad; n++) {
-            await http('PUT', `${b.url}/load/${client}/${n}`, `v${n}`).catch(() => undefined);
+            const reply = await http('PUT', `${b.url}/load/${client}/${n}`, `v${n}`).catch(() => undefined);
+            if (reply?.status === 201) written++;
           }
         }),
       );
@@ -153,7 +156,8 @@ describe('masters on one JetStream stream', { skip: natsSkipReason() }, () => {
       a.child.kill('SIGKILL');
       await a.exited;
       // B goes on writing while A is down.
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      const atCrash = written;
+      await until('B to write while A is down', () => written >= atCrash + 40, 30_000);
       stopLoad = true;
       await load;
       const last = await http('PUT', `${b.url}/after/crash`, 'last');
