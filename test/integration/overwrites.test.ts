@@ -161,7 +161,11 @@ describe('S3 overwrites of one key at once', () => {
     assert.ok(secondAnswered);
     assert.equal(md5((await get(url)).body), md5(b), 'the second, which ended last, wins');
     assert.deepEqual(
-      master.store.index.historyOf(key).map((event) => event.change.type),
+      master.store.index
+        .historyOf(key)
+        .map((event) => event.change.type)
+        // The first value's blob goes on its own time (StaleRemoved, --stale-grace after).
+        .filter((type) => type !== 'StaleRemoved'),
       ['WriteStarted', 'ObjectCommitted', 'OverwriteStarted', 'ObjectCommitted'],
       'the second began once the first had committed',
     );
