@@ -2,7 +2,16 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { http } from '../helpers/http.js';
-import { freePort, removeDir, spawnMaster, startVolumes, tempDir, type MkvProcess, type VolumeSet } from '../helpers/cluster.js';
+import {
+  adminUrlOf,
+  freePort,
+  removeDir,
+  spawnMaster,
+  startVolumes,
+  tempDir,
+  type MkvProcess,
+  type VolumeSet,
+} from '../helpers/cluster.js';
 
 let set: VolumeSet;
 let db: string;
@@ -13,7 +22,7 @@ before(async () => {
   set = await startVolumes('embedded', 3);
   db = tempDir('mkv-admin-');
   master = await spawnMaster(['--volumes', set.volumes.join(','), '--db', db, '--admin-port', '0', '--voltimeout', '300ms']);
-  admin = `http://127.0.0.1:${/admin .* on port (\d+)/.exec(master.output())![1]}`;
+  admin = adminUrlOf(master);
 });
 after(async () => {
   master?.child.kill('SIGKILL');

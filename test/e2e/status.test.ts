@@ -8,7 +8,17 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { ClusterStatus } from '../../src/master/status.js';
 import { http } from '../helpers/http.js';
-import { freePort, removeDir, runMkv, spawnMaster, startVolumes, tempDir, type MkvProcess, type VolumeSet } from '../helpers/cluster.js';
+import {
+  adminUrlOf,
+  freePort,
+  removeDir,
+  runMkv,
+  spawnMaster,
+  startVolumes,
+  tempDir,
+  type MkvProcess,
+  type VolumeSet,
+} from '../helpers/cluster.js';
 import { until } from '../helpers/wait.js';
 
 function chromiumSkipReason(): string | false {
@@ -44,7 +54,7 @@ describe('the status of an open cluster', () => {
     set = await startVolumes('embedded', 3);
     db = tempDir('mkv-status-');
     master = await spawnMaster(['--volumes', set.volumes.join(','), '--db', db, '--admin-port', '0', '--voltimeout', '300ms']);
-    admin = `http://127.0.0.1:${/admin .* on port (\d+)/.exec(master.output())![1]}`;
+    admin = adminUrlOf(master);
     for (const key of ['/a', '/b', '/c', '/gone', MARKUP_KEY]) {
       const put = await http('PUT', `${master.url}${encodeURI(key)}`, `value of ${key}`);
       assert.equal(put.status, 201, key);
@@ -138,7 +148,7 @@ describe('the status of a master with --credentials', () => {
     const credentials = join(db, '..', `credentials-${process.pid}`);
     writeFileSync(credentials, 'ops:ops-secret admin\nwriter:writer-secret read,write,list\npfx:pfx-secret all /pfx/\nanonymous read\n');
     master = await spawnMaster(['--volumes', set.volumes.join(','), '--db', db, '--admin-port', '0', '--credentials', credentials]);
-    admin = `http://127.0.0.1:${/admin .* on port (\d+)/.exec(master.output())![1]}`;
+    admin = adminUrlOf(master);
   });
   after(async () => {
     master?.child.kill('SIGKILL');

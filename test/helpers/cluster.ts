@@ -302,6 +302,11 @@ export async function spawnMaster(args: string[]): Promise<MkvProcess> {
   return { child, url: `http://127.0.0.1:${port}`, port, output: () => output, exited };
 }
 
+/** The admin port's URL of a master spawned with --admin-port (as it says where it listens). */
+export function adminUrlOf(master: MkvProcess): string {
+  return `http://127.0.0.1:${/admin .* on port (\d+)/.exec(master.output())![1]}`;
+}
+
 /**
  * Runs an mkv command to completion. Asynchronous, so volume servers in this process keep
  * answering while it runs.
