@@ -317,7 +317,10 @@ describe(`attacks on a secured master (${hasNginx() ? 'nginx' : 'embedded'} volu
       assert.equal(reply.status, 403);
       assert.match(reply.text, /<Code>AccessDenied<\/Code>/);
       assert.doesNotMatch(reply.text, /<DeleteResult/);
-      assert.ok(lines.length - logged <= 1, `${lines.length - logged} log lines`);
+      // One line for this refusal (not one per key). The earlier tests' refusals, past the 20 a second
+      // logged one by one, may be summed up in a line written just before it: that one is not this request's.
+      const ours = lines.slice(logged).filter((line) => !line.message.startsWith('more requests were refused'));
+      assert.ok(ours.length <= 1, `${ours.length} log lines: ${ours.map((line) => line.message).join('; ')}`);
     }
     assert.equal(await valueOf('/private/secret.txt'), 'the secret');
   });
