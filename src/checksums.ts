@@ -4,6 +4,7 @@
 // SHA-1, SHA-256, MD5. The CRCs without a native implementation are table-driven, eight bytes at
 // a time (slicing-by-8), so a gigabyte costs seconds of CPU, not minutes.
 import { createHash } from 'node:crypto';
+import { pipeline, Transform, type Readable } from 'node:stream';
 import { crc32 as zlibCrc32 } from 'node:zlib';
 
 export const CHECKSUM_ALGORITHMS = ['crc32', 'crc32c', 'crc64nvme', 'sha1', 'sha256'] as const;
@@ -153,3 +154,25 @@ export function compositeChecksum(algorithm: ChecksumAlgorithm, partDigests: rea
 
 /** The algorithms whose value's checksum may be FULL_OBJECT after a multipart upload (a CRC of every byte); the others are COMPOSITE only. */
 export const FULL_OBJECT_ALGORITHMS: readonly ChecksumAlgorithm[] = ['crc32', 'crc32c', 'crc64nvme'];
+
+/**
+ * `body`'s bytes passed through a running digest of `algorithm`: `value()` is its base64 once
+ * the stream has ended (S3 computes a copy's or a completed upload's checksum so, as it stores it).
+ * An error of `body` reaches the stream returned.
+ */
+export function digesting(body: Readable, algorithm: ChecksumAlgorithm): { body: Readable; value: () => string } {
+  const digest = createDigest(algorithm);
+  let value = '';
+  const through = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      digest.update(chunk);
+      callback(null, chunk);
+    },
+    flush(callback) {
+      value = digest.digest().toString('base64');
+      callback();
+    },
+  });
+  pipeline(body, through, () => undefined);
+  return { body: through, value: () => value };
+}

@@ -10,7 +10,7 @@ import { uploadsDir } from '../db/paths.js';
 import type { IndexStore } from '../index/index-store.js';
 import type { Logger } from '../logger.js';
 import { answerClientErrors, serveMaster } from '../master/handler.js';
-import { UploadStore } from '../master/s3/uploads.js';
+import { UploadStore } from '../uploads/upload-store.js';
 import type { Metrics } from '../metrics.js';
 import { VolumeClient } from '../volumes/client.js';
 import type { Writer } from '../writer/writer.js';

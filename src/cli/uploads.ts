@@ -2,7 +2,7 @@
 // abandoned ones (safe while the master runs: an upload lives only in its directory), and forgets
 // completed ones as old (kept so that a repeated CompleteMultipartUpload answers as the first);
 // with --dry-run it says which it would abort and aborts none.
-import { UploadStore } from '../master/s3/uploads.js';
+import { UploadStore } from '../uploads/upload-store.js';
 import { uploadsDir } from '../db/paths.js';
 import { defineFlags, type Options } from './args.js';
 import { dbFlag, existingDb } from './common-flags.js';

@@ -3,7 +3,7 @@
 //
 //   <db>/log/      segments (log/segment-log.ts), or nothing with --log nats://...
 //   <db>/index/    LMDB (index/index-store.ts)
-//   <db>/uploads/  one directory per upload (master/s3/uploads.ts)
+//   <db>/uploads/  one directory per upload (uploads/upload-store.ts)
 //   <db>/LOCK      held by the process that writes the db (lock.ts)
 import { join } from 'node:path';
 

@@ -4,7 +4,8 @@
 //   findReplica  the first replica whose HEAD finds the blob (its size): the native GET's
 //                redirect target, an S3 HEAD's answer
 //   readValue    the bytes (a range of them, when asked) from the first replica that serves
-//                them: an S3 GET, CopyObject, UploadPartCopy
+//                them: an S3 GET
+//   openValue    those of a range that must be exactly that range: CopyObject, UploadPartCopy
 import type { Readable } from 'node:stream';
 import { MkvError } from '../errors.js';
 import type { KeyRecord } from '../index/evolve.js';
@@ -79,4 +80,15 @@ export async function readValue(deps: KeyDeps, key: string, record: KeyRecord, r
   }
   deps.logger.warn('no replica served a value', { key, problems });
   throw new MkvError('MKV_NOT_FOUND', 'The specified key does not exist on any replica.');
+}
+
+/** A live value's bytes (those from `start` to `end`, inclusive, when given), from the first replica that serves them. */
+export async function openValue(deps: KeyDeps, key: string, record: KeyRecord, range?: { start: number; end: number }): Promise<Readable> {
+  const bytes = await readValue(deps, key, record, range && `bytes=${range.start}-${range.end}`);
+  if (range && bytes.status !== 206) {
+    // A volume that sent the whole value for a range would make a copy of the wrong bytes.
+    discardBody(bytes.body);
+    throw new MkvError('MKV_VOLUME_FAILED', 'a replica answered a range with the whole value');
+  }
+  return bytes.body;
 }

@@ -1,15 +1,19 @@
-// An answer to a request as plain data: its status, headers and text body. The native API's
-// handlers return one; node:http (handler.ts) and Koa (app.ts) each write it the same way, so
-// either path sends the same bytes.
+// An answer to a request as plain data: its status, headers and body. The native API's and
+// S3's handlers return one; node:http (handler.ts) and Koa (app.ts) each write it the same way,
+// so either path sends the same bytes.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { pipeline, Readable } from 'node:stream';
 import type { Context } from 'koa';
 
 export interface Answer {
   status: number;
   headers?: Record<string, string>;
-  /** Text; none for 204. */
-  body?: string;
-  /** Content-Type of the body (text/plain by default). */
+  /**
+   * Text, or a value's bytes as a stream (its Content-Length and Content-Type in `headers`).
+   * None for 204 and 304, and for a HEAD that states the Content-Length a GET would send.
+   */
+  body?: string | Readable;
+  /** Content-Type of a text body (else the one `headers` give; else text/plain). */
   type?: string;
 }
 
@@ -54,12 +58,16 @@ export function writeAnswer(request: IncomingMessage, response: ServerResponse, 
   response.setHeader(...NO_SNIFF);
   if (answer.headers) for (const name in answer.headers) response.setHeader(name, answer.headers[name]!);
   if (settleUnread(request)) response.setHeader('Connection', 'close');
-  if (answer.status === 204) {
+  if (answer.status === 204 || answer.status === 304) {
     response.end();
     return;
   }
   const body = answer.body ?? '';
-  response.setHeader('Content-Type', answer.type ?? TEXT);
+  if (body instanceof Readable) {
+    pipeline(body, response, () => undefined); // a body that breaks off cuts the connection
+    return;
+  }
+  if (answer.type !== undefined || !response.hasHeader('Content-Type')) response.setHeader('Content-Type', answer.type ?? TEXT);
   response.setHeader('Content-Length', Buffer.byteLength(body));
   response.end(request.method === 'HEAD' ? undefined : body);
 }
@@ -69,7 +77,12 @@ export function applyAnswer(ctx: Context, answer: Answer): void {
   ctx.status = answer.status;
   if (answer.headers) ctx.set(answer.headers);
   if (settleUnread(ctx.req)) ctx.set('Connection', 'close');
-  if (answer.status === 204) return;
-  ctx.type = answer.type ?? TEXT;
-  ctx.body = answer.body ?? '';
+  if (answer.status === 204 || answer.status === 304) return;
+  // A stream keeps the Content-Length and Content-Type its headers give; so does a HEAD with none.
+  if (answer.body instanceof Readable) ctx.body = answer.body;
+  else if (answer.body === undefined && ctx.method === 'HEAD' && ctx.response.get('Content-Length') !== '') return;
+  else {
+    if (answer.type !== undefined || ctx.response.get('Content-Type') === '') ctx.type = answer.type ?? TEXT;
+    ctx.body = answer.body ?? '';
+  }
 }

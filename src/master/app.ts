@@ -14,7 +14,7 @@ import { errorAnswer, recordFailure } from './errors.js';
 import { answerNative, type ApiRequest } from './native-api.js';
 import { answerS3 } from './s3/router.js';
 import { isS3, onS3Port } from './s3-request.js';
-import { newRequestId, s3ErrorAnswer } from './s3/s3.js';
+import { newRequestId, s3ErrorAnswer } from './s3/errors.js';
 
 /** Any path: the key is the whole of it (handlers decode ctx.path themselves). */
 const ANY_KEY = '/{*key}';

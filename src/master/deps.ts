@@ -4,7 +4,7 @@ import type { Cause } from '../events/event.js';
 import type { Credentials } from '../auth/credentials.js';
 import type { KeyDeps } from '../keys/deps.js';
 import type { Metrics } from '../metrics.js';
-import type { UploadStore } from './s3/uploads.js';
+import type { UploadStore } from '../uploads/upload-store.js';
 
 export interface MasterDeps extends KeyDeps {
   uploads: UploadStore;

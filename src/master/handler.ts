@@ -15,7 +15,7 @@ import { recordRequest, type MasterDeps } from './deps.js';
 import { errorAnswer, recordFailure } from './errors.js';
 import { admit, authenticate, rememberIdentity } from '../auth/authenticate.js';
 import { isS3, isS3Client, markS3Port, onS3Port } from './s3-request.js';
-import { s3ErrorAnswer } from './s3/s3.js';
+import { s3ErrorAnswer } from './s3/errors.js';
 import { answerNative } from './native-api.js';
 import { decodeKey } from './request-key.js';
 

@@ -16,7 +16,7 @@ import { createVolumeClient } from '../../src/cli/http-master.js';
 import { Metrics } from '../../src/metrics.js';
 import type { Credentials } from '../../src/auth/credentials.js';
 import { createVolumeServer } from '../../src/volumes/volume-server.js';
-import { UploadStore } from '../../src/master/s3/uploads.js';
+import { UploadStore } from '../../src/uploads/upload-store.js';
 import { openStore, type Store, type StoreOptions } from '../../src/db/store.js';
 import { uploadsDir } from '../../src/db/paths.js';
 

@@ -6,9 +6,10 @@ import { describe, test } from 'node:test';
 import { compositeChecksum, createDigest } from '../../src/checksums.js';
 import { MkvError } from '../../src/errors.js';
 import { keyRecord } from '../../src/index/evolve.js';
-import { chosenParts, copyRangeOf, MIN_PART_BYTES } from '../../src/master/s3/multipart.js';
+import { copyRangeOf } from '../../src/master/s3/multipart.js';
+import { chosenParts, MIN_PART_BYTES } from '../../src/uploads/complete-upload.js';
 import { partNumberOf, partOf } from '../../src/master/s3/parts.js';
-import type { Part } from '../../src/master/s3/uploads.js';
+import type { Part } from '../../src/uploads/upload-store.js';
 
 const MiB = 1024 * 1024;
 const code = (expected: string) => (error: unknown) => error instanceof MkvError && error.code === expected;

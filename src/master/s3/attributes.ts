@@ -1,10 +1,11 @@
 // GetObjectAttributes (GET /b/k?attributes, x-amz-object-attributes: ETag, Checksum, ObjectParts,
 // StorageClass, ObjectSize): what the key's record knows of its value, without reading a byte of it.
-import type { Context } from 'koa';
-import { authorize, identityOf } from '../../auth/authenticate.js';
+import { authorize } from '../../auth/authenticate.js';
 import { MkvError } from '../../errors.js';
+import type { Answer } from '../answer.js';
 import type { MasterDeps } from '../deps.js';
-import { checkVersionId, xmlResponse } from './s3.js';
+import { headerOf, type S3Call } from './call.js';
+import { checkVersionId, xmlAnswer } from './s3.js';
 import { element } from './xml.js';
 
 const ATTRIBUTES = ['ETag', 'Checksum', 'ObjectParts', 'StorageClass', 'ObjectSize'];
@@ -15,19 +16,19 @@ function count(text: string, name: string, fallback: number): number {
   return Number(text);
 }
 
-export function objectAttributes(ctx: Context, deps: MasterDeps, key: string, query: URLSearchParams): void {
-  checkVersionId(query.get('versionId') ?? undefined);
-  authorize(identityOf(ctx.req), 'read', key);
-  const asked = ctx
-    .get('x-amz-object-attributes')
+export function objectAttributes(deps: MasterDeps, call: S3Call): Answer {
+  const { key } = call;
+  checkVersionId(call.query.get('versionId'));
+  authorize(call.identity, 'read', key);
+  const asked = headerOf(call, 'x-amz-object-attributes')
     .split(',')
     .map((name) => name.trim())
     .filter((name) => name !== '');
   if (asked.length === 0) throw new MkvError('MKV_BAD_QUERY', 'x-amz-object-attributes names no attribute');
   const unknown = asked.find((name) => !ATTRIBUTES.includes(name));
   if (unknown !== undefined) throw new MkvError('MKV_BAD_QUERY', `Invalid attribute name specified: ${unknown}`);
-  const maxParts = Math.min(count(ctx.get('x-amz-max-parts'), 'x-amz-max-parts', 1000), 1000);
-  const marker = count(ctx.get('x-amz-part-number-marker'), 'x-amz-part-number-marker', 0);
+  const maxParts = Math.min(count(headerOf(call, 'x-amz-max-parts'), 'x-amz-max-parts', 1000), 1000);
+  const marker = count(headerOf(call, 'x-amz-part-number-marker'), 'x-amz-part-number-marker', 0);
   const record = deps.index.get(key);
   if (!record || record.state !== 'live') throw new MkvError('MKV_NOT_FOUND', 'The specified key does not exist.');
   const children: string[] = [];
@@ -62,6 +63,5 @@ export function objectAttributes(ctx: Context, deps: MasterDeps, key: string, qu
   }
   if (asked.includes('StorageClass')) children.push(element('StorageClass', 'STANDARD'));
   if (asked.includes('ObjectSize')) children.push(element('ObjectSize', record.size ?? 0));
-  ctx.set('Last-Modified', new Date(record.modified).toUTCString());
-  xmlResponse(ctx, 'GetObjectAttributesResponse', children);
+  return xmlAnswer('GetObjectAttributesResponse', children, { 'Last-Modified': new Date(record.modified).toUTCString() });
 }

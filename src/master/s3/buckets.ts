@@ -1,21 +1,22 @@
 // Buckets, as S3 answers for them: bucket b is every key "/b/…", and it exists once created
 // (the log's BucketCreated) or while it holds a live key (keys/buckets.ts). A bucket that does
 // not exist is 404 NoSuchBucket for every request into it.
-import type { Context } from 'koa';
-import { authorize, identityOf } from '../../auth/authenticate.js';
+import { authorize } from '../../auth/authenticate.js';
 import { allows } from '../../auth/credentials.js';
 import { MkvError } from '../../errors.js';
 import { createBucket as create, deleteBucket as remove, listBuckets as list, requireBucket } from '../../keys/buckets.js';
-import { apiCause, type MasterDeps } from '../deps.js';
+import type { Answer } from '../answer.js';
+import type { MasterDeps } from '../deps.js';
+import { headerOf, type S3Call } from './call.js';
 import { childElements, element, escapeXml, parseXml } from './xml.js';
-import { readXmlBody, xmlResponse } from './s3.js';
+import { readXmlBody, xmlAnswer } from './s3.js';
 
 /** The one owner of every bucket here (a single account): ListBuckets' and the ACLs' Owner ID. */
 export const OWNER_ID = 'mkv';
 
 /** x-amz-expected-bucket-owner names another account than the buckets' owner: 403 AccessDenied, as S3. */
-export function checkExpectedOwner(ctx: Context): void {
-  const expected = ctx.get('x-amz-expected-bucket-owner');
+export function checkExpectedOwner(call: S3Call): void {
+  const expected = headerOf(call, 'x-amz-expected-bucket-owner');
   if (expected !== '' && expected !== OWNER_ID) throw new MkvError('MKV_ACCESS_DENIED', 'the bucket is not owned by the expected owner');
 }
 
@@ -31,10 +32,9 @@ function parseMaxBuckets(value: string | null): number | undefined {
  * created ones (empty ones too) and those that hold a live key, with max-buckets,
  * continuation-token (the next bucket's name, base64url) and prefix.
  */
-export function listBuckets(ctx: Context, deps: MasterDeps): void {
-  const identity = identityOf(ctx.req);
+export function listBuckets(deps: MasterDeps, call: S3Call): Answer {
+  const { identity, query } = call;
   if (!identity.grant?.rights.has('list')) authorize(identity, 'list', '/');
-  const query = new URLSearchParams(ctx.querystring);
   const limit = parseMaxBuckets(query.get('max-buckets'));
   const token = query.get('continuation-token');
   let start: string | undefined;
@@ -50,7 +50,7 @@ export function listBuckets(ctx: Context, deps: MasterDeps): void {
     ...(limit !== undefined ? { limit } : {}),
     visible: (name) => allows(identity.grant, 'list', `/${name}/`),
   });
-  xmlResponse(ctx, 'ListAllMyBucketsResult', [
+  return xmlAnswer('ListAllMyBucketsResult', [
     element('Owner', [element('ID', OWNER_ID), element('DisplayName', OWNER_ID)]),
     element(
       'Buckets',
@@ -64,22 +64,22 @@ export function listBuckets(ctx: Context, deps: MasterDeps): void {
 }
 
 /** The caller may `right` the bucket, and it exists (else 404 NoSuchBucket). */
-export function authorizeBucket(ctx: Context, deps: MasterDeps, bucket: string, right: 'list' | 'write' | 'read' | 'delete'): void {
-  authorize(identityOf(ctx.req), right, `/${bucket}/`);
-  requireBucket(deps.index, bucket);
+export function authorizeBucket(deps: MasterDeps, call: S3Call, right: 'list' | 'write' | 'read' | 'delete'): void {
+  authorize(call.identity, right, `/${call.bucket}/`);
+  requireBucket(deps.index, call.bucket);
 }
 
 /** HeadBucket: 200 when it exists, 404 when not. */
-export function headBucket(ctx: Context, deps: MasterDeps, bucket: string): void {
-  authorizeBucket(ctx, deps, bucket, 'list');
-  ctx.status = 200;
+export function headBucket(deps: MasterDeps, call: S3Call): Answer {
+  authorizeBucket(deps, call, 'list');
+  return { status: 200, headers: { 'Content-Length': '0' } };
 }
 
 /** The LocationConstraint of a CreateBucketConfiguration body (null: no body, or none named). */
-async function locationOf(ctx: Context, deps: MasterDeps): Promise<string | null> {
-  const length = ctx.get('content-length');
-  if ((length === '' || length === '0') && ctx.get('transfer-encoding') === '') return null;
-  const xml = await readXmlBody(ctx, deps);
+async function locationOf(deps: MasterDeps, call: S3Call): Promise<string | null> {
+  const length = headerOf(call, 'content-length');
+  if ((length === '' || length === '0') && headerOf(call, 'transfer-encoding') === '') return null;
+  const xml = await readXmlBody(call, deps);
   if (xml.trim() === '') return null;
   const [constraint] = childElements(parseXml(xml, 'CreateBucketConfiguration'), 'LocationConstraint');
   const location = constraint?.text.trim() ?? '';
@@ -93,39 +93,38 @@ async function locationOf(ctx: Context, deps: MasterDeps): Promise<string | null
  * CreateBucket: 200, created or already there (S3 in us-east-1, to its owner); 400
  * InvalidBucketName. A LocationConstraint it names is kept for GetBucketLocation.
  */
-export async function createBucket(ctx: Context, deps: MasterDeps, bucket: string): Promise<void> {
-  const identity = identityOf(ctx.req);
+export async function createBucket(deps: MasterDeps, call: S3Call): Promise<Answer> {
+  const { bucket, identity } = call;
   authorize(identity, 'write', `/${bucket}/`);
-  const location = await locationOf(ctx, deps);
+  const location = await locationOf(deps, call);
   // Without --credentials every caller is the same one: buckets have no owner to tell apart.
   const owner = deps.credentials ? identity.name : null;
-  await create(deps, bucket, apiCause(ctx.state.client as string | null), { location, owner });
-  ctx.status = 200;
-  ctx.set('Location', `/${bucket}`);
-  ctx.body = '';
+  await create(deps, bucket, call.cause, { location, owner });
+  return { status: 200, headers: { Location: `/${bucket}` }, body: '' };
 }
 
 /** DeleteBucket: 204, its multipart uploads in progress aborted; 404 NoSuchBucket when it does not exist; 409 BucketNotEmpty while it holds a live key. */
-export async function deleteBucket(ctx: Context, deps: MasterDeps, bucket: string): Promise<void> {
-  authorize(identityOf(ctx.req), 'delete', `/${bucket}/`);
-  await remove(deps, bucket, apiCause(ctx.state.client as string | null));
+export async function deleteBucket(deps: MasterDeps, call: S3Call): Promise<Answer> {
+  const { bucket } = call;
+  authorize(call.identity, 'delete', `/${bucket}/`);
+  await remove(deps, bucket, call.cause);
   // As S3 does, the bucket's multipart uploads in progress go with it: they never come back in a
   // bucket of the same name created later.
   const uploads = deps.uploads.list({ completed: true }).filter((upload) => upload.key.startsWith(`/${bucket}/`));
   for (const upload of uploads) deps.uploads.remove(upload.uploadId);
   if (uploads.length > 0) deps.logger.info('DeleteBucket aborted its multipart uploads', { bucket, uploads: uploads.length });
-  ctx.status = 204;
+  return { status: 204 };
 }
 
 /** GetBucketLocation: the LocationConstraint it was created with, else none (an empty one means us-east-1). */
-export function bucketLocation(ctx: Context, deps: MasterDeps, bucket: string): void {
-  authorizeBucket(ctx, deps, bucket, 'list');
-  const location = deps.index.bucket(bucket)?.location ?? null;
-  xmlResponse(ctx, 'LocationConstraint', location === null ? [] : [escapeXml(location)]);
+export function bucketLocation(deps: MasterDeps, call: S3Call): Answer {
+  authorizeBucket(deps, call, 'list');
+  const location = deps.index.bucket(call.bucket)?.location ?? null;
+  return xmlAnswer('LocationConstraint', location === null ? [] : [escapeXml(location)]);
 }
 
 /** GetBucketVersioning: versioning was never enabled. */
-export function bucketVersioning(ctx: Context, deps: MasterDeps, bucket: string): void {
-  authorizeBucket(ctx, deps, bucket, 'list');
-  xmlResponse(ctx, 'VersioningConfiguration', []);
+export function bucketVersioning(deps: MasterDeps, call: S3Call): Answer {
+  authorizeBucket(deps, call, 'list');
+  return xmlAnswer('VersioningConfiguration', []);
 }

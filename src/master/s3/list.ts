@@ -3,12 +3,13 @@
 // delimiter (CommonPrefixes), max-keys and encoding-type=url. The object key "k" of bucket "b"
 // is the mkv key "/b/k"; only live keys are listed, with the size, ETag and Last-Modified of the
 // value they hold.
-import type { Context } from 'koa';
-import { authorize, identityOf } from '../../auth/authenticate.js';
+import { authorize } from '../../auth/authenticate.js';
 import { MkvError } from '../../errors.js';
 import type { KeyRecord } from '../../index/evolve.js';
 import { prefixEnd } from '../../index/index-store.js';
+import type { Answer } from '../answer.js';
 import type { MasterDeps } from '../deps.js';
+import type { S3Call } from './call.js';
 import { etagOf } from '../../keys/write-condition.js';
 import { document, element } from './xml.js';
 
@@ -106,14 +107,15 @@ function entries(page: Page, encode: (text: string) => string, withOwner: boolea
   ];
 }
 
-function listing(ctx: Context, bucket: string, query: URLSearchParams) {
+function listing(call: S3Call) {
+  const { bucket, query } = call;
   const prefix = query.get('prefix') ?? '';
   const encoding = query.get('encoding-type');
   if (encoding !== null && encoding !== 'url')
     throw new MkvError('MKV_BAD_QUERY', 'Invalid Encoding Method specified in Request: encoding-type is url or none');
   const urlEncoded = encoding === 'url';
   const root = `/${bucket}/`;
-  authorize(identityOf(ctx.req), 'list', root + prefix);
+  authorize(call.identity, 'list', root + prefix);
   return {
     root,
     prefix,
@@ -124,15 +126,14 @@ function listing(ctx: Context, bucket: string, query: URLSearchParams) {
   };
 }
 
-function xml(ctx: Context, children: string[]): void {
-  ctx.status = 200;
-  ctx.type = 'application/xml';
-  ctx.body = document('ListBucketResult', children);
+function xml(root: string, children: string[]): Answer {
+  return { status: 200, type: 'application/xml', body: document(root, children) };
 }
 
 /** ListObjectsV2. */
-export function listObjectsV2(ctx: Context, deps: MasterDeps, bucket: string, query: URLSearchParams): void {
-  const { root, prefix, delimiter, maxKeys, urlEncoded, encode } = listing(ctx, bucket, query);
+export function listObjectsV2(deps: MasterDeps, call: S3Call): Answer {
+  const { bucket, query } = call;
+  const { root, prefix, delimiter, maxKeys, urlEncoded, encode } = listing(call);
   const token = query.get('continuation-token');
   const startAfter = query.get('start-after') ?? '';
   let start: Buffer = Buffer.from(root + prefix, 'utf8');
@@ -142,7 +143,7 @@ export function listObjectsV2(ctx: Context, deps: MasterDeps, bucket: string, qu
   if (startAfter) bump(justAfter(root + startAfter));
   if (token) bump(Buffer.from(decodeToken(token, root), 'utf8'));
   const page = listPage(deps, root, prefix, delimiter, start, maxKeys);
-  xml(ctx, [
+  return xml('ListBucketResult', [
     element('Name', bucket),
     element('Prefix', encode(prefix)),
     ...(delimiter ? [element('Delimiter', encode(delimiter))] : []),
@@ -172,11 +173,12 @@ function resumeAfter(root: string, prefix: string, delimiter: string, marker: st
 }
 
 /** ListObjects (V1): resumed after `marker`; NextMarker is the last key or CommonPrefix listed. */
-export function listObjectsV1(ctx: Context, deps: MasterDeps, bucket: string, query: URLSearchParams): void {
-  const { root, prefix, delimiter, maxKeys, urlEncoded, encode } = listing(ctx, bucket, query);
+export function listObjectsV1(deps: MasterDeps, call: S3Call): Answer {
+  const { bucket, query } = call;
+  const { root, prefix, delimiter, maxKeys, urlEncoded, encode } = listing(call);
   const marker = query.get('marker') ?? '';
   const page = listPage(deps, root, prefix, delimiter, resumeAfter(root, prefix, delimiter, marker), maxKeys);
-  xml(ctx, [
+  return xml('ListBucketResult', [
     element('Name', bucket),
     element('Prefix', encode(prefix)),
     element('Marker', encode(marker)),
@@ -193,16 +195,15 @@ export function listObjectsV1(ctx: Context, deps: MasterDeps, bucket: string, qu
  * ListObjectVersions (GET /bucket?versions). Versions are not kept (yet): every live key is its
  * one version, "null", as S3 lists the objects of a bucket that never had versioning.
  */
-export function listObjectVersions(ctx: Context, deps: MasterDeps, bucket: string, query: URLSearchParams): void {
-  const { root, prefix, delimiter, maxKeys, urlEncoded, encode } = listing(ctx, bucket, query);
+export function listObjectVersions(deps: MasterDeps, call: S3Call): Answer {
+  const { bucket, query } = call;
+  const { root, prefix, delimiter, maxKeys, urlEncoded, encode } = listing(call);
   const keyMarker = query.get('key-marker') ?? '';
   const versionMarker = query.get('version-id-marker') ?? '';
   if (versionMarker && !keyMarker) throw new MkvError('MKV_BAD_QUERY', 'A version-id marker cannot be specified without a key marker.');
   if (versionMarker && versionMarker !== 'null') throw new MkvError('MKV_BAD_QUERY', 'Invalid version id specified');
   const page = listPage(deps, root, prefix, delimiter, resumeAfter(root, prefix, delimiter, keyMarker), maxKeys);
-  ctx.status = 200;
-  ctx.type = 'application/xml';
-  ctx.body = document('ListVersionsResult', [
+  return xml('ListVersionsResult', [
     element('Name', bucket),
     element('Prefix', encode(prefix)),
     element('KeyMarker', encode(keyMarker)),

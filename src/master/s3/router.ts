@@ -13,19 +13,19 @@
 //   DELETE /b/k              DeleteObject      ?uploadId AbortMultipartUpload
 //   ?tagging on /b or /b/k   read as no tags, PUT refused (tagging.ts)
 import type { Context } from 'koa';
-import { authorize, identityOf } from '../../auth/authenticate.js';
-import { MkvError } from '../../errors.js';
-import { checkKeyFits } from '../../keys/key-limits.js';
+import { authorize } from '../../auth/authenticate.js';
 import { checksumAlgorithmOf } from '../../auth/body-check.js';
-import type { MasterDeps } from '../deps.js';
-import { decodeKey } from '../request-key.js';
+import { MkvError } from '../../errors.js';
 import { requireBucket } from '../../keys/buckets.js';
+import { applyAnswer, type Answer } from '../answer.js';
+import type { MasterDeps } from '../deps.js';
 import { bucketLocation, bucketVersioning, checkExpectedOwner, createBucket, deleteBucket, headBucket, listBuckets } from './buckets.js';
+import { headerOf, s3CallOf, type S3Call } from './call.js';
 import { listObjectVersions, listObjectsV1, listObjectsV2 } from './list.js';
 import { objectAttributes } from './attributes.js';
 import { tagging } from './tagging.js';
 import { abortUpload, completeUpload, createUpload, listParts, listUploads, uploadPart } from './multipart.js';
-import { aclOf, deleteObject, deleteObjects, getObjectDirect, putObject, splitBucket } from './s3.js';
+import { aclOf, deleteObject, deleteObjects, getObject, putObject } from './objects.js';
 
 /** Bucket sub-resources S3 has and this store does not. */
 const UNSUPPORTED = [
@@ -80,96 +80,98 @@ const UNSUPPORTED_HEADERS: ReadonlyArray<[RegExp, RegExp | undefined, string]> =
 ];
 
 /** Refuses a request whose headers ask for something this store does not do (UNSUPPORTED_HEADERS). */
-function refuseUnsupportedHeaders(ctx: Context): void {
-  for (const name in ctx.req.headers) {
+function refuseUnsupportedHeaders(call: S3Call): void {
+  for (const name in call.headers) {
     if (!name.startsWith('x-amz-')) continue;
-    if (name === 'x-amz-sdk-checksum-algorithm' || name === 'x-amz-checksum-algorithm') checksumAlgorithmOf(ctx.get(name));
+    if (name === 'x-amz-sdk-checksum-algorithm' || name === 'x-amz-checksum-algorithm') checksumAlgorithmOf(headerOf(call, name));
     for (const [pattern, allowed, what] of UNSUPPORTED_HEADERS) {
-      if (!pattern.test(name) || (allowed && allowed.test(ctx.get(name).trim()))) continue;
+      if (!pattern.test(name) || (allowed && allowed.test(headerOf(call, name).trim()))) continue;
       throw new MkvError('MKV_UNKNOWN_OPERATION', `${what} ${what.endsWith('s') ? 'are' : 'is'} not offered by this store (${name})`);
     }
   }
 }
 
-function notImplemented(ctx: Context): MkvError {
-  return new MkvError('MKV_UNKNOWN_OPERATION', `${ctx.method} ${ctx.path}?${ctx.querystring} is not an S3 operation this store implements`);
+function notImplemented(call: S3Call): MkvError {
+  return new MkvError(
+    'MKV_UNKNOWN_OPERATION',
+    `${call.method} ${call.path}?${call.querystring} is not an S3 operation this store implements`,
+  );
 }
 
+/** Answers an S3 request on Koa's context: the one place the S3 half writes a response. */
 export async function answerS3(ctx: Context, deps: MasterDeps): Promise<void> {
-  const query = new URLSearchParams(ctx.querystring);
-  const method = ctx.method;
-  const key = decodeKey(ctx.path);
+  applyAnswer(ctx, await routeS3(deps, s3CallOf(ctx)));
+}
+
+/** The S3 operation a call is, and its answer. */
+export async function routeS3(deps: MasterDeps, call: S3Call): Promise<Answer> {
+  const { method, query, key, bucket, objectKey } = call;
   if (key === '/') {
-    if (method === 'GET' || method === 'HEAD') return listBuckets(ctx, deps);
-    throw notImplemented(ctx);
+    if (method === 'GET' || method === 'HEAD') return listBuckets(deps, call);
+    throw notImplemented(call);
   }
-  const { bucket, objectKey } = splitBucket(key);
-  if (UNSUPPORTED.some((name) => query.has(name))) throw notImplemented(ctx);
-  refuseUnsupportedHeaders(ctx);
-  checkExpectedOwner(ctx);
-  // An object's key is checked once, here: the handlers below take it as it fits.
-  if (objectKey !== '') checkKeyFits(key);
-  if (query.has('tagging')) return tagging(ctx, deps, bucket, objectKey);
+  if (UNSUPPORTED.some((name) => query.has(name))) throw notImplemented(call);
+  refuseUnsupportedHeaders(call);
+  checkExpectedOwner(call);
+  if (query.has('tagging')) return tagging(deps, call);
   if (query.has('acl')) {
     // Reading an ACL is answered (the owner may do everything; the credentials file says who is);
     // setting one is refused unless it grants no one else anything.
     if (method === 'GET') {
       requireBucket(deps.index, bucket);
-      return aclOf(ctx, bucket, objectKey === '' ? 'list' : 'read');
+      return aclOf(call);
     }
-    const document = ctx.get('content-length') !== '' && ctx.get('content-length') !== '0';
-    if (method !== 'PUT' || ctx.get('x-amz-acl') === '' || document) throw notImplemented(ctx);
+    const length = headerOf(call, 'content-length');
+    if (method !== 'PUT' || headerOf(call, 'x-amz-acl') === '' || (length !== '' && length !== '0')) throw notImplemented(call);
     // A canned ACL that grants no one else anything (refuseUnsupportedHeaders let it by) changes nothing.
-    authorize(identityOf(ctx.req), 'write', objectKey === '' ? `/${bucket}/` : key);
+    authorize(call.identity, 'write', objectKey === '' ? `/${bucket}/` : key);
     requireBucket(deps.index, bucket);
-    ctx.status = 200;
-    ctx.body = '';
-    return;
+    return { status: 200, body: '' };
   }
-  if (objectKey === '') {
-    if (method === 'GET') {
-      requireBucket(deps.index, bucket);
-      // A sub-resource first, as S3 routes: it is what a Signature Version 2 signs, list-type is not.
-      if (query.has('uploads')) return listUploads(ctx, deps, bucket, query);
-      if (query.has('location')) return bucketLocation(ctx, deps, bucket);
-      if (query.has('versioning')) return bucketVersioning(ctx, deps, bucket);
-      if (query.has('versions')) return listObjectVersions(ctx, deps, bucket, query);
-      if (query.get('list-type') === '2') return listObjectsV2(ctx, deps, bucket, query);
-      return listObjectsV1(ctx, deps, bucket, query);
-    }
-    if (method === 'HEAD') return headBucket(ctx, deps, bucket);
-    if (method === 'PUT' && ctx.querystring === '') return createBucket(ctx, deps, bucket);
-    if (method === 'DELETE' && ctx.querystring === '') return deleteBucket(ctx, deps, bucket);
-    if (method === 'POST' && query.has('delete')) {
-      requireBucket(deps.index, bucket);
-      return deleteObjects(ctx, deps, bucket);
-    }
-    throw notImplemented(ctx);
-  }
+  if (objectKey === '') return routeBucket(deps, call);
   // Into a bucket that exists, else 404 NoSuchBucket (the caller was admitted to do what it asks
   // there: handler.ts). An upload begun in a bucket deleted since can still be aborted.
   if (!(method === 'DELETE' && query.has('uploadId'))) requireBucket(deps.index, bucket);
   switch (method) {
     case 'GET':
     case 'HEAD':
-      if (query.has('uploadId')) {
-        if (method === 'HEAD') throw notImplemented(ctx);
-        return listParts(ctx, deps, key, query);
+      if (query.has('uploadId') || query.has('attributes')) {
+        if (method === 'HEAD') throw notImplemented(call);
+        return query.has('uploadId') ? listParts(deps, call) : objectAttributes(deps, call);
       }
-      if (query.has('attributes')) {
-        if (method === 'HEAD') throw notImplemented(ctx);
-        return objectAttributes(ctx, deps, key, query);
-      }
-      return getObjectDirect(ctx, deps, key);
+      return getObject(deps, call);
     case 'PUT':
-      return query.has('uploadId') ? uploadPart(ctx, deps, key, query) : putObject(ctx, deps, key);
+      return query.has('uploadId') ? uploadPart(deps, call) : putObject(deps, call);
     case 'POST':
-      if (query.has('uploads')) return createUpload(ctx, deps, key);
-      if (query.has('uploadId')) return completeUpload(ctx, deps, key, query);
-      throw notImplemented(ctx);
+      if (query.has('uploads')) return createUpload(deps, call);
+      if (query.has('uploadId')) return completeUpload(deps, call);
+      throw notImplemented(call);
     case 'DELETE':
-      return query.has('uploadId') ? abortUpload(ctx, deps, key, query) : deleteObject(ctx, deps, key);
+      return query.has('uploadId') ? abortUpload(deps, call) : deleteObject(deps, call);
     default:
-      throw notImplemented(ctx);
+      throw notImplemented(call);
   }
+}
+
+/** A request of a bucket itself ("/b", "/b/"). */
+function routeBucket(deps: MasterDeps, call: S3Call): Answer | Promise<Answer> {
+  const { method, query, bucket } = call;
+  if (method === 'GET') {
+    requireBucket(deps.index, bucket);
+    // A sub-resource first, as S3 routes: it is what a Signature Version 2 signs, list-type is not.
+    if (query.has('uploads')) return listUploads(deps, call);
+    if (query.has('location')) return bucketLocation(deps, call);
+    if (query.has('versioning')) return bucketVersioning(deps, call);
+    if (query.has('versions')) return listObjectVersions(deps, call);
+    if (query.get('list-type') === '2') return listObjectsV2(deps, call);
+    return listObjectsV1(deps, call);
+  }
+  if (method === 'HEAD') return headBucket(deps, call);
+  if (method === 'PUT' && call.querystring === '') return createBucket(deps, call);
+  if (method === 'DELETE' && call.querystring === '') return deleteBucket(deps, call);
+  if (method === 'POST' && query.has('delete')) {
+    requireBucket(deps.index, bucket);
+    return deleteObjects(deps, call);
+  }
+  throw notImplemented(call);
 }

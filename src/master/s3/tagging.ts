@@ -7,32 +7,32 @@
 //   GET    /b?tagging     404 NoSuchTagSet                       (list right), as S3 answers a bucket without tags
 //   DELETE ?tagging       204                                    (write right)
 //   PUT    ?tagging       501 NotImplemented
-import type { Context } from 'koa';
-import { authorize, identityOf } from '../../auth/authenticate.js';
+import { authorize } from '../../auth/authenticate.js';
 import { MkvError } from '../../errors.js';
 import { requireBucket } from '../../keys/buckets.js';
+import type { Answer } from '../answer.js';
 import type { MasterDeps } from '../deps.js';
-import { checkVersionId, xmlResponse } from './s3.js';
+import type { S3Call } from './call.js';
+import { checkVersionId, xmlAnswer } from './s3.js';
 
-export function tagging(ctx: Context, deps: MasterDeps, bucket: string, objectKey: string): void {
+export function tagging(deps: MasterDeps, call: S3Call): Answer {
+  const { bucket, objectKey, identity } = call;
   const target = objectKey === '' ? `/${bucket}/` : `/${bucket}/${objectKey}`;
-  const identity = identityOf(ctx.req);
   // Of the one version a value has here (s3.ts checkVersionId).
-  checkVersionId(new URLSearchParams(ctx.querystring).get('versionId') ?? undefined);
-  switch (ctx.method) {
+  checkVersionId(call.query.get('versionId'));
+  switch (call.method) {
     case 'GET':
       authorize(identity, objectKey === '' ? 'list' : 'read', target);
       requireBucket(deps.index, bucket);
       if (objectKey === '') throw new MkvError('MKV_NO_TAG_SET', 'There is no tag set associated with the bucket.');
       if (deps.index.get(target)?.state !== 'live') throw new MkvError('MKV_NOT_FOUND', 'The specified key does not exist.');
-      return xmlResponse(ctx, 'Tagging', ['<TagSet></TagSet>']);
+      return xmlAnswer('Tagging', ['<TagSet></TagSet>']);
     case 'DELETE':
       authorize(identity, 'write', target);
       requireBucket(deps.index, bucket);
       if (objectKey !== '' && deps.index.get(target)?.state !== 'live')
         throw new MkvError('MKV_NOT_FOUND', 'The specified key does not exist.');
-      ctx.status = 204;
-      return;
+      return { status: 204 };
     default:
       throw new MkvError('MKV_UNKNOWN_OPERATION', 'tagging is not offered by this store: no object or bucket can have tags');
   }

@@ -24,11 +24,11 @@ import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createDigest, type ChecksumAlgorithm } from '../../checksums.js';
-import { MkvError } from '../../errors.js';
-import type { Checksum } from '../../events/event.js';
-import { deadBody, watchBodyRate } from '../../keys/slow-body.js';
-import type { ValueSource } from '../../keys/store-value.js';
+import { createDigest, type ChecksumAlgorithm } from '../checksums.js';
+import { MkvError } from '../errors.js';
+import type { Checksum } from '../events/event.js';
+import { deadBody, watchBodyRate } from '../keys/slow-body.js';
+import type { ValueSource } from '../keys/store-value.js';
 
 export interface Upload {
   uploadId: string;
