@@ -1,7 +1,7 @@
 // The one place errors become answers: an MkvError → its status and "CODE: message"; anything
 // else → 500 "internal error", logged with the request (the client never sees its text, a path
 // or a stack). Handlers throw; they never build error answers by hand. S3 requests get S3's XML
-// form of the same error (s3/s3.ts).
+// form of the same error (s3/errors.ts).
 import { MkvError } from '../errors.js';
 import type { IncomingMessage } from 'node:http';
 import { accessKeyOf } from '../auth/authenticate.js';

@@ -18,7 +18,7 @@ import { checkVersionId, xmlAnswer } from './s3.js';
 export function tagging(deps: MasterDeps, call: S3Call): Answer {
   const { bucket, objectKey, identity } = call;
   const target = objectKey === '' ? `/${bucket}/` : `/${bucket}/${objectKey}`;
-  // Of the one version a value has here (s3.ts checkVersionId).
+  // Of the one version a value has here (checkVersionId).
   checkVersionId(call.query.get('versionId'));
   switch (call.method) {
     case 'GET':
