@@ -8,12 +8,13 @@ import { MkvError } from '../errors.js';
 import type { Cause, Checksum } from '../events/event.js';
 import type { KeyRecord } from '../index/evolve.js';
 import type { KeyDeps } from './deps.js';
+import type { Key } from './key-limits.js';
 import { openValue } from './read-value.js';
 import { replaceMetadata, storeValue, type S3Value, type StoreOptions } from './store-value.js';
 import { etagOf } from './write-condition.js';
 
 export interface Copy {
-  source: string;
+  source: Key;
   /** The source's record: live, its conditions met. */
   record: KeyRecord;
   /** The attributes the copy is given (x-amz-metadata-directive: REPLACE); none: the source's. */
@@ -30,7 +31,7 @@ export interface Copied {
 
 export async function copyValue(
   deps: KeyDeps,
-  target: string,
+  target: Key,
   copy: Copy,
   cause: Cause,
   options: Pick<StoreOptions, 'mayReplace' | 'condition' | 'clientGone'> = {},

@@ -1,4 +1,6 @@
-// The limits a key must fit before anything is written.
+// The limits a key must fit before anything is written, checked once where a key comes in (the
+// native API's path, an S3 request's, a copy's source): a Key is a key that fits, and the
+// operations that write one take only a Key.
 import { MkvError } from '../errors.js';
 import { MAX_KEY_BYTES } from '../index/index-store.js';
 import { keyToPath } from '../placement.js';
@@ -7,6 +9,17 @@ import { keyToPath } from '../placement.js';
 export const MAX_NAME_BYTES = 255;
 /** What an S3 overwrite adds to a blob's name: "~" and a seq of up to 16 digits. */
 const VERSION_SUFFIX_BYTES = 17;
+
+declare const fits: unique symbol;
+
+/** A key known to fit: checked as it came in (checkedKey), or read back from the index or the log. */
+export type Key = string & { readonly [fits]: true };
+
+/** `text` as a Key, once it fits (else MKV_BAD_KEY, MKV_KEY_TOO_LONG). */
+export function checkedKey(text: string): Key {
+  checkKeyFits(text);
+  return text as Key;
+}
 
 /**
  * Throws unless the key can be a key: no "." or ".." path segment (HTTP clients and proxies

@@ -29,7 +29,7 @@ import type { Cause, Change, Checksum, Part } from '../events/event.js';
 import { inFlight, toState, type KeyRecord } from '../index/evolve.js';
 import { blobPath, keyToVolumes } from '../placement.js';
 import type { KeyDeps } from './deps.js';
-import { checkKeyFits } from './key-limits.js';
+import type { Key } from './key-limits.js';
 import { checkWriteCondition, type WriteCondition } from './write-condition.js';
 import { beginWrite, beginWriteWhenFree, inFlightElsewhere, type Decision, type KeyWrite } from './key-write.js';
 import { beingDeleted } from './remove.js';
@@ -93,16 +93,9 @@ export interface StoreOptions {
  * Stores `source` under `key`. The native API's PUT (no `s3`) refuses a live key (MKV_EXISTS)
  * and an empty value, as the original does; S3's replaces a live value, and stores an empty one.
  */
-export async function storeValue(
-  deps: KeyDeps,
-  key: string,
-  source: ValueSource,
-  cause: Cause,
-  options: StoreOptions = {},
-): Promise<Stored> {
+export async function storeValue(deps: KeyDeps, key: Key, source: ValueSource, cause: Cause, options: StoreOptions = {}): Promise<Stored> {
   const { s3, mayReplace = true, condition, clientGone } = options;
   if (source.length === 0 && !s3) throw emptyBody('Content-Length is 0');
-  checkKeyFits(key);
   const targetVolumes = keyToVolumes(key, deps.config.volumes, deps.config.replicas, deps.config.subvolumes);
   const small =
     source.length !== undefined && source.length <= SMALL_VALUE_BYTES

@@ -11,7 +11,7 @@ import type { IncomingMessage } from 'node:http';
 import { MkvError } from '../errors.js';
 import { eventToJson } from '../events/event.js';
 import type { KeyState } from '../index/evolve.js';
-import { checkKeyFits } from '../keys/key-limits.js';
+import { checkedKey, type Key } from '../keys/key-limits.js';
 import { locateKey } from '../keys/locate.js';
 import { rebalanceKey } from '../keys/rebalance-key.js';
 import { deleteKey, setLinked } from '../keys/remove.js';
@@ -73,10 +73,8 @@ export function answerNative(deps: MasterDeps, request: ApiRequest): Promise<Ans
 }
 
 /** The key a request names: one key, so it must fit the index and a volume's file names. */
-export function singleKey(rawPath: string): string {
-  const key = decodeKey(rawPath);
-  checkKeyFits(key);
-  return key;
+export function singleKey(rawPath: string): Key {
+  return checkedKey(decodeKey(rawPath));
 }
 
 /** GET/HEAD /key: 302 to a replica that a HEAD found holding the blob (or to --fallback); 404. */
@@ -103,7 +101,7 @@ async function answerRead(deps: MasterDeps, request: ApiRequest): Promise<Answer
 
 /** PUT /key: 201 once every replica has the value; 403 a live key; 411 an empty body. */
 async function answerPut(deps: MasterDeps, request: ApiRequest): Promise<Answer> {
-  const key = decodeKey(request.rawPath);
+  const key = singleKey(request.rawPath);
   const identity = identityOf(request.message);
   authorize(identity, 'write', key);
   const stored = await storeValue(deps, key, requestBody(request.message), apiCause(request.client), {

@@ -14,6 +14,7 @@ import { compositeChecksum, digesting, type ChecksumAlgorithm } from '../checksu
 import { MkvError } from '../errors.js';
 import type { Cause, Checksum, Part as ValuePart } from '../events/event.js';
 import type { KeyDeps } from '../keys/deps.js';
+import type { Key } from '../keys/key-limits.js';
 import { storeValue, type StoreOptions } from '../keys/store-value.js';
 import { etagOf } from '../keys/write-condition.js';
 import type { Completion, Part, UploadStore } from './upload-store.js';
@@ -31,7 +32,7 @@ export interface RequestedPart {
 /** What a completion asks, beyond the parts: the value's size and checksum as the client states them. */
 export interface CompletionAsk {
   uploadId: string;
-  key: string;
+  key: Key;
   parts: RequestedPart[];
   /** x-amz-mp-object-size: the size the client expects the value to have. */
   expectedSize?: number;

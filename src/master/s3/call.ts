@@ -1,11 +1,11 @@
 // An S3 request as its handlers see it, read once at the edge (router.ts): the key its path
-// names (decoded, and checked to fit when it names an object), its query, who sent it and what
+// names (decoded, and checked to fit), its query, who sent it and what
 // its events are caused by. Handlers take one and return an Answer; none touches Koa's context.
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Context } from 'koa';
 import { identityOf, type Identity } from '../../auth/authenticate.js';
 import type { Cause } from '../../events/event.js';
-import { checkKeyFits } from '../../keys/key-limits.js';
+import { checkedKey, type Key } from '../../keys/key-limits.js';
 import { apiCause } from '../deps.js';
 import { decodeKey } from '../request-key.js';
 
@@ -14,8 +14,8 @@ export interface S3Call {
   /** The path as sent, percent-encoded: an error's Resource, a completion's Location. */
   path: string;
   host: string;
-  /** The mkv key the path names: "/b/k" for object k of bucket b, "/b" for the bucket, "/" for the service. */
-  key: string;
+  /** The mkv key the path names, checked to fit: "/b/k" for object k of bucket b, "/b" for the bucket, "/" for the service. */
+  key: Key;
   bucket: string;
   /** "" for the bucket itself (and the service). */
   objectKey: string;
@@ -36,11 +36,10 @@ export function splitBucket(key: string): { bucket: string; objectKey: string } 
   return slash === -1 ? { bucket: key.slice(1), objectKey: '' } : { bucket: key.slice(1, slash), objectKey: key.slice(slash + 1) };
 }
 
-/** The S3 call a Koa request is; its key checked to fit the index and a volume's file names when it names an object. */
+/** The S3 call a Koa request is; its key checked, once, to fit the index and a volume's file names. */
 export function s3CallOf(ctx: Context): S3Call {
-  const key = decodeKey(ctx.path);
+  const key = checkedKey(decodeKey(ctx.path));
   const { bucket, objectKey } = key === '/' ? { bucket: '', objectKey: '' } : splitBucket(key);
-  if (objectKey !== '') checkKeyFits(key);
   return {
     method: ctx.method,
     path: ctx.path,

@@ -15,7 +15,7 @@ import { checksumAlgorithmOf } from '../../auth/body-check.js';
 import { isMkvError, MkvError } from '../../errors.js';
 import type { KeyRecord } from '../../index/evolve.js';
 import { copyValue } from '../../keys/copy-value.js';
-import { checkKeyFits } from '../../keys/key-limits.js';
+import { checkedKey } from '../../keys/key-limits.js';
 import { findReplica, readValue } from '../../keys/read-value.js';
 import { deleteKey } from '../../keys/remove.js';
 import { storeValue } from '../../keys/store-value.js';
@@ -256,9 +256,8 @@ export async function deleteObjects(deps: MasterDeps, call: S3Call): Promise<Ans
   const { identity } = call;
   let denied = 0;
   for (const { key: objectKey, versionId, etag } of objects) {
-    const key = `/${call.bucket}/${objectKey}`;
     try {
-      checkKeyFits(key);
+      const key = checkedKey(`/${call.bucket}/${objectKey}`);
       checkVersionId(versionId);
       authorize(identity, 'delete', key);
       if (etag) authorize(identity, 'read', key);

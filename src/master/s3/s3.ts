@@ -5,7 +5,7 @@ import { isUtf8 } from 'node:buffer';
 import { authorize } from '../../auth/authenticate.js';
 import { allows } from '../../auth/credentials.js';
 import { MkvError } from '../../errors.js';
-import { checkKeyFits } from '../../keys/key-limits.js';
+import { checkedKey, type Key } from '../../keys/key-limits.js';
 import { readSmallBody } from '../../keys/slow-body.js';
 import type { S3Value, StoreOptions } from '../../keys/store-value.js';
 import type { Answer } from '../answer.js';
@@ -100,7 +100,7 @@ export function writeOptionsOf(call: S3Call): Pick<StoreOptions, 'mayReplace' | 
  * The key a copy reads (x-amz-copy-source: [/]bucket/key[?versionId=…], percent-encoded), once
  * the request may read it: CopyObject and UploadPartCopy alike.
  */
-export function copySourceOf(call: S3Call): string {
+export function copySourceOf(call: S3Call): Key {
   const [path, query] = headerOf(call, 'x-amz-copy-source').split('?', 2) as [string, string | undefined];
   let source: string;
   try {
@@ -108,11 +108,10 @@ export function copySourceOf(call: S3Call): string {
   } catch {
     throw new MkvError('MKV_BAD_REQUEST', 'x-amz-copy-source is not valid percent-encoded UTF-8');
   }
-  if (!source.startsWith('/')) source = `/${source}`;
-  checkKeyFits(source);
+  const checked = checkedKey(source.startsWith('/') ? source : `/${source}`);
   checkVersionId(new URLSearchParams(query ?? '').get('versionId'));
-  authorize(call.identity, 'read', source);
-  return source;
+  authorize(call.identity, 'read', checked);
+  return checked;
 }
 
 /**
