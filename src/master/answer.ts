@@ -80,9 +80,9 @@ export function applyAnswer(ctx: Context, answer: Answer): void {
   if (answer.status === 204 || answer.status === 304) return;
   // A stream keeps the Content-Length and Content-Type its headers give; so does a HEAD with none.
   if (answer.body instanceof Readable) ctx.body = answer.body;
-  else if (answer.body === undefined && ctx.method === 'HEAD' && ctx.response.get('Content-Length') !== '') return;
+  else if (answer.body === undefined && ctx.method === 'HEAD' && ctx.res.hasHeader('Content-Length')) return;
   else {
-    if (answer.type !== undefined || ctx.response.get('Content-Type') === '') ctx.type = answer.type ?? TEXT;
+    if (answer.type !== undefined || !ctx.res.hasHeader('Content-Type')) ctx.type = answer.type ?? TEXT;
     ctx.body = answer.body ?? '';
   }
 }
