@@ -29,6 +29,7 @@ import type { BucketRecord } from '../../src/index/buckets.js';
 import { bucketNameProblem } from '../../src/keys/buckets.js';
 import { http } from '../helpers/http.js';
 import { assertIndexEqualsReplay } from '../helpers/replay.js';
+import { until } from '../helpers/wait.js';
 import {
   removeDir,
   runMkv,
@@ -436,15 +437,6 @@ describe('buckets on two masters of one JetStream stream', { skip: natsSkipReaso
     if (root) removeDir(root);
   });
 
-  /** Polls until `check` holds (the other master projects the stream on its own time), or fails at the deadline. */
-  async function eventually(what: string, check: () => Promise<boolean>): Promise<void> {
-    const deadline = Date.now() + 10_000;
-    while (!(await check())) {
-      if (Date.now() > deadline) assert.fail(`${what} did not happen within 10 s`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
-
   test('a bucket created through one master exists through the other; deleted through it, it is gone through both', async () => {
     const args = (db: string) => ['--db', db, '--volumes', set.volumes.join(','), '--replicas', '2', '--log', `${nats.url}/BUCKETS`];
     const a = await spawnMaster(args(`${root}/a`));
@@ -457,20 +449,21 @@ describe('buckets on two masters of one JetStream stream', { skip: natsSkipReaso
         (error: { $metadata?: { httpStatusCode?: number } }) => error.$metadata?.httpStatusCode,
       );
     try {
+      // The other master projects the stream on its own time: each step polls until it has.
       await s3a.send(new CreateBucketCommand({ Bucket: 'shared-bucket' }));
-      await eventually('B sees the bucket', async () => (await headStatus(s3b, 'shared-bucket')) === 200);
+      await until('B to see the bucket', async () => (await headStatus(s3b, 'shared-bucket')) === 200, 30_000);
       await s3b.send(new PutObjectCommand({ Bucket: 'shared-bucket', Key: 'k', Body: 'v' }));
-      await eventually('A sees the key', async () => (await http('GET', `${a.url}/shared-bucket/k`)).status === 302);
+      await until('A to see the key', async () => (await http('GET', `${a.url}/shared-bucket/k`)).status === 302, 30_000);
       assert.deepEqual(await failure(s3a.send(new DeleteBucketCommand({ Bucket: 'shared-bucket' }))), {
         name: 'BucketNotEmpty',
         status: 409,
       });
       await s3a.send(new DeleteObjectCommand({ Bucket: 'shared-bucket', Key: 'k' }));
-      await eventually('B sees the key gone', async () => (await http('GET', `${b.url}/shared-bucket/k`)).status === 404);
+      await until('B to see the key gone', async () => (await http('GET', `${b.url}/shared-bucket/k`)).status === 404, 30_000);
       await s3b.send(new DeleteBucketCommand({ Bucket: 'shared-bucket' }));
-      await eventually('A sees the bucket gone', async () => (await headStatus(s3a, 'shared-bucket')) === 404);
+      await until('A to see the bucket gone', async () => (await headStatus(s3a, 'shared-bucket')) === 404, 30_000);
       await s3b.send(new CreateBucketCommand({ Bucket: 'second-bucket' }));
-      await eventually('A lists it', async () => (await bucketNames(s3a)).includes('second-bucket'));
+      await until('A to list it', async () => (await bucketNames(s3a)).includes('second-bucket'), 30_000);
     } finally {
       s3a.destroy();
       s3b.destroy();
