@@ -1,10 +1,9 @@
-// Real parts for tests: temp dirs, embedded and nginx volume servers, an in-process master on
-// port 0, and the `mkv` CLI as a child process.
+// Real parts for tests: embedded and nginx volume servers, an in-process master on port 0, and
+// the `mkv` CLI as a child process. Temp dirs and free ports come from host.ts (exported here too).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -19,18 +18,14 @@ import { createVolumeServer } from '../../src/volumes/volume-server.js';
 import { UploadStore } from '../../src/uploads/upload-store.js';
 import { openStore, type Store, type StoreOptions } from '../../src/db/store.js';
 import { uploadsDir } from '../../src/db/paths.js';
+import { freePort, removeDir, tempDir } from './host.js';
+import { until } from './wait.js';
+
+export { freePort, removeDir, tempDir };
 
 export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 export const mkvBin = join(repoRoot, 'dist/src/cli/main.js');
 export const nginxVolumeScript = join(repoRoot, 'nginx/volume');
-
-export function tempDir(prefix = 'mkv-test-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
-}
-
-export function removeDir(dir: string): void {
-  rmSync(dir, { recursive: true, force: true });
-}
 
 export function hasNginx(): boolean {
   const found = spawnSync('sh', ['-c', 'command -v nginx || test -x /usr/sbin/nginx'], { stdio: 'ignore' });
@@ -42,14 +37,6 @@ export function nginxSkipReason(): string | false {
   if (hasNginx()) return false;
   if (process.env.CI) throw new Error('CI must install nginx (see .ci/run)');
   return 'nginx is not installed (apt-get install -y nginx)';
-}
-
-export async function freePort(): Promise<number> {
-  const server = createNetServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /** A port p such that p, p+1, p+2 and p+3 are all free now (a master and its three volumes, as mkv up and the README lay them out). */
@@ -83,18 +70,21 @@ export interface VolumeSet {
   close(): Promise<void>;
 }
 
-async function waitForHttp(url: string, child?: ChildProcess): Promise<void> {
-  for (let attempt = 0; attempt < 200; attempt++) {
-    if (child && child.exitCode !== null) throw new Error(`volume server exited with ${child.exitCode}`);
-    try {
-      const response = await fetch(url, { method: 'HEAD' });
-      await response.arrayBuffer();
-      return;
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
-  throw new Error(`${url} did not come up`);
+/** Resolves once `url` answers a HEAD (whatever its status); fails if `child` exits first, or at the deadline. */
+export async function waitForHttp(url: string, child?: ChildProcess, ms = 30_000): Promise<void> {
+  await until(
+    `${url} to answer`,
+    async () => {
+      if (child && child.exitCode !== null) throw new Error(`the server of ${url} exited with ${child.exitCode}`);
+      try {
+        await (await fetch(url, { method: 'HEAD' })).arrayBuffer();
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    ms,
+  );
 }
 
 /**
@@ -300,6 +290,12 @@ export async function spawnMaster(args: string[]): Promise<MkvProcess> {
     void exited.then((code) => reject(new Error(`mkv server exited (${code}) before listening:\n${output}`)));
   });
   return { child, url: `http://127.0.0.1:${port}`, port, output: () => output, exited };
+}
+
+/** SIGTERM, and resolves once the master has exited (at once if it already has). */
+export async function stopMaster(master: MkvProcess): Promise<void> {
+  if (master.child.exitCode === null && master.child.signalCode === null) master.child.kill('SIGTERM');
+  await master.exited;
 }
 
 /** The admin port's URL of a master spawned with --admin-port (as it says where it listens). */

@@ -1,9 +1,9 @@
-// A real nats-server with JetStream for tests: loopback only, its store in a temp dir.
+// A real nats-server with JetStream for tests: loopback only, its store in a temp dir. Free of
+// node:test (as host.ts is): tools/bench starts its NATS servers here too.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { join } from 'node:path';
-import { freePort, removeDir, tempDir } from './cluster.js';
+import { freePort, listening, removeDir, tempDir } from './host.js';
 
 export function natsSkipReason(): string | false {
   if (spawnSync('sh', ['-c', 'command -v nats-server'], { stdio: 'ignore' }).status === 0) return false;
@@ -21,23 +21,6 @@ export interface NatsServer {
   stop(): Promise<void>;
 }
 
-async function listening(port: number, child: ChildProcess): Promise<void> {
-  for (let attempt = 0; attempt < 200; attempt++) {
-    if (child.exitCode !== null) throw new Error(`nats-server exited with ${child.exitCode}`);
-    const up = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, '127.0.0.1');
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (up) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`nats-server did not listen on ${port}`);
-}
-
 /**
  * One nats-server with JetStream on a free loopback port. With `config`, it runs from that
  * configuration file instead (authorization, TLS): `config` gets the port and a store directory
@@ -53,7 +36,7 @@ export async function startNats(options: { config?: (server: { port: number; sto
     args = ['-c', file];
   }
   const child = spawn('nats-server', args, { stdio: 'ignore' });
-  await listening(port, child);
+  await listening(port, child, 'nats-server');
   return {
     url: `nats://127.0.0.1:${port}`,
     port,
@@ -110,7 +93,7 @@ export async function startNatsCluster(): Promise<NatsCluster> {
       { stdio: 'ignore' },
     );
     children[node] = child;
-    await listening(clientPorts[node]!, child);
+    await listening(clientPorts[node]!, child, `nats-server node${node}`);
   };
   const stop = async (node: number) => {
     const child = children[node];
