@@ -21,19 +21,15 @@ import {
   repoRoot,
   runMkv,
   spawnMaster,
-  startVolumes,
+  stopMaster,
   tempDir,
+  waitForHttp,
   type MkvProcess,
-  type VolumeSet,
 } from '../helpers/cluster.js';
 import { until } from '../helpers/wait.js';
 import { http } from '../helpers/http.js';
-import { natsSkipReason, startNats, startNatsCluster, type NatsServer } from '../helpers/nats.js';
-
-async function stop(master: MkvProcess): Promise<void> {
-  if (master.child.exitCode === null) master.child.kill('SIGTERM');
-  await master.exited;
-}
+import { natsSkipReason, startNats, type NatsServer } from '../helpers/nats.js';
+import { startSharedStream, startSharedStreamCluster, type SharedStream } from '../helpers/shared-stream.js';
 
 /** GET with Min-Log-Seq, following the redirect to the volume. */
 async function readThrough(url: string, seq: string): Promise<{ status: number; text: string }> {
@@ -53,34 +49,13 @@ function indexRows(db: string): Array<[string, unknown]> {
 }
 
 describe('masters on one JetStream stream', { skip: natsSkipReason() }, () => {
-  let nats: NatsServer;
-  let set: VolumeSet;
-  let root: string;
-  before(async () => {
-    nats = await startNats();
-    set = await startVolumes('embedded', 3);
-    root = tempDir('mkv-jetstream-');
-  });
-  after(async () => {
-    await set?.close();
-    await nats?.stop();
-    if (root) removeDir(root);
-  });
-
-  const args = (db: string, stream: string) => [
-    '--db',
-    db,
-    '--volumes',
-    set.volumes.join(','),
-    '--replicas',
-    '2',
-    '--log',
-    `${nats.url}/${stream}`,
-  ];
+  let shared: SharedStream<NatsServer>;
+  before(async () => (shared = await startSharedStream('mkv-jetstream-')));
+  after(() => shared?.close());
 
   test('a write through one master is readable through the other with Min-Log-Seq; every write answers Log-Seq', async () => {
-    const a = await spawnMaster(args(`${root}/rw-a`, 'RW'));
-    const b = await spawnMaster(args(`${root}/rw-b`, 'RW'));
+    const a = await shared.spawn('rw-a', 'RW');
+    const b = await shared.spawn('rw-b', 'RW');
     try {
       for (let i = 0; i < 20; i++) {
         const put = await http('PUT', `${a.url}/shared/${i}`, `value ${i}`);
@@ -102,14 +77,14 @@ describe('masters on one JetStream stream', { skip: natsSkipReason() }, () => {
       assert.equal(await history(a.url), await history(b.url));
       assert.equal((await http('GET', `${a.url}/shared/2`, undefined, { 'min-log-seq': 'soon' })).status, 400);
     } finally {
-      await stop(a);
-      await stop(b);
+      await stopMaster(a);
+      await stopMaster(b);
     }
   });
 
   test('32 concurrent PUTs of one key spread over both masters: exactly one 201', async () => {
-    const a = await spawnMaster(args(`${root}/race-a`, 'RACE'));
-    const b = await spawnMaster(args(`${root}/race-b`, 'RACE'));
+    const a = await shared.spawn('race-a', 'RACE');
+    const b = await shared.spawn('race-b', 'RACE');
     try {
       for (let round = 0; round < 3; round++) {
         const key = `/contested/${round}`;
@@ -132,16 +107,14 @@ describe('masters on one JetStream stream', { skip: natsSkipReason() }, () => {
         assert.equal(history.filter((event) => event.type === 'WriteCommitted').length, 1);
       }
     } finally {
-      await stop(a);
-      await stop(b);
+      await stopMaster(a);
+      await stopMaster(b);
     }
   });
 
   test("a master killed with kill -9 under load restarts, catches up, and its index equals the other's", async () => {
-    const dbA = `${root}/crash-a`;
-    const dbB = `${root}/crash-b`;
-    let a = await spawnMaster(args(dbA, 'CRASH'));
-    const b = await spawnMaster(args(dbB, 'CRASH'));
+    let a = await shared.spawn('crash-a', 'CRASH');
+    const b = await shared.spawn('crash-b', 'CRASH');
     try {
       let stopLoad = false;
       let written = 0;
@@ -163,15 +136,15 @@ describe('masters on one JetStream stream', { skip: natsSkipReason() }, () => {
       await load;
       const last = await http('PUT', `${b.url}/after/crash`, 'last');
       assert.equal(last.status, 201);
-      a = await spawnMaster(args(dbA, 'CRASH'));
+      a = await shared.spawn('crash-a', 'CRASH');
       assert.deepEqual(await readThrough(`${a.url}/after/crash`, last.headers['log-seq']!), { status: 200, text: 'last' });
-      await stop(a);
-      await stop(b);
-      assert.deepEqual(indexRows(dbA), indexRows(dbB));
-      assert.ok(indexRows(dbA).length > 30);
+      await stopMaster(a);
+      await stopMaster(b);
+      assert.deepEqual(indexRows(shared.db('crash-a')), indexRows(shared.db('crash-b')));
+      assert.ok(indexRows(shared.db('crash-a')).length > 30);
     } finally {
-      await stop(a);
-      await stop(b);
+      await stopMaster(a);
+      await stopMaster(b);
     }
   });
 });
@@ -185,28 +158,12 @@ async function withOwnNats(
   extraArgs: string[],
   body: (nats: NatsServer, master: MkvProcess) => Promise<void>,
 ): Promise<void> {
-  const nats = await startNats();
-  const set = await startVolumes('embedded', 3);
-  const root = tempDir('mkv-jetstream-own-');
-  const master = await spawnMaster([
-    '--db',
-    `${root}/db`,
-    '--volumes',
-    set.volumes.join(','),
-    '--replicas',
-    '2',
-    '--log',
-    `${nats.url}/${stream}`,
-    ...extraArgs,
-  ]);
+  const shared = await startSharedStream('mkv-jetstream-own-');
   try {
-    await body(nats, master);
+    await body(shared.nats, await shared.spawn('db', stream, ...extraArgs));
   } finally {
-    nats.thaw();
-    await stop(master);
-    await set.close();
-    await nats.stop();
-    removeDir(root);
+    shared.nats.thaw();
+    await shared.close();
   }
 }
 
@@ -293,21 +250,9 @@ describe('the projector of a JetStream master', { skip: natsSkipReason(), timeou
 
 describe('nginx in front of two masters (nginx/masters)', { skip: natsSkipReason() || nginxSkipReason() }, () => {
   test('a master killed with kill -9: reads and writes through nginx go on, with nothing to promote', async () => {
-    const nats = await startNats();
-    const set = await startVolumes('embedded', 3);
-    const root = tempDir('mkv-front-');
-    const args = (db: string) => [
-      '--db',
-      `${root}/${db}`,
-      '--volumes',
-      set.volumes.join(','),
-      '--replicas',
-      '2',
-      '--log',
-      `${nats.url}/FRONT`,
-    ];
-    const a = await spawnMaster(args('a'));
-    const b = await spawnMaster(args('b'));
+    const shared = await startSharedStream('mkv-front-');
+    const a = await shared.spawn('a', 'FRONT');
+    const b = await shared.spawn('b', 'FRONT');
     const port = await freePort();
     const front = spawn(join(repoRoot, 'nginx/masters'), [`127.0.0.1:${a.port}`, `127.0.0.1:${b.port}`], {
       env: { ...process.env, PORT: String(port) },
@@ -315,14 +260,7 @@ describe('nginx in front of two masters (nginx/masters)', { skip: natsSkipReason
     });
     const url = `http://127.0.0.1:${port}`;
     try {
-      let up = false;
-      for (let attempt = 0; attempt < 100 && !up; attempt++) {
-        up = await http('GET', `${url}/none`).then(
-          () => true,
-          () => false,
-        );
-        if (!up) await new Promise((resolve) => setTimeout(resolve, 50));
-      }
+      await waitForHttp(`${url}/none`, front);
       const seqs: string[] = [];
       for (let i = 0; i < 6; i++) {
         const put = await http('PUT', `${url}/front/${i}`, `value ${i}`);
@@ -335,29 +273,15 @@ describe('nginx in front of two masters (nginx/masters)', { skip: natsSkipReason
       for (let i = 6; i < 12; i++) assert.equal((await http('PUT', `${url}/front/${i}`, `value ${i}`)).status, 201);
     } finally {
       front.kill('SIGTERM');
-      await stop(a);
-      await stop(b);
-      await set.close();
-      await nats.stop();
-      removeDir(root);
+      await shared.close();
     }
   });
 });
 
 describe('moving a log between backends', { skip: natsSkipReason() }, () => {
-  let nats: NatsServer;
-  let set: VolumeSet;
-  let root: string;
-  before(async () => {
-    nats = await startNats();
-    set = await startVolumes('embedded', 3);
-    root = tempDir('mkv-migrate-');
-  });
-  after(async () => {
-    await set?.close();
-    await nats?.stop();
-    if (root) removeDir(root);
-  });
+  let shared: SharedStream<NatsServer>;
+  before(async () => (shared = await startSharedStream('mkv-migrate-')));
+  after(() => shared?.close());
 
   async function events(dir: string): Promise<LogEvent[]> {
     const log = await SegmentLog.open(dir, { readOnly: true });
@@ -368,13 +292,14 @@ describe('moving a log between backends', { skip: natsSkipReason() }, () => {
   }
 
   test('mkv log import moves a local log onto a stream that a master then serves; mkv log export gives the same log back', async () => {
+    const { nats, set, root } = shared;
     const local = `${root}/local`;
     const stream = `${nats.url}/MIGRATE`;
     const one = await spawnMaster(['--db', local, '--volumes', set.volumes.join(','), '--replicas', '2']);
     for (let i = 0; i < 20; i++) assert.equal((await http('PUT', `${one.url}/moved/${i}`, `value ${i}`)).status, 201);
     assert.equal((await http('DELETE', `${one.url}/moved/0`)).status, 204);
     assert.equal((await http('UNLINK', `${one.url}/moved/1`)).status, 204);
-    await stop(one);
+    await stopMaster(one);
 
     const imported = await runMkv(['log', 'import', '--db', local, '--log', stream]);
     assert.equal(imported.status, 0, imported.stderr);
@@ -382,7 +307,7 @@ describe('moving a log between backends', { skip: natsSkipReason() }, () => {
     // Again: the stream already holds all of it.
     assert.match((await runMkv(['log', 'import', '--db', local, '--log', stream])).stdout, /imported 0 events/);
 
-    const two = await spawnMaster(['--db', `${root}/on-stream`, '--volumes', set.volumes.join(','), '--replicas', '2', '--log', stream]);
+    const two = await shared.spawn('on-stream', 'MIGRATE');
     try {
       assert.equal((await readThrough(`${two.url}/moved/5`, '43')).text, 'value 5');
       assert.equal((await http('GET', `${two.url}/moved/0`)).status, 404);
@@ -390,7 +315,7 @@ describe('moving a log between backends', { skip: natsSkipReason() }, () => {
       const put = await http('PUT', `${two.url}/moved/new`, 'written on the stream');
       assert.equal(put.headers['log-seq'], '45');
     } finally {
-      await stop(two);
+      await stopMaster(two);
     }
 
     // The offline tools read the stream too: a point-in-time rebuild after the 10th PUT.
@@ -432,12 +357,13 @@ describe('moving a log between backends', { skip: natsSkipReason() }, () => {
   });
 
   test('mkv log import refuses a stream that holds another log, and says where the two differ', async () => {
+    const { nats, set, root } = shared;
     const stream = `${nats.url}/OTHERS`;
     const dbs = [`${root}/cluster-a`, `${root}/cluster-b`];
     for (const [i, db] of dbs.entries()) {
       const master = await spawnMaster(['--db', db, '--volumes', set.volumes.join(','), '--replicas', '2']);
       for (let k = 0; k < 3 + i; k++) assert.equal((await http('PUT', `${master.url}/cluster-${i}/${k}`, `value ${k}`)).status, 201);
-      await stop(master);
+      await stopMaster(master);
     }
     const first = await runMkv(['log', 'import', '--db', dbs[0]!, '--log', stream]);
     assert.equal(first.status, 0, first.stderr);
@@ -456,24 +382,10 @@ describe('moving a log between backends', { skip: natsSkipReason() }, () => {
 
 describe('a three-node JetStream cluster', { skip: natsSkipReason(), timeout: 120_000 }, () => {
   test('with one node stopped, writes go on and nothing acknowledged is lost', async () => {
-    const cluster = await startNatsCluster();
-    const set = await startVolumes('embedded', 3);
-    const root = tempDir('mkv-jetstream-cluster-');
-    const args = [
-      '--db',
-      `${root}/db`,
-      '--volumes',
-      set.volumes.join(','),
-      '--replicas',
-      '2',
-      '--log',
-      cluster.url,
-      '--log-replicas',
-      '3',
-      '--admin-port',
-      '0',
-    ];
-    let master = await spawnMaster(args);
+    const shared = await startSharedStreamCluster('mkv-jetstream-cluster-');
+    const cluster = shared.nats;
+    const serve = () => shared.spawn('db', undefined, '--log-replicas', '3', '--admin-port', '0');
+    let master = await serve();
     try {
       const acknowledged = new Map<string, string>();
       /** Whether the master's /readyz finds the stream answering (its leader elected, reachable from the master's node). */
@@ -502,15 +414,12 @@ describe('a three-node JetStream cluster', { skip: natsSkipReason(), timeout: 12
       await cluster.start(0);
       await writeSome('/three-again/', 5);
       assert.equal(acknowledged.size, 25);
-      await stop(master);
-      master = await spawnMaster(args);
+      await stopMaster(master);
+      master = await serve();
       for (const [key, seq] of acknowledged)
         assert.deepEqual(await readThrough(`${master.url}${key}`, seq), { status: 200, text: `value of ${key}` });
     } finally {
-      await stop(master);
-      await set.close();
-      await cluster.close();
-      removeDir(root);
+      await shared.close();
     }
   });
 });

@@ -36,12 +36,13 @@ import {
   spawnMaster,
   startMaster,
   startVolumes,
+  stopMaster,
   tempDir,
-  type MkvProcess,
   type TestMaster,
   type VolumeSet,
 } from '../helpers/cluster.js';
-import { natsSkipReason, startNats, type NatsServer } from '../helpers/nats.js';
+import { natsSkipReason, type NatsServer } from '../helpers/nats.js';
+import { startSharedStream, type SharedStream } from '../helpers/shared-stream.js';
 
 function client(url: string, accessKeyId = 'test', secretAccessKey = 'test'): S3Client {
   return new S3Client({
@@ -288,11 +289,6 @@ async function bucketsOf(db: string): Promise<Array<[string, BucketRecord]>> {
   }
 }
 
-async function stop(master: MkvProcess): Promise<void> {
-  if (master.child.exitCode === null) master.child.kill('SIGTERM');
-  await master.exited;
-}
-
 describe('buckets are the log’s', () => {
   let set: VolumeSet;
   let root: string;
@@ -320,7 +316,7 @@ describe('buckets are the log’s', () => {
     for (let i = 0; i < 20; i++) assert.equal((await http('PUT', `${master.url}/filler/${i}`, `value ${i}`)).status, 201);
     await s3.send(new DeleteBucketCommand({ Bucket: 'dropped' }));
     s3.destroy();
-    await stop(master);
+    await stopMaster(master);
 
     const buckets = await bucketsOf(db);
     assert.deepEqual(
@@ -357,13 +353,13 @@ describe('buckets are the log’s', () => {
       assert.equal((await s3.send(new HeadBucketCommand({ Bucket: 'dropped' }))).$metadata.httpStatusCode, 200);
     } finally {
       s3.destroy();
-      await stop(reader);
+      await stopMaster(reader);
     }
 
     // Compacted: every segment but the newest folded into a snapshot; the buckets stay, dates and all.
     master = await spawnMaster(['--volumes', set.volumes.join(','), '--db', db, '--segment-size', '2048']);
     for (let i = 20; i < 30; i++) assert.equal((await http('PUT', `${master.url}/filler/${i}`, `value ${i}`)).status, 201);
-    await stop(master);
+    await stopMaster(master);
     const compacted = await runMkv(['log', 'compact', '--db', db, '--before', new Date().toISOString()]);
     assert.equal(compacted.status, 0, compacted.stderr);
     assert.match(compacted.stdout, /compacted [1-9]\d* segments/);
@@ -381,7 +377,7 @@ describe('buckets are the log’s', () => {
       assert.deepEqual(await failure(s3.send(new HeadBucketCommand({ Bucket: 'dropped' }))), { name: 'NotFound', status: 404 });
     } finally {
       s3.destroy();
-      await stop(master);
+      await stopMaster(master);
     }
   });
 });
@@ -416,31 +412,20 @@ describe('buckets on a master with HTTP workers', () => {
       assert.ok(!(await bucketNames(s3)).some((name) => name.startsWith('worker-')));
     } finally {
       s3.destroy();
-      await stop(master);
+      await stopMaster(master);
     }
     await assertIndexEqualsReplay(`${root}/db`);
   });
 });
 
 describe('buckets on two masters of one JetStream stream', { skip: natsSkipReason() }, () => {
-  let nats: NatsServer;
-  let set: VolumeSet;
-  let root: string;
-  before(async () => {
-    nats = await startNats();
-    set = await startVolumes('embedded', 3);
-    root = tempDir('mkv-buckets-js-');
-  });
-  after(async () => {
-    await set?.close();
-    await nats?.stop();
-    if (root) removeDir(root);
-  });
+  let shared: SharedStream<NatsServer>;
+  before(async () => (shared = await startSharedStream('mkv-buckets-js-')));
+  after(() => shared?.close());
 
   test('a bucket created through one master exists through the other; deleted through it, it is gone through both', async () => {
-    const args = (db: string) => ['--db', db, '--volumes', set.volumes.join(','), '--replicas', '2', '--log', `${nats.url}/BUCKETS`];
-    const a = await spawnMaster(args(`${root}/a`));
-    const b = await spawnMaster(args(`${root}/b`));
+    const a = await shared.spawn('a', 'BUCKETS');
+    const b = await shared.spawn('b', 'BUCKETS');
     const s3a = client(a.url);
     const s3b = client(b.url);
     const headStatus = (s3: S3Client, Bucket: string) =>
@@ -467,12 +452,12 @@ describe('buckets on two masters of one JetStream stream', { skip: natsSkipReaso
     } finally {
       s3a.destroy();
       s3b.destroy();
-      await stop(a);
-      await stop(b);
+      await stopMaster(a);
+      await stopMaster(b);
     }
-    assert.deepEqual(await bucketsOf(`${root}/a`), await bucketsOf(`${root}/b`), 'both masters project the same buckets');
+    assert.deepEqual(await bucketsOf(shared.db('a')), await bucketsOf(shared.db('b')), 'both masters project the same buckets');
     assert.deepEqual(
-      (await bucketsOf(`${root}/a`)).map(([name]) => name),
+      (await bucketsOf(shared.db('a'))).map(([name]) => name),
       ['second-bucket'],
     );
   });
