@@ -14,6 +14,7 @@ import {
   runMkv,
   spawnMaster,
   startVolumes,
+  stopMaster,
   tempDir,
   type MkvProcess,
   type VolumeSet,
@@ -52,11 +53,6 @@ function rebalanceSuite(kind: 'embedded' | 'nginx', skip: string | false): void 
       return spawnMaster(['--db', db, '--volumes', volumes.join(',')]);
     }
 
-    async function stop(master: MkvProcess): Promise<void> {
-      master.child.kill('SIGTERM');
-      await master.exited;
-    }
-
     before(async () => {
       set = await startVolumes(kind, 4);
       db = tempDir('mkv-rebalance-');
@@ -71,7 +67,7 @@ function rebalanceSuite(kind: 'embedded' | 'nginx', skip: string | false): void 
         assert.equal((await http('UNLINK', `${master.url}/move/${i}`)).status, 204);
         unlinked.add(`/move/${i}`);
       }
-      await stop(master);
+      await stopMaster(master);
     });
     after(async () => {
       await set?.close();
@@ -115,7 +111,7 @@ function rebalanceSuite(kind: 'embedded' | 'nginx', skip: string | false): void 
           { type: 'KeyRelocated', origin: 'rebalance', volumes: keyToVolumes(moved, set.volumes, 3, 10) },
         );
       } finally {
-        await stop(master);
+        await stopMaster(master);
       }
     });
 
@@ -159,7 +155,7 @@ function rebalanceSuite(kind: 'embedded' | 'nginx', skip: string | false): void 
         assert.equal((await http('POST', `${master.url}/no/such/key?rebalance`)).status, 404);
         assert.equal((await http('POST', `${master.url}${key}?frobnicate`)).status, 403);
       } finally {
-        await stop(master);
+        await stopMaster(master);
       }
       const back = await runMkv(['rebalance', '--db', db, '--volumes', three().join(',')]);
       assert.equal(back.status, 0);
@@ -183,7 +179,7 @@ function rebalanceSuite(kind: 'embedded' | 'nginx', skip: string | false): void 
       try {
         assert.equal(md5((await getFollowing(master.url + key)).body), md5(values.get(key)!), 'and is served');
       } finally {
-        await stop(master);
+        await stopMaster(master);
       }
     });
 

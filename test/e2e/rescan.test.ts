@@ -8,16 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { keyToPath, keyToVolumes } from '../../src/placement.js';
 import { getFollowing, http } from '../helpers/http.js';
 import { assertIndexEqualsReplay } from '../helpers/replay.js';
-import {
-  nginxSkipReason,
-  removeDir,
-  runMkv,
-  spawnMaster,
-  startVolumes,
-  tempDir,
-  type MkvProcess,
-  type VolumeSet,
-} from '../helpers/cluster.js';
+import { nginxSkipReason, removeDir, runMkv, spawnMaster, startVolumes, stopMaster, tempDir, type VolumeSet } from '../helpers/cluster.js';
 
 const keys = ['/wehave', '/hello', '/???', '/swag-é中', '/a/b/c', '/п', ...Array.from({ length: 40 }, (_, i) => `/gen/${i}`)];
 
@@ -28,11 +19,6 @@ function writeBlob(set: VolumeSet, volume: string, key: string, value: string): 
   mkdirSync(dirname(file), { recursive: true });
   writeFileSync(file, value);
   return file;
-}
-
-async function stop(master: MkvProcess): Promise<void> {
-  master.child.kill('SIGTERM');
-  await master.exited;
 }
 
 function rescanSuite(kind: 'embedded' | 'nginx', subvolumes: number, skip: string | false): void {
@@ -90,7 +76,7 @@ function rescanSuite(kind: 'embedded' | 'nginx', subvolumes: number, skip: strin
           [['KeyDiscovered', 'rebuild', 'value of /wehave'.length]],
         );
       } finally {
-        await stop(master);
+        await stopMaster(master);
       }
       await assertIndexEqualsReplay(db);
     });
@@ -110,7 +96,7 @@ function rescanSuite(kind: 'embedded' | 'nginx', subvolumes: number, skip: strin
       await http('PUT', `${master.url}/lost`, 'gone');
       await http('PUT', `${master.url}/deleted`, 'd');
       await http('DELETE', `${master.url}/deleted`);
-      await stop(master);
+      await stopMaster(master);
       const lostVolumes = keyToVolumes('/lost', set.volumes, 3, subvolumes);
       for (const volume of lostVolumes) rmSync(writeBlob(set, volume, '/lost', ''));
       writeBlob(set, keyToVolumes('/deleted', set.volumes, 3, subvolumes)[0]!, '/deleted', 'd');
@@ -136,7 +122,7 @@ function rescanSuite(kind: 'embedded' | 'nginx', subvolumes: number, skip: strin
         assert.equal(hello.headers['key-volumes'], [helloVolumes[0], helloVolumes[2], elsewhereName].join(','));
         assert.equal(hello.headers['key-balance'], 'unbalanced');
       } finally {
-        await stop(master);
+        await stopMaster(master);
       }
       await assertIndexEqualsReplay(db);
     });
