@@ -6,52 +6,18 @@
 //   npm run build && node dist/tools/bench/log-backends.js [keys=5000] [--seconds 5]
 //
 // Needs nats-server (Debian: apt-get install nats-server).
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Agent, request } from 'undici';
-import { benchVolumes, freePort } from './harness.js';
+import { startNats, startNatsCluster } from '../../test/helpers/nats.js';
+import { benchVolumes } from './harness.js';
 import { startMkv, type RunningMaster } from './masters.js';
 import { percentile } from './stats.js';
 import { formatWrk, wrk } from './wrk.js';
 
-async function natsNodes(count: number): Promise<{ url: string; stop(): Promise<void> }> {
-  const clientPorts: number[] = [];
-  const routePorts: number[] = [];
-  for (let i = 0; i < count; i++) {
-    clientPorts.push(await freePort());
-    routePorts.push(await freePort());
-  }
-  const root = mkdtempSync(join(tmpdir(), 'mkv-bench-nats-'));
-  const routes = routePorts.map((port) => `nats://127.0.0.1:${port}`).join(',');
-  const children: ChildProcess[] = clientPorts.map((port, i) =>
-    spawn(
-      'nats-server',
-      [
-        '-js',
-        '-a',
-        '127.0.0.1',
-        '-p',
-        String(port),
-        '-sd',
-        join(root, `n${i}`),
-        '-n',
-        `n${i}`,
-        ...(count > 1 ? ['--cluster_name', 'bench', '--cluster', `nats://127.0.0.1:${routePorts[i]}`, '--routes', routes] : []),
-      ],
-      { stdio: 'ignore' },
-    ),
-  );
-  await new Promise((resolve) => setTimeout(resolve, count > 1 ? 4000 : 800));
-  return {
-    url: `nats://${clientPorts.map((port) => `127.0.0.1:${port}`).join(',')}`,
-    async stop() {
-      for (const child of children) child.kill('SIGTERM');
-      await new Promise((resolve) => setTimeout(resolve, 500));
-      rmSync(root, { recursive: true, force: true });
-    },
-  };
+/** One nats-server, or a three-node cluster, as the tests start them. */
+async function natsNodes(count: 1 | 3): Promise<{ url: string; stop(): Promise<void> }> {
+  if (count === 1) return startNats();
+  const cluster = await startNatsCluster();
+  return { url: cluster.url, stop: () => cluster.close() };
 }
 
 async function puts(master: RunningMaster, keys: string[]): Promise<{ perSecond: number; p50: number; p99: number }> {

@@ -1,9 +1,9 @@
 // The masters a benchmark compares, each in its own process: this project's (`mkv server`) and,
 // when MKV_GO names its binary, the Go original built from its public source (see README.md here).
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { join } from 'node:path';
+import { listening } from '../../test/helpers/host.js';
 import { freePort, repo } from './harness.js';
 
 export interface RunningMaster {
@@ -36,23 +36,6 @@ export interface MasterSpec {
 /** The Go original's binary, from MKV_GO; undefined when the comparison is not wanted. */
 export function goBinary(): string | undefined {
   return process.env.MKV_GO || undefined;
-}
-
-async function listening(port: number, child: ChildProcess): Promise<void> {
-  for (let i = 0; i < 600; i++) {
-    if (child.exitCode !== null) throw new Error(`the master exited with ${child.exitCode} before it listened`);
-    const up = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, '127.0.0.1');
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (up) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`the master did not listen on ${port}`);
 }
 
 function childrenOf(pid: number): number[] {
@@ -109,7 +92,7 @@ export function treeCpuSeconds(pid: number): number {
 
 async function run(name: string, command: string, args: string[], port: number): Promise<RunningMaster> {
   const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'inherit'] });
-  await listening(port, child);
+  await listening(port, child, `the ${name} master`);
   return {
     name,
     url: `http://127.0.0.1:${port}`,
