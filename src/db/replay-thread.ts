@@ -13,7 +13,7 @@ import { readProjected } from '../events/projected.js';
 import { encodeEvent, type ProjectedEvent } from '../events/event.js';
 import { IndexStore } from '../index/index-store.js';
 import { PlanBuilder, type Touched } from '../index/plan.js';
-import { checkBlockEnd, readBlocks, type Segment } from '../log/segment-log.js';
+import { checkBlockEnd, readBlocks, type Segment } from '../log/segments.js';
 
 interface Job {
   segments: Segment[];

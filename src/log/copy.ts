@@ -7,7 +7,8 @@ import { MkvError, UsageError } from '../errors.js';
 import { encodeEvent, type LogEvent } from '../events/event.js';
 import { encodeBlock, parseHeader, readFramed, walkFrames } from './avro-container.js';
 import type { EventLog } from './event-log.js';
-import { segmentReader, SegmentLog } from './segment-log.js';
+import { SegmentLog } from './segment-log.js';
+import { segmentReader } from './segments.js';
 
 /** Copies `source` up to and including seq `untilSeq` (default: all of it) into a new segment log in `target`. */
 export async function copyLog(source: EventLog, target: string, untilSeq = source.lastSeq): Promise<void> {

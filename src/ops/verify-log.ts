@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { LogEvent } from '../events/event.js';
 import { parseHeader, walkBlocks } from '../log/avro-container.js';
-import { decodeBlockEvents, listSegments, readBase, segmentReader } from '../log/segment-log.js';
+import { decodeBlockEvents, listSegments, readBase, segmentReader } from '../log/segments.js';
 
 export interface LogSummary {
   segments: number;

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { listSegments } from '../../src/log/segment-log.js';
+import { listSegments } from '../../src/log/segments.js';
 import { javaAvroSkipReason, pythonAvroSkipReason, readWithJava, readWithPython } from '../helpers/avro-readers.js';
 import { http } from '../helpers/http.js';
 import { removeDir, spawnMaster, startVolumes, tempDir, type VolumeSet } from '../helpers/cluster.js';

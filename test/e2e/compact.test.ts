@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { IndexStore } from '../../src/index/index-store.js';
-import { listSegments, readBase } from '../../src/log/segment-log.js';
+import { listSegments, readBase } from '../../src/log/segments.js';
 import { indexDir, logDir } from '../../src/db/paths.js';
 import { getFollowing, http } from '../helpers/http.js';
 import { assertIndexEqualsReplay } from '../helpers/replay.js';

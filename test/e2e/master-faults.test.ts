@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { open as openLmdb } from 'lmdb';
 import { UNSYNCED_MARKER } from '../../src/index/index-store.js';
 import { decodeRecord } from '../../src/index/record.js';
-import { listSegments } from '../../src/log/segment-log.js';
+import { listSegments } from '../../src/log/segments.js';
 import { indexDir, logDir } from '../../src/db/paths.js';
 import { getFollowing, http } from '../helpers/http.js';
 import { assertIndexEqualsReplay } from '../helpers/replay.js';

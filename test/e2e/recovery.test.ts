@@ -5,7 +5,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { IndexStore } from '../../src/index/index-store.js';
-import { listSegments } from '../../src/log/segment-log.js';
+import { listSegments } from '../../src/log/segments.js';
 import { indexDir, logDir } from '../../src/db/paths.js';
 import { getFollowing, http } from '../helpers/http.js';
 import { assertIndexEqualsReplay } from '../helpers/replay.js';

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { listSegments } from '../../src/log/segment-log.js';
+import { listSegments } from '../../src/log/segments.js';
 import { keyToPath, keyToVolumes } from '../../src/placement.js';
 import { indexDir, logDir } from '../../src/db/paths.js';
 import { getFollowing, http } from '../helpers/http.js';

@@ -11,7 +11,8 @@ import type { Change, EventInput } from '../../src/events/event.js';
 import { evolve, type KeyRecord } from '../../src/index/evolve.js';
 import { IndexStore } from '../../src/index/index-store.js';
 import { parseHeader, readBlock } from '../../src/log/avro-container.js';
-import { listSegments, SegmentLog } from '../../src/log/segment-log.js';
+import { SegmentLog } from '../../src/log/segment-log.js';
+import { listSegments } from '../../src/log/segments.js';
 import { catchUp } from '../../src/db/store.js';
 import { removeDir, tempDir } from '../helpers/cluster.js';
 

@@ -11,7 +11,8 @@ import { catchUp } from '../../src/db/store.js';
 import { IndexStore } from '../../src/index/index-store.js';
 import { encodeBlock, encodeHeader } from '../../src/log/avro-container.js';
 import { decodeMessage, rabinFingerprint } from '../../src/log/jetstream-log.js';
-import { SegmentLog, segmentName } from '../../src/log/segment-log.js';
+import { SegmentLog } from '../../src/log/segment-log.js';
+import { segmentName } from '../../src/log/segments.js';
 import { removeDir, repoRoot, tempDir } from '../helpers/cluster.js';
 
 const dirs: string[] = [];
