@@ -42,28 +42,36 @@ export async function copyValue(
       throw new MkvError('MKV_BAD_REQUEST', 'copying an object onto itself changes nothing without x-amz-metadata-directive: REPLACE');
     // New attributes replace the old, which are gone after: as any write that destroys, it needs delete.
     if (options.mayReplace === false) throw new MkvError('MKV_ACCESS_DENIED', `replacing the metadata of ${target} needs the delete right`);
-    await replaceMetadata(deps, target, attributes, cause);
+    await replaceMetadata(deps, target, attributes, cause, options.condition);
     return { etag: etagOf(record), checksum: null };
   }
   const value = await openValue(deps, source, record);
   const digest = checksumAlgorithm && digesting(value, checksumAlgorithm);
-  const written = await storeValue(
-    deps,
-    target,
-    {
-      body: digest ? digest.body : value,
-      length: record.size ?? undefined,
-      ...(digest ? { checksum: () => ({ algorithm: checksumAlgorithm, value: digest.value(), type: 'FULL_OBJECT' as const }) } : {}),
-    },
-    cause,
-    {
-      ...options,
-      s3: {
-        ...(attributes ?? { contentType: record.contentType, metadata: record.metadata, headers: record.headers }),
-        // A whole value's checksum holds for its copy; a multipart one's (of its parts) does not.
-        ...(digest ? {} : { checksum: record.checksum?.type === 'FULL_OBJECT' ? record.checksum : null }),
+  let written;
+  try {
+    written = await storeValue(
+      deps,
+      target,
+      {
+        body: digest ? digest.body : value,
+        length: record.size ?? undefined,
+        ...(digest ? { checksum: () => ({ algorithm: checksumAlgorithm, value: digest.value(), type: 'FULL_OBJECT' as const }) } : {}),
       },
-    },
-  );
+      cause,
+      {
+        ...options,
+        s3: {
+          ...(attributes ?? { contentType: record.contentType, metadata: record.metadata, headers: record.headers }),
+          // A whole value's checksum holds for its copy; a multipart one's (of its parts) does not.
+          ...(digest ? {} : { checksum: record.checksum?.type === 'FULL_OBJECT' ? record.checksum : null }),
+        },
+      },
+    );
+  } catch (error) {
+    // Refused before its bytes were read (the target's condition, the delete right): the
+    // replica's response is let go, not left open.
+    value.destroy();
+    throw error;
+  }
   return { etag: `"${written.md5 ?? ''}"`, checksum: written.checksum };
 }

@@ -390,18 +390,22 @@ async function undoFailedOverwrite(
   }
 }
 
-/** S3 CopyObject of a key onto itself with new metadata: the same value, a new Content-Type and user metadata. */
+/**
+ * S3 CopyObject of a key onto itself with new metadata: the same value, a new Content-Type and
+ * user metadata; the write's condition (If-Match, If-None-Match) checked under the key's lock.
+ */
 export async function replaceMetadata(
   deps: KeyDeps,
   key: string,
   { contentType, metadata, headers }: Pick<S3Value, 'contentType' | 'metadata' | 'headers'>,
   cause: Cause,
+  condition?: WriteCondition,
 ): Promise<number> {
-  const write = await beginWrite(deps.writer, deps.index, key, (record) =>
-    record?.state === 'live'
-      ? [{ key, cause, change: { type: 'MetadataReplaced', contentType, metadata, headers } }]
-      : new MkvError('MKV_NOT_FOUND', 'The specified key does not exist.'),
-  );
+  const write = await beginWrite(deps.writer, deps.index, key, (record) => {
+    if (record?.state !== 'live') return new MkvError('MKV_NOT_FOUND', 'The specified key does not exist.');
+    checkWriteCondition(condition, record);
+    return [{ key, cause, change: { type: 'MetadataReplaced', contentType, metadata, headers } }];
+  });
   await write.release();
   return write.started[0]!.seq;
 }

@@ -79,10 +79,34 @@ function logRefusal(logger: Logger, fields: Record<string, unknown>): void {
   else window.unlogged++;
 }
 
+/**
+ * What a client is told of the server's own failures: what failed, never where. Their messages
+ * name a volume's address, a blob's path, a log file or the JetStream server; the master's log
+ * line (recordFailure) has them for the operator. A 501 (what is not done) and a 507 (a full
+ * disk) say all they say to anyone.
+ */
+const SERVER_FAILURES: Record<string, string> = {
+  MKV_VOLUME_FAILED: "a volume failed to serve this request (the master's log says which, and how)",
+  MKV_LOG_UNAVAILABLE: "the event log cannot be written now (the master's log says why)",
+  MKV_CORRUPT_LOG: "the event log is damaged (the master's log says where)",
+  MKV_INDEX_AHEAD: "the index is ahead of the event log (the master's log says how)",
+  MKV_INDEX_TORN: "the index is damaged (the master's log says how)",
+  MKV_INDEX_FORMAT: "the index is in a format this master does not read (the master's log says which)",
+  MKV_DB_LOCKED: 'the database is locked by another process',
+};
+
+/** An error's message as a client gets it: the server's own failures without their details (SERVER_FAILURES). */
+export function clientMessage(error: MkvError): string {
+  if (error.status < 500 || error.status === 501 || error.status === 507) return error.message;
+  return SERVER_FAILURES[error.code] ?? 'internal error';
+}
+
 /** The native API's answer to an error. A 404 has no body, as in the original (Content-Length: 0). */
 export function errorAnswer(error: MkvError): Answer {
   const headers: Record<string, string> = { 'Mkv-Error': error.code };
   // 401: say how to authenticate (curl -u KEY:SECRET sends Basic; --aws-sigv4 signs).
   if (error.status === 401) headers['WWW-Authenticate'] = 'Basic realm="mkv", charset="UTF-8"';
-  return error.status === 404 ? { status: 404, headers } : { status: error.status, headers, body: `${error.code}: ${error.message}\n` };
+  return error.status === 404
+    ? { status: 404, headers }
+    : { status: error.status, headers, body: `${error.code}: ${clientMessage(error)}\n` };
 }

@@ -9,6 +9,7 @@
 // A completion repeated while the first is under way waits for it; repeated after, it answers
 // as the first did while the key holds that upload's value.
 import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
 import { checksumCheck, type DigestCheck } from '../auth/body-check.js';
 import { compositeChecksum, digesting, type ChecksumAlgorithm } from '../checksums.js';
 import { MkvError } from '../errors.js';
@@ -128,56 +129,64 @@ async function completeOnce(
   const { checksumAlgorithm: algorithm, checksumType: type } = upload;
   if (stated && (!algorithm || stated.name !== `x-amz-checksum-${algorithm}`))
     throw new MkvError('MKV_BAD_REQUEST', `${stated.name} is not the checksum this upload was created with (${algorithm ?? 'none'})`);
-  let body = deps.uploads.concatenate(
+  const concatenated = deps.uploads.concatenate(
     uploadId,
     parts.map((part) => part.number),
   );
-  let checksum: Checksum | null | undefined = null;
-  let fullObject: (() => Checksum) | undefined;
-  if (algorithm && type === 'COMPOSITE') {
-    checksum = {
-      algorithm,
-      value: compositeChecksum(
+  let written;
+  try {
+    let body: Readable = concatenated;
+    let checksum: Checksum | null | undefined = null;
+    let fullObject: (() => Checksum) | undefined;
+    if (algorithm && type === 'COMPOSITE') {
+      checksum = {
         algorithm,
-        parts.map((part) => part.checksum!.value),
-      ),
-      type,
-    };
-    if (stated && stated.value !== checksum.value) throw badDigest(algorithm);
-  } else if (algorithm && type === 'FULL_OBJECT') {
-    // A CRC of every byte, computed as the parts stream to the replicas; one stated is checked
-    // there, the last bytes held back until it matches (body-check.ts), so a wrong one stores nothing.
-    checksum = undefined;
-    const computed = digesting(body, algorithm);
-    body = computed.body;
-    if (stated) {
-      let check: DigestCheck;
-      try {
-        check = checksumCheck(stated.name, stated.value);
-      } catch {
-        throw badDigest(algorithm);
+        value: compositeChecksum(
+          algorithm,
+          parts.map((part) => part.checksum!.value),
+        ),
+        type,
+      };
+      if (stated && stated.value !== checksum.value) throw badDigest(algorithm);
+    } else if (algorithm && type === 'FULL_OBJECT') {
+      // A CRC of every byte, computed as the parts stream to the replicas; one stated is checked
+      // there, the last bytes held back until it matches (body-check.ts), so a wrong one stores nothing.
+      checksum = undefined;
+      const computed = digesting(body, algorithm);
+      body = computed.body;
+      if (stated) {
+        let check: DigestCheck;
+        try {
+          check = checksumCheck(stated.name, stated.value);
+        } catch {
+          throw badDigest(algorithm);
+        }
+        body.on('error', (error) => check.destroy(error));
+        body = body.pipe(check);
       }
-      body.on('error', (error) => check.destroy(error));
-      body = body.pipe(check);
+      fullObject = () => ({ algorithm, value: computed.value(), type });
     }
-    fullObject = () => ({ algorithm, value: computed.value(), type });
+    const valueParts: ValuePart[] = parts.map((part) => ({
+      size: part.size,
+      etag: part.md5,
+      checksum: algorithm && part.checksum?.algorithm === algorithm ? part.checksum.value : null,
+    }));
+    written = await storeValue(deps, key, { body, length, ...(fullObject ? { checksum: fullObject } : {}) }, cause, {
+      ...options,
+      s3: {
+        contentType: upload.contentType,
+        metadata: upload.metadata,
+        headers: upload.headers,
+        etag,
+        ...(checksum !== undefined ? { checksum } : {}),
+        parts: valueParts,
+      },
+    });
+  } catch (error) {
+    // Refused before the parts were read whole: their files are let go, not left open.
+    concatenated.destroy();
+    throw error;
   }
-  const valueParts: ValuePart[] = parts.map((part) => ({
-    size: part.size,
-    etag: part.md5,
-    checksum: algorithm && part.checksum?.algorithm === algorithm ? part.checksum.value : null,
-  }));
-  const written = await storeValue(deps, key, { body, length, ...(fullObject ? { checksum: fullObject } : {}) }, cause, {
-    ...options,
-    s3: {
-      contentType: upload.contentType,
-      metadata: upload.metadata,
-      headers: upload.headers,
-      etag,
-      ...(checksum !== undefined ? { checksum } : {}),
-      parts: valueParts,
-    },
-  });
   const completion = { etag, checksum: written.checksum };
   deps.uploads.complete(uploadId, completion);
   return completion;

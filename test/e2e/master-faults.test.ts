@@ -119,7 +119,7 @@ describe('master faults', () => {
     'the log cannot be written (its file made immutable): writes answer 503, reads go on, writes resume',
     { skip: canChattr() },
     async () => {
-      const { url } = await start();
+      const { url, output } = await start();
       assert.equal((await http('PUT', `${url}/ro/before`, 'b')).status, 201);
       values.set('/ro/before', 'b');
       const newest = listSegments(logDir(db)).at(-1)!.path;
@@ -127,7 +127,8 @@ describe('master faults', () => {
       try {
         const refused = await http('PUT', `${url}/ro/x`, 'nope');
         assert.equal(refused.status, 503, refused.text);
-        assert.match(refused.text, /MKV_LOG_UNAVAILABLE: the log cannot be written \(EPERM\)/);
+        assert.equal(refused.text, "MKV_LOG_UNAVAILABLE: the event log cannot be written now (the master's log says why)\n");
+        assert.match(output(), /the log cannot be written \(EPERM\)/, 'the operator is told why');
         assert.equal((await http('UNLINK', `${url}/ro/before`)).status, 503);
         await assertAllServed(url);
       } finally {

@@ -31,6 +31,8 @@ import {
 } from '@aws-sdk/client-s3';
 import { parseCredentials } from '../../src/auth/credentials.js';
 import { removeDir, startMaster, startVolumes, type TestMaster, type VolumeSet } from '../helpers/cluster.js';
+import { http } from '../helpers/http.js';
+import { signedHeaders } from '../helpers/sign.js';
 
 const CREDENTIALS = 'ops:ops-secret-key\nwriter:writer-secret read,write,list /objects/\nanonymous read /open/\n';
 
@@ -292,6 +294,71 @@ describe('S3 objects on a secured master', () => {
     const itself = await s3.send(new GetObjectCommand({ Bucket: 'objects', Key: 'copy-source', ChecksumMode: 'ENABLED' }));
     assert.equal(itself.ChecksumSHA256, sha256);
     assert.equal(await bodyOf(itself), body);
+  });
+
+  test('CopyObject refuses what it cannot honour: an unknown directive, a range, a body, a checksum of a body it has not', async () => {
+    await put({ Key: 'copy-checked', Body: 'the source' });
+    const ops = { accessKey: 'ops', secret: 'ops-secret-key' };
+    const url = `${master.s3Url}/objects/copy-checked-to`;
+    const copy = async (headers: Record<string, string>, body = '') =>
+      http('PUT', url, body, await signedHeaders(ops, 'PUT', url, { 'x-amz-copy-source': '/objects/copy-checked', ...headers }, body));
+    const refusals: [Record<string, string>, string, number, string][] = [
+      [{ 'x-amz-metadata-directive': 'FOO' }, '', 400, 'InvalidArgument'],
+      [{ 'x-amz-copy-source-range': 'bytes=0-1' }, '', 400, 'InvalidArgument'],
+      [{}, 'a body', 400, 'InvalidRequest'],
+      [{ 'content-md5': createHash('md5').update('x').digest('base64') }, '', 400, 'BadDigest'],
+      [{ 'x-amz-checksum-crc32': 'AQIDBA==' }, '', 400, 'BadDigest'],
+    ];
+    for (const [headers, body, status, code] of refusals) {
+      const reply = await copy(headers, body);
+      assert.equal(reply.status, status, `${JSON.stringify(headers)}: ${reply.text}`);
+      assert.match(reply.text, new RegExp(`<Code>${code}</Code>`));
+    }
+    assert.equal((await failure(get('copy-checked-to')))?.status, 404, 'no refused copy stored anything');
+    // What holds for an empty body passes: the request's own Content-MD5 and CRC32 of nothing.
+    const empty = await copy({
+      'content-md5': createHash('md5').update('').digest('base64'),
+      'x-amz-checksum-crc32': 'AAAAAA==', // the CRC32 of no bytes is 0
+    });
+    assert.equal(empty.status, 200, empty.text);
+    assert.equal(await bodyOf(await get('copy-checked-to')), 'the source');
+  });
+
+  test('CopyObject of a key onto itself with new metadata meets If-Match and If-None-Match', async () => {
+    const written = await put({ Key: 'self-copy', Body: 'mine', Metadata: { round: '1' } });
+    const replace = (conditions: { IfMatch?: string; IfNoneMatch?: string }) =>
+      s3.send(
+        new CopyObjectCommand({
+          Bucket: 'objects',
+          Key: 'self-copy',
+          CopySource: 'objects/self-copy',
+          MetadataDirective: 'REPLACE',
+          Metadata: { round: '2' },
+          ...conditions,
+        }),
+      );
+    assert.equal((await failure(replace({ IfMatch: '"not-its-etag"' })))?.status, 412);
+    assert.equal((await failure(replace({ IfNoneMatch: '*' })))?.status, 412);
+    const head = await s3.send(new HeadObjectCommand({ Bucket: 'objects', Key: 'self-copy' }));
+    assert.deepEqual(head.Metadata, { round: '1' }, 'a refused replace changes nothing');
+    await replace({ IfMatch: written.ETag! });
+    assert.deepEqual((await s3.send(new HeadObjectCommand({ Bucket: 'objects', Key: 'self-copy' }))).Metadata, { round: '2' });
+  });
+
+  test('a bucket no key could name: creating it is InvalidBucketName, reading it NoSuchBucket', async () => {
+    const long = 'b'.repeat(200);
+    assert.deepEqual(await failure(s3.send(new CreateBucketCommand({ Bucket: long }))), { status: 400, code: 'InvalidBucketName' });
+    assert.deepEqual(await failure(s3.send(new ListObjectsV2Command({ Bucket: long }))), { status: 404, code: 'NoSuchBucket' });
+  });
+
+  test('CompleteMultipartUpload of an upload that does not exist is NoSuchUpload, whatever its document', async () => {
+    const ops = { accessKey: 'ops', secret: 'ops-secret-key' };
+    const url = `${master.s3Url}/objects/never-uploaded?uploadId=doesnotexist`;
+    for (const body of ['garbage', '']) {
+      const reply = await http('POST', url, body, await signedHeaders(ops, 'POST', url, {}, body));
+      assert.equal(reply.status, 404, reply.text);
+      assert.match(reply.text, /<Code>NoSuchUpload<\/Code>/);
+    }
   });
 
   test('a part sent again replaces the first, so a key without the delete right may not send it again', async () => {

@@ -6,6 +6,7 @@ import type { Context } from 'koa';
 import { identityOf, type Identity } from '../../auth/authenticate.js';
 import type { Cause } from '../../events/event.js';
 import { checkedKey, type Key } from '../../keys/key-limits.js';
+import { MkvError } from '../../errors.js';
 import { apiCause } from '../deps.js';
 import { decodeKey } from '../request-key.js';
 
@@ -38,7 +39,7 @@ export function splitBucket(key: string): { bucket: string; objectKey: string } 
 
 /** The S3 call a Koa request is; its key checked, once, to fit the index and a volume's file names. */
 export function s3CallOf(ctx: Context): S3Call {
-  const key = checkedKey(decodeKey(ctx.path));
+  const key = keyOf(ctx.method, ctx.path);
   const { bucket, objectKey } = key === '/' ? { bucket: '', objectKey: '' } : splitBucket(key);
   return {
     method: ctx.method,
@@ -54,6 +55,20 @@ export function s3CallOf(ctx: Context): S3Call {
     identity: identityOf(ctx.req),
     cause: apiCause(ctx.state.client as string | null),
   };
+}
+
+/**
+ * The key a path names. A path that names only a bucket, but no key could be (too long, "."),
+ * names no bucket there can be: creating it is InvalidBucketName, anything else NoSuchBucket.
+ */
+function keyOf(method: string, path: string): Key {
+  try {
+    return checkedKey(decodeKey(path));
+  } catch (error) {
+    if (!/^\/[^/]+\/?$/.test(path)) throw error;
+    if (method === 'PUT') throw new MkvError('MKV_INVALID_BUCKET_NAME', 'The specified bucket is not valid: it cannot be a key');
+    throw new MkvError('MKV_NO_SUCH_BUCKET', 'The specified bucket does not exist');
+  }
 }
 
 /** A header's value, '' when the request has none (several: joined with ", "). */

@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import type { ErrorCode, MkvError } from '../../errors.js';
 import type { Answer } from '../answer.js';
+import { clientMessage } from '../errors.js';
 import { element } from './xml.js';
 
 export const S3_ERRORS: Partial<Record<ErrorCode, [string, number]>> = {
@@ -59,7 +60,7 @@ export function s3ErrorAnswer(error: MkvError, resource: string, requestId = new
     headers: { 'Mkv-Error': error.code, 'x-amz-request-id': requestId },
     type: 'application/xml',
     body:
-      `<?xml version="1.0" encoding="UTF-8"?>\n<Error>${element('Code', code)}${element('Message', error.message)}` +
+      `<?xml version="1.0" encoding="UTF-8"?>\n<Error>${element('Code', code)}${element('Message', clientMessage(error))}` +
       `${element('Resource', resource)}${element('RequestId', requestId)}</Error>`,
   };
 }

@@ -150,6 +150,7 @@ async function uploadPartCopy(deps: MasterDeps, call: S3Call, upload: Upload, nu
   try {
     part = await deps.uploads.writePart(upload.uploadId, number, { body, length }, deps.config.bodyTimeoutMs, upload.checksumAlgorithm);
   } catch (error) {
+    body.destroy();
     // A source that broke off is the volume's failure, not the client's.
     if (error instanceof MkvError && error.code === 'MKV_SHORT_BODY')
       throw new MkvError('MKV_VOLUME_FAILED', `reading ${source} from its replica broke off`, { cause: error });
@@ -195,13 +196,16 @@ function expectedSizeOf(call: S3Call): number | undefined {
 /** CompleteMultipartUpload: the parts its document names, as one value (uploads/complete-upload.ts). */
 export async function completeUpload(deps: MasterDeps, call: S3Call): Promise<Answer> {
   authorize(call.identity, 'write', call.key);
+  const uploadId = call.query.get('uploadId') ?? '';
+  // An unknown upload is NoSuchUpload before its document is read (a completed one answers again).
+  if (!deps.uploads.completion(uploadId, call.key)) deps.uploads.get(uploadId, call.key);
   const parts = requestedParts(await readXmlBody(call, deps, { checksumHeaders: false }));
   const stated = statedChecksum(call);
   const expectedSize = expectedSizeOf(call);
   const { etag, checksum } = await complete(
     deps,
     {
-      uploadId: call.query.get('uploadId') ?? '',
+      uploadId,
       key: call.key,
       parts,
       ...(stated ? { stated } : {}),

@@ -11,12 +11,14 @@
 // write-once rule): overwrites of one key may overlap, the last to commit wins, and readers get
 // the old value or a new one throughout.
 import { authorize } from '../../auth/authenticate.js';
-import { checksumAlgorithmOf } from '../../auth/body-check.js';
+import { checksumAlgorithm, checksumAlgorithmOf, checksumCheck } from '../../auth/body-check.js';
+import { createDigest } from '../../checksums.js';
 import { isMkvError, MkvError } from '../../errors.js';
 import type { KeyRecord } from '../../index/evolve.js';
 import { copyValue } from '../../keys/copy-value.js';
 import { checkedKey } from '../../keys/key-limits.js';
 import { findReplica, readValue } from '../../keys/read-value.js';
+import { readSmallBody } from '../../keys/slow-body.js';
 import { deleteKey } from '../../keys/remove.js';
 import { storeValue } from '../../keys/store-value.js';
 import { checkWriteCondition, etagOf, type WriteCondition } from '../../keys/write-condition.js';
@@ -163,12 +165,18 @@ export async function putObject(deps: MasterDeps, call: S3Call): Promise<Answer>
  * x-amz-checksum-algorithm asks for (keys/copy-value.ts).
  */
 async function copyObject(deps: MasterDeps, call: S3Call): Promise<Answer> {
+  const directive = headerOf(call, 'x-amz-metadata-directive').toUpperCase();
+  if (directive !== '' && directive !== 'COPY' && directive !== 'REPLACE')
+    throw new MkvError('MKV_BAD_QUERY', 'x-amz-metadata-directive is COPY or REPLACE');
+  if (headerOf(call, 'x-amz-copy-source-range') !== '')
+    throw new MkvError('MKV_BAD_QUERY', 'x-amz-copy-source-range is for UploadPartCopy: CopyObject copies the whole value');
+  await checkNoBody(deps, call);
   const source = copySourceOf(call);
   const record = deps.index.get(source);
   if (!record || record.state !== 'live') throw notFound();
   checkReadConditions(call.headers, record, 'x-amz-copy-source-');
   const algorithm = headerOf(call, 'x-amz-checksum-algorithm');
-  const replace = headerOf(call, 'x-amz-metadata-directive').toUpperCase() === 'REPLACE';
+  const replace = directive === 'REPLACE';
   const { etag, checksum } = await copyValue(
     deps,
     call.key,
@@ -186,6 +194,21 @@ async function copyObject(deps: MasterDeps, call: S3Call): Promise<Answer> {
     element('ETag', etag),
     ...(checksum ? [element(`Checksum${checksum.algorithm.toUpperCase()}`, checksum.value)] : []),
   ]);
+}
+
+/**
+ * A copy's request carries no value: it has no body, and what it says of one (its signed
+ * sha256, Content-MD5, an x-amz-checksum-CRC32…) must hold for none. x-amz-checksum-algorithm
+ * alone asks for the copy's checksum, and is no statement about the body.
+ */
+async function checkNoBody(deps: MasterDeps, call: S3Call): Promise<void> {
+  const { body } = requestBody(call.message, { allowEmpty: true, checksumHeaders: false });
+  const hasBody = () => new MkvError('MKV_BAD_REQUEST', 'a CopyObject request has no body');
+  await readSmallBody(body, 0, deps.config.bodyTimeoutMs, hasBody);
+  for (const name of Object.keys(call.headers)) {
+    if (!name.startsWith('x-amz-checksum-') || name === 'x-amz-checksum-algorithm' || name === 'x-amz-checksum-type') continue;
+    checksumCheck(name, headerOf(call, name)).verify(createDigest(checksumAlgorithm(name)).digest());
+  }
 }
 
 /**
