@@ -81,14 +81,20 @@ export function parseCredentials(text: string, source: string): Credentials {
   return { keys, anonymous };
 }
 
-/** Reads the credentials file of `mkv server --credentials`; `region`: --region, the one SigV4 scope allowed. */
-export function readCredentials(path: string, region?: string): Credentials {
-  let text: string;
+/**
+ * The text of the credentials file of `mkv server --credentials`, read once when the master
+ * starts: its own process and each HTTP worker (sent over IPC, never put in the environment) parse it.
+ */
+export function readCredentials(path: string): string {
   try {
-    text = readFileSync(path, 'utf8');
+    return readFileSync(path, 'utf8');
   } catch (error) {
     throw new UsageError(`--credentials ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
+}
+
+/** The credentials a file's text grants, SigV4 signatures scoped to `region` when given. */
+export function credentialsOf(text: string, path: string, region: string | undefined): Credentials {
   const credentials = parseCredentials(text, path);
   return region ? { ...credentials, region } : credentials;
 }

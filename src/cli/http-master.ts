@@ -4,7 +4,7 @@
 import type { Server } from 'node:http';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { readCredentials, type Credentials } from '../auth/credentials.js';
+import type { Credentials } from '../auth/credentials.js';
 import type { MasterConfig } from '../config.js';
 import { uploadsDir } from '../db/paths.js';
 import type { IndexStore } from '../index/index-store.js';
@@ -26,6 +26,7 @@ export interface HttpSettings {
   port: number;
   /** --s3-port: a second server where every request is an S3 one. */
   s3Port: number | undefined;
+  /** --credentials: the file, read once by the primary; a worker gets its text over IPC (cli/workers.ts). */
   credentialsFile: string | undefined;
   /** --region: the one region SigV4 credentials may be scoped to; undefined: any. */
   region: string | undefined;
@@ -58,8 +59,8 @@ export interface HttpMaster {
 }
 
 /**
- * The master's HTTP side over an index and a writer. `credentials`: the file as the caller read
- * it (the master's own process); a worker, another process, reads settings.credentialsFile once here.
+ * The master's HTTP side over an index and a writer, and what the credentials file grants (none:
+ * an open master).
  */
 export function createHttpMaster(
   settings: HttpSettings,
@@ -67,7 +68,7 @@ export function createHttpMaster(
   writer: Writer,
   logger: Logger,
   metrics: Metrics,
-  credentials: Credentials | undefined = settings.credentialsFile ? readCredentials(settings.credentialsFile, settings.region) : undefined,
+  credentials: Credentials | undefined,
 ): HttpMaster {
   const { config, host } = settings;
   const volumes = createVolumeClient(config, metrics, logger);

@@ -3,7 +3,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { availableParallelism } from 'node:os';
-import { openEndedPrefixes, readCredentials } from '../auth/credentials.js';
+import { credentialsOf, openEndedPrefixes, readCredentials } from '../auth/credentials.js';
 import { defaultConfig, type MasterConfig } from '../config.js';
 import { indexDir } from '../db/paths.js';
 import { openStore, type Store } from '../db/store.js';
@@ -143,7 +143,9 @@ export async function startServer(flags: ServerOptions, logger: Logger = createL
   const { db, host } = flags;
   // Read now, so a bad file refuses the start before anything is opened.
   const region = flags.region || undefined;
-  const credentials = flags.credentials ? readCredentials(flags.credentials, region) : undefined;
+  const file = flags.credentials;
+  const credentialsText = file ? readCredentials(file) : undefined;
+  const credentials = file && credentialsText !== undefined ? credentialsOf(credentialsText, file, region) : undefined;
   for (const grant of credentials ? openEndedPrefixes(credentials) : []) {
     logger.warn(
       'a key prefix without a trailing "/" covers every key that starts with it ("/pub" covers "/publicity/" too); end it with "/" for one folder',
@@ -211,7 +213,13 @@ export async function startServer(flags: ServerOptions, logger: Logger = createL
     } else {
       // The admin port's /readyz checks the volumes from here; the workers have their own clients.
       volumes = createVolumeClient(config, metrics, logger);
-      pool = await startWorkers({ count: workerCount, settings, writer: store.writer, logger });
+      pool = await startWorkers({
+        count: workerCount,
+        settings,
+        writer: store.writer,
+        logger,
+        ...(credentialsText !== undefined ? { credentialsText } : {}),
+      });
       ({ port, s3Port } = pool);
     }
   } catch (error) {

@@ -3,6 +3,7 @@
 // writer over IPC. It exits when the primary asks it to stop, or when the primary is gone.
 import cluster from 'node:cluster';
 import { IndexStore } from '../index/index-store.js';
+import { credentialsOf } from '../auth/credentials.js';
 import { createLogger, logProcessFailures } from '../logger.js';
 import { Metrics } from '../metrics.js';
 import { RemoteWriter, type Channel } from '../writer/ipc.js';
@@ -19,7 +20,10 @@ async function main(): Promise<void> {
   const index = IndexStore.open(indexDir(settings.db), { readOnly: true });
   const writer = new RemoteWriter(process as Channel, () => index.refresh(), settings.sharedLog);
   const metrics = new Metrics();
-  const http = createHttpMaster(settings, index, writer, logger, metrics);
+  const credentials = settings.credentialsFile
+    ? credentialsOf(await credentialsText(), settings.credentialsFile, settings.region)
+    : undefined;
+  const http = createHttpMaster(settings, index, writer, logger, metrics, credentials);
   const { volumes } = http;
   // lmdb-js keeps one read snapshot until a timer resets it, and several requests can arrive
   // before that timer runs: a write answered by another worker could be invisible here. Every
@@ -59,6 +63,20 @@ async function main(): Promise<void> {
 
   const { port, s3Port } = await http.listen();
   process.send({ mkv: 'listening', port, s3Port });
+}
+
+/** The credentials file's text, from the primary that read it (an edit to the file since changes nothing until a restart). */
+function credentialsText(): Promise<string> {
+  return new Promise((resolve) => {
+    const take = (value: unknown) => {
+      const said = value as { mkv?: string; text?: string };
+      if (said?.mkv !== 'credentials') return;
+      process.off('message', take);
+      resolve(String(said.text));
+    };
+    process.on('message', take);
+    process.send!({ mkv: 'credentials?' });
+  });
 }
 
 main().catch((error: unknown) => {

@@ -25,6 +25,8 @@ const RESTART_PAUSE_MS = 1000;
 export type WorkerMessage =
   | { mkv: 'listening'; port: number; s3Port?: number }
   | { mkv: 'failed'; message: string }
+  /** A worker of a master with --credentials asks for the file's text, which the primary read once. */
+  | { mkv: 'credentials?' }
   | { mkv: 'metrics'; id: number; metrics: MetricObjectWithValues<MetricValue<string>>[] };
 
 export interface WorkerPool {
@@ -46,8 +48,10 @@ export async function startWorkers(options: {
   settings: HttpSettings;
   writer: Writer;
   logger: Logger;
+  /** The credentials file's text, as the primary read it: sent to each worker that asks. */
+  credentialsText?: string;
 }): Promise<WorkerPool> {
-  const { count, settings, writer, logger } = options;
+  const { count, settings, writer, logger, credentialsText } = options;
   // JSON: events are plain data (numbers, strings, arrays), and JSON costs about half of
   // 'advanced' (structured clone) per message, on the hot path of every write (docs/design-figures.md).
   cluster.setupPrimary({ exec: workerEntry, args: [], serialization: 'json' });
@@ -64,7 +68,9 @@ export async function startWorkers(options: {
       let listening = false;
       worker.on('message', (value: unknown) => {
         const said = message(value);
-        if (said?.mkv === 'listening') {
+        if (said?.mkv === 'credentials?') {
+          worker.send({ mkv: 'credentials', text: credentialsText ?? '' });
+        } else if (said?.mkv === 'listening') {
           listening = true;
           resolve({ port: said.port, s3Port: said.s3Port });
         } else if (said?.mkv === 'failed') {

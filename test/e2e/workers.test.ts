@@ -3,7 +3,7 @@
 // writing, a dead worker's locks released and its pending write cleaned up, workers gone with
 // the primary, a graceful stop that finishes the write in flight.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { PassThrough } from 'node:stream';
 import { after, before, test } from 'node:test';
 import { Agent, request } from 'undici';
@@ -40,9 +40,10 @@ function fresh(
   method: string,
   url: string,
   body?: string | Buffer | PassThrough,
+  headers: Record<string, string> = {},
 ): Promise<{ status: number; text: string; headers: Record<string, unknown> }> {
   const dispatcher = new Agent({ pipelining: 0 });
-  return request(url, { method, body, dispatcher, headers: { connection: 'close' } }).then(async (response) => {
+  return request(url, { method, body, dispatcher, headers: { connection: 'close', ...headers } }).then(async (response) => {
     const text = await response.body.text();
     await dispatcher.close();
     return { status: response.statusCode, text, headers: response.headers };
@@ -161,6 +162,45 @@ test('a worker killed with kill -9 mid-write is replaced; its lock is released a
       history.map((event) => event.type),
       ['WriteStarted', 'WriteStarted', 'WriteCommitted'],
     );
+  } finally {
+    master.child.kill('SIGTERM');
+    await master.exited;
+  }
+});
+
+test('every worker grants what the credentials file said when the master started, a replacement too', async () => {
+  const file = `${root}/credentials`;
+  writeFileSync(file, 'ops:ops-secret-key\n');
+  const master = await spawnMaster([...serverArgs(`${root}/credentials-db`), '--credentials', file]);
+  const as = (who: string) => ({ authorization: `Basic ${Buffer.from(who).toString('base64')}` });
+  const ops = as('ops:ops-secret-key');
+  const other = as('other:other-secret-key');
+  try {
+    for (let i = 0; i < 4; i++) {
+      assert.equal((await fresh('PUT', `${master.url}/granted/${i}`, 'x', ops)).status, 201);
+      assert.equal((await fresh('PUT', `${master.url}/refused/${i}`, 'x')).status, 401);
+    }
+    // The file is read once, by the primary: an edit since changes nothing until a restart, on
+    // any worker, the replacement of a dead one too.
+    writeFileSync(file, 'other:other-secret-key\n');
+    const before = workerPids(master);
+    for (const pid of before) process.kill(pid, 'SIGKILL');
+    await until('two new workers', () => {
+      const now = workerPids(master).filter(alive);
+      return now.length === 2 && now.every((pid) => !before.includes(pid));
+    });
+    await until(
+      'the new workers to listen',
+      async () => (await fresh('GET', `${master.url}/granted/0`, undefined, ops).catch(() => ({ status: 0 }))).status !== 0,
+    );
+    for (let i = 0; i < 4; i++) {
+      assert.equal((await fresh('GET', `${master.url}/granted/${i}?history`, undefined, ops)).status, 200);
+      assert.equal(
+        (await fresh('GET', `${master.url}/granted/${i}?history`, undefined, other)).status,
+        401,
+        'a key the file names only since is unknown',
+      );
+    }
   } finally {
     master.child.kill('SIGTERM');
     await master.exited;
