@@ -1,5 +1,5 @@
 // One error class with a stable `code` and the HTTP `status` it maps to. Handlers throw these;
-// answerError (master/errors.ts) turns them into responses, on the native path and through Koa alike. Tests assert on `code`.
+// errorAnswer and s3ErrorAnswer (master/errors.ts, master/s3/errors.ts) turn them into answers, on the native path and through Koa alike. Tests assert on `code`.
 
 export const ErrorCodes = {
   MKV_BAD_KEY: 400,

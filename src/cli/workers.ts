@@ -52,8 +52,8 @@ export async function startWorkers(options: {
   credentialsText?: string;
 }): Promise<WorkerPool> {
   const { count, settings, writer, logger, credentialsText } = options;
-  // JSON: events are plain data (numbers, strings, arrays), and JSON costs about half of
-  // 'advanced' (structured clone) per message, on the hot path of every write (docs/design-figures.md).
+  // JSON: events are plain data (numbers, strings, arrays), and JSON costs less than 'advanced'
+  // (structured clone) per message, on the hot path of every write (docs/design-figures.md).
   cluster.setupPrimary({ exec: workerEntry, args: [], serialization: 'json' });
   let env = { MKV_WORKER_SETTINGS: JSON.stringify(settings) };
   const running = new Set<Worker>();

@@ -4,7 +4,7 @@
 // holder, for the message the next process gets.
 //
 // A pid in a file was the lock before: a master killed with kill -9 stays a zombie for a while
-// when nobody reaps it at once (~1.2 s here, as PID 1 does it late), kill(pid, 0) counts a
+// when nobody reaps it at once (as a PID 1 that reaps late leaves it), kill(pid, 0) counts a
 // zombie as alive, and so a master restarted at once by a supervisor refused to start.
 import { closeSync, ftruncateSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';

@@ -112,13 +112,13 @@ export async function catchUp(
   return applied;
 }
 
-/** A backlog at least this long is replayed on two threads (replay-thread.ts; starting one costs ~30 ms). */
+/** A backlog at least this long is replayed on two threads (replay-thread.ts): below it, starting the thread costs more than it saves (docs/design-figures.md). */
 const THREAD_BACKLOG = 50_000;
 
 /**
  * Events per batch of a replay on two threads. A batch's records live until it is committed: in
  * batches of a few thousand they die young, which V8's collector hardly pays for; of 20,000 they
- * outlive the young generation, and the replay took half as long again (docs/scale.md).
+ * outlive the young generation, and the replay took markedly longer (docs/design-figures.md).
  */
 const THREAD_BATCH_EVENTS = 4_000;
 

@@ -240,8 +240,9 @@ const NO_HEADERS: Record<string, string> = {};
 const NO_PARTS: Part[] = [];
 
 /**
- * Every record built in one place, so all have one shape (a replay builds millions): what the
- * event gives, and for the rest what a value written whole, by no S3 client, holds.
+ * Every record an event makes is built here, so all have one shape (a replay builds millions;
+ * decodeRecord in record.ts, which reads one back, lists the same fields in the same order):
+ * what the event gives, and for the rest what a value written whole, by no S3 client, holds.
  */
 export function keyRecord(fields: {
   state: KeyState;

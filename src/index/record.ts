@@ -20,7 +20,7 @@
 //
 // Format 1 stored the record as msgpack through lmdb-js; format 2 had no version, S3 metadata,
 // overwrite or stale blobs; format 3 had a one-byte flags field and no headers, checksum or
-// parts. This layout costs a fifth of msgpack's encoding, and it can be written by a thread that
+// parts. This layout is cheaper to encode than msgpack (docs/design-figures.md), and it can be written by a thread that
 // does not share lmdb-js's msgpack structures (replay's planner).
 import type { BlobVersion, Part } from '../events/event.js';
 import type { KeyRecord, KeyState } from './evolve.js';

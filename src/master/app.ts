@@ -16,7 +16,7 @@ import { answerS3 } from './s3/router.js';
 import { isS3, onS3Port } from './s3-request.js';
 import { newRequestId, s3ErrorAnswer } from './s3/errors.js';
 
-/** Any path: the key is the whole of it (handlers decode ctx.path themselves). */
+/** Any path: the key is the whole of it (decoded and checked at the edge: singleKey, s3CallOf). */
 const ANY_KEY = '/{*key}';
 
 const API_METHODS = new Set(['GET', 'HEAD', 'PUT', 'POST', 'DELETE', 'UNLINK', 'LINK']);

@@ -64,7 +64,7 @@ test('a character reference XML cannot hold is MalformedXML, not a crash', () =>
   }
 });
 
-// The regexes this replaced took 139 s of CPU on the first document; the budget below is only
+// The regexes this replaced backtracked for minutes on the first document; the budget below is only
 // there so that a return of that fails instead of hanging the suite.
 test('hostile documents of up to 2 MB are refused in linear time', { timeout: 60_000 }, () => {
   const hostile = [

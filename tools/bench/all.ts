@@ -85,7 +85,7 @@ async function main(): Promise<void> {
     console.log(formatThrash(name, result));
   }
   for (const name of masters) {
-    // The Rust port's read-heavy thrasher: each round one PUT, then 1,000 GETs following the redirect.
+    // A read-heavy thrasher: each round one PUT, then 1,000 GETs following the redirect.
     const result = await withMaster(name, 5, (master, _volumes, pids) =>
       thrash(master, { rounds: sizes.readRounds, warmup: 20, workers: 16, reads: 1000 }, pids),
     );
