@@ -34,9 +34,31 @@ export async function getFollowing(url: string): Promise<Reply> {
 
 /**
  * Sends `head` (and `body`) as they are on a new connection, and resolves with what the server
- * answered before it closed, or what it had answered after `waitMs` (for requests no client
- * library sends: a raw "#" in the target, an Expect: 100-continue whose body never comes).
+ * answered: once a whole final response has come (its Content-Length of body, or the last
+ * chunk), when the server closes, or else with what it had answered after `waitMs` (for
+ * requests no client library sends: a raw "#" in the target, an Expect: 100-continue whose body
+ * never comes).
  */
+/** Whether `text` holds a whole final response (interim 1xx ones before it passed over). */
+function wholeResponse(text: string): boolean {
+  let rest = text;
+  for (;;) {
+    const end = rest.indexOf('\r\n\r\n');
+    if (end === -1) return false;
+    const head = rest.slice(0, end);
+    const body = rest.slice(end + 4);
+    if (/^HTTP\/1\.[01] 1\d\d /.test(head)) {
+      rest = body;
+      continue;
+    }
+    if (/^HTTP\/1\.[01] (204|304) /.test(head)) return true;
+    const length = /\r\ncontent-length: *(\d+)/i.exec(head);
+    if (length) return body.length >= Number(length[1]);
+    if (/\r\ntransfer-encoding: *chunked/i.test(head)) return /(^|\r\n)0\r\n\r\n$/.test(body);
+    return false; // a body that ends when the connection closes
+  }
+}
+
 export function rawExchange(port: number, head: string, body?: Buffer | string, waitMs = 3000): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = connect({ host: '127.0.0.1', port });
@@ -47,7 +69,10 @@ export function rawExchange(port: number, head: string, body?: Buffer | string, 
       resolve(answer);
     };
     const timer = setTimeout(done, waitMs);
-    socket.on('data', (chunk: Buffer) => (answer += chunk.toString('latin1')));
+    socket.on('data', (chunk: Buffer) => {
+      answer += chunk.toString('latin1');
+      if (wholeResponse(answer)) done();
+    });
     socket.on('close', done);
     socket.on('error', (error) => (answer === '' ? reject(error) : done()));
     socket.write(head);

@@ -111,11 +111,9 @@ describe('short requests to a volume', () => {
     script = () => {};
     const client = new VolumeClient();
     try {
-      const started = Date.now();
       const [silent] = await heads(client, 1, 300);
       assert.equal(silent!.status, 'unknown');
       assert.match((silent as { reason: string }).reason, /timed out after 300 ms/);
-      assert.ok(Date.now() - started < 2000, 'answered within the deadline and a tick');
       script = (_request, socket) => socket.write('SSH-2.0-OpenSSH_9.2\r\n\r\n');
       const [nonsense] = await heads(client, 1);
       assert.deepEqual(nonsense, { status: 'unknown', reason: 'the volume did not answer HTTP/1.x' });

@@ -9,6 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { VolumeClient } from '../../src/volumes/client.js';
 import { signHeaders, signQuery, type VolumeOp } from '../../src/volumes/signing.js';
 import { http } from '../helpers/http.js';
+import { until } from '../helpers/wait.js';
 import { nginxSkipReason, startVolumes, type VolumeSet } from '../helpers/cluster.js';
 
 /**
@@ -98,7 +99,9 @@ function volumeContract(kind: 'embedded' | 'nginx', skip: string | false): void 
         const queued = new AbortController();
         const second = client.put(volume, '/c/l/queued', Readable.from([Buffer.from('never sent')]), 10, queued.signal);
         queued.abort(new Error('given up while queued'));
-        setTimeout(() => sending.abort(new Error('given up while sending')), 100);
+        // Sending: the client has taken the first 64 KB from the body.
+        await until('the PUT to be sending', () => stalled.readableLength === 0);
+        sending.abort(new Error('given up while sending'));
         await assert.rejects(first, /given up while sending/);
         await assert.rejects(second, /given up while queued/);
         assert.equal((await http('GET', base + '/c/l/sending')).status, 404);
