@@ -111,13 +111,16 @@ async function removeKey(
   }
 }
 
+/** How UNLINK (linked false) or LINK (true) goes on the key's record: its one event, or why not. */
+export function decideLink(key: string, record: KeyRecord | undefined, linked: boolean, cause: Cause): Decision {
+  const from: KeyState = linked ? 'unlinked' : 'live';
+  if (record?.state === from) return [{ key, cause, change: { type: linked ? 'KeyLinked' : 'KeyUnlinked' } }];
+  return linked && record?.state === 'deleting' ? beingDeleted() : notFound();
+}
+
 /** UNLINK (linked false: a virtual delete, the blob stays) and LINK (its undo); returns the event's seq. */
 export async function setLinked(deps: KeyDeps, key: string, linked: boolean, cause: Cause): Promise<number> {
-  const from: KeyState = linked ? 'unlinked' : 'live';
-  const write = await beginWrite(deps.writer, deps.index, key, (record) => {
-    if (record?.state === from) return [{ key, cause, change: { type: linked ? 'KeyLinked' : 'KeyUnlinked' } }];
-    return linked && record?.state === 'deleting' ? beingDeleted() : notFound();
-  });
+  const write = await beginWrite(deps.writer, deps.index, key, (record) => decideLink(key, record, linked, cause));
   await write.release();
   return write.started[0]!.seq;
 }

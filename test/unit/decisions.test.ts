@@ -7,7 +7,7 @@ import { isMkvError } from '../../src/errors.js';
 import { keyRecord, type KeyRecord, type KeyState } from '../../src/index/evolve.js';
 import type { KeyDeps } from '../../src/keys/deps.js';
 import type { Decision } from '../../src/keys/key-write.js';
-import { decideDelete } from '../../src/keys/remove.js';
+import { decideDelete, decideLink } from '../../src/keys/remove.js';
 import { decideStore } from '../../src/keys/store-value.js';
 import type { WriteCondition } from '../../src/keys/write-condition.js';
 
@@ -50,6 +50,12 @@ test('a write: where it begins (in the key path, beside the value) or why it is 
     ['unlinked overwritten before, native PUT beside it', record('unlinked', { version: 12 }), {}, 'OverwriteStarted'],
     ['pending (its master died), taken over', record('pending'), { s3: true }, 'WriteStarted'],
     ['pending on a shared log, young: maybe in flight elsewhere', record('pending'), { s3: true, shared: true }, 'MKV_KEY_LOCKED'],
+    [
+      'pending on a shared log, past --pending-grace: taken over',
+      record('pending', { time: NOW - 2 * 3_600_000 }),
+      { s3: true, shared: true },
+      'WriteStarted',
+    ],
     ['deleting', record('deleting'), { s3: true }, 'MKV_DELETING'],
     ['If-None-Match * on a live key', record('live'), { s3: true, condition: { kind: 'absent' } }, 'MKV_PRECONDITION_FAILED'],
     ['If-None-Match * on a new key', undefined, { s3: true, condition: { kind: 'absent' } }, 'WriteStarted'],
@@ -93,10 +99,30 @@ test('a DELETE: where it begins or why it is refused', () => {
     ['unlinked, --protect: the way to delete it', record('unlinked'), { protect: true }, 'DeleteStarted'],
     ['pending (its master died): its blobs go', record('pending'), {}, 'nothing'],
     ['pending on a shared log, young', record('pending'), { shared: true }, 'MKV_KEY_LOCKED'],
+    [
+      'pending on a shared log, past --pending-grace: its blobs go',
+      record('pending', { time: NOW - 2 * 3_600_000 }),
+      { shared: true },
+      'nothing',
+    ],
     ['deleting: finished', record('deleting'), {}, 'nothing'],
   ];
   for (const [name, at, options, expected] of cases) {
     const decision = decideDelete(deps({ protect: options.protect ?? false, sharedLog: options.shared ?? false }), '/b/k', at, cause);
     assert.equal(outcome(decision), expected, name);
   }
+});
+
+test('UNLINK and LINK: the one event, or why not', () => {
+  const cases: Array<[string, KeyRecord | undefined, 'UNLINK' | 'LINK', string]> = [
+    ['UNLINK a live key', record('live'), 'UNLINK', 'KeyUnlinked'],
+    ['UNLINK an unlinked key', record('unlinked'), 'UNLINK', 'MKV_NOT_FOUND'],
+    ['UNLINK no key', undefined, 'UNLINK', 'MKV_NOT_FOUND'],
+    ['UNLINK a pending write', record('pending'), 'UNLINK', 'MKV_NOT_FOUND'],
+    ['LINK an unlinked key', record('unlinked'), 'LINK', 'KeyLinked'],
+    ['LINK a live key', record('live'), 'LINK', 'MKV_NOT_FOUND'],
+    ['LINK a key being deleted', record('deleting'), 'LINK', 'MKV_DELETING'],
+    ['LINK no key', undefined, 'LINK', 'MKV_NOT_FOUND'],
+  ];
+  for (const [name, at, verb, expected] of cases) assert.equal(outcome(decideLink('/b/k', at, verb === 'LINK', cause)), expected, name);
 });
