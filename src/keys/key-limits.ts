@@ -21,12 +21,22 @@ export function checkedKey(text: string): Key {
   return text as Key;
 }
 
+/** Throws unless every character of `key` may be in a key (or a prefix of keys): see checkKeyFits. */
+export function checkKeyCharacters(key: string): void {
+  if (/[\u0000-\u001f\u007f]/.test(key)) throw new MkvError('MKV_BAD_KEY', 'the key contains a control character');
+  // A lone surrogate (from an XML document's character reference, say) has no UTF-8.
+  if (/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(key))
+    throw new MkvError('MKV_BAD_KEY', 'the key is not valid Unicode');
+}
+
 /**
- * Throws unless the key can be a key: no "." or ".." path segment (HTTP clients and proxies
+ * Throws unless the key can be a key: no control character (NUL, the others and DEL end up in
+ * logs, terminals and file listings), no "." or ".." path segment (HTTP clients and proxies
  * resolve those away, so such a key could not be read back), and it fits the index (LMDB's
  * key limit) and a file name on a volume.
  */
 export function checkKeyFits(key: string): void {
+  checkKeyCharacters(key);
   if (/(^|\/)\.\.?(\/|$)/.test(key)) throw new MkvError('MKV_BAD_KEY', 'the key has a "." or ".." path segment');
   const bytes = Buffer.byteLength(key, 'utf8');
   if (bytes > MAX_KEY_BYTES) {

@@ -9,6 +9,7 @@
 // reported; keys in the index that no volume holds are reported.
 import type { Change, EventInput } from '../events/event.js';
 import { allBlobs } from '../index/evolve.js';
+import { checkKeyFits } from '../keys/key-limits.js';
 import type { Logger } from '../logger.js';
 import { silentLogger } from '../logger.js';
 import { blobPath, keyToVolumes, pathNameToKey, splitVersion } from '../placement.js';
@@ -158,6 +159,12 @@ export async function rescanVolumes(db: string, options: RescanOptions): Promise
           report.notKeys.push(where);
           continue;
         }
+        // A name another store wrote (the Go original takes longer keys) that cannot be a key here.
+        const unfit = problemOf(key);
+        if (unfit) {
+          report.notKeys.push(`${where} (${unfit})`);
+          continue;
+        }
         const versions = found.get(key) ?? new Map<number, Found>();
         found.set(key, versions);
         const seen = versions.get(versioned!.version);
@@ -222,4 +229,14 @@ export async function rescanVolumes(db: string, options: RescanOptions): Promise
       `${report.onNoVolume.length} in the index on no volume, ${report.listingErrors.length} listing errors`,
   );
   return report;
+}
+
+/** Why `key` cannot be a key of this store (key-limits.ts), or undefined when it can. */
+function problemOf(key: string): string | undefined {
+  try {
+    checkKeyFits(key);
+    return undefined;
+  } catch (error) {
+    return (error as Error).message;
+  }
 }

@@ -38,6 +38,9 @@ function rescanSuite(kind: 'embedded' | 'nginx', subvolumes: number, skip: strin
       writeFileSync(join(root, 'README'), 'not a key');
       writeFileSync(join(root, 'ab', 'cd', '!!!'), 'not base64');
       writeFileSync(join(root, 'ab', 'cd', 'L3dlaGF2ZQ=='), 'the right name in the wrong place');
+      // The right name in the right place, of a key this store refuses (another store wrote it).
+      const unfit = '/control\u0001character';
+      writeBlob(set, keyToVolumes(unfit, set.volumes, 3, subvolumes)[0]!, unfit, 'not a key here');
     });
     after(async () => {
       await set?.close();
@@ -48,7 +51,8 @@ function rescanSuite(kind: 'embedded' | 'nginx', subvolumes: number, skip: strin
       const result = await runMkv(['rebuild', '--db', db, '--scan', ...flags()]);
       assert.equal(result.status, 0, result.stderr + result.stdout);
       assert.match(result.stderr, new RegExp(`${keys.length} keys, ${keys.length} recorded as discovered`));
-      assert.match(result.stdout, /files that are not keys \(skipped\) \(3\):/);
+      assert.match(result.stdout, /files that are not keys \(skipped\) \(4\):/);
+      assert.match(result.stdout, /\(the key contains a control character\)/);
       assert.match(result.stdout, /README/);
       assert.match(result.stdout, /!!!/);
       const master = await spawnMaster(['--db', db, ...flags()]);

@@ -11,6 +11,7 @@ import type { S3Value, StoreOptions } from '../../keys/store-value.js';
 import type { Answer } from '../answer.js';
 import type { MasterDeps } from '../deps.js';
 import { requestBody } from '../request-body.js';
+import { decodeKey } from '../request-key.js';
 import { clientGoneOf, headerOf, type S3Call } from './call.js';
 import { writeConditionOf } from './conditions.js';
 import { document, MAX_XML_BYTES } from './xml.js';
@@ -102,13 +103,7 @@ export function writeOptionsOf(call: S3Call): Pick<StoreOptions, 'mayReplace' | 
  */
 export function copySourceOf(call: S3Call): Key {
   const [path, query] = headerOf(call, 'x-amz-copy-source').split('?', 2) as [string, string | undefined];
-  let source: string;
-  try {
-    source = decodeURIComponent(path);
-  } catch {
-    throw new MkvError('MKV_BAD_REQUEST', 'x-amz-copy-source is not valid percent-encoded UTF-8');
-  }
-  const checked = checkedKey(source.startsWith('/') ? source : `/${source}`);
+  const checked = checkedKey(decodeKey(path.startsWith('/') ? path : `/${path}`));
   checkVersionId(new URLSearchParams(query ?? '').get('versionId'));
   authorize(call.identity, 'read', checked);
   return checked;
