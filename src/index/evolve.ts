@@ -28,13 +28,13 @@ export function needsPrevious(event: ProjectedEvent): boolean {
   );
 }
 
-const NO_STALE: BlobVersion[] = [];
+const NO_BLOBS: BlobVersion[] = [];
 const NO_METADATA: Record<string, string> = {};
 
 /** Earlier values' blobs, and `also` when it is not the version the key now holds. */
 function staleWith(record: KeyRecord | undefined, also: Array<BlobVersion | null>, kept: number): BlobVersion[] {
   const more = also.filter((blob): blob is BlobVersion => blob !== null && blob.version !== kept);
-  if (more.length === 0) return record?.stale ?? NO_STALE;
+  if (more.length === 0) return record?.stale ?? NO_BLOBS;
   return [...(record?.stale ?? []), ...more];
 }
 
@@ -45,20 +45,20 @@ function staleWith(record: KeyRecord | undefined, also: Array<BlobVersion | null
  * million times) allocates nothing.
  */
 function staleAtPath(record: KeyRecord | undefined, includeCurrent: boolean): BlobVersion[] {
-  if (!record) return NO_STALE;
+  if (!record) return NO_BLOBS;
   if ((!includeCurrent || record.version === 0) && record.writing === null) return record.stale;
   return staleWith(record, [includeCurrent ? current(record) : null, ...inFlight(record)], 0);
 }
 
 /** The overwrites of the key in progress, oldest first. */
 export function inFlight(record: KeyRecord): BlobVersion[] {
-  if (record.writing === null) return NO_STALE;
+  if (record.writing === null) return NO_BLOBS;
   return record.overwrites.length === 0 ? [record.writing] : [record.writing, ...record.overwrites];
 }
 
 /** The record with the overwrites in progress `writing` (oldest first). */
 function withInFlight(writing: BlobVersion[]): Pick<KeyRecord, 'writing' | 'overwrites'> {
-  return { writing: writing[0] ?? null, overwrites: writing.length > 1 ? writing.slice(1) : NO_STALE };
+  return { writing: writing[0] ?? null, overwrites: writing.length > 1 ? writing.slice(1) : NO_BLOBS };
 }
 
 /** undefined means the key does not exist. */
@@ -82,7 +82,7 @@ export function evolve(record: KeyRecord | undefined, event: ProjectedEvent): Ke
       // The value it replaces is stale; the other overwrites in flight go on (the last to commit wins).
       const { volumes, size, md5, version, etag, contentType, metadata, headers, checksum, parts } = change;
       const stale = staleWith(record, [record ? current(record) : null], version);
-      const writing = record ? inFlight(record).filter((blob) => blob.version !== version) : NO_STALE;
+      const writing = record ? inFlight(record).filter((blob) => blob.version !== version) : NO_BLOBS;
       return keyRecord({
         state: 'live',
         seq,
@@ -120,7 +120,7 @@ export function evolve(record: KeyRecord | undefined, event: ProjectedEvent): Ke
       const { abandons } = change;
       const earlier = inFlight(record);
       const given = abandons === null ? earlier : earlier.filter((blob) => abandons.includes(blob.version));
-      const going = given.length === earlier.length ? NO_STALE : earlier.filter((blob) => !given.includes(blob));
+      const going = given.length === earlier.length ? NO_BLOBS : earlier.filter((blob) => !given.includes(blob));
       return {
         ...record,
         seq,
@@ -135,7 +135,7 @@ export function evolve(record: KeyRecord | undefined, event: ProjectedEvent): Ke
         ...record,
         seq,
         time,
-        ...withInFlight(change.version === 0 ? NO_STALE : inFlight(record).filter((blob) => blob.version !== change.version)),
+        ...withInFlight(change.version === 0 ? NO_BLOBS : inFlight(record).filter((blob) => blob.version !== change.version)),
       };
     case 'StaleRemoved':
       return record && { ...record, seq, time, stale: record.stale.filter((blob) => blob.version !== change.version) };
@@ -277,10 +277,10 @@ export function keyRecord(fields: {
     metadata: fields.metadata ?? NO_METADATA,
     modified: fields.modified ?? fields.time,
     writing: fields.writing ?? null,
-    stale: fields.stale ?? NO_STALE,
+    stale: fields.stale ?? NO_BLOBS,
     headers: fields.headers ?? NO_HEADERS,
     checksum: fields.checksum ?? null,
     parts: fields.parts ?? NO_PARTS,
-    overwrites: fields.overwrites ?? NO_STALE,
+    overwrites: fields.overwrites ?? NO_BLOBS,
   };
 }

@@ -18,7 +18,7 @@ import type { KeyDeps } from '../keys/deps.js';
 import type { Key } from '../keys/key-limits.js';
 import { storeValue, type StoreOptions } from '../keys/store-value.js';
 import { etagOf } from '../keys/write-condition.js';
-import type { Completion, Part, UploadStore } from './upload-store.js';
+import type { Completion, StoredPart, UploadStore } from './upload-store.js';
 
 /** S3's smallest part, but for the last: a smaller one is EntityTooSmall when the upload completes. */
 export const MIN_PART_BYTES = 5 * 1024 * 1024;
@@ -47,8 +47,8 @@ export type UploadDeps = KeyDeps & { uploads: UploadStore };
  * The stored parts the request names, checked as S3 does: ascending, each uploaded with that
  * ETag and those checksums (InvalidPart), each but the last at least 5 MiB (EntityTooSmall).
  */
-export function chosenParts(requested: RequestedPart[], stored: Map<number, Part>): Part[] {
-  const chosen: Part[] = [];
+export function chosenParts(requested: RequestedPart[], stored: Map<number, StoredPart>): StoredPart[] {
+  const chosen: StoredPart[] = [];
   for (let i = 0; i < requested.length; i++) {
     const { number } = requested[i]!;
     if (!Number.isInteger(number) || number <= (chosen.at(-1)?.number ?? 0))
@@ -80,7 +80,7 @@ export function chosenParts(requested: RequestedPart[], stored: Map<number, Part
 }
 
 /** S3's ETag of a multipart value: the md5 of its parts' md5s, then "-" and the number of parts. */
-export function multipartEtag(parts: readonly Pick<Part, 'md5'>[]): string {
+export function multipartEtag(parts: readonly Pick<StoredPart, 'md5'>[]): string {
   const partsMd5 = createHash('md5');
   for (const part of parts) partsMd5.update(Buffer.from(part.md5, 'hex'));
   return `${partsMd5.digest('hex')}-${parts.length}`;

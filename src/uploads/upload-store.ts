@@ -48,7 +48,7 @@ export interface Upload {
 /** What an upload's value, its parts and headers, is given when it begins. */
 export type UploadValue = Pick<Upload, 'contentType' | 'metadata' | 'headers' | 'initiator' | 'checksumAlgorithm' | 'checksumType'>;
 
-export interface Part {
+export interface StoredPart {
   number: number;
   size: number;
   md5: string;
@@ -176,7 +176,7 @@ export class UploadStore {
     source: ValueSource,
     windowMs: number,
     algorithm: ChecksumAlgorithm | null = null,
-  ): Promise<Part> {
+  ): Promise<StoredPart> {
     const { body } = source;
     const dir = this.uploadDir(uploadId);
     if (!Number.isInteger(number) || number < 1 || number > MAX_PART_NUMBER) {
@@ -217,7 +217,7 @@ export class UploadStore {
         algorithm && digest
           ? { algorithm, value: digest.digest().toString('base64') }
           : carried && { algorithm: carried.algorithm as ChecksumAlgorithm, value: carried.value };
-      const part: Part = { number, size, md5: hash.digest('hex'), checksum, modified: new Date().toISOString() };
+      const part: StoredPart = { number, size, md5: hash.digest('hex'), checksum, modified: new Date().toISOString() };
       // The bytes first, then their description: a crash in between leaves a description that
       // does not match the client's ETag (so completing fails), never a wrong part that does.
       renameSync(temporary, file);
@@ -252,13 +252,13 @@ export class UploadStore {
     return readdirSync(this.uploadDir(uploadId)).some((file) => file === `${name}.json` || file.startsWith(`${name}.tmp-`));
   }
 
-  parts(uploadId: string): Part[] {
+  parts(uploadId: string): StoredPart[] {
     const dir = this.uploadDir(uploadId);
     return readdirSync(dir)
       .map((name) => /^part-(\d{5})$/.exec(name))
       .filter((match): match is RegExpExecArray => match !== null && existsSync(join(dir, `${match[0]}.json`)))
       .map((match) => {
-        const meta = JSON.parse(readFileSync(join(dir, `${match[0]}.json`), 'utf8')) as Omit<Part, 'number'>;
+        const meta = JSON.parse(readFileSync(join(dir, `${match[0]}.json`), 'utf8')) as Omit<StoredPart, 'number'>;
         return { number: Number(match[1]), size: meta.size, md5: meta.md5, checksum: meta.checksum ?? null, modified: meta.modified ?? '' };
       })
       .sort((a, b) => a.number - b.number);
@@ -273,6 +273,16 @@ export class UploadStore {
       })(),
       { objectMode: false },
     );
+  }
+
+  /**
+   * Removes every upload of a key under `prefix` (a bucket's "/name/"), in progress or kept
+   * completed: none comes back under a bucket of that name created later. Returns how many.
+   */
+  removeUnder(prefix: string): number {
+    const uploads = this.list({ completed: true }).filter((upload) => upload.key.startsWith(prefix));
+    for (const upload of uploads) this.remove(upload.uploadId);
+    return uploads.length;
   }
 
   remove(uploadId: string): void {

@@ -9,7 +9,7 @@ import { keyRecord } from '../../src/index/evolve.js';
 import { copyRangeOf } from '../../src/master/s3/multipart.js';
 import { chosenParts, MIN_PART_BYTES } from '../../src/uploads/complete-upload.js';
 import { partNumberOf, partOf } from '../../src/master/s3/parts.js';
-import type { Part } from '../../src/uploads/upload-store.js';
+import type { StoredPart } from '../../src/uploads/upload-store.js';
 
 const MiB = 1024 * 1024;
 const code = (expected: string) => (error: unknown) => error instanceof MkvError && error.code === expected;
@@ -59,7 +59,7 @@ describe('copyRangeOf: x-amz-copy-source-range', () => {
 });
 
 describe('chosenParts: what CompleteMultipartUpload may take', () => {
-  const part = (number: number, size: number, checksum: Part['checksum'] = null): Part => ({
+  const part = (number: number, size: number, checksum: StoredPart['checksum'] = null): StoredPart => ({
     number,
     size,
     md5: `md5-${number}`,

@@ -9,10 +9,9 @@ import type { Answer } from '../answer.js';
 import type { MasterDeps } from '../deps.js';
 import { headerOf, type S3Call } from './call.js';
 import { childElements, element, escapeXml, parseXml } from './xml.js';
-import { readXmlBody, xmlAnswer } from './s3.js';
+import { OWNER_ID, person, readXmlBody, xmlAnswer } from './s3.js';
 
 /** The one owner of every bucket here (a single account): ListBuckets' and the ACLs' Owner ID. */
-export const OWNER_ID = 'mkv';
 
 /** x-amz-expected-bucket-owner names another account than the buckets' owner: 403 AccessDenied, as S3. */
 export function checkExpectedOwner(call: S3Call): void {
@@ -51,7 +50,7 @@ export function listBuckets(deps: MasterDeps, call: S3Call): Answer {
     visible: (name) => allows(identity.grant, 'list', `/${name}/`),
   });
   return xmlAnswer('ListAllMyBucketsResult', [
-    element('Owner', [element('ID', OWNER_ID), element('DisplayName', OWNER_ID)]),
+    element('Owner', person()),
     element(
       'Buckets',
       listing.buckets.map(({ name, created }) =>
@@ -103,16 +102,14 @@ export async function createBucket(deps: MasterDeps, call: S3Call): Promise<Answ
   return { status: 200, headers: { Location: `/${bucket}` }, body: '' };
 }
 
-/** DeleteBucket: 204, its multipart uploads in progress aborted; 404 NoSuchBucket when it does not exist; 409 BucketNotEmpty while it holds a live key. */
+/** DeleteBucket: 204, its multipart uploads aborted (and completed ones forgotten); 404 NoSuchBucket when it does not exist; 409 BucketNotEmpty while it holds a live key. */
 export async function deleteBucket(deps: MasterDeps, call: S3Call): Promise<Answer> {
   const { bucket } = call;
   authorize(call.identity, 'delete', `/${bucket}/`);
   await remove(deps, bucket, call.cause);
-  // As S3 does, the bucket's multipart uploads in progress go with it: they never come back in a
-  // bucket of the same name created later.
-  const uploads = deps.uploads.list({ completed: true }).filter((upload) => upload.key.startsWith(`/${bucket}/`));
-  for (const upload of uploads) deps.uploads.remove(upload.uploadId);
-  if (uploads.length > 0) deps.logger.info('DeleteBucket aborted its multipart uploads', { bucket, uploads: uploads.length });
+  // As S3 does, the bucket's multipart uploads go with it.
+  const uploads = deps.uploads.removeUnder(`/${bucket}/`);
+  if (uploads > 0) deps.logger.info('DeleteBucket aborted its multipart uploads', { bucket, uploads });
   return { status: 204 };
 }
 

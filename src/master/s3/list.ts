@@ -11,6 +11,7 @@ import type { Answer } from '../answer.js';
 import type { MasterDeps } from '../deps.js';
 import type { S3Call } from './call.js';
 import { etagOf } from '../../keys/write-condition.js';
+import { person } from './s3.js';
 import { document, element } from './xml.js';
 
 function parseMaxKeys(value: string | null): number {
@@ -99,7 +100,7 @@ function entries(page: Page, encode: (text: string) => string, withOwner: boolea
         element('LastModified', new Date(record.modified).toISOString()),
         element('ETag', etagOf(record)),
         element('Size', record.size ?? 0),
-        ...(withOwner ? [element('Owner', [element('ID', 'mkv'), element('DisplayName', 'mkv')])] : []),
+        ...(withOwner ? [element('Owner', person())] : []),
         element('StorageClass', 'STANDARD'),
       ]),
     ),
@@ -223,7 +224,7 @@ export function listObjectVersions(deps: MasterDeps, call: S3Call): Answer {
         element('LastModified', new Date(record.modified).toISOString()),
         element('ETag', etagOf(record)),
         element('Size', record.size ?? 0),
-        element('Owner', [element('ID', 'mkv'), element('DisplayName', 'mkv')]),
+        element('Owner', person()),
         element('StorageClass', 'STANDARD'),
       ]),
     ),

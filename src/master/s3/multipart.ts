@@ -14,14 +14,14 @@ import { CHECKSUM_ALGORITHMS, FULL_OBJECT_ALGORITHMS, type ChecksumAlgorithm } f
 import { MkvError } from '../../errors.js';
 import { openValue } from '../../keys/read-value.js';
 import { completeUpload as complete, type RequestedPart } from '../../uploads/complete-upload.js';
-import type { Part, Upload } from '../../uploads/upload-store.js';
+import type { StoredPart, Upload } from '../../uploads/upload-store.js';
 import type { Answer } from '../answer.js';
 import type { MasterDeps } from '../deps.js';
 import { requestBody } from '../request-body.js';
 import { headerOf, splitBucket, type S3Call } from './call.js';
 import { checkReadConditions } from './conditions.js';
 import { partNumberOf } from './parts.js';
-import { copySourceOf, mayReplace, readXmlBody, valueAttributesOf, writeOptionsOf, xmlAnswer } from './s3.js';
+import { copySourceOf, mayReplace, person, readXmlBody, valueAttributesOf, writeOptionsOf, xmlAnswer } from './s3.js';
 import { childElements, element, parseXml, requiredText } from './xml.js';
 
 /** S3's largest part. */
@@ -79,7 +79,7 @@ function carriedAlgorithm(call: S3Call): ChecksumAlgorithm | undefined {
 }
 
 /** A part's checksum, as a header or an element: x-amz-checksum-crc32 / ChecksumCRC32. */
-function partChecksumAnswer(part: Part): Array<[string, string]> {
+function partChecksumAnswer(part: StoredPart): Array<[string, string]> {
   return part.checksum ? [[upper(part.checksum.algorithm), part.checksum.value]] : [];
 }
 
@@ -146,7 +146,7 @@ async function uploadPartCopy(deps: MasterDeps, call: S3Call, upload: Upload, nu
     throw new MkvError('MKV_BAD_QUERY', 'A copied part may be at most 5 GB: give x-amz-copy-source-range');
   const length = range ? range.end - range.start + 1 : size;
   const body = await openValue(deps, source, record, range && (range.start > 0 || range.end < size - 1) ? range : undefined);
-  let part: Part;
+  let part: StoredPart;
   try {
     part = await deps.uploads.writePart(upload.uploadId, number, { body, length }, deps.config.bodyTimeoutMs, upload.checksumAlgorithm);
   } catch (error) {
@@ -173,7 +173,7 @@ function requestedParts(xml: string): RequestedPart[] {
       return value === undefined ? [] : [{ algorithm, value }];
     }),
   }));
-  if (requested.length === 0) throw new MkvError('MKV_BAD_XML', 'the XML document is malformed: no <Part>');
+  if (requested.length === 0) throw new MkvError('MKV_BAD_XML', 'the XML document is malformed: no <StoredPart>');
   return requested;
 }
 
@@ -238,10 +238,6 @@ function maxCount(value: string | null, name: string): number {
   return Math.min(Number(value), 1000);
 }
 
-function person(name: string): string[] {
-  return [element('ID', name), element('DisplayName', name)];
-}
-
 /** ListParts: the parts of an upload in progress, from part-number-marker, max-parts at a time. */
 export function listParts(deps: MasterDeps, call: S3Call): Answer {
   const { query } = call;
@@ -260,7 +256,7 @@ export function listParts(deps: MasterDeps, call: S3Call): Answer {
     element('Key', call.objectKey),
     element('UploadId', uploadId),
     element('Initiator', person(upload.initiator)),
-    element('Owner', person('mkv')),
+    element('Owner', person()),
     element('StorageClass', 'STANDARD'),
     element('PartNumberMarker', marker),
     element('NextPartNumberMarker', page.at(-1)?.number ?? marker),
@@ -345,7 +341,7 @@ export function listUploads(deps: MasterDeps, call: S3Call): Answer {
         element('Key', encode(upload.objectKey)),
         element('UploadId', upload.uploadId),
         element('Initiator', person(upload.initiator)),
-        element('Owner', person('mkv')),
+        element('Owner', person()),
         element('StorageClass', 'STANDARD'),
         element('Initiated', upload.initiated),
         ...(upload.checksumAlgorithm

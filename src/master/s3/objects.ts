@@ -30,7 +30,7 @@ import { clientGoneOf, headerOf, type S3Call } from './call.js';
 import { checkReadConditions } from './conditions.js';
 import { S3_ERRORS } from './errors.js';
 import { partOf } from './parts.js';
-import { checkVersionId, copySourceOf, readXmlBody, valueAttributesOf, writeOptionsOf, xmlAnswer } from './s3.js';
+import { checkVersionId, copySourceOf, person, readXmlBody, valueAttributesOf, writeOptionsOf, xmlAnswer } from './s3.js';
 import { childElements, document, element, parseXml, requiredText } from './xml.js';
 
 function httpDate(time: number): string {
@@ -315,7 +315,7 @@ export async function deleteObjects(deps: MasterDeps, call: S3Call): Promise<Ans
 export function aclOf(call: S3Call): Answer {
   const bucketOnly = call.objectKey === '';
   authorize(call.identity, bucketOnly ? 'list' : 'read', bucketOnly ? `/${call.bucket}/` : call.key);
-  const owner = [element('ID', 'mkv'), element('DisplayName', 'mkv')];
+  const owner = person();
   return xmlAnswer('AccessControlPolicy', [
     element('Owner', owner),
     element('AccessControlList', [

@@ -14,7 +14,15 @@ import { requestBody } from '../request-body.js';
 import { decodeKey } from '../request-key.js';
 import { clientGoneOf, headerOf, type S3Call } from './call.js';
 import { writeConditionOf } from './conditions.js';
-import { document, MAX_XML_BYTES } from './xml.js';
+import { document, element, MAX_XML_BYTES } from './xml.js';
+
+/** The one owner S3 clients are shown of every bucket, object and upload: this store has no accounts. */
+export const OWNER_ID = 'mkv';
+
+/** An <Owner>'s, <Initiator>'s or <Grantee>'s <ID> and <DisplayName>: `name`, or the owner. */
+export function person(name = OWNER_ID): string[] {
+  return [element('ID', name), element('DisplayName', name)];
+}
 
 /** The object headers S3 keeps with a value and serves back on GET and HEAD, by lower-case name. */
 export const OBJECT_HEADERS = ['cache-control', 'content-disposition', 'content-encoding', 'content-language', 'expires'] as const;
