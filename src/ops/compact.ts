@@ -74,67 +74,23 @@ export async function planCompaction(
   }
 }
 
+/**
+ * Folds the sealed segments that end before `before` into one snapshot segment of the state
+ * they leave (every key's and bucket's record), then rebuilds the index from the log.
+ */
 export async function compactLog(db: string, before: number, options: { quiet?: boolean } = {}): Promise<CompactResult> {
   const dir = logDir(db);
   const unlock = lockDb(db, 'mkv log compact');
   let result: CompactResult;
   try {
     const log = await SegmentLog.open(dir);
-    const scratchDir = join(db, 'compact-index-tmp');
     try {
       const { segments, dropped, untilSeq } = await cutBefore(log, before);
       if (dropped.length === 0) return { dropped: 0, events: 0, keys: 0, firstSeq: log.firstSeq, untilSeq: log.firstSeq - 1 };
-      let untilTime = 0;
-      for await (const events of log.readFrom(untilSeq, untilSeq)) untilTime = events.at(-1)!.time;
-
-      // The state after untilSeq, folded from the log (and the previous snapshot, if any).
-      rmSync(scratchDir, { recursive: true, force: true });
-      const scratch = IndexStore.open(scratchDir);
-      let snapshot: LogEvent[] = [];
-      try {
-        await catchUp(log, scratch, { untilSeq });
-        const buckets = [...scratch.bucketEntries()];
-        let seq = untilSeq - scratch.count() - buckets.length + 1;
-        const cause = { origin: 'compact', client: null };
-        snapshot = [...scratch.entries()].map(([key, record]) => ({
-          seq: seq++,
-          time: untilTime,
-          key,
-          cause,
-          change: { type: 'ObjectSnapshot', state: toState(record), lastSeq: record.seq, lastTime: record.time },
-        }));
-        for (const [name, record] of buckets)
-          snapshot.push({
-            seq: seq++,
-            time: untilTime,
-            key: name,
-            cause,
-            change: {
-              type: 'BucketSnapshot',
-              created: record.created,
-              lastSeq: record.seq,
-              location: record.location,
-              owner: record.owner,
-            },
-          });
-      } finally {
-        await scratch.close();
-        rmSync(scratchDir, { recursive: true, force: true });
-      }
+      const snapshot = await snapshotAt(db, log, untilSeq);
       const firstSeq = untilSeq - snapshot.length + 1;
-
       // Write the snapshot aside, then journal the swap and carry it out.
-      const sync = randomBytes(16);
-      const temporary = join(dir, 'snapshot.avro.tmp');
-      const fd = openSync(temporary, 'w');
-      try {
-        writeSync(fd, encodeHeader(eventSchemaJson, sync));
-        for (let i = 0; i < snapshot.length; i += EVENTS_PER_BLOCK)
-          writeSync(fd, encodeBlock(snapshot.slice(i, i + EVENTS_PER_BLOCK).map(encodeEvent), sync));
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
+      const temporary = writeSnapshotSegment(dir, snapshot);
       await log.close();
       const journal = {
         drop: dropped.map((segment) => basename(segment.path)),
@@ -160,4 +116,57 @@ export async function compactLog(db: string, before: number, options: { quiet?: 
   // History before the snapshot is gone from the log: rebuild the index so it says the same.
   await rebuildFromLog(db, { quiet: options.quiet ?? false });
   return result;
+}
+
+/**
+ * The state after `untilSeq` as snapshot events, numbered to end at untilSeq and stamped with
+ * its time: folded from the log (and the previous snapshot, if any) into a scratch index.
+ */
+async function snapshotAt(db: string, log: SegmentLog, untilSeq: number): Promise<LogEvent[]> {
+  let untilTime = 0;
+  for await (const events of log.readFrom(untilSeq, untilSeq)) untilTime = events.at(-1)!.time;
+  const scratchDir = join(db, 'compact-index-tmp');
+  rmSync(scratchDir, { recursive: true, force: true });
+  const scratch = IndexStore.open(scratchDir);
+  try {
+    await catchUp(log, scratch, { untilSeq });
+    const buckets = [...scratch.bucketEntries()];
+    let seq = untilSeq - scratch.count() - buckets.length + 1;
+    const cause = { origin: 'compact', client: null };
+    const snapshot: LogEvent[] = [...scratch.entries()].map(([key, record]) => ({
+      seq: seq++,
+      time: untilTime,
+      key,
+      cause,
+      change: { type: 'ObjectSnapshot', state: toState(record), lastSeq: record.seq, lastTime: record.time },
+    }));
+    for (const [name, record] of buckets)
+      snapshot.push({
+        seq: seq++,
+        time: untilTime,
+        key: name,
+        cause,
+        change: { type: 'BucketSnapshot', created: record.created, lastSeq: record.seq, location: record.location, owner: record.owner },
+      });
+    return snapshot;
+  } finally {
+    await scratch.close();
+    rmSync(scratchDir, { recursive: true, force: true });
+  }
+}
+
+/** Writes `snapshot` as a segment beside the log (snapshot.avro.tmp), fsync'd; returns its path. */
+function writeSnapshotSegment(dir: string, snapshot: LogEvent[]): string {
+  const sync = randomBytes(16);
+  const temporary = join(dir, 'snapshot.avro.tmp');
+  const fd = openSync(temporary, 'w');
+  try {
+    writeSync(fd, encodeHeader(eventSchemaJson, sync));
+    for (let i = 0; i < snapshot.length; i += EVENTS_PER_BLOCK)
+      writeSync(fd, encodeBlock(snapshot.slice(i, i + EVENTS_PER_BLOCK).map(encodeEvent), sync));
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  return temporary;
 }
