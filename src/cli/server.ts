@@ -3,10 +3,11 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { availableParallelism } from 'node:os';
-import { credentialsOf, openEndedPrefixes, readCredentials } from '../auth/credentials.js';
+import { credentialsOf, openEndedPrefixes, readCredentials, type Credentials } from '../auth/credentials.js';
 import { defaultConfig, type MasterConfig } from '../config.js';
 import { indexDir } from '../db/paths.js';
 import { openStore, type Store } from '../db/store.js';
+import type { SyncMode } from '../log/segment-log.js';
 import { createLogger, type Logger } from '../logger.js';
 import { createAdminServer } from '../master/admin.js';
 import { StatusSource } from '../master/status.js';
@@ -138,34 +139,47 @@ function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }
 
-export async function startServer(flags: ServerOptions, logger: Logger = createLogger({ verbose: flags.v })): Promise<RunningServer> {
-  const config = masterConfigFrom(flags);
-  const { db, host } = flags;
-  // Read now, so a bad file refuses the start before anything is opened.
-  const region = flags.region || undefined;
+/** The credentials file, read once (its text goes to the HTTP workers), and what it grants. */
+interface CheckedFlags {
+  text: string | undefined;
+  credentials: Credentials | undefined;
+  sync: SyncMode;
+}
+
+/**
+ * The flags a master cannot start with refused, and the risky ones it can said: before anything
+ * is opened. Reads the credentials file, so a bad one refuses the start too.
+ */
+function checkServerFlags(flags: ServerOptions, region: string | undefined, logger: Logger): CheckedFlags {
   const file = flags.credentials;
-  const credentialsText = file ? readCredentials(file) : undefined;
-  const credentials = file && credentialsText !== undefined ? credentialsOf(credentialsText, file, region) : undefined;
+  const text = file ? readCredentials(file) : undefined;
+  const credentials = file && text !== undefined ? credentialsOf(text, file, region) : undefined;
   for (const grant of credentials ? openEndedPrefixes(credentials) : []) {
     logger.warn(
       'a key prefix without a trailing "/" covers every key that starts with it ("/pub" covers "/publicity/" too); end it with "/" for one folder',
-      {
-        grant,
-      },
+      { grant },
     );
   }
   if (region && !credentials) throw new UsageError('--region says which SigV4 signatures to accept: it needs --credentials');
-  if (!credentials && !isLoopback(host)) {
+  if (!credentials && !isLoopback(flags.host)) {
     logger.warn(
       'no --credentials: anyone who reaches this master may read, list and delete every key (listen on 127.0.0.1 with --host, or give --credentials)',
-      { host: host || 'every interface' },
+      { host: flags.host || 'every interface' },
     );
   }
   const { sync } = flags;
   if (sync !== 'fsync' && sync !== 'none') throw new UsageError('--sync is fsync or none');
-  const workerCount = flags.workers;
-  if (workerCount < 0) throw new UsageError('--workers is 0 (serve HTTP in this process) or more');
+  if (flags.workers < 0) throw new UsageError('--workers is 0 (serve HTTP in this process) or more');
   if (sync === 'none') logger.warn('--sync none: acknowledged writes can be lost on power failure');
+  return { text, credentials, sync };
+}
+
+export async function startServer(flags: ServerOptions, logger: Logger = createLogger({ verbose: flags.v })): Promise<RunningServer> {
+  const config = masterConfigFrom(flags);
+  const { db, host } = flags;
+  const region = flags.region || undefined;
+  const { text: credentialsText, credentials, sync } = checkServerFlags(flags, region, logger);
+  const workerCount = flags.workers;
   const settings: HttpSettings = {
     config,
     db,
@@ -201,7 +215,6 @@ export async function startServer(flags: ServerOptions, logger: Logger = createL
   });
   let http: HttpMaster | undefined;
   let volumes: VolumeClient;
-  let statusSource: StatusSource | undefined;
   let pool: WorkerPool | undefined;
   let port: number;
   let s3Port: number | undefined;
@@ -228,29 +241,10 @@ export async function startServer(flags: ServerOptions, logger: Logger = createL
     throw error;
   }
   await probeVolumes(volumes, config.volumes, metrics, logger);
-  let admin: Server | undefined;
-  if (flags['admin-port'] !== undefined) {
-    const workers = pool;
-    const gather = workers ? () => gatherMetrics(metrics, workers) : () => metrics.registry.metrics();
-    statusSource = new StatusSource({
-      store,
-      volumes,
-      placement: { volumes: config.volumes, replicas: config.replicas, subvolumes: config.subvolumes },
-      gather,
-      version: mkvVersion(),
-      startedAt: Date.now(),
-    });
-    admin = createAdminServer({
-      metrics,
-      gather,
-      store,
-      volumes,
-      volumeNames: config.volumes,
-      status: statusSource,
-      ...(credentials ? { credentials } : {}),
-    });
-    await listen(admin, flags['admin-port'], host);
-  }
+  const { admin, statusSource } =
+    flags['admin-port'] === undefined
+      ? { admin: undefined, statusSource: undefined }
+      : await startAdmin({ port: flags['admin-port'], host, config, store, volumes, metrics, pool, credentials });
   const adminPort = admin ? (admin.address() as AddressInfo).port : undefined;
   let closing: Promise<void> | undefined;
   return {
@@ -272,6 +266,40 @@ export async function startServer(flags: ServerOptions, logger: Logger = createL
       return closing;
     },
   };
+}
+
+/** The admin port (/metrics, /healthz, /readyz, the status page), listening. */
+async function startAdmin(options: {
+  port: number;
+  host: string;
+  config: MasterConfig;
+  store: Store;
+  volumes: VolumeClient;
+  metrics: Metrics;
+  pool: WorkerPool | undefined;
+  credentials: Credentials | undefined;
+}): Promise<{ admin: Server; statusSource: StatusSource }> {
+  const { config, store, volumes, metrics, pool, credentials } = options;
+  const gather = pool ? () => gatherMetrics(metrics, pool) : () => metrics.registry.metrics();
+  const statusSource = new StatusSource({
+    store,
+    volumes,
+    placement: { volumes: config.volumes, replicas: config.replicas, subvolumes: config.subvolumes },
+    gather,
+    version: mkvVersion(),
+    startedAt: Date.now(),
+  });
+  const admin = createAdminServer({
+    metrics,
+    gather,
+    store,
+    volumes,
+    volumeNames: config.volumes,
+    status: statusSource,
+    ...(credentials ? { credentials } : {}),
+  });
+  await listen(admin, options.port, options.host);
+  return { admin, statusSource };
 }
 
 /**
