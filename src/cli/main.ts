@@ -71,7 +71,7 @@ const commands: Record<string, Command> = {
     run: (flags) => rebuildCommand(flags),
   }),
   rebalance: command({
-    usage: 'mkv rebalance --db DIR --volumes NEW,... [--replicas 3 --subvolumes 10]',
+    usage: 'mkv rebalance --db DIR --volumes NEW,... [--replicas 3 --subvolumes 10] [--dry-run]',
     description: 'Moves every key to the volumes placement gives it for a new volume set (copies checked by size and md5).',
     flags: rebalanceFlags,
     run: (flags) => rebalanceCommand(flags),
@@ -111,7 +111,7 @@ const commands: Record<string, Command> = {
     run: (flags) => gcCommand(flags),
   }),
   uploads: command({
-    usage: 'mkv uploads --db DIR [--abort-older-than 24h]',
+    usage: 'mkv uploads --db DIR [--abort-older-than 24h] [--dry-run]',
     description: 'Lists the S3 multipart uploads not completed, and aborts the abandoned ones.',
     flags: uploadsFlags,
     run: (flags) => uploadsCommand(flags),

@@ -7,7 +7,7 @@ import { credentialsOf, openEndedPrefixes, readCredentials, type Credentials } f
 import { defaultConfig, type MasterConfig } from '../config.js';
 import { indexDir } from '../db/paths.js';
 import { openStore, type Store } from '../db/store.js';
-import type { SyncMode } from '../log/segment-log.js';
+import { DEFAULT_SEGMENT_BYTES, type SyncMode } from '../log/segment-log.js';
 import { createLogger, type Logger } from '../logger.js';
 import { createAdminServer } from '../master/admin.js';
 import { StatusSource } from '../master/status.js';
@@ -45,7 +45,11 @@ export const serverFlags = defineFlags({
   },
   'log-replicas': { type: 'integer', default: 1, help: 'copies of each event a new JetStream stream keeps (1, 3 or 5)' },
   sync: { type: 'string', default: 'fsync', help: 'fsync: acknowledge writes once on disk; none: do not fsync (benchmarks only)' },
-  'segment-size': { type: 'integer', default: 64 * 1024 * 1024, help: 'start a new log segment at this many bytes' },
+  'segment-size': {
+    type: 'integer',
+    default: DEFAULT_SEGMENT_BYTES,
+    help: 'start a new log segment at this many bytes (a plain number: 67108864 is 64 MiB)',
+  },
   'skip-log-check': { type: 'boolean', default: false, help: 'start without checking the sealed log segments (CRC of every block)' },
   'read-only': {
     type: 'boolean',
