@@ -15,7 +15,7 @@ import { checksumAlgorithm, checksumAlgorithmOf, checksumCheck } from '../../aut
 import { createDigest } from '../../checksums.js';
 import { isMkvError, MkvError } from '../../errors.js';
 import type { KeyRecord } from '../../index/evolve.js';
-import { copyValue } from '../../keys/copy-value.js';
+import { copyValue, type Copy } from '../../keys/copy-value.js';
 import { checkedKey } from '../../keys/key-limits.js';
 import { findReplica, readValue } from '../../keys/read-value.js';
 import { readSmallBody } from '../../keys/slow-body.js';
@@ -150,10 +150,11 @@ export async function putObject(deps: MasterDeps, call: S3Call): Promise<Answer>
   checkVersionId(call.query.get('versionId'));
   authorize(call.identity, 'write', call.key);
   if (headerOf(call, 'x-amz-copy-source')) return copyObject(deps, call);
-  const written = await storeValue(deps, call.key, requestBody(call.message, { allowEmpty: true }), call.cause, {
-    s3: valueAttributesOf(call),
-    ...writeOptionsOf(call),
-  });
+  // What the request says of the value, read (and refused if bad) before its body is.
+  const s3 = valueAttributesOf(call);
+  const options = writeOptionsOf(call);
+  const body = requestBody(call.message, { allowEmpty: true });
+  const written = await storeValue(deps, call.key, body, call.cause, { s3, ...options });
   const headers: Record<string, string> = { ETag: `"${written.md5 ?? ''}"` };
   if (written.checksum) headers[`x-amz-checksum-${written.checksum.algorithm}`] = written.checksum.value;
   return { status: 200, headers, body: '' };
@@ -176,19 +177,14 @@ async function copyObject(deps: MasterDeps, call: S3Call): Promise<Answer> {
   if (!record || record.state !== 'live') throw notFound();
   checkReadConditions(call.headers, record, 'x-amz-copy-source-');
   const algorithm = headerOf(call, 'x-amz-checksum-algorithm');
-  const replace = directive === 'REPLACE';
-  const { etag, checksum } = await copyValue(
-    deps,
-    call.key,
-    {
-      source,
-      record,
-      ...(replace ? { attributes: valueAttributesOf(call) } : {}),
-      ...(algorithm !== '' ? { checksumAlgorithm: checksumAlgorithmOf(algorithm) } : {}),
-    },
-    call.cause,
-    writeOptionsOf(call),
-  );
+  const copy: Copy = {
+    source,
+    record,
+    ...(directive === 'REPLACE' ? { attributes: valueAttributesOf(call) } : {}),
+    ...(algorithm !== '' ? { checksumAlgorithm: checksumAlgorithmOf(algorithm) } : {}),
+  };
+  const options = writeOptionsOf(call);
+  const { etag, checksum } = await copyValue(deps, call.key, copy, call.cause, options);
   return xmlAnswer('CopyObjectResult', [
     element('LastModified', new Date().toISOString()),
     element('ETag', etag),
