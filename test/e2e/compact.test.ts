@@ -8,7 +8,7 @@ import { listSegments, readBase } from '../../src/log/segments.js';
 import { indexDir, logDir } from '../../src/db/paths.js';
 import { getFollowing, http } from '../helpers/http.js';
 import { assertIndexEqualsReplay } from '../helpers/replay.js';
-import { removeDir, runMkv, spawnMaster, startVolumes, tempDir, type MkvProcess, type VolumeSet } from '../helpers/cluster.js';
+import { removeDir, runMkv, spawnMaster, startVolumes, stopMaster, tempDir, type VolumeSet } from '../helpers/cluster.js';
 import { instantBetween } from '../helpers/wait.js';
 
 let set: VolumeSet;
@@ -31,11 +31,6 @@ async function records(): Promise<Array<[string, unknown]>> {
   }
 }
 
-async function stop(master: MkvProcess): Promise<void> {
-  master.child.kill('SIGTERM');
-  await master.exited;
-}
-
 test('compact folds the old segments into a snapshot; replay equals the live index; the log goes on', async () => {
   let master = await spawnMaster(['--volumes', set.volumes.join(','), '--db', db, '--segment-size', '2048']);
   for (let i = 0; i < 30; i++) assert.equal((await http('PUT', `${master.url}/c/${i}`, `value ${i}`)).status, 201);
@@ -44,7 +39,7 @@ test('compact folds the old segments into a snapshot; replay equals the live ind
   const cutoff = await instantBetween();
   for (let i = 30; i < 40; i++) assert.equal((await http('PUT', `${master.url}/c/${i}`, `value ${i}`)).status, 201);
   assert.equal((await http('UNLINK', `${master.url}/c/12`)).status, 204);
-  await stop(master);
+  await stopMaster(master);
   const segmentsBefore = listSegments(logDir(db)).length;
   const recordsBefore = await records();
 
@@ -89,7 +84,7 @@ test('compact folds the old segments into a snapshot; replay equals the live ind
     assert.equal((await http('PUT', `${master.url}/c/after`, 'after the compaction')).status, 201);
     assert.equal((await http('LINK', `${master.url}/c/3`)).status, 204);
   } finally {
-    await stop(master);
+    await stopMaster(master);
   }
 
   // A second compaction folds the first snapshot too.
@@ -121,7 +116,7 @@ test('a point in time after compaction: exact where the log holds it, refused in
     const cutoff = await instantBetween();
     for (let i = 30; i < 45; i++) assert.equal((await http('PUT', `${master.url}/p/${i}`, `value ${i}`)).status, 201);
     for (let i = 30; i < 33; i++) assert.equal((await http('UNLINK', `${master.url}/p/${i}`)).status, 204);
-    await stop(master);
+    await stopMaster(master);
     const lastSeq = 30 * 2 + 5 * 2 + 15 * 2 + 3;
     const late = lastSeq - 4;
     const before = await rebuild(['--until-seq', String(late), '--into', `${pitDb}-before`]);

@@ -12,7 +12,7 @@ import { listSegments, readSegmentEvents } from '../../src/log/segments.js';
 import { logDir } from '../../src/db/paths.js';
 import { getFollowing, http } from '../helpers/http.js';
 import { assertIndexEqualsReplay } from '../helpers/replay.js';
-import { removeDir, runMkv, spawnMaster, startVolumes, tempDir, type MkvProcess, type VolumeSet } from '../helpers/cluster.js';
+import { removeDir, runMkv, spawnMaster, startVolumes, stopMaster, tempDir, type MkvProcess, type VolumeSet } from '../helpers/cluster.js';
 
 const rounds = Number(process.env.MKV_LOG_DAMAGE_ROUNDS ?? 2);
 
@@ -94,8 +94,7 @@ describe('a damaged log', () => {
     return master;
   }
   async function stop(): Promise<void> {
-    master!.child.kill('SIGTERM');
-    await master!.exited;
+    await stopMaster(master!);
     master = undefined;
   }
 

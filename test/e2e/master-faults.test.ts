@@ -13,7 +13,7 @@ import { listSegments } from '../../src/log/segments.js';
 import { indexDir, logDir } from '../../src/db/paths.js';
 import { getFollowing, http } from '../helpers/http.js';
 import { assertIndexEqualsReplay } from '../helpers/replay.js';
-import { removeDir, runMkv, spawnMaster, startVolumes, tempDir, type MkvProcess, type VolumeSet } from '../helpers/cluster.js';
+import { removeDir, runMkv, spawnMaster, startVolumes, stopMaster, tempDir, type MkvProcess, type VolumeSet } from '../helpers/cluster.js';
 
 function mount(args: string[]): boolean {
   return spawnSync('mount', args, { stdio: 'ignore' }).status === 0;
@@ -47,8 +47,7 @@ describe('master faults', () => {
     return master;
   }
   async function stop(): Promise<void> {
-    master!.child.kill('SIGTERM');
-    await master!.exited;
+    await stopMaster(master!);
     master = undefined;
   }
   async function assertAllServed(url: string): Promise<void> {

@@ -18,6 +18,7 @@ import {
   runMkv,
   spawnMaster,
   startVolumes,
+  stopMaster,
   tempDir,
   type MkvProcess,
   type VolumeSet,
@@ -64,11 +65,6 @@ function authorizedConfig(extra = ''): (server: { port: number; storeDir: string
 
 const masterUrl = (nats: NatsServer, password = MASTER_PASSWORD) => `nats://master:${encodeURIComponent(password)}@127.0.0.1:${nats.port}`;
 const readerUrl = (nats: NatsServer) => `nats://reader:${READER_PASSWORD}@127.0.0.1:${nats.port}`;
-
-async function stop(master: MkvProcess): Promise<void> {
-  if (master.child.exitCode === null) master.child.kill('SIGTERM');
-  await master.exited;
-}
 
 /** PUT then GET (following the redirect) through a master: its log takes and serves events. */
 async function putAndGet(master: MkvProcess, key: string, value: string): Promise<void> {
@@ -161,7 +157,7 @@ describe('the log behind NATS authentication (the README configuration)', { skip
       assertNoSecret(readyz.text, '/readyz');
       for (let ready = false; !ready;) ready = (await http('GET', `http://127.0.0.1:${adminPort}/readyz`)).status === 200;
     } finally {
-      await stop(master);
+      await stopMaster(master);
     }
     assertNoSecret(master.output(), 'the master');
 
@@ -226,7 +222,7 @@ describe('the log behind NATS authentication (the README configuration)', { skip
     } finally {
       await reader?.close();
       await admin?.close();
-      await stop(master);
+      await stopMaster(master);
     }
     // A subject the user may not use stops a tool at once, naming it (not after JetStream's start-up wait).
     const denied = await refused(['log', 'dump', '--log', `${readerUrl(nats)}/OTHER`], 1);
@@ -237,7 +233,7 @@ describe('the log behind NATS authentication (the README configuration)', { skip
       const put = await http('PUT', `${misconfigured.url}/auth/reader-put`, 'no');
       assert.equal(put.status, 503, put.text);
     } finally {
-      await stop(misconfigured);
+      await stopMaster(misconfigured);
     }
     assert.match(misconfigured.output(), /Permissions Violation for Publish to \\"mkv\.k\./);
     assertNoSecret(misconfigured.output(), 'a master with the reader credentials');
@@ -248,7 +244,7 @@ describe('the log behind NATS authentication (the README configuration)', { skip
     try {
       await putAndGet(byNkey, '/auth/nkey', 'signed with an nkey');
     } finally {
-      await stop(byNkey);
+      await stopMaster(byNkey);
     }
     assertNoSecret(byNkey.output(), 'the master with --log-nkey');
     const passwordFile = join(root, 'password');
@@ -262,7 +258,7 @@ describe('the log behind NATS authentication (the README configuration)', { skip
       await putAndGet(byFile, '/auth/password-file', 'the password from a file');
       assert.ok(!byFile.child.spawnargs.join(' ').includes(MASTER_PASSWORD));
     } finally {
-      await stop(byFile);
+      await stopMaster(byFile);
     }
     assertNoSecret(byFile.output(), 'the master with --log-password-file');
     // A seed file that holds no seed is refused before connecting, without its text.
@@ -292,7 +288,7 @@ describe('a NATS server that takes anyone', { skip: natsSkipReason() }, () => {
 
   test('a master on it says so when it starts', async () => {
     const master = await spawnMaster(['--db', join(root, 'db'), '--volumes', set.volumes.join(','), '--replicas', '1', '--log', nats.url]);
-    await stop(master);
+    await stopMaster(master);
     assert.match(master.output(), /"msg":"the NATS server takes clients without credentials: anyone who reaches it reads every key name/);
   });
 });
@@ -330,7 +326,7 @@ describe('the log behind a NATS token', { skip: natsSkipReason() }, () => {
       await putAndGet(master, '/token/k', 'by token');
       assert.match(master.output(), new RegExp(`log nats://\\*\\*\\*@127\\.0\\.0\\.1:${nats.port}/MKV`));
     } finally {
-      await stop(master);
+      await stopMaster(master);
     }
     assertNoSecret(master.output(), 'the master');
     const tokenFile = join(root, 'token');
@@ -453,7 +449,7 @@ describe('the log over TLS, with a CA of its own', { skip: natsSkipReason() || o
     try {
       await putAndGet(master, '/tls/k', 'over TLS');
     } finally {
-      await stop(master);
+      await stopMaster(master);
     }
     assertNoSecret(master.output(), 'the master over TLS');
   });
@@ -469,7 +465,7 @@ describe('the log over TLS, with a CA of its own', { skip: natsSkipReason() || o
     try {
       await putAndGet(master, '/tls/client', 'with a client certificate');
     } finally {
-      await stop(master);
+      await stopMaster(master);
     }
     assertNoSecret(master.output(), 'the master with a client certificate');
   });

@@ -9,7 +9,7 @@ import { listSegments } from '../../src/log/segments.js';
 import { indexDir, logDir } from '../../src/db/paths.js';
 import { getFollowing, http } from '../helpers/http.js';
 import { assertIndexEqualsReplay } from '../helpers/replay.js';
-import { removeDir, runMkv, spawnMaster, startVolumes, tempDir, type MkvProcess, type VolumeSet } from '../helpers/cluster.js';
+import { removeDir, runMkv, spawnMaster, startVolumes, stopMaster, tempDir, type MkvProcess, type VolumeSet } from '../helpers/cluster.js';
 import { instantBetween } from '../helpers/wait.js';
 
 interface Snapshot {
@@ -30,8 +30,7 @@ async function snapshot(url: string): Promise<Snapshot> {
 }
 
 async function stop(master: MkvProcess): Promise<void> {
-  master.child.kill('SIGTERM');
-  assert.equal(await master.exited, 0, master.output());
+  assert.equal(await stopMaster(master), 0, master.output());
 }
 
 describe('recovery and time travel', () => {

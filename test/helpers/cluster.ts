@@ -293,9 +293,9 @@ export async function spawnMaster(args: string[]): Promise<MkvProcess> {
 }
 
 /** SIGTERM, and resolves once the master has exited (at once if it already has). */
-export async function stopMaster(master: MkvProcess): Promise<void> {
+export async function stopMaster(master: MkvProcess): Promise<number | string> {
   if (master.child.exitCode === null && master.child.signalCode === null) master.child.kill('SIGTERM');
-  await master.exited;
+  return master.exited;
 }
 
 /** The admin port's URL of a master spawned with --admin-port (as it says where it listens). */
