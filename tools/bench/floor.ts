@@ -11,7 +11,7 @@ import { createServer as createNetServer } from 'node:net';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { freePort } from './harness.js';
+import { freePort } from '../../test/helpers/host.js';
 import { goBinary, startGo } from './masters.js';
 import { formatWrk, wrk } from './wrk.js';
 

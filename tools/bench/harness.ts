@@ -2,33 +2,13 @@
 // one), and blobs laid out on disk exactly where placement puts them, as the original writes them.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { keyToPath, keyToVolumes } from '../../src/placement.js';
+import { freePort, listening } from '../../test/helpers/host.js';
 
 export const repo = fileURLToPath(new URL('../../../', import.meta.url));
-
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-async function waitUp(port: number): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    try {
-      await (await fetch(`http://127.0.0.1:${port}/`)).arrayBuffer();
-      return;
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
-  throw new Error(`volume on ${port} did not start`);
-}
 
 /**
  * The ext4 file system a directory lives on, when it has no journal. There, every new inode
@@ -107,12 +87,20 @@ export async function benchVolumes(count: number, embedded: boolean): Promise<Be
             )
           : spawn(join(repo, 'nginx/volume'), [dirs[i]!], { env: { ...process.env, PORT: String(port) }, stdio: 'ignore' });
         children.push(child);
-        await waitUp(port);
+        await listening(port, child, `volume ${i}`);
       }
     },
     async close() {
-      for (const child of children) child.kill('SIGTERM');
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      await Promise.all(
+        children.map(
+          (child) =>
+            new Promise((resolve) => {
+              if (child.exitCode !== null || child.signalCode !== null) return resolve(undefined);
+              child.once('exit', resolve);
+              child.kill('SIGTERM');
+            }),
+        ),
+      );
       rmSync(root, { recursive: true, force: true });
       if (dbRoot !== root) rmSync(dbRoot, { recursive: true, force: true });
     },

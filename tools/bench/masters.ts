@@ -4,7 +4,8 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { listening } from '../../test/helpers/host.js';
-import { freePort, repo } from './harness.js';
+import { freePort } from '../../test/helpers/host.js';
+import { repo } from './harness.js';
 
 export interface RunningMaster {
   name: string;
