@@ -24,7 +24,7 @@ import { storeValue } from '../../keys/store-value.js';
 import { checkWriteCondition, etagOf, type WriteCondition } from '../../keys/write-condition.js';
 import type { Answer } from '../answer.js';
 import type { MasterDeps } from '../deps.js';
-import { isAuthFailure, recordFailure } from '../errors.js';
+import { clientMessage, isAuthFailure, recordFailure } from '../errors.js';
 import { requestBody } from '../request-body.js';
 import { clientGoneOf, headerOf, type S3Call } from './call.js';
 import { checkReadConditions } from './conditions.js';
@@ -288,7 +288,7 @@ export async function deleteObjects(deps: MasterDeps, call: S3Call): Promise<Ans
       if (refused) denied++;
       const mkv = refused ? error : recordFailure(error, deps, 'POST', call.path, call.message);
       const [code] = S3_ERRORS[mkv.code] ?? ['InternalError'];
-      results.push(`<Error>${element('Key', objectKey)}${element('Code', code)}${element('Message', mkv.message)}</Error>`);
+      results.push(`<Error>${element('Key', objectKey)}${element('Code', code)}${element('Message', clientMessage(mkv))}</Error>`);
     }
   }
   if (denied > 0) {
