@@ -15,14 +15,12 @@ logProcessFailures();
 async function main(): Promise<void> {
   if (!cluster.isWorker || !process.send) throw new Error('cli/worker.js is started by mkv server --workers N, not by hand');
   // Worked out by the primary from the flags (cli/server.ts), handed over as they are.
-  const settings = JSON.parse(process.env.MKV_WORKER_SETTINGS ?? 'null') as HttpSettings;
+  const { settings, credentialsText } = await askPrimary();
   const logger = createLogger({ verbose: settings.verbose });
   const index = IndexStore.open(indexDir(settings.db), { readOnly: true });
   const writer = new RemoteWriter(process as Channel, () => index.refresh(), settings.sharedLog);
   const metrics = new Metrics();
-  const credentials = settings.credentialsFile
-    ? credentialsOf(await credentialsText(), settings.credentialsFile, settings.region)
-    : undefined;
+  const credentials = settings.credentialsFile ? credentialsOf(credentialsText, settings.credentialsFile, settings.region) : undefined;
   const http = createHttpMaster(settings, index, writer, logger, metrics, credentials);
   const { volumes } = http;
   // lmdb-js keeps one read snapshot until a timer resets it, and several requests can arrive
@@ -65,17 +63,21 @@ async function main(): Promise<void> {
   process.send({ mkv: 'listening', port, s3Port });
 }
 
-/** The credentials file's text, from the primary that read it (an edit to the file since changes nothing until a restart). */
-function credentialsText(): Promise<string> {
+/**
+ * The settings and the credentials file's text, from the primary (an edit to the file since
+ * changes nothing until a restart). Over IPC, never the environment: the settings hold the volume
+ * secret, and a process's environment is readable by every process of its user.
+ */
+function askPrimary(): Promise<{ settings: HttpSettings; credentialsText: string }> {
   return new Promise((resolve) => {
     const take = (value: unknown) => {
-      const said = value as { mkv?: string; text?: string };
-      if (said?.mkv !== 'credentials') return;
+      const said = value as { mkv?: string; settings?: HttpSettings; credentialsText?: string };
+      if (said?.mkv !== 'settings') return;
       process.off('message', take);
-      resolve(String(said.text));
+      resolve({ settings: said.settings!, credentialsText: String(said.credentialsText) });
     };
     process.on('message', take);
-    process.send!({ mkv: 'credentials?' });
+    process.send!({ mkv: 'settings?' });
   });
 }
 

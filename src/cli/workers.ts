@@ -25,8 +25,12 @@ const RESTART_PAUSE_MS = 1000;
 export type WorkerMessage =
   | { mkv: 'listening'; port: number; s3Port?: number }
   | { mkv: 'failed'; message: string }
-  /** A worker of a master with --credentials asks for the file's text, which the primary read once. */
-  | { mkv: 'credentials?' }
+  /**
+   * A worker asks for what it serves with: the settings (they hold the volume secret, so they go
+   * over IPC, never in a worker's environment, which any process of its user can read) and the
+   * credentials file's text, which the primary read once.
+   */
+  | { mkv: 'settings?' }
   | { mkv: 'metrics'; id: number; metrics: MetricObjectWithValues<MetricValue<string>>[] };
 
 export interface WorkerPool {
@@ -55,12 +59,12 @@ export async function startWorkers(options: {
   // JSON: events are plain data (numbers, strings, arrays), and JSON costs less than 'advanced'
   // (structured clone) per message, on the hot path of every write (docs/design-figures.md).
   cluster.setupPrimary({ exec: workerEntry, args: [], serialization: 'json' });
-  let env = { MKV_WORKER_SETTINGS: JSON.stringify(settings) };
+  let workerSettings = settings;
   const running = new Set<Worker>();
   let stopping = false;
 
   const fork = (): Promise<{ port: number; s3Port: number | undefined }> => {
-    const worker = cluster.fork(env);
+    const worker = cluster.fork();
     const service = serveWriter(worker, writer);
     const started = Date.now();
     running.add(worker);
@@ -68,8 +72,8 @@ export async function startWorkers(options: {
       let listening = false;
       worker.on('message', (value: unknown) => {
         const said = message(value);
-        if (said?.mkv === 'credentials?') {
-          worker.send({ mkv: 'credentials', text: credentialsText ?? '' });
+        if (said?.mkv === 'settings?') {
+          worker.send({ mkv: 'settings', settings: workerSettings, credentialsText: credentialsText ?? '' });
         } else if (said?.mkv === 'listening') {
           listening = true;
           resolve({ port: said.port, s3Port: said.s3Port });
@@ -124,7 +128,7 @@ export async function startWorkers(options: {
     const ports = await Promise.all(Array.from({ length: count }, fork));
     ({ port, s3Port } = ports[0]!);
     // A replacement listens on the ports the first workers got (--port 0 means "any", once).
-    env = { MKV_WORKER_SETTINGS: JSON.stringify({ ...settings, port, s3Port } satisfies HttpSettings) };
+    workerSettings = { ...settings, port, s3Port };
   } catch (error) {
     await stopAll();
     throw error;

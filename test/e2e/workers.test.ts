@@ -207,6 +207,41 @@ test('every worker grants what the credentials file said when the master started
   }
 });
 
+test('a worker gets the volume secret over IPC: no worker holds it in its environment or command line', async () => {
+  const secret = 'volume-secret-never-in-environ';
+  const signed = await startVolumes('embedded', 2, tempDir('mkv-workers-signed-'), secret);
+  const secretFile = `${root}/volume-secret`;
+  writeFileSync(secretFile, `${secret}\n`);
+  const master = await spawnMaster([
+    '--workers',
+    '2',
+    '--db',
+    `${root}/secret-db`,
+    '--volumes',
+    signed.volumes.join(','),
+    '--replicas',
+    '2',
+    '--volume-secret-file',
+    secretFile,
+  ]);
+  try {
+    // The workers sign with it (a volume serves nothing unsigned), so each got it.
+    for (let i = 0; i < 4; i++) assert.equal((await fresh('PUT', `${master.url}/signed/${i}`, 'x')).status, 201);
+    for (let i = 0; i < 4; i++) assert.equal((await getFollowing(`${master.url}/signed/${i}`)).text, 'x');
+    const pids = workerPids(master);
+    assert.equal(pids.length, 2);
+    for (const pid of pids) {
+      for (const file of ['environ', 'cmdline']) {
+        assert.ok(!readFileSync(`/proc/${pid}/${file}`, 'latin1').includes(secret), `worker ${pid}'s ${file} holds the secret`);
+      }
+    }
+  } finally {
+    master.child.kill('SIGTERM');
+    await master.exited;
+    await signed.close();
+  }
+});
+
 test('kill -9 of the primary takes its workers down; a restart serves every acknowledged write', async () => {
   const db = `${root}/dead-primary`;
   const master = await spawnMaster(serverArgs(db));
