@@ -20,9 +20,13 @@ function rateText(rate: number | null): string {
   return rate === null ? '—' : `${rate < 10 ? rate.toFixed(1) : Math.round(rate)}/s`;
 }
 
+/** Disk figures older than this are shown with their age: the volume's nginx/disk-report has stopped. */
+const DISK_STALE_SECONDS = 60;
+
 function diskText(volume: ClusterStatus['volumes'][number]): string {
   if (volume.diskFree === null || volume.diskSize === null) return 'not reported';
-  return `${bytesText(volume.diskFree)} of ${bytesText(volume.diskSize)}`;
+  const stale = volume.diskAgeSeconds !== null && volume.diskAgeSeconds > DISK_STALE_SECONDS ? ` (${volume.diskAgeSeconds} s old)` : '';
+  return `${bytesText(volume.diskFree)} of ${bytesText(volume.diskSize)}${stale}`;
 }
 
 /** The few facts an event line shows: its key, and what came with it that says most. */

@@ -1,8 +1,8 @@
 // What the cluster looks like now, for the status page (the admin port's `/`), its JSON
 // (`/status.json`) and `mkv status`:
 //
-//   volumes   up or what is wrong (a probe, as /readyz), the disk's free space when the volume
-//             tells it (the embedded one does; nginx cannot), blobs and bytes the index puts there
+//   volumes   up or what is wrong (a probe, as /readyz), the disk's free space as the volume
+//             tells it at /.disk (nginx through nginx/disk-report), blobs and bytes the index puts there
 //   keys      live / unlinked / pending / deleting, live bytes, live keys not where placement
 //             puts them now (unbalanced: `mkv rebalance` moves them)
 //   log       where, first and last seq, segments and bytes (DB/log), the projector's lag
@@ -38,6 +38,8 @@ export interface VolumeStatus {
   /** Free and total bytes of its disk, when the volume says (null: it does not). */
   diskFree: number | null;
   diskSize: number | null;
+  /** How old those figures are, in seconds (nginx/disk-report rewrites them every few seconds). */
+  diskAgeSeconds: number | null;
   /** Blobs of live and unlinked keys the index puts on it, and their bytes. */
   blobs: number;
   bytes: number;
@@ -213,7 +215,11 @@ export class StatusSource {
   private async volume(volume: string, census: Census): Promise<VolumeStatus> {
     const [state, disk] = await Promise.all([this.deps.volumes.probe(volume), this.deps.volumes.disk(volume)]);
     const held = census.byVolume[volume] ?? { blobs: 0, bytes: 0 };
-    return { volume, state, diskFree: disk?.free ?? null, diskSize: disk?.size ?? null, ...held };
+    return { volume, state, diskFree: disk?.free ?? null,
+      diskSize: disk?.size ?? null,
+      diskAgeSeconds: disk ? Math.round(disk.ageMs / 1000) : null,
+      ...held,
+    };
   }
 
   async status(): Promise<ClusterStatus> {

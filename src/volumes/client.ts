@@ -9,7 +9,7 @@ import { MkvError } from '../errors.js';
 import { volumeHost, volumePrefix } from '../placement.js';
 import { DEFAULT_CONNECTIONS_PER_VOLUME, defaultConfig } from '../config.js';
 import { ShortRequestClient, type ShortAnswer, type ShortMethod } from './http1.js';
-import { HEALTH_PATH, opOf, signHeaders, signQuery, nginxUri } from './signing.js';
+import { DISK_PATH, opOf, signHeaders, signQuery, nginxUri } from './signing.js';
 
 export interface VolumeClientOptions {
   /** How long a HEAD may take before the replica counts as not answering. */
@@ -89,6 +89,21 @@ export interface ListingEntry {
 export function discardBody(body: Readable): void {
   body.on('error', () => undefined);
   body.destroy();
+}
+
+/** A short body's text, refused past `limit` bytes. */
+async function readSmall(body: Readable, limit: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let length = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    length += chunk.length;
+    if (length > limit) {
+      discardBody(body);
+      throw new Error(`an answer over ${limit} bytes`);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('latin1');
 }
 
 export function volumeUrl(volume: string, path: string): string {
@@ -299,18 +314,22 @@ export class VolumeClient {
   }
 
   /**
-   * The free and total bytes of a volume's disk, when the volume says them (the embedded volume
-   * does, on a /health request it can verify; nginx cannot): undefined otherwise.
+   * The free and total bytes of a volume's disk, as it says them at /.disk (signing.ts DISK_PATH),
+   * with how old the figures are: undefined when it does not say them (an nginx started without
+   * nginx/disk-report, a volume down).
    */
-  async disk(volume: string): Promise<{ free: number; size: number } | undefined> {
+  async disk(volume: string): Promise<{ free: number; size: number; ageMs: number } | undefined> {
     try {
-      const answer = await this.get(volume, HEALTH_PATH, { signal: AbortSignal.timeout(this.headTimeoutMs) });
-      discardBody(answer.body);
-      const free = Number(answer.headers['mkv-disk-free']);
-      const size = Number(answer.headers['mkv-disk-size']);
-      return answer.statusCode === 200 && Number.isFinite(free) && Number.isFinite(size) && answer.headers['mkv-disk-size'] !== undefined
-        ? { free, size }
-        : undefined;
+      const answer = await this.get(volume, DISK_PATH, { signal: AbortSignal.timeout(this.headTimeoutMs) });
+      if (answer.statusCode !== 200) {
+        discardBody(answer.body);
+        return undefined;
+      }
+      const text = await readSmall(answer.body, 200);
+      const figures = /^\s*(\d+)\s+(\d+)\s*$/.exec(text);
+      if (!figures) return undefined;
+      const modified = Date.parse(String(answer.headers['last-modified'] ?? ''));
+      return { free: Number(figures[1]), size: Number(figures[2]), ageMs: Number.isFinite(modified) ? Math.max(0, Date.now() - modified) : 0 };
     } catch {
       return undefined;
     }

@@ -36,6 +36,14 @@ export const EXPIRES_HEADER = 'x-mkv-expires';
 export const HEALTH_PATH = '/health';
 
 /**
+ * The path where a volume says its disk's free and total bytes, as df prints them
+ * ("FREE SIZE\n"), to a read the master signed: the embedded volume works them out on each
+ * request; nginx serves a file that nginx/disk-report rewrites every few seconds (its
+ * Last-Modified says how old the figures are). A dot-path, so no blob is ever named so.
+ */
+export const DISK_PATH = '/.disk';
+
+/**
  * A request target (Node's request.url) split as nginx splits it: its path — also of an
  * absolute-form target, "http://host/path" — and its query, undecoded.
  */

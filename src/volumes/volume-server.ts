@@ -6,7 +6,8 @@
 //   GET     a file (Range: one byte range → 206), or a directory "…/" as nginx's autoindex JSON
 //   HEAD    as GET without the body
 //   DELETE  a file: 204, missing: 404
-//   /health 200 "ok" to anyone, whatever the method: a healthcheck's, serving no file; to the master (signed) also Mkv-Disk-Free / Mkv-Disk-Size
+//   /health 200 "ok" to anyone, whatever the method: a healthcheck's, serving no file
+//   /.disk  GET: the disk's free and total bytes, "FREE SIZE\n" (signing.ts DISK_PATH), signed as a read
 //   with a secret, as nginx/volume with one: 403 unless the request is signed for what it does
 //   (signing.ts: the master's signature in headers, or a redirect's read link in the query)
 import { randomBytes } from 'node:crypto';
@@ -15,7 +16,7 @@ import { mkdir, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { dirname, join, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { checkRequest, HEALTH_PATH, nginxUri, splitTarget } from './signing.js';
+import { checkRequest, DISK_PATH, HEALTH_PATH, nginxUri, splitTarget } from './signing.js';
 
 const TEMP_DIR = '.tmp';
 
@@ -170,14 +171,14 @@ async function handleDelete(root: string, uri: string, request: IncomingMessage,
   response.end();
 }
 
-/** The free and total bytes of the disk that holds `root`, as headers (none if it cannot be read). */
-function diskHeaders(root: string): Record<string, string> {
-  try {
-    const disk = statfsSync(root);
-    return { 'mkv-disk-free': String(disk.bavail * disk.bsize), 'mkv-disk-size': String(disk.blocks * disk.bsize) };
-  } catch {
-    return {};
-  }
+/** GET /.disk: the free and total bytes of the disk that holds `root`, as nginx serves nginx/disk-report's file. */
+async function handleDisk(root: string, _uri: string, request: IncomingMessage, response: ServerResponse): Promise<void> {
+  if (request.method !== 'GET' && request.method !== 'HEAD') throw new HttpError(405, 'method not allowed');
+  request.resume();
+  const disk = statfsSync(root);
+  const text = `${disk.bavail * disk.bsize} ${disk.blocks * disk.bsize}\n`;
+  response.writeHead(200, { 'content-type': 'text/plain', 'content-length': text.length, 'last-modified': new Date().toUTCString() });
+  response.end(request.method === 'HEAD' ? undefined : text);
 }
 
 export function createVolumeServer(options: VolumeServerOptions): Server {
@@ -195,16 +196,15 @@ export function createVolumeServer(options: VolumeServerOptions): Server {
     const method = request.method ?? '';
     if (uri === HEALTH_PATH) {
       // As nginx's `location = /health { return 200 ... }`: any method, no signature, no file.
-      // To the master (a request it signed, or any without a secret): its disk's free space too.
       request.resume();
-      const master = !secret || checkRequest(secret, { method, uri, query, headers: request.headers }) === 'ok';
-      response.writeHead(200, { 'content-type': 'text/plain', 'content-length': 3, ...(master ? diskHeaders(root) : {}) });
+      response.writeHead(200, { 'content-type': 'text/plain', 'content-length': 3 });
       response.end(request.method === 'HEAD' ? undefined : 'ok\n');
       return;
     }
     if (secret && checkRequest(secret, { method, uri, query, headers: request.headers }) !== 'ok') return refuse(403, 'forbidden\n');
     const handler =
-      method === 'GET' || method === 'HEAD' ? handleGet : method === 'PUT' ? handlePut : method === 'DELETE' ? handleDelete : undefined;
+      uri.endsWith(DISK_PATH) ? handleDisk
+      : method === 'GET' || method === 'HEAD' ? handleGet : method === 'PUT' ? handlePut : method === 'DELETE' ? handleDelete : undefined;
     const work = handler ? handler(root, uri, request, response) : Promise.reject(new HttpError(405, 'method not allowed'));
     work.catch((error: unknown) => {
       const status = error instanceof HttpError ? error.status : 500;

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -388,24 +388,40 @@ function composeHealthchecks(environment: NodeJS.ProcessEnv): Map<string, string
 }
 
 describe("docker-compose.yml's volumes with a secret", { skip: composeSkipReason() }, () => {
-  test('pass their healthcheck, so the master (depends_on: service_healthy) starts', async () => {
+  test('pass their healthcheck, so the master (depends_on: service_healthy) starts; the check also writes the disk figures /.disk serves', async () => {
     const set = await startVolumes('nginx', 1, tempDir('mkv-compose-health-'), SECRET);
+    const scratch = tempDir('mkv-compose-disk-');
     try {
       const checks = composeHealthchecks({ MKV_VOLUME_SECRET: SECRET });
       for (const service of ['volume1', 'volume2', 'volume3']) {
         const command = checks.get(service);
-        assert.equal(command?.[0], 'CMD', `${service} has a healthcheck run as a command`);
-        // In the container the volume listens on 127.0.0.1:80; here, on the test's port.
-        const args = command.slice(1).map((arg) => arg.replace(/^http:\/\/127\.0\.0\.1(:80)?\//, `http://${set.volumes[0]}/`));
-        assert.ok(
-          args.some((arg) => arg.startsWith(`http://${set.volumes[0]}/`)),
-          `${service}'s healthcheck asks the volume itself: ${command.join(' ')}`,
-        );
-        const check = spawnSync(args[0]!, args.slice(1), { encoding: 'utf8', timeout: 10_000 });
-        assert.equal(check.status, 0, `${service}: ${command.slice(1).join(' ')}: ${check.stderr}`);
+        assert.equal(command?.[0], 'CMD-SHELL', `${service} has a healthcheck run by a shell`);
+        const line = command[1]!;
+        assert.ok(line.includes('http://127.0.0.1/health'), `${service}'s healthcheck asks the volume itself: ${line}`);
+        // In the container the volume listens on 127.0.0.1:80, the script is mounted at /mkv and
+        // the disk at /data; here, the test's port, the repository's script and the volume's directory.
+        const disk = join(scratch, `${service}.disk`);
+        const here = line
+          .replace('http://127.0.0.1/', `http://${set.volumes[0]}/`)
+          .replace('/mkv/disk-report', join(repoRoot, 'nginx/disk-report'))
+          .replace(' /data ', ` ${set.dirs[0]} `)
+          .replace('/tmp/disk', disk);
+        const check = spawnSync('sh', ['-c', here], { encoding: 'utf8', timeout: 10_000 });
+        assert.equal(check.status, 0, `${service}: ${line}: ${check.stderr}`);
+        assert.match(readFileSync(disk, 'utf8'), /^\s*\d+\s+\d+\s*$/, 'free and total bytes, as /.disk serves them');
       }
+      // The volume itself serves its figures to the master (signed), not to anyone.
+      const client = new VolumeClient({ secret: SECRET });
+      try {
+        const figures = await client.disk(set.volumes[0]!);
+        assert.ok(figures && figures.free > 0 && figures.free <= figures.size, JSON.stringify(figures));
+      } finally {
+        await client.close();
+      }
+      assert.equal((await http('GET', `http://${set.volumes[0]}/.disk`)).status, 403);
     } finally {
       await set.close();
+      removeDir(scratch);
     }
   });
 });

@@ -158,6 +158,25 @@ function volumeContract(kind: 'embedded' | 'nginx', skip: string | false): void 
       assert.equal((await http('GET', `${base}/health`)).text, 'ok\n');
     });
 
+    test("GET /.disk says the disk's free and total bytes, a subvolume's too; no PUT there writes anything", async () => {
+      const client = new VolumeClient();
+      try {
+        // nginx serves what nginx/disk-report wrote when the volume started.
+        let figures: Awaited<ReturnType<VolumeClient['disk']>>;
+        await until('the disk figures', async () => (figures = await client.disk(set.volumes[0]!)) !== undefined);
+        assert.ok(figures!.size > 0 && figures!.free <= figures!.size, JSON.stringify(figures));
+        assert.ok(figures!.ageMs < 60_000, `fresh figures: ${figures!.ageMs} ms old`);
+        const subvolume = await client.disk(`${set.volumes[0]}/sv03`);
+        assert.equal(subvolume?.size, figures!.size);
+      } finally {
+        await client.close();
+      }
+      assert.match((await http('GET', `${base}/.disk`)).text, /^\s*\d+\s+\d+\s*$/);
+      assert.notEqual(await raw(base, 'PUT', '/.disk', {}, '1 1'), 201);
+      assert.match((await http('GET', `${base}/.disk`)).text, /^\s*\d+\s+\d+\s*$/, 'a PUT changed nothing');
+      assert.equal(existsSync(join(set.dirs[0]!, '.disk')), false);
+    });
+
     test('a large body streams through and comes back whole', async () => {
       const big = Buffer.alloc(8 * 1024 * 1024 + 3, 7);
       assert.equal((await http('PUT', base + '/big/x/y', big)).status, 201);
@@ -229,6 +248,7 @@ function securedContract(kind: 'embedded' | 'nginx', skip: string | false): void
         ['DELETE', base + path],
         ['GET', `${base}/sv01/60/`],
         ['GET', `${base}/`],
+        ['GET', `${base}/.disk`],
       ] as const) {
         assert.equal((await http(method, url, method === 'PUT' ? 'evil' : undefined)).status, 403, `${method} ${url}`);
       }
@@ -246,6 +266,13 @@ function securedContract(kind: 'embedded' | 'nginx', skip: string | false): void
       );
       assert.equal((await http('PUT', base + path, 'evil', { 'x-mkv-signature': signed(path, 'put')['x-mkv-signature']! })).status, 403);
       assert.equal((await http('GET', readLink(path))).text, 'the value', 'and the value is as it was');
+      const master = new VolumeClient({ secret });
+      try {
+        const figures = await master.disk(set.volumes[0]!);
+        assert.ok(figures && figures.free <= figures.size, 'the master, signing, reads the disk figures');
+      } finally {
+        await master.close();
+      }
     });
 
     test('a signature does what it was made for and nothing else: method and blob or directory are in it', async () => {
