@@ -38,7 +38,7 @@ export function describeEvent(event: LogEvent): string {
   if ('md5' in change && change.md5 !== null) details.push(`md5=${change.md5}`);
   if ('reason' in change) details.push(`reason=${JSON.stringify(change.reason)}`);
   if ('source' in change) details.push(`volume=${change.volume} source=${change.source}`);
-  const who = event.cause.client ? `${event.cause.origin} ${event.cause.client}` : event.cause.origin;
+  const who = [event.cause.origin, event.cause.client, event.cause.who].filter(Boolean).join(' ');
   return `${event.seq}\t${new Date(event.time).toISOString()}\t${change.type}\t${details.join(' ')}\tby ${who}`;
 }
 

@@ -5,6 +5,7 @@ import { MkvError } from '../errors.js';
 import { logProcessFailures } from '../logger.js';
 import { redactNatsUrl } from '../log/nats-connection.js';
 import { findCommand, formatHelp, parseFlags, requireFlags, UsageError, withOriginalFlags, type FlagSpecs, type Options } from './args.js';
+import { auditCommand, auditFlags } from './audit.js';
 import { gcCommand, gcFlags } from './gc.js';
 import { historyCommand, historyFlags } from './history.js';
 import { logCommand, logFlags } from './log.js';
@@ -94,6 +95,14 @@ const commands: Record<string, Command> = {
     description: 'Prints every event of a key, oldest first: seq, time, type, volumes, size, md5, and who caused it.',
     flags: historyFlags,
     run: (flags, positional) => historyCommand(flags, positional),
+  }),
+  audit: command({
+    usage:
+      'mkv audit (--db DIR | --log nats://...) [--since TIME] [--until TIME] [--who ACCESS_KEY] [--prefix P] [--change TYPE,...]',
+    description:
+      'Prints the events of the log that match, as JSON lines, straight from the log: who (the access key, with --credentials) changed what, when, from where.',
+    flags: auditFlags,
+    run: (flags) => auditCommand(flags),
   }),
   log: command({
     usage:

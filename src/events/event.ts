@@ -140,6 +140,11 @@ export interface Cause {
   origin: string;
   /** The client address, for API calls. */
   client: string | null;
+  /**
+   * Who made the API call: the access key it was signed with, or "anonymous". Absent on a server
+   * without --credentials, for the master's own work, and in events written before it existed.
+   */
+  who?: string | null;
 }
 
 /** What a caller asks the writer to append: the log gives it a seq and a time. */
@@ -186,7 +191,8 @@ type AvroEvent = Omit<LogEvent, 'change'> & { change: Record<string, Record<stri
 
 function toAvro(event: LogEvent): AvroEvent {
   const { type, ...fields } = event.change;
-  return { ...event, change: { [NAMESPACE + type]: fields } };
+  const { origin, client, who } = event.cause;
+  return { ...event, cause: { origin, client, who: who ?? null }, change: { [NAMESPACE + type]: fields } };
 }
 
 /** Changes that hold records of their own, which avsc decodes as instances of its classes. */
@@ -224,13 +230,19 @@ export const changeBranches: ReadonlyArray<{
   };
 });
 
+function causeFromAvro(cause: AvroEvent['cause']): Cause {
+  return cause.who == null
+    ? { origin: cause.origin, client: cause.client }
+    : { origin: cause.origin, client: cause.client, who: cause.who };
+}
+
 function fromAvro(record: AvroEvent): LogEvent {
   const change = changeFromAvro(record.change);
   return {
     seq: record.seq,
     time: record.time,
     key: record.key,
-    cause: { origin: record.cause.origin, client: record.cause.client },
+    cause: causeFromAvro(record.cause),
     change,
   };
 }
@@ -367,5 +379,6 @@ export function eventToJson(event: LogEvent): Record<string, unknown> {
     ...fields,
     origin: event.cause.origin,
     client: event.cause.client,
+    ...(event.cause.who == null ? {} : { who: event.cause.who }),
   };
 }

@@ -5,7 +5,7 @@
 // rare, by avsc's decoder of their branch of the union, so every change is read the one way the
 // schema says. test/unit/avro-encoding.test.ts holds this reader to avsc's on every change.
 //
-//   event = seq long, time long, key string, cause { origin string, client [null, string] },
+//   event = seq long, time long, key string, cause { origin string, client [null, string], who [null, string] },
 //           change: union index long, then that record's fields
 //
 // Longs are zig-zag varints; strings a long length then UTF-8; arrays and maps blocks of a long
@@ -186,10 +186,35 @@ export function readProjected(buffer: Buffer, offset: number): { event: Projecte
   const key = cursor.string();
   cursor.skipString(); // cause.origin
   if (cursor.long() !== 0) cursor.skipString(); // cause.client
+  if (cursor.long() !== 0) cursor.skipString(); // cause.who
+  const change = readChange(cursor);
+  return { event: { seq, time, key, change }, end: cursor.at };
+}
+
+function readChange(cursor: Cursor): Change {
   const branch = cursor.long();
   const read = byIndex[branch];
   if (read === undefined) throw new Error(`not an event: change ${branch} is not in the schema`);
   const change = read(cursor);
-  if (cursor.at > buffer.length) throw new Error('truncated event');
-  return { event: { seq, time, key, change }, end: cursor.at };
+  if (cursor.at > cursor.buffer.length) throw new Error('truncated event');
+  return change;
+}
+
+/**
+ * What a filter of events looks at (mkv audit), read by hand as the projector reads, and where
+ * the event ends: so only the events it keeps are decoded whole.
+ */
+export function skimEvent(
+  buffer: Buffer,
+  offset: number,
+): { time: number; key: string; who: string | null; type: ChangeType; end: number } {
+  const cursor = new Cursor(buffer, offset);
+  cursor.long(); // seq
+  const time = cursor.long();
+  const key = cursor.string();
+  cursor.skipString(); // cause.origin
+  if (cursor.long() !== 0) cursor.skipString(); // cause.client
+  const who = cursor.optionalString();
+  const { type } = readChange(cursor);
+  return { time, key, who, type, end: cursor.at };
 }

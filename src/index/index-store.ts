@@ -5,6 +5,7 @@
 //   buckets  bucket name (UTF-8)                        → BucketRecord (buckets.ts): the buckets S3 clients created
 //   meta     "checkpoint"                               → seq of the last event applied
 //            "format"                                   → INDEX_FORMAT
+//            "events"                                   → the event schema's fingerprint (history rows are in its encoding)
 //
 // apply() writes a batch's records, history rows and the checkpoint in one transaction, so
 // each event is applied exactly once: after a crash, replay starts at checkpoint + 1.
@@ -21,7 +22,7 @@ import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { fsyncPath, writeFileDurably } from '../durable-files.js';
 import { MkvError } from '../errors.js';
-import { decodeEvent, encodeEvent, type LogEvent } from '../events/event.js';
+import { decodeEvent, encodeEvent, eventType, type LogEvent } from '../events/event.js';
 import type { KeyRecord, KeyState } from './evolve.js';
 import { BUCKET_PUT, BUCKET_REMOVE, forEachWrite, HISTORY_PUT, KEY_PUT, PlanBuilder, writeHistoryKey, type IndexPlan } from './plan.js';
 import { decodeBucketRecord, type BucketRecord } from './buckets.js';
@@ -29,6 +30,12 @@ import { decodeRecord, recordState } from './record.js';
 
 /** The layout of the index's records; 1 (no "format" in meta) stored them as msgpack. */
 export const INDEX_FORMAT = 4;
+
+/**
+ * The event schema an index's history rows are written in: 48 bits of the fingerprint of its
+ * canonical form (docs aside), a number as every meta value is.
+ */
+const EVENT_SCHEMA_FINGERPRINT = eventType.fingerprint('sha256').readUIntBE(0, 6);
 
 /** LMDB's key limit is 1978 bytes; a history row adds 10 bytes to the key. */
 export const MAX_KEY_BYTES = 1968;
@@ -164,18 +171,29 @@ export class IndexStore {
     return new IndexStore(openEnv(dir, false, bootId() !== undefined), dir, false);
   }
 
-  /** An index of another format is refused; the server sets it aside and rebuilds it from the log. */
+  /**
+   * An index of another format is refused; the server sets it aside and rebuilds it from the log.
+   * So is one whose history rows another event schema encoded (a build before a field was added):
+   * the log is read through avsc's resolver, but rows are read as this build writes them.
+   */
   private checkFormat(readOnly: boolean): void {
     const format = this.meta.get('format') ?? (this.meta.get('checkpoint') === undefined && this.count() === 0 ? undefined : 1);
-    if (format === INDEX_FORMAT) return;
     if (format === undefined) {
-      if (!readOnly) this.meta.putSync('format', INDEX_FORMAT);
+      if (!readOnly)
+        this.meta.transactionSync(() => {
+          this.meta.putSync('format', INDEX_FORMAT);
+          this.meta.putSync('events', EVENT_SCHEMA_FINGERPRINT);
+        });
       return;
     }
-    throw new MkvError(
-      'MKV_INDEX_FORMAT',
-      `the index in ${this.dir} has format ${format}, this version reads format ${INDEX_FORMAT}. Starting mkv server rebuilds it from the log (or: mkv rebuild --db DIR --from-log)`,
-    );
+    const rebuild = 'Starting mkv server rebuilds it from the log (or: mkv rebuild --db DIR --from-log)';
+    if (format !== INDEX_FORMAT)
+      throw new MkvError(
+        'MKV_INDEX_FORMAT',
+        `the index in ${this.dir} has format ${format}, this version reads format ${INDEX_FORMAT}. ${rebuild}`,
+      );
+    if (this.meta.get('events') !== EVENT_SCHEMA_FINGERPRINT)
+      throw new MkvError('MKV_INDEX_FORMAT', `the index in ${this.dir} holds events of an earlier schema. ${rebuild}`);
   }
 
   /**

@@ -1,5 +1,6 @@
 // What the master's HTTP side needs: the operations' deps (keys/deps.ts), S3's multipart uploads
 // and the metrics it counts requests in.
+import { EVERYONE, type Identity } from '../auth/authenticate.js';
 import type { Cause } from '../events/event.js';
 import type { Credentials } from '../auth/credentials.js';
 import type { KeyDeps } from '../keys/deps.js';
@@ -27,7 +28,10 @@ export function recordRequest(
   deps.logger.debug('request', { method, path, status, ms: seconds * 1000, client });
 }
 
-/** Who caused the events an API request appends: the client's address. */
-export function apiCause(client: string | null | undefined): Cause {
-  return { origin: 'api', client: client ?? null };
+/**
+ * Who caused the events an API request appends: the client's address and, on a server with
+ * --credentials, the access key the request was signed with (or "anonymous").
+ */
+export function apiCause(client: string | null | undefined, identity: Identity): Cause {
+  return identity === EVERYONE ? { origin: 'api', client: client ?? null } : { origin: 'api', client: client ?? null, who: identity.name };
 }

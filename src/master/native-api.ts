@@ -104,7 +104,7 @@ async function answerPut(deps: MasterDeps, request: ApiRequest): Promise<Answer>
   const key = singleKey(request.rawPath);
   const identity = identityOf(request.message);
   authorize(identity, 'write', key);
-  const stored = await storeValue(deps, key, requestBody(request.message), apiCause(request.client), {
+  const stored = await storeValue(deps, key, requestBody(request.message), apiCause(request.client, identityOf(request.message)), {
     mayReplace: allows(identity.grant, 'delete', key),
   });
   return written(201, stored.seq, { ETag: `"${stored.md5 ?? ''}"` });
@@ -114,7 +114,7 @@ async function answerPut(deps: MasterDeps, request: ApiRequest): Promise<Answer>
 async function answerDelete(deps: MasterDeps, request: ApiRequest): Promise<Answer> {
   const key = singleKey(request.rawPath);
   authorize(identityOf(request.message), 'delete', key);
-  const seq = await deleteKey(deps, key, apiCause(request.client));
+  const seq = await deleteKey(deps, key, apiCause(request.client, identityOf(request.message)));
   return { ...written(204, seq), body: undefined };
 }
 
@@ -122,7 +122,7 @@ async function answerDelete(deps: MasterDeps, request: ApiRequest): Promise<Answ
 async function answerLink(deps: MasterDeps, request: ApiRequest, linked: boolean): Promise<Answer> {
   const key = singleKey(request.rawPath);
   authorize(identityOf(request.message), linked ? 'write' : 'delete', key);
-  const seq = await setLinked(deps, key, linked, apiCause(request.client));
+  const seq = await setLinked(deps, key, linked, apiCause(request.client, identityOf(request.message)));
   return { ...written(204, seq), body: undefined };
 }
 
@@ -130,7 +130,7 @@ async function answerLink(deps: MasterDeps, request: ApiRequest, linked: boolean
 async function answerRebalance(deps: MasterDeps, request: ApiRequest): Promise<Answer> {
   const key = singleKey(request.rawPath);
   authorize(identityOf(request.message), 'admin', key);
-  const seq = await rebalanceKey(deps, key, apiCause(request.client));
+  const seq = await rebalanceKey(deps, key, apiCause(request.client, identityOf(request.message)));
   // A key already in place appended nothing: what this master has applied covers it.
   return { ...written(204, seq ?? deps.index.checkpoint), body: undefined };
 }

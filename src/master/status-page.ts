@@ -32,7 +32,7 @@ function diskText(volume: ClusterStatus['volumes'][number]): string {
 /** The few facts an event line shows: its key, and what came with it that says most. */
 function eventSummary(event: Record<string, unknown>): { key: string; cause: string } {
   const text = (value: unknown) => (typeof value === 'string' ? value : '');
-  return { key: text(event.key), cause: [text(event.origin), text(event.client)].filter((part) => part !== '').join(' ') };
+  return { key: text(event.key), cause: [text(event.origin), text(event.client), text(event.who)].filter((part) => part !== '').join(' ') };
 }
 
 function escapeHtml(text: string): string {

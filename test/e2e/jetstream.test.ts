@@ -377,6 +377,12 @@ describe('moving a log between backends', { skip: natsSkipReason() }, () => {
     );
     assert.equal(other.stderr.trim().split('\n').length, 1, 'one line');
     assert.equal((await runMkv(['log', 'dump', '--log', stream])).stdout, before.stdout, 'the stream is as it was');
+    // mkv audit reads a stream as it reads DB/log.
+    const fromStream = await runMkv(['audit', '--log', stream, '--prefix', '/cluster-0/', '--change', 'WriteCommitted']);
+    assert.equal(fromStream.status, 0, fromStream.stderr);
+    const fromDb = await runMkv(['audit', '--db', dbs[0]!, '--prefix', '/cluster-0/', '--change', 'WriteCommitted']);
+    assert.equal(fromStream.stdout, fromDb.stdout);
+    assert.equal(fromStream.stdout.trim().split('\n').length, 3);
   });
 });
 

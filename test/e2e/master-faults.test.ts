@@ -6,6 +6,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
+import avro from 'avsc';
 import { open as openLmdb } from 'lmdb';
 import { UNSYNCED_MARKER } from '../../src/index/index-store.js';
 import { decodeRecord } from '../../src/index/record.js';
@@ -13,7 +14,17 @@ import { listSegments } from '../../src/log/segments.js';
 import { indexDir, logDir } from '../../src/db/paths.js';
 import { getFollowing, http } from '../helpers/http.js';
 import { assertIndexEqualsReplay } from '../helpers/replay.js';
-import { removeDir, runMkv, spawnMaster, startVolumes, stopMaster, tempDir, type MkvProcess, type VolumeSet } from '../helpers/cluster.js';
+import {
+  removeDir,
+  repoRoot,
+  runMkv,
+  spawnMaster,
+  startVolumes,
+  stopMaster,
+  tempDir,
+  type MkvProcess,
+  type VolumeSet,
+} from '../helpers/cluster.js';
 
 function mount(args: string[]): boolean {
   return spawnSync('mount', args, { stdio: 'ignore' }).status === 0;
@@ -217,6 +228,41 @@ describe('master faults', () => {
     assert.match(output(), /has format 1, this version reads format 4/);
     assert.match(output(), /set aside, rebuilding it from the log/);
     await assertAllServed(url);
+    await stop();
+    await assertIndexEqualsReplay(db);
+  });
+
+  test("an index whose history rows an earlier event schema wrote: set aside and rebuilt, every key's history read whole", async () => {
+    // Rewrite the history rows as the build before Cause.who wrote them, and its meta (no "events").
+    const past = avro.Type.forSchema(
+      JSON.parse(readFileSync(join(repoRoot, 'schemas/past/event.2026-12-05.5061fdc.avsc'), 'utf8')) as avro.Schema,
+    );
+    const current = avro.Type.forSchema(JSON.parse(readFileSync(join(repoRoot, 'schemas/event.avsc'), 'utf8')) as avro.Schema);
+    const env = openLmdb({ path: indexDir(db), maxDbs: 4 });
+    const history = env.openDB<Buffer, Buffer>({ name: 'history', keyEncoding: 'binary', encoding: 'binary' });
+    const meta = env.openDB({ name: 'meta' });
+    const rows = [...history.getRange({})].map(({ key, value }) => [key, current.fromBuffer(value) as Record<string, unknown>] as const);
+    assert.ok(rows.length > 0);
+    await env.transaction(() => {
+      for (const [key, event] of rows) void history.put(key, past.toBuffer(event));
+      void meta.remove('events');
+    });
+    await env.close();
+    const tool = await runMkv(['history', '--db', db, '/kill/0']);
+    assert.notEqual(tool.status, 0, 'a tool refuses rows it would misread');
+    assert.match(tool.stderr, /holds events of an earlier schema/);
+    const { url, output } = await start();
+    assert.match(output(), /holds events of an earlier schema/);
+    assert.match(output(), /set aside, rebuilding it from the log/);
+    await assertAllServed(url);
+    const shown = JSON.parse((await http('GET', `${url}/kill/0?history`)).text) as Array<{ type: string; origin: string }>;
+    assert.deepEqual(
+      shown.map((event) => [event.type, event.origin]),
+      [
+        ['WriteStarted', 'api'],
+        ['WriteCommitted', 'api'],
+      ],
+    );
     await stop();
     await assertIndexEqualsReplay(db);
   });

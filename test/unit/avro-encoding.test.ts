@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { changeBranches, decodeEvent, encodeEvent, type LogEvent } from '../../src/events/event.js';
-import { readProjected } from '../../src/events/projected.js';
+import { readProjected, skimEvent } from '../../src/events/projected.js';
 import { crc32, decodeLong, encodeBlock, encodeHeader, encodeLong, parseHeader, readBlock } from '../../src/log/avro-container.js';
 
 const committed: LogEvent = {
@@ -30,6 +30,7 @@ describe('event encoding', () => {
         '0e2f776568617665' + // key "/wehave"
         '06617069' + // cause.origin "api"
         '02123132372e302e302e31' + // cause.client: branch string, "127.0.0.1"
+        '00' + // cause.who: null (a server without --credentials)
         '02' + // change: branch 1, WriteCommitted
         '02266c6f63616c686f73743a333030312f7376303700' + // volumes: ["localhost:3001/sv07"]
         '0e' + // size 7
@@ -38,7 +39,16 @@ describe('event encoding', () => {
   });
 
   test('KeyUnlinked has fixed bytes', () => {
-    assert.equal(encodeEvent(unlinked).toString('hex'), '0482a0abfef9620e2f776568617665066170690006');
+    assert.equal(encodeEvent(unlinked).toString('hex'), '0482a0abfef9620e2f77656861766506617069000006');
+  });
+
+  test('who made the call: the access key as a string after the client, null absent when decoded', () => {
+    const signed: LogEvent = { ...unlinked, cause: { origin: 'api', client: null, who: 'ops' } };
+    const bytes = encodeEvent(signed);
+    assert.equal(bytes.toString('hex'), '0482a0abfef9620e2f7765686176650661706900' + '0206' + Buffer.from('ops').toString('hex') + '06');
+    assert.deepEqual(decodeEvent(bytes).event.cause, { origin: 'api', client: null, who: 'ops' });
+    assert.deepEqual(readProjected(bytes, 0).event.change, { type: 'KeyUnlinked' }, "the projector's reader skips it");
+    assert.deepEqual(decodeEvent(encodeEvent(unlinked)).event.cause, { origin: 'api', client: null }, 'no who: none in the event');
   });
 
   test('every change type round-trips', () => {
@@ -131,7 +141,7 @@ describe('event encoding', () => {
         seq: i + 1,
         time: 1_700_000_000_000 + i,
         key: `/k${i}/é`,
-        cause: { origin: 'rebuild', client: null },
+        cause: i % 2 === 0 ? { origin: 'rebuild', client: null } : { origin: 'api', client: '::1', who: `key${i}` },
         change,
       };
       const bytes = encodeEvent(event);
@@ -147,6 +157,12 @@ describe('event encoding', () => {
         change.type,
       );
       assert.equal(projected.end, 3 + bytes.length);
+      // mkv audit's skim: what it filters on, and where the event ends.
+      assert.deepEqual(
+        skimEvent(block, 3),
+        { time: event.time, key: event.key, who: event.cause.who ?? null, type: change.type, end: 3 + bytes.length },
+        change.type,
+      );
     }
     assert.deepEqual(
       new Set(changes.map((change) => change.type)),
@@ -203,10 +219,10 @@ describe('container file', () => {
     assert.equal(
       block.toString('hex'),
       '02' + // one event
-        '36' + // 27 bytes of data
-        '1550' +
-        '0482a0abfef9620e2f776568617665066170690006' + // snappy: length 21, one literal
-        'c8e5d6d6' + // CRC-32 of the 21 raw bytes
+        '38' + // 28 bytes of data
+        '1654' +
+        '0482a0abfef9620e2f77656861766506617069000006' + // snappy: length 22, one literal
+        '02437f09' + // CRC-32 of the 22 raw bytes
         sync.toString('hex'),
     );
     const scan = readBlock(block, 0, sync);

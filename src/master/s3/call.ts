@@ -41,6 +41,7 @@ export function splitBucket(key: string): { bucket: string; objectKey: string } 
 export function s3CallOf(ctx: Context): S3Call {
   const key = keyOf(ctx.method, ctx.path);
   const { bucket, objectKey } = key === '/' ? { bucket: '', objectKey: '' } : splitBucket(key);
+  const identity = identityOf(ctx.req);
   return {
     method: ctx.method,
     path: ctx.path,
@@ -52,8 +53,8 @@ export function s3CallOf(ctx: Context): S3Call {
     querystring: ctx.querystring,
     headers: ctx.req.headers,
     message: ctx.req,
-    identity: identityOf(ctx.req),
-    cause: apiCause(ctx.state.client as string | null),
+    identity,
+    cause: apiCause(ctx.state.client as string | null, identity),
   };
 }
 
