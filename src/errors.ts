@@ -33,6 +33,8 @@ export const ErrorCodes = {
   MKV_PROTECTED: 403,
   MKV_READ_ONLY: 403,
   MKV_NOT_FOUND: 404,
+  /** A version of a key whose bytes were removed (GET ?version=, ?at=): the log knows it, the volumes no longer hold it. */
+  MKV_GONE: 410,
   MKV_KEY_LOCKED: 409,
   MKV_DELETING: 409,
   MKV_BUCKET_NOT_EMPTY: 409,

@@ -8,6 +8,7 @@
 //   openValue    those of a range that must be exactly that range: CopyObject, UploadPartCopy
 import type { Readable } from 'node:stream';
 import { MkvError } from '../errors.js';
+import type { BlobVersion } from '../events/event.js';
 import type { KeyRecord } from '../index/evolve.js';
 import { blobPath } from '../placement.js';
 import { discardBody } from '../volumes/client.js';
@@ -23,14 +24,14 @@ export function shuffled<T>(items: readonly T[]): T[] {
   return copy;
 }
 
-/** The first replica of a live value whose HEAD finds its blob, and the size it says; undefined when none does. */
+/** The first replica of a blob (a live value's record, or an earlier version's) whose HEAD finds it, and the size it says; undefined when none does. */
 export async function findReplica(
   deps: KeyDeps,
   key: string,
-  record: KeyRecord,
+  blob: BlobVersion,
 ): Promise<{ volume: string; size: number | undefined } | undefined> {
-  const path = blobPath(key, record.version);
-  for (const volume of shuffled(record.volumes)) {
+  const path = blobPath(key, blob.version);
+  for (const volume of shuffled(blob.volumes)) {
     const head = await deps.volumes.head(volume, path);
     if (head.status === 'found') return { volume, size: head.size };
     if (head.status === 'unknown') deps.logger.warn('replica did not answer a HEAD', { key, volume, reason: head.reason });

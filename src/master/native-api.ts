@@ -16,6 +16,7 @@ import { locateKey } from '../keys/locate.js';
 import { rebalanceKey } from '../keys/rebalance-key.js';
 import { deleteKey, setLinked } from '../keys/remove.js';
 import { storeValue } from '../keys/store-value.js';
+import { locateVersion, versionAt, versionsOf } from '../keys/versions.js';
 import { requestBody } from './request-body.js';
 import { authorize, identityOf } from '../auth/authenticate.js';
 import { allows } from '../auth/credentials.js';
@@ -150,6 +151,11 @@ async function answerQuery(deps: MasterDeps, request: ApiRequest): Promise<Answe
     authorize(identity, 'admin', key);
     return answerHistory(deps, key);
   }
+  if (query.has('version') || query.has('at')) {
+    const key = singleKey(request.rawPath);
+    authorize(identity, 'read', key);
+    return answerVersion(deps, key, query);
+  }
   throw unknownOperation(request);
 }
 
@@ -169,8 +175,55 @@ function answerList(deps: MasterDeps, prefix: string, states: readonly KeyState[
 }
 
 /** GET /key?history: every event of the key, oldest first. */
+/** ?history: every event of the key; each that made a value says whether its bytes are held still (`held`). */
 function answerHistory(deps: MasterDeps, key: string): Answer {
   const events = deps.index.historyOf(key);
   if (events.length === 0) throw new MkvError('MKV_NOT_FOUND', 'no such key');
-  return { status: 200, type: 'application/json; charset=utf-8', body: JSON.stringify(events.map(eventToJson)) };
+  const held = new Map(versionsOf(events).versions.map((version) => [version.seq, version.held]));
+  const shown = events.map((event) => {
+    const json = eventToJson(event);
+    const version = held.get(event.seq);
+    return version === undefined ? json : { ...json, held: version };
+  });
+  return { status: 200, type: 'application/json; charset=utf-8', body: JSON.stringify(shown) };
+}
+
+/** A time as ?at gives it: RFC 3339, or milliseconds since the epoch. */
+function timeOfQuery(text: string): number {
+  const time = /^\d{1,15}$/.test(text) ? Number(text) : /^\d{4}-\d\d-\d\dT/.test(text) ? Date.parse(text) : NaN;
+  if (Number.isNaN(time))
+    throw new MkvError(
+      'MKV_BAD_QUERY',
+      `at must be a time, RFC 3339 (2026-12-06T09:00:00Z) or milliseconds, not ${JSON.stringify(text.slice(0, 64))}`,
+    );
+  return time;
+}
+
+/**
+ * GET/HEAD /key?version=SEQ and /key?at=TIME: 302 to the bytes of that version of the key (the
+ * value that SEQ made it, or the one it served at TIME), as GET redirects to the live value;
+ * 404 when there was none; 410 when its bytes were removed since.
+ */
+async function answerVersion(deps: MasterDeps, key: Key, query: URLSearchParams): Promise<Answer> {
+  const seqText = query.get('version');
+  const atText = query.get('at');
+  if (seqText !== null && atText !== null) throw new MkvError('MKV_BAD_QUERY', 'give version or at, not both');
+  const found = versionsOf(deps.index.historyOf(key));
+  let version;
+  let what;
+  if (seqText !== null) {
+    if (!/^[1-9][0-9]{0,15}$/.test(seqText))
+      throw new MkvError('MKV_BAD_QUERY', `version must be a seq (a positive integer), not ${JSON.stringify(seqText.slice(0, 64))}`);
+    version = found.versions.find((candidate) => candidate.seq === Number(seqText));
+    what = `version ${seqText}`;
+    if (!version) throw new MkvError('MKV_NOT_FOUND', `${what}: no event of this key made a value at that seq`);
+  } else {
+    const time = timeOfQuery(atText!);
+    version = versionAt(found, time);
+    what = `at ${new Date(time).toISOString()}`;
+  }
+  const location = await locateVersion(deps, key, version, what);
+  const headers: Record<string, string> = { Location: location, 'Key-Version': String(version!.seq) };
+  if (version!.md5) headers['Content-Md5'] = version!.md5;
+  return { status: 302, headers, body: '' };
 }

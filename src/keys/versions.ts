@@ -1,0 +1,157 @@
+// The versions of a key, from its history: every value it held, named by the seq of the event
+// that made it the key's value (a commit, a rescan's discovery, a compaction's snapshot), where
+// its bytes are and whether they are still there. GET /key?version=SEQ and ?at=TIME read them;
+// ?history marks each commit with whether its bytes are held.
+//
+//   a value's blob      is removed by
+//   version 0 (the key's own path, as the original writes it)
+//                       a native PUT over the unlinked key (WriteStarted writes the same path;
+//                       WriteUndone gives it back: nothing was written), KeyDeleted
+//   version N (path~N)  StaleRemoved of N (an overwrite's replaced value, after --stale-grace),
+//                       KeyDeleted
+//
+// A value moved by rebalance or repair is followed (KeyRelocated moves the value's blob).
+import { MkvError } from '../errors.js';
+import type { BlobVersion, LogEvent } from '../events/event.js';
+import { findReplica } from './read-value.js';
+import type { KeyDeps } from './deps.js';
+import { blobPath } from '../placement.js';
+
+export interface KeyVersion {
+  /** Its id: the seq of the event that made it the key's value. */
+  seq: number;
+  /** When it became the key's value. */
+  time: number;
+  /** Its blob: which version of the key's path, on which volumes (as moved since). */
+  blob: BlobVersion;
+  size: number | null;
+  md5: string | null;
+  /** Whether its bytes are still on the volumes. */
+  held: boolean;
+  /** When its bytes were removed (null while held). */
+  removed: number | null;
+}
+
+/** What a key was at a moment: the version it served, or none (it did not exist, or was not live). */
+interface Moment {
+  time: number;
+  version: KeyVersion | undefined;
+}
+
+export interface KeyVersions {
+  versions: KeyVersion[];
+  /** The key's readable value from each event on, in order (one entry per event). */
+  moments: Moment[];
+}
+
+/** Folds a key's history (oldest first) into its versions. */
+export function versionsOf(history: readonly LogEvent[]): KeyVersions {
+  const versions: KeyVersion[] = [];
+  const moments: Moment[] = [];
+  /** The key's value (live or unlinked), and whether it is live. */
+  let value: KeyVersion | undefined;
+  let live = false;
+  /** The value a native PUT is writing over (an unlinked one), which WriteUndone gives back. */
+  let writtenOver: KeyVersion | undefined;
+  const remove = (version: KeyVersion | undefined, time: number) => {
+    if (version?.held) Object.assign(version, { held: false, removed: time });
+  };
+  const begin = (seq: number, time: number, blob: BlobVersion, size: number | null, md5: string | null) => {
+    value = { seq, time, blob: { version: blob.version, volumes: [...blob.volumes] }, size, md5, held: true, removed: null };
+    versions.push(value);
+    live = true;
+  };
+  for (const { seq, time, change } of history) {
+    switch (change.type) {
+      case 'WriteStarted':
+        // Written at the key's own path: a value there (an unlinked one) is overwritten; one in
+        // another blob stays until StaleRemoved.
+        writtenOver = value;
+        if (value?.blob.version === 0) remove(value, time);
+        value = undefined;
+        live = false;
+        break;
+      case 'WriteCommitted':
+        writtenOver = undefined;
+        begin(seq, time, { version: 0, volumes: change.volumes }, change.size, change.md5);
+        break;
+      case 'ObjectCommitted':
+        begin(seq, time, { version: change.version, volumes: change.volumes }, change.size, change.md5);
+        break;
+      case 'WriteUndone':
+        // Nothing was written: the value written over is back, and so are its bytes.
+        if (writtenOver?.blob.version === 0) Object.assign(writtenOver, { held: true, removed: null });
+        value = writtenOver;
+        writtenOver = undefined;
+        live = change.restored.state === 'live';
+        break;
+      case 'WriteAborted':
+        writtenOver = undefined;
+        break;
+      case 'KeyRelocated':
+        if (value) value.blob.volumes = [...change.volumes];
+        break;
+      case 'KeyDiscovered':
+      case 'ObjectDiscovered': {
+        const version = change.type === 'KeyDiscovered' ? 0 : change.version;
+        if (!value)
+          begin(seq, time, { version, volumes: change.volumes }, change.size, change.type === 'KeyDiscovered' ? change.md5 : null);
+        else if (value.blob.version === version) value.blob.volumes = [...change.volumes];
+        break;
+      }
+      case 'KeySnapshot':
+      case 'ObjectSnapshot': {
+        // A compaction: the value as it was then stands for the events folded before it.
+        const state = change.type === 'KeySnapshot' ? { ...change, version: 0 } : change.state;
+        if (state.state === 'live' || state.state === 'unlinked') {
+          begin(seq, time, { version: state.version, volumes: state.volumes }, state.size, state.md5);
+          live = state.state === 'live';
+        }
+        break;
+      }
+      case 'StaleRemoved':
+        for (const version of versions) if (version !== value && version.blob.version === change.version) remove(version, time);
+        break;
+      case 'KeyUnlinked':
+      case 'DeleteStarted':
+        live = false;
+        break;
+      case 'KeyLinked':
+        live = value !== undefined;
+        break;
+      case 'KeyDeleted':
+        for (const version of versions) remove(version, time);
+        value = undefined;
+        live = false;
+        break;
+      default:
+        break;
+    }
+    moments.push({ time, version: live ? value : undefined });
+  }
+  return { versions, moments };
+}
+
+/** The version the key served at `time`: its value after the last event at or before it. */
+export function versionAt(found: KeyVersions, time: number): KeyVersion | undefined {
+  let at: KeyVersion | undefined;
+  for (const moment of found.moments) {
+    if (moment.time > time) break;
+    at = moment.version;
+  }
+  return at;
+}
+
+/**
+ * Where to read a version's bytes: a replica's URL (signed when the volumes hold a secret).
+ * MKV_NOT_FOUND when the key had no such version, MKV_GONE when its bytes were removed, or no
+ * replica serves them.
+ */
+export async function locateVersion(deps: KeyDeps, key: string, version: KeyVersion | undefined, what: string): Promise<string> {
+  if (!version) throw new MkvError('MKV_NOT_FOUND', `${what}: the key had no value then`);
+  if (!version.held)
+    throw new MkvError('MKV_GONE', `${what}: version ${version.seq}'s bytes were removed at ${new Date(version.removed!).toISOString()}`);
+  const found = await findReplica(deps, key, version.blob);
+  if (!found) throw new MkvError('MKV_NOT_FOUND', `${what}: no replica serves version ${version.seq}`);
+  return deps.volumes.publicUrl(found.volume, blobPath(key, version.blob.version));
+}
