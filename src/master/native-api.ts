@@ -223,7 +223,7 @@ async function answerVersion(deps: MasterDeps, key: Key, query: URLSearchParams)
     what = `at ${new Date(time).toISOString()}`;
   }
   const location = await locateVersion(deps, key, version, what);
-  const headers: Record<string, string> = { Location: location, 'Key-Version': String(version!.seq) };
-  if (version!.md5) headers['Content-Md5'] = version!.md5;
+  const headers: Record<string, string> = { Location: location, 'Key-Version': String(version.seq) };
+  if (version.md5) headers['Content-Md5'] = version.md5;
   return { status: 302, headers, body: '' };
 }
