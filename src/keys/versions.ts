@@ -147,11 +147,16 @@ export function versionAt(found: KeyVersions, time: number): KeyVersion | undefi
  * MKV_NOT_FOUND when the key had no such version, MKV_GONE when its bytes were removed, or no
  * replica serves them.
  */
-export async function locateVersion(deps: KeyDeps, key: string, version: KeyVersion | undefined, what: string): Promise<string> {
+export async function locateVersion(
+  deps: KeyDeps,
+  key: string,
+  version: KeyVersion | undefined,
+  what: string,
+): Promise<{ url: string; version: KeyVersion }> {
   if (!version) throw new MkvError('MKV_NOT_FOUND', `${what}: the key had no value then`);
   if (!version.held)
     throw new MkvError('MKV_GONE', `${what}: version ${version.seq}'s bytes were removed at ${new Date(version.removed!).toISOString()}`);
   const found = await findReplica(deps, key, version.blob);
   if (!found) throw new MkvError('MKV_NOT_FOUND', `${what}: no replica serves version ${version.seq}`);
-  return deps.volumes.publicUrl(found.volume, blobPath(key, version.blob.version));
+  return { url: deps.volumes.publicUrl(found.volume, blobPath(key, version.blob.version)), version };
 }

@@ -222,8 +222,8 @@ async function answerVersion(deps: MasterDeps, key: Key, query: URLSearchParams)
     version = versionAt(found, time);
     what = `at ${new Date(time).toISOString()}`;
   }
-  const location = await locateVersion(deps, key, version, what);
-  const headers: Record<string, string> = { Location: location, 'Key-Version': String(version.seq) };
-  if (version.md5) headers['Content-Md5'] = version.md5;
+  const located = await locateVersion(deps, key, version, what);
+  const headers: Record<string, string> = { Location: located.url, 'Key-Version': String(located.version.seq) };
+  if (located.version.md5) headers['Content-Md5'] = located.version.md5;
   return { status: 302, headers, body: '' };
 }
