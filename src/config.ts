@@ -27,6 +27,11 @@ export interface MasterConfig {
   linkTtlMs: number;
   /** How long the blob of a value an S3 overwrite replaced stays, for readers sent to it just before. */
   staleGraceMs: number;
+  /**
+   * --retain: how long every replaced value's blob (overwritten, deleted) is kept after it was
+   * replaced, readable with ?version and ?at; 0: off (a DELETE removes the blobs at once).
+   */
+  retainMs: number;
 }
 
 export const defaultConfig: MasterConfig = {
@@ -43,6 +48,7 @@ export const defaultConfig: MasterConfig = {
   pendingGraceMs: 3_600_000,
   linkTtlMs: 600_000,
   staleGraceMs: 60_000,
+  retainMs: 0,
 };
 
 /** Connections the master keeps to each volume. */

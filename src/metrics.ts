@@ -69,6 +69,16 @@ export class Metrics {
     labelNames: ['volume', 'operation'],
     registers: [this.registry],
   });
+  readonly retainedBlobs = new Gauge({
+    name: 'mkv_retained_blobs',
+    help: 'Blobs of replaced values (overwritten, deleted) kept for the --retain window, as of the last retention sweep',
+    registers: [this.registry],
+  });
+  readonly retainedBytes = new Gauge({
+    name: 'mkv_retained_bytes',
+    help: 'Bytes of those blobs (per replica: a value on three volumes counts once)',
+    registers: [this.registry],
+  });
   readonly volumeUp = new Gauge({
     name: 'mkv_volume_up',
     help: "1 when the volume answered the master's last probe (at start, and each /readyz), 0 when it did not",

@@ -114,15 +114,16 @@ export function findCommand(argv: readonly string[], specsOfCommands: readonly F
 }
 
 /**
- * Go durations as the original takes them: "1s", "500ms", "1m30s", "2h". A number without a unit
- * is refused, as Go's flags refuse it ("0" aside): "--abort-older-than 24" is not a day.
+ * Go durations as the original takes them: "1s", "500ms", "1m30s", "2h", and days, "30d" (a
+ * retention window's unit; Go has none). A number without a unit is refused, as Go's flags
+ * refuse it ("0" aside): "--abort-older-than 24" is not a day.
  */
 export function parseDuration(text: string): number {
   if (/^0+(\.0+)?$/.test(text)) return 0;
   if (/^\d+(\.\d+)?$/.test(text))
     throw new UsageError(`not a duration: ${JSON.stringify(text)} has no unit (${text}s, ${text}m or ${text}h?)`);
-  const units: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-  const pattern = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/gy;
+  const units: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+  const pattern = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h|d)/gy;
   let total = 0;
   let consumed = 0;
   for (const match of text.matchAll(pattern)) {
@@ -136,6 +137,7 @@ export function parseDuration(text: string): number {
 /** Milliseconds as a Go duration the flags take back ("1s", "10m", "1h", "500ms"), for defaults and help. */
 export function durationText(ms: number): string {
   for (const [unit, size] of [
+    ['d', 86_400_000],
     ['h', 3_600_000],
     ['m', 60_000],
     ['s', 1000],

@@ -1,6 +1,7 @@
 // mkv gc --db DIR --unlinked-before TIME [--pending-older-than 1h] [--dry-run]
 import { defaultConfig } from '../config.js';
 import { collectGarbage } from '../ops/gc.js';
+import { retainOf } from '../db/retain.js';
 import { createLogger } from '../logger.js';
 import { defineFlags, parseTime, type Options } from './args.js';
 import { dbFlag, logAccessFlags, openToolStore, sharedFlags, toolVolumeClient } from './common-flags.js';
@@ -15,6 +16,10 @@ export const gcFlags = defineFlags({
     default: '1h',
     help: 'clean up writes that never committed, and finish DELETEs that never did, begun longer ago than this',
   },
+  retain: {
+    type: 'duration',
+    help: "remove replaced values only once this window has passed since they were replaced (default: the server's --retain, kept in DB/RETAIN; 0 without)",
+  },
   'dry-run': { type: 'boolean', default: false, help: 'print what would be done, change nothing' },
   concurrency: { type: 'integer', default: 16, help: 'keys handled at once' },
   'volume-timeout': sharedFlags['volume-timeout'],
@@ -28,7 +33,7 @@ export async function gcCommand(flags: Options<typeof gcFlags>): Promise<void> {
   const client = toolVolumeClient(flags);
   try {
     const deps = {
-      config: { ...defaultConfig, volumes: [] },
+      config: { ...defaultConfig, volumes: [], retainMs: flags.retain ?? retainOf(flags.db) },
       index: store.index,
       writer: store.writer,
       volumes: client,

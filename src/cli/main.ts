@@ -97,8 +97,7 @@ const commands: Record<string, Command> = {
     run: (flags, positional) => historyCommand(flags, positional),
   }),
   audit: command({
-    usage:
-      'mkv audit (--db DIR | --log nats://...) [--since TIME] [--until TIME] [--who ACCESS_KEY] [--prefix P] [--change TYPE,...]',
+    usage: 'mkv audit (--db DIR | --log nats://...) [--since TIME] [--until TIME] [--who ACCESS_KEY] [--prefix P] [--change TYPE,...]',
     description:
       'Prints the events of the log that match, as JSON lines, straight from the log: who (the access key, with --credentials) changed what, when, from where.',
     flags: auditFlags,

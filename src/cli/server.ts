@@ -6,11 +6,14 @@ import { availableParallelism } from 'node:os';
 import { credentialsOf, openEndedPrefixes, readCredentials, type Credentials } from '../auth/credentials.js';
 import { defaultConfig, type MasterConfig } from '../config.js';
 import { indexDir } from '../db/paths.js';
+import { keepRetain, retainOf } from '../db/retain.js';
 import { openStore, type Store } from '../db/store.js';
 import { DEFAULT_SEGMENT_BYTES, type SyncMode } from '../log/segment-log.js';
 import { createLogger, type Logger } from '../logger.js';
 import { createAdminServer } from '../master/admin.js';
 import { StatusSource } from '../master/status.js';
+import type { KeyDeps } from '../keys/deps.js';
+import { startRetentionSweeps } from '../keys/stale-sweeper.js';
 import { mkvVersion } from './version.js';
 import { Metrics } from '../metrics.js';
 import type { VolumeClient } from '../volumes/client.js';
@@ -77,6 +80,10 @@ export const serverFlags = defineFlags({
     default: durationText(defaultConfig.staleGraceMs),
     help: 'how long the blob of a value an S3 overwrite replaced stays, for readers sent to it just before',
   },
+  retain: {
+    type: 'duration',
+    help: 'keep every replaced value (overwritten or deleted) this long after it was replaced, readable with ?version and ?at (e.g. 30d); 0: off, a DELETE removes the blobs at once. Kept in DB/RETAIN: a later start without it keeps the same window',
+  },
   credentials: {
     type: 'string',
     help: 'a file of access keys and what each may do (README: "Running it for real"); without it, anyone who reaches the master may do anything',
@@ -135,6 +142,7 @@ export function masterConfigFrom(flags: ServerOptions): MasterConfig {
     ...(volumeSecret ? { volumeSecret } : {}),
     linkTtlMs: flags['link-ttl'],
     staleGraceMs: flags['stale-grace'],
+    retainMs: flags.retain ?? retainOf(flags.db),
   };
 }
 
@@ -245,6 +253,7 @@ export async function startServer(flags: ServerOptions, logger: Logger = createL
     throw error;
   }
   await probeVolumes(volumes, config.volumes, metrics, logger);
+  const retention = startRetention(flags, config, { config, index: store.index, writer: store.writer, volumes, logger }, metrics);
   const { admin, statusSource } =
     flags['admin-port'] === undefined
       ? { admin: undefined, statusSource: undefined }
@@ -262,6 +271,7 @@ export async function startServer(flags: ServerOptions, logger: Logger = createL
       closing ??= (async () => {
         admin?.close();
         statusSource?.close();
+        await retention?.stop();
         await http?.close();
         await pool?.close();
         await store.close();
@@ -270,6 +280,28 @@ export async function startServer(flags: ServerOptions, logger: Logger = createL
       return closing;
     },
   };
+}
+
+/**
+ * --retain: kept in DB/RETAIN when given (a later start without it keeps the window), and with a
+ * window, the retention sweep: replaced values past it removed, the rest counted in /metrics.
+ */
+function startRetention(
+  flags: ServerOptions,
+  config: MasterConfig,
+  deps: KeyDeps,
+  metrics: Metrics,
+): { stop(): Promise<void> } | undefined {
+  if (config.readOnly) return undefined;
+  if (flags.retain !== undefined) keepRetain(flags.db, config.retainMs);
+  if (config.retainMs === 0) return undefined;
+  deps.logger.warn(
+    `keeping every replaced value for ${durationText(config.retainMs)} (--retain): overwritten and deleted values stay readable with ?version and ?at`,
+  );
+  return startRetentionSweeps(deps, (figures) => {
+    metrics.retainedBlobs.set(figures.blobs);
+    metrics.retainedBytes.set(figures.bytes);
+  });
 }
 
 /** The admin port (/metrics, /healthz, /readyz, the status page), listening. */

@@ -5,6 +5,7 @@
 //   <db>/index/    LMDB (index/index-store.ts)
 //   <db>/uploads/  one directory per upload (uploads/upload-store.ts)
 //   <db>/LOCK      held by the process that writes the db (lock.ts)
+//   <db>/RETAIN    the --retain window (ms) the server last ran with, which mkv gc keeps to
 import { join } from 'node:path';
 
 export function logDir(db: string): string {
@@ -18,4 +19,9 @@ export function indexDir(db: string): string {
 /** Multipart uploads in progress (S3). */
 export function uploadsDir(db: string): string {
   return join(db, 'uploads');
+}
+
+/** The --retain window the server last ran with (mkv gc honours it). */
+export function retainFile(db: string): string {
+  return join(db, 'RETAIN');
 }

@@ -13,7 +13,8 @@ export type WriteCommitted = { type: 'WriteCommitted'; volumes: string[]; size: 
 export type WriteAborted = { type: 'WriteAborted'; reason: string };
 export type KeyUnlinked = { type: 'KeyUnlinked' };
 export type KeyLinked = { type: 'KeyLinked' };
-export type KeyDeleted = { type: 'KeyDeleted' };
+/** retained: a DELETE with --retain, which keeps the key's blobs for the window (false in older logs). */
+export type KeyDeleted = { type: 'KeyDeleted'; retained: boolean };
 export type DeleteStarted = { type: 'DeleteStarted' };
 /** A version of a key's blob on volumes: 0 the key's path, N that path with ~N. */
 export type BlobVersion = { version: number; volumes: string[] };
@@ -133,7 +134,7 @@ export function isBucketChange(change: Change): change is BucketCreated | Bucket
 export type ChangeType = Change['type'];
 
 /** A key's state, as events name it (index/evolve.ts's KeyState). */
-export type KeyStateName = 'live' | 'unlinked' | 'pending' | 'deleting';
+export type KeyStateName = 'live' | 'unlinked' | 'pending' | 'deleting' | 'deleted';
 
 export interface Cause {
   /** api, rebalance, rebuild, repair, gc, ... */

@@ -141,7 +141,7 @@ const readers: Partial<Record<ChangeType, (cursor: Cursor) => Change>> = {
   WriteAborted: (cursor) => ({ type: 'WriteAborted', reason: cursor.string() }),
   KeyUnlinked: () => ({ type: 'KeyUnlinked' }),
   KeyLinked: () => ({ type: 'KeyLinked' }),
-  KeyDeleted: () => ({ type: 'KeyDeleted' }),
+  KeyDeleted: (cursor) => ({ type: 'KeyDeleted', retained: cursor.buffer[cursor.at++] === 1 }),
   DeleteStarted: () => ({ type: 'DeleteStarted' }),
   KeyRelocated: (cursor) => ({ type: 'KeyRelocated', volumes: cursor.volumes() }),
   StaleRemoved: (cursor) => ({ type: 'StaleRemoved', version: cursor.long() }),

@@ -4,6 +4,8 @@ import type { BlobVersion, Checksum, KeyStateName, ObjectState, Part, ProjectedE
 /**
  * live: served. unlinked: not served, its blob kept (LINK serves it again). pending: a write in
  * progress, or one that never finished. deleting: a DELETE in progress, or one that never finished.
+ * deleted: a DELETE with --retain: no value (404, as a key that does not exist), every blob it had
+ * in `stale`, kept until the retention window passes; the record goes with the last of them.
  */
 export type KeyState = KeyStateName;
 
@@ -22,7 +24,7 @@ export function needsPrevious(event: ProjectedEvent): boolean {
   return !(
     type === 'WriteAborted' ||
     type === 'WriteUndone' ||
-    type === 'KeyDeleted' ||
+    (type === 'KeyDeleted' && !event.change.retained) ||
     type === 'KeySnapshot' ||
     type === 'ObjectSnapshot'
   );
@@ -81,7 +83,7 @@ export function evolve(record: KeyRecord | undefined, event: ProjectedEvent): Ke
     case 'ObjectCommitted': {
       // The value it replaces is stale; the other overwrites in flight go on (the last to commit wins).
       const { volumes, size, md5, version, etag, contentType, metadata, headers, checksum, parts } = change;
-      const stale = staleWith(record, [record ? current(record) : null], version);
+      const stale = staleWith(record, [record && record.state !== 'deleted' ? current(record) : null], version);
       const writing = record ? inFlight(record).filter((blob) => blob.version !== version) : NO_BLOBS;
       return keyRecord({
         state: 'live',
@@ -137,10 +139,15 @@ export function evolve(record: KeyRecord | undefined, event: ProjectedEvent): Ke
         time,
         ...withInFlight(change.version === 0 ? NO_BLOBS : inFlight(record).filter((blob) => blob.version !== change.version)),
       };
-    case 'StaleRemoved':
-      return record && { ...record, seq, time, stale: record.stale.filter((blob) => blob.version !== change.version) };
-    case 'WriteAborted':
+    case 'StaleRemoved': {
+      if (!record) return record;
+      const stale = record.stale.filter((blob) => blob.version !== change.version);
+      // A deleted key's record is there for its retained blobs: it goes with the last.
+      return record.state === 'deleted' && stale.length === 0 ? undefined : { ...record, seq, time, stale };
+    }
     case 'KeyDeleted':
+      return change.retained ? retire(record, seq, time) : undefined;
+    case 'WriteAborted':
       return undefined;
     case 'WriteUndone':
       return fromState(change.restored, seq, time);
@@ -181,6 +188,17 @@ export function evolve(record: KeyRecord | undefined, event: ProjectedEvent): Ke
     case 'BucketSnapshot':
       return record; // a bucket's, not a key's: projected into `buckets` (index/buckets.ts)
   }
+}
+
+/**
+ * A DELETE with --retain: the key serves nothing, and every blob it had (its value's, an
+ * overwrite's given up, earlier values') is stale, kept for the window.
+ */
+function retire(record: KeyRecord | undefined, seq: number, time: number): KeyRecord | undefined {
+  if (!record) return record;
+  const held = record.state === 'live' || record.state === 'unlinked' ? [current(record)] : NO_BLOBS;
+  const stale = [...record.stale, ...held, ...inFlight(record)];
+  return stale.length === 0 ? undefined : keyRecord({ state: 'deleted', volumes: [], seq, time, stale, modified: record.modified });
 }
 
 /** Where the key's value is. */

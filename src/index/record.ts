@@ -1,6 +1,6 @@
 // A key's record in the index's `keys` database, in a fixed binary layout (index format 4).
 //
-//   u8  state         0 live, 1 unlinked, 2 pending, 3 deleting
+//   u8  state         0 live, 1 unlinked, 2 pending, 3 deleting, 4 deleted (retained)
 //   u16 flags (LE)    1 size, 2 md5, 4 etag, 8 contentType, 16 version, 32 writing, 64 stale, 128 metadata,
 //                     256 headers, 512 checksum, 1024 parts, 2048 overwrites
 //   f64 seq, f64 time, f64 modified (little-endian)
@@ -26,7 +26,7 @@ import type { BlobVersion, Part } from '../events/event.js';
 import type { KeyRecord, KeyState } from './evolve.js';
 
 const NO_BLOBS: BlobVersion[] = [];
-const STATES: readonly KeyState[] = ['live', 'unlinked', 'pending', 'deleting'];
+const STATES: readonly KeyState[] = ['live', 'unlinked', 'pending', 'deleting', 'deleted'];
 const SIZE = 1;
 const MD5 = 2;
 const ETAG = 4;

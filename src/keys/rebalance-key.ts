@@ -37,6 +37,8 @@ export async function moveLockedKey(
   writer: Writer,
   cause: Cause,
 ): Promise<RebalanceOutcome> {
+  // A key deleted with --retain has no value to move; its kept blobs stay where they are, as stale ones do.
+  if (record.state === 'deleted') return { status: 'balanced' };
   if (record.state === 'pending') return { status: 'failed', reason: 'the key has no committed value (a write is pending)' };
   if (record.state === 'deleting') return { status: 'failed', reason: 'a DELETE of the key did not finish; DELETE it again' };
   if (record.writing) return { status: 'failed', reason: 'an overwrite of the key is in progress (or never finished); try again later' };

@@ -5,6 +5,8 @@
 //           a replica that could not be removed: the key stays "deleting" (listed in ?unlinked)
 //           and DELETE again finishes it. It can never be linked again: a volume that did not
 //           answer in time may have removed its copy, or still remove it, later.
+//   DELETE with --retain: lock + KeyDeleted (retained) ─▶ unlock. Nothing is removed: the key is
+//           "deleted" (404), and its blobs stay for the window (stale-sweeper.ts removes them).
 import { MkvError } from '../errors.js';
 import type { Cause, Change } from '../events/event.js';
 import { allBlobs, inFlight, type KeyRecord, type KeyState } from '../index/evolve.js';
@@ -41,7 +43,14 @@ export interface DeleteOptions {
 export async function deleteKey(deps: KeyDeps, key: string, cause: Cause, options: DeleteOptions = {}): Promise<number> {
   const { refuse, waitTurn = false, clientGone } = options;
   const wait = waitTurn ? (clientGone ? { clientGone } : {}) : undefined;
-  return removeKey(deps, key, cause, { type: 'KeyDeleted' }, wait, (record) => refuse?.(record) ?? decideDelete(deps, key, record, cause));
+  return removeKey(
+    deps,
+    key,
+    cause,
+    { type: 'KeyDeleted', retained: false },
+    wait,
+    (record) => refuse?.(record) ?? decideDelete(deps, key, record, cause),
+  );
 }
 
 /**
@@ -49,11 +58,13 @@ export async function deleteKey(deps: KeyDeps, key: string, cause: Cause, option
  * that never committed, a DELETE that never finished: its blobs go, then KeyDeleted), or refused.
  */
 export function decideDelete(deps: Pick<KeyDeps, 'writer' | 'config'>, key: string, record: KeyRecord | undefined, cause: Cause): Decision {
-  if (!record) return notFound();
+  if (!record || record.state === 'deleted') return notFound();
   if (record.state === 'pending') return inFlightElsewhere(deps, record) ?? [];
   if (record.state === 'deleting') return [];
   if (record.state === 'live' && deps.config.protect)
     return new MkvError('MKV_PROTECTED', 'the server runs with --protect: UNLINK the key before you DELETE it');
+  // With --retain, the DELETE is this one event: its blobs stay for the window.
+  if (deps.config.retainMs > 0) return [{ key, cause, change: { type: 'KeyDeleted', retained: true } }];
   return [{ key, cause, change: { type: 'DeleteStarted' } }];
 }
 
@@ -93,6 +104,8 @@ async function removeKey(
     ? beginWriteWhenFree(deps.writer, deps.index, key, decide, wait)
     : beginWrite(deps.writer, deps.index, key, decide));
   try {
+    const [started] = write.started;
+    if (started?.change.type === 'KeyDeleted') return started.seq; // retained: nothing to remove
     const record = write.record!; // decide refused a key without one
     // Every blob the key has: its value's, an overwrite's in flight, earlier values' left over.
     const failures = await removeBlobs(deps.volumes, key, allBlobs(record));

@@ -1,12 +1,17 @@
-// Removing the blobs of values an S3 overwrite replaced. Not at once: a reader sent to the old
-// blob a moment before the switch (a redirect, or a GET the master streams) must still find it,
-// so the old value stays for a grace period (--stale-grace, a minute by default) and is removed
-// after it, each blob version recorded as StaleRemoved. Whatever a stop or a failed volume left
-// behind, the record still names (its `stale` list), and mkv gc removes it.
-import type { EventInput } from '../events/event.js';
+// Removing the blobs of values that were replaced (an S3 overwrite's old value; with --retain,
+// every overwritten or deleted value). Not at once: a reader sent to the old blob a moment
+// before the switch (a redirect, or a GET the master streams) must still find it, so the old
+// value stays for a grace period (--stale-grace, a minute by default), or with --retain for the
+// retention window, counted from when it was replaced, and is removed after it, each blob
+// version recorded as StaleRemoved. Whatever a stop or a failed volume left behind, the record
+// still names (its `stale` list): the retention sweep (every few minutes with --retain) and
+// mkv gc remove it once its time has come.
+import type { BlobVersion, EventInput, LogEvent } from '../events/event.js';
+import type { KeyRecord } from '../index/evolve.js';
 import { blobPath } from '../placement.js';
 import type { KeyDeps } from './deps.js';
 import { removeReplicas } from './replicas.js';
+import { versionsOf } from './versions.js';
 
 /** Removes the key's stale blobs once the grace period has passed (in the background). */
 export function sweepStale(deps: KeyDeps, key: string): void {
@@ -16,13 +21,51 @@ export function sweepStale(deps: KeyDeps, key: string): void {
   timer.unref();
 }
 
-/** Removes every stale blob the key's record names now; returns how many versions went. */
-export async function removeStale(deps: KeyDeps, key: string): Promise<number> {
+/** A stale blob: which, when it was replaced, and its size (null: not known). */
+export interface StaleBlob {
+  version: number;
+  volumes: string[];
+  replaced: number;
+  size: number | null;
+}
+
+/**
+ * The key's stale blobs with when each was replaced, from its history: a value's blob when the
+ * value was written over or deleted; an overwrite given up (never a value) at once; after a
+ * compaction, which folded the events that say it, no earlier than the compaction's snapshot.
+ */
+export function staleBlobs(record: KeyRecord, history: readonly LogEvent[]): StaleBlob[] {
+  const versions = versionsOf(history).versions;
+  const first = history[0]?.change.type;
+  const compacted = first === 'ObjectSnapshot' || first === 'KeySnapshot' ? history[0]!.time : 0;
+  return record.stale.map((blob) => {
+    const value = versions.findLast((candidate) => candidate.held && candidate.blob.version === blob.version);
+    return {
+      version: blob.version,
+      volumes: blob.volumes,
+      replaced: value?.replaced ?? compacted,
+      size: value?.size ?? null,
+    };
+  });
+}
+
+/** The key's stale blobs whose time has come: all of them without --retain; with it, those replaced the window before `now`. */
+export function dueStale(deps: Pick<KeyDeps, 'config' | 'index'>, key: string, record: KeyRecord, now: number): BlobVersion[] {
+  const { retainMs, staleGraceMs } = deps.config;
+  if (retainMs === 0) return record.stale;
+  return staleBlobs(record, deps.index.historyOf(key)).filter((blob) => blob.replaced + Math.max(retainMs, staleGraceMs) <= now);
+}
+
+/**
+ * Removes the key's stale blobs whose time has come (all of them without --retain; with it,
+ * those replaced at least the window before `now`); returns how many versions went.
+ */
+export async function removeStale(deps: KeyDeps, key: string, now = Date.now()): Promise<number> {
   deps.index.refresh(); // another process (the writer) may have committed since this one last read
   const record = deps.index.get(key);
   if (!record || record.stale.length === 0) return 0;
   const removed: EventInput[] = [];
-  for (const blob of record.stale) {
+  for (const blob of dueStale(deps, key, record, now)) {
     const failures = await removeReplicas(deps.volumes, blob.volumes, blobPath(key, blob.version));
     if (failures.length === 0)
       removed.push({ key, cause: { origin: 'sweep', client: null }, change: { type: 'StaleRemoved', version: blob.version } });
@@ -32,4 +75,68 @@ export async function removeStale(deps: KeyDeps, key: string): Promise<number> {
   // takes it off the list (and a key deleted meanwhile stays deleted).
   if (removed.length > 0) await deps.writer.append(removed);
   return removed.length;
+}
+
+export interface RetainedFigures {
+  /** Blobs kept for values that were replaced, and their bytes (those whose size is known). */
+  blobs: number;
+  bytes: number;
+  /** Versions removed by this sweep, their window passed. */
+  removed: number;
+}
+
+/** How often the master runs the retention sweep: a tenth of the window, between a second and an hour. */
+export function retentionSweepEveryMs(retainMs: number): number {
+  return Math.min(3_600_000, Math.max(1000, Math.round(retainMs / 10)));
+}
+
+/**
+ * Runs the retention sweep now and then every retentionSweepEveryMs (one at a time), telling
+ * `onFigures` what is kept after each; stop() ends it.
+ */
+export function startRetentionSweeps(deps: KeyDeps, onFigures: (figures: RetainedFigures) => void): { stop(): Promise<void> } {
+  let running: Promise<void> | undefined;
+  let stopped = false;
+  const run = () => {
+    if (stopped || running) return;
+    running = sweepRetained(deps)
+      .then(onFigures, (error: unknown) =>
+        deps.logger.warn('the retention sweep failed; it runs again', { error: (error as Error).message }),
+      )
+      .finally(() => (running = undefined));
+  };
+  run();
+  const timer = setInterval(run, retentionSweepEveryMs(deps.config.retainMs));
+  timer.unref();
+  return {
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      await running;
+    },
+  };
+}
+
+/**
+ * The retention sweep: every key with stale blobs, those past their time removed, the rest
+ * counted (for /metrics). With --retain the master runs it every few minutes; mkv gc runs it too.
+ */
+export async function sweepRetained(deps: KeyDeps, now = Date.now()): Promise<RetainedFigures> {
+  const figures: RetainedFigures = { blobs: 0, bytes: 0, removed: 0 };
+  const keys: string[] = [];
+  for (const [key, record] of deps.index.entries()) if (record.stale.length > 0) keys.push(key);
+  for (const key of keys) {
+    try {
+      figures.removed += await removeStale(deps, key, now);
+    } catch (error) {
+      deps.logger.warn('removing replaced values failed; the next sweep tries again', { key, error: (error as Error).message });
+    }
+    const record = deps.index.get(key);
+    if (!record || record.stale.length === 0) continue;
+    for (const blob of staleBlobs(record, deps.index.historyOf(key))) {
+      figures.blobs++;
+      figures.bytes += blob.size ?? 0;
+    }
+  }
+  return figures;
 }

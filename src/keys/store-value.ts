@@ -127,21 +127,23 @@ export async function storeValue(deps: KeyDeps, key: Key, source: ValueSource, c
       throw error;
     }
     const checksum = s3 ? (s3.checksum ?? source.checksum?.() ?? null) : null;
-    const change: Change = s3
-      ? {
-          type: 'ObjectCommitted',
-          volumes: targetVolumes,
-          size: written.size,
-          md5: written.md5,
-          version,
-          etag: s3.etag ?? null,
-          contentType: s3.contentType,
-          metadata: s3.metadata,
-          headers: s3.headers,
-          checksum,
-          parts: s3.parts ?? [],
-        }
-      : { type: 'WriteCommitted', volumes: targetVolumes, size: written.size, md5: written.md5 };
+    // A value beside another is named by its version, which only ObjectCommitted carries.
+    const change: Change =
+      s3 || version !== 0
+        ? {
+            type: 'ObjectCommitted',
+            volumes: targetVolumes,
+            size: written.size,
+            md5: written.md5,
+            version,
+            etag: s3?.etag ?? null,
+            contentType: s3?.contentType ?? null,
+            metadata: s3?.metadata ?? {},
+            headers: s3?.headers ?? {},
+            checksum,
+            parts: s3?.parts ?? [],
+          }
+        : { type: 'WriteCommitted', volumes: targetVolumes, size: written.size, md5: written.md5 };
     const [event] = await write.finish([{ key, cause, change }]);
     // What the value replaced: removed once readers sent to it a moment ago have had their bytes.
     sweepStale(deps, key);
@@ -153,8 +155,9 @@ export async function storeValue(deps: KeyDeps, key: Key, source: ValueSource, c
 
 /**
  * How a store begins on the key's record: in the key's own path (a new key, a write that never
- * finished, a native PUT over an unlinked value, as the original overwrote it in place), beside
- * its value (S3 over a live or unlinked key), or not at all.
+ * finished, a native PUT over an unlinked value, as the original overwrote it in place, but not
+ * with --retain), beside its value (S3 over a live or unlinked key; anything over a key deleted
+ * with --retain, whose blobs are kept), or not at all.
  */
 export function decideStore(
   deps: Pick<KeyDeps, 'writer' | 'config'>,
@@ -179,8 +182,11 @@ export function decideStore(
     const refusal = inFlightElsewhere(deps, record);
     if (refusal) return refusal;
   }
+  // With --retain nothing the key had is written over: every value after the first goes beside.
   const inPlace =
-    !record || record.state === 'pending' || (record.state === 'unlinked' && !s3 && record.version === 0 && record.writing === null);
+    !record ||
+    record.state === 'pending' ||
+    (record.state === 'unlinked' && !s3 && record.version === 0 && record.writing === null && deps.config.retainMs === 0);
   if (inPlace) return [{ key, cause, change: { type: 'WriteStarted', volumes: targetVolumes } }];
   // The overwrites the record names that never finished (their master died) are given up; the
   // writer keeps those in flight in this master. With a log shared by several masters, any of

@@ -26,6 +26,8 @@ export interface KeyVersion {
   blob: BlobVersion;
   size: number | null;
   md5: string | null;
+  /** When it stopped being the key's value (written over, deleted); null while it is. */
+  replaced: number | null;
   /** Whether its bytes are still on the volumes. */
   held: boolean;
   /** When its bytes were removed (null while held). */
@@ -56,8 +58,21 @@ export function versionsOf(history: readonly LogEvent[]): KeyVersions {
   const remove = (version: KeyVersion | undefined, time: number) => {
     if (version?.held) Object.assign(version, { held: false, removed: time });
   };
+  const end = (time: number) => {
+    if (value && value.replaced === null) value.replaced = time;
+  };
   const begin = (seq: number, time: number, blob: BlobVersion, size: number | null, md5: string | null) => {
-    value = { seq, time, blob: { version: blob.version, volumes: [...blob.volumes] }, size, md5, held: true, removed: null };
+    end(time);
+    value = {
+      seq,
+      time,
+      blob: { version: blob.version, volumes: [...blob.volumes] },
+      size,
+      md5,
+      replaced: null,
+      held: true,
+      removed: null,
+    };
     versions.push(value);
     live = true;
   };
@@ -67,6 +82,7 @@ export function versionsOf(history: readonly LogEvent[]): KeyVersions {
         // Written at the key's own path: a value there (an unlinked one) is overwritten; one in
         // another blob stays until StaleRemoved.
         writtenOver = value;
+        end(time);
         if (value?.blob.version === 0) remove(value, time);
         value = undefined;
         live = false;
@@ -80,6 +96,7 @@ export function versionsOf(history: readonly LogEvent[]): KeyVersions {
         break;
       case 'WriteUndone':
         // Nothing was written: the value written over is back, and so are its bytes.
+        if (writtenOver) Object.assign(writtenOver, { replaced: null });
         if (writtenOver?.blob.version === 0) Object.assign(writtenOver, { held: true, removed: null });
         value = writtenOver;
         writtenOver = undefined;
@@ -113,14 +130,19 @@ export function versionsOf(history: readonly LogEvent[]): KeyVersions {
         for (const version of versions) if (version !== value && version.blob.version === change.version) remove(version, time);
         break;
       case 'KeyUnlinked':
+        live = false;
+        break;
       case 'DeleteStarted':
+        end(time);
         live = false;
         break;
       case 'KeyLinked':
         live = value !== undefined;
         break;
       case 'KeyDeleted':
-        for (const version of versions) remove(version, time);
+        // Retained (--retain): every blob stays until StaleRemoved; else all are gone.
+        end(time);
+        if (!change.retained) for (const version of versions) remove(version, time);
         value = undefined;
         live = false;
         break;

@@ -53,6 +53,8 @@ export interface Census {
   unlinked: number;
   pending: number;
   deleting: number;
+  /** Keys deleted with --retain whose blobs are kept for the window. */
+  deleted: number;
   liveBytes: number;
   unbalanced: number;
   byVolume: Record<string, { blobs: number; bytes: number }>;
@@ -164,6 +166,7 @@ export class StatusSource {
       unlinked: 0,
       pending: 0,
       deleting: 0,
+      deleted: 0,
       liveBytes: 0,
       unbalanced: 0,
       byVolume: Object.fromEntries(volumes.map((volume) => [volume, { blobs: 0, bytes: 0 }])),
@@ -215,7 +218,10 @@ export class StatusSource {
   private async volume(volume: string, census: Census): Promise<VolumeStatus> {
     const [state, disk] = await Promise.all([this.deps.volumes.probe(volume), this.deps.volumes.disk(volume)]);
     const held = census.byVolume[volume] ?? { blobs: 0, bytes: 0 };
-    return { volume, state, diskFree: disk?.free ?? null,
+    return {
+      volume,
+      state,
+      diskFree: disk?.free ?? null,
       diskSize: disk?.size ?? null,
       diskAgeSeconds: disk ? Math.round(disk.ageMs / 1000) : null,
       ...held,

@@ -8,7 +8,7 @@ import { isMkvError, MkvError } from '../errors.js';
 import type { KeyRecord } from '../index/evolve.js';
 import type { KeyDeps } from '../keys/deps.js';
 import { giveUpOverwrites, abandonPendingWrite, deleteKey } from '../keys/remove.js';
-import { removeStale } from '../keys/stale-sweeper.js';
+import { dueStale, removeStale } from '../keys/stale-sweeper.js';
 import { createProgress } from './progress.js';
 import { forEachConcurrent } from './work-queue.js';
 
@@ -36,6 +36,7 @@ export async function collectGarbage(deps: KeyDeps, options: GcOptions): Promise
   const report: GcReport = { deleted: [], aborted: [], stale: [], failed: [] };
   const progress = createProgress({ label: 'gc', unit: 'keys', total: index.count(), quiet: options.quiet ?? false });
   const cause = { origin: 'gc', client: null };
+  const now = Date.now();
   await forEachConcurrent(index.entries(), options.concurrency ?? 16, async ([key, record]) => {
     progress.add(1);
     // When it was unlinked, not when it last changed (a repair or a move may have come since).
@@ -46,7 +47,9 @@ export async function collectGarbage(deps: KeyDeps, options: GcOptions): Promise
     const abandoned = record.state === 'pending' && interrupted;
     const halfDeleted = record.state === 'deleting' && interrupted;
     const halfWritten = record.writing !== null && interrupted && record.state !== 'deleting';
-    if (!unlinkedLongAgo && !abandoned && !halfDeleted && !halfWritten && record.stale.length === 0) return;
+    // Replaced values' blobs whose time has come (with --retain, those past the window).
+    const staleDue = record.stale.length > 0 && dueStale(deps, key, record, now).length > 0;
+    if (!unlinkedLongAgo && !abandoned && !halfDeleted && !halfWritten && !staleDue) return;
     const deletes = unlinkedLongAgo || halfDeleted;
     if (options.dryRun) {
       if (deletes) report.deleted.push(key);
@@ -62,7 +65,7 @@ export async function collectGarbage(deps: KeyDeps, options: GcOptions): Promise
       else {
         if (halfWritten) await giveUpOverwrites(deps, key, record.seq, cause, 'gc: the overwrite never committed');
         // The blobs of values overwrites replaced, that their grace period left behind.
-        if (record.stale.length > 0 && (await removeStale(deps, key)) > 0) report.stale.push(key);
+        if (staleDue && (await removeStale(deps, key, now)) > 0) report.stale.push(key);
         if (halfWritten) report.aborted.push(key);
         return;
       }

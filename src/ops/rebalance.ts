@@ -78,6 +78,10 @@ export function planRebalance(index: IndexStore, placement: VolumeLayout): Rebal
   const plan: RebalancePlan = { keys: 0, moves: 0, copies: 0, bytes: 0, balanced: 0, blocked: 0, leaving: {} };
   for (const [key, record] of index.entries()) {
     plan.keys++;
+    if (record.state === 'deleted') {
+      plan.balanced++; // no value to move; its kept blobs stay where they are
+      continue;
+    }
     if (record.state === 'pending' || record.state === 'deleting' || record.writing) {
       plan.blocked++;
       continue;

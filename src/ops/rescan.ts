@@ -215,7 +215,7 @@ export async function rescanVolumes(db: string, options: RescanOptions): Promise
     report.keys = found.size;
 
     for (const [key, record] of store.index.entries()) {
-      if (record.state !== 'pending' && record.state !== 'deleting' && !found.has(key)) report.onNoVolume.push(key);
+      if ((record.state === 'live' || record.state === 'unlinked') && !found.has(key)) report.onNoVolume.push(key);
     }
   } finally {
     await store.close();

@@ -89,7 +89,7 @@ export async function scrub(
   });
   await forEachConcurrent(index.entries(), options.concurrency ?? 16, async ([key, record]) => {
     // A write or a DELETE in progress (or never finished) has no replicas to hold to.
-    if (record.state === 'pending' || record.state === 'deleting') return progress.add(1);
+    if (record.state === 'pending' || record.state === 'deleting' || record.state === 'deleted') return progress.add(1);
     report.keys++;
     const path = blobPath(key, record.version);
     const results = await Promise.all(record.volumes.map((volume) => checkReplica(client, volume, path, record, options.deep ?? false)));

@@ -329,7 +329,11 @@ export class VolumeClient {
       const figures = /^\s*(\d+)\s+(\d+)\s*$/.exec(text);
       if (!figures) return undefined;
       const modified = Date.parse(String(answer.headers['last-modified'] ?? ''));
-      return { free: Number(figures[1]), size: Number(figures[2]), ageMs: Number.isFinite(modified) ? Math.max(0, Date.now() - modified) : 0 };
+      return {
+        free: Number(figures[1]),
+        size: Number(figures[2]),
+        ageMs: Number.isFinite(modified) ? Math.max(0, Date.now() - modified) : 0,
+      };
     } catch {
       return undefined;
     }

@@ -202,9 +202,15 @@ export function createVolumeServer(options: VolumeServerOptions): Server {
       return;
     }
     if (secret && checkRequest(secret, { method, uri, query, headers: request.headers }) !== 'ok') return refuse(403, 'forbidden\n');
-    const handler =
-      uri.endsWith(DISK_PATH) ? handleDisk
-      : method === 'GET' || method === 'HEAD' ? handleGet : method === 'PUT' ? handlePut : method === 'DELETE' ? handleDelete : undefined;
+    const handler = uri.endsWith(DISK_PATH)
+      ? handleDisk
+      : method === 'GET' || method === 'HEAD'
+        ? handleGet
+        : method === 'PUT'
+          ? handlePut
+          : method === 'DELETE'
+            ? handleDelete
+            : undefined;
     const work = handler ? handler(root, uri, request, response) : Promise.reject(new HttpError(405, 'method not allowed'));
     work.catch((error: unknown) => {
       const status = error instanceof HttpError ? error.status : 500;

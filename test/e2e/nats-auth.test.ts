@@ -196,7 +196,7 @@ describe('the log behind NATS authentication (the README configuration)', { skip
       const readerJsm = await jetstreamManager(reader);
       const before = (await readerJsm.streams.info('MKV')).state.last_seq;
       const forged = encodeMessage(
-        { key: '/auth/victim', cause: { origin: 'api', client: '6.6.6.6' }, change: { type: 'KeyDeleted' } },
+        { key: '/auth/victim', cause: { origin: 'api', client: '6.6.6.6' }, change: { type: 'KeyDeleted', retained: false } },
         Date.now(),
       );
       const subject = keySubject('mkv', '/auth/victim');

@@ -163,7 +163,7 @@ describe('the writer over IPC', () => {
   });
 
   test('beginWrite: a refusal on the read before the lock is decided again under it, and the write goes ahead', async () => {
-    await local.append([{ key: '/cas/put', cause, change: { type: 'KeyDeleted' } }]);
+    await local.append([{ key: '/cas/put', cause, change: { type: 'KeyDeleted', retained: false } }]);
     const reader = readingFirst(keyRecord({ state: 'live', volumes: ['v1'], size: 1, seq: 1, time: 0 })); // read before the DELETE
     const write = await beginWrite(local, reader, '/cas/put', decidePut);
     assert.equal(write.record, undefined, 'the write knows the record it was decided on');

@@ -108,7 +108,10 @@ describe('writer and projector', () => {
   test('apply refuses a gap in seq rather than skip events', async () => {
     const db = newDb();
     const index = IndexStore.open(indexDir(db));
-    assert.throws(() => index.apply([{ seq: 2, time: 0, key: '/x', cause, change: { type: 'KeyDeleted' } }]), /expected seq 1/);
+    assert.throws(
+      () => index.apply([{ seq: 2, time: 0, key: '/x', cause, change: { type: 'KeyDeleted', retained: false } }]),
+      /expected seq 1/,
+    );
     await index.close();
   });
 

@@ -40,7 +40,7 @@ async function writeLog(dir: string): Promise<SegmentLog> {
     (i) => ({ type: 'KeyRelocated', volumes: [`r${i}:1`] }),
     (i) => ({ type: 'ReplicaRepaired', volume: `r${i}:1`, source: 'v0:1' }),
     (i) => ({ type: 'KeyDiscovered', volumes: [`d${i}:1`], size: i % 2 ? i : null, md5: null }),
-    () => ({ type: 'KeyDeleted' }),
+    () => ({ type: 'KeyDeleted', retained: false }),
     (i) => ({ type: 'WriteAborted', reason: `reason ${i}` }),
   ];
   for (let i = 0; i < 1500;) {

@@ -58,7 +58,8 @@ describe('event encoding', () => {
       { type: 'WriteAborted', reason: 'volume b:2 answered 500' },
       { type: 'KeyUnlinked' },
       { type: 'KeyLinked' },
-      { type: 'KeyDeleted' },
+      { type: 'KeyDeleted', retained: false },
+      { type: 'KeyDeleted', retained: true },
       { type: 'DeleteStarted' },
       {
         type: 'WriteUndone',

@@ -15,12 +15,15 @@ const cause = { origin: 'api', client: null };
 const TARGETS = ['v1', 'v2'];
 const NOW = Date.now();
 
-function deps(options: { protect?: boolean; sharedLog?: boolean } = {}): Pick<KeyDeps, 'writer' | 'config'> {
+function deps(options: { protect?: boolean; sharedLog?: boolean; retain?: boolean } = {}): Pick<KeyDeps, 'writer' | 'config'> {
   return {
     writer: { sharedLog: options.sharedLog ?? false },
-    config: { protect: options.protect ?? false, pendingGraceMs: 3_600_000 },
+    config: { protect: options.protect ?? false, pendingGraceMs: 3_600_000, retainMs: options.retain ? 86_400_000 : 0 },
   } as unknown as Pick<KeyDeps, 'writer' | 'config'>;
 }
+
+/** A key deleted with --retain: no value, its blob kept. */
+const DELETED = record('deleted', { volumes: [], stale: [{ version: 0, volumes: TARGETS }] });
 
 function record(state: KeyState, fields: Partial<KeyRecord> = {}): KeyRecord {
   return keyRecord({ state, volumes: ['v1', 'v2'], seq: 7, time: NOW, md5: '0123456789abcdef0123456789abcdef', size: 3, ...fields });
@@ -37,7 +40,12 @@ const OTHER = '"ffffffffffffffffffffffffffffffff"';
 
 test('a write: where it begins (in the key path, beside the value) or why it is refused', () => {
   const cases: Array<
-    [string, KeyRecord | undefined, { s3?: boolean; mayReplace?: boolean; condition?: WriteCondition; shared?: boolean }, string]
+    [
+      string,
+      KeyRecord | undefined,
+      { s3?: boolean; mayReplace?: boolean; condition?: WriteCondition; shared?: boolean; retain?: boolean },
+      string,
+    ]
   > = [
     ['new key, native PUT', undefined, {}, 'WriteStarted'],
     ['new key, S3 PutObject', undefined, { s3: true }, 'WriteStarted'],
@@ -65,10 +73,17 @@ test('a write: where it begins (in the key path, beside the value) or why it is 
     ['If-Match on a new key', undefined, { s3: true, condition: { kind: 'match', etags: '*' } }, 'MKV_NOT_FOUND'],
     ['If-None-Match its ETag', record('live'), { s3: true, condition: { kind: 'none-match', etags: ETAG } }, 'MKV_PRECONDITION_FAILED'],
     ['If-None-Match another ETag', record('live'), { s3: true, condition: { kind: 'none-match', etags: OTHER } }, 'OverwriteStarted'],
+    ['--retain: new key, native PUT, in the key path', undefined, { retain: true }, 'WriteStarted'],
+    ['--retain: unlinked, native PUT beside it (kept)', record('unlinked'), { retain: true }, 'OverwriteStarted'],
+    ['deleted with --retain, native PUT beside its kept blob', DELETED, {}, 'OverwriteStarted'],
+    ['deleted with --retain, S3 PutObject beside it', DELETED, { s3: true, retain: true }, 'OverwriteStarted'],
+    ['deleted with --retain, a key that may not delete: nothing is replaced', DELETED, { mayReplace: false }, 'OverwriteStarted'],
+    ['If-None-Match * on a deleted key', DELETED, { s3: true, condition: { kind: 'absent' } }, 'OverwriteStarted'],
+    ['If-Match on a deleted key', DELETED, { s3: true, condition: { kind: 'match', etags: '*' } }, 'MKV_NOT_FOUND'],
   ];
   for (const [name, at, request, expected] of cases) {
     const decision = decideStore(
-      deps({ sharedLog: request.shared ?? false }),
+      deps({ sharedLog: request.shared ?? false, retain: request.retain ?? false }),
       '/b/k',
       at,
       TARGETS,
@@ -92,7 +107,7 @@ test('an overwrite gives up the ones its record names in flight, unless they may
 });
 
 test('a DELETE: where it begins or why it is refused', () => {
-  const cases: Array<[string, KeyRecord | undefined, { protect?: boolean; shared?: boolean }, string]> = [
+  const cases: Array<[string, KeyRecord | undefined, { protect?: boolean; shared?: boolean; retain?: boolean }, string]> = [
     ['no key', undefined, {}, 'MKV_NOT_FOUND'],
     ['live', record('live'), {}, 'DeleteStarted'],
     ['live, --protect', record('live'), { protect: true }, 'MKV_PROTECTED'],
@@ -106,9 +121,19 @@ test('a DELETE: where it begins or why it is refused', () => {
       'nothing',
     ],
     ['deleting: finished', record('deleting'), {}, 'nothing'],
+    ['live, --retain: one event, its blob kept', record('live'), { retain: true }, 'KeyDeleted'],
+    ['unlinked, --retain', record('unlinked'), { retain: true }, 'KeyDeleted'],
+    ['live, --retain --protect', record('live'), { retain: true, protect: true }, 'MKV_PROTECTED'],
+    ['pending, --retain: its blobs go (never a value)', record('pending'), { retain: true }, 'nothing'],
+    ['deleted with --retain: no key', DELETED, { retain: true }, 'MKV_NOT_FOUND'],
   ];
   for (const [name, at, options, expected] of cases) {
-    const decision = decideDelete(deps({ protect: options.protect ?? false, sharedLog: options.shared ?? false }), '/b/k', at, cause);
+    const decision = decideDelete(
+      deps({ protect: options.protect ?? false, sharedLog: options.shared ?? false, retain: options.retain ?? false }),
+      '/b/k',
+      at,
+      cause,
+    );
     assert.equal(outcome(decision), expected, name);
   }
 });
@@ -123,6 +148,8 @@ test('UNLINK and LINK: the one event, or why not', () => {
     ['LINK a live key', record('live'), 'LINK', 'MKV_NOT_FOUND'],
     ['LINK a key being deleted', record('deleting'), 'LINK', 'MKV_DELETING'],
     ['LINK no key', undefined, 'LINK', 'MKV_NOT_FOUND'],
+    ['UNLINK a key deleted with --retain', DELETED, 'UNLINK', 'MKV_NOT_FOUND'],
+    ['LINK a key deleted with --retain', DELETED, 'LINK', 'MKV_NOT_FOUND'],
   ];
   for (const [name, at, verb, expected] of cases) assert.equal(outcome(decideLink('/b/k', at, verb === 'LINK', cause)), expected, name);
 });

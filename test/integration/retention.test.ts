@@ -1,0 +1,143 @@
+// --retain: every replaced value (overwritten, deleted) keeps its blob for the window after it was
+// replaced, readable with ?version and ?at; a key deleted and written again gets a new blob path,
+// so nothing kept is written over; the retention sweep removes what is past the window.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { sweepRetained } from '../../src/keys/stale-sweeper.js';
+import { silentLogger } from '../../src/logger.js';
+import { blobPath } from '../../src/placement.js';
+import { VolumeClient } from '../../src/volumes/client.js';
+import { blobsIn } from '../helpers/blobs.js';
+import { http } from '../helpers/http.js';
+import { removeDir, startMaster, startVolumes, type TestMaster, type VolumeSet } from '../helpers/cluster.js';
+import { assertIndexEqualsReplay } from '../helpers/replay.js';
+
+const RETAIN_MS = 3_600_000;
+
+interface Shown {
+  seq: number;
+  type: string;
+  held?: boolean;
+}
+
+describe('--retain', () => {
+  let set: VolumeSet;
+  let master: TestMaster;
+  let volumes: VolumeClient;
+  before(async () => {
+    set = await startVolumes('embedded', 2);
+    master = await startMaster(set.volumes, { replicas: 2, retainMs: RETAIN_MS, staleGraceMs: 0 });
+    volumes = new VolumeClient();
+  });
+  after(async () => {
+    await volumes?.close();
+    await master?.close().catch(() => undefined);
+    await set?.close();
+    if (master) removeDir(master.db);
+  });
+
+  const deps = () => ({ config: master.config, index: master.store.index, writer: master.store.writer, volumes, logger: silentLogger });
+
+  /** What a ?version or ?at read answers: the bytes it redirects to, or its status. */
+  async function read(path: string): Promise<string | number> {
+    const first = await http('GET', `${master.url}${path}`);
+    if (first.status !== 302) return first.status;
+    return (await http('GET', first.headers.location!)).text;
+  }
+
+  /** The files of the key's blobs on the first volume: its own path (version 0) and path~N. */
+  function blobFiles(key: string): string[] {
+    return blobsIn(set.dirs[0]!)
+      .map((blob) => blob.file)
+      .filter((file) => file.includes(blobPath(key, 0).split('/').pop()!))
+      .map((file) => file.split('/').pop()!)
+      .sort();
+  }
+
+  test('a DELETE keeps the blob: 404 for the key, its version reads; written again, the new value goes beside it', async () => {
+    const first = await http('PUT', `${master.url}/kept/k`, 'first');
+    assert.equal(first.status, 201);
+    const firstSeq = first.headers['log-seq'] as string;
+    assert.equal((await http('DELETE', `${master.url}/kept/k`)).status, 204);
+    assert.equal((await http('GET', `${master.url}/kept/k`)).status, 404);
+    assert.equal((await http('DELETE', `${master.url}/kept/k`)).status, 404, 'deleted once');
+    assert.equal((await http('UNLINK', `${master.url}/kept/k`)).status, 404);
+    assert.equal(await read(`/kept/k?version=${firstSeq}`), 'first');
+    assert.deepEqual(
+      JSON.parse((await http('GET', `${master.url}/?list`)).text).keys.filter((key: string) => key.startsWith('/kept/')),
+      [],
+      'not listed',
+    );
+    const history = JSON.parse((await http('GET', `${master.url}/kept/k?history`)).text) as Shown[];
+    assert.deepEqual(
+      history.map((event) => [event.type, event.held]),
+      [
+        ['WriteStarted', undefined],
+        ['WriteCommitted', true],
+        ['KeyDeleted', undefined],
+      ],
+    );
+
+    // Written again: beside the kept blob, which the original's in-place write would overwrite.
+    const second = await http('PUT', `${master.url}/kept/k`, 'second');
+    assert.equal(second.status, 201);
+    const secondSeq = Number(second.headers['log-seq']);
+    assert.equal(await read('/kept/k'), 'second');
+    assert.equal(await read(`/kept/k?version=${firstSeq}`), 'first', 'the kept value is as it was');
+    const name = blobPath('/kept/k', 0).split('/').pop()!;
+    assert.deepEqual(blobFiles('/kept/k'), [name, `${name}~${secondSeq - 1}`].sort());
+  });
+
+  test('UNLINK, then a native PUT: the unlinked value is kept, not written over', async () => {
+    const first = await http('PUT', `${master.url}/kept/u`, 'unlinked value');
+    const firstSeq = first.headers['log-seq'] as string;
+    assert.equal((await http('UNLINK', `${master.url}/kept/u`)).status, 204);
+    assert.equal((await http('PUT', `${master.url}/kept/u`, 'new value')).status, 201);
+    assert.equal(await read('/kept/u'), 'new value');
+    assert.equal(await read(`/kept/u?version=${firstSeq}`), 'unlinked value');
+  });
+
+  test('an S3 overwrite keeps the replaced value past --stale-grace, for the window', async () => {
+    assert.equal((await http('PUT', `${master.s3Url}/bucket`)).status, 200);
+    assert.equal((await http('PUT', `${master.s3Url}/bucket/o`, 'one')).status, 200);
+    assert.equal((await http('PUT', `${master.s3Url}/bucket/o`, 'two')).status, 200);
+    const figures = await sweepRetained(deps());
+    assert.equal(figures.removed, 0, 'nothing is past the window');
+    const commits = (JSON.parse((await http('GET', `${master.url}/bucket/o?history`)).text) as Shown[]).filter(
+      (event) => event.type === 'ObjectCommitted',
+    );
+    assert.equal(await read(`/bucket/o?version=${commits[0]!.seq}`), 'one');
+    assert.equal(await read('/bucket/o'), 'two');
+  });
+
+  test('past the window the sweep removes what was kept; a deleted key goes from the index with its last blob', async () => {
+    assert.equal((await http('PUT', `${master.url}/kept/gone`, 'soon gone')).status, 201);
+    assert.equal((await http('DELETE', `${master.url}/kept/gone`)).status, 204);
+    const counted = await sweepRetained(deps());
+    // /kept/k's first value, /kept/u's unlinked one, /bucket/o's "one", /kept/gone's: one blob each.
+    assert.equal(counted.blobs, 4);
+    assert.equal(counted.bytes, 'first'.length + 'unlinked value'.length + 'one'.length + 'soon gone'.length);
+    assert.equal(master.store.index.get('/kept/gone')?.state, 'deleted');
+
+    const swept = await sweepRetained(deps(), Date.now() + RETAIN_MS + 1000);
+    assert.equal(swept.removed, 4);
+    assert.deepEqual([swept.blobs, swept.bytes], [0, 0]);
+    assert.equal(master.store.index.get('/kept/gone'), undefined, 'the deleted key is gone with its last blob');
+    const gone = await http('GET', `${master.url}/kept/gone?at=${Date.now() - 1}`);
+    assert.equal(gone.status, 404);
+    const history = JSON.parse((await http('GET', `${master.url}/kept/gone?history`)).text) as Shown[];
+    assert.deepEqual(
+      history.map((event) => [event.type, event.held]),
+      [
+        ['WriteStarted', undefined],
+        ['WriteCommitted', false],
+        ['KeyDeleted', undefined],
+        ['StaleRemoved', undefined],
+      ],
+    );
+    assert.equal(await read('/kept/k'), 'second', 'values in use stay');
+    assert.deepEqual(blobFiles('/kept/gone'), []);
+    await master.close();
+    await assertIndexEqualsReplay(master.db);
+  });
+});
