@@ -14,6 +14,7 @@ import { blobsIn } from '../helpers/blobs.js';
 import { removeDir, spawnMaster, startMaster, startVolumes, tempDir, type TestMaster, type VolumeSet } from '../helpers/cluster.js';
 import { assertIndexEqualsReplay } from '../helpers/replay.js';
 import { until } from '../helpers/wait.js';
+import { getFollowing, http } from '../helpers/http.js';
 
 /** Bigger than SMALL_VALUE_BYTES, so the value streams to the volumes as it arrives. */
 const SIZE = 1024 * 1024;
@@ -131,6 +132,15 @@ describe('S3 overwrites of one key at once', () => {
     await until('the stale blobs to be removed', () => master.store.index.get(key)!.stale.length === 0);
     const record = master.store.index.get(key)!;
     assert.deepEqual(blobFilesOf(set, key), record.volumes.map(() => blobPath(key, record.version)).sort());
+  });
+
+  test('a native PUT over an unlinked value an S3 overwrite wrote (path~N) goes beside it, and serves what it wrote', async () => {
+    assert.equal((await http('PUT', `${master.s3Url}/bucket/twice`, 'first')).status, 200);
+    assert.equal((await http('PUT', `${master.s3Url}/bucket/twice`, 'second')).status, 200);
+    assert.equal((await http('UNLINK', `${master.url}/bucket/twice`)).status, 204);
+    assert.equal((await http('PUT', `${master.url}/bucket/twice`, 'native')).status, 201);
+    assert.equal((await getFollowing(`${master.url}/bucket/twice`)).text, 'native');
+    assert.equal((await http('GET', `${master.s3Url}/bucket/twice`)).text, 'native');
   });
 
   test('the native API still gets one winner: its PUT and UNLINK are refused while an overwrite is in flight', async () => {
