@@ -2,6 +2,9 @@
 // replaced, readable with ?version and ?at; a key deleted and written again gets a new blob path,
 // so nothing kept is written over; the retention sweep removes what is past the window.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { sweepRetained } from '../../src/keys/stale-sweeper.js';
 import { silentLogger } from '../../src/logger.js';
@@ -9,7 +12,7 @@ import { blobPath } from '../../src/placement.js';
 import { VolumeClient } from '../../src/volumes/client.js';
 import { blobsIn } from '../helpers/blobs.js';
 import { http } from '../helpers/http.js';
-import { removeDir, startMaster, startVolumes, type TestMaster, type VolumeSet } from '../helpers/cluster.js';
+import { removeDir, startMaster, startVolumes, tempDir, type TestMaster, type VolumeSet } from '../helpers/cluster.js';
 import { assertIndexEqualsReplay } from '../helpers/replay.js';
 
 const RETAIN_MS = 3_600_000;
@@ -139,5 +142,61 @@ describe('--retain', () => {
     assert.deepEqual(blobFiles('/kept/gone'), []);
     await master.close();
     await assertIndexEqualsReplay(master.db);
+  });
+});
+
+function canMountTmpfs(): string | false {
+  const probe = tempDir('mkv-mount-probe-');
+  const ok = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', probe], { stdio: 'ignore' }).status === 0;
+  if (ok) spawnSync('umount', [probe]);
+  removeDir(probe);
+  return ok ? false : 'mounting a tmpfs needs root (a volume whose disk fills is a real small file system)';
+}
+
+describe('--retain on a volume whose disk fills', { skip: canMountTmpfs() }, () => {
+  test('a write that does not fit fails cleanly; every value kept is still there and readable', async () => {
+    const root = tempDir('mkv-full-volume-');
+    const disk = join(root, 'volume1');
+    mkdirSync(disk);
+    assert.equal(spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=320k', 'tmpfs', disk]).status, 0);
+    const set = await startVolumes('embedded', 1, root);
+    const master = await startMaster(set.volumes, { replicas: 1, retainMs: RETAIN_MS, staleGraceMs: 0 });
+    try {
+      const value = (fill: string) => Buffer.alloc(100 * 1024, fill);
+      assert.equal((await http('PUT', `${master.s3Url}/full`)).status, 200);
+      assert.equal((await http('PUT', `${master.s3Url}/full/k`, value('a'))).status, 200);
+      assert.equal((await http('PUT', `${master.s3Url}/full/k`, value('b'))).status, 200);
+      assert.equal((await http('PUT', `${master.s3Url}/full/k`, value('c'))).status, 200);
+      // Three values kept (one live, two replaced); a fourth does not fit.
+      const refused = await http('PUT', `${master.s3Url}/full/k`, value('d'));
+      assert.equal(refused.status, 500, refused.text);
+      assert.match(refused.text, /<Code>InternalError<\/Code>/);
+      assert.doesNotMatch(refused.text, new RegExp(root), 'no path in the answer');
+      assert.equal((await http('GET', `${master.s3Url}/full/k`)).body.equals(value('c')), true, 'the live value is as it was');
+      const commits = (JSON.parse((await http('GET', `${master.url}/full/k?history`)).text) as Shown[]).filter(
+        (event) => event.type === 'ObjectCommitted',
+      );
+      assert.deepEqual(
+        commits.map((event) => event.held),
+        [true, true, true],
+      );
+      for (const [i, fill] of ['a', 'b'].entries()) {
+        const first = await http('GET', `${master.url}/full/k?version=${commits[i]!.seq}`);
+        assert.equal(first.status, 302);
+        assert.ok((await http('GET', first.headers.location!)).body.equals(value(fill)), `the kept value ${fill}`);
+      }
+      const name = blobPath('/full/k', 0).split('/').pop()!;
+      const files = blobsIn(disk).map((blob) => blob.file.split('/').pop()!);
+      assert.equal(files.filter((file) => file.startsWith(name)).length, 3, `nothing of the failed write is left: ${files.join(' ')}`);
+      // A DELETE needs no space: it keeps what is there.
+      assert.equal((await http('DELETE', `${master.s3Url}/full/k`)).status, 204);
+      assert.equal(master.store.index.get('/full/k')?.stale.length, 3);
+    } finally {
+      await master.close();
+      await set.stop(0);
+      spawnSync('umount', [disk]);
+      await set.close();
+      removeDir(master.db);
+    }
   });
 });
