@@ -35,6 +35,10 @@ export const ErrorCodes = {
   MKV_NOT_FOUND: 404,
   /** A version of a key whose bytes were removed (GET ?version=, ?at=): the log knows it, the volumes no longer hold it. */
   MKV_GONE: 410,
+  /** S3 ?versionId naming no version of the key whose bytes are kept. */
+  MKV_NO_SUCH_VERSION: 404,
+  /** S3 GetObject/HeadObject ?versionId of a delete marker. */
+  MKV_DELETE_MARKER: 405,
   MKV_KEY_LOCKED: 409,
   MKV_DELETING: 409,
   MKV_BUCKET_NOT_EMPTY: 409,

@@ -82,6 +82,8 @@ export type ObjectDiscovered = { type: 'ObjectDiscovered'; volumes: string[]; si
 export type BucketCreated = { type: 'BucketCreated'; location: string | null; owner: string | null };
 export type BucketDeleted = { type: 'BucketDeleted' };
 /** A created bucket as a compaction found it. */
+/** S3 DeleteObject of a key's latest delete marker (--retain): live again with the version before it. */
+export type VersionRestored = { type: 'VersionRestored'; version: number; state: ObjectState };
 export type BucketSnapshot = {
   type: 'BucketSnapshot';
   created: number;
@@ -124,7 +126,8 @@ export type Change =
   | MetadataReplaced
   | BucketCreated
   | BucketDeleted
-  | BucketSnapshot;
+  | BucketSnapshot
+  | VersionRestored;
 
 /** The changes of a bucket (index/buckets.ts), not of a key: their event's key is the bucket's name. */
 export function isBucketChange(change: Change): change is BucketCreated | BucketDeleted | BucketSnapshot {
@@ -197,7 +200,7 @@ function toAvro(event: LogEvent): AvroEvent {
 }
 
 /** Changes that hold records of their own, which avsc decodes as instances of its classes. */
-const NESTED = new Set(['WriteUndone', 'ObjectSnapshot', 'ObjectCommitted']);
+const NESTED = new Set(['WriteUndone', 'ObjectSnapshot', 'ObjectCommitted', 'VersionRestored']);
 
 /** The change of a decoded event: the wrapped union's one branch, tagged with its type, as plain data. */
 function changeFromAvro(wrapped: AvroEvent['change']): Change {

@@ -171,6 +171,8 @@ export function evolve(record: KeyRecord | undefined, event: ProjectedEvent): Ke
       });
     case 'ObjectSnapshot':
       return fromState(change.state, change.lastSeq, change.lastTime);
+    case 'VersionRestored':
+      return fromState(change.state, seq, time);
     case 'ReplicaRepaired':
       return record && { ...record, seq, time };
     case 'KeyDiscovered':

@@ -12,7 +12,8 @@
 //
 // A value moved by rebalance or repair is followed (KeyRelocated moves the value's blob).
 import { MkvError } from '../errors.js';
-import type { BlobVersion, LogEvent } from '../events/event.js';
+import type { BlobVersion, LogEvent, ObjectState } from '../events/event.js';
+import { keyRecord, type KeyRecord } from '../index/evolve.js';
 import { findReplica } from './read-value.js';
 import type { KeyDeps } from './deps.js';
 import { blobPath } from '../placement.js';
@@ -32,6 +33,16 @@ export interface KeyVersion {
   held: boolean;
   /** When its bytes were removed (null while held). */
   removed: number | null;
+  /** What S3 keeps with it (ObjectCommitted's): none for a value the native API wrote. */
+  s3: S3Attributes | null;
+}
+
+export type S3Attributes = Pick<ObjectState, 'etag' | 'contentType' | 'metadata' | 'headers' | 'checksum' | 'parts'>;
+
+/** A DELETE with --retain (KeyDeleted, retained): S3's delete marker, named by its seq. */
+export interface DeleteMarker {
+  seq: number;
+  time: number;
 }
 
 /** What a key was at a moment: the version it served, or none (it did not exist, or was not live). */
@@ -42,6 +53,7 @@ interface Moment {
 
 export interface KeyVersions {
   versions: KeyVersion[];
+  markers: DeleteMarker[];
   /** The key's readable value from each event on, in order (one entry per event). */
   moments: Moment[];
 }
@@ -49,6 +61,7 @@ export interface KeyVersions {
 /** Folds a key's history (oldest first) into its versions. */
 export function versionsOf(history: readonly LogEvent[]): KeyVersions {
   const versions: KeyVersion[] = [];
+  const markers: DeleteMarker[] = [];
   const moments: Moment[] = [];
   /** The key's value (live or unlinked), and whether it is live. */
   let value: KeyVersion | undefined;
@@ -61,7 +74,7 @@ export function versionsOf(history: readonly LogEvent[]): KeyVersions {
   const end = (time: number) => {
     if (value && value.replaced === null) value.replaced = time;
   };
-  const begin = (seq: number, time: number, blob: BlobVersion, size: number | null, md5: string | null) => {
+  const begin = (seq: number, time: number, blob: BlobVersion, size: number | null, md5: string | null, s3: S3Attributes | null = null) => {
     end(time);
     value = {
       seq,
@@ -72,6 +85,7 @@ export function versionsOf(history: readonly LogEvent[]): KeyVersions {
       replaced: null,
       held: true,
       removed: null,
+      s3,
     };
     versions.push(value);
     live = true;
@@ -91,8 +105,25 @@ export function versionsOf(history: readonly LogEvent[]): KeyVersions {
         writtenOver = undefined;
         begin(seq, time, { version: 0, volumes: change.volumes }, change.size, change.md5);
         break;
-      case 'ObjectCommitted':
-        begin(seq, time, { version: change.version, volumes: change.volumes }, change.size, change.md5);
+      case 'ObjectCommitted': {
+        const { etag, contentType, metadata, headers, checksum, parts } = change;
+        const s3 = { etag, contentType, metadata, headers, checksum, parts };
+        begin(seq, time, { version: change.version, volumes: change.volumes }, change.size, change.md5, s3);
+        break;
+      }
+      case 'VersionRestored': {
+        // The latest delete marker undone (it is no version any more): the version before it is the value again.
+        markers.pop();
+        const restored = versions.find((version) => version.seq === change.version);
+        if (restored) {
+          restored.replaced = null;
+          value = restored;
+          live = true;
+        }
+        break;
+      }
+      case 'MetadataReplaced':
+        if (value?.s3) value.s3 = { ...value.s3, contentType: change.contentType, metadata: change.metadata, headers: change.headers };
         break;
       case 'WriteUndone':
         // Nothing was written: the value written over is back, and so are its bytes.
@@ -121,7 +152,8 @@ export function versionsOf(history: readonly LogEvent[]): KeyVersions {
         // A compaction: the value as it was then stands for the events folded before it.
         const state = change.type === 'KeySnapshot' ? { ...change, version: 0 } : change.state;
         if (state.state === 'live' || state.state === 'unlinked') {
-          begin(seq, time, { version: state.version, volumes: state.volumes }, state.size, state.md5);
+          const s3 = change.type === 'ObjectSnapshot' ? change.state : null;
+          begin(seq, time, { version: state.version, volumes: state.volumes }, state.size, state.md5, s3);
           live = state.state === 'live';
         }
         break;
@@ -142,7 +174,8 @@ export function versionsOf(history: readonly LogEvent[]): KeyVersions {
       case 'KeyDeleted':
         // Retained (--retain): every blob stays until StaleRemoved; else all are gone.
         end(time);
-        if (!change.retained) for (const version of versions) remove(version, time);
+        if (change.retained) markers.push({ seq, time });
+        else for (const version of versions) remove(version, time);
         value = undefined;
         live = false;
         break;
@@ -151,7 +184,30 @@ export function versionsOf(history: readonly LogEvent[]): KeyVersions {
     }
     moments.push({ time, version: live ? value : undefined });
   }
-  return { versions, moments };
+  return { versions, markers, moments };
+}
+
+/** The version that holds the record's value now (the newest held in its blob); undefined when none does (compacted away). */
+export function currentVersion(found: KeyVersions, record: KeyRecord): KeyVersion | undefined {
+  return found.versions.findLast((version) => version.held && version.blob.version === record.version);
+}
+
+/**
+ * A version as the index would hold it had it stayed the key's value: the record a read of it
+ * (S3 GetObject ?versionId) is served from.
+ */
+export function versionRecord(version: KeyVersion): KeyRecord {
+  return keyRecord({
+    state: 'live',
+    volumes: version.blob.volumes,
+    version: version.blob.version,
+    size: version.size,
+    md5: version.md5,
+    seq: version.seq,
+    time: version.time,
+    modified: version.time,
+    ...(version.s3 ?? {}),
+  });
 }
 
 /** The version the key served at `time`: its value after the last event at or before it. */

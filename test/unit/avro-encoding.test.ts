@@ -136,6 +136,27 @@ describe('event encoding', () => {
       { type: 'BucketCreated', location: 'eu-west-1', owner: 'ops' },
       { type: 'BucketDeleted' },
       { type: 'BucketSnapshot', created: 1_600_000_000_000, lastSeq: 78, location: 'default', owner: 'anonymous' },
+      {
+        type: 'VersionRestored',
+        version: 41,
+        state: {
+          state: 'live',
+          volumes: ['a:1/sv00'],
+          size: 7,
+          md5: 'ab',
+          version: 41,
+          etag: null,
+          contentType: 'video/mp4',
+          metadata: {},
+          modified: 1_600_000_000_000,
+          writing: null,
+          stale: [{ version: 0, volumes: ['a:1/sv00'] }],
+          headers: {},
+          checksum: null,
+          parts: [],
+          overwrites: [],
+        },
+      },
     ];
     for (const [i, change] of changes.entries()) {
       const event: LogEvent = {

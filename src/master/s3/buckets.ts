@@ -120,8 +120,37 @@ export function bucketLocation(deps: MasterDeps, call: S3Call): Answer {
   return xmlAnswer('LocationConstraint', location === null ? [] : [escapeXml(location)]);
 }
 
-/** GetBucketVersioning: versioning was never enabled. */
+/**
+ * GetBucketVersioning: Enabled while the server keeps every version (--retain), for every
+ * bucket; never enabled otherwise (S3's empty configuration).
+ */
 export function bucketVersioning(deps: MasterDeps, call: S3Call): Answer {
   authorizeBucket(deps, call, 'list');
-  return xmlAnswer('VersioningConfiguration', []);
+  return xmlAnswer('VersioningConfiguration', deps.config.retainMs > 0 ? [element('Status', 'Enabled')] : []);
+}
+
+/**
+ * PutBucketVersioning: versioning here is the server's --retain, for every bucket. Asking for
+ * the state it is in answers 200 (Enabled with --retain; Suspended, as never enabled, without);
+ * anything else it cannot do is refused (501), never dropped: MFA delete, turning it on or off
+ * for one bucket.
+ */
+export async function putBucketVersioning(deps: MasterDeps, call: S3Call): Promise<Answer> {
+  authorizeBucket(deps, call, 'write');
+  const configuration = parseXml(await readXmlBody(call, deps), 'VersioningConfiguration');
+  const [status] = childElements(configuration, 'Status');
+  const [mfa] = childElements(configuration, 'MfaDelete');
+  const asked = status?.text.trim() ?? '';
+  if (asked !== 'Enabled' && asked !== 'Suspended' && asked !== '')
+    throw new MkvError('MKV_BAD_XML', `Status ${JSON.stringify(asked.slice(0, 32))} is neither Enabled nor Suspended`);
+  if (mfa !== undefined && mfa.text.trim() !== 'Disabled') throw new MkvError('MKV_UNKNOWN_OPERATION', 'MFA delete is not supported');
+  const enabled = deps.config.retainMs > 0;
+  if ((asked === 'Enabled' && !enabled) || (asked === 'Suspended' && enabled))
+    throw new MkvError(
+      'MKV_UNKNOWN_OPERATION',
+      enabled
+        ? "versioning is the server's --retain, for every bucket: it cannot be suspended for one"
+        : "versioning is the server's --retain, for every bucket: start the server with --retain to keep every version",
+    );
+  return { status: 200, headers: { 'Content-Length': '0' } };
 }

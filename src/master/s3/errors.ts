@@ -9,6 +9,8 @@ import { element } from './xml.js';
 export const S3_ERRORS: Partial<Record<ErrorCode, [string, number]>> = {
   MKV_NOT_FOUND: ['NoSuchKey', 404],
   MKV_GONE: ['NoSuchVersion', 404],
+  MKV_NO_SUCH_VERSION: ['NoSuchVersion', 404],
+  MKV_DELETE_MARKER: ['MethodNotAllowed', 405],
   MKV_NO_SUCH_UPLOAD: ['NoSuchUpload', 404],
   MKV_EXISTS: ['PreconditionFailed', 412],
   MKV_PRECONDITION_FAILED: ['PreconditionFailed', 412],

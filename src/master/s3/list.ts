@@ -11,6 +11,7 @@ import type { Answer } from '../answer.js';
 import type { MasterDeps } from '../deps.js';
 import type { S3Call } from './call.js';
 import { etagOf } from '../../keys/write-condition.js';
+import { versionsOf, type KeyVersion } from '../../keys/versions.js';
 import { person } from './s3.js';
 import { document, element } from './xml.js';
 
@@ -36,6 +37,95 @@ function decodeToken(token: string, root: string): string {
 /** The smallest byte string after every key that starts with `prefix`. */
 function after(prefix: string): Buffer | undefined {
   return prefixEnd(Buffer.from(prefix, 'utf8'));
+}
+
+/** One line of a versioned listing: a version whose bytes are kept, or a delete marker (no `version`). */
+interface VersionEntry {
+  key: string;
+  id: string;
+  time: number;
+  latest: boolean;
+  version?: KeyVersion;
+}
+
+/**
+ * A key's versions and delete markers, newest first: the versions whose bytes are kept, the
+ * markers within the window. The newest is the latest when the key is live (its value) or
+ * deleted (a marker); an unlinked key, which S3 does not have, has none latest.
+ */
+function versionEntriesOf(deps: MasterDeps, key: string, objectKey: string, record: KeyRecord): VersionEntry[] {
+  const found = versionsOf(deps.index.historyOf(key));
+  const since = Date.now() - deps.config.retainMs;
+  const entries: VersionEntry[] = [
+    ...found.versions
+      .filter((version) => version.held)
+      .map((version) => ({ key: objectKey, id: String(version.seq), time: version.time, latest: false, version })),
+    ...found.markers
+      .filter((marker) => marker.time >= since)
+      .map((marker) => ({ key: objectKey, id: String(marker.seq), time: marker.time, latest: false })),
+  ].sort((a, b) => Number(b.id) - Number(a.id));
+  const newest = entries[0];
+  if (newest && ((record.state === 'live' && newest.version) || (record.state === 'deleted' && !newest.version))) newest.latest = true;
+  return entries;
+}
+
+/**
+ * The versions of a bucket's keys under `prefix`, in key order and newest first within a key,
+ * from the markers on, at most `maxKeys` lines (a CommonPrefix is one).
+ */
+function versionedPage(
+  deps: MasterDeps,
+  options: { root: string; prefix: string; delimiter: string; maxKeys: number; keyMarker: string; versionMarker: string },
+): { entries: VersionEntry[]; commonPrefixes: string[]; next: { key: string; id?: string } | undefined } {
+  const { root, prefix, delimiter, maxKeys, keyMarker, versionMarker } = options;
+  const page = {
+    entries: [] as VersionEntry[],
+    commonPrefixes: [] as string[],
+    next: undefined as { key: string; id?: string } | undefined,
+  };
+  if (maxKeys === 0) return page;
+  const end = after(root + prefix);
+  // Within the key-marker's own key after its version-id-marker; else after the key-marker.
+  const resumeInKey = versionMarker !== '' && versionMarker !== 'null' ? Number(versionMarker) : undefined;
+  if (resumeInKey !== undefined && !Number.isSafeInteger(resumeInKey)) throw new MkvError('MKV_BAD_QUERY', 'Invalid version id specified');
+  let from = resumeInKey !== undefined ? Buffer.from(root + keyMarker, 'utf8') : resumeAfter(root, prefix, delimiter, keyMarker);
+  if (Buffer.compare(from, Buffer.from(root + prefix, 'utf8')) < 0) from = Buffer.from(root + prefix, 'utf8');
+  let count = 0;
+  let last: { key: string; id?: string } | undefined;
+  scan: for (;;) {
+    for (const [key, record] of deps.index.range(from, end)) {
+      if (record.state !== 'live' && record.state !== 'unlinked' && record.state !== 'deleted') continue;
+      const objectKey = key.slice(root.length);
+      const cut = delimiter ? objectKey.indexOf(delimiter, prefix.length) : -1;
+      if (cut !== -1) {
+        const common = objectKey.slice(0, cut + delimiter.length);
+        if (count === maxKeys) {
+          page.next = last;
+          break scan;
+        }
+        count++;
+        page.commonPrefixes.push(common);
+        last = { key: common };
+        const skip = after(root + common);
+        if (!skip || (end && Buffer.compare(skip, end) >= 0)) break scan;
+        from = skip;
+        continue scan;
+      }
+      let entries = versionEntriesOf(deps, key, objectKey, record);
+      if (resumeInKey !== undefined && objectKey === keyMarker) entries = entries.filter((entry) => Number(entry.id) < resumeInKey);
+      for (const entry of entries) {
+        if (count === maxKeys) {
+          page.next = last;
+          break scan;
+        }
+        count++;
+        page.entries.push(entry);
+        last = { key: entry.key, id: entry.id };
+      }
+    }
+    break;
+  }
+  return page;
 }
 
 /** The smallest key after `key` itself. */
@@ -193,8 +283,9 @@ export function listObjectsV1(deps: MasterDeps, call: S3Call): Answer {
 }
 
 /**
- * ListObjectVersions (GET /bucket?versions). Versions are not kept (yet): every live key is its
- * one version, "null", as S3 lists the objects of a bucket that never had versioning.
+ * ListObjectVersions (GET /bucket?versions). With --retain, every version whose bytes are kept
+ * and every delete marker within the window (versionedPage); without, every live key is its one
+ * version, "null", as S3 lists the objects of a bucket that never had versioning.
  */
 export function listObjectVersions(deps: MasterDeps, call: S3Call): Answer {
   const { bucket, query } = call;
@@ -202,6 +293,44 @@ export function listObjectVersions(deps: MasterDeps, call: S3Call): Answer {
   const keyMarker = query.get('key-marker') ?? '';
   const versionMarker = query.get('version-id-marker') ?? '';
   if (versionMarker && !keyMarker) throw new MkvError('MKV_BAD_QUERY', 'A version-id marker cannot be specified without a key marker.');
+  if (deps.config.retainMs > 0) {
+    const page = versionedPage(deps, { root, prefix, delimiter, maxKeys, keyMarker, versionMarker });
+    const owner = element('Owner', person());
+    return xml('ListVersionsResult', [
+      element('Name', bucket),
+      element('Prefix', encode(prefix)),
+      element('KeyMarker', encode(keyMarker)),
+      element('VersionIdMarker', versionMarker),
+      element('MaxKeys', maxKeys),
+      ...(delimiter ? [element('Delimiter', encode(delimiter))] : []),
+      element('IsTruncated', page.next !== undefined),
+      ...(page.next
+        ? [element('NextKeyMarker', encode(page.next.key)), ...(page.next.id ? [element('NextVersionIdMarker', page.next.id)] : [])]
+        : []),
+      ...(urlEncoded ? [element('EncodingType', 'url')] : []),
+      ...page.entries.map((entry) =>
+        entry.version
+          ? element('Version', [
+              element('Key', encode(entry.key)),
+              element('VersionId', entry.id),
+              element('IsLatest', entry.latest),
+              element('LastModified', new Date(entry.time).toISOString()),
+              element('ETag', `"${entry.version.s3?.etag ?? entry.version.md5 ?? ''}"`),
+              element('Size', entry.version.size ?? 0),
+              owner,
+              element('StorageClass', 'STANDARD'),
+            ])
+          : element('DeleteMarker', [
+              element('Key', encode(entry.key)),
+              element('VersionId', entry.id),
+              element('IsLatest', entry.latest),
+              element('LastModified', new Date(entry.time).toISOString()),
+              owner,
+            ]),
+      ),
+      ...page.commonPrefixes.map((common) => element('CommonPrefixes', [element('Prefix', encode(common))])),
+    ]);
+  }
   if (versionMarker && versionMarker !== 'null') throw new MkvError('MKV_BAD_QUERY', 'Invalid version id specified');
   const page = listPage(deps, root, prefix, delimiter, resumeAfter(root, prefix, delimiter, keyMarker), maxKeys);
   return xml('ListVersionsResult', [

@@ -20,6 +20,7 @@ import { checkedKey } from '../../keys/key-limits.js';
 import { findReplica, readValue } from '../../keys/read-value.js';
 import { readSmallBody } from '../../keys/slow-body.js';
 import { deleteKey } from '../../keys/remove.js';
+import { removeVersion } from '../../keys/remove-version.js';
 import { storeValue } from '../../keys/store-value.js';
 import { checkWriteCondition, etagOf, type WriteCondition } from '../../keys/write-condition.js';
 import type { Answer } from '../answer.js';
@@ -30,6 +31,7 @@ import { clientGoneOf, headerOf, type S3Call } from './call.js';
 import { checkReadConditions } from './conditions.js';
 import { S3_ERRORS } from './errors.js';
 import { partOf } from './parts.js';
+import { parseVersionId, recordToRead } from './versions.js';
 import { checkVersionId, copySourceOf, person, readXmlBody, valueAttributesOf, writeOptionsOf, xmlAnswer } from './s3.js';
 import { childElements, document, element, parseXml, requiredText } from './xml.js';
 
@@ -103,9 +105,9 @@ function valueHeaders(call: S3Call, record: KeyRecord, whole: boolean): Record<s
  */
 export async function getObject(deps: MasterDeps, call: S3Call): Promise<Answer> {
   const { key } = call;
-  checkVersionId(call.query.get('versionId'));
   authorize(call.identity, 'read', key);
-  const record = deps.index.get(key);
+  // ?versionId: a version --retain keeps (versions.ts).
+  const { record, versionId } = recordToRead(deps, key, call.query.get('versionId'));
   if (!record || record.state !== 'live') throw notFound();
   if (checkReadConditions(call.headers, record) === 'not-modified')
     return { status: 304, headers: { ETag: etagOf(record), 'Last-Modified': httpDate(record.modified) } };
@@ -131,6 +133,7 @@ export async function getObject(deps: MasterDeps, call: S3Call): Promise<Answer>
     if (bytes.range !== undefined) answer.headers['content-range'] = bytes.range;
   }
   Object.assign(answer.headers, valueHeaders(call, record, answer.status === 200 && part?.part === undefined), overrides);
+  if (versionId !== undefined) answer.headers['x-amz-version-id'] = versionId;
   if (part?.part) {
     answer.headers['x-amz-mp-parts-count'] = String(part.count);
     // A part's own checksum (the one its upload gave it), of the value's algorithm.
@@ -156,6 +159,7 @@ export async function putObject(deps: MasterDeps, call: S3Call): Promise<Answer>
   const body = requestBody(call.message, { allowEmpty: true });
   const written = await storeValue(deps, call.key, body, call.cause, { s3, ...options });
   const headers: Record<string, string> = { ETag: `"${written.md5 ?? ''}"` };
+  if (deps.config.retainMs > 0) headers['x-amz-version-id'] = String(written.seq);
   if (written.checksum) headers[`x-amz-checksum-${written.checksum.algorithm}`] = written.checksum.value;
   return { status: 200, headers, body: '' };
 }
@@ -212,15 +216,25 @@ async function checkNoBody(deps: MasterDeps, call: S3Call): Promise<void> {
  * it names goes (another: 412, none: 404), checked under the key's lock.
  */
 export async function deleteObject(deps: MasterDeps, call: S3Call): Promise<Answer> {
-  checkVersionId(call.query.get('versionId'));
+  const versionId = call.query.get('versionId');
+  const version = versionId === null ? 'null' : parseVersionId(versionId);
   if (headerOf(call, 'if-none-match') !== '' || headerOf(call, 'if-modified-since') !== '' || headerOf(call, 'if-unmodified-since') !== '')
     throw new MkvError('MKV_UNKNOWN_OPERATION', 'a DELETE may be conditional on If-Match only (as S3 has it)');
   authorize(call.identity, 'delete', call.key);
   const ifMatch = headerOf(call, 'if-match') || undefined;
   // Its answer says whether the value is the one named: as on S3, that needs the read right too.
   if (ifMatch) authorize(call.identity, 'read', call.key);
-  await removeObject(deps, call, call.key, { ifMatch, waitTurn: true });
-  return { status: 204 };
+  if (version !== 'null') {
+    // One version --retain keeps (keys/remove-version.ts).
+    if (ifMatch) throw new MkvError('MKV_UNKNOWN_OPERATION', 'a DELETE of a version by its id takes no If-Match');
+    const removed = await removeVersion(deps, call.key, version, call.cause);
+    return {
+      status: 204,
+      headers: { 'x-amz-version-id': String(version), ...(removed.deleteMarker ? { 'x-amz-delete-marker': 'true' } : {}) },
+    };
+  }
+  const marker = await removeObject(deps, call, call.key, { ifMatch, waitTurn: true });
+  return { status: 204, headers: marker === undefined ? {} : { 'x-amz-version-id': String(marker), 'x-amz-delete-marker': 'true' } };
 }
 
 /** Deletes a key as S3 does: a key that is not there is not an error, unless `ifMatch` (ETags, or *) asked for a value. */
@@ -229,7 +243,7 @@ async function removeObject(
   call: S3Call,
   key: string,
   options: { ifMatch?: string | undefined; waitTurn?: boolean } = {},
-): Promise<void> {
+): Promise<number | undefined> {
   const { ifMatch, waitTurn = false } = options;
   const condition: WriteCondition = ifMatch === undefined ? undefined : { kind: 'match', etags: ifMatch };
   const refuse = (record: KeyRecord | undefined): MkvError | undefined => {
@@ -244,11 +258,14 @@ async function removeObject(
     // S3 takes a DELETE and a write of one key at once: unconditional, a DeleteObject waits for the
     // write to end (DeleteObjects does not: a thousand keys are answered at once, one held is OperationAborted).
     const wait = !condition && waitTurn ? { waitTurn, clientGone: clientGoneOf(call) } : {};
-    await deleteKey(deps, key, call.cause, condition ? { refuse } : wait);
+    const seq = await deleteKey(deps, key, call.cause, condition ? { refuse } : wait);
+    // With --retain the DELETE is a delete marker, named by its seq.
+    return deps.config.retainMs > 0 ? seq : undefined;
   } catch (error) {
     if (condition && isMkvError(error, 'MKV_KEY_LOCKED'))
       throw new MkvError('MKV_CONDITIONAL_CONFLICT', 'A conflicting operation occurred: another write of this key is in flight; retry');
     if (!(error instanceof MkvError && error.code === 'MKV_NOT_FOUND' && condition === undefined)) throw error;
+    return undefined;
   }
 }
 
@@ -277,11 +294,23 @@ export async function deleteObjects(deps: MasterDeps, call: S3Call): Promise<Ans
   for (const { key: objectKey, versionId, etag } of objects) {
     try {
       const key = checkedKey(`/${call.bucket}/${objectKey}`);
-      checkVersionId(versionId);
+      const version = versionId === undefined ? 'null' : parseVersionId(versionId);
       authorize(identity, 'delete', key);
       if (etag) authorize(identity, 'read', key);
-      await removeObject(deps, call, key, etag === undefined ? {} : { ifMatch: etag });
-      if (!quiet) results.push(element('Deleted', [element('Key', objectKey), ...(versionId ? [element('VersionId', versionId)] : [])]));
+      let marker: string | undefined;
+      if (version !== 'null') {
+        if (etag) throw new MkvError('MKV_UNKNOWN_OPERATION', 'a DELETE of a version by its id takes no ETag');
+        if ((await removeVersion(deps, key, version, call.cause)).deleteMarker) marker = versionId;
+      } else {
+        const seq = await removeObject(deps, call, key, etag === undefined ? {} : { ifMatch: etag });
+        if (seq !== undefined) marker = String(seq);
+      }
+      const named = [
+        element('Key', objectKey),
+        ...(versionId ? [element('VersionId', versionId)] : []),
+        ...(marker !== undefined ? [element('DeleteMarker', true), element('DeleteMarkerVersionId', marker)] : []),
+      ];
+      if (!quiet) results.push(element('Deleted', named));
     } catch (error) {
       // A key the caller may not delete is its answer's business, logged once for the request below.
       const refused = error instanceof MkvError && isAuthFailure(error);

@@ -19,7 +19,16 @@ import { MkvError } from '../../errors.js';
 import { requireBucket } from '../../keys/buckets.js';
 import { applyAnswer, type Answer } from '../answer.js';
 import type { MasterDeps } from '../deps.js';
-import { bucketLocation, bucketVersioning, checkExpectedOwner, createBucket, deleteBucket, headBucket, listBuckets } from './buckets.js';
+import {
+  bucketLocation,
+  bucketVersioning,
+  checkExpectedOwner,
+  createBucket,
+  deleteBucket,
+  headBucket,
+  listBuckets,
+  putBucketVersioning,
+} from './buckets.js';
 import { headerOf, s3CallOf, type S3Call } from './call.js';
 import { listObjectVersions, listObjectsV1, listObjectsV2 } from './list.js';
 import { objectAttributes } from './attributes.js';
@@ -168,6 +177,10 @@ function routeBucket(deps: MasterDeps, call: S3Call): Answer | Promise<Answer> {
   }
   if (method === 'HEAD') return headBucket(deps, call);
   if (method === 'PUT' && call.querystring === '') return createBucket(deps, call);
+  if (method === 'PUT' && query.has('versioning')) {
+    requireBucket(deps.index, bucket);
+    return putBucketVersioning(deps, call);
+  }
   if (method === 'DELETE' && call.querystring === '') return deleteBucket(deps, call);
   if (method === 'POST' && query.has('delete')) {
     requireBucket(deps.index, bucket);
