@@ -118,11 +118,17 @@ export function existingDb(db: string): string {
  * stopped. A db of its own (a local log) must exist; with --log the stream holds the log, and
  * DB is this tool's index of it, made if new.
  */
-export function openToolStore(flags: { db: string; log: string; v: boolean } & LogAccessFlags, purpose: string): Promise<Store> {
+/** The db a tool works on; `readOnly` (a dry run): beside a running master, changing nothing, taking no lock. */
+export function openToolStore(
+  flags: { db: string; log: string; v: boolean } & LogAccessFlags,
+  purpose: string,
+  readOnly = false,
+): Promise<Store> {
   if (!flags.log) existingDb(flags.db);
   return openStore(flags.db, {
     logger: createLogger({ verbose: flags.v }),
     purpose,
+    readOnly,
     ...logStoreOptions(flags),
   });
 }

@@ -29,7 +29,7 @@ export const gcFlags = defineFlags({
 
 export async function gcCommand(flags: Options<typeof gcFlags>): Promise<void> {
   const unlinkedBefore = flags['unlinked-before'] === undefined ? undefined : parseTime(flags['unlinked-before']);
-  const store = await openToolStore(flags, 'mkv gc');
+  const store = await openToolStore(flags, 'mkv gc', flags['dry-run']);
   const client = toolVolumeClient(flags);
   try {
     const deps = {

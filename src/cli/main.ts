@@ -186,6 +186,7 @@ const SYSTEM_ERRORS: Record<string, string> = {
   ENOENT: 'no such file or directory',
   ENOTDIR: 'a part of the path is a file, not a directory',
   EISDIR: 'is a directory',
+  EEXIST: 'a file is in the way (a directory was wanted)',
   EROFS: 'on a read-only file system',
   ENOSPC: 'no space left on the device',
   EDQUOT: 'over the disk quota',

@@ -4,7 +4,8 @@ import type { EventInput } from '../events/event.js';
 import { openStore } from '../db/store.js';
 
 export async function restoreUnlinked(db: string, since: number, options: { dryRun?: boolean } = {}): Promise<string[]> {
-  const store = await openStore(db, { purpose: 'mkv restore' });
+  // A dry run reads the index beside a running master, taking no lock.
+  const store = await openStore(db, { purpose: 'mkv restore', readOnly: options.dryRun ?? false });
   try {
     const restored: string[] = [];
     const batch: EventInput[] = [];

@@ -9,7 +9,7 @@ import { MkvError } from '../errors.js';
 import { volumeHost, volumePrefix } from '../placement.js';
 import { DEFAULT_CONNECTIONS_PER_VOLUME, defaultConfig } from '../config.js';
 import { ShortRequestClient, type ShortAnswer, type ShortMethod } from './http1.js';
-import { DISK_PATH, opOf, signHeaders, signQuery, nginxUri } from './signing.js';
+import { DISK_PATH, HEALTH_PATH, opOf, signHeaders, signQuery, nginxUri } from './signing.js';
 
 export interface VolumeClientOptions {
   /** How long a HEAD may take before the replica counts as not answering. */
@@ -305,7 +305,15 @@ export class VolumeClient {
   async probe(volume: string): Promise<string> {
     const result = await this.short(volume, 'HEAD', '/', this.headTimeoutMs);
     if (result instanceof Error) return describeFailure(result);
-    if (result.status === 200 || result.status === 404) return 'ok'; // it answers (a root without a listing is 404)
+    if (result.status === 200 || result.status === 404) {
+      // It answers (a root without a listing is 404): as a volume, whose /health says ok? An
+      // address typed wrong may be another HTTP server (an admin port), which would take no PUT.
+      const health = await this.short(volumeHost(volume), 'HEAD', HEALTH_PATH, this.headTimeoutMs);
+      if (health instanceof Error) return describeFailure(health);
+      return health.status === 200
+        ? 'ok'
+        : `answers HTTP, but not as a volume (HEAD ${HEALTH_PATH} answered ${health.status}): is it a volume's address?`;
+    }
     if (result.status === 401 || result.status === 403)
       return this.secret
         ? `refuses the master's signature (HEAD answered ${result.status}): its volume secret is not the master's --volume-secret-file`

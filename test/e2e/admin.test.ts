@@ -121,12 +121,22 @@ test('a master started with volumes down says, per volume, what is wrong, and st
   const secured = await startVolumes('embedded', 1, tempDir('mkv-admin-secured-'), '0123456789abcdef0123456789abcdef');
   const downDb = tempDir('mkv-admin-down-');
   const down = `127.0.0.1:${await freePort()}`;
-  const started = await spawnMaster(['--volumes', `${set.volumes[0]},${secured.volumes[0]},${down}`, '--db', downDb, '--replicas', '1']);
+  // The other master's admin port: an HTTP server, but no volume (a port typed wrong).
+  const notVolume = new URL(admin).host;
+  const started = await spawnMaster([
+    '--volumes',
+    `${set.volumes[0]},${secured.volumes[0]},${down},${notVolume}`,
+    '--db',
+    downDb,
+    '--replicas',
+    '1',
+  ]);
   try {
     const lines = started.output().split('\n');
     const warning = (volume: string) => lines.find((line) => line.includes(`"msg":"volume ${volume}: `)) ?? '';
     assert.match(warning(down), /refused the connection/);
     assert.match(warning(secured.volumes[0]!), /asks for a signature \(HEAD answered 403\): it holds a volume secret/);
+    assert.match(warning(notVolume), /answers HTTP, but not as a volume \(HEAD \/health answered 404\)/);
     assert.equal(warning(set.volumes[0]!), '', 'a volume that answers is not warned of');
     const put = await http('PUT', `${started.url}/down/k`, 'v');
     assert.ok([201, 500].includes(put.status), put.text);

@@ -83,6 +83,10 @@ test('a port in use or a --db that cannot be made: one line naming it, no stack 
     assert.equal(underFile.status, 1);
     assert.match(underFile.stderr, /^mkv: cannot mkdir \/dev\/null\/db: a part of the path is a file, not a directory\n$/m);
     assert.doesNotMatch(underFile.stderr, /\n\s+at /, 'no stack trace');
+    const isFile = await runMkv(['server', '--db', '/dev/null', '--volumes', volumes]);
+    assert.equal(isFile.status, 1);
+    assert.match(isFile.stderr, /^mkv: cannot mkdir \/dev\/null: a file is in the way \(a directory was wanted\)\n$/m);
+    assert.doesNotMatch(isFile.stderr, /\n\s+at /, 'no stack trace');
   } finally {
     taken.close();
   }

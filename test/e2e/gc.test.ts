@@ -37,13 +37,18 @@ test('gc deletes keys unlinked before the time and cleans up abandoned writes; h
   await set.stop(1);
   assert.equal((await http('PUT', `${master.url}/gc/abandoned`, 'never committed')).status, 500);
   await set.start(1);
-  master.child.kill('SIGTERM');
-  await master.exited;
 
+  // A dry run reads beside the running master (no lock), and changes nothing.
   const dry = await runMkv(['gc', '--db', db, '--unlinked-before', cutoff, '--pending-older-than', '0s', '--dry-run']);
   assert.equal(dry.status, 0, dry.stderr);
   assert.deepEqual(dry.stdout.trim().split('\n').sort(), ['would clean up the abandoned write of /gc/abandoned', 'would delete /gc/old']);
   assert.ok(files('/gc/old').every(existsSync), 'a dry run changes nothing');
+  const restoreDry = await runMkv(['restore', '--db', db, '--unlinked-since', cutoff, '--dry-run']);
+  assert.equal(restoreDry.status, 0, restoreDry.stderr);
+  assert.equal(restoreDry.stdout, '/gc/recent\n', 'the key it would restore');
+  assert.equal((await http('GET', `${master.url}/gc/recent`)).status, 404, 'still unlinked');
+  master.child.kill('SIGTERM');
+  await master.exited;
 
   const result = await runMkv(['gc', '--db', db, '--unlinked-before', cutoff, '--pending-older-than', '0s']);
   assert.equal(result.status, 0, result.stdout + result.stderr);

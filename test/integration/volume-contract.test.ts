@@ -2,6 +2,7 @@
 // project's config. Whatever the master and the rescans rely on is asserted here for both.
 import assert from 'node:assert/strict';
 import { existsSync, statSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
@@ -10,7 +11,16 @@ import { VolumeClient } from '../../src/volumes/client.js';
 import { signHeaders, signQuery, type VolumeOp } from '../../src/volumes/signing.js';
 import { http } from '../helpers/http.js';
 import { until } from '../helpers/wait.js';
-import { nginxSkipReason, startVolumes, type VolumeSet } from '../helpers/cluster.js';
+import {
+  freePort,
+  nginxSkipReason,
+  nginxVolumeScript,
+  removeDir,
+  startVolumes,
+  tempDir,
+  waitForHttp,
+  type VolumeSet,
+} from '../helpers/cluster.js';
 
 /**
  * A request whose path goes out exactly as written (undici, as a browser, would resolve "." and
@@ -370,3 +380,39 @@ function securedContract(kind: 'embedded' | 'nginx', skip: string | false): void
 
 securedContract('embedded', false);
 securedContract('nginx', nginxSkipReason());
+
+describe('nginx/volume and the directory it serves', { skip: nginxSkipReason() }, () => {
+  test('a second one on a directory a running one serves is refused; one left by a killed script is stopped and replaced', async () => {
+    const dir = join(tempDir('mkv-volume-owner-'), 'volume');
+    const [first, second] = [await freePort(), await freePort()];
+    const start = (port: number) => spawn(nginxVolumeScript, [dir], { env: { ...process.env, PORT: String(port) }, stdio: 'ignore' });
+    const running = start(first);
+    let replacement: ReturnType<typeof start> | undefined;
+    try {
+      await waitForHttp(`http://127.0.0.1:${first}/health`, running);
+      const refused = spawnSync(nginxVolumeScript, [dir], { env: { ...process.env, PORT: String(second) }, encoding: 'utf8' });
+      assert.equal(refused.status, 2);
+      assert.match(refused.stderr, /is served by a running nginx\/volume \(pid \d+\); stop it first/);
+      assert.equal((await http('GET', `http://127.0.0.1:${first}/health`)).text, 'ok\n', 'the running volume still serves');
+
+      // Its script killed with -9, its nginx is an orphan: the next start stops it and serves.
+      running.kill('SIGKILL');
+      replacement = start(second);
+      await waitForHttp(`http://127.0.0.1:${second}/health`, replacement);
+      await until('the orphan nginx to stop', () =>
+        http('GET', `http://127.0.0.1:${first}/health`).then(
+          () => false,
+          () => true,
+        ),
+      );
+    } finally {
+      running.kill('SIGKILL');
+      if (replacement) {
+        const exited = new Promise((resolve) => replacement!.once('exit', resolve));
+        replacement.kill('SIGTERM');
+        await exited;
+      }
+      removeDir(join(dir, '..'));
+    }
+  });
+});
