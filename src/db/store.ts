@@ -139,6 +139,8 @@ export async function openStore(db: string, options: StoreOptions = {}): Promise
           ...(options.logReplicas !== undefined ? { replicas: options.logReplicas } : {}),
         })
       : await SegmentLog.open(logDir(db), { ...options, logger, readOnly, verifySealed: !readOnly && !options.skipLogCheck });
+    // A writer whose NATS user may not publish (a reader's credentials) would start and fail every write.
+    if (log instanceof JetStreamLog && !readOnly) await log.checkMayAppend();
     if (log instanceof JetStreamLog && !log.serverAuthenticates) {
       logger.warn(
         'the NATS server takes clients without credentials: anyone who reaches it reads every key name and can forge events (README: "The log behind NATS authentication")',

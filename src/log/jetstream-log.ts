@@ -220,6 +220,28 @@ export class JetStreamLog implements EventLog {
     }
   }
 
+  /**
+   * Throws, in one line, when this connection may not append to the stream (a reader's
+   * credentials given to a master): a publish that expects its subject at a sequence it can
+   * never be at, which JetStream refuses without storing anything when the user may publish,
+   * and NATS refuses as a permission violation when not.
+   */
+  async checkMayAppend(): Promise<void> {
+    try {
+      await this.js.publish(keySubject(this.prefix, '/'), new Uint8Array(0), { expect: { lastSubjectSequence: Number.MAX_SAFE_INTEGER } });
+    } catch (error) {
+      if (!isPermissionViolation(error)) return; // the expected refusal: it may append
+      throw new MkvError(
+        'MKV_LOG_UNAVAILABLE',
+        `NATS at ${this.location} does not let this user append to stream ${this.stream} (${(error as Error).message}): a master needs the MASTER permissions of README, "the log behind NATS authentication"`,
+      );
+    }
+    throw new MkvError(
+      'MKV_LOG_UNAVAILABLE',
+      `JetStream at ${this.location} stored a publish it should have refused: is ${this.stream} an mkv stream?`,
+    );
+  }
+
   /** Whether the NATS server this connection reached asks its clients who they are (its INFO's auth_required). */
   get serverAuthenticates(): boolean {
     return this.nc.info?.auth_required === true;
