@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { CreateBucketCommand, DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { parseCredentials } from '../../src/auth/credentials.js';
 import { http } from '../helpers/http.js';
+import { instantBetween } from '../helpers/wait.js';
 import { removeDir, runMkv, startMaster, startVolumes, type TestMaster, type VolumeSet } from '../helpers/cluster.js';
 
 const CREDENTIALS = 'ops:ops-secret-key\nauditor:auditor-secret-key read,list,admin\nanonymous write /drop/\n';
@@ -45,9 +46,8 @@ describe('who did what, with --credentials', () => {
     });
     assert.equal((await http('PUT', `${master.url}/native/a`, 'a', basic('ops:ops-secret-key'))).status, 201);
     assert.equal((await http('PUT', `${master.url}/drop/anon`, 'x')).status, 201, 'anonymous may write under /drop/');
-    // Every event so far was appended at or before now; every one after, at `between` or later.
-    await clockPast(Date.now());
-    between = Date.now();
+    // Every event so far was appended before `between`; every one after, at it or later.
+    between = Date.parse(await instantBetween());
     await s3.send(new CreateBucketCommand({ Bucket: 'media' }));
     await s3.send(new PutObjectCommand({ Bucket: 'media', Key: 'clip', Body: 'clip' }));
     await s3.send(new DeleteObjectCommand({ Bucket: 'media', Key: 'clip' }));
@@ -162,8 +162,3 @@ describe('who did what, without --credentials', () => {
     }
   });
 });
-
-/** Resolves once the clock has passed `time`, so events after it carry later times. */
-async function clockPast(time: number): Promise<void> {
-  while (Date.now() <= time) await new Promise((resolve) => setImmediate(resolve));
-}

@@ -7,18 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { getFollowing, http } from '../helpers/http.js';
 import { adminUrlOf, removeDir, runMkv, spawnMaster, startVolumes, stopMaster, tempDir, type VolumeSet } from '../helpers/cluster.js';
-import { until } from '../helpers/wait.js';
-
-/** An instant with every event so far before it and every later one after it. */
-async function instant(): Promise<string> {
-  const pass = async (time: number) => {
-    while (Date.now() <= time) await new Promise((resolve) => setImmediate(resolve));
-  };
-  await pass(Date.now());
-  const now = Date.now();
-  await pass(now);
-  return new Date(now).toISOString();
-}
+import { instantBetween, until } from '../helpers/wait.js';
 
 describe('--retain, served at points in time', () => {
   let set: VolumeSet;
@@ -36,14 +25,14 @@ describe('--retain, served at points in time', () => {
       assert.match(master.output(), /keeping every replaced value for 30d/);
       assert.equal((await http('PUT', `${url}/pit/a`, 'a1')).status, 201);
       assert.equal((await http('PUT', `${url}/pit/b`, 'b1')).status, 201);
-      instants.push({ at: await instant(), a: 'a1', b: 'b1' });
+      instants.push({ at: await instantBetween(), a: 'a1', b: 'b1' });
       assert.equal((await http('UNLINK', `${url}/pit/a`)).status, 204);
       assert.equal((await http('PUT', `${url}/pit/a`, 'a2')).status, 201);
       assert.equal((await http('DELETE', `${url}/pit/b`)).status, 204);
-      instants.push({ at: await instant(), a: 'a2', b: 404 });
+      instants.push({ at: await instantBetween(), a: 'a2', b: 404 });
       assert.equal((await http('PUT', `${url}/pit/b`, 'b2')).status, 201);
       assert.equal((await http('DELETE', `${url}/pit/a`)).status, 204);
-      instants.push({ at: await instant(), a: 404, b: 'b2' });
+      instants.push({ at: await instantBetween(), a: 404, b: 'b2' });
     } finally {
       assert.equal(await stopMaster(master), 0, master.output());
     }

@@ -8,6 +8,7 @@ import { removeStale } from '../../src/keys/stale-sweeper.js';
 import { silentLogger } from '../../src/logger.js';
 import { VolumeClient } from '../../src/volumes/client.js';
 import { http } from '../helpers/http.js';
+import { instantBetween } from '../helpers/wait.js';
 import { removeDir, startMaster, startVolumes, type TestMaster, type VolumeSet } from '../helpers/cluster.js';
 
 interface Shown {
@@ -17,17 +18,9 @@ interface Shown {
   held?: boolean;
 }
 
-/** Resolves once the clock has passed `time`: what happens next is stamped later. */
-async function clockPast(time: number): Promise<void> {
-  while (Date.now() <= time) await new Promise((resolve) => setImmediate(resolve));
-}
-
-/** Now, with every event so far stamped before it and every later one after. */
+/** Now, with every event so far stamped before it and every later one at it or after. */
 async function instant(): Promise<number> {
-  await clockPast(Date.now());
-  const now = Date.now();
-  await clockPast(now);
-  return now;
+  return Date.parse(await instantBetween());
 }
 
 describe('reading earlier versions of a key', () => {

@@ -39,6 +39,20 @@ function after(prefix: string): Buffer | undefined {
   return prefixEnd(Buffer.from(prefix, 'utf8'));
 }
 
+/** A <Version> of ListObjectVersions. */
+function versionElement(key: string, id: string, latest: boolean, time: number, etag: string, size: number | null): string {
+  return element('Version', [
+    element('Key', key),
+    element('VersionId', id),
+    element('IsLatest', latest),
+    element('LastModified', new Date(time).toISOString()),
+    element('ETag', etag),
+    element('Size', size ?? 0),
+    element('Owner', person()),
+    element('StorageClass', 'STANDARD'),
+  ]);
+}
+
 /** One line of a versioned listing: a version whose bytes are kept, or a delete marker (no `version`). */
 interface VersionEntry {
   key: string;
@@ -310,16 +324,14 @@ export function listObjectVersions(deps: MasterDeps, call: S3Call): Answer {
       ...(urlEncoded ? [element('EncodingType', 'url')] : []),
       ...page.entries.map((entry) =>
         entry.version
-          ? element('Version', [
-              element('Key', encode(entry.key)),
-              element('VersionId', entry.id),
-              element('IsLatest', entry.latest),
-              element('LastModified', new Date(entry.time).toISOString()),
-              element('ETag', `"${entry.version.s3?.etag ?? entry.version.md5 ?? ''}"`),
-              element('Size', entry.version.size ?? 0),
-              owner,
-              element('StorageClass', 'STANDARD'),
-            ])
+          ? versionElement(
+              encode(entry.key),
+              entry.id,
+              entry.latest,
+              entry.time,
+              `"${entry.version.s3?.etag ?? entry.version.md5 ?? ''}"`,
+              entry.version.size,
+            )
           : element('DeleteMarker', [
               element('Key', encode(entry.key)),
               element('VersionId', entry.id),
@@ -346,16 +358,7 @@ export function listObjectVersions(deps: MasterDeps, call: S3Call): Answer {
       : []),
     ...(urlEncoded ? [element('EncodingType', 'url')] : []),
     ...page.objects.map(([objectKey, record]) =>
-      element('Version', [
-        element('Key', encode(objectKey)),
-        element('VersionId', 'null'),
-        element('IsLatest', true),
-        element('LastModified', new Date(record.modified).toISOString()),
-        element('ETag', etagOf(record)),
-        element('Size', record.size ?? 0),
-        element('Owner', person()),
-        element('StorageClass', 'STANDARD'),
-      ]),
+      versionElement(encode(objectKey), 'null', true, record.modified, etagOf(record), record.size),
     ),
     ...page.commonPrefixes.map((common) => element('CommonPrefixes', [element('Prefix', encode(common))])),
   ]);
