@@ -76,9 +76,10 @@ export async function collectGarbage(deps: KeyDeps, options: GcOptions): Promise
     }
     (deletes ? report.deleted : report.aborted).push(key);
   });
+  const would = options.dryRun ? 'would be ' : '';
   progress.finish(
-    `gc${options.dryRun ? ' (dry run)' : ''}: ${report.deleted.length} unlinked keys deleted, ` +
-      `${report.aborted.length} abandoned writes cleaned up, ${report.stale.length} keys' replaced values removed, ${report.failed.length} failed`,
+    `gc${options.dryRun ? ' (dry run)' : ''}: ${report.deleted.length} unlinked keys ${would}deleted, ` +
+      `${report.aborted.length} abandoned writes ${would}cleaned up, ${report.stale.length} keys' replaced values ${would}removed, ${report.failed.length} failed`,
   );
   return report;
 }

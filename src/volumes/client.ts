@@ -64,9 +64,12 @@ export function describeFailure(error: unknown): string {
     case 'UND_ERR_ABORTED':
     case 'ABORT_ERR':
       return 'was given up';
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      return 'cannot be reached (no route to its host)';
   }
   if (message?.startsWith('the volume ')) return message.slice('the volume '.length); // http1.ts's own words
-  return 'failed';
+  return code ? `failed (${code})` : 'failed';
 }
 
 /** What a HEAD learned: the blob is there, is not, or the volume did not answer in time. */

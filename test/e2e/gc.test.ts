@@ -43,6 +43,7 @@ test('gc deletes keys unlinked before the time and cleans up abandoned writes; h
   assert.equal(dry.status, 0, dry.stderr);
   assert.deepEqual(dry.stdout.trim().split('\n').sort(), ['would clean up the abandoned write of /gc/abandoned', 'would delete /gc/old']);
   assert.ok(files('/gc/old').every(existsSync), 'a dry run changes nothing');
+  assert.match(dry.stderr, /gc \(dry run\): 1 unlinked keys would be deleted, 1 abandoned writes would be cleaned up/);
   const restoreDry = await runMkv(['restore', '--db', db, '--unlinked-since', cutoff, '--dry-run']);
   assert.equal(restoreDry.status, 0, restoreDry.stderr);
   assert.equal(restoreDry.stdout, '/gc/recent\n', 'the key it would restore');
