@@ -21,6 +21,8 @@ export interface Copy {
   attributes?: Pick<S3Value, 'contentType' | 'metadata' | 'headers'>;
   /** A checksum the copy is to be given, computed as it is copied. */
   checksumAlgorithm?: ChecksumAlgorithm;
+  /** The source is an earlier version of its key (S3 ?versionId): its bytes are copied, onto its own key too. */
+  earlierVersion?: boolean;
 }
 
 /** The copy's ETag (quoted, as S3 answers it) and the checksum it was given (none when only its attributes changed). */
@@ -36,8 +38,8 @@ export async function copyValue(
   cause: Cause,
   options: Pick<StoreOptions, 'mayReplace' | 'condition' | 'clientGone'> = {},
 ): Promise<Copied> {
-  const { source, record, attributes, checksumAlgorithm } = copy;
-  if (source === target && !checksumAlgorithm) {
+  const { source, record, attributes, checksumAlgorithm, earlierVersion } = copy;
+  if (source === target && !checksumAlgorithm && !earlierVersion) {
     if (!attributes)
       throw new MkvError('MKV_BAD_REQUEST', 'copying an object onto itself changes nothing without x-amz-metadata-directive: REPLACE');
     // New attributes replace the old, which are gone after: as any write that destroys, it needs delete.

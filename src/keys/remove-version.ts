@@ -9,7 +9,7 @@ import { MkvError } from '../errors.js';
 import type { Cause } from '../events/event.js';
 import { toState, type KeyRecord } from '../index/evolve.js';
 import type { KeyDeps } from './deps.js';
-import { beginWrite, type Decision } from './key-write.js';
+import { beginWriteWhenFree, type Decision } from './key-write.js';
 import { removeReplicas } from './replicas.js';
 import { blobPath } from '../placement.js';
 import { currentVersion, versionRecord, versionsOf, type KeyVersion } from './versions.js';
@@ -63,11 +63,18 @@ export function decideRemoveVersion(
 /** Removes version `id` of the key (module header); the delete right is the caller's to check. */
 export async function removeVersion(deps: KeyDeps, key: string, id: number, cause: Cause): Promise<RemovedVersion> {
   let target: KeyVersion | undefined;
-  const write = await beginWrite(deps.writer, deps.index, key, (record) => {
-    const decided = decideRemoveVersion(deps, key, record, id, cause);
-    target = decided.target;
-    return decided.decision;
-  });
+  // S3 takes deletes of several versions of one key at once: each waits its turn (rclone's cleanup sends them so).
+  const write = await beginWriteWhenFree(
+    deps.writer,
+    deps.index,
+    key,
+    (record) => {
+      const decided = decideRemoveVersion(deps, key, record, id, cause);
+      target = decided.target;
+      return decided.decision;
+    },
+    {},
+  );
   try {
     if (!target) return { deleteMarker: true };
     const failures = await removeReplicas(deps.volumes, target.blob.volumes, blobPath(key, target.blob.version));

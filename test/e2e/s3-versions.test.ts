@@ -115,11 +115,16 @@ describe('S3 versioning on --retain, with aws s3api and rclone', { skip: missing
     const back = await s3api('get-object', '--bucket', 'history', '--key', 'k', 'got');
     assert.equal(back.VersionId, ids[1]);
     assert.equal(readFileSync(join(work, 'got'), 'utf8'), 'two');
+    // An older version copied back (the usual restore), onto another key and onto its own.
+    const copied = await s3api('copy-object', '--bucket', 'history', '--key', 'restored', '--copy-source', `history/k?versionId=${ids[0]}`);
+    assert.equal(copied.CopySourceVersionId, ids[0]);
+    await s3api('get-object', '--bucket', 'history', '--key', 'restored', 'got');
+    assert.equal(readFileSync(join(work, 'got'), 'utf8'), 'one');
     // An older version goes by its id; the value the key serves is refused (a delete marker first).
     await s3api('delete-object', '--bucket', 'history', '--key', 'k', '--version-id', ids[0]!);
     assert.match(await refused('get-object', '--bucket', 'history', '--key', 'k', '--version-id', ids[0]!, 'got'), /NoSuchVersion/);
     assert.match(await refused('delete-object', '--bucket', 'history', '--key', 'k', '--version-id', ids[1]!), /NotImplemented/);
-    const after = await s3api('list-object-versions', '--bucket', 'history');
+    const after = await s3api('list-object-versions', '--bucket', 'history', '--prefix', 'k');
     assert.deepEqual(
       (after.Versions as Array<{ VersionId: string; IsLatest: boolean }>).map((version) => [version.VersionId, version.IsLatest]),
       [[ids[1], true]],
@@ -138,7 +143,7 @@ describe('S3 versioning on --retain, with aws s3api and rclone', { skip: missing
       );
       const rclone = (...args: string[]) => run('rclone', ['--config', config, ...args], { env, cwd: work });
       await rclone('mkdir', 'mkv:models');
-      for (const text of ['weights v1', 'weights v2 longer']) {
+      for (const text of ['weights v0.0', 'weights v0.1', 'weights v0.2', 'weights v1', 'weights v2 longer']) {
         writeFileSync(join(work, 'weights'), text);
         await rclone('copyto', join(work, 'weights'), 'mkv:models/weights.bin');
       }
@@ -148,15 +153,19 @@ describe('S3 versioning on --retain, with aws s3api and rclone', { skip: missing
         .split('\n')
         .map((line) => line.trim())
         .sort();
-      assert.equal(lines.length, 2, stdout);
+      assert.equal(lines.length, 5, stdout);
       assert.match(
         lines.find((line) => line.endsWith(' weights.bin'))!,
         /^17 weights\.bin$/,
       );
-      const old = lines.find((line) => !line.endsWith(' weights.bin'))!;
+      const old = lines.find((line) => line.startsWith('10 ') && !line.endsWith(' weights.bin'))!;
       assert.match(old, /^10 weights-v\d{4}-\d\d-\d\d-\d{6}-\d{3}\.bin$/);
       await rclone('--s3-versions', 'copyto', `mkv:models/${old.split(' ')[1]}`, join(work, 'old'));
       assert.equal(readFileSync(join(work, 'old'), 'utf8'), 'weights v1');
+      // rclone removes the old versions several at once: each is removed, none refused.
+      await rclone('backend', 'cleanup-hidden', 'mkv:models');
+      const left = await rclone('--s3-versions', 'ls', 'mkv:models');
+      assert.equal(left.stdout.trim(), '17 weights.bin');
     },
   );
 });

@@ -12,6 +12,7 @@ import type { MasterDeps } from '../deps.js';
 import type { S3Call } from './call.js';
 import { etagOf } from '../../keys/write-condition.js';
 import { versionsOf, type KeyVersion } from '../../keys/versions.js';
+import { parseVersionId } from './versions.js';
 import { person } from './s3.js';
 import { document, element } from './xml.js';
 
@@ -100,8 +101,8 @@ function versionedPage(
   if (maxKeys === 0) return page;
   const end = after(root + prefix);
   // Within the key-marker's own key after its version-id-marker; else after the key-marker.
-  const resumeInKey = versionMarker !== '' && versionMarker !== 'null' ? Number(versionMarker) : undefined;
-  if (resumeInKey !== undefined && !Number.isSafeInteger(resumeInKey)) throw new MkvError('MKV_BAD_QUERY', 'Invalid version id specified');
+  const marker = versionMarker === '' ? 'null' : parseVersionId(versionMarker);
+  const resumeInKey = marker === 'null' ? undefined : marker;
   let from = resumeInKey !== undefined ? Buffer.from(root + keyMarker, 'utf8') : resumeAfter(root, prefix, delimiter, keyMarker);
   if (Buffer.compare(from, Buffer.from(root + prefix, 'utf8')) < 0) from = Buffer.from(root + prefix, 'utf8');
   let count = 0;

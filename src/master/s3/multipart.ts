@@ -21,6 +21,7 @@ import { requestBody } from '../request-body.js';
 import { headerOf, splitBucket, type S3Call } from './call.js';
 import { checkReadConditions } from './conditions.js';
 import { partNumberOf } from './parts.js';
+import { recordToRead } from './versions.js';
 import { copySourceOf, mayReplace, person, readXmlBody, valueAttributesOf, writeOptionsOf, xmlAnswer } from './s3.js';
 import { childElements, element, parseXml, requiredText } from './xml.js';
 
@@ -136,8 +137,8 @@ export function copyRangeOf(text: string, size: number): { start: number; end: n
  * one of its replicas, with the read right on it and its x-amz-copy-source-if-* conditions met.
  */
 async function uploadPartCopy(deps: MasterDeps, call: S3Call, upload: Upload, number: number): Promise<Answer> {
-  const source = copySourceOf(call);
-  const record = deps.index.get(source);
+  const { key: source, versionId } = copySourceOf(call);
+  const { record } = recordToRead(deps, source, versionId);
   if (!record || record.state !== 'live') throw new MkvError('MKV_NOT_FOUND', 'The specified key does not exist.');
   checkReadConditions(call.headers, record, 'x-amz-copy-source-');
   const size = record.size ?? 0;

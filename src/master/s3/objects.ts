@@ -176,24 +176,31 @@ async function copyObject(deps: MasterDeps, call: S3Call): Promise<Answer> {
   if (headerOf(call, 'x-amz-copy-source-range') !== '')
     throw new MkvError('MKV_BAD_QUERY', 'x-amz-copy-source-range is for UploadPartCopy: CopyObject copies the whole value');
   await checkNoBody(deps, call);
-  const source = copySourceOf(call);
-  const record = deps.index.get(source);
+  const { key: source, versionId } = copySourceOf(call);
+  // ?versionId: an earlier version --retain keeps, copied as bytes (onto its own key too: a restore).
+  const { record, versionId: sourceVersion } = recordToRead(deps, source, versionId);
   if (!record || record.state !== 'live') throw notFound();
   checkReadConditions(call.headers, record, 'x-amz-copy-source-');
   const algorithm = headerOf(call, 'x-amz-checksum-algorithm');
   const copy: Copy = {
     source,
     record,
+    ...(versionId !== null && versionId !== 'null' ? { earlierVersion: true } : {}),
     ...(directive === 'REPLACE' ? { attributes: valueAttributesOf(call) } : {}),
     ...(algorithm !== '' ? { checksumAlgorithm: checksumAlgorithmOf(algorithm) } : {}),
   };
   const options = writeOptionsOf(call);
   const { etag, checksum } = await copyValue(deps, call.key, copy, call.cause, options);
-  return xmlAnswer('CopyObjectResult', [
-    element('LastModified', new Date().toISOString()),
-    element('ETag', etag),
-    ...(checksum ? [element(`Checksum${checksum.algorithm.toUpperCase()}`, checksum.value)] : []),
-  ]);
+  const headers: Record<string, string> = sourceVersion !== undefined ? { 'x-amz-copy-source-version-id': sourceVersion } : {};
+  return xmlAnswer(
+    'CopyObjectResult',
+    [
+      element('LastModified', new Date().toISOString()),
+      element('ETag', etag),
+      ...(checksum ? [element(`Checksum${checksum.algorithm.toUpperCase()}`, checksum.value)] : []),
+    ],
+    headers,
+  );
 }
 
 /**

@@ -1,6 +1,7 @@
 // What S3's handlers read from a request alike: the attributes a write gives its value (its
 // Content-Type, x-amz-meta-*, object headers), its version id, its copy source, its write
 // conditions and rights, its XML document; and the XML answer they give.
+import { parseVersionId } from './versions.js';
 import { isUtf8 } from 'node:buffer';
 import { authorize } from '../../auth/authenticate.js';
 import { allows } from '../../auth/credentials.js';
@@ -109,12 +110,13 @@ export function writeOptionsOf(call: S3Call): Pick<StoreOptions, 'mayReplace' | 
  * The key a copy reads (x-amz-copy-source: [/]bucket/key[?versionId=…], percent-encoded), once
  * the request may read it: CopyObject and UploadPartCopy alike.
  */
-export function copySourceOf(call: S3Call): Key {
+export function copySourceOf(call: S3Call): { key: Key; versionId: string | null } {
   const [path, query] = headerOf(call, 'x-amz-copy-source').split('?', 2) as [string, string | undefined];
   const checked = checkedKey(decodeKey(path.startsWith('/') ? path : `/${path}`));
-  checkVersionId(new URLSearchParams(query ?? '').get('versionId'));
+  const versionId = new URLSearchParams(query ?? '').get('versionId');
+  if (versionId !== null) parseVersionId(versionId);
   authorize(call.identity, 'read', checked);
-  return checked;
+  return { key: checked, versionId };
 }
 
 /**
