@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { http } from '../helpers/http.js';
+import { clientEnv as envOf, missingTool } from '../helpers/s3-clients.js';
 import {
   freePort,
   hasNginx,
@@ -28,24 +29,11 @@ const run = promisify(execFile);
 const md5 = (data: Buffer | string) => createHash('md5').update(data).digest('hex');
 const MB = 1024 * 1024;
 
-/** Skipped where a tool is missing, but never in CI, whose .ci/run installs them all. */
-function missing(command: string, versionArgs: string[], install: string): string | false {
-  if (spawnSync(command, versionArgs, { stdio: 'ignore' }).status === 0) return false;
-  if (process.env.CI) throw new Error(`CI must install ${command} (see .ci/run)`);
-  return `${command} is not installed (${install})`;
-}
+const missing = missingTool;
 
 /** The environment of a client: its own credentials and nothing of the caller's AWS setup. */
 function clientEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    AWS_ACCESS_KEY_ID: 'client',
-    AWS_SECRET_ACCESS_KEY: 'client-secret',
-    AWS_DEFAULT_REGION: 'us-east-1',
-    ...extra,
-  };
-  for (const name of ['AWS_CA_BUNDLE', 'AWS_PROFILE', 'AWS_SESSION_TOKEN', 'AWS_ENDPOINT_URL']) delete env[name];
-  return env;
+  return envOf('client', 'client-secret', extra);
 }
 
 function tree(dir: string): Record<string, string> {

@@ -2,170 +2,171 @@
 // list-object-versions, get-object --version-id, delete-object with and without --version-id)
 // and rclone --s3-versions.
 import assert from 'node:assert/strict';
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
+import { clientEnv, missingTool } from '../helpers/s3-clients.js';
 import { freePort, removeDir, spawnMaster, startVolumes, tempDir, type MkvProcess, type VolumeSet } from '../helpers/cluster.js';
 
 const run = promisify(execFile);
 
-function missing(command: string, versionArgs: string[], install: string): string | false {
-  if (spawnSync(command, versionArgs, { stdio: 'ignore' }).status === 0) return false;
-  if (process.env.CI) throw new Error(`CI must install ${command} (see .ci/run)`);
-  return `${command} is not installed (${install})`;
-}
+const env = clientEnv('client', 'client-secret');
 
-const env: NodeJS.ProcessEnv = {
-  ...process.env,
-  AWS_ACCESS_KEY_ID: 'client',
-  AWS_SECRET_ACCESS_KEY: 'client-secret',
-  AWS_DEFAULT_REGION: 'us-east-1',
-};
-for (const name of ['AWS_CA_BUNDLE', 'AWS_PROFILE', 'AWS_SESSION_TOKEN', 'AWS_ENDPOINT_URL']) delete env[name];
+describe(
+  'S3 versioning on --retain, with aws s3api and rclone',
+  { skip: missingTool('aws', ['--version'], 'apt-get install awscli') },
+  () => {
+    let set: VolumeSet;
+    let master: MkvProcess;
+    let db: string;
+    let work: string;
+    let endpoint: string;
+    before(async () => {
+      set = await startVolumes('embedded', 2);
+      db = tempDir('mkv-s3-versions-db-');
+      work = tempDir('mkv-s3-versions-');
+      const s3Port = await freePort();
+      master = await spawnMaster([
+        '--volumes',
+        set.volumes.join(','),
+        '--replicas',
+        '2',
+        '--db',
+        db,
+        '--s3-port',
+        String(s3Port),
+        '--retain',
+        '1d',
+      ]);
+      endpoint = `http://127.0.0.1:${s3Port}`;
+    });
+    after(async () => {
+      master?.child.kill('SIGTERM');
+      await master?.exited;
+      await set?.close();
+      removeDir(db);
+      removeDir(work);
+    });
 
-describe('S3 versioning on --retain, with aws s3api and rclone', { skip: missing('aws', ['--version'], 'apt-get install awscli') }, () => {
-  let set: VolumeSet;
-  let master: MkvProcess;
-  let db: string;
-  let work: string;
-  let endpoint: string;
-  before(async () => {
-    set = await startVolumes('embedded', 2);
-    db = tempDir('mkv-s3-versions-db-');
-    work = tempDir('mkv-s3-versions-');
-    const s3Port = await freePort();
-    master = await spawnMaster([
-      '--volumes',
-      set.volumes.join(','),
-      '--replicas',
-      '2',
-      '--db',
-      db,
-      '--s3-port',
-      String(s3Port),
-      '--retain',
-      '1d',
-    ]);
-    endpoint = `http://127.0.0.1:${s3Port}`;
-  });
-  after(async () => {
-    master?.child.kill('SIGTERM');
-    await master?.exited;
-    await set?.close();
-    removeDir(db);
-    removeDir(work);
-  });
-
-  async function s3api(...args: string[]): Promise<Record<string, unknown>> {
-    const { stdout } = await run('aws', ['--endpoint-url', endpoint, 's3api', ...args], { env, cwd: work });
-    return stdout.trim() === '' ? {} : (JSON.parse(stdout) as Record<string, unknown>);
-  }
-
-  async function refused(...args: string[]): Promise<string> {
-    const result = await run('aws', ['--endpoint-url', endpoint, 's3api', ...args], { env, cwd: work }).then(
-      () => assert.fail(`aws s3api ${args.join(' ')} succeeded`),
-      (error: { stderr: string }) => error.stderr,
-    );
-    return result;
-  }
-
-  test('versions written, listed, read by id; a delete marker, and undone by its id', async () => {
-    await s3api('create-bucket', '--bucket', 'history');
-    assert.deepEqual(await s3api('get-bucket-versioning', '--bucket', 'history'), { Status: 'Enabled' });
-    await s3api('put-bucket-versioning', '--bucket', 'history', '--versioning-configuration', 'Status=Enabled');
-    assert.match(
-      await refused('put-bucket-versioning', '--bucket', 'history', '--versioning-configuration', 'Status=Suspended'),
-      /NotImplemented/,
-    );
-    const ids: string[] = [];
-    for (const text of ['one', 'two']) {
-      writeFileSync(join(work, text), text);
-      ids.push((await s3api('put-object', '--bucket', 'history', '--key', 'k', '--body', text)).VersionId as string);
+    async function s3api(...args: string[]): Promise<Record<string, unknown>> {
+      const { stdout } = await run('aws', ['--endpoint-url', endpoint, 's3api', ...args], { env, cwd: work });
+      return stdout.trim() === '' ? {} : (JSON.parse(stdout) as Record<string, unknown>);
     }
-    assert.ok(ids.every((id) => /^\d+$/.test(id)) && ids[0] !== ids[1], ids.join(' '));
-    const marker = await s3api('delete-object', '--bucket', 'history', '--key', 'k');
-    assert.equal(marker.DeleteMarker, true);
-    const listed = await s3api('list-object-versions', '--bucket', 'history');
-    const versions = listed.Versions as Array<{ VersionId: string; IsLatest: boolean; Size: number }>;
-    const markers = listed.DeleteMarkers as Array<{ VersionId: string; IsLatest: boolean }>;
-    assert.deepEqual(
-      versions.map((version) => [version.VersionId, version.IsLatest, version.Size]),
-      [
-        [ids[1], false, 3],
-        [ids[0], false, 3],
-      ],
-    );
-    assert.deepEqual(
-      markers.map((entry) => [entry.VersionId, entry.IsLatest]),
-      [[marker.VersionId, true]],
-    );
-    // Paged one at a time, the same three.
-    const paged = await s3api('list-object-versions', '--bucket', 'history', '--max-items', '5', '--page-size', '1');
-    assert.equal((paged.Versions as unknown[]).length + (paged.DeleteMarkers as unknown[]).length, 3);
 
-    await s3api('get-object', '--bucket', 'history', '--key', 'k', '--version-id', ids[0]!, 'got');
-    assert.equal(readFileSync(join(work, 'got'), 'utf8'), 'one');
-    assert.match(await refused('get-object', '--bucket', 'history', '--key', 'k', 'got'), /NoSuchKey/);
-    assert.match(await refused('get-object', '--bucket', 'history', '--key', 'k', '--version-id', '999999', 'got'), /NoSuchVersion/);
-
-    // Removing the latest delete marker brings the version before it back.
-    await s3api('delete-object', '--bucket', 'history', '--key', 'k', '--version-id', marker.VersionId as string);
-    const back = await s3api('get-object', '--bucket', 'history', '--key', 'k', 'got');
-    assert.equal(back.VersionId, ids[1]);
-    assert.equal(readFileSync(join(work, 'got'), 'utf8'), 'two');
-    // An older version copied back (the usual restore), onto another key and onto its own.
-    const copied = await s3api('copy-object', '--bucket', 'history', '--key', 'restored', '--copy-source', `history/k?versionId=${ids[0]}`);
-    assert.equal(copied.CopySourceVersionId, ids[0]);
-    await s3api('get-object', '--bucket', 'history', '--key', 'restored', 'got');
-    assert.equal(readFileSync(join(work, 'got'), 'utf8'), 'one');
-    // An older version goes by its id; the value the key serves is refused (a delete marker first).
-    await s3api('delete-object', '--bucket', 'history', '--key', 'k', '--version-id', ids[0]!);
-    assert.match(await refused('get-object', '--bucket', 'history', '--key', 'k', '--version-id', ids[0]!, 'got'), /NoSuchVersion/);
-    assert.match(await refused('delete-object', '--bucket', 'history', '--key', 'k', '--version-id', ids[1]!), /NotImplemented/);
-    const after = await s3api('list-object-versions', '--bucket', 'history', '--prefix', 'k');
-    assert.deepEqual(
-      (after.Versions as Array<{ VersionId: string; IsLatest: boolean }>).map((version) => [version.VersionId, version.IsLatest]),
-      [[ids[1], true]],
-    );
-    assert.equal(after.DeleteMarkers, undefined);
-  });
-
-  test(
-    'rclone --s3-versions lists the old versions beside the current one',
-    { skip: missing('rclone', ['version'], 'apt-get install rclone') },
-    async () => {
-      const config = join(work, 'rclone.conf');
-      writeFileSync(
-        config,
-        `[mkv]\ntype = s3\nprovider = Other\nendpoint = ${endpoint}\naccess_key_id = client\nsecret_access_key = client-secret\n`,
+    async function refused(...args: string[]): Promise<string> {
+      const result = await run('aws', ['--endpoint-url', endpoint, 's3api', ...args], { env, cwd: work }).then(
+        () => assert.fail(`aws s3api ${args.join(' ')} succeeded`),
+        (error: { stderr: string }) => error.stderr,
       );
-      const rclone = (...args: string[]) => run('rclone', ['--config', config, ...args], { env, cwd: work });
-      await rclone('mkdir', 'mkv:models');
-      for (const text of ['weights v0.0', 'weights v0.1', 'weights v0.2', 'weights v1', 'weights v2 longer']) {
-        writeFileSync(join(work, 'weights'), text);
-        await rclone('copyto', join(work, 'weights'), 'mkv:models/weights.bin');
-      }
-      const { stdout } = await rclone('--s3-versions', 'ls', 'mkv:models');
-      const lines = stdout
-        .trim()
-        .split('\n')
-        .map((line) => line.trim())
-        .sort();
-      assert.equal(lines.length, 5, stdout);
+      return result;
+    }
+
+    test('versions written, listed, read by id; a delete marker, and undone by its id', async () => {
+      await s3api('create-bucket', '--bucket', 'history');
+      assert.deepEqual(await s3api('get-bucket-versioning', '--bucket', 'history'), { Status: 'Enabled' });
+      await s3api('put-bucket-versioning', '--bucket', 'history', '--versioning-configuration', 'Status=Enabled');
       assert.match(
-        lines.find((line) => line.endsWith(' weights.bin'))!,
-        /^17 weights\.bin$/,
+        await refused('put-bucket-versioning', '--bucket', 'history', '--versioning-configuration', 'Status=Suspended'),
+        /NotImplemented/,
       );
-      const old = lines.find((line) => line.startsWith('10 ') && !line.endsWith(' weights.bin'))!;
-      assert.match(old, /^10 weights-v\d{4}-\d\d-\d\d-\d{6}-\d{3}\.bin$/);
-      await rclone('--s3-versions', 'copyto', `mkv:models/${old.split(' ')[1]}`, join(work, 'old'));
-      assert.equal(readFileSync(join(work, 'old'), 'utf8'), 'weights v1');
-      // rclone removes the old versions several at once: each is removed, none refused.
-      await rclone('backend', 'cleanup-hidden', 'mkv:models');
-      const left = await rclone('--s3-versions', 'ls', 'mkv:models');
-      assert.equal(left.stdout.trim(), '17 weights.bin');
-    },
-  );
-});
+      const ids: string[] = [];
+      for (const text of ['one', 'two']) {
+        writeFileSync(join(work, text), text);
+        ids.push((await s3api('put-object', '--bucket', 'history', '--key', 'k', '--body', text)).VersionId as string);
+      }
+      assert.ok(ids.every((id) => /^\d+$/.test(id)) && ids[0] !== ids[1], ids.join(' '));
+      const marker = await s3api('delete-object', '--bucket', 'history', '--key', 'k');
+      assert.equal(marker.DeleteMarker, true);
+      const listed = await s3api('list-object-versions', '--bucket', 'history');
+      const versions = listed.Versions as Array<{ VersionId: string; IsLatest: boolean; Size: number }>;
+      const markers = listed.DeleteMarkers as Array<{ VersionId: string; IsLatest: boolean }>;
+      assert.deepEqual(
+        versions.map((version) => [version.VersionId, version.IsLatest, version.Size]),
+        [
+          [ids[1], false, 3],
+          [ids[0], false, 3],
+        ],
+      );
+      assert.deepEqual(
+        markers.map((entry) => [entry.VersionId, entry.IsLatest]),
+        [[marker.VersionId, true]],
+      );
+      // Paged one at a time, the same three.
+      const paged = await s3api('list-object-versions', '--bucket', 'history', '--max-items', '5', '--page-size', '1');
+      assert.equal((paged.Versions as unknown[]).length + (paged.DeleteMarkers as unknown[]).length, 3);
+
+      await s3api('get-object', '--bucket', 'history', '--key', 'k', '--version-id', ids[0]!, 'got');
+      assert.equal(readFileSync(join(work, 'got'), 'utf8'), 'one');
+      assert.match(await refused('get-object', '--bucket', 'history', '--key', 'k', 'got'), /NoSuchKey/);
+      assert.match(await refused('get-object', '--bucket', 'history', '--key', 'k', '--version-id', '999999', 'got'), /NoSuchVersion/);
+
+      // Removing the latest delete marker brings the version before it back.
+      await s3api('delete-object', '--bucket', 'history', '--key', 'k', '--version-id', marker.VersionId as string);
+      const back = await s3api('get-object', '--bucket', 'history', '--key', 'k', 'got');
+      assert.equal(back.VersionId, ids[1]);
+      assert.equal(readFileSync(join(work, 'got'), 'utf8'), 'two');
+      // An older version copied back (the usual restore), onto another key and onto its own.
+      const copied = await s3api(
+        'copy-object',
+        '--bucket',
+        'history',
+        '--key',
+        'restored',
+        '--copy-source',
+        `history/k?versionId=${ids[0]}`,
+      );
+      assert.equal(copied.CopySourceVersionId, ids[0]);
+      await s3api('get-object', '--bucket', 'history', '--key', 'restored', 'got');
+      assert.equal(readFileSync(join(work, 'got'), 'utf8'), 'one');
+      // An older version goes by its id; the value the key serves is refused (a delete marker first).
+      await s3api('delete-object', '--bucket', 'history', '--key', 'k', '--version-id', ids[0]!);
+      assert.match(await refused('get-object', '--bucket', 'history', '--key', 'k', '--version-id', ids[0]!, 'got'), /NoSuchVersion/);
+      assert.match(await refused('delete-object', '--bucket', 'history', '--key', 'k', '--version-id', ids[1]!), /NotImplemented/);
+      const after = await s3api('list-object-versions', '--bucket', 'history', '--prefix', 'k');
+      assert.deepEqual(
+        (after.Versions as Array<{ VersionId: string; IsLatest: boolean }>).map((version) => [version.VersionId, version.IsLatest]),
+        [[ids[1], true]],
+      );
+      assert.equal(after.DeleteMarkers, undefined);
+    });
+
+    test(
+      'rclone --s3-versions lists the old versions beside the current one',
+      { skip: missingTool('rclone', ['version'], 'apt-get install rclone') },
+      async () => {
+        const config = join(work, 'rclone.conf');
+        writeFileSync(
+          config,
+          `[mkv]\ntype = s3\nprovider = Other\nendpoint = ${endpoint}\naccess_key_id = client\nsecret_access_key = client-secret\n`,
+        );
+        const rclone = (...args: string[]) => run('rclone', ['--config', config, ...args], { env, cwd: work });
+        await rclone('mkdir', 'mkv:models');
+        for (const text of ['weights v0.0', 'weights v0.1', 'weights v0.2', 'weights v1', 'weights v2 longer']) {
+          writeFileSync(join(work, 'weights'), text);
+          await rclone('copyto', join(work, 'weights'), 'mkv:models/weights.bin');
+        }
+        const { stdout } = await rclone('--s3-versions', 'ls', 'mkv:models');
+        const lines = stdout
+          .trim()
+          .split('\n')
+          .map((line) => line.trim())
+          .sort();
+        assert.equal(lines.length, 5, stdout);
+        assert.match(
+          lines.find((line) => line.endsWith(' weights.bin'))!,
+          /^17 weights\.bin$/,
+        );
+        const old = lines.find((line) => line.startsWith('10 ') && !line.endsWith(' weights.bin'))!;
+        assert.match(old, /^10 weights-v\d{4}-\d\d-\d\d-\d{6}-\d{3}\.bin$/);
+        await rclone('--s3-versions', 'copyto', `mkv:models/${old.split(' ')[1]}`, join(work, 'old'));
+        assert.equal(readFileSync(join(work, 'old'), 'utf8'), 'weights v1');
+        // rclone removes the old versions several at once: each is removed, none refused.
+        await rclone('backend', 'cleanup-hidden', 'mkv:models');
+        const left = await rclone('--s3-versions', 'ls', 'mkv:models');
+        assert.equal(left.stdout.trim(), '17 weights.bin');
+      },
+    );
+  },
+);

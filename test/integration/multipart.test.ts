@@ -28,6 +28,7 @@ import {
   type CompletedPart,
 } from '@aws-sdk/client-s3';
 import { parseCredentials } from '../../src/auth/credentials.js';
+import { clientEnv } from '../helpers/s3-clients.js';
 import { http } from '../helpers/http.js';
 import { uploadsDir } from '../../src/db/paths.js';
 import { removeDir, runMkv, startMaster, startVolumes, type TestMaster, type VolumeSet } from '../helpers/cluster.js';
@@ -607,13 +608,7 @@ describe('S3 multipart upload as S3 answers it', () => {
 
   const awsMissing = spawnSync('aws', ['--version'], { stdio: 'ignore' }).status === 0 ? false : 'the aws cli is not installed';
   test('aws s3 cp s3://src/big s3://dst/…: a copy over 8 MiB goes by UploadPartCopy, byte for byte', { skip: awsMissing }, async () => {
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      AWS_ACCESS_KEY_ID: 'admin',
-      AWS_SECRET_ACCESS_KEY: 'admin-secret-key',
-      AWS_DEFAULT_REGION: 'us-east-1',
-    };
-    for (const name of ['AWS_CA_BUNDLE', 'AWS_PROFILE', 'AWS_SESSION_TOKEN', 'AWS_ENDPOINT_URL']) delete env[name];
+    const env = clientEnv('admin', 'admin-secret-key');
     await run('aws', ['--endpoint-url', master.url, 's3', 'cp', 's3://src/big', 's3://dst/by-cli'], { env, timeout: 120_000 });
     const record = master.store.index.get('/dst/by-cli');
     assert.ok(record && record.parts.length >= 2, 'copied in parts');

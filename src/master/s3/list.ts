@@ -308,44 +308,39 @@ export function listObjectVersions(deps: MasterDeps, call: S3Call): Answer {
   const keyMarker = query.get('key-marker') ?? '';
   const versionMarker = query.get('version-id-marker') ?? '';
   if (versionMarker && !keyMarker) throw new MkvError('MKV_BAD_QUERY', 'A version-id marker cannot be specified without a key marker.');
+  let lines: string[];
+  let commonPrefixes: string[];
+  let next: { key: string; id?: string } | undefined;
   if (deps.config.retainMs > 0) {
     const page = versionedPage(deps, { root, prefix, delimiter, maxKeys, keyMarker, versionMarker });
-    const owner = element('Owner', person());
-    return xml('ListVersionsResult', [
-      element('Name', bucket),
-      element('Prefix', encode(prefix)),
-      element('KeyMarker', encode(keyMarker)),
-      element('VersionIdMarker', versionMarker),
-      element('MaxKeys', maxKeys),
-      ...(delimiter ? [element('Delimiter', encode(delimiter))] : []),
-      element('IsTruncated', page.next !== undefined),
-      ...(page.next
-        ? [element('NextKeyMarker', encode(page.next.key)), ...(page.next.id ? [element('NextVersionIdMarker', page.next.id)] : [])]
-        : []),
-      ...(urlEncoded ? [element('EncodingType', 'url')] : []),
-      ...page.entries.map((entry) =>
-        entry.version
-          ? versionElement(
-              encode(entry.key),
-              entry.id,
-              entry.latest,
-              entry.time,
-              `"${entry.version.s3?.etag ?? entry.version.md5 ?? ''}"`,
-              entry.version.size,
-            )
-          : element('DeleteMarker', [
-              element('Key', encode(entry.key)),
-              element('VersionId', entry.id),
-              element('IsLatest', entry.latest),
-              element('LastModified', new Date(entry.time).toISOString()),
-              owner,
-            ]),
-      ),
-      ...page.commonPrefixes.map((common) => element('CommonPrefixes', [element('Prefix', encode(common))])),
-    ]);
+    ({ commonPrefixes, next } = page);
+    lines = page.entries.map((entry) =>
+      entry.version
+        ? versionElement(
+            encode(entry.key),
+            entry.id,
+            entry.latest,
+            entry.time,
+            `"${entry.version.s3?.etag ?? entry.version.md5 ?? ''}"`,
+            entry.version.size,
+          )
+        : element('DeleteMarker', [
+            element('Key', encode(entry.key)),
+            element('VersionId', entry.id),
+            element('IsLatest', entry.latest),
+            element('LastModified', new Date(entry.time).toISOString()),
+            element('Owner', person()),
+          ]),
+    );
+  } else {
+    if (versionMarker && versionMarker !== 'null') throw new MkvError('MKV_BAD_QUERY', 'Invalid version id specified');
+    const page = listPage(deps, root, prefix, delimiter, resumeAfter(root, prefix, delimiter, keyMarker), maxKeys);
+    commonPrefixes = page.commonPrefixes;
+    next = page.next !== undefined && page.last !== undefined ? { key: page.last, id: 'null' } : undefined;
+    lines = page.objects.map(([objectKey, record]) =>
+      versionElement(encode(objectKey), 'null', true, record.modified, etagOf(record), record.size),
+    );
   }
-  if (versionMarker && versionMarker !== 'null') throw new MkvError('MKV_BAD_QUERY', 'Invalid version id specified');
-  const page = listPage(deps, root, prefix, delimiter, resumeAfter(root, prefix, delimiter, keyMarker), maxKeys);
   return xml('ListVersionsResult', [
     element('Name', bucket),
     element('Prefix', encode(prefix)),
@@ -353,14 +348,10 @@ export function listObjectVersions(deps: MasterDeps, call: S3Call): Answer {
     element('VersionIdMarker', versionMarker),
     element('MaxKeys', maxKeys),
     ...(delimiter ? [element('Delimiter', encode(delimiter))] : []),
-    element('IsTruncated', page.next !== undefined),
-    ...(page.next !== undefined && page.last !== undefined
-      ? [element('NextKeyMarker', encode(page.last)), element('NextVersionIdMarker', 'null')]
-      : []),
+    element('IsTruncated', next !== undefined),
+    ...(next ? [element('NextKeyMarker', encode(next.key)), ...(next.id ? [element('NextVersionIdMarker', next.id)] : [])] : []),
     ...(urlEncoded ? [element('EncodingType', 'url')] : []),
-    ...page.objects.map(([objectKey, record]) =>
-      versionElement(encode(objectKey), 'null', true, record.modified, etagOf(record), record.size),
-    ),
-    ...page.commonPrefixes.map((common) => element('CommonPrefixes', [element('Prefix', encode(common))])),
+    ...lines,
+    ...commonPrefixes.map((common) => element('CommonPrefixes', [element('Prefix', encode(common))])),
   ]);
 }
