@@ -73,12 +73,15 @@ export type ErrorCode = keyof typeof ErrorCodes;
 export class MkvError extends Error {
   readonly code: ErrorCode;
   readonly status: number;
+  /** Headers its answer carries (S3's x-amz-delete-marker on a deleted key's 404). */
+  readonly headers: Readonly<Record<string, string>> | undefined;
 
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; headers?: Record<string, string> }) {
     super(message, options);
     this.name = 'MkvError';
     this.code = code;
     this.status = ErrorCodes[code];
+    this.headers = options?.headers;
   }
 }
 

@@ -148,7 +148,8 @@ export function durationText(ms: number): string {
 
 /** An instant: ISO 8601 (2026-11-20T12:00:00Z) or anything Date.parse reads; ms since the epoch. */
 export function parseTime(text: string): number {
-  const time = Date.parse(text);
+  // RFC 3339 (or its date alone): Date.parse alone takes "5" and "-5" for days of 2001.
+  const time = /^\d{4}-\d\d-\d\d([T ]\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:?\d\d)?)?$/i.test(text) ? Date.parse(text) : NaN;
   if (Number.isNaN(time)) throw new UsageError(`not a time: ${JSON.stringify(text)} (try 2026-11-20T12:00:00Z)`);
   return time;
 }

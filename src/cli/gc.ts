@@ -1,4 +1,5 @@
 // mkv gc --db DIR --unlinked-before TIME [--pending-older-than 1h] [--dry-run]
+import { UsageError } from '../errors.js';
 import { defaultConfig } from '../config.js';
 import { collectGarbage } from '../ops/gc.js';
 import { retainOf } from '../db/retain.js';
@@ -29,6 +30,9 @@ export const gcFlags = defineFlags({
 
 export async function gcCommand(flags: Options<typeof gcFlags>): Promise<void> {
   const unlinkedBefore = flags['unlinked-before'] === undefined ? undefined : parseTime(flags['unlinked-before']);
+  // A year mistyped would delete every unlinked key: a time to come is not one anything was unlinked before.
+  if (unlinkedBefore !== undefined && unlinkedBefore > Date.now())
+    throw new UsageError(`--unlinked-before ${flags['unlinked-before']} is in the future: give a time that has passed`);
   const store = await openToolStore(flags, 'mkv gc', flags['dry-run']);
   const client = toolVolumeClient(flags);
   try {

@@ -82,8 +82,13 @@ export type ObjectDiscovered = { type: 'ObjectDiscovered'; volumes: string[]; si
 export type BucketCreated = { type: 'BucketCreated'; location: string | null; owner: string | null };
 export type BucketDeleted = { type: 'BucketDeleted' };
 /** A created bucket as a compaction found it. */
-/** S3 DeleteObject of a key's latest delete marker (--retain): live again with the version before it. */
+/**
+ * S3 DeleteObject by version id (--retain) of the key's latest version or delete marker: `version`
+ * (a value's seq, or a marker's) is the latest again, the record `state`.
+ */
 export type VersionRestored = { type: 'VersionRestored'; version: number; state: ObjectState };
+/** Delete marker `marker` (--retain) removed, by its id or past the window: the record `state`, null the key gone. */
+export type MarkerRemoved = { type: 'MarkerRemoved'; marker: number; state: ObjectState | null };
 export type BucketSnapshot = {
   type: 'BucketSnapshot';
   created: number;
@@ -127,7 +132,8 @@ export type Change =
   | BucketCreated
   | BucketDeleted
   | BucketSnapshot
-  | VersionRestored;
+  | VersionRestored
+  | MarkerRemoved;
 
 /** The changes of a bucket (index/buckets.ts), not of a key: their event's key is the bucket's name. */
 export function isBucketChange(change: Change): change is BucketCreated | BucketDeleted | BucketSnapshot {
@@ -200,7 +206,7 @@ function toAvro(event: LogEvent): AvroEvent {
 }
 
 /** Changes that hold records of their own, which avsc decodes as instances of its classes. */
-const NESTED = new Set(['WriteUndone', 'ObjectSnapshot', 'ObjectCommitted', 'VersionRestored']);
+const NESTED = new Set(['WriteUndone', 'ObjectSnapshot', 'ObjectCommitted', 'VersionRestored', 'MarkerRemoved']);
 
 /** The change of a decoded event: the wrapped union's one branch, tagged with its type, as plain data. */
 function changeFromAvro(wrapped: AvroEvent['change']): Change {

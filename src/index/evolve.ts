@@ -5,7 +5,8 @@ import type { BlobVersion, Checksum, KeyStateName, ObjectState, Part, ProjectedE
  * live: served. unlinked: not served, its blob kept (LINK serves it again). pending: a write in
  * progress, or one that never finished. deleting: a DELETE in progress, or one that never finished.
  * deleted: a DELETE with --retain: no value (404, as a key that does not exist), every blob it had
- * in `stale`, kept until the retention window passes; the record goes with the last of them.
+ * in `stale`, kept until the retention window passes; the record is there for its delete marker
+ * (S3's latest version of it), and goes with the marker (MarkerRemoved).
  */
 export type KeyState = KeyStateName;
 
@@ -26,7 +27,9 @@ export function needsPrevious(event: ProjectedEvent): boolean {
     type === 'WriteUndone' ||
     (type === 'KeyDeleted' && !event.change.retained) ||
     type === 'KeySnapshot' ||
-    type === 'ObjectSnapshot'
+    type === 'ObjectSnapshot' ||
+    type === 'VersionRestored' ||
+    type === 'MarkerRemoved'
   );
 }
 
@@ -83,7 +86,10 @@ export function evolve(record: KeyRecord | undefined, event: ProjectedEvent): Ke
     case 'ObjectCommitted': {
       // The value it replaces is stale; the other overwrites in flight go on (the last to commit wins).
       const { volumes, size, md5, version, etag, contentType, metadata, headers, checksum, parts } = change;
-      const stale = staleWith(record, [record && record.state !== 'deleted' ? current(record) : null], version);
+      let stale = staleWith(record, [record && record.state !== 'deleted' ? current(record) : null], version);
+      // An overwrite a retained DELETE found in flight (and made stale) is the value now.
+      if (record?.state === 'deleted' && stale.some((blob) => blob.version === version))
+        stale = stale.filter((blob) => blob.version !== version);
       const writing = record ? inFlight(record).filter((blob) => blob.version !== version) : NO_BLOBS;
       return keyRecord({
         state: 'live',
@@ -139,12 +145,9 @@ export function evolve(record: KeyRecord | undefined, event: ProjectedEvent): Ke
         time,
         ...withInFlight(change.version === 0 ? NO_BLOBS : inFlight(record).filter((blob) => blob.version !== change.version)),
       };
-    case 'StaleRemoved': {
-      if (!record) return record;
-      const stale = record.stale.filter((blob) => blob.version !== change.version);
-      // A deleted key's record is there for its retained blobs: it goes with the last.
-      return record.state === 'deleted' && stale.length === 0 ? undefined : { ...record, seq, time, stale };
-    }
+    case 'StaleRemoved':
+      // A deleted key's record stays for its delete marker when its last blob goes: MarkerRemoved ends it.
+      return record && { ...record, seq, time, stale: record.stale.filter((blob) => blob.version !== change.version) };
     case 'KeyDeleted':
       return change.retained ? retire(record, seq, time) : undefined;
     case 'WriteAborted':
@@ -173,6 +176,8 @@ export function evolve(record: KeyRecord | undefined, event: ProjectedEvent): Ke
       return fromState(change.state, change.lastSeq, change.lastTime);
     case 'VersionRestored':
       return fromState(change.state, seq, time);
+    case 'MarkerRemoved':
+      return change.state === null ? undefined : fromState(change.state, seq, time);
     case 'ReplicaRepaired':
       return record && { ...record, seq, time };
     case 'KeyDiscovered':
@@ -194,13 +199,15 @@ export function evolve(record: KeyRecord | undefined, event: ProjectedEvent): Ke
 
 /**
  * A DELETE with --retain: the key serves nothing, and every blob it had (its value's, an
- * overwrite's given up, earlier values') is stale, kept for the window.
+ * overwrite's given up, earlier values') is stale, kept for the window. A deleted key deleted
+ * again (S3) is another delete marker on the same record.
  */
-function retire(record: KeyRecord | undefined, seq: number, time: number): KeyRecord | undefined {
-  if (!record) return record;
+function retire(record: KeyRecord | undefined, seq: number, time: number): KeyRecord {
+  // S3 gives a key that has no value a delete marker all the same: the record is there for it.
+  if (!record) return keyRecord({ state: 'deleted', volumes: [], seq, time, modified: time });
   const held = record.state === 'live' || record.state === 'unlinked' ? [current(record)] : NO_BLOBS;
   const stale = [...record.stale, ...held, ...inFlight(record)];
-  return stale.length === 0 ? undefined : keyRecord({ state: 'deleted', volumes: [], seq, time, stale, modified: record.modified });
+  return keyRecord({ state: 'deleted', volumes: [], seq, time, stale, modified: record.modified });
 }
 
 /** Where the key's value is. */

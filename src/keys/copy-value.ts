@@ -29,6 +29,8 @@ export interface Copy {
 export interface Copied {
   etag: string;
   checksum: Checksum | null;
+  /** The seq of the event that committed the copy; null when only the attributes changed (the value is the same). */
+  seq: number | null;
 }
 
 export async function copyValue(
@@ -45,7 +47,7 @@ export async function copyValue(
     // New attributes replace the old, which are gone after: as any write that destroys, it needs delete.
     if (options.mayReplace === false) throw new MkvError('MKV_ACCESS_DENIED', `replacing the metadata of ${target} needs the delete right`);
     await replaceMetadata(deps, target, attributes, cause, options.condition);
-    return { etag: etagOf(record), checksum: null };
+    return { etag: etagOf(record), checksum: null, seq: null };
   }
   const value = await openValue(deps, source, record);
   const digest = checksumAlgorithm && digesting(value, checksumAlgorithm);
@@ -75,5 +77,5 @@ export async function copyValue(
     value.destroy();
     throw error;
   }
-  return { etag: `"${written.md5 ?? ''}"`, checksum: written.checksum };
+  return { etag: `"${written.md5 ?? ''}"`, checksum: written.checksum, seq: written.seq };
 }

@@ -1,90 +1,163 @@
-// S3 DeleteObject ?versionId=N on --retain's versions (s3/versions.ts names them):
+// S3 DeleteObject ?versionId=N on --retain's versions (keys/versions.ts names them): version N
+// is no longer one of the key's, as on S3. Under the key's lock, by what N is:
 //
-//   a version the key no longer serves   its blob removed from every volume now, StaleRemoved
-//   the latest delete marker             undone: the newest version kept before it is the key's
-//                                        value again (VersionRestored); none kept: nothing to do
-//   the value the key serves now, an older delete marker: refused (501), never half done; the
-//   log keeps every marker, and the value goes with a DELETE (a marker) and then by its id
+//   a value the key no longer serves   its blob removed from every volume ─▶ StaleRemoved
+//   the value the key serves           the one before it (a kept value, or a delete marker) is the
+//                                      latest again: VersionRestored ─▶ N's blob removed ─▶
+//                                      StaleRemoved (a failure leaves N an older version: its id
+//                                      again finishes it). Nothing before it: the key goes as a
+//                                      DELETE without --retain does (DeleteStarted ─▶ blobs ─▶
+//                                      KeyDeleted)
+//   the latest delete marker           the one before it is the latest again: a kept value
+//                                      (VersionRestored), a marker (MarkerRemoved), or nothing:
+//                                      the key's leftover blobs removed ─▶ MarkerRemoved, the key gone
+//   an older delete marker             MarkerRemoved; the key serves what it served
 import { MkvError } from '../errors.js';
-import type { Cause } from '../events/event.js';
-import { toState, type KeyRecord } from '../index/evolve.js';
+import type { BlobVersion, Cause, Change, EventInput, ObjectState } from '../events/event.js';
+import { allBlobs, keyRecord, toState, type KeyRecord } from '../index/evolve.js';
 import type { KeyDeps } from './deps.js';
 import { beginWriteWhenFree, type Decision } from './key-write.js';
-import { removeReplicas } from './replicas.js';
-import { blobPath } from '../placement.js';
-import { currentVersion, versionRecord, versionsOf, type KeyVersion } from './versions.js';
+import { beingDeleted } from './remove.js';
+import { checkDeleteCondition, type DeleteCondition } from './write-condition.js';
+import { removeBlobs } from './replicas.js';
+import { currentVersion, versionRecord, versionsOf, type KeyVersion, type KeyVersions } from './versions.js';
 
 export interface RemovedVersion {
   /** The id removed was a delete marker. */
   deleteMarker: boolean;
 }
 
-/**
- * How removing version `id` begins on the key's record: its one event, nothing (`target`: the
- * version whose blob goes), or why not.
- */
+/** What removing a version does once its first events (if any) are appended: blobs to remove, then the last event. */
+interface Removal {
+  blobs: BlobVersion[];
+  last: Change | undefined;
+  deleteMarker: boolean;
+  /** What a failure to remove the blobs leaves, and how to finish. */
+  leaves?: string;
+}
+
+/** The newest of the key's kept values and delete markers before seq `id`: a value, a marker, or none. */
+function latestBefore(found: KeyVersions, id: number): { value: KeyVersion } | { marker: number } | undefined {
+  const value = found.versions.findLast((version) => version.held && version.seq < id);
+  const marker = found.markers.findLast((candidate) => candidate.seq < id);
+  if (marker && (!value || marker.seq > value.seq)) return { marker: marker.seq };
+  return value && { value };
+}
+
+/** The record with `value` the key's value again, `also` stale besides the record's other kept blobs. */
+function restoredTo(record: KeyRecord, value: KeyVersion, also: BlobVersion[]): ObjectState {
+  const restored = toState(versionRecord(value));
+  restored.stale = [...record.stale.filter((blob) => blob.version !== value.blob.version), ...also];
+  restored.writing = record.writing;
+  restored.overwrites = record.overwrites;
+  return restored;
+}
+
+/** The record of a key deleted (its latest a delete marker), `also` stale besides its other kept blobs. */
+function deletedWith(record: KeyRecord, also: BlobVersion[]): ObjectState {
+  return toState(keyRecord({ state: 'deleted', volumes: [], seq: record.seq, time: record.time, stale: [...record.stale, ...also] }));
+}
+
+/** How removing version `id` begins on the key's record: its first events and what follows them, or why not. */
 export function decideRemoveVersion(
   deps: Pick<KeyDeps, 'index'>,
   key: string,
   record: KeyRecord | undefined,
   id: number,
   cause: Cause,
-): { decision: Decision; target?: KeyVersion } {
+  condition?: DeleteCondition,
+): { decision: Decision; removal?: Removal } {
   const found = versionsOf(deps.index.historyOf(key));
+  const event = (change: Change): EventInput[] => [{ key, cause, change }];
+  // As on S3, a version that is not there (any more) is removed already.
+  const noSuchVersion = { decision: [], removal: { blobs: [], last: undefined, deleteMarker: false } };
   const marker = found.markers.find((candidate) => candidate.seq === id);
   if (marker) {
-    const newest = Math.max(0, ...found.markers.map((candidate) => candidate.seq), ...found.versions.map((version) => version.seq));
-    if (record?.state !== 'deleted' || newest !== id)
+    if (!record) return noSuchVersion;
+    // A marker has no value for a condition to hold of.
+    if (condition)
+      return { decision: new MkvError('MKV_PRECONDITION_FAILED', 'At least one of the pre-conditions you specified did not hold') };
+    const removal = { blobs: [], last: undefined, deleteMarker: true };
+    if (record.state !== 'deleted' || marker.replaced !== null)
+      return { decision: event({ type: 'MarkerRemoved', marker: id, state: toState(record) }), removal };
+    const before = latestBefore(found, id);
+    if (before && 'value' in before)
       return {
-        decision: new MkvError(
-          'MKV_UNKNOWN_OPERATION',
-          'only the latest delete marker of a deleted key can be removed (the log keeps every marker)',
-        ),
+        decision: event({ type: 'VersionRestored', version: before.value.seq, state: restoredTo(record, before.value, []) }),
+        removal,
       };
-    const before = found.versions.findLast((version) => version.held && version.seq < id);
-    if (!before) return { decision: [] };
-    const restored = toState(versionRecord(before));
-    restored.stale = record.stale.filter((blob) => blob.version !== before.blob.version);
-    return { decision: [{ key, cause, change: { type: 'VersionRestored', version: before.seq, state: restored } }] };
+    if (before) return { decision: event({ type: 'MarkerRemoved', marker: id, state: toState(record) }), removal };
+    // Nothing before it: the key goes, with what its record still names (an overwrite given up).
+    return { decision: [], removal: { blobs: record.stale, last: { type: 'MarkerRemoved', marker: id, state: null }, deleteMarker: true } };
   }
   const version = found.versions.find((candidate) => candidate.seq === id);
-  if (!version?.held || !record) return { decision: new MkvError('MKV_NO_SUCH_VERSION', 'The specified version does not exist.') };
+  if (!version?.held || !record) return noSuchVersion;
+  if (record.state === 'deleting') return { decision: beingDeleted() };
+  try {
+    checkDeleteCondition(condition, versionRecord(version));
+  } catch (error) {
+    return { decision: error as MkvError };
+  }
+  const removed = { blobs: [version.blob], last: { type: 'StaleRemoved', version: version.blob.version } as Change, deleteMarker: false };
   const serving = record.state === 'live' || record.state === 'unlinked' ? currentVersion(found, record) : undefined;
-  if (serving === version)
+  if (serving !== version) return { decision: [], removal: removed };
+  if (record.writing !== null)
+    return { decision: new MkvError('MKV_KEY_LOCKED', 'an overwrite of this key is in flight; remove its version when it has ended') };
+  const before = latestBefore(found, id);
+  if (!before) {
+    // Its only version: the key goes, every blob it has with it.
     return {
-      decision: new MkvError(
-        'MKV_UNKNOWN_OPERATION',
-        "the version is the key's value: DELETE the key (a delete marker) first, then this version by its id",
-      ),
+      decision: event({ type: 'DeleteStarted' }),
+      removal: {
+        blobs: allBlobs(record),
+        last: { type: 'KeyDeleted', retained: false },
+        deleteMarker: false,
+        leaves: 'the key stays being deleted, DELETE it again to finish',
+      },
     };
-  return { decision: [], target: version };
+  }
+  const state = 'value' in before ? restoredTo(record, before.value, [version.blob]) : deletedWith(record, [version.blob]);
+  return {
+    decision: event({ type: 'VersionRestored', version: 'value' in before ? before.value.seq : before.marker, state }),
+    removal: removed,
+  };
 }
 
-/** Removes version `id` of the key (module header); the delete right is the caller's to check. */
-export async function removeVersion(deps: KeyDeps, key: string, id: number, cause: Cause): Promise<RemovedVersion> {
-  let target: KeyVersion | undefined;
+/**
+ * Removes version `id` of the key (module header), if it meets `condition` (S3's If-Match and
+ * the like); the delete right is the caller's to check.
+ */
+export async function removeVersion(
+  deps: KeyDeps,
+  key: string,
+  id: number,
+  cause: Cause,
+  condition?: DeleteCondition,
+): Promise<RemovedVersion> {
+  let removal: Removal | undefined;
   // S3 takes deletes of several versions of one key at once: each waits its turn (rclone's cleanup sends them so).
   const write = await beginWriteWhenFree(
     deps.writer,
     deps.index,
     key,
     (record) => {
-      const decided = decideRemoveVersion(deps, key, record, id, cause);
-      target = decided.target;
+      const decided = decideRemoveVersion(deps, key, record, id, cause, condition);
+      removal = decided.removal;
       return decided.decision;
     },
     {},
   );
   try {
-    if (!target) return { deleteMarker: true };
-    const failures = await removeReplicas(deps.volumes, target.blob.volumes, blobPath(key, target.blob.version));
+    const { blobs, last, deleteMarker, leaves = 'its id again finishes it' } = removal!;
+    if (last === undefined) return { deleteMarker };
+    const failures = await removeBlobs(deps.volumes, key, blobs);
     if (failures.length > 0)
       throw new MkvError(
         'MKV_VOLUME_FAILED',
-        `removing the version's blob failed (${failures.map((failure) => `${failure.volume}: ${failure.reason}`).join('; ')}); it is kept, try again`,
+        `removing the version's blob failed (${failures.map((failure) => `${failure.volume}: ${failure.reason}`).join('; ')}); ${leaves}`,
       );
-    await write.finish([{ key, cause, change: { type: 'StaleRemoved', version: target.blob.version } }]);
-    return { deleteMarker: false };
+    await write.finish([{ key, cause, change: last }]);
+    return { deleteMarker };
   } finally {
     await write.release();
   }

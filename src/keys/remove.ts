@@ -37,11 +37,13 @@ export interface DeleteOptions {
   waitTurn?: boolean;
   /** While waiting: whether the client has gone (then the DELETE is not made). */
   clientGone?: () => boolean;
+  /** S3 with --retain: a key with no value (none, or deleted) gets a delete marker all the same, instead of 404. */
+  markEvenAbsent?: boolean;
 }
 
 /** DELETE: removes the key and its blob from every replica; returns the seq of KeyDeleted. */
 export async function deleteKey(deps: KeyDeps, key: string, cause: Cause, options: DeleteOptions = {}): Promise<number> {
-  const { refuse, waitTurn = false, clientGone } = options;
+  const { refuse, waitTurn = false, clientGone, markEvenAbsent = false } = options;
   const wait = waitTurn ? (clientGone ? { clientGone } : {}) : undefined;
   return removeKey(
     deps,
@@ -49,7 +51,7 @@ export async function deleteKey(deps: KeyDeps, key: string, cause: Cause, option
     cause,
     { type: 'KeyDeleted', retained: false },
     wait,
-    (record) => refuse?.(record) ?? decideDelete(deps, key, record, cause),
+    (record) => refuse?.(record) ?? decideDelete(deps, key, record, cause, markEvenAbsent),
   );
 }
 
@@ -57,8 +59,17 @@ export async function deleteKey(deps: KeyDeps, key: string, cause: Cause, option
  * How a DELETE begins on the key's record: DeleteStarted (a value), nothing to begin (a write
  * that never committed, a DELETE that never finished: its blobs go, then KeyDeleted), or refused.
  */
-export function decideDelete(deps: Pick<KeyDeps, 'writer' | 'config'>, key: string, record: KeyRecord | undefined, cause: Cause): Decision {
-  if (!record || record.state === 'deleted') return notFound();
+export function decideDelete(
+  deps: Pick<KeyDeps, 'writer' | 'config'>,
+  key: string,
+  record: KeyRecord | undefined,
+  cause: Cause,
+  markEvenAbsent = false,
+): Decision {
+  if (!record || record.state === 'deleted') {
+    if (markEvenAbsent && deps.config.retainMs > 0) return [{ key, cause, change: { type: 'KeyDeleted', retained: true } }];
+    return notFound();
+  }
   if (record.state === 'pending') return inFlightElsewhere(deps, record) ?? [];
   if (record.state === 'deleting') return [];
   if (record.state === 'live' && deps.config.protect)

@@ -5,11 +5,13 @@
 // retention window, counted from when it was replaced, and is removed after it, each blob
 // version recorded as StaleRemoved. Whatever a stop or a failed volume left behind, the record
 // still names (its `stale` list): the retention sweep (every few minutes with --retain) and
-// mkv gc remove it once its time has come.
+// mkv gc remove it once its time has come. The sweep also ends a deleted key whose delete
+// marker is past the window and that keeps no blob (MarkerRemoved): S3's expired delete marker.
 import type { BlobVersion, EventInput, LogEvent } from '../events/event.js';
 import type { KeyRecord } from '../index/evolve.js';
 import { blobPath } from '../placement.js';
 import type { KeyDeps } from './deps.js';
+import { beginWrite } from './key-write.js';
 import { removeReplicas } from './replicas.js';
 import { versionsOf } from './versions.js';
 
@@ -118,16 +120,37 @@ export function startRetentionSweeps(deps: KeyDeps, onFigures: (figures: Retaine
 }
 
 /**
+ * Ends a deleted key that keeps no blob once its delete marker is past the window (the key's
+ * time, if a compaction folded the marker away); returns whether it did. Under the key's lock:
+ * a PUT of it may have begun.
+ */
+async function expireMarker(deps: KeyDeps, key: string, now: number): Promise<boolean> {
+  const seen = deps.index.get(key);
+  if (seen?.state !== 'deleted' || seen.stale.length > 0) return false;
+  const marker = versionsOf(deps.index.historyOf(key)).markers.at(-1);
+  if ((marker?.time ?? seen.time) + deps.config.retainMs > now) return false;
+  const write = await beginWrite(deps.writer, deps.index, key, (record) =>
+    record?.seq === seen.seq
+      ? [{ key, cause: { origin: 'sweep', client: null }, change: { type: 'MarkerRemoved', marker: marker?.seq ?? 0, state: null } }]
+      : [],
+  );
+  await write.release();
+  return write.started.length > 0;
+}
+
+/**
  * The retention sweep: every key with stale blobs, those past their time removed, the rest
- * counted (for /metrics). With --retain the master runs it every few minutes; mkv gc runs it too.
+ * counted (for /metrics), and every deleted key whose marker is past the window ended. With
+ * --retain the master runs it every few minutes; mkv gc runs it too.
  */
 export async function sweepRetained(deps: KeyDeps, now = Date.now()): Promise<RetainedFigures> {
   const figures: RetainedFigures = { blobs: 0, bytes: 0, removed: 0 };
   const keys: string[] = [];
-  for (const [key, record] of deps.index.entries()) if (record.stale.length > 0) keys.push(key);
+  for (const [key, record] of deps.index.entries()) if (record.stale.length > 0 || record.state === 'deleted') keys.push(key);
   for (const key of keys) {
     try {
       figures.removed += await removeStale(deps, key, now);
+      if (deps.config.retainMs > 0 && (await expireMarker(deps, key, now))) figures.removed++;
     } catch (error) {
       deps.logger.warn('removing replaced values failed; the next sweep tries again', { key, error: (error as Error).message });
     }

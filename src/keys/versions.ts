@@ -43,6 +43,8 @@ export type S3Attributes = Pick<ObjectState, 'etag' | 'contentType' | 'metadata'
 export interface DeleteMarker {
   seq: number;
   time: number;
+  /** When a value came after it (it stopped being the key's latest); null while it is. */
+  replaced: number | null;
 }
 
 /** What a key was at a moment: the version it served, or none (it did not exist, or was not live). */
@@ -74,8 +76,14 @@ export function versionsOf(history: readonly LogEvent[]): KeyVersions {
   const end = (time: number) => {
     if (value && value.replaced === null) value.replaced = time;
   };
+  const removeAll = (time: number) => {
+    for (const version of versions) remove(version, time);
+    markers.length = 0;
+  };
   const begin = (seq: number, time: number, blob: BlobVersion, size: number | null, md5: string | null, s3: S3Attributes | null = null) => {
     end(time);
+    const marker = markers.at(-1);
+    if (marker && marker.replaced === null) marker.replaced = time;
     value = {
       seq,
       time,
@@ -112,13 +120,28 @@ export function versionsOf(history: readonly LogEvent[]): KeyVersions {
         break;
       }
       case 'VersionRestored': {
-        // The latest delete marker undone (it is no version any more): the version before it is the value again.
-        markers.pop();
+        // The latest removed by its id: a value (replaced now; its blob goes with StaleRemoved),
+        // or a delete marker (no version any more). The one before it is the latest again.
+        if (value) end(time);
+        else markers.pop();
         const restored = versions.find((version) => version.seq === change.version);
-        if (restored) {
-          restored.replaced = null;
-          value = restored;
-          live = true;
+        value = restored;
+        live = restored !== undefined && change.state.state === 'live';
+        if (restored) restored.replaced = null;
+        const marker = markers.at(-1);
+        if (!restored && marker?.seq === change.version) marker.replaced = null;
+        break;
+      }
+      case 'MarkerRemoved': {
+        const at = markers.findIndex((marker) => marker.seq === change.marker);
+        const latest = at !== -1 && markers[at]!.replaced === null;
+        if (at !== -1) markers.splice(at, 1);
+        // The latest gone, one before it is the latest again (nothing came between); no state: nothing is left.
+        if (latest && markers.length > 0) markers.at(-1)!.replaced = null;
+        if (change.state === null) {
+          removeAll(time);
+          value = undefined;
+          live = false;
         }
         break;
       }
@@ -174,8 +197,12 @@ export function versionsOf(history: readonly LogEvent[]): KeyVersions {
       case 'KeyDeleted':
         // Retained (--retain): every blob stays until StaleRemoved; else all are gone.
         end(time);
-        if (change.retained) markers.push({ seq, time });
-        else for (const version of versions) remove(version, time);
+        if (change.retained) {
+          // On S3 a deleted key deleted again has another marker, the latest.
+          const latest = markers.at(-1);
+          if (latest && latest.replaced === null) latest.replaced = time;
+          markers.push({ seq, time, replaced: null });
+        } else removeAll(time);
         value = undefined;
         live = false;
         break;

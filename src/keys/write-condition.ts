@@ -24,6 +24,29 @@ export function namesEtag(list: string, etag: string): boolean {
 /** What a write asks of the value the key holds when it commits: nothing, none at all, one of these ETags, or none of them. */
 export type WriteCondition = { kind: 'absent' } | { kind: 'match' | 'none-match'; etags: string } | undefined;
 
+/**
+ * What an S3 DELETE asks of the value it removes: If-Match (ETags, or *), x-amz-if-match-size,
+ * x-amz-if-match-last-modified-time (to the second, as Last-Modified says it). Every one given must hold.
+ */
+export interface DeleteCondition {
+  etags?: string;
+  size?: number;
+  modified?: number;
+}
+
+/** Throws unless the record (of the key, or of the version a DELETE names) meets a DELETE's condition: 404 no value, 412 another. */
+export function checkDeleteCondition(condition: DeleteCondition | undefined, record: KeyRecord | undefined): void {
+  if (!condition) return;
+  if (condition.etags !== undefined) checkWriteCondition({ kind: 'match', etags: condition.etags }, record);
+  if (record?.state !== 'live') throw new MkvError('MKV_NOT_FOUND', 'The specified key does not exist.');
+  const { size, modified } = condition;
+  if (
+    (size !== undefined && record.size !== size) ||
+    (modified !== undefined && Math.floor(record.modified / 1000) !== Math.floor(modified / 1000))
+  )
+    throw new MkvError('MKV_PRECONDITION_FAILED', 'At least one of the pre-conditions you specified did not hold');
+}
+
 /** Throws unless the key's record (live, or none) meets a write's condition. */
 export function checkWriteCondition(condition: WriteCondition, record: KeyRecord | undefined): void {
   if (!condition) return;

@@ -208,6 +208,8 @@ async function answerVersion(deps: MasterDeps, key: Key, query: URLSearchParams)
   const seqText = query.get('version');
   const atText = query.get('at');
   if (seqText !== null && atText !== null) throw new MkvError('MKV_BAD_QUERY', 'give version or at, not both');
+  if (query.getAll('version').length > 1 || query.getAll('at').length > 1)
+    throw new MkvError('MKV_BAD_QUERY', 'give one version or one at, not several');
   const found = versionsOf(deps.index.historyOf(key));
   let version;
   let what;

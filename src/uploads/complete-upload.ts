@@ -187,7 +187,7 @@ async function completeOnce(
     concatenated.destroy();
     throw error;
   }
-  const completion = { etag, checksum: written.checksum };
+  const completion = { etag, checksum: written.checksum, seq: written.seq };
   deps.uploads.complete(uploadId, completion);
   return completion;
 }

@@ -62,6 +62,8 @@ export interface StoredPart {
 export interface Completion {
   etag: string;
   checksum: Checksum | null;
+  /** The seq of the event that committed the value (S3's version id with --retain); absent in what older builds kept. */
+  seq?: number;
 }
 
 const UPLOAD_ID = /^[0-9a-f]{32}$/;

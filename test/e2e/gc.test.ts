@@ -51,6 +51,10 @@ test('gc deletes keys unlinked before the time and cleans up abandoned writes; h
   master.child.kill('SIGTERM');
   await master.exited;
 
+  // A year mistyped is no time anything was unlinked before: refused, nothing deleted.
+  const future = await runMkv(['gc', '--db', db, '--unlinked-before', '2062-01-01T00:00:00Z']);
+  assert.equal(future.status, 2);
+  assert.match(future.stderr, /in the future/);
   const result = await runMkv(['gc', '--db', db, '--unlinked-before', cutoff, '--pending-older-than', '0s']);
   assert.equal(result.status, 0, result.stdout + result.stderr);
   assert.match(result.stderr, /gc: 1 unlinked keys deleted, 1 abandoned writes cleaned up, 0 keys' replaced values removed, 0 failed/);

@@ -118,18 +118,67 @@ describe(
         `history/k?versionId=${ids[0]}`,
       );
       assert.equal(copied.CopySourceVersionId, ids[0]);
+      assert.match(String(copied.VersionId), /^\d+$/, 'the copy is a version of its own');
       await s3api('get-object', '--bucket', 'history', '--key', 'restored', 'got');
       assert.equal(readFileSync(join(work, 'got'), 'utf8'), 'one');
-      // An older version goes by its id; the value the key serves is refused (a delete marker first).
+      // An older version goes by its id.
       await s3api('delete-object', '--bucket', 'history', '--key', 'k', '--version-id', ids[0]!);
       assert.match(await refused('get-object', '--bucket', 'history', '--key', 'k', '--version-id', ids[0]!, 'got'), /NoSuchVersion/);
-      assert.match(await refused('delete-object', '--bucket', 'history', '--key', 'k', '--version-id', ids[1]!), /NotImplemented/);
-      const after = await s3api('list-object-versions', '--bucket', 'history', '--prefix', 'k');
-      assert.deepEqual(
-        (after.Versions as Array<{ VersionId: string; IsLatest: boolean }>).map((version) => [version.VersionId, version.IsLatest]),
-        [[ids[1], true]],
-      );
-      assert.equal(after.DeleteMarkers, undefined);
+
+      const put = async (text: string) => {
+        writeFileSync(join(work, text), text);
+        ids.push((await s3api('put-object', '--bucket', 'history', '--key', 'k', '--body', text)).VersionId as string);
+      };
+      const listing = async () => {
+        const listed = await s3api('list-object-versions', '--bucket', 'history', '--prefix', 'k');
+        const entries = (name: string) =>
+          ((listed[name] ?? []) as Array<{ VersionId: string; IsLatest: boolean }>).map((entry) => [entry.VersionId, entry.IsLatest]);
+        return { versions: entries('Versions'), markers: entries('DeleteMarkers') };
+      };
+      const current = async () => {
+        const got = await s3api('get-object', '--bucket', 'history', '--key', 'k', 'got');
+        return [got.VersionId, readFileSync(join(work, 'got'), 'utf8')];
+      };
+      // A delete marker between two values, then removed by its id: nothing the key serves changes.
+      await put('three');
+      const between = (await s3api('delete-object', '--bucket', 'history', '--key', 'k')).VersionId as string;
+      await put('four');
+      assert.deepEqual(await listing(), {
+        versions: [
+          [ids[3], true],
+          [ids[2], false],
+          [ids[1], false],
+        ],
+        markers: [[between, false]],
+      });
+      await s3api('delete-object', '--bucket', 'history', '--key', 'k', '--version-id', between);
+      assert.deepEqual((await listing()).markers, []);
+      assert.deepEqual(await current(), [ids[3], 'four']);
+
+      // The value the key serves removed by its id, a delete marker before it: the key is deleted.
+      const latest = (await s3api('delete-object', '--bucket', 'history', '--key', 'k')).VersionId as string;
+      await put('five');
+      await s3api('delete-object', '--bucket', 'history', '--key', 'k', '--version-id', ids[4]!);
+      assert.match(await refused('get-object', '--bucket', 'history', '--key', 'k', 'got'), /NoSuchKey/);
+      assert.deepEqual(await listing(), {
+        versions: [
+          [ids[3], false],
+          [ids[2], false],
+          [ids[1], false],
+        ],
+        markers: [[latest, true]],
+      });
+      // The marker removed: the value before it is back. Then each value the key serves, by its
+      // id, gives way to the one before it, and the last takes the key with it.
+      await s3api('delete-object', '--bucket', 'history', '--key', 'k', '--version-id', latest);
+      assert.deepEqual(await current(), [ids[3], 'four']);
+      await s3api('delete-object', '--bucket', 'history', '--key', 'k', '--version-id', ids[3]!);
+      assert.deepEqual(await current(), [ids[2], 'three']);
+      await s3api('delete-object', '--bucket', 'history', '--key', 'k', '--version-id', ids[2]!);
+      assert.deepEqual(await current(), [ids[1], 'two']);
+      await s3api('delete-object', '--bucket', 'history', '--key', 'k', '--version-id', ids[1]!);
+      assert.match(await refused('get-object', '--bucket', 'history', '--key', 'k', 'got'), /NoSuchKey/);
+      assert.deepEqual(await listing(), { versions: [], markers: [] });
     });
 
     test(

@@ -113,7 +113,7 @@ describe('--retain', () => {
     assert.equal(await read('/bucket/o'), 'two');
   });
 
-  test('past the window the sweep removes what was kept; a deleted key goes from the index with its last blob', async () => {
+  test('past the window the sweep removes what was kept; a deleted key goes from the index with its last blob and its marker', async () => {
     assert.equal((await http('PUT', `${master.url}/kept/gone`, 'soon gone')).status, 201);
     assert.equal((await http('DELETE', `${master.url}/kept/gone`)).status, 204);
     const counted = await sweepRetained(deps());
@@ -123,9 +123,10 @@ describe('--retain', () => {
     assert.equal(master.store.index.get('/kept/gone')?.state, 'deleted');
 
     const swept = await sweepRetained(deps(), Date.now() + RETAIN_MS + 1000);
-    assert.equal(swept.removed, 4);
+    // Four blobs, and /kept/gone's delete marker (S3's expired delete marker).
+    assert.equal(swept.removed, 5);
     assert.deepEqual([swept.blobs, swept.bytes], [0, 0]);
-    assert.equal(master.store.index.get('/kept/gone'), undefined, 'the deleted key is gone with its last blob');
+    assert.equal(master.store.index.get('/kept/gone'), undefined, 'the deleted key is gone with its last blob and its marker');
     const gone = await http('GET', `${master.url}/kept/gone?at=${Date.now() - 1}`);
     assert.equal(gone.status, 404);
     const history = JSON.parse((await http('GET', `${master.url}/kept/gone?history`)).text) as Shown[];
@@ -136,6 +137,7 @@ describe('--retain', () => {
         ['WriteCommitted', false],
         ['KeyDeleted', undefined],
         ['StaleRemoved', undefined],
+        ['MarkerRemoved', undefined],
       ],
     );
     assert.equal(await read('/kept/k'), 'second', 'values in use stay');
@@ -198,5 +200,77 @@ describe('--retain on a volume whose disk fills', { skip: canMountTmpfs() }, () 
       await set.close();
       removeDir(master.db);
     }
+  });
+});
+
+describe('--retain: what S3 answers names the versions', () => {
+  let set: VolumeSet;
+  let master: TestMaster;
+  let volumes: VolumeClient;
+  before(async () => {
+    set = await startVolumes('embedded', 1);
+    master = await startMaster(set.volumes, { replicas: 1, retainMs: RETAIN_MS, staleGraceMs: 0 });
+    volumes = new VolumeClient();
+  });
+  after(async () => {
+    await volumes?.close();
+    await master?.close().catch(() => undefined);
+    await set?.close();
+    if (master) removeDir(master.db);
+  });
+
+  test('writes answer x-amz-version-id; a deleted key answers with its delete marker; a marker stays listed until its window passes', async () => {
+    const s3 = (method: string, path: string, body?: string, headers: Record<string, string> = {}) =>
+      http(method, `${master.s3Url}${path}`, body, headers);
+    const versionOf = (reply: { headers: Record<string, string> }) => {
+      const id = reply.headers['x-amz-version-id'];
+      assert.match(id ?? '', /^\d+$/, 'a version id');
+      return id!;
+    };
+    assert.equal((await s3('PUT', '/vers')).status, 200);
+    const first = versionOf(await s3('PUT', '/vers/k', 'one'));
+    const copied = await s3('PUT', '/vers/c', undefined, { 'x-amz-copy-source': '/vers/k' });
+    assert.equal(copied.status, 200, copied.text);
+    assert.notEqual(versionOf(copied), first);
+    const started = await s3('POST', '/vers/m?uploads');
+    const uploadId = /<UploadId>([^<]+)<\/UploadId>/.exec(started.text)![1]!;
+    const part = await s3('PUT', `/vers/m?partNumber=1&uploadId=${uploadId}`, 'the only part');
+    const completed = await s3(
+      'POST',
+      `/vers/m?uploadId=${uploadId}`,
+      `<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>${part.headers.etag}</ETag></Part></CompleteMultipartUpload>`,
+    );
+    assert.equal(completed.status, 200, completed.text);
+    assert.equal(
+      versionOf(completed),
+      String(JSON.parse((await http('GET', `${master.url}/vers/m?history`)).text).at(-1).seq),
+      "the commit's seq",
+    );
+
+    const marker = versionOf(await s3('DELETE', '/vers/k'));
+    for (const method of ['GET', 'HEAD']) {
+      const gone = await s3(method, '/vers/k');
+      assert.equal(gone.status, 404);
+      assert.equal(gone.headers['x-amz-delete-marker'], 'true', `${method} of a deleted key`);
+      assert.equal(gone.headers['x-amz-version-id'], marker);
+      const asked = await s3(method, `/vers/k?versionId=${marker}`);
+      assert.equal(asked.status, 405);
+      assert.equal(asked.headers['x-amz-delete-marker'], 'true', `${method} of a delete marker`);
+      assert.equal(asked.headers['x-amz-version-id'], marker);
+      assert.ok(asked.headers['last-modified']);
+    }
+    // Its one value removed by its id: the marker is still the key's latest version, listed.
+    assert.equal((await s3('DELETE', `/vers/k?versionId=${first}`)).status, 204);
+    const listing = async () => (await s3('GET', '/vers?versions&prefix=k')).text;
+    assert.match(await listing(), new RegExp(`<DeleteMarker><Key>k</Key><VersionId>${marker}</VersionId><IsLatest>true</IsLatest>`));
+    assert.doesNotMatch(await listing(), /<Version>/);
+    const deps = { config: master.config, index: master.store.index, writer: master.store.writer, volumes, logger: silentLogger };
+    await sweepRetained(deps);
+    assert.match(await listing(), /<DeleteMarker>/, 'within the window it stays');
+    await sweepRetained(deps, Date.now() + RETAIN_MS + 1000);
+    assert.doesNotMatch(await listing(), /<DeleteMarker>/, 'past it, it goes with the key');
+    assert.equal(master.store.index.get('/vers/k'), undefined);
+    await master.close();
+    await assertIndexEqualsReplay(master.db);
   });
 });

@@ -407,6 +407,47 @@ describe('S3 objects on a secured master', () => {
     assert.ok(noneMatch.status >= 400, 'If-None-Match on a DELETE is not dropped');
   });
 
+  test('DeleteObject and DeleteObjects with a size or a last-modified time delete only a value that has it', async () => {
+    await put({ Key: 'sized', Body: 'four' });
+    const modified = (await s3.send(new HeadObjectCommand({ Bucket: 'objects', Key: 'sized' }))).LastModified!;
+    const wrongSize = s3.send(new DeleteObjectCommand({ Bucket: 'objects', Key: 'sized', IfMatchSize: 5 }));
+    assert.deepEqual(await failure(wrongSize), { status: 412, code: 'PreconditionFailed' });
+    const wrongTime = s3.send(
+      new DeleteObjectCommand({ Bucket: 'objects', Key: 'sized', IfMatchLastModifiedTime: new Date(modified.getTime() - 5000) }),
+    );
+    assert.deepEqual(await failure(wrongTime), { status: 412, code: 'PreconditionFailed' });
+    const many = await s3.send(
+      new DeleteObjectsCommand({
+        Bucket: 'objects',
+        Delete: {
+          Objects: [
+            { Key: 'sized', Size: 3 },
+            { Key: 'sized', LastModifiedTime: new Date(2015, 0, 1) },
+          ],
+        },
+      }),
+    );
+    assert.deepEqual(
+      many.Errors?.map((error) => error.Code),
+      ['PreconditionFailed', 'PreconditionFailed'],
+    );
+    assert.equal(await bodyOf(await get('sized')), 'four', 'still there');
+    const ops = { accessKey: 'ops', secret: 'ops-secret-key' };
+    const url = `${master.s3Url}/objects/sized`;
+    const malformed: Array<Record<string, string>> = [
+      { 'x-amz-if-match-size': 'big' },
+      { 'x-amz-if-match-last-modified-time': 'yesterday' },
+    ];
+    for (const headers of malformed) {
+      const bad = await http('DELETE', url, undefined, await signedHeaders(ops, 'DELETE', url, headers));
+      assert.equal(bad.status, 400, bad.text);
+    }
+    const onPut = await http('PUT', url, 'x', await signedHeaders(ops, 'PUT', url, { 'x-amz-if-match-size': '4' }, 'x'));
+    assert.equal(onPut.status, 501, 'a condition on size is not dropped from a write');
+    await s3.send(new DeleteObjectCommand({ Bucket: 'objects', Key: 'sized', IfMatchSize: 4, IfMatchLastModifiedTime: modified }));
+    assert.equal((await failure(get('sized')))?.status, 404);
+  });
+
   test('ListObjectsV2: max-keys=0 is an empty page that is not truncated; fetch-owner names the owner', async () => {
     await put({ Key: 'list/a', Body: 'a' });
     const none = await s3.send(new ListObjectsV2Command({ Bucket: 'objects', Prefix: 'list/', MaxKeys: 0 }));

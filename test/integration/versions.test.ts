@@ -132,6 +132,7 @@ describe('reading earlier versions of a key', () => {
       ['at=yesterday', /at must be a time/],
       ['at=', /at must be a time/],
       ['version=1&at=1', /not both/],
+      ['version=2&version=5', /not several/],
     ] as const) {
       const answer = await http('GET', `${master.url}/q?${query}`);
       assert.equal(answer.status, 400, query);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseDuration, parseFlags, UsageError } from '../../src/cli/args.js';
+import { parseDuration, parseFlags, parseTime, UsageError } from '../../src/cli/args.js';
 import { serverFlags } from '../../src/cli/server.js';
 
 test('the original single-dash flags and the double-dash forms parse alike', () => {
@@ -46,6 +46,15 @@ test('Go durations', () => {
   // As Go's flags: a number without a unit is no duration (is 24 a day, or 24 seconds?).
   assert.throws(() => parseDuration('24'), /has no unit \(24s, 24m or 24h\?\)/);
   assert.throws(() => parseDuration('1 s'), UsageError);
+});
+
+test('times: RFC 3339 or its date, nothing Date.parse would guess at', () => {
+  assert.equal(parseTime('2026-12-06T09:00:00Z'), Date.UTC(2026, 11, 6, 9));
+  assert.equal(parseTime('2026-12-06T10:00:00.5+01:00'), Date.UTC(2026, 11, 6, 9, 0, 0, 500));
+  assert.equal(parseTime('2026-12-06'), Date.UTC(2026, 11, 6));
+  // Date.parse takes each of these for a day of 2001, or of some year.
+  for (const text of ['5', '-5', '12', 'May 1', '2026', '2026-13-45T99:00:00Z', ''])
+    assert.throws(() => parseTime(text), UsageError, JSON.stringify(text));
 });
 
 test('volume addresses: host:port each, no scheme, a port in range, none twice', () => {

@@ -157,6 +157,28 @@ describe('event encoding', () => {
           overwrites: [],
         },
       },
+      { type: 'MarkerRemoved', marker: 43, state: null },
+      {
+        type: 'MarkerRemoved',
+        marker: 44,
+        state: {
+          state: 'deleted',
+          volumes: [],
+          size: null,
+          md5: null,
+          version: 0,
+          etag: null,
+          contentType: null,
+          metadata: {},
+          modified: 1_600_000_000_000,
+          writing: null,
+          stale: [{ version: 41, volumes: ['a:1/sv00'] }],
+          headers: {},
+          checksum: null,
+          parts: [],
+          overwrites: [],
+        },
+      },
     ];
     for (const [i, change] of changes.entries()) {
       const event: LogEvent = {

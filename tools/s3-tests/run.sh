@@ -6,14 +6,20 @@
 #   git clone https://github.com/ceph/s3-tests /path/to/s3-tests     # its public repository
 #   npm run build
 #   tools/s3-tests/run.sh /path/to/s3-tests [pytest arguments, e.g. -k test_bucket_list_delimiter_basic]
+#   tools/s3-tests/run.sh --retain /path/to/s3-tests     # the versioning tests, on a master with --retain 1d
 #
 # It needs python3 with the suite's modules; on Debian: apt-get install python3-boto3 python3-munch
 # python3-gevent python3-isodate python3-lxml python3-pytest python3-tz python3-httplib2 python3-yaml.
 # The cluster (three `mkv volume`s and a master, on free loopback ports) lives in a temporary
 # directory, removed at the end; its logs stay there while it runs. Exit status: pytest's.
 set -euo pipefail
+retain=()
+if [ "${1:-}" = --retain ]; then
+  retain=(--retain 1d)
+  shift
+fi
 if [ $# -lt 1 ] || [ ! -f "$1/s3tests/functional/test_s3.py" ]; then
-  echo "usage: $0 /path/to/s3-tests [pytest arguments]" >&2
+  echo "usage: $0 [--retain] /path/to/s3-tests [pytest arguments]" >&2
   exit 2
 fi
 suite=$(cd "$1" && pwd)
@@ -51,7 +57,7 @@ for i in 1 2 3; do
 done
 port=$(free_port)
 "${mkv[@]}" server --host 127.0.0.1 --port "$port" --db "$work/db" --volumes "$(IFS=,; echo "${volumes[*]}")" \
-  --credentials "$work/credentials" --volume-secret-file "$work/volume-secret" > "$work/master.log" 2>&1 &
+  "${retain[@]}" --credentials "$work/credentials" --volume-secret-file "$work/volume-secret" > "$work/master.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do
   grep -q 'listening on' "$work/master.log" && break
@@ -101,10 +107,16 @@ secret_key = $alt_secret
 $sections
 CONF
 
-# The selection: selection.md's rule, as pytest's -m and -k.
-markers=$(grep -E '^- marker `' "$here/selection.md" | sed -E 's/^- marker `([^`]+)`.*/\1/' | paste -sd '|' | sed 's/|/ or /g')
-names=$(grep -E '^- name `' "$here/selection.md" | sed -E 's/^- name `([^`]+)`.*/\1/' | paste -sd '|' | sed 's/|/ or /g')
+# The selection: selection.md's rule, as pytest's -m and -k; with --retain, the tests it names for that.
+if [ ${#retain[@]} -gt 0 ]; then
+  names=$(grep -E '^- retain `' "$here/selection.md" | sed -E 's/^- retain `([^`]+)`.*/\1/' | paste -sd '|' | sed 's/|/ or /g')
+  selected=(-k "$names")
+else
+  markers=$(grep -E '^- marker `' "$here/selection.md" | sed -E 's/^- marker `([^`]+)`.*/\1/' | paste -sd '|' | sed 's/|/ or /g')
+  names=$(grep -E '^- name `' "$here/selection.md" | sed -E 's/^- name `([^`]+)`.*/\1/' | paste -sd '|' | sed 's/|/ or /g')
+  selected=(-m "not ($markers)" -k "not ($names)")
+fi
 cd "$suite"
 # Signed in Python, as a boto3 from PyPI signs (Debian's botocore would use python3-awscrt when installed).
 BOTO_DISABLE_CRT=true S3TEST_CONF="$work/s3tests.conf" "$python" -m pytest s3tests/functional/test_s3.py -p no:cacheprovider -q \
-  -m "not ($markers)" -k "not ($names)" "$@"
+  "${selected[@]}" "$@"

@@ -5,7 +5,8 @@ import { MkvError } from '../../errors.js';
 import type { Answer } from '../answer.js';
 import type { MasterDeps } from '../deps.js';
 import { headerOf, type S3Call } from './call.js';
-import { checkVersionId, xmlAnswer } from './s3.js';
+import { xmlAnswer } from './s3.js';
+import { recordToRead } from './versions.js';
 import { element } from './xml.js';
 
 const ATTRIBUTES = ['ETag', 'Checksum', 'ObjectParts', 'StorageClass', 'ObjectSize'];
@@ -18,7 +19,6 @@ function count(text: string, name: string, fallback: number): number {
 
 export function objectAttributes(deps: MasterDeps, call: S3Call): Answer {
   const { key } = call;
-  checkVersionId(call.query.get('versionId'));
   authorize(call.identity, 'read', key);
   const asked = headerOf(call, 'x-amz-object-attributes')
     .split(',')
@@ -29,7 +29,8 @@ export function objectAttributes(deps: MasterDeps, call: S3Call): Answer {
   if (unknown !== undefined) throw new MkvError('MKV_BAD_QUERY', `Invalid attribute name specified: ${unknown}`);
   const maxParts = Math.min(count(headerOf(call, 'x-amz-max-parts'), 'x-amz-max-parts', 1000), 1000);
   const marker = count(headerOf(call, 'x-amz-part-number-marker'), 'x-amz-part-number-marker', 0);
-  const record = deps.index.get(key);
+  // ?versionId: a version --retain keeps (s3/versions.ts).
+  const { record, versionId } = recordToRead(deps, key, call.query.get('versionId'));
   if (!record || record.state !== 'live') throw new MkvError('MKV_NOT_FOUND', 'The specified key does not exist.');
   const children: string[] = [];
   if (asked.includes('ETag')) children.push(element('ETag', record.etag ?? record.md5 ?? ''));
@@ -63,5 +64,8 @@ export function objectAttributes(deps: MasterDeps, call: S3Call): Answer {
   }
   if (asked.includes('StorageClass')) children.push(element('StorageClass', 'STANDARD'));
   if (asked.includes('ObjectSize')) children.push(element('ObjectSize', record.size ?? 0));
-  return xmlAnswer('GetObjectAttributesResponse', children, { 'Last-Modified': new Date(record.modified).toUTCString() });
+  return xmlAnswer('GetObjectAttributesResponse', children, {
+    'Last-Modified': new Date(record.modified).toUTCString(),
+    ...(versionId !== undefined ? { 'x-amz-version-id': versionId } : {}),
+  });
 }

@@ -60,7 +60,7 @@ export function s3ErrorAnswer(error: MkvError, resource: string, requestId = new
   const [code, status] = S3_ERRORS[error.code] ?? ['InternalError', error.status >= 500 ? error.status : 500];
   return {
     status,
-    headers: { 'Mkv-Error': error.code, 'x-amz-request-id': requestId },
+    headers: { ...error.headers, 'Mkv-Error': error.code, 'x-amz-request-id': requestId },
     type: 'application/xml',
     body:
       `<?xml version="1.0" encoding="UTF-8"?>\n<Error>${element('Code', code)}${element('Message', clientMessage(error))}` +

@@ -11,7 +11,7 @@ import type { Answer } from '../answer.js';
 import type { MasterDeps } from '../deps.js';
 import type { S3Call } from './call.js';
 import { etagOf } from '../../keys/write-condition.js';
-import { versionsOf, type KeyVersion } from '../../keys/versions.js';
+import { currentVersion, versionsOf, type KeyVersion } from '../../keys/versions.js';
 import { parseVersionId } from './versions.js';
 import { person } from './s3.js';
 import { document, element } from './xml.js';
@@ -65,23 +65,23 @@ interface VersionEntry {
 
 /**
  * A key's versions and delete markers, newest first: the versions whose bytes are kept, the
- * markers within the window. The newest is the latest when the key is live (its value) or
- * deleted (a marker); an unlinked key, which S3 does not have, has none latest.
+ * markers that are the latest or stopped being it within the window. The latest is the value a
+ * live key serves, or a deleted key's last marker; an unlinked key, which S3 does not have, has
+ * none.
  */
 function versionEntriesOf(deps: MasterDeps, key: string, objectKey: string, record: KeyRecord): VersionEntry[] {
   const found = versionsOf(deps.index.historyOf(key));
   const since = Date.now() - deps.config.retainMs;
-  const entries: VersionEntry[] = [
+  const latest =
+    record.state === 'live' ? currentVersion(found, record)?.seq : record.state === 'deleted' ? found.markers.at(-1)?.seq : undefined;
+  return [
     ...found.versions
       .filter((version) => version.held)
-      .map((version) => ({ key: objectKey, id: String(version.seq), time: version.time, latest: false, version })),
+      .map((version) => ({ key: objectKey, id: String(version.seq), time: version.time, latest: version.seq === latest, version })),
     ...found.markers
-      .filter((marker) => marker.time >= since)
-      .map((marker) => ({ key: objectKey, id: String(marker.seq), time: marker.time, latest: false })),
+      .filter((marker) => marker.replaced === null || marker.replaced >= since)
+      .map((marker) => ({ key: objectKey, id: String(marker.seq), time: marker.time, latest: marker.seq === latest })),
   ].sort((a, b) => Number(b.id) - Number(a.id));
-  const newest = entries[0];
-  if (newest && ((record.state === 'live' && newest.version) || (record.state === 'deleted' && !newest.version))) newest.latest = true;
-  return entries;
 }
 
 /**
@@ -213,13 +213,21 @@ function entries(page: Page, encode: (text: string) => string, withOwner: boolea
   ];
 }
 
+/** Characters an XML 1.0 document cannot carry (xml.ts writes them as U+FFFD). */
+const NOT_IN_XML = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/;
+
 function listing(call: S3Call) {
   const { bucket, query } = call;
-  const prefix = query.get('prefix') ?? '';
   const encoding = query.get('encoding-type');
   if (encoding !== null && encoding !== 'url')
     throw new MkvError('MKV_BAD_QUERY', 'Invalid Encoding Method specified in Request: encoding-type is url or none');
   const urlEncoded = encoding === 'url';
+  // What the answer says back must be what was asked: a character XML cannot carry needs encoding-type=url.
+  for (const name of ['prefix', 'delimiter', 'marker', 'start-after', 'key-marker']) {
+    if (!urlEncoded && NOT_IN_XML.test(query.get(name) ?? ''))
+      throw new MkvError('MKV_BAD_QUERY', `${name} holds a character an XML answer cannot carry: ask with encoding-type=url`);
+  }
+  const prefix = query.get('prefix') ?? '';
   const root = `/${bucket}/`;
   authorize(call.identity, 'list', root + prefix);
   return {

@@ -203,7 +203,7 @@ export async function completeUpload(deps: MasterDeps, call: S3Call): Promise<An
   const parts = requestedParts(await readXmlBody(call, deps, { checksumHeaders: false }));
   const stated = statedChecksum(call);
   const expectedSize = expectedSizeOf(call);
-  const { etag, checksum } = await complete(
+  const { etag, checksum, seq } = await complete(
     deps,
     {
       uploadId,
@@ -215,13 +215,17 @@ export async function completeUpload(deps: MasterDeps, call: S3Call): Promise<An
     call.cause,
     writeOptionsOf(call),
   );
-  return xmlAnswer('CompleteMultipartUploadResult', [
-    element('Location', `http://${call.host}${call.path}`),
-    element('Bucket', call.bucket),
-    element('Key', call.objectKey),
-    element('ETag', `"${etag}"`),
-    ...(checksum ? [element(`Checksum${upper(checksum.algorithm)}`, checksum.value), element('ChecksumType', checksum.type)] : []),
-  ]);
+  return xmlAnswer(
+    'CompleteMultipartUploadResult',
+    [
+      element('Location', `http://${call.host}${call.path}`),
+      element('Bucket', call.bucket),
+      element('Key', call.objectKey),
+      element('ETag', `"${etag}"`),
+      ...(checksum ? [element(`Checksum${upper(checksum.algorithm)}`, checksum.value), element('ChecksumType', checksum.type)] : []),
+    ],
+    deps.config.retainMs > 0 && seq !== undefined ? { 'x-amz-version-id': String(seq) } : {},
+  );
 }
 
 export function abortUpload(deps: MasterDeps, call: S3Call): Answer {

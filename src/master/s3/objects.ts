@@ -22,7 +22,7 @@ import { readSmallBody } from '../../keys/slow-body.js';
 import { deleteKey } from '../../keys/remove.js';
 import { removeVersion } from '../../keys/remove-version.js';
 import { storeValue } from '../../keys/store-value.js';
-import { checkWriteCondition, etagOf, type WriteCondition } from '../../keys/write-condition.js';
+import { checkDeleteCondition, etagOf, type DeleteCondition } from '../../keys/write-condition.js';
 import type { Answer } from '../answer.js';
 import type { MasterDeps } from '../deps.js';
 import { clientMessage, isAuthFailure, recordFailure } from '../errors.js';
@@ -190,8 +190,13 @@ async function copyObject(deps: MasterDeps, call: S3Call): Promise<Answer> {
     ...(algorithm !== '' ? { checksumAlgorithm: checksumAlgorithmOf(algorithm) } : {}),
   };
   const options = writeOptionsOf(call);
-  const { etag, checksum } = await copyValue(deps, call.key, copy, call.cause, options);
+  const { etag, checksum, seq } = await copyValue(deps, call.key, copy, call.cause, options);
   const headers: Record<string, string> = sourceVersion !== undefined ? { 'x-amz-copy-source-version-id': sourceVersion } : {};
+  // The copy's version: a new one, or with only new attributes the value's own.
+  if (deps.config.retainMs > 0) {
+    const id = seq === null ? recordToRead(deps, call.key, null).versionId : String(seq);
+    if (id !== undefined) headers['x-amz-version-id'] = id;
+  }
   return xmlAnswer(
     'CopyObjectResult',
     [
@@ -218,44 +223,74 @@ async function checkNoBody(deps: MasterDeps, call: S3Call): Promise<void> {
   }
 }
 
+/** What a DeleteObject asks of the value it removes (keys/write-condition.ts): none, or its conditions. */
+function deleteConditionOf(call: S3Call): DeleteCondition | undefined {
+  if (headerOf(call, 'if-none-match') !== '' || headerOf(call, 'if-modified-since') !== '' || headerOf(call, 'if-unmodified-since') !== '')
+    throw new MkvError(
+      'MKV_UNKNOWN_OPERATION',
+      'a DELETE may be conditional on If-Match, x-amz-if-match-size and x-amz-if-match-last-modified-time only (as S3 has it)',
+    );
+  const etags = headerOf(call, 'if-match');
+  const size = headerOf(call, 'x-amz-if-match-size');
+  const modified = headerOf(call, 'x-amz-if-match-last-modified-time');
+  return deleteCondition(etags, size, modified, 'x-amz-if-match-');
+}
+
+/** A DELETE's condition from its parts as the request gives them ('' for none); `named` names them in an error. */
+function deleteCondition(etags: string, size: string, modified: string, named: string): DeleteCondition | undefined {
+  if (etags === '' && size === '' && modified === '') return undefined;
+  const condition: DeleteCondition = {};
+  if (etags !== '') condition.etags = etags;
+  if (size !== '') {
+    if (!/^\d{1,15}$/.test(size)) throw new MkvError('MKV_BAD_REQUEST', `${named}size is ${size.slice(0, 20)}, not a size in bytes`);
+    condition.size = Number(size);
+  }
+  if (modified !== '') {
+    const time = Date.parse(modified);
+    if (!Number.isFinite(time)) throw new MkvError('MKV_BAD_REQUEST', `${named}last-modified-time is ${modified.slice(0, 40)}, not a time`);
+    condition.modified = time;
+  }
+  return condition;
+}
+
 /**
- * DeleteObject: S3 answers 204 whether or not the key existed; with If-Match, only the value
- * it names goes (another: 412, none: 404), checked under the key's lock.
+ * DeleteObject: S3 answers 204 whether or not the key existed; with a condition (If-Match,
+ * x-amz-if-match-size, x-amz-if-match-last-modified-time) only the value it names goes
+ * (another: 412, none: 404), checked under the key's lock.
  */
 export async function deleteObject(deps: MasterDeps, call: S3Call): Promise<Answer> {
   const versionId = call.query.get('versionId');
   const version = versionId === null ? 'null' : parseVersionId(versionId);
-  if (headerOf(call, 'if-none-match') !== '' || headerOf(call, 'if-modified-since') !== '' || headerOf(call, 'if-unmodified-since') !== '')
-    throw new MkvError('MKV_UNKNOWN_OPERATION', 'a DELETE may be conditional on If-Match only (as S3 has it)');
+  const condition = deleteConditionOf(call);
   authorize(call.identity, 'delete', call.key);
-  const ifMatch = headerOf(call, 'if-match') || undefined;
   // Its answer says whether the value is the one named: as on S3, that needs the read right too.
-  if (ifMatch) authorize(call.identity, 'read', call.key);
+  if (condition) authorize(call.identity, 'read', call.key);
   if (version !== 'null') {
     // One version --retain keeps (keys/remove-version.ts).
-    if (ifMatch) throw new MkvError('MKV_UNKNOWN_OPERATION', 'a DELETE of a version by its id takes no If-Match');
-    const removed = await removeVersion(deps, call.key, version, call.cause);
+    const removed = await removeVersion(deps, call.key, version, call.cause, condition);
     return {
       status: 204,
       headers: { 'x-amz-version-id': String(version), ...(removed.deleteMarker ? { 'x-amz-delete-marker': 'true' } : {}) },
     };
   }
-  const marker = await removeObject(deps, call, call.key, { ifMatch, waitTurn: true });
+  const marker = await removeObject(deps, call, call.key, { condition, waitTurn: true });
   return { status: 204, headers: marker === undefined ? {} : { 'x-amz-version-id': String(marker), 'x-amz-delete-marker': 'true' } };
 }
 
-/** Deletes a key as S3 does: a key that is not there is not an error, unless `ifMatch` (ETags, or *) asked for a value. */
+/**
+ * Deletes a key as S3 does: a key that is not there is not an error (with --retain it gets a
+ * delete marker all the same), unless a condition asked for a value.
+ */
 async function removeObject(
   deps: MasterDeps,
   call: S3Call,
   key: string,
-  options: { ifMatch?: string | undefined; waitTurn?: boolean } = {},
+  options: { condition?: DeleteCondition | undefined; waitTurn?: boolean } = {},
 ): Promise<number | undefined> {
-  const { ifMatch, waitTurn = false } = options;
-  const condition: WriteCondition = ifMatch === undefined ? undefined : { kind: 'match', etags: ifMatch };
+  const { condition, waitTurn = false } = options;
   const refuse = (record: KeyRecord | undefined): MkvError | undefined => {
     try {
-      checkWriteCondition(condition, record);
+      checkDeleteCondition(condition, record);
       return undefined;
     } catch (error) {
       return error as MkvError;
@@ -265,7 +300,7 @@ async function removeObject(
     // S3 takes a DELETE and a write of one key at once: unconditional, a DeleteObject waits for the
     // write to end (DeleteObjects does not: a thousand keys are answered at once, one held is OperationAborted).
     const wait = !condition && waitTurn ? { waitTurn, clientGone: clientGoneOf(call) } : {};
-    const seq = await deleteKey(deps, key, call.cause, condition ? { refuse } : wait);
+    const seq = await deleteKey(deps, key, call.cause, condition ? { refuse } : { ...wait, markEvenAbsent: true });
     // With --retain the DELETE is a delete marker, named by its seq.
     return deps.config.retainMs > 0 ? seq : undefined;
   } catch (error) {
@@ -291,25 +326,29 @@ export async function deleteObjects(deps: MasterDeps, call: S3Call): Promise<Ans
     key: requiredText(object, 'Key'),
     versionId: childElements(object, 'VersionId')[0]?.text.trim(),
     // Deleted only if it is still this value (S3's conditional DeleteObjects).
-    etag: childElements(object, 'ETag')[0]?.text.trim(),
+    condition: deleteCondition(
+      childElements(object, 'ETag')[0]?.text.trim() ?? '',
+      childElements(object, 'Size')[0]?.text.trim() ?? '',
+      childElements(object, 'LastModifiedTime')[0]?.text.trim() ?? '',
+      "the Object's ",
+    ),
   }));
   if (objects.length === 0) throw new MkvError('MKV_BAD_XML', 'the XML document is malformed: no <Object> to delete');
   if (objects.length > MAX_DELETE_OBJECTS) throw new MkvError('MKV_BAD_XML', `at most ${MAX_DELETE_OBJECTS} objects per request`);
   const results: string[] = [];
   const { identity } = call;
   let denied = 0;
-  for (const { key: objectKey, versionId, etag } of objects) {
+  for (const { key: objectKey, versionId, condition } of objects) {
     try {
       const key = checkedKey(`/${call.bucket}/${objectKey}`);
       const version = versionId === undefined ? 'null' : parseVersionId(versionId);
       authorize(identity, 'delete', key);
-      if (etag) authorize(identity, 'read', key);
+      if (condition) authorize(identity, 'read', key);
       let marker: string | undefined;
       if (version !== 'null') {
-        if (etag) throw new MkvError('MKV_UNKNOWN_OPERATION', 'a DELETE of a version by its id takes no ETag');
-        if ((await removeVersion(deps, key, version, call.cause)).deleteMarker) marker = versionId;
+        if ((await removeVersion(deps, key, version, call.cause, condition)).deleteMarker) marker = versionId;
       } else {
-        const seq = await removeObject(deps, call, key, etag === undefined ? {} : { ifMatch: etag });
+        const seq = await removeObject(deps, call, key, { condition });
         if (seq !== undefined) marker = String(seq);
       }
       const named = [

@@ -13,26 +13,29 @@ import { requireBucket } from '../../keys/buckets.js';
 import type { Answer } from '../answer.js';
 import type { MasterDeps } from '../deps.js';
 import type { S3Call } from './call.js';
-import { checkVersionId, xmlAnswer } from './s3.js';
+import { xmlAnswer } from './s3.js';
+import { recordToRead } from './versions.js';
 
 export function tagging(deps: MasterDeps, call: S3Call): Answer {
   const { bucket, objectKey, identity } = call;
   const target = objectKey === '' ? `/${bucket}/` : `/${bucket}/${objectKey}`;
-  // Of the one version a value has here (checkVersionId).
-  checkVersionId(call.query.get('versionId'));
+  // The value (or with ?versionId a version --retain keeps): none has tags.
+  const value = (): Record<string, string> => {
+    const { record, versionId } = recordToRead(deps, target, call.query.get('versionId'));
+    if (record?.state !== 'live') throw new MkvError('MKV_NOT_FOUND', 'The specified key does not exist.');
+    return versionId === undefined ? {} : { 'x-amz-version-id': versionId };
+  };
   switch (call.method) {
-    case 'GET':
+    case 'GET': {
       authorize(identity, objectKey === '' ? 'list' : 'read', target);
       requireBucket(deps.index, bucket);
       if (objectKey === '') throw new MkvError('MKV_NO_TAG_SET', 'There is no tag set associated with the bucket.');
-      if (deps.index.get(target)?.state !== 'live') throw new MkvError('MKV_NOT_FOUND', 'The specified key does not exist.');
-      return xmlAnswer('Tagging', ['<TagSet></TagSet>']);
+      return xmlAnswer('Tagging', ['<TagSet></TagSet>'], value());
+    }
     case 'DELETE':
       authorize(identity, 'write', target);
       requireBucket(deps.index, bucket);
-      if (objectKey !== '' && deps.index.get(target)?.state !== 'live')
-        throw new MkvError('MKV_NOT_FOUND', 'The specified key does not exist.');
-      return { status: 204 };
+      return { status: 204, headers: objectKey === '' ? {} : value() };
     default:
       throw new MkvError('MKV_UNKNOWN_OPERATION', 'tagging is not offered by this store: no object or bucket can have tags');
   }

@@ -27,13 +27,28 @@ export function recordToRead(
   const versioned = deps.config.retainMs > 0;
   if (wanted === 'null') {
     const record = deps.index.get(key);
-    if (!versioned || record?.state !== 'live') return { record, versionId: undefined };
-    const current = currentVersion(versionsOf(deps.index.historyOf(key)), record);
+    if (!versioned || (record?.state !== 'live' && record?.state !== 'deleted')) return { record, versionId: undefined };
+    const found = versionsOf(deps.index.historyOf(key));
+    if (record.state === 'deleted') {
+      // Its latest version is a delete marker: S3 says so on the 404.
+      const marker = found.markers.at(-1);
+      throw new MkvError('MKV_NOT_FOUND', 'The specified key does not exist.', {
+        headers: { 'x-amz-delete-marker': 'true', ...(marker ? { 'x-amz-version-id': String(marker.seq) } : {}) },
+      });
+    }
+    const current = currentVersion(found, record);
     return { record, versionId: current ? String(current.seq) : 'null' };
   }
   const found = versionsOf(deps.index.historyOf(key));
-  if (found.markers.some((marker) => marker.seq === wanted))
-    throw new MkvError('MKV_DELETE_MARKER', 'The specified method is not allowed against this resource: the version is a delete marker');
+  const marker = found.markers.find((candidate) => candidate.seq === wanted);
+  if (marker)
+    throw new MkvError('MKV_DELETE_MARKER', 'The specified method is not allowed against this resource: the version is a delete marker', {
+      headers: {
+        'x-amz-delete-marker': 'true',
+        'x-amz-version-id': String(marker.seq),
+        'Last-Modified': new Date(marker.time).toUTCString(),
+      },
+    });
   const version = found.versions.find((candidate) => candidate.seq === wanted);
   if (!version?.held) throw new MkvError('MKV_NO_SUCH_VERSION', 'The specified version does not exist.');
   return { record: versionRecord(version), versionId: String(wanted) };
