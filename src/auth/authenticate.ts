@@ -40,7 +40,7 @@ export interface Identity {
 /** Everything allowed: a server without --credentials. */
 export const EVERYONE: Identity = {
   name: 'anyone',
-  grant: { rights: new Set(['read', 'write', 'delete', 'list', 'admin']), prefixes: [] },
+  grant: { rights: new Set(RIGHTS), prefixes: [] },
   body: { kind: 'none' },
 };
 
@@ -107,6 +107,11 @@ interface Need {
 }
 
 /** The right a request needs, from its method, its path (a key, or an S3 bucket) and the operation its query names. */
+/** Whether an S3 versionId names a version (not "null", the value now, nor absent). */
+export function isVersionId(versionId: string | null): boolean {
+  return versionId !== null && versionId !== 'null';
+}
+
 function needOf(method: string, path: string, query: URLSearchParams, s3: boolean): Need {
   const slash = path.indexOf('/', 1);
   const bucketLevel = s3 && (slash === -1 || slash === path.length - 1);
@@ -125,7 +130,8 @@ function needOf(method: string, path: string, query: URLSearchParams, s3: boolea
     case 'PUT':
       return { rights: ['write'], key: bucketLevel ? bucket : path };
     case 'POST':
-      if (query.has('delete')) return { rights: ['delete'], key: bucket, anywhere: true };
+      // DeleteObjects: of keys (delete) or of versions (purge), each checked as its object says.
+      if (query.has('delete')) return { rights: ['delete', 'purge'], key: bucket, anywhere: true };
       if (query.has('rebalance')) return { rights: ['admin'], key: path };
       return { rights: ['write'], key: path };
     case 'DELETE':
@@ -133,6 +139,8 @@ function needOf(method: string, path: string, query: URLSearchParams, s3: boolea
       if (query.has('uploadId')) return { rights: ['delete'], key: path };
       // DeleteObjectTagging removes no value (no key has tags here: master/s3/tagging.ts).
       if (s3 && query.has('tagging')) return { rights: ['write'], key: bucketLevel ? bucket : path };
+      // A version removed for good (--retain's, by its id): purge, not delete, which only leaves a marker.
+      if (s3 && isVersionId(query.get('versionId'))) return { rights: ['purge'], key: path };
       return { rights: ['delete'], key: bucketLevel ? bucket : path };
     case 'UNLINK':
       return { rights: ['delete'], key: path };

@@ -7,14 +7,15 @@
 //   anonymous                  read        /public/     (no credentials at all)
 //
 // RIGHTS is a comma list of read (GET, HEAD), write (PUT, multipart, LINK), delete (DELETE,
-// UNLINK, DeleteObjects), list (?list, ?unlinked, ListObjects, ListBuckets) and admin
-// (?history, ?rebalance, /metrics), or `all` (the default). PREFIXes are keys as the API sees
+// UNLINK, DeleteObjects), purge (S3 DeleteObject(s) of a version --retain keeps, by its id: gone
+// for good), list (?list, ?unlinked, ListObjects, ListBuckets) and admin (?history,
+// ?rebalance, /metrics), or `all` (the default). PREFIXes are keys as the API sees
 // them, with the leading slash (an S3 bucket b is "/b/"); a key may only be touched when it
 // starts with one of them, and a listing only when its prefix does. With no prefix, every key.
 import { readFileSync } from 'node:fs';
 import { UsageError } from '../errors.js';
 
-export const RIGHTS = ['read', 'write', 'delete', 'list', 'admin'] as const;
+export const RIGHTS = ['read', 'write', 'delete', 'purge', 'list', 'admin'] as const;
 export type Right = (typeof RIGHTS)[number];
 
 export interface Grant {

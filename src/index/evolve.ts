@@ -87,9 +87,9 @@ export function evolve(record: KeyRecord | undefined, event: ProjectedEvent): Ke
       // The value it replaces is stale; the other overwrites in flight go on (the last to commit wins).
       const { volumes, size, md5, version, etag, contentType, metadata, headers, checksum, parts } = change;
       let stale = staleWith(record, [record && record.state !== 'deleted' ? current(record) : null], version);
-      // An overwrite a retained DELETE found in flight (and made stale) is the value now.
-      if (record?.state === 'deleted' && stale.some((blob) => blob.version === version))
-        stale = stale.filter((blob) => blob.version !== version);
+      // An overwrite a retained DELETE found in flight (and made stale), even if another version
+      // was restored since (S3 DeleteObject by version id), is the value now.
+      if (stale.some((blob) => blob.version === version)) stale = stale.filter((blob) => blob.version !== version);
       const writing = record ? inFlight(record).filter((blob) => blob.version !== version) : NO_BLOBS;
       return keyRecord({
         state: 'live',

@@ -34,11 +34,12 @@ export function bucketNameProblem(name: string): string | undefined {
 }
 
 /** Whether the bucket holds a live key. */
+/** Whether the bucket holds a live key, or (--retain) a deleted one's versions: S3 counts both. */
 function holdsLiveKey(index: IndexStore, name: string): boolean {
-  return index.list({ prefix: `/${name}/`, states: ['live'], limit: 1 }).keys.length > 0;
+  return index.list({ prefix: `/${name}/`, states: ['live', 'deleted'], limit: 1 }).keys.length > 0;
 }
 
-/** Whether bucket `name` exists: created, or holding a live key. */
+/** Whether bucket `name` exists: created, or holding a live key (or a deleted one's versions). */
 export function bucketExists(index: IndexStore, name: string): boolean {
   return index.bucket(name) !== undefined || holdsLiveKey(index, name);
 }
@@ -99,7 +100,11 @@ export async function deleteBucket(deps: KeyDeps, name: string, cause: Cause): P
   await deps.writer.lock(name);
   let appended = false;
   try {
-    if (holdsLiveKey(deps.index, name)) throw new MkvError('MKV_BUCKET_NOT_EMPTY', 'The bucket you tried to delete is not empty');
+    if (holdsLiveKey(deps.index, name))
+      throw new MkvError(
+        'MKV_BUCKET_NOT_EMPTY',
+        'The bucket you tried to delete is not empty (with --retain: of versions and delete markers too)',
+      );
     if (!deps.index.bucket(name)) throw noSuchBucket();
     appended = true;
     await deps.writer.appendAndUnlock([{ key: name, cause, change: { type: 'BucketDeleted' } }], name);

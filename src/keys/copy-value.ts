@@ -2,7 +2,8 @@
 // stored under the target as any value is (keys/store-value.ts), with the source's attributes or
 // new ones. A key copied onto itself with new attributes and no checksum asked keeps its bytes
 // where they are and changes only its attributes (rclone sets a file's time so); asked for a
-// checksum, it is copied whole, as an overwrite of itself, to be given that checksum.
+// checksum, or with --retain (each copy a version of its own), it is copied whole, as an
+// overwrite of itself.
 import { digesting, type ChecksumAlgorithm } from '../checksums.js';
 import { MkvError } from '../errors.js';
 import type { Cause, Checksum } from '../events/event.js';
@@ -41,9 +42,11 @@ export async function copyValue(
   options: Pick<StoreOptions, 'mayReplace' | 'condition' | 'clientGone'> = {},
 ): Promise<Copied> {
   const { source, record, attributes, checksumAlgorithm, earlierVersion } = copy;
-  if (source === target && !checksumAlgorithm && !earlierVersion) {
-    if (!attributes)
-      throw new MkvError('MKV_BAD_REQUEST', 'copying an object onto itself changes nothing without x-amz-metadata-directive: REPLACE');
+  const ontoItself = source === target && !checksumAlgorithm && !earlierVersion;
+  if (ontoItself && !attributes)
+    throw new MkvError('MKV_BAD_REQUEST', 'copying an object onto itself changes nothing without x-amz-metadata-directive: REPLACE');
+  // With --retain a copy is a version of its own, as on S3: the bytes are copied, the old version kept.
+  if (ontoItself && attributes && deps.config.retainMs === 0) {
     // New attributes replace the old, which are gone after: as any write that destroys, it needs delete.
     if (options.mayReplace === false) throw new MkvError('MKV_ACCESS_DENIED', `replacing the metadata of ${target} needs the delete right`);
     await replaceMetadata(deps, target, attributes, cause, options.condition);

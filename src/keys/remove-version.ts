@@ -12,15 +12,19 @@
 //                                      (VersionRestored), a marker (MarkerRemoved), or nothing:
 //                                      the key's leftover blobs removed ─▶ MarkerRemoved, the key gone
 //   an older delete marker             MarkerRemoved; the key serves what it served
+//   a version or marker not there      nothing: removed already (204, as S3)
+//
+// Refused: the value a key serves under --protect (as its DELETE), or an unlinked key's (LINK's
+// to bring back). A key whose DELETE did not finish (deleting) is finished instead. Removing
+// versions for good needs the purge right (the caller's to check), not delete.
 import { MkvError } from '../errors.js';
 import type { BlobVersion, Cause, Change, EventInput, ObjectState } from '../events/event.js';
 import { allBlobs, keyRecord, toState, type KeyRecord } from '../index/evolve.js';
 import type { KeyDeps } from './deps.js';
 import { beginWriteWhenFree, type Decision } from './key-write.js';
-import { beingDeleted } from './remove.js';
 import { checkDeleteCondition, type DeleteCondition } from './write-condition.js';
 import { removeBlobs } from './replicas.js';
-import { currentVersion, versionRecord, versionsOf, type KeyVersion, type KeyVersions } from './versions.js';
+import { currentVersion, markerKept, versionRecord, versionsOf, type KeyVersion, type KeyVersions } from './versions.js';
 
 export interface RemovedVersion {
   /** The id removed was a delete marker. */
@@ -53,14 +57,15 @@ function restoredTo(record: KeyRecord, value: KeyVersion, also: BlobVersion[]): 
   return restored;
 }
 
-/** The record of a key deleted (its latest a delete marker), `also` stale besides its other kept blobs. */
+/** The record of a key deleted (its latest a delete marker), `also` stale besides its other kept blobs; overwrites in flight go on. */
 function deletedWith(record: KeyRecord, also: BlobVersion[]): ObjectState {
-  return toState(keyRecord({ state: 'deleted', volumes: [], seq: record.seq, time: record.time, stale: [...record.stale, ...also] }));
+  const { seq, time, writing, overwrites } = record;
+  return toState(keyRecord({ state: 'deleted', volumes: [], seq, time, stale: [...record.stale, ...also], writing, overwrites }));
 }
 
 /** How removing version `id` begins on the key's record: its first events and what follows them, or why not. */
 export function decideRemoveVersion(
-  deps: Pick<KeyDeps, 'index'>,
+  deps: Pick<KeyDeps, 'index' | 'config'>,
   key: string,
   record: KeyRecord | undefined,
   id: number,
@@ -71,7 +76,7 @@ export function decideRemoveVersion(
   const event = (change: Change): EventInput[] => [{ key, cause, change }];
   // As on S3, a version that is not there (any more) is removed already.
   const noSuchVersion = { decision: [], removal: { blobs: [], last: undefined, deleteMarker: false } };
-  const marker = found.markers.find((candidate) => candidate.seq === id);
+  const marker = found.markers.find((candidate) => candidate.seq === id && markerKept(candidate, deps.config.retainMs));
   if (marker) {
     if (!record) return noSuchVersion;
     // A marker has no value for a condition to hold of.
@@ -90,9 +95,11 @@ export function decideRemoveVersion(
     // Nothing before it: the key goes, with what its record still names (an overwrite given up).
     return { decision: [], removal: { blobs: record.stale, last: { type: 'MarkerRemoved', marker: id, state: null }, deleteMarker: true } };
   }
+  // A DELETE that did not finish (its only version removed, then a failure): any version's removal finishes it.
+  if (record?.state === 'deleting')
+    return { decision: [], removal: { blobs: allBlobs(record), last: { type: 'KeyDeleted', retained: false }, deleteMarker: false } };
   const version = found.versions.find((candidate) => candidate.seq === id);
   if (!version?.held || !record) return noSuchVersion;
-  if (record.state === 'deleting') return { decision: beingDeleted() };
   try {
     checkDeleteCondition(condition, versionRecord(version));
   } catch (error) {
@@ -101,9 +108,24 @@ export function decideRemoveVersion(
   const removed = { blobs: [version.blob], last: { type: 'StaleRemoved', version: version.blob.version } as Change, deleteMarker: false };
   const serving = record.state === 'live' || record.state === 'unlinked' ? currentVersion(found, record) : undefined;
   if (serving !== version) return { decision: [], removal: removed };
-  if (record.writing !== null)
-    return { decision: new MkvError('MKV_KEY_LOCKED', 'an overwrite of this key is in flight; remove its version when it has ended') };
+  // The value a key serves: as a DELETE of it, --protect refuses it; an unlinked one is LINK's to bring back.
+  if (record.state === 'live' && deps.config.protect)
+    return { decision: new MkvError('MKV_PROTECTED', 'the server runs with --protect: the value a key serves is not removed') };
+  if (record.state === 'unlinked')
+    return {
+      decision: new MkvError(
+        'MKV_PROTECTED',
+        'the key is unlinked (LINK brings it back): LINK or DELETE it before removing its value by id',
+      ),
+    };
   const before = latestBefore(found, id);
+  if (!before && record.writing !== null)
+    return {
+      decision: new MkvError(
+        'MKV_KEY_LOCKED',
+        'an overwrite of this key is in flight (or was given up: mkv gc cleans it up): its only version stays until it ends',
+      ),
+    };
   if (!before) {
     // Its only version: the key goes, every blob it has with it.
     return {

@@ -41,18 +41,25 @@ export interface DeleteOptions {
   markEvenAbsent?: boolean;
 }
 
-/** DELETE: removes the key and its blob from every replica; returns the seq of KeyDeleted. */
-export async function deleteKey(deps: KeyDeps, key: string, cause: Cause, options: DeleteOptions = {}): Promise<number> {
+/**
+ * DELETE: removes the key and its blob from every replica; returns the seq of KeyDeleted, and
+ * whether it is a delete marker (--retain: the blobs stay).
+ */
+export async function deleteKey(
+  deps: KeyDeps,
+  key: string,
+  cause: Cause,
+  options: DeleteOptions = {},
+): Promise<{ seq: number; marker: boolean }> {
   const { refuse, waitTurn = false, clientGone, markEvenAbsent = false } = options;
   const wait = waitTurn ? (clientGone ? { clientGone } : {}) : undefined;
-  return removeKey(
-    deps,
-    key,
-    cause,
-    { type: 'KeyDeleted', retained: false },
-    wait,
-    (record) => refuse?.(record) ?? decideDelete(deps, key, record, cause, markEvenAbsent),
-  );
+  let marker = false;
+  const seq = await removeKey(deps, key, cause, { type: 'KeyDeleted', retained: false }, wait, (record) => {
+    const decision = refuse?.(record) ?? decideDelete(deps, key, record, cause, markEvenAbsent);
+    marker = Array.isArray(decision) && decision[0]?.change.type === 'KeyDeleted';
+    return decision;
+  });
+  return { seq, marker };
 }
 
 /**

@@ -8,10 +8,11 @@
 // mkv gc remove it once its time has come. The sweep also ends a deleted key whose delete
 // marker is past the window and that keeps no blob (MarkerRemoved): S3's expired delete marker.
 import type { BlobVersion, EventInput, LogEvent } from '../events/event.js';
-import type { KeyRecord } from '../index/evolve.js';
+import { isMkvError } from '../errors.js';
+import { inFlight, type KeyRecord } from '../index/evolve.js';
 import { blobPath } from '../placement.js';
 import type { KeyDeps } from './deps.js';
-import { beginWrite } from './key-write.js';
+import { beginWrite, beginWriteWhenFree } from './key-write.js';
 import { removeReplicas } from './replicas.js';
 import { versionsOf } from './versions.js';
 
@@ -60,23 +61,44 @@ export function dueStale(deps: Pick<KeyDeps, 'config' | 'index'>, key: string, r
 
 /**
  * Removes the key's stale blobs whose time has come (all of them without --retain; with it,
- * those replaced at least the window before `now`); returns how many versions went.
+ * those replaced at least the window before `now`); returns how many versions went. Under the
+ * key's lock, on the record as it is then: with --retain a version that was stale may be the
+ * key's value again (S3 DeleteObject of the one after it: VersionRestored), and its bytes must
+ * not go. A key whose lock another write holds past LOCK_PATIENCE_MS is left for the next sweep.
  */
 export async function removeStale(deps: KeyDeps, key: string, now = Date.now()): Promise<number> {
   deps.index.refresh(); // another process (the writer) may have committed since this one last read
-  const record = deps.index.get(key);
-  if (!record || record.stale.length === 0) return 0;
-  const removed: EventInput[] = [];
-  for (const blob of dueStale(deps, key, record, now)) {
-    const failures = await removeReplicas(deps.volumes, blob.volumes, blobPath(key, blob.version));
-    if (failures.length === 0)
-      removed.push({ key, cause: { origin: 'sweep', client: null }, change: { type: 'StaleRemoved', version: blob.version } });
-    else deps.logger.warn('a replaced value could not be removed from a volume; mkv gc will', { key, version: blob.version, failures });
+  const seen = deps.index.get(key);
+  if (!seen || seen.stale.length === 0) return 0;
+  let due: BlobVersion[] = [];
+  const decide = (record: KeyRecord | undefined) => {
+    due = record ? dueStale(deps, key, record, now).filter((blob) => !servesOrWrites(record, blob)) : [];
+    return [];
+  };
+  const write = await beginWriteWhenFree(deps.writer, deps.index, key, decide).catch((error: unknown) => {
+    if (isMkvError(error, 'MKV_KEY_LOCKED')) return undefined;
+    throw error;
+  });
+  if (!write) return 0;
+  try {
+    const removed: EventInput[] = [];
+    for (const blob of due) {
+      const failures = await removeReplicas(deps.volumes, blob.volumes, blobPath(key, blob.version));
+      if (failures.length === 0)
+        removed.push({ key, cause: { origin: 'sweep', client: null }, change: { type: 'StaleRemoved', version: blob.version } });
+      else deps.logger.warn('a replaced value could not be removed from a volume; mkv gc will', { key, version: blob.version, failures });
+    }
+    if (removed.length > 0) await write.finish(removed);
+    return removed.length;
+  } finally {
+    await write.release();
   }
-  // Not under the key's lock: a version, once stale, never serves again, so this only ever
-  // takes it off the list (and a key deleted meanwhile stays deleted).
-  if (removed.length > 0) await deps.writer.append(removed);
-  return removed.length;
+}
+
+/** Whether a blob the record names stale is its value's, or an overwrite's in flight (never so in a record evolve wrote; a guard). */
+function servesOrWrites(record: KeyRecord, blob: BlobVersion): boolean {
+  const value = record.state !== 'deleted' && record.version === blob.version;
+  return value || inFlight(record).some((writing) => writing.version === blob.version);
 }
 
 export interface RetainedFigures {
@@ -126,11 +148,12 @@ export function startRetentionSweeps(deps: KeyDeps, onFigures: (figures: Retaine
  */
 async function expireMarker(deps: KeyDeps, key: string, now: number): Promise<boolean> {
   const seen = deps.index.get(key);
-  if (seen?.state !== 'deleted' || seen.stale.length > 0) return false;
+  // An overwrite in flight (or abandoned, until gc gives it up) keeps the record.
+  if (seen?.state !== 'deleted' || seen.stale.length > 0 || seen.writing !== null) return false;
   const marker = versionsOf(deps.index.historyOf(key)).markers.at(-1);
   if ((marker?.time ?? seen.time) + deps.config.retainMs > now) return false;
   const write = await beginWrite(deps.writer, deps.index, key, (record) =>
-    record?.seq === seen.seq
+    record?.seq === seen.seq && record.writing === null
       ? [{ key, cause: { origin: 'sweep', client: null }, change: { type: 'MarkerRemoved', marker: marker?.seq ?? 0, state: null } }]
       : [],
   );

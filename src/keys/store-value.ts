@@ -186,7 +186,9 @@ export function decideStore(
   const inPlace =
     !record ||
     record.state === 'pending' ||
-    (record.state === 'unlinked' && !s3 && record.version === 0 && record.writing === null && deps.config.retainMs === 0);
+    (record.state === 'unlinked' && !s3 && record.version === 0 && record.writing === null && deps.config.retainMs === 0) ||
+    // Deleted with --retain and nothing kept, only its delete marker: its first value, as the original lays it out.
+    (record.state === 'deleted' && record.writing === null && record.stale.length === 0);
   if (inPlace) return [{ key, cause, change: { type: 'WriteStarted', volumes: targetVolumes } }];
   // The overwrites the record names that never finished (their master died) are given up; the
   // writer keeps those in flight in this master. With a log shared by several masters, any of
@@ -324,7 +326,9 @@ function markBrokeOff(error: Error): Error {
  * keeps a PUT aside until its last byte), so every replica still holds the unlinked value:
  * then only the new targets the key was not on are cleaned, and WriteUndone puts the key back
  * as it was, for LINK to restore. (A write that failed after the whole body, on a volume, may
- * have replaced some replicas: those are removed, as for any key.)
+ * have replaced some replicas: those are removed, as for any key.) Over a key deleted with
+ * --retain that kept nothing but its delete marker, what the write reached is removed and
+ * WriteUndone gives the marker back.
  */
 async function undoFailedWrite(
   deps: KeyDeps,
@@ -335,14 +339,16 @@ async function undoFailedWrite(
   reason: Error,
 ): Promise<void> {
   const before = write.record;
-  const untouched = before?.state === 'unlinked' && beforeTheEnd.has(reason) ? before : undefined;
+  // A key deleted with --retain whose first value failed: what the write reached goes, the delete marker stays.
+  const marker = before?.state === 'deleted' ? before : undefined;
+  const untouched = (before?.state === 'unlinked' && beforeTheEnd.has(reason) ? before : undefined) ?? marker;
   const path = blobPath(key, 0);
   // Undone: only the new targets. Aborted, the key goes: every blob it had goes first (a pending
   // write taken over may have reached other volumes; earlier values may have left stale ones).
   const failures = untouched
     ? await removeReplicas(
         deps.volumes,
-        targetVolumes.filter((volume) => !untouched.volumes.includes(volume)),
+        targetVolumes.filter((volume) => !untouched.volumes.includes(volume)), // a marker's: none
         path,
       )
     : [

@@ -214,6 +214,14 @@ export function versionsOf(history: readonly LogEvent[]): KeyVersions {
   return { versions, markers, moments };
 }
 
+/**
+ * Whether a delete marker is still one of the key's versions: the latest, or one a value came
+ * after less than the window ago (an older one has expired, as S3's noncurrent versions do).
+ */
+export function markerKept(marker: DeleteMarker, retainMs: number, now = Date.now()): boolean {
+  return marker.replaced === null || marker.replaced >= now - retainMs;
+}
+
 /** The version that holds the record's value now (the newest held in its blob); undefined when none does (compacted away). */
 export function currentVersion(found: KeyVersions, record: KeyRecord): KeyVersion | undefined {
   return found.versions.findLast((version) => version.held && version.blob.version === record.version);

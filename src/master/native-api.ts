@@ -115,7 +115,7 @@ async function answerPut(deps: MasterDeps, request: ApiRequest): Promise<Answer>
 async function answerDelete(deps: MasterDeps, request: ApiRequest): Promise<Answer> {
   const key = singleKey(request.rawPath);
   authorize(identityOf(request.message), 'delete', key);
-  const seq = await deleteKey(deps, key, apiCause(request.client, identityOf(request.message)));
+  const { seq } = await deleteKey(deps, key, apiCause(request.client, identityOf(request.message)));
   return { ...written(204, seq), body: undefined };
 }
 
@@ -174,7 +174,6 @@ function answerList(deps: MasterDeps, prefix: string, states: readonly KeyState[
   return { status: 200, type: 'application/json; charset=utf-8', body: JSON.stringify({ next: page.next, keys: page.keys }) };
 }
 
-/** GET /key?history: every event of the key, oldest first. */
 /** ?history: every event of the key; each that made a value says whether its bytes are held still (`held`). */
 function answerHistory(deps: MasterDeps, key: string): Answer {
   const events = deps.index.historyOf(key);

@@ -14,6 +14,11 @@ import { blobsIn } from '../helpers/blobs.js';
 import { http } from '../helpers/http.js';
 import { removeDir, startMaster, startVolumes, tempDir, type TestMaster, type VolumeSet } from '../helpers/cluster.js';
 import { assertIndexEqualsReplay } from '../helpers/replay.js';
+import { signedHeaders, type Signer } from '../helpers/sign.js';
+import { parseCredentials } from '../../src/auth/credentials.js';
+import type { MkvError } from '../../src/errors.js';
+import { recordToRead } from '../../src/master/s3/versions.js';
+import { createHash } from 'node:crypto';
 
 const RETAIN_MS = 3_600_000;
 
@@ -270,6 +275,150 @@ describe('--retain: what S3 answers names the versions', () => {
     await sweepRetained(deps, Date.now() + RETAIN_MS + 1000);
     assert.doesNotMatch(await listing(), /<DeleteMarker>/, 'past it, it goes with the key');
     assert.equal(master.store.index.get('/vers/k'), undefined);
+    await master.close();
+    await assertIndexEqualsReplay(master.db);
+  });
+});
+
+describe('--retain: removing versions by id, under attack and after failures', () => {
+  let set: VolumeSet;
+  let master: TestMaster;
+  let volumes: VolumeClient;
+  const who = {
+    ops: { accessKey: 'ops', secret: 'ops-secret' },
+    deleter: { accessKey: 'deleter', secret: 'deleter-secret' },
+  };
+  before(async () => {
+    set = await startVolumes('embedded', 2);
+    const credentials = parseCredentials('ops:ops-secret\ndeleter:deleter-secret read,write,delete,list /vers/\n', 'test');
+    master = await startMaster(set.volumes, { replicas: 2, retainMs: RETAIN_MS, staleGraceMs: 0 }, { credentials });
+    volumes = new VolumeClient();
+  });
+  after(async () => {
+    await volumes?.close();
+    await master?.close().catch(() => undefined);
+    await set?.close();
+    if (master) removeDir(master.db);
+  });
+
+  const s3 = async (as: Signer, method: string, path: string, body?: string, headers: Record<string, string> = {}) => {
+    const url = `${master.s3Url}${path}`;
+    return http(method, url, body, await signedHeaders(as, method, url, headers, body));
+  };
+  const versionOf = (reply: { headers: Record<string, string> }) => reply.headers['x-amz-version-id']!;
+  const read = async (path: string) => {
+    const got = await s3(who.ops, 'GET', path);
+    return got.status === 200 ? got.text : got.status;
+  };
+
+  test('a version goes for good only with the purge right: delete leaves a marker, and no more', async () => {
+    assert.equal((await s3(who.ops, 'PUT', '/vers')).status, 200);
+    const first = versionOf(await s3(who.ops, 'PUT', '/vers/p', 'one'));
+    const denied = await s3(who.deleter, 'DELETE', `/vers/p?versionId=${first}`);
+    assert.equal(denied.status, 403, denied.text);
+    const document = `<Delete><Object><Key>p</Key><VersionId>${first}</VersionId></Object></Delete>`;
+    const many = await s3(who.deleter, 'POST', '/vers?delete', document, {
+      'content-md5': createHash('md5').update(document).digest('base64'),
+    });
+    assert.match(many.text, /<Error><Key>p<\/Key><Code>AccessDenied<\/Code>/);
+    assert.equal(await read('/vers/p'), 'one', 'the version is there');
+    const marker = await s3(who.deleter, 'DELETE', '/vers/p');
+    assert.equal(marker.headers['x-amz-delete-marker'], 'true', 'a delete with the delete right: a marker');
+    assert.equal(await read(`/vers/p?versionId=${first}`), 'one', 'and the version is kept');
+    // versionId=null names no version here: nothing is removed, no marker is left.
+    const none = await s3(who.ops, 'DELETE', '/vers/p?versionId=null');
+    assert.equal(none.status, 204);
+    assert.equal(none.headers['x-amz-delete-marker'], undefined);
+  });
+
+  test('--protect and UNLINK keep the value a key serves from a delete by its id', async () => {
+    const first = versionOf(await s3(who.ops, 'PUT', '/vers/u', 'one'));
+    const second = versionOf(await s3(who.ops, 'PUT', '/vers/u', 'two'));
+    const basic = { authorization: `Basic ${Buffer.from('ops:ops-secret').toString('base64')}` };
+    assert.equal((await http('UNLINK', `${master.url}/vers/u`, undefined, basic)).status, 204);
+    const refused = await s3(who.ops, 'DELETE', `/vers/u?versionId=${second}`);
+    assert.equal(refused.status, 403, refused.text);
+    assert.equal((await http('LINK', `${master.url}/vers/u`, undefined, basic)).status, 204);
+    assert.equal(await read('/vers/u'), 'two', 'LINK brings back the value it had');
+    master.config.protect = true;
+    try {
+      assert.equal((await s3(who.ops, 'DELETE', `/vers/u?versionId=${second}`)).status, 403);
+      assert.equal((await s3(who.ops, 'DELETE', `/vers/u?versionId=${first}`)).status, 204, 'an older version may go');
+    } finally {
+      master.config.protect = false;
+    }
+    assert.equal(await read('/vers/u'), 'two');
+  });
+
+  test('the only version of a key whose removal failed on a volume: its id again finishes it, and no marker is claimed', async () => {
+    const only = versionOf(await s3(who.ops, 'PUT', '/vers/f', 'only'));
+    await set.stop(1);
+    const failed = await s3(who.ops, 'DELETE', `/vers/f?versionId=${only}`);
+    assert.equal(failed.status, 500, failed.text);
+    assert.equal(master.store.index.get('/vers/f')?.state, 'deleting');
+    await set.start(1);
+    const finished = await s3(who.ops, 'DELETE', `/vers/f?versionId=${only}`);
+    assert.equal(finished.status, 204, finished.text);
+    assert.equal(finished.headers['x-amz-delete-marker'], undefined);
+    assert.equal(master.store.index.get('/vers/f'), undefined, 'the key is gone');
+    assert.equal((await s3(who.ops, 'GET', '/vers/f')).headers['x-amz-delete-marker'], undefined, 'no marker');
+  });
+
+  test('a copy onto itself is a version of its own; a bucket holding versions is not empty; an expired marker is no version', async () => {
+    const first = versionOf(await s3(who.ops, 'PUT', '/vers/c', 'same', { 'x-amz-meta-a': '1' }));
+    const copied = await s3(who.ops, 'PUT', '/vers/c', undefined, {
+      'x-amz-copy-source': '/vers/c',
+      'x-amz-metadata-directive': 'REPLACE',
+      'x-amz-meta-a': '2',
+    });
+    assert.equal(copied.status, 200, copied.text);
+    assert.notEqual(versionOf(copied), first);
+    assert.equal(
+      (await s3(who.ops, 'HEAD', `/vers/c?versionId=${first}`)).headers['x-amz-meta-a'],
+      '1',
+      'the old version keeps its metadata',
+    );
+
+    assert.equal((await s3(who.ops, 'PUT', '/gone')).status, 200);
+    assert.equal((await s3(who.ops, 'PUT', '/gone/k', 'v')).status, 200);
+    const marker = versionOf(await s3(who.ops, 'DELETE', '/gone/k'));
+    const notEmpty = await s3(who.ops, 'DELETE', '/gone');
+    assert.equal(notEmpty.status, 409, 'a deleted key keeps its versions: S3 answers BucketNotEmpty');
+    assert.match(notEmpty.text, /BucketNotEmpty/);
+    const again = versionOf(await s3(who.ops, 'PUT', '/gone/k', 'w'));
+    // Past the window, the marker a value came after is no version any more; the value before it went too.
+    const deps = { config: master.config, index: master.store.index, writer: master.store.writer, volumes, logger: silentLogger };
+    const later = Date.now() + RETAIN_MS + 1000;
+    await sweepRetained(deps, later);
+    const realNow = Date.now;
+    Date.now = () => later;
+    try {
+      const reader = { ...deps, index: master.store.index } as unknown as Parameters<typeof recordToRead>[0];
+      assert.throws(
+        () => recordToRead(reader, '/gone/k', marker),
+        (error: MkvError) => error.code === 'MKV_NO_SUCH_VERSION',
+      );
+    } finally {
+      Date.now = realNow;
+    }
+    assert.equal(await read(`/gone/k?versionId=${again}`), 'w');
+  });
+
+  test('a key an S3 DELETE marked before it ever held a value gets its first value in its own path', async () => {
+    assert.equal((await s3(who.ops, 'DELETE', '/vers/never')).headers['x-amz-delete-marker'], 'true');
+    assert.equal((await s3(who.ops, 'PUT', '/vers/never', 'first')).status, 200);
+    const history = JSON.parse(
+      (
+        await http('GET', `${master.url}/vers/never?history`, undefined, {
+          authorization: `Basic ${Buffer.from('ops:ops-secret').toString('base64')}`,
+        })
+      ).text,
+    ) as Shown[];
+    assert.deepEqual(
+      history.map((event) => event.type),
+      ['KeyDeleted', 'WriteStarted', 'ObjectCommitted'],
+    );
+    assert.equal(await read('/vers/never'), 'first');
     await master.close();
     await assertIndexEqualsReplay(master.db);
   });

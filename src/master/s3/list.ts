@@ -11,7 +11,7 @@ import type { Answer } from '../answer.js';
 import type { MasterDeps } from '../deps.js';
 import type { S3Call } from './call.js';
 import { etagOf } from '../../keys/write-condition.js';
-import { currentVersion, versionsOf, type KeyVersion } from '../../keys/versions.js';
+import { currentVersion, markerKept, versionsOf, type KeyVersion } from '../../keys/versions.js';
 import { parseVersionId } from './versions.js';
 import { person } from './s3.js';
 import { document, element } from './xml.js';
@@ -71,7 +71,7 @@ interface VersionEntry {
  */
 function versionEntriesOf(deps: MasterDeps, key: string, objectKey: string, record: KeyRecord): VersionEntry[] {
   const found = versionsOf(deps.index.historyOf(key));
-  const since = Date.now() - deps.config.retainMs;
+  const now = Date.now();
   const latest =
     record.state === 'live' ? currentVersion(found, record)?.seq : record.state === 'deleted' ? found.markers.at(-1)?.seq : undefined;
   return [
@@ -79,7 +79,7 @@ function versionEntriesOf(deps: MasterDeps, key: string, objectKey: string, reco
       .filter((version) => version.held)
       .map((version) => ({ key: objectKey, id: String(version.seq), time: version.time, latest: version.seq === latest, version })),
     ...found.markers
-      .filter((marker) => marker.replaced === null || marker.replaced >= since)
+      .filter((marker) => markerKept(marker, deps.config.retainMs, now))
       .map((marker) => ({ key: objectKey, id: String(marker.seq), time: marker.time, latest: marker.seq === latest })),
   ].sort((a, b) => Number(b.id) - Number(a.id));
 }

@@ -16,7 +16,7 @@ import { createDigest } from '../../checksums.js';
 import { isMkvError, MkvError } from '../../errors.js';
 import type { KeyRecord } from '../../index/evolve.js';
 import { copyValue, type Copy } from '../../keys/copy-value.js';
-import { checkedKey } from '../../keys/key-limits.js';
+import { checkedKey, type Key } from '../../keys/key-limits.js';
 import { findReplica, readValue } from '../../keys/read-value.js';
 import { readSmallBody } from '../../keys/slow-body.js';
 import { deleteKey } from '../../keys/remove.js';
@@ -259,22 +259,40 @@ function deleteCondition(etags: string, size: string, modified: string, named: s
  * (another: 412, none: 404), checked under the key's lock.
  */
 export async function deleteObject(deps: MasterDeps, call: S3Call): Promise<Answer> {
-  const versionId = call.query.get('versionId');
-  const version = versionId === null ? 'null' : parseVersionId(versionId);
   const condition = deleteConditionOf(call);
-  authorize(call.identity, 'delete', call.key);
+  const deleted = await deleteOne(deps, call, call.key, call.query.get('versionId'), condition, true);
+  const headers: Record<string, string> = {};
+  if (deleted.versionId !== undefined) headers['x-amz-version-id'] = deleted.versionId;
+  if (deleted.deleteMarker) headers['x-amz-delete-marker'] = 'true';
+  return { status: 204, headers };
+}
+
+/**
+ * DeleteObject of one key (DeleteObjects' each): with a version id, that version --retain keeps
+ * goes for good (keys/remove-version.ts; the purge right); without, the key (a delete marker
+ * with --retain). What the answer names: the version removed or the marker left, and whether
+ * that is a delete marker.
+ */
+async function deleteOne(
+  deps: MasterDeps,
+  call: S3Call,
+  key: Key,
+  versionId: string | null | undefined,
+  condition: DeleteCondition | undefined,
+  waitTurn = false,
+): Promise<{ versionId?: string; deleteMarker: boolean }> {
+  const version = versionId === null || versionId === undefined ? 'null' : parseVersionId(versionId);
+  authorize(call.identity, version === 'null' ? 'delete' : 'purge', key);
   // Its answer says whether the value is the one named: as on S3, that needs the read right too.
-  if (condition) authorize(call.identity, 'read', call.key);
+  if (condition) authorize(call.identity, 'read', key);
   if (version !== 'null') {
-    // One version --retain keeps (keys/remove-version.ts).
-    const removed = await removeVersion(deps, call.key, version, call.cause, condition);
-    return {
-      status: 204,
-      headers: { 'x-amz-version-id': String(version), ...(removed.deleteMarker ? { 'x-amz-delete-marker': 'true' } : {}) },
-    };
+    const removed = await removeVersion(deps, key, version, call.cause, condition);
+    return { versionId: String(version), deleteMarker: removed.deleteMarker };
   }
-  const marker = await removeObject(deps, call, call.key, { condition, waitTurn: true });
-  return { status: 204, headers: marker === undefined ? {} : { 'x-amz-version-id': String(marker), 'x-amz-delete-marker': 'true' } };
+  // With --retain every value has a version of its own: there is no "null" one to remove.
+  if (versionId === 'null' && deps.config.retainMs > 0) return { versionId: 'null', deleteMarker: false };
+  const marker = await removeObject(deps, call, key, { condition, waitTurn });
+  return marker === undefined ? { deleteMarker: false } : { versionId: String(marker), deleteMarker: true };
 }
 
 /**
@@ -300,9 +318,9 @@ async function removeObject(
     // S3 takes a DELETE and a write of one key at once: unconditional, a DeleteObject waits for the
     // write to end (DeleteObjects does not: a thousand keys are answered at once, one held is OperationAborted).
     const wait = !condition && waitTurn ? { waitTurn, clientGone: clientGoneOf(call) } : {};
-    const seq = await deleteKey(deps, key, call.cause, condition ? { refuse } : { ...wait, markEvenAbsent: true });
-    // With --retain the DELETE is a delete marker, named by its seq.
-    return deps.config.retainMs > 0 ? seq : undefined;
+    const deleted = await deleteKey(deps, key, call.cause, condition ? { refuse } : { ...wait, markEvenAbsent: true });
+    // With --retain the DELETE is a delete marker, named by its seq (one that finished a DELETE begun before is none).
+    return deleted.marker ? deleted.seq : undefined;
   } catch (error) {
     if (condition && isMkvError(error, 'MKV_KEY_LOCKED'))
       throw new MkvError('MKV_CONDITIONAL_CONFLICT', 'A conflicting operation occurred: another write of this key is in flight; retry');
@@ -341,16 +359,8 @@ export async function deleteObjects(deps: MasterDeps, call: S3Call): Promise<Ans
   for (const { key: objectKey, versionId, condition } of objects) {
     try {
       const key = checkedKey(`/${call.bucket}/${objectKey}`);
-      const version = versionId === undefined ? 'null' : parseVersionId(versionId);
-      authorize(identity, 'delete', key);
-      if (condition) authorize(identity, 'read', key);
-      let marker: string | undefined;
-      if (version !== 'null') {
-        if ((await removeVersion(deps, key, version, call.cause, condition)).deleteMarker) marker = versionId;
-      } else {
-        const seq = await removeObject(deps, call, key, { condition });
-        if (seq !== undefined) marker = String(seq);
-      }
+      const deleted = await deleteOne(deps, call, key, versionId, condition);
+      const marker = deleted.deleteMarker ? deleted.versionId : undefined;
       const named = [
         element('Key', objectKey),
         ...(versionId ? [element('VersionId', versionId)] : []),

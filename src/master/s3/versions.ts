@@ -4,7 +4,7 @@
 // that never had versioning.
 import { MkvError } from '../../errors.js';
 import type { KeyRecord } from '../../index/evolve.js';
-import { currentVersion, versionRecord, versionsOf } from '../../keys/versions.js';
+import { currentVersion, markerKept, versionRecord, versionsOf } from '../../keys/versions.js';
 import type { MasterDeps } from '../deps.js';
 
 /** A version id as S3 clients send it back: a seq, or "null". */
@@ -40,7 +40,7 @@ export function recordToRead(
     return { record, versionId: current ? String(current.seq) : 'null' };
   }
   const found = versionsOf(deps.index.historyOf(key));
-  const marker = found.markers.find((candidate) => candidate.seq === wanted);
+  const marker = found.markers.find((candidate) => candidate.seq === wanted && markerKept(candidate, deps.config.retainMs));
   if (marker)
     throw new MkvError('MKV_DELETE_MARKER', 'The specified method is not allowed against this resource: the version is a delete marker', {
       headers: {
