@@ -12,7 +12,7 @@ import { isMkvError } from '../errors.js';
 import { inFlight, type KeyRecord } from '../index/evolve.js';
 import { blobPath } from '../placement.js';
 import type { KeyDeps } from './deps.js';
-import { beginWrite, beginWriteWhenFree } from './key-write.js';
+import { beginWrite, beginWriteWhenFree, type KeyWrite } from './key-write.js';
 import { removeReplicas } from './replicas.js';
 import { versionsOf } from './versions.js';
 
@@ -61,25 +61,32 @@ export function dueStale(deps: Pick<KeyDeps, 'config' | 'index'>, key: string, r
 
 /**
  * Removes the key's stale blobs whose time has come (all of them without --retain; with it,
- * those replaced at least the window before `now`); returns how many versions went. Under the
- * key's lock, on the record as it is then: with --retain a version that was stale may be the
- * key's value again (S3 DeleteObject of the one after it: VersionRestored), and its bytes must
- * not go. A key whose lock another write holds past LOCK_PATIENCE_MS is left for the next sweep.
+ * those replaced at least the window before `now`); returns how many versions went. With
+ * --retain a version that was stale may be the key's value again (S3 DeleteObject of the one
+ * after it: VersionRestored), so what is due is looked at again under the key's lock, which is
+ * held while its bytes go (a key another write holds past LOCK_PATIENCE_MS waits for the next
+ * sweep). Without it no stale version serves again, and no lock is taken: the key's writes
+ * never wait on a sweep.
  */
 export async function removeStale(deps: KeyDeps, key: string, now = Date.now()): Promise<number> {
   deps.index.refresh(); // another process (the writer) may have committed since this one last read
   const seen = deps.index.get(key);
   if (!seen || seen.stale.length === 0) return 0;
-  let due: BlobVersion[] = [];
-  const decide = (record: KeyRecord | undefined) => {
-    due = record ? dueStale(deps, key, record, now).filter((blob) => !servesOrWrites(record, blob)) : [];
-    return [];
-  };
-  const write = await beginWriteWhenFree(deps.writer, deps.index, key, decide).catch((error: unknown) => {
-    if (isMkvError(error, 'MKV_KEY_LOCKED')) return undefined;
-    throw error;
-  });
-  if (!write) return 0;
+  const dueOf = (record: KeyRecord | undefined) =>
+    record ? dueStale(deps, key, record, now).filter((blob) => !servesOrWrites(record, blob)) : [];
+  let due = dueOf(seen);
+  if (due.length === 0) return 0;
+  let write: KeyWrite | undefined;
+  if (deps.config.retainMs > 0) {
+    write = await beginWriteWhenFree(deps.writer, deps.index, key, (record) => {
+      due = dueOf(record);
+      return [];
+    }).catch((error: unknown) => {
+      if (isMkvError(error, 'MKV_KEY_LOCKED')) return undefined;
+      throw error;
+    });
+    if (!write) return 0;
+  }
   try {
     const removed: EventInput[] = [];
     for (const blob of due) {
@@ -88,10 +95,10 @@ export async function removeStale(deps: KeyDeps, key: string, now = Date.now()):
         removed.push({ key, cause: { origin: 'sweep', client: null }, change: { type: 'StaleRemoved', version: blob.version } });
       else deps.logger.warn('a replaced value could not be removed from a volume; mkv gc will', { key, version: blob.version, failures });
     }
-    if (removed.length > 0) await write.finish(removed);
+    if (removed.length > 0) await (write ? write.finish(removed) : deps.writer.append(removed));
     return removed.length;
   } finally {
-    await write.release();
+    await write?.release();
   }
 }
 

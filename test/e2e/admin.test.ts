@@ -147,7 +147,8 @@ test('a master started with volumes down says, per volume, what is wrong, and st
         started
           .output()
           .split('\n')
-          .some((line) => line.includes('"msg":"request failed"') && /refused the connection|answered 403/.test(line)),
+          // Placement hashes the volumes' ports, which differ each run: the key may land on any of the three that fail.
+          .some((line) => line.includes('"msg":"request failed"') && /refused the connection|answered \d{3}/.test(line)),
       );
     }
   } finally {

@@ -15,7 +15,7 @@ import { http } from '../helpers/http.js';
 import { removeDir, startMaster, startVolumes, tempDir, type TestMaster, type VolumeSet } from '../helpers/cluster.js';
 import { assertIndexEqualsReplay } from '../helpers/replay.js';
 import { signedHeaders, type Signer } from '../helpers/sign.js';
-import { parseCredentials } from '../../src/auth/credentials.js';
+import { parseCredentials, type Credentials } from '../../src/auth/credentials.js';
 import type { MkvError } from '../../src/errors.js';
 import { recordToRead } from '../../src/master/s3/versions.js';
 import { createHash } from 'node:crypto';
@@ -28,21 +28,30 @@ interface Shown {
   held?: boolean;
 }
 
+/** A master with --retain on `count` embedded volumes (each key on all of them), and a volume client. */
+async function startRetaining(
+  count: number,
+  credentials?: Credentials,
+): Promise<{ set: VolumeSet; master: TestMaster; volumes: VolumeClient }> {
+  const set = await startVolumes('embedded', count);
+  const overrides = { replicas: count, retainMs: RETAIN_MS, staleGraceMs: 0 };
+  const master = await startMaster(set.volumes, overrides, credentials ? { credentials } : {});
+  return { set, master, volumes: new VolumeClient() };
+}
+
+async function stopRetaining(cluster: { set?: VolumeSet; master?: TestMaster; volumes?: VolumeClient }): Promise<void> {
+  await cluster.volumes?.close();
+  await cluster.master?.close().catch(() => undefined);
+  await cluster.set?.close();
+  if (cluster.master) removeDir(cluster.master.db);
+}
+
 describe('--retain', () => {
   let set: VolumeSet;
   let master: TestMaster;
   let volumes: VolumeClient;
-  before(async () => {
-    set = await startVolumes('embedded', 2);
-    master = await startMaster(set.volumes, { replicas: 2, retainMs: RETAIN_MS, staleGraceMs: 0 });
-    volumes = new VolumeClient();
-  });
-  after(async () => {
-    await volumes?.close();
-    await master?.close().catch(() => undefined);
-    await set?.close();
-    if (master) removeDir(master.db);
-  });
+  before(async () => ({ set, master, volumes } = await startRetaining(2)));
+  after(() => stopRetaining({ set, master, volumes }));
 
   const deps = () => ({ config: master.config, index: master.store.index, writer: master.store.writer, volumes, logger: silentLogger });
 
@@ -212,17 +221,8 @@ describe('--retain: what S3 answers names the versions', () => {
   let set: VolumeSet;
   let master: TestMaster;
   let volumes: VolumeClient;
-  before(async () => {
-    set = await startVolumes('embedded', 1);
-    master = await startMaster(set.volumes, { replicas: 1, retainMs: RETAIN_MS, staleGraceMs: 0 });
-    volumes = new VolumeClient();
-  });
-  after(async () => {
-    await volumes?.close();
-    await master?.close().catch(() => undefined);
-    await set?.close();
-    if (master) removeDir(master.db);
-  });
+  before(async () => ({ set, master, volumes } = await startRetaining(1)));
+  after(() => stopRetaining({ set, master, volumes }));
 
   test('writes answer x-amz-version-id; a deleted key answers with its delete marker; a marker stays listed until its window passes', async () => {
     const s3 = (method: string, path: string, body?: string, headers: Record<string, string> = {}) =>
@@ -289,17 +289,10 @@ describe('--retain: removing versions by id, under attack and after failures', (
     deleter: { accessKey: 'deleter', secret: 'deleter-secret' },
   };
   before(async () => {
-    set = await startVolumes('embedded', 2);
     const credentials = parseCredentials('ops:ops-secret\ndeleter:deleter-secret read,write,delete,list /vers/\n', 'test');
-    master = await startMaster(set.volumes, { replicas: 2, retainMs: RETAIN_MS, staleGraceMs: 0 }, { credentials });
-    volumes = new VolumeClient();
+    ({ set, master, volumes } = await startRetaining(2, credentials));
   });
-  after(async () => {
-    await volumes?.close();
-    await master?.close().catch(() => undefined);
-    await set?.close();
-    if (master) removeDir(master.db);
-  });
+  after(() => stopRetaining({ set, master, volumes }));
 
   const s3 = async (as: Signer, method: string, path: string, body?: string, headers: Record<string, string> = {}) => {
     const url = `${master.s3Url}${path}`;

@@ -286,6 +286,9 @@ async function deleteOne(
   // Its answer says whether the value is the one named: as on S3, that needs the read right too.
   if (condition) authorize(call.identity, 'read', key);
   if (version !== 'null') {
+    // Without --retain no version is kept beyond its value (and the sweep of a replaced one takes no lock).
+    if (deps.config.retainMs === 0)
+      throw new MkvError('MKV_BAD_QUERY', 'Invalid version id specified: versioning is off here (mkv server --retain keeps versions)');
     const removed = await removeVersion(deps, key, version, call.cause, condition);
     return { versionId: String(version), deleteMarker: removed.deleteMarker };
   }
